@@ -1,0 +1,96 @@
+// Package cluster owns the config-repo model: policy, clusters, nodes, forward
+// rules, fallback records and probes; loading one revision from a git tree
+// into an immutable value; validating it (alone and against the revision it
+// replaces); and deriving the per-node Snapshot a resolver node serves.
+//
+// The same code decides in CI (dnsctl check) and on a node (the gitops
+// plugin), so a revision CI accepts is a revision nodes accept.
+package cluster
+
+import (
+	"net/netip"
+
+	"github.com/gitops-dns/resolverd/zones"
+	"github.com/miekg/dns"
+)
+
+// Environment is production or staging.
+type Environment string
+
+const (
+	Production Environment = "production"
+	Staging    Environment = "staging"
+)
+
+// Revision is one commit of the config repo, parsed. It is immutable once
+// loaded: nodes share it between goroutines without locks.
+type Revision struct {
+	ID      string // full commit id (40 hex); "" when loaded from a plain folder
+	Message string // full commit message (trailers are read from it)
+	Dir     string // folder of the repo holding the config ("" = root)
+
+	Policy    Policy
+	Clusters  []*Cluster    // sorted by Name
+	Zones     []*zones.Zone // sorted by origin
+	Fallback  []Record      // fallback.zone, in file order
+	Probes    []Probe       // probes.yaml, in file order
+	RootHints []dns.RR      // NS + A/AAAA of the root servers; nil = built-in IANA hints
+}
+
+// Record is a resource record and where it was written.
+type Record struct {
+	RR  dns.RR
+	Pos zones.Position
+}
+
+// Policy is policy.yaml: repo-wide rules.
+type Policy struct {
+	RootHintsFile    string // recursion.root_hints, relative to the config folder
+	FallbackTTL      uint32 // fallback.ttl (default 30)
+	MaxDeletePercent int    // limits.max_delete_percent (default 10)
+	MinTTL           uint32 // limits.min_ttl (default 30)
+	MaxTTL           uint32 // limits.max_ttl (default 86400)
+}
+
+// Cluster is clusters/<name>.yaml: one datacenter or environment.
+type Cluster struct {
+	Name        string
+	Environment Environment
+	Track       string // the ref this cluster's nodes follow
+	Canary      bool
+	Nodes       []Node
+	Zones       []string // origins this cluster serves (absolute, lower case); nil = every zone
+	Forward     []ForwardRule
+	Recursion   Recursion
+	Pos         zones.Position // position of the file (line 0)
+}
+
+// Node is one resolver of a cluster.
+type Node struct {
+	Name    string
+	Address netip.Addr
+	Pos     zones.Position
+}
+
+// ForwardRule sends queries at or below Zone to its targets.
+type ForwardRule struct {
+	Zone string           // absolute, lower case; "." forwards everything
+	To   []netip.AddrPort // port 53 when the file gave none
+	Pos  zones.Position
+}
+
+// Recursion says who may recurse through a cluster.
+type Recursion struct {
+	Allow []netip.Prefix
+}
+
+// Probe is one entry of probes.yaml: a query and what its answer must hold.
+type Probe struct {
+	Name   string
+	Query  string // absolute name
+	Type   uint16
+	Rcode  int      // expected rcode
+	Expect []string // each must appear in the answer (rdata text, e.g. "198.18.5.10")
+	Gate   bool     // a failing gate blocks promotion and makes a node return to LKG
+	Pos    zones.Position
+}
