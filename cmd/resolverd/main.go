@@ -1,0 +1,76 @@
+// Command resolverd is one node of the resolver cluster: CoreDNS, built as a
+// library with only the plugins this product uses, plus our own (gitops,
+// fallback, authority, recursor), registered in the order queries flow.
+//
+// With no -conf flag it starts from the built-in bootstrap, which is the
+// project's Corefile.example: it serves examples/dns-config from the git
+// history of the current directory, so `go run ./cmd/resolverd` in a clone
+// of this project answers on 127.0.0.1:1053.
+package main
+
+import (
+	_ "embed"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/coremain"
+
+	// CoreDNS's own plugins that we use. Each registers itself on import.
+	_ "github.com/coredns/coredns/plugin/bind"
+	_ "github.com/coredns/coredns/plugin/debug"
+	_ "github.com/coredns/coredns/plugin/errors"
+	_ "github.com/coredns/coredns/plugin/health"
+	_ "github.com/coredns/coredns/plugin/log"
+	_ "github.com/coredns/coredns/plugin/metrics"
+	_ "github.com/coredns/coredns/plugin/pprof"
+	_ "github.com/coredns/coredns/plugin/ready"
+
+	// Ours.
+	_ "github.com/gitops-dns/resolverd/plugins/authority"
+	_ "github.com/gitops-dns/resolverd/plugins/fallback"
+	_ "github.com/gitops-dns/resolverd/plugins/gitops"
+	_ "github.com/gitops-dns/resolverd/plugins/recursor"
+)
+
+// directives is the plugin order: setup runs in this order and a query walks
+// the chain in this order. Observability first, then gitops (owns the
+// snapshot and answers version.config), then fallback (wraps what follows so
+// it can see a failure), authority (internal zones), recursor (the rest).
+var directives = []string{
+	"bind",
+	"debug",
+	"pprof",
+	"health",
+	"ready",
+	"prometheus",
+	"errors",
+	"log",
+	"gitops",
+	"fallback",
+	"authority",
+	"recursor",
+}
+
+// defaultCorefile is Corefile.example (a test keeps the two identical).
+//
+//go:embed Corefile.default
+var defaultCorefile []byte
+
+func init() {
+	dnsserver.Directives = directives
+	// Replaces coremain's "./Corefile" default: no -conf means the example.
+	caddy.SetDefaultCaddyfileLoader("resolverd-default", caddy.LoaderFunc(loadDefault))
+}
+
+func loadDefault(serverType string) (caddy.Input, error) {
+	return caddy.CaddyfileInput{
+		Contents:       defaultCorefile,
+		Filepath:       "Corefile.example (built in)",
+		ServerTypeName: serverType,
+	}, nil
+}
+
+func main() {
+	// coremain parses the flags (-conf, -version, ...) and runs until a signal.
+	coremain.Run()
+}
