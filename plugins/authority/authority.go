@@ -1,0 +1,173 @@
+// Package authority is the CoreDNS plugin that answers for the internal zones
+// of the revision being served (package zones does the lookup; package gitops
+// holds the snapshot). Names outside those zones, and names under a forward
+// rule more specific than the zone, go to the next plugin.
+package authority
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/metrics"
+	"github.com/coredns/coredns/plugin/pkg/nonwriter"
+	"github.com/coredns/coredns/request"
+	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/plugins/gitops"
+)
+
+// maxChase bounds how many zones a CNAME chain may cross inside our own
+// authority before the remaining target is handed to the next plugin.
+const maxChase = 8
+
+// Authority answers queries for internal zones.
+type Authority struct {
+	Next plugin.Handler
+	src  gitops.Source
+}
+
+// Name implements plugin.Handler.
+func (a *Authority) Name() string { return pluginName }
+
+// ServeDNS implements plugin.Handler.
+func (a *Authority) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	if len(r.Question) != 1 || r.Question[0].Qclass != dns.ClassINET {
+		return plugin.NextOrFailure(a.Name(), a.Next, ctx, w, r)
+	}
+	// One load per query: the whole answer comes from one revision.
+	snap := a.src.Snapshot()
+	if snap == nil || snap.Authority == nil {
+		return plugin.NextOrFailure(a.Name(), a.Next, ctx, w, r)
+	}
+	state := request.Request{W: w, Req: r}
+	qname := strings.ToLower(state.Name())
+	z := snap.Authority.Match(qname)
+	if z == nil || forwardedBelow(snap, qname, z.Origin()) {
+		return plugin.NextOrFailure(a.Name(), a.Next, ctx, w, r)
+	}
+	server := metrics.WithServer(ctx)
+	qtype := state.QType()
+	if qtype == dns.TypeAXFR || qtype == dns.TypeIXFR {
+		// Zone contents travel through git, never through transfers.
+		answersTotal.WithLabelValues(server, z.Origin(), "refused").Inc()
+		m := new(dns.Msg)
+		m.SetRcode(r, dns.RcodeRefused)
+		w.WriteMsg(m)
+		return dns.RcodeRefused, nil
+	}
+
+	ans := z.Lookup(qname, qtype)
+	m := new(dns.Msg)
+	m.SetReply(r)
+	m.Authoritative = ans.Authoritative
+	m.Rcode = ans.Rcode
+	// Clipped: the slices belong to the zone and are shared by every query;
+	// an append (the OPT record, a chased CNAME) must copy, never write into them.
+	m.Answer, m.Ns, m.Extra = slices.Clip(ans.Answer), slices.Clip(ans.Ns), slices.Clip(ans.Extra)
+
+	// A stub resolver wants the end of a CNAME chain, not the first link: when
+	// it asked for recursion and the chain leaves this zone, follow it.
+	if r.RecursionDesired && qtype != dns.TypeCNAME {
+		a.chase(ctx, w, r, snap, m)
+	}
+	answersTotal.WithLabelValues(server, z.Origin(), result(m)).Inc()
+	state.SizeAndDo(m)
+	w.WriteMsg(m)
+	return dns.RcodeSuccess, nil
+}
+
+// chase follows a CNAME chain that ends outside the zone that answered:
+// through our other zones first, then through the rest of the plugin chain.
+func (a *Authority) chase(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, snap *cluster.Snapshot, m *dns.Msg) {
+	qtype := r.Question[0].Qtype
+	for i := 0; i < maxChase; i++ {
+		target, ok := danglingCNAME(m.Answer, qtype)
+		if !ok {
+			return
+		}
+		// Copy-on-append: the slices may be the zone's own, shared by all queries.
+		answer := append([]dns.RR(nil), m.Answer...)
+		z := snap.Authority.Match(target)
+		if z != nil && !forwardedBelow(snap, target, z.Origin()) {
+			next := z.Lookup(target, qtype)
+			if next.Rcode == dns.RcodeNameError || (len(next.Answer) == 0 && len(next.Ns) > 0 && !next.Authoritative) {
+				// NXDOMAIN of the target, or a referral: report what the chain ends in.
+				m.Rcode = next.Rcode
+				m.Answer, m.Ns, m.Extra = answer, slices.Clip(next.Ns), slices.Clip(next.Extra)
+				if !next.Authoritative {
+					m.Authoritative = false
+				}
+				return
+			}
+			m.Answer, m.Ns, m.Extra = append(answer, next.Answer...), slices.Clip(next.Ns), slices.Clip(next.Extra)
+			continue
+		}
+		// The target is someone else's name: ask the rest of the chain.
+		q := r.Copy()
+		q.Question[0].Name = target
+		nw := nonwriter.New(w)
+		if _, err := plugin.NextOrFailure(a.Name(), a.Next, ctx, nw, q); err != nil || nw.Msg == nil {
+			m.Answer = answer
+			return
+		}
+		m.Rcode = nw.Msg.Rcode
+		m.Authoritative = false
+		m.RecursionAvailable = nw.Msg.RecursionAvailable
+		m.Answer, m.Ns, m.Extra = append(answer, nw.Msg.Answer...), nw.Msg.Ns, nil
+		return
+	}
+}
+
+// danglingCNAME returns the target of the last CNAME of an answer section when
+// nothing in the section answers it.
+func danglingCNAME(answer []dns.RR, qtype uint16) (string, bool) {
+	if len(answer) == 0 {
+		return "", false
+	}
+	last, ok := answer[len(answer)-1].(*dns.CNAME)
+	if !ok {
+		return "", false
+	}
+	target := strings.ToLower(last.Target)
+	for _, rr := range answer {
+		if rr.Header().Rrtype == qtype && strings.EqualFold(rr.Header().Name, target) {
+			return "", false
+		}
+	}
+	// A looping chain mentions its own target as an owner already.
+	for _, rr := range answer {
+		if strings.EqualFold(rr.Header().Name, target) {
+			return "", false
+		}
+	}
+	return target, true
+}
+
+// forwardedBelow reports whether a forward rule of the cluster is more
+// specific than the zone that matched: the rule wins (a subzone run
+// elsewhere, e.g. by another datacenter).
+func forwardedBelow(snap *cluster.Snapshot, qname, origin string) bool {
+	for _, f := range snap.Forward {
+		if len(f.Zone) > len(origin) && dns.IsSubDomain(f.Zone, qname) && dns.IsSubDomain(origin, f.Zone) {
+			return true
+		}
+	}
+	return false
+}
+
+func result(m *dns.Msg) string {
+	switch {
+	case m.Rcode == dns.RcodeNameError:
+		return "nxdomain"
+	case m.Rcode != dns.RcodeSuccess:
+		return strings.ToLower(dns.RcodeToString[m.Rcode])
+	case len(m.Answer) > 0:
+		return "answer"
+	case !m.Authoritative:
+		return "referral"
+	}
+	return "nodata"
+}

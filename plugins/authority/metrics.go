@@ -1,0 +1,17 @@
+package authority
+
+import (
+	"github.com/coredns/coredns/plugin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+var (
+	// answersTotal counts answers given from internal zones, by zone and outcome.
+	answersTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "authority",
+		Name:      "answers_total",
+		Help:      "Answers from internal zones, by zone and result (answer, nxdomain, nodata, referral, refused).",
+	}, []string{"server", "zone", "result"})
+)
