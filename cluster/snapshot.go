@@ -1,7 +1,11 @@
 package cluster
 
 import (
+	"errors"
+	"fmt"
 	"net/netip"
+	"sort"
+	"strings"
 
 	"github.com/gitops-dns/resolverd/zones"
 	"github.com/miekg/dns"
@@ -23,4 +27,108 @@ type Snapshot struct {
 
 	Fallback    map[string][]dns.RR // key: lower-case absolute owner name; TTLs already FallbackTTL
 	FallbackTTL uint32
+}
+
+// NewSnapshot derives what node nodeName of cluster clusterName serves from
+// rev: the cluster's zones (every zone when the cluster lists none), its
+// forward rules sorted longest zone first, its recursion ACL, the effective
+// root hints and the fallback records indexed by lower-case owner name with
+// their TTL set to the policy's fallback TTL (copies: rev is not modified).
+//
+// An unknown cluster or node, or a zone the cluster names that the revision
+// does not hold, is an error: the node must not guess what to serve.
+func NewSnapshot(rev *Revision, clusterName, nodeName string) (*Snapshot, error) {
+	if rev == nil {
+		return nil, errors.New("no revision")
+	}
+	c := rev.ClusterByName(clusterName)
+	if c == nil {
+		names := make([]string, 0, len(rev.Clusters))
+		for _, c := range rev.Clusters {
+			names = append(names, c.Name)
+		}
+		return nil, fmt.Errorf("revision %s has no cluster %q (clusters: %s)", revName(rev), clusterName, strings.Join(names, ", "))
+	}
+	s := &Snapshot{Revision: rev, Cluster: c}
+	found := false
+	for _, n := range c.Nodes {
+		if n.Name == nodeName {
+			s.Node, found = n, true
+			break
+		}
+	}
+	if !found {
+		names := make([]string, 0, len(c.Nodes))
+		for _, n := range c.Nodes {
+			names = append(names, n.Name)
+		}
+		return nil, fmt.Errorf("cluster %s of revision %s has no node %q (nodes: %s)", c.Name, revName(rev), nodeName, strings.Join(names, ", "))
+	}
+
+	zs := rev.Zones
+	if c.Zones != nil {
+		zs = make([]*zones.Zone, 0, len(c.Zones))
+		for _, o := range c.Zones {
+			z := rev.Zone(o)
+			if z == nil {
+				return nil, fmt.Errorf("cluster %s serves zone %s, which revision %s does not hold", c.Name, o, revName(rev))
+			}
+			zs = append(zs, z)
+		}
+	}
+	s.Authority = zones.NewAuthority(zs...)
+
+	s.Forward = append([]ForwardRule(nil), c.Forward...)
+	SortForward(s.Forward)
+	s.RecursionAllow = append([]netip.Prefix(nil), c.Recursion.Allow...)
+	s.RootHints = rev.EffectiveRootHints()
+
+	s.FallbackTTL = rev.Policy.FallbackTTL
+	if s.FallbackTTL == 0 {
+		s.FallbackTTL = DefaultFallbackTTL
+	}
+	s.Fallback = make(map[string][]dns.RR)
+	for _, r := range rev.Fallback {
+		rr := dns.Copy(r.RR)
+		rr.Header().Ttl = s.FallbackTTL
+		key := strings.ToLower(rr.Header().Name)
+		s.Fallback[key] = append(s.Fallback[key], rr)
+	}
+	return s, nil
+}
+
+// SortForward orders rules longest zone first (most labels, then longest
+// text, then by name), so the first rule that matches a name is the one
+// that applies.
+func SortForward(rules []ForwardRule) {
+	sort.SliceStable(rules, func(i, j int) bool {
+		a, b := rules[i].Zone, rules[j].Zone
+		la, lb := dns.CountLabel(a), dns.CountLabel(b)
+		if la != lb {
+			return la > lb
+		}
+		if len(a) != len(b) {
+			return len(a) > len(b)
+		}
+		return a < b
+	})
+}
+
+// MatchForward returns the rule of rules (sorted by SortForward) that
+// applies to qname — the longest zone at or above it — or nil.
+func MatchForward(rules []ForwardRule, qname string) *ForwardRule {
+	q := strings.ToLower(dns.Fqdn(qname))
+	for i := range rules {
+		if dns.IsSubDomain(rules[i].Zone, q) {
+			return &rules[i]
+		}
+	}
+	return nil
+}
+
+func revName(rev *Revision) string {
+	if rev.ID != "" {
+		return rev.ID
+	}
+	return "(working folder)"
 }

@@ -45,11 +45,12 @@ type Record struct {
 
 // Policy is policy.yaml: repo-wide rules.
 type Policy struct {
-	RootHintsFile    string // recursion.root_hints, relative to the config folder
-	FallbackTTL      uint32 // fallback.ttl (default 30)
-	MaxDeletePercent int    // limits.max_delete_percent (default 10)
-	MinTTL           uint32 // limits.min_ttl (default 30)
-	MaxTTL           uint32 // limits.max_ttl (default 86400)
+	RootHintsFile    string         // recursion.root_hints, relative to the config folder
+	FallbackTTL      uint32         // fallback.ttl (default 30)
+	MaxDeletePercent int            // limits.max_delete_percent (default 10)
+	MinTTL           uint32         // limits.min_ttl (default 30)
+	MaxTTL           uint32         // limits.max_ttl (default 86400)
+	Pos              zones.Position // policy.yaml (line 0); the file may not exist
 }
 
 // Cluster is clusters/<name>.yaml: one datacenter or environment.
@@ -59,7 +60,8 @@ type Cluster struct {
 	Track       string // the ref this cluster's nodes follow
 	Canary      bool
 	Nodes       []Node
-	Zones       []string // origins this cluster serves (absolute, lower case); nil = every zone
+	Zones       []string         // origins this cluster serves (absolute, lower case); nil = every zone
+	ZonesPos    []zones.Position // parallel to Zones
 	Forward     []ForwardRule
 	Recursion   Recursion
 	Pos         zones.Position // position of the file (line 0)
@@ -69,14 +71,19 @@ type Cluster struct {
 type Node struct {
 	Name    string
 	Address netip.Addr
+	Port    uint16 // DNS port the node serves on (nodes[].port, default 53)
 	Pos     zones.Position
 }
 
+// AddrPort is where the node answers DNS.
+func (n Node) AddrPort() netip.AddrPort { return netip.AddrPortFrom(n.Address, n.Port) }
+
 // ForwardRule sends queries at or below Zone to its targets.
 type ForwardRule struct {
-	Zone string           // absolute, lower case; "." forwards everything
-	To   []netip.AddrPort // port 53 when the file gave none
-	Pos  zones.Position
+	Zone  string           // absolute, lower case; "." forwards everything
+	To    []netip.AddrPort // port 53 when the file gave none
+	Pos   zones.Position
+	ToPos []zones.Position // parallel to To: where each target was written
 }
 
 // Recursion says who may recurse through a cluster.
@@ -86,11 +93,12 @@ type Recursion struct {
 
 // Probe is one entry of probes.yaml: a query and what its answer must hold.
 type Probe struct {
-	Name   string
-	Query  string // absolute name
-	Type   uint16
-	Rcode  int      // expected rcode
-	Expect []string // each must appear in the answer (rdata text, e.g. "198.18.5.10")
-	Gate   bool     // a failing gate blocks promotion and makes a node return to LKG
-	Pos    zones.Position
+	Name      string
+	Query     string // absolute name
+	Type      uint16
+	Rcode     int      // expected rcode
+	Expect    []string // each must appear in the answer (rdata text, e.g. "198.18.5.10")
+	Gate      bool     // a failing gate blocks promotion and makes a node return to LKG
+	Pos       zones.Position
+	ExpectPos []zones.Position // parallel to Expect
 }

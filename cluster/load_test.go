@@ -1,0 +1,140 @@
+package cluster
+
+import (
+	"os"
+	"testing"
+	"testing/fstest"
+
+	"github.com/gitops-dns/resolverd/zones"
+	"github.com/miekg/dns"
+)
+
+func mapFS(files map[string]string) fstest.MapFS {
+	m := fstest.MapFS{}
+	for k, v := range files {
+		m[k] = &fstest.MapFile{Data: []byte(v)}
+	}
+	return m
+}
+
+func TestLoadGood(t *testing.T) {
+	rev, fs := Load(mapFS(goodRepo), "config")
+	if len(fs) != 0 {
+		t.Fatalf("unexpected findings:\n%s", findingStrings(fs))
+	}
+	if got := len(rev.Clusters); got != 2 || rev.Clusters[0].Name != "eu-west" {
+		t.Fatalf("clusters = %d, first %q", got, rev.Clusters[0].Name)
+	}
+	if len(rev.Zones) != 2 || rev.Zones[0].Origin() != "18.198.in-addr.arpa." {
+		t.Fatalf("zones: %v", rev.Zones)
+	}
+	us := rev.ClusterByName("us-east")
+	if us.Pos.File != "config/clusters/us-east.yaml" {
+		t.Errorf("cluster pos %v", us.Pos)
+	}
+	fw := us.Forward[0]
+	if fw.Zone != "partner.example." || len(fw.To) != 2 || fw.To[0].String() != "198.18.9.1:53" || fw.To[1].String() != "198.18.9.2:5353" {
+		t.Errorf("forward = %+v", fw)
+	}
+	if fw.Pos.Line != 9 || fw.Pos.Col != 5 {
+		t.Errorf("forward pos = %v", fw.Pos)
+	}
+	if len(rev.Fallback) != 2 || rev.Fallback[1].Pos.Line != 3 || rev.Fallback[1].RR.Header().Name != "ct.log.example." {
+		t.Errorf("fallback = %+v", rev.Fallback)
+	}
+	if len(rev.Probes) != 2 || rev.Probes[1].Rcode != dns.RcodeNameError || !rev.Probes[0].Gate {
+		t.Errorf("probes = %+v", rev.Probes)
+	}
+	if rev.Policy.FallbackTTL != 30 || rev.Policy.MinTTL != DefaultMinTTL || rev.Policy.MaxTTL != DefaultMaxTTL {
+		t.Errorf("policy = %+v", rev.Policy)
+	}
+}
+
+func TestLoadExample(t *testing.T) {
+	const dir = "../examples/dns-config"
+	if _, err := os.Stat(dir); err != nil {
+		t.Skip("example config repo not present")
+	}
+	rev, fs := Load(os.DirFS(dir), "examples/dns-config")
+	if zones.HasErrors(fs) {
+		t.Fatalf("example has errors:\n%s", findingStrings(fs))
+	}
+	if len(rev.Clusters) == 0 || len(rev.Zones) == 0 {
+		t.Fatalf("example loaded empty: %+v", rev)
+	}
+}
+
+func TestLoadCommit(t *testing.T) {
+	r := newTestRepo(t)
+	h1 := r.commit("first", prefixed("dns", goodRepo))
+	// The working folder changes after the commit: LoadCommit must not see it.
+	if err := os.WriteFile(r.dir+"/dns/policy.yaml", []byte("bogus: [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rev, fs, err := LoadCommit(r.repo, h1, "dns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fs) != 0 {
+		t.Fatalf("findings:\n%s", findingStrings(fs))
+	}
+	if rev.ID != h1.String() || rev.Message != "first" || rev.Dir != "dns" {
+		t.Errorf("id %q message %q dir %q", rev.ID, rev.Message, rev.Dir)
+	}
+	if z := rev.Zone("corp.example"); z == nil || z.File() != "dns/zones/corp.example.zone" {
+		t.Errorf("zone file = %v", z)
+	}
+	if _, _, err := LoadCommit(r.repo, h1, "nope"); err == nil {
+		t.Error("LoadCommit of a missing folder: want an error")
+	}
+}
+
+func TestNewSnapshot(t *testing.T) {
+	rev, fs := Load(mapFS(goodRepo), "")
+	if len(fs) != 0 {
+		t.Fatal(findingStrings(fs))
+	}
+	s, err := NewSnapshot(rev, "eu-west", "ns2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Node.Name != "ns2" || s.Node.Address.String() != "198.18.2.2" {
+		t.Errorf("node %+v", s.Node)
+	}
+	if got := len(s.Authority.Zones()); got != 1 {
+		t.Errorf("eu-west serves %d zones, want 1", got)
+	}
+	if s.Authority.Match("db.corp.example.") == nil || s.Authority.Match("10.5.18.198.in-addr.arpa.") != nil {
+		t.Error("authority serves the wrong zones")
+	}
+	if len(s.RootHints) != 39 {
+		t.Errorf("root hints: %d records", len(s.RootHints))
+	}
+	fb := s.Fallback["db.corp.example."]
+	if len(fb) != 1 || fb[0].Header().Ttl != 30 {
+		t.Errorf("fallback %v", fb)
+	}
+	if rev.Fallback[0].RR.Header().Ttl != 300 {
+		t.Error("NewSnapshot modified the revision's records")
+	}
+	if _, err := NewSnapshot(rev, "nope", "ns1"); err == nil {
+		t.Error("unknown cluster: want error")
+	}
+	if _, err := NewSnapshot(rev, "eu-west", "ns9"); err == nil {
+		t.Error("unknown node: want error")
+	}
+}
+
+func TestSortForward(t *testing.T) {
+	rules := []ForwardRule{{Zone: "."}, {Zone: "example."}, {Zone: "a.b.example."}, {Zone: "b.example."}}
+	SortForward(rules)
+	want := []string{"a.b.example.", "b.example.", "example.", "."}
+	for i, w := range want {
+		if rules[i].Zone != w {
+			t.Fatalf("order %v", rules)
+		}
+	}
+	if r := MatchForward(rules, "X.B.Example"); r == nil || r.Zone != "b.example." {
+		t.Errorf("match = %v", r)
+	}
+}
