@@ -319,9 +319,10 @@ func (p *parser) parseFrom(from int) int {
 	l := p.lines[idx]
 	line, col := l.pos.Line, l.pos.Col
 	// The token whose normalised offset covers the error column.
+	// (A $GENERATE error is in generated text: report the directive.)
 	off := ecol - 1
 	for _, tm := range p.tokmaps[l.tokStart:l.tokEnd] {
-		if tm.off <= off {
+		if tm.off <= off && !l.generate {
 			line, col = tm.line, tm.col
 		}
 	}
