@@ -143,6 +143,14 @@ forward:
 recursion:
   allow: [198.18.0.0/15]
 `,
+	"clusters/staging.yaml": `name: staging
+environment: staging
+track: refs/heads/main
+nodes:
+  - {name: stg1, address: 198.18.3.1}
+recursion:
+  allow: [198.18.0.0/15]
+`,
 	"zones/corp.example.zone": `$ORIGIN corp.example.
 $TTL 3600
 @       IN SOA ns1 hostmaster 2026010101 7200 3600 1209600 300

@@ -22,7 +22,7 @@ func TestLoadGood(t *testing.T) {
 	if len(fs) != 0 {
 		t.Fatalf("unexpected findings:\n%s", findingStrings(fs))
 	}
-	if got := len(rev.Clusters); got != 2 || rev.Clusters[0].Name != "eu-west" {
+	if got := len(rev.Clusters); got != 3 || rev.Clusters[0].Name != "eu-west" {
 		t.Fatalf("clusters = %d, first %q", got, rev.Clusters[0].Name)
 	}
 	if len(rev.Zones) != 2 || rev.Zones[0].Origin() != "18.198.in-addr.arpa." {

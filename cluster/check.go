@@ -1,0 +1,524 @@
+package cluster
+
+import (
+	"fmt"
+	"net/netip"
+	"path"
+	"strings"
+
+	"github.com/gitops-dns/resolverd/zones"
+	"github.com/miekg/dns"
+)
+
+// Rule ids reported by Check (see README.md for one line on each).
+const (
+	RuleForwardCycle       = "forward-cycle"
+	RuleForwardPeer        = "forward-peer"
+	RuleForwardSelf        = "forward-self"
+	RuleForwardUnreachable = "forward-unreachable"
+	RuleRecursionOpen      = "recursion-open"
+	RuleNoStaging          = "no-staging-cluster"
+	RuleSerial             = "serial-not-increased"
+	RuleMassDelete         = "mass-delete"
+	RuleZoneDeleted        = "zone-deleted"
+	RuleFallbackDeleted    = "fallback-deleted"
+	RuleApexNSDeleted      = "apex-ns-deleted"
+	RuleNearEmpty          = "near-empty"
+	RuleTrailer            = "mass-delete-trailer"
+	RuleFallbackType       = "fallback-type"
+	RuleFallbackWildcard   = "fallback-wildcard"
+	RuleFallbackCNAME      = "fallback-cname"
+	RuleFallbackDuplicate  = "fallback-duplicate"
+	RuleFallbackAddress    = "fallback-address"
+	RuleFallbackName       = "fallback-name"
+	RuleFallbackStale      = "fallback-stale"
+	RuleProbeZone          = "probe-contradicts-zone"
+)
+
+// MassDeleteTrailer is the commit-message trailer that lets a revision
+// delete many records, a whole zone, fallback records or apex NS records:
+// `DNS-Allow-Mass-Delete: <reason>` in the last paragraph of the message.
+const MassDeleteTrailer = "DNS-Allow-Mass-Delete"
+
+// nearEmptyPercent: a revision keeping fewer than this share of its base's
+// data records is refused even with the trailer.
+const nearEmptyPercent = 10
+
+// Check runs every semantic rule on rev: the forwarder graph, addresses,
+// zone lint with the policy's TTL bounds, fallback records and probes, and,
+// when base is not nil, the rules against the revision being replaced
+// (serials, deletions; the trailer is read from rev.Message). It returns
+// every finding, sorted by position. Load's findings are not repeated.
+func Check(rev, base *Revision) []zones.Finding {
+	c := &checker{rev: rev}
+	c.forwarders()
+	c.clusters()
+	c.lintZones()
+	c.authority = zones.NewAuthority(rev.Zones...)
+	c.fallback()
+	c.probes()
+	c.nearEmpty(base)
+	if base != nil {
+		c.againstBase(base)
+	}
+	SortFindings(c.out)
+	return c.out
+}
+
+type checker struct {
+	rev       *Revision
+	authority *zones.Authority
+	out       []zones.Finding
+}
+
+func (c *checker) errorf(pos zones.Position, rule, format string, args ...any) {
+	c.out = append(c.out, zones.Finding{Pos: pos, Severity: zones.SeverityError, Rule: rule, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (c *checker) warnf(pos zones.Position, rule, format string, args ...any) {
+	c.out = append(c.out, zones.Finding{Pos: pos, Severity: zones.SeverityWarning, Rule: rule, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (c *checker) path(name string) string {
+	if c.rev.Dir == "" {
+		return name
+	}
+	return path.Join(c.rev.Dir, name)
+}
+
+func (c *checker) forwarders() {
+	g := ForwardGraph(c.rev)
+	for _, cy := range g.Cycles {
+		c.errorf(cy.Hops[0].Rule.Pos, RuleForwardCycle, "forwarder cycle for names at or below %s: %s (rules: %s)", cy.QName, cy.Chain(), cy.Rules())
+	}
+	// Per rule: peers, self, unreachable targets.
+	type ruleKey struct {
+		cluster string
+		zone    string
+	}
+	unreachable := map[ruleKey][]Edge{}
+	total := map[ruleKey]int{}
+	var order []ruleKey
+	for _, e := range g.Edges {
+		k := ruleKey{e.From, e.Rule.Zone}
+		if total[k] == 0 {
+			order = append(order, k)
+		}
+		total[k]++
+		pos := e.TargetPos
+		if pos.File == "" {
+			pos = e.Rule.Pos
+		}
+		switch {
+		case e.Peer && e.Self:
+			c.errorf(pos, RuleForwardSelf, "cluster %s forwards %s to %s, its own node %s: the node would forward to itself", e.From, e.Rule.Zone, e.Target, e.ToNode)
+		case e.Peer:
+			c.errorf(pos, RuleForwardPeer, "cluster %s forwards %s to %s, its own node %s: a rule applies to every node of the cluster, so %s would forward to itself and the others to a peer", e.From, e.Rule.Zone, e.Target, e.ToNode, e.ToNode)
+		case e.Self:
+			c.errorf(pos, RuleForwardSelf, "cluster %s forwards %s to %s: loopback at the DNS port reaches the node itself", e.From, e.Rule.Zone, e.Target)
+		case e.Unreachable != "":
+			unreachable[k] = append(unreachable[k], e)
+		}
+	}
+	for _, k := range order {
+		es := unreachable[k]
+		if len(es) == 0 {
+			continue
+		}
+		if len(es) == total[k] {
+			for _, e := range es {
+				pos := e.TargetPos
+				if pos.File == "" {
+					pos = e.Rule.Pos
+				}
+				c.errorf(pos, RuleForwardUnreachable, "cluster %s forwards %s to %s, which is %s; no target of this rule can answer", e.From, e.Rule.Zone, e.Target, e.Unreachable)
+			}
+			continue
+		}
+		for _, e := range es {
+			c.warnf(e.TargetPos, RuleForwardUnreachable, "cluster %s forwards %s to %s, which is %s", e.From, e.Rule.Zone, e.Target, e.Unreachable)
+		}
+	}
+}
+
+func (c *checker) clusters() {
+	prod, staging := false, false
+	for _, cl := range c.rev.Clusters {
+		switch cl.Environment {
+		case Production:
+			prod = true
+		case Staging:
+			staging = true
+		}
+		for _, p := range cl.Recursion.Allow {
+			if p.Bits() == 0 {
+				c.warnf(cl.Pos, RuleRecursionOpen, "cluster %s lets every address recurse (%s): an open resolver", cl.Name, p)
+			}
+		}
+	}
+	if prod && !staging {
+		c.warnf(zones.Position{File: c.path(ClustersDir)}, RuleNoStaging, "production clusters but no staging cluster: revisions cannot be verified before production takes them")
+	}
+}
+
+func (c *checker) lintZones() {
+	p := zones.LintPolicy{MinTTL: c.rev.Policy.MinTTL, MaxTTL: c.rev.Policy.MaxTTL}
+	for _, z := range c.rev.Zones {
+		c.out = append(c.out, zones.Lint(z, p)...)
+	}
+}
+
+// allowedFallbackTypes are the record types a fallback answer may carry.
+var allowedFallbackTypes = map[uint16]bool{
+	dns.TypeA: true, dns.TypeAAAA: true, dns.TypeCNAME: true, dns.TypeMX: true,
+	dns.TypeSRV: true, dns.TypeTXT: true, dns.TypePTR: true, dns.TypeCAA: true,
+	dns.TypeSVCB: true, dns.TypeHTTPS: true, dns.TypeNAPTR: true,
+}
+
+// Special-use names that never resolve (RFC 6761, RFC 6762): a fallback
+// for them is a mistake.
+var neverResolved = []string{"invalid.", "localhost.", "local."}
+
+func (c *checker) fallback() {
+	type ownerInfo struct {
+		cname, other int
+	}
+	owners := map[string]*ownerInfo{}
+	seen := map[string]zones.Position{}
+	for _, r := range c.rev.Fallback {
+		h := r.RR.Header()
+		name := strings.ToLower(h.Name)
+		tname := dns.TypeToString[h.Rrtype]
+		if h.Class != dns.ClassINET {
+			c.errorf(r.Pos, RuleFallbackType, "fallback record %s %s has class %s: only IN", name, tname, dns.ClassToString[h.Class])
+			continue
+		}
+		if !allowedFallbackTypes[h.Rrtype] {
+			c.errorf(r.Pos, RuleFallbackType, "fallback record %s has type %s: fallback answers are A, AAAA, CNAME, MX, SRV, TXT, PTR, CAA, SVCB, HTTPS or NAPTR", name, tname)
+			continue
+		}
+		if strings.HasPrefix(name, "*.") || strings.Contains(name, ".*.") {
+			c.errorf(r.Pos, RuleFallbackWildcard, "fallback owner %s is a wildcard: fallback records name exactly the critical names they answer", name)
+			continue
+		}
+		key := recordKey(r.RR)
+		if first, dup := seen[key]; dup {
+			c.errorf(r.Pos, RuleFallbackDuplicate, "fallback record %s %s repeats the one at line %d", name, tname, first.Line)
+			continue
+		}
+		seen[key] = r.Pos
+		oi := owners[name]
+		if oi == nil {
+			oi = &ownerInfo{}
+			owners[name] = oi
+		}
+		if h.Rrtype == dns.TypeCNAME {
+			oi.cname++
+			if oi.cname > 1 {
+				c.errorf(r.Pos, RuleFallbackCNAME, "fallback owner %s has more than one CNAME", name)
+			} else if oi.other > 0 {
+				c.errorf(r.Pos, RuleFallbackCNAME, "fallback owner %s has a CNAME and other records", name)
+			}
+		} else {
+			oi.other++
+			if oi.cname > 0 && oi.other == 1 {
+				c.errorf(r.Pos, RuleFallbackCNAME, "fallback owner %s has a CNAME and other records", name)
+			}
+		}
+		switch rr := r.RR.(type) {
+		case *dns.A:
+			if a, ok := netip.AddrFromSlice(rr.A.To4()); ok {
+				if why := unusableAddr(a); why != "" || a.IsLoopback() {
+					if why == "" {
+						why = "a loopback address"
+					}
+					c.errorf(r.Pos, RuleFallbackAddress, "fallback address %s of %s is %s", a, name, why)
+				}
+			}
+		case *dns.AAAA:
+			if a, ok := netip.AddrFromSlice(rr.AAAA); ok {
+				if why := unusableAddr(a.Unmap()); why != "" || a.IsLoopback() {
+					if why == "" {
+						why = "a loopback address"
+					}
+					c.errorf(r.Pos, RuleFallbackAddress, "fallback address %s of %s is %s", a, name, why)
+				}
+			}
+		}
+		c.fallbackName(r, name)
+	}
+}
+
+// fallbackName checks that the product would otherwise resolve the name: a
+// name inside one of our zones must exist there (a fallback for a name our
+// own zone says does not exist would only hide a mistake), and special-use
+// names that never resolve are refused. Names outside our zones are
+// external and resolved by recursion or forwarding: allowed.
+func (c *checker) fallbackName(r Record, name string) {
+	for _, n := range neverResolved {
+		if dns.IsSubDomain(n, name) {
+			c.errorf(r.Pos, RuleFallbackName, "fallback owner %s is under %s, a special-use name that is never resolved", name, n)
+			return
+		}
+	}
+	z := c.authority.Match(name)
+	if z == nil {
+		return
+	}
+	t := r.RR.Header().Rrtype
+	ans := z.Lookup(name, t)
+	switch {
+	case !ans.Authoritative:
+		return // below a delegation: resolved elsewhere
+	case ans.Rcode == dns.RcodeNameError:
+		c.errorf(r.Pos, RuleFallbackName, "fallback owner %s does not exist in zone %s (%s): the product answers NXDOMAIN for it, a fallback would never be used", name, z.Origin(), z.File())
+		return
+	case ans.Rcode != dns.RcodeSuccess:
+		return
+	}
+	want := rdataText(r.RR)
+	for _, rr := range ans.Answer {
+		if rr.Header().Rrtype == t && strings.EqualFold(rdataText(rr), want) {
+			return
+		}
+	}
+	c.warnf(r.Pos, RuleFallbackStale, "fallback %s %s %s is not in zone %s (%s), which answers %s", name, dns.TypeToString[t], want, z.Origin(), z.File(), answerText(ans.Answer))
+}
+
+func (c *checker) probes() {
+	for _, p := range c.rev.Probes {
+		if p.Query == "" {
+			continue
+		}
+		z := c.authority.Match(p.Query)
+		if z == nil {
+			continue
+		}
+		ans := z.Lookup(p.Query, p.Type)
+		if !ans.Authoritative {
+			continue
+		}
+		if ans.Rcode != p.Rcode {
+			c.errorf(p.Pos, RuleProbeZone, "probe %q expects %s for %s %s but zone %s (%s) answers %s", p.Name, dns.RcodeToString[p.Rcode], p.Query, dns.TypeToString[p.Type], z.Origin(), z.File(), dns.RcodeToString[ans.Rcode])
+			continue
+		}
+		// A chain leaving the zone cannot be judged here: the rest is
+		// resolved elsewhere.
+		if n := len(ans.Answer); n > 0 {
+			if _, ok := ans.Answer[n-1].(*dns.CNAME); ok && p.Type != dns.TypeCNAME {
+				continue
+			}
+		}
+		for i, e := range p.Expect {
+			found := false
+			for _, rr := range ans.Answer {
+				if strings.EqualFold(strings.TrimSuffix(rdataText(rr), "."), strings.TrimSuffix(e, ".")) {
+					found = true
+					break
+				}
+			}
+			if !found {
+				c.errorf(p.ExpectPos[i], RuleProbeZone, "probe %q expects %q for %s %s but zone %s (%s) answers %s", p.Name, e, p.Query, dns.TypeToString[p.Type], z.Origin(), z.File(), answerText(ans.Answer))
+			}
+		}
+	}
+}
+
+// dataRecords counts records that are not the SOA or NS of a zone apex.
+func dataRecords(rev *Revision) int {
+	n := 0
+	for _, z := range rev.Zones {
+		for _, rr := range z.Records() {
+			h := rr.Header()
+			if (h.Rrtype == dns.TypeSOA || h.Rrtype == dns.TypeNS) && strings.EqualFold(h.Name, z.Origin()) {
+				continue
+			}
+			n++
+		}
+	}
+	return n
+}
+
+// nearEmpty refuses, whatever the commit message says, a revision whose
+// zones hold nothing but their SOA and NS records, or that keeps fewer than
+// nearEmptyPercent of its base's data records.
+func (c *checker) nearEmpty(base *Revision) {
+	if len(c.rev.Zones) == 0 {
+		return // Load already reported it
+	}
+	pos := zones.Position{File: c.path(ZonesDir)}
+	n := dataRecords(c.rev)
+	if n == 0 {
+		c.errorf(pos, RuleNearEmpty, "the revision's zones hold no record besides SOA and NS: refusing an empty desired state")
+		return
+	}
+	if base == nil {
+		return
+	}
+	b := dataRecords(base)
+	if b >= 10 && n*100 < b*nearEmptyPercent {
+		c.errorf(pos, RuleNearEmpty, "the revision keeps %d of the %d data records of its base (less than %d%%): refusing a near-empty desired state, whatever the commit message says", n, b, nearEmptyPercent)
+	}
+}
+
+// Trailer returns the value of the named trailer in the last paragraph of
+// a commit message ("" when absent) and whether it is present.
+func Trailer(message, name string) (string, bool) {
+	msg := strings.TrimRight(strings.ReplaceAll(message, "\r\n", "\n"), "\n ")
+	paras := strings.Split(msg, "\n\n")
+	last := paras[len(paras)-1]
+	for _, line := range strings.Split(last, "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if ok && strings.EqualFold(strings.TrimSpace(k), name) {
+			return strings.TrimSpace(v), true
+		}
+	}
+	return "", false
+}
+
+// recordKey identifies a record by owner, class, type and rdata (not TTL).
+func recordKey(rr dns.RR) string {
+	h := rr.Header()
+	return strings.ToLower(h.Name) + " " + dns.ClassToString[h.Class] + " " + dns.TypeToString[h.Rrtype] + " " + rdataText(rr)
+}
+
+// rdataText is the presentation form of a record's data.
+func rdataText(rr dns.RR) string {
+	s := rr.String()
+	hs := rr.Header().String()
+	if strings.HasPrefix(s, hs) {
+		return s[len(hs):]
+	}
+	return s
+}
+
+func answerText(rrs []dns.RR) string {
+	if len(rrs) == 0 {
+		return "no record"
+	}
+	parts := make([]string, 0, len(rrs))
+	for _, rr := range rrs {
+		parts = append(parts, dns.TypeToString[rr.Header().Rrtype]+" "+rdataText(rr))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// againstBase applies the rules that compare rev with the revision it
+// replaces.
+func (c *checker) againstBase(base *Revision) {
+	reason, hasTrailer := Trailer(c.rev.Message, MassDeleteTrailer)
+	if hasTrailer && reason == "" {
+		c.errorf(zones.Position{File: c.path(ZonesDir)}, RuleTrailer, "the %s trailer needs a reason: `%s: <why>`", MassDeleteTrailer, MassDeleteTrailer)
+		hasTrailer = false
+	}
+	// refuse reports a rule the trailer can lift.
+	refuse := func(pos zones.Position, rule, format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		if hasTrailer {
+			c.warnf(pos, rule, "%s (allowed by %s: %s)", msg, MassDeleteTrailer, reason)
+			return
+		}
+		c.errorf(pos, rule, "%s; add the commit trailer `%s: <reason>` if this is intended", msg, MassDeleteTrailer)
+	}
+
+	head := map[string]*zones.Zone{}
+	for _, z := range c.rev.Zones {
+		head[z.Origin()] = z
+	}
+	baseTotal, deleted := 0, 0
+	for _, bz := range base.Zones {
+		baseTotal += bz.Len()
+		hz := head[bz.Origin()]
+		if hz == nil {
+			deleted += bz.Len()
+			refuse(zones.Position{File: c.path(ZonesDir + "/" + bz.Origin() + "zone")}, RuleZoneDeleted, "zone %s is deleted (%d records)", bz.Origin(), bz.Len())
+			continue
+		}
+		if sameRecords(bz, hz) {
+			continue
+		}
+		d := c.zoneChanged(bz, hz, refuse)
+		deleted += d
+	}
+	limit := base.Policy.MaxDeletePercent
+	if baseTotal > 0 && deleted*100 > baseTotal*limit {
+		refuse(zones.Position{File: c.path(ZonesDir)}, RuleMassDelete, "the revision deletes %d of %d records (%.1f%%), more than the %d%% of limits.max_delete_percent", deleted, baseTotal, float64(deleted)*100/float64(baseTotal), limit)
+	}
+	// fallback records
+	headFB := map[string]bool{}
+	for _, r := range c.rev.Fallback {
+		headFB[recordKey(r.RR)] = true
+	}
+	for _, r := range base.Fallback {
+		if !headFB[recordKey(r.RR)] {
+			refuse(zones.Position{File: c.path(FallbackFile)}, RuleFallbackDeleted, "fallback record %s %s %s is deleted", strings.ToLower(r.RR.Header().Name), dns.TypeToString[r.RR.Header().Rrtype], rdataText(r.RR))
+		}
+	}
+}
+
+// sameRecords reports whether two zones hold the same records in the same
+// order with the same TTLs (the common case of an untouched file).
+func sameRecords(a, b *zones.Zone) bool {
+	ra, rb := a.Records(), b.Records()
+	if len(ra) != len(rb) {
+		return false
+	}
+	for i := range ra {
+		if ra[i].Header().Ttl != rb[i].Header().Ttl || !dns.IsDuplicate(ra[i], rb[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// zoneChanged applies the per-zone base rules to a zone whose records
+// changed and returns how many records of the base zone are gone.
+func (c *checker) zoneChanged(bz, hz *zones.Zone, refuse func(zones.Position, string, string, ...any)) int {
+	soaPos := zonePos(hz, dns.TypeSOA)
+	if bs, hs := bz.SOA(), hz.SOA(); bs != nil && hs != nil && !serialIncreased(bs.Serial, hs.Serial) {
+		c.errorf(soaPos, RuleSerial, "zone %s changed but its SOA serial did not increase (%d in the base revision, %d now)", hz.Origin(), bs.Serial, hs.Serial)
+	}
+	headKeys := make(map[string]int, hz.Len())
+	for _, rr := range hz.Records() {
+		headKeys[recordKey(rr)]++
+	}
+	deleted := 0
+	var apexNS []string
+	for _, rr := range bz.Records() {
+		k := recordKey(rr)
+		if headKeys[k] > 0 {
+			headKeys[k]--
+			continue
+		}
+		h := rr.Header()
+		if h.Rrtype == dns.TypeSOA && strings.EqualFold(h.Name, bz.Origin()) {
+			continue // a new serial is a change, not a deletion
+		}
+		deleted++
+		if h.Rrtype == dns.TypeNS && strings.EqualFold(h.Name, bz.Origin()) {
+			apexNS = append(apexNS, rr.(*dns.NS).Ns)
+		}
+	}
+	if len(apexNS) > 0 {
+		pos := zonePos(hz, dns.TypeNS)
+		refuse(pos, RuleApexNSDeleted, "zone %s loses apex NS %s", hz.Origin(), strings.Join(apexNS, ", "))
+	}
+	return deleted
+}
+
+// zonePos is the position of the first apex record of type t, or the file.
+func zonePos(z *zones.Zone, t uint16) zones.Position {
+	pos := z.Positions()
+	for i, rr := range z.Records() {
+		if rr.Header().Rrtype == t && strings.EqualFold(rr.Header().Name, z.Origin()) && i < len(pos) {
+			return pos[i]
+		}
+	}
+	return zones.Position{File: z.File()}
+}
+
+// serialIncreased compares SOA serials with RFC 1982 serial arithmetic.
+func serialIncreased(old, cur uint32) bool {
+	d := cur - old
+	return d != 0 && d < 1<<31
+}
