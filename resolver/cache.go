@@ -1,0 +1,142 @@
+package resolver
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/miekg/dns"
+)
+
+// typeNXDOMAIN is the key type under which a name's non-existence is cached:
+// it answers every type.
+const typeNXDOMAIN = 0
+
+// rrKey names one cached RRset or negative answer. name is lower case.
+type rrKey struct {
+	name  string
+	qtype uint16
+}
+
+// entry is one cached RRset (neg == false) or negative answer. It is never
+// modified once stored; its records are never handed out, only copies.
+type entry struct {
+	rrs     []dns.RR // the RRset, or the SOA of a negative answer
+	neg     bool
+	rcode   int // negative: dns.RcodeNameError or dns.RcodeSuccess (NODATA)
+	expires time.Time
+}
+
+func (e *entry) fresh(now time.Time) bool { return now.Before(e.expires) }
+
+// usable reports whether e may be used now; stale allows up to maxStale past
+// its expiry (RFC 8767).
+func (e *entry) usable(now time.Time, stale bool, maxStale time.Duration) bool {
+	if now.Before(e.expires) {
+		return true
+	}
+	return stale && now.Before(e.expires.Add(maxStale))
+}
+
+// delegation is a zone cut: the zone's NS names and the glue the parent gave.
+type delegation struct {
+	zone    string                  // lower case, absolute
+	ns      []string                // lower case NS target names
+	glue    map[string][]netip.Addr // NS name -> addresses (in the parent's bailiwick)
+	expires time.Time               // zero: never (root hints)
+}
+
+// serverKey: zone "" holds a server's RTT and timeouts; a non-empty zone its
+// lameness for that zone.
+type serverKey struct {
+	addr netip.AddrPort
+	zone string
+}
+
+type serverInfo struct {
+	mu        sync.Mutex
+	srtt      time.Duration // smoothed RTT; 0 = never measured
+	fails     int           // consecutive failures
+	downUntil time.Time
+	lameUntil time.Time
+}
+
+type failure struct {
+	count int
+	until time.Time
+}
+
+type caches struct {
+	rr      *lru.Cache[rrKey, *entry]
+	deleg   *lru.Cache[string, *delegation]
+	servers *lru.Cache[serverKey, *serverInfo]
+	fail    *lru.Cache[rrKey, failure]
+}
+
+func newCaches(c *Config) *caches {
+	rr, _ := lru.New[rrKey, *entry](c.CacheSize)
+	dl, _ := lru.New[string, *delegation](c.DelegationCacheSize)
+	sv, _ := lru.New[serverKey, *serverInfo](c.ServerCacheSize)
+	fl, _ := lru.New[rrKey, failure](c.FailureCacheSize)
+	return &caches{rr: rr, deleg: dl, servers: sv, fail: fl}
+}
+
+func (c *caches) purge() {
+	c.rr.Purge()
+	c.deleg.Purge()
+	c.servers.Purge()
+	c.fail.Purge()
+}
+
+// server returns the info for key, creating it.
+func (c *caches) server(k serverKey) *serverInfo {
+	if s, ok := c.servers.Get(k); ok {
+		return s
+	}
+	s := &serverInfo{}
+	if prev, ok, _ := c.servers.PeekOrAdd(k, s); ok {
+		return prev
+	}
+	return s
+}
+
+// ttlOf returns the smallest TTL of rrs.
+func ttlOf(rrs []dns.RR) uint32 {
+	var t uint32
+	for i, rr := range rrs {
+		if h := rr.Header().Ttl; i == 0 || h < t {
+			t = h
+		}
+	}
+	return t
+}
+
+func capTTL(ttl uint32, max time.Duration) time.Duration {
+	d := time.Duration(ttl) * time.Second
+	if d > max {
+		d = max
+	}
+	return d
+}
+
+// remaining returns the TTL to hand out for an entry at now.
+func remaining(e *entry, now time.Time, stale bool, staleTTL uint32) uint32 {
+	if !now.Before(e.expires) {
+		if stale {
+			return staleTTL
+		}
+		return 0
+	}
+	return uint32((e.expires.Sub(now) + time.Second - 1) / time.Second)
+}
+
+// appendCopies appends copies of rrs with their TTL set to ttl.
+func appendCopies(dst []dns.RR, rrs []dns.RR, ttl uint32) []dns.RR {
+	for _, rr := range rrs {
+		c := dns.Copy(rr)
+		c.Header().Ttl = ttl
+		dst = append(dst, c)
+	}
+	return dst
+}

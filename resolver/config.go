@@ -1,0 +1,122 @@
+package resolver
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// ForwardRule sends questions at or below Zone to the To targets (recursive
+// servers, asked with RD=1) instead of resolving them iteratively. A rule for
+// "." replaces recursion entirely. The longest matching zone wins.
+type ForwardRule struct {
+	Zone string           // absolute; case does not matter
+	To   []netip.AddrPort // tried healthiest and fastest first
+}
+
+// Config configures a Resolver. Zero values take the defaults documented on
+// each field; a negative duration or count disables the feature where noted.
+type Config struct {
+	// RootHints are the NS records of "." and the A/AAAA records of their
+	// names. Required (the caller supplies the built-in IANA hints or a
+	// repository's own).
+	RootHints []dns.RR
+	// Forward rules, any order.
+	Forward []ForwardRule
+	// Port, when non-zero, is the port every iteratively-asked server is
+	// queried on (tests run authorities on loopback on one free port).
+	// Forward targets carry their own port. 0 = 53.
+	Port uint16
+
+	Transport Transport // default NetTransport{}
+	Clock     Clock     // default the system clock
+	Metrics   Metrics   // default none
+
+	CacheSize           int // RRsets and negative answers; default 100000
+	DelegationCacheSize int // zone cuts; default 10000
+	ServerCacheSize     int // per-server RTT, lameness; default 10000
+	FailureCacheSize    int // recent failures (RFC 9520); default 10000
+
+	MaxTTL         time.Duration // cap on positive TTLs; default 24h
+	NegativeMaxTTL time.Duration // cap on negative TTLs (RFC 2308); default 1h
+	FailureTTL     time.Duration // failed resolutions cached (RFC 9520); default 5s, doubling on repeats up to FailureMaxTTL
+	FailureMaxTTL  time.Duration // default 30s (RFC 8767 failure recheck)
+
+	StaleClientTimeout time.Duration // answer from stale data after this wait (RFC 8767); default 1800ms
+	StaleTTL           uint32        // TTL of stale answers; default 30
+	MaxStale           time.Duration // how long past expiry data may be served; default 24h
+
+	UpstreamTimeout time.Duration // cap on one upstream attempt; default 1500ms
+	InitialTimeout  time.Duration // attempt timeout for a server never measured; default 800ms
+	MinTimeout      time.Duration // floor on an attempt timeout; default 150ms
+	Deadline        time.Duration // per client question, all work included; default 5s
+
+	MaxSends        int // upstream sends per client question; default 32
+	MaxCNAME        int // CNAME/DNAME restarts per client question; default 12
+	MaxNSLookups    int // NS names resolved (no glue) per client question (NXNSattack); default 8
+	MaxNSPerReferal int // NS names resolved per referral; default 3
+	MaxDepth        int // nesting of NS-name lookups; default 4
+	MaxInFlight     int // distinct resolutions running at once; more get SERVFAIL/stale at once; default 1000
+
+	LameTTL        time.Duration // lame server (REFUSED, upward referral, not authoritative) skipped for its zone; default 5m
+	BrokenTTL      time.Duration // broken server (SERVFAIL, FORMERR, ...) skipped for its zone; default 10s
+	HealthInterval time.Duration // forward target health checks; default 2s; negative disables the background checker
+
+	DisableQNAMEMinimisation bool
+	DisableIPv6              bool // never ask IPv6 servers
+}
+
+func (c *Config) setDefaults() {
+	dur := func(p *time.Duration, d time.Duration) {
+		if *p == 0 {
+			*p = d
+		}
+	}
+	num := func(p *int, n int) {
+		if *p <= 0 {
+			*p = n
+		}
+	}
+	if c.Transport == nil {
+		c.Transport = NetTransport{}
+	}
+	if c.Clock == nil {
+		c.Clock = systemClock{}
+	}
+	if c.Metrics == nil {
+		c.Metrics = nopMetrics{}
+	}
+	num(&c.CacheSize, 100000)
+	num(&c.DelegationCacheSize, 10000)
+	num(&c.ServerCacheSize, 10000)
+	num(&c.FailureCacheSize, 10000)
+	dur(&c.MaxTTL, 24*time.Hour)
+	dur(&c.NegativeMaxTTL, time.Hour)
+	dur(&c.FailureTTL, 5*time.Second)
+	dur(&c.FailureMaxTTL, 30*time.Second)
+	dur(&c.StaleClientTimeout, 1800*time.Millisecond)
+	if c.StaleTTL == 0 {
+		c.StaleTTL = 30
+	}
+	dur(&c.MaxStale, 24*time.Hour)
+	dur(&c.UpstreamTimeout, 1500*time.Millisecond)
+	dur(&c.InitialTimeout, 800*time.Millisecond)
+	dur(&c.MinTimeout, 150*time.Millisecond)
+	dur(&c.Deadline, 5*time.Second)
+	num(&c.MaxSends, 32)
+	num(&c.MaxCNAME, 12)
+	num(&c.MaxNSLookups, 8)
+	num(&c.MaxNSPerReferal, 3)
+	num(&c.MaxDepth, 4)
+	num(&c.MaxInFlight, 1000)
+	dur(&c.LameTTL, 5*time.Minute)
+	dur(&c.BrokenTTL, 10*time.Second)
+	dur(&c.HealthInterval, 2*time.Second)
+	if c.InitialTimeout > c.UpstreamTimeout {
+		c.InitialTimeout = c.UpstreamTimeout
+	}
+	if c.MinTimeout > c.UpstreamTimeout {
+		c.MinTimeout = c.UpstreamTimeout
+	}
+}

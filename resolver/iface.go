@@ -1,0 +1,76 @@
+package resolver
+
+import (
+	"context"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Transport sends one query to one server and returns its reply. network is
+// "udp" or "tcp". Implementations must honour ctx's deadline. The resolver
+// checks the reply's id and question itself, so a transport may return
+// whatever it received.
+type Transport interface {
+	Exchange(ctx context.Context, network string, server netip.AddrPort, m *dns.Msg) (*dns.Msg, error)
+}
+
+// Clock is the resolver's source of time for TTLs, backoffs and the
+// serve-stale wait. Upstream attempt deadlines use ctx (real time).
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time                         { return time.Now() }
+func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Metrics receives the resolver's events; plugins/recursor maps them to
+// Prometheus. Methods are called on hot paths and must be cheap and safe for
+// concurrent use.
+type Metrics interface {
+	CacheHit()
+	CacheMiss()
+	StaleServed()
+	// UpstreamQuery counts one message sent to server over network.
+	UpstreamQuery(server netip.AddrPort, network string)
+	UpstreamTimeout(server netip.AddrPort)
+	// UpstreamRTT is the measured round trip of one exchange; forward tells
+	// a forward target from an iteratively-asked authority.
+	UpstreamRTT(server netip.AddrPort, forward bool, rtt time.Duration)
+	// BudgetExhausted: which is "sends", "cname", "nslookups", "deadline" or "inflight".
+	BudgetExhausted(which string)
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) CacheHit()                                       {}
+func (nopMetrics) CacheMiss()                                      {}
+func (nopMetrics) StaleServed()                                    {}
+func (nopMetrics) UpstreamQuery(netip.AddrPort, string)            {}
+func (nopMetrics) UpstreamTimeout(netip.AddrPort)                  {}
+func (nopMetrics) UpstreamRTT(netip.AddrPort, bool, time.Duration) {}
+func (nopMetrics) BudgetExhausted(string)                          {}
+
+// Counters is a Metrics that counts events; useful in tests and tools.
+type Counters struct {
+	Hits, Misses, Stale, Upstream, TCP, Timeouts atomic.Int64
+	Budget                                       atomic.Int64
+}
+
+func (c *Counters) CacheHit()    { c.Hits.Add(1) }
+func (c *Counters) CacheMiss()   { c.Misses.Add(1) }
+func (c *Counters) StaleServed() { c.Stale.Add(1) }
+func (c *Counters) UpstreamQuery(_ netip.AddrPort, network string) {
+	c.Upstream.Add(1)
+	if network == "tcp" {
+		c.TCP.Add(1)
+	}
+}
+func (c *Counters) UpstreamTimeout(netip.AddrPort)                  { c.Timeouts.Add(1) }
+func (c *Counters) UpstreamRTT(netip.AddrPort, bool, time.Duration) {}
+func (c *Counters) BudgetExhausted(string)                          { c.Budget.Add(1) }

@@ -1,0 +1,774 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+const (
+	maxSteps      = 48 // referrals + minimised queries for one name
+	maxMinimise   = 10 // RFC 9156 MAX_MINIMISE_COUNT
+	maxChain      = 16 // CNAME/DNAME links read from one reply
+	maxNSPerZone  = 16 // NS names kept from one referral
+	maxGluePerNS  = 8  // addresses kept per NS name
+	ednsBufSize   = 1232
+	downThreshold = 3 // consecutive failures before an authority is skipped
+)
+
+// state is the work budget of one client question, shared by every
+// sub-resolution (NS names) it causes.
+type state struct {
+	sends, cnames, nsLookups, depth int
+	deadline                        time.Time
+	busy                            []string // NS names being resolved (cycle guard)
+	exhausted                       string
+}
+
+func (st *state) budget(which string) error {
+	st.exhausted = which
+	return fmt.Errorf("%w: %s", ErrBudget, which)
+}
+
+// fatal errors end the whole resolution; others only the attempt.
+func fatal(ctx context.Context, err error) bool {
+	return errors.Is(err, ErrBudget) || errors.Is(err, ErrDeadline) || ctx.Err() != nil
+}
+
+type status int
+
+const (
+	statusAnswer status = iota
+	statusNXDOMAIN
+	statusNODATA
+	statusFollow // the chain leaves the reply: resolve target
+)
+
+// outcome is what one reply says about a name: its chain of CNAMEs (and
+// DNAMEs with the CNAMEs synthesised from them) and how it ends.
+type outcome struct {
+	chain  []dns.RR
+	target string // lower case: where the chain ends
+	status status
+	soa    []dns.RR // negative answers: the SOA (at most one)
+}
+
+// resolveChain resolves qname/qtype to the end of its CNAME chain.
+func (r *Resolver) resolveChain(ctx context.Context, st *state, qname string, qtype uint16) (*result, error) {
+	res := &result{}
+	name := qname
+	seen := []string{qname}
+	follow := func(next string, links int) error {
+		if slices.Contains(seen, next) {
+			return fmt.Errorf("%s: %w", qname, ErrCNAMELoop)
+		}
+		seen = append(seen, next)
+		st.cnames += links
+		if st.cnames > r.cfg.MaxCNAME {
+			return st.budget("cname")
+		}
+		return nil
+	}
+	for {
+		now := r.clock.Now()
+		rrs, next, rcode, neg, ok := r.cacheStep(res.answer, name, qtype, now, false)
+		if ok {
+			res.answer = rrs
+			if next == "" {
+				res.rcode, res.ns = rcode, neg
+				return res, nil
+			}
+			if err := follow(next, 1); err != nil {
+				return nil, err
+			}
+			name = next
+			continue
+		}
+		out, err := r.lookup(ctx, st, name, qtype)
+		if err != nil {
+			return nil, err
+		}
+		res.answer = appendOwnCopies(res.answer, out.chain)
+		switch out.status {
+		case statusAnswer:
+			res.rcode = dns.RcodeSuccess
+			return res, nil
+		case statusNXDOMAIN:
+			res.rcode = dns.RcodeNameError
+			res.ns = appendOwnCopies(nil, out.soa)
+			return res, nil
+		case statusNODATA:
+			res.rcode = dns.RcodeSuccess
+			res.ns = appendOwnCopies(nil, out.soa)
+			return res, nil
+		}
+		links := 0
+		for _, rr := range out.chain {
+			if rr.Header().Rrtype == dns.TypeCNAME {
+				links++
+			}
+		}
+		if out.target == name || links == 0 {
+			return nil, fmt.Errorf("%s: reply for %s made no progress", qname, name)
+		}
+		if err := follow(out.target, links); err != nil {
+			return nil, err
+		}
+		name = out.target
+	}
+}
+
+// lookup asks the network about name once (forwarded or iteratively) and
+// caches what it learnt.
+func (r *Resolver) lookup(ctx context.Context, st *state, name string, qtype uint16) (*outcome, error) {
+	var out *outcome
+	if rule := r.forwardRule(name); rule != nil {
+		var err error
+		if out, err = r.forward(ctx, st, rule, name, qtype); err != nil {
+			return nil, err
+		}
+	} else {
+		resp, zone, err := r.iterate(ctx, st, name, qtype)
+		if err != nil {
+			return nil, err
+		}
+		out = extract(resp, zone, name, qtype, false)
+	}
+	r.store(out, qtype, r.clock.Now())
+	return out, nil
+}
+
+// store caches the chain's RRsets (not DNAMEs: their synthesised CNAMEs)
+// and a negative answer with its RFC 2308 TTL.
+func (r *Resolver) store(out *outcome, qtype uint16, now time.Time) {
+	for i := 0; i < len(out.chain); {
+		h := out.chain[i].Header()
+		j := i + 1
+		for j < len(out.chain) && out.chain[j].Header().Rrtype == h.Rrtype && equalFold(out.chain[j].Header().Name, h.Name) {
+			j++
+		}
+		if h.Rrtype != dns.TypeDNAME {
+			set := slices.Clone(out.chain[i:j])
+			r.c.rr.Add(rrKey{lower(h.Name), h.Rrtype}, &entry{rrs: set, expires: now.Add(capTTL(ttlOf(set), r.cfg.MaxTTL))})
+		}
+		i = j
+	}
+	if (out.status != statusNXDOMAIN && out.status != statusNODATA) || len(out.soa) == 0 {
+		return
+	}
+	soa, ok := out.soa[0].(*dns.SOA)
+	if !ok {
+		return
+	}
+	ttl := min(soa.Hdr.Ttl, soa.Minttl)
+	e := &entry{rrs: out.soa[:1:1], neg: true, expires: now.Add(capTTL(ttl, r.cfg.NegativeMaxTTL))}
+	if out.status == statusNXDOMAIN {
+		e.rcode = dns.RcodeNameError
+		r.c.rr.Add(rrKey{out.target, typeNXDOMAIN}, e)
+	} else {
+		e.rcode = dns.RcodeSuccess
+		r.c.rr.Add(rrKey{out.target, qtype}, e)
+	}
+}
+
+// extract reads qname's chain out of a reply from a server for zone. With
+// recursive (a forward target) the whole reply is trusted; else only records
+// inside zone are.
+func extract(resp *dns.Msg, zone, qname string, qtype uint16, recursive bool) *outcome {
+	out := &outcome{}
+	name := qname
+	seen := []string{qname}
+	for i := 0; i < maxChain; i++ {
+		if !recursive && !dns.IsSubDomain(zone, name) {
+			out.status, out.target = statusFollow, name
+			return out
+		}
+		var final []dns.RR
+		var cname *dns.CNAME
+		var dname *dns.DNAME
+		for _, rr := range resp.Answer {
+			h := rr.Header()
+			if h.Class != dns.ClassINET {
+				continue
+			}
+			if equalFold(h.Name, name) {
+				if h.Rrtype == qtype {
+					final = append(final, rr)
+				} else if c, ok := rr.(*dns.CNAME); ok && cname == nil {
+					cname = c
+				}
+			} else if d, ok := rr.(*dns.DNAME); ok && dname == nil && dns.IsSubDomain(h.Name, name) && (recursive || dns.IsSubDomain(zone, h.Name)) {
+				dname = d
+			}
+		}
+		if len(final) > 0 {
+			out.chain = append(out.chain, final...)
+			out.status, out.target = statusAnswer, name
+			return out
+		}
+		var next string
+		switch {
+		case cname != nil && qtype != dns.TypeCNAME && dname == nil:
+			next = lower(cname.Target)
+			out.chain = append(out.chain, cname)
+		case dname != nil:
+			prefix := name[:len(name)-len(dname.Hdr.Name)]
+			next = lower(prefix + dname.Target)
+			if _, ok := dns.IsDomainName(next); !ok || len(next) > 255 {
+				out.status, out.target = statusNXDOMAIN, name // RFC 6672 YXDOMAIN: no such name
+				return out
+			}
+			synth := &dns.CNAME{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: dname.Hdr.Ttl}, Target: next}
+			out.chain = append(out.chain, dname, synth)
+		}
+		if next == "" {
+			break
+		}
+		if slices.Contains(seen, next) {
+			out.status, out.target = statusFollow, next
+			return out
+		}
+		seen = append(seen, next)
+		name = next
+	}
+	out.target = name
+	soa := soaFor(resp, zone, name, recursive)
+	switch {
+	case len(out.chain) == 0 || recursive:
+		if resp.Rcode == dns.RcodeNameError {
+			out.status = statusNXDOMAIN
+		} else {
+			out.status = statusNODATA
+		}
+		out.soa = soa
+	case soa != nil && resp.Rcode == dns.RcodeNameError:
+		out.status, out.soa = statusNXDOMAIN, soa
+	case soa != nil && resp.Rcode == dns.RcodeSuccess:
+		out.status, out.soa = statusNODATA, soa
+	default:
+		out.status = statusFollow
+	}
+	return out
+}
+
+// soaFor returns the SOA of a negative answer about name, if it comes from
+// inside zone.
+func soaFor(resp *dns.Msg, zone, name string, recursive bool) []dns.RR {
+	for _, rr := range resp.Ns {
+		h := rr.Header()
+		if h.Rrtype != dns.TypeSOA || h.Class != dns.ClassINET {
+			continue
+		}
+		if dns.IsSubDomain(h.Name, name) && (recursive || dns.IsSubDomain(zone, h.Name)) {
+			return []dns.RR{rr}
+		}
+	}
+	return nil
+}
+
+type kind int
+
+const (
+	kindAnswer kind = iota
+	kindNXDOMAIN
+	kindNODATA
+	kindReferral
+	kindLame   // not authoritative for the zone
+	kindBroken // SERVFAIL, FORMERR, ...
+)
+
+// classify says what a reply from a server of zone to sname/stype is.
+func classify(resp *dns.Msg, zone, sname string, stype uint16) kind {
+	switch resp.Rcode {
+	case dns.RcodeSuccess:
+	case dns.RcodeNameError:
+		if resp.Authoritative || soaFor(resp, zone, sname, false) != nil {
+			return kindNXDOMAIN
+		}
+		return kindLame
+	case dns.RcodeRefused, dns.RcodeNotAuth:
+		return kindLame
+	default:
+		return kindBroken
+	}
+	if answersFor(resp, zone, sname, stype) {
+		if resp.Authoritative {
+			return kindAnswer
+		}
+		return kindLame
+	}
+	if !resp.Authoritative && referralOwner(resp, zone, sname) != "" {
+		return kindReferral
+	}
+	if resp.Authoritative || soaFor(resp, zone, sname, false) != nil {
+		return kindNODATA
+	}
+	return kindLame
+}
+
+func answersFor(resp *dns.Msg, zone, sname string, stype uint16) bool {
+	for _, rr := range resp.Answer {
+		h := rr.Header()
+		if h.Class != dns.ClassINET {
+			continue
+		}
+		if equalFold(h.Name, sname) && (h.Rrtype == stype || h.Rrtype == dns.TypeCNAME) {
+			return true
+		}
+		if h.Rrtype == dns.TypeDNAME && !equalFold(h.Name, sname) && dns.IsSubDomain(h.Name, sname) && dns.IsSubDomain(zone, h.Name) {
+			return true
+		}
+	}
+	return false
+}
+
+// referralOwner returns the owner of the first NS set in the authority
+// section that is a zone cut strictly below zone on the way to sname.
+func referralOwner(resp *dns.Msg, zone, sname string) string {
+	for _, rr := range resp.Ns {
+		h := rr.Header()
+		if h.Rrtype != dns.TypeNS || h.Class != dns.ClassINET {
+			continue
+		}
+		if !equalFold(h.Name, zone) && dns.IsSubDomain(zone, h.Name) && dns.IsSubDomain(h.Name, sname) {
+			return lower(h.Name)
+		}
+	}
+	return ""
+}
+
+// referral builds the delegation a referral reply describes. Glue is kept
+// only for the delegation's NS names and only inside the parent's zone.
+func (r *Resolver) referral(resp *dns.Msg, parent *delegation, sname string, now time.Time) *delegation {
+	owner := referralOwner(resp, parent.zone, sname)
+	d := &delegation{zone: owner, glue: map[string][]netip.Addr{}}
+	var ttl uint32
+	first := true
+	for _, rr := range resp.Ns {
+		ns, ok := rr.(*dns.NS)
+		if !ok || ns.Hdr.Class != dns.ClassINET || !equalFold(ns.Hdr.Name, owner) {
+			continue
+		}
+		if first || ns.Hdr.Ttl < ttl {
+			ttl, first = ns.Hdr.Ttl, false
+		}
+		if n := lower(ns.Ns); !slices.Contains(d.ns, n) && len(d.ns) < maxNSPerZone {
+			d.ns = append(d.ns, n)
+		}
+	}
+	for _, rr := range resp.Extra {
+		var a netip.Addr
+		switch v := rr.(type) {
+		case *dns.A:
+			a, _ = netip.AddrFromSlice(v.A.To4())
+		case *dns.AAAA:
+			a, _ = netip.AddrFromSlice(v.AAAA.To16())
+		default:
+			continue
+		}
+		n := lower(rr.Header().Name)
+		if !a.IsValid() || rr.Header().Class != dns.ClassINET || !slices.Contains(d.ns, n) || !dns.IsSubDomain(parent.zone, n) {
+			continue
+		}
+		if len(d.glue[n]) < maxGluePerNS && !slices.Contains(d.glue[n], a) {
+			d.glue[n] = append(d.glue[n], a)
+		}
+	}
+	d.expires = now.Add(capTTL(ttl, r.cfg.MaxTTL))
+	return d
+}
+
+// closest returns the deepest cached delegation above or at name, or the
+// root hints.
+func (r *Resolver) closest(name string, now time.Time) *delegation {
+	for n := name; ; {
+		if n == "." {
+			break
+		}
+		if d, ok := r.c.deleg.Get(n); ok && now.Before(d.expires) {
+			return d
+		}
+		i, end := dns.NextLabel(n, 0)
+		if end {
+			break
+		}
+		n = n[i:]
+	}
+	return r.dyn.Load().hints
+}
+
+// oneMore returns the ancestor of qname one label below known.
+func oneMore(qname, known string) string {
+	idx := dns.Split(qname)
+	n := dns.CountLabel(known)
+	if len(idx)-n-1 < 0 {
+		return qname
+	}
+	return qname[idx[len(idx)-n-1]:]
+}
+
+// iterate follows referrals from the closest known delegation down to the
+// servers of qname's zone and returns their reply and the zone.
+func (r *Resolver) iterate(ctx context.Context, st *state, qname string, qtype uint16) (*dns.Msg, string, error) {
+	d := r.closest(qname, r.clock.Now())
+	minimise := !r.cfg.DisableQNAMEMinimisation
+	known := d.zone
+	minimised := 0
+	for step := 0; step < maxSteps; step++ {
+		sname, stype := qname, qtype
+		if minimise && known != qname && minimised < maxMinimise {
+			if sname = oneMore(qname, known); sname != qname {
+				stype = dns.TypeA
+			}
+		}
+		isMin := sname != qname
+		resp, k, err := r.ask(ctx, st, d, sname, stype, isMin)
+		if err != nil {
+			if isMin && !fatal(ctx, err) {
+				minimise = false // relaxed: ask the full name
+				continue
+			}
+			return nil, d.zone, err
+		}
+		switch k {
+		case kindReferral:
+			d = r.referral(resp, d, sname, r.clock.Now())
+			r.c.deleg.Add(d.zone, d)
+			known = d.zone
+		case kindNXDOMAIN:
+			if !isMin {
+				return resp, d.zone, nil
+			}
+			minimise = false
+		default:
+			if !isMin {
+				return resp, d.zone, nil
+			}
+			known = sname
+			minimised++
+		}
+	}
+	return nil, d.zone, fmt.Errorf("%s: %w", qname, errSteps)
+}
+
+// addrsFor returns the known addresses of NS name ns of d: glue, else fresh
+// cached A/AAAA answers.
+func (r *Resolver) addrsFor(d *delegation, ns string, now time.Time) []netip.Addr {
+	if g := d.glue[ns]; len(g) > 0 {
+		return g
+	}
+	var out []netip.Addr
+	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		e, ok := r.c.rr.Peek(rrKey{ns, t})
+		if !ok || e.neg || !e.fresh(now) {
+			continue
+		}
+		out = appendAddrs(out, e.rrs)
+	}
+	return out
+}
+
+func appendAddrs(out []netip.Addr, rrs []dns.RR) []netip.Addr {
+	for _, rr := range rrs {
+		switch v := rr.(type) {
+		case *dns.A:
+			if a, ok := netip.AddrFromSlice(v.A.To4()); ok {
+				out = append(out, a)
+			}
+		case *dns.AAAA:
+			if a, ok := netip.AddrFromSlice(v.AAAA.To16()); ok {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+// order returns the usable servers among addrs for zone, fastest first:
+// lame ones (for zone) and down ones are left out.
+func (r *Resolver) order(zone string, addrs []netip.Addr, port uint16, now time.Time) []netip.AddrPort {
+	type cand struct {
+		ap    netip.AddrPort
+		score time.Duration
+	}
+	var cs []cand
+	for _, a := range addrs {
+		if r.cfg.DisableIPv6 && a.Is6() && !a.Is4In6() {
+			continue
+		}
+		ap := netip.AddrPortFrom(a.Unmap(), port)
+		if slices.ContainsFunc(cs, func(c cand) bool { return c.ap == ap }) {
+			continue
+		}
+		if l, ok := r.c.servers.Peek(serverKey{ap, zone}); ok {
+			l.mu.Lock()
+			lame := now.Before(l.lameUntil)
+			l.mu.Unlock()
+			if lame {
+				continue
+			}
+		}
+		score := time.Duration(rand.Int64N(int64(5 * time.Millisecond)))
+		if s, ok := r.c.servers.Peek(serverKey{addr: ap}); ok {
+			s.mu.Lock()
+			down := now.Before(s.downUntil)
+			if s.srtt > 0 {
+				score = s.srtt
+			}
+			s.mu.Unlock()
+			if down {
+				continue
+			}
+		}
+		cs = append(cs, cand{ap, score})
+	}
+	sort.Slice(cs, func(i, j int) bool { return cs[i].score < cs[j].score })
+	out := make([]netip.AddrPort, len(cs))
+	for i, c := range cs {
+		out[i] = c.ap
+	}
+	return out
+}
+
+func (r *Resolver) port() uint16 {
+	if r.cfg.Port != 0 {
+		return r.cfg.Port
+	}
+	return 53
+}
+
+var errLame = errors.New("lame or broken server")
+
+// ask sends sname/stype to d's servers, best first, until one gives a
+// usable reply. NS names without addresses are resolved only when the
+// servers with addresses have all failed, and only within budget.
+func (r *Resolver) ask(ctx context.Context, st *state, d *delegation, sname string, stype uint16, minimised bool) (*dns.Msg, kind, error) {
+	now := r.clock.Now()
+	var addrs []netip.Addr
+	var missing []string
+	for _, ns := range d.ns {
+		if a := r.addrsFor(d, ns, now); len(a) > 0 {
+			addrs = append(addrs, a...)
+		} else {
+			missing = append(missing, ns)
+		}
+	}
+	lastErr := fmt.Errorf("zone %s: %w", d.zone, ErrNoServers)
+	var timedOut []netip.AddrPort
+	try := func(servers []netip.AddrPort) (*dns.Msg, kind, bool, error) {
+		for _, srv := range servers {
+			resp, err := r.exchange(ctx, st, srv, sname, stype, false, false)
+			if err != nil {
+				if fatal(ctx, err) {
+					return nil, 0, true, err
+				}
+				if isTimeout(err) {
+					timedOut = append(timedOut, srv)
+				}
+				lastErr = err
+				continue
+			}
+			k := classify(resp, d.zone, sname, stype)
+			if k == kindLame || k == kindBroken {
+				switch {
+				case k == kindLame:
+					r.markLame(srv, d.zone, r.cfg.LameTTL)
+				case !minimised:
+					r.markLame(srv, d.zone, r.cfg.BrokenTTL)
+				}
+				lastErr = fmt.Errorf("%s for zone %s (rcode %s): %w", srv, d.zone, dns.RcodeToString[resp.Rcode], errLame)
+				continue
+			}
+			return resp, k, true, nil
+		}
+		return nil, 0, false, nil
+	}
+	servers := r.order(d.zone, addrs, r.port(), now)
+	if resp, k, done, err := try(servers); done {
+		return resp, k, err
+	}
+	looked := 0
+	for _, ns := range missing {
+		if looked >= r.cfg.MaxNSPerReferal {
+			break
+		}
+		if dns.IsSubDomain(d.zone, ns) || slices.Contains(st.busy, ns) || st.depth >= r.cfg.MaxDepth {
+			continue // needs glue we were not given, or a cycle
+		}
+		if st.nsLookups >= r.cfg.MaxNSLookups {
+			return nil, 0, st.budget("nslookups")
+		}
+		st.nsLookups++
+		looked++
+		a, err := r.lookupAddrs(ctx, st, ns)
+		if err != nil {
+			if fatal(ctx, err) {
+				return nil, 0, err
+			}
+			lastErr = err
+			continue
+		}
+		more := r.order(d.zone, a, r.port(), r.clock.Now())
+		servers = append(servers, more...)
+		if resp, k, done, err := try(more); done {
+			return resp, k, err
+		}
+	}
+	if len(servers) < 3 && len(timedOut) > 0 {
+		retry := timedOut
+		timedOut = nil
+		if resp, k, done, err := try(retry); done {
+			return resp, k, err
+		}
+	}
+	return nil, 0, lastErr
+}
+
+// lookupAddrs resolves an NS name (A, then AAAA if no A) within st's budget.
+func (r *Resolver) lookupAddrs(ctx context.Context, st *state, ns string) ([]netip.Addr, error) {
+	st.depth++
+	st.busy = append(st.busy, ns)
+	defer func() {
+		st.depth--
+		st.busy = st.busy[:len(st.busy)-1]
+	}()
+	var out []netip.Addr
+	var firstErr error
+	types := []uint16{dns.TypeA, dns.TypeAAAA}
+	if r.cfg.DisableIPv6 {
+		types = types[:1]
+	}
+	for _, t := range types {
+		res, err := r.resolveChain(ctx, st, ns, t)
+		if err != nil {
+			if fatal(ctx, err) {
+				return nil, err
+			}
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		out = appendAddrs(out, res.answer)
+		if len(out) > 0 {
+			return out, nil
+		}
+	}
+	if firstErr != nil {
+		return nil, fmt.Errorf("address of %s: %w", ns, firstErr)
+	}
+	return nil, fmt.Errorf("address of %s: %w", ns, ErrNoServers)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// exchange sends one query to srv (UDP, then TCP if truncated) within the
+// budget, measures it and checks the reply matches.
+func (r *Resolver) exchange(ctx context.Context, st *state, srv netip.AddrPort, name string, qtype uint16, rd, forward bool) (*dns.Msg, error) {
+	m := &dns.Msg{}
+	m.Id = dns.Id()
+	m.RecursionDesired = rd
+	m.Question = []dns.Question{{Name: name, Qtype: qtype, Qclass: dns.ClassINET}}
+	m.SetEdns0(ednsBufSize, false)
+	info := r.c.server(serverKey{addr: srv})
+	for _, network := range [...]string{"udp", "tcp"} {
+		if st.sends >= r.cfg.MaxSends {
+			return nil, st.budget("sends")
+		}
+		now := r.clock.Now()
+		if !now.Before(st.deadline) {
+			return nil, fmt.Errorf("%s: %w", name, ErrDeadline)
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("%s: %w: %w", name, ErrDeadline, err)
+		}
+		st.sends++
+		to := r.attemptTimeout(info)
+		if left := st.deadline.Sub(now); left < to {
+			to = left
+		}
+		actx, cancel := context.WithTimeout(ctx, to)
+		r.metrics.UpstreamQuery(srv, network)
+		resp, err := r.net.Exchange(actx, network, srv, m)
+		cancel()
+		if err != nil {
+			timeout := isTimeout(err)
+			if timeout {
+				r.metrics.UpstreamTimeout(srv)
+			}
+			thr := downThreshold
+			if forward {
+				thr = 1
+			}
+			r.failed(info, to, thr)
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("%s: %w: %w", name, ErrDeadline, ctx.Err())
+			}
+			return nil, fmt.Errorf("%s %s %s: %w", network, srv, name, err)
+		}
+		if !resp.Response || resp.Opcode != dns.OpcodeQuery || resp.Id != m.Id || !sameQuestion(m, resp) {
+			return nil, fmt.Errorf("%s %s %s: %w", network, srv, name, errMismatch)
+		}
+		rtt := r.clock.Now().Sub(now)
+		r.succeeded(info, rtt)
+		r.metrics.UpstreamRTT(srv, forward, rtt)
+		if resp.Truncated && network == "udp" {
+			continue
+		}
+		return resp, nil
+	}
+	return nil, fmt.Errorf("%s %s: truncated over TCP: %w", srv, name, errMismatch)
+}
+
+func (r *Resolver) attemptTimeout(s *serverInfo) time.Duration {
+	s.mu.Lock()
+	srtt := s.srtt
+	s.mu.Unlock()
+	if srtt == 0 {
+		return r.cfg.InitialTimeout
+	}
+	return min(max(4*srtt, r.cfg.MinTimeout), r.cfg.UpstreamTimeout)
+}
+
+func (r *Resolver) failed(s *serverInfo, to time.Duration, threshold int) {
+	now := r.clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fails++
+	s.srtt = min(max(2*s.srtt, to), 2*r.cfg.UpstreamTimeout)
+	if s.fails >= threshold {
+		back := time.Second << min(s.fails-threshold, 6)
+		s.downUntil = now.Add(min(back, time.Minute))
+	}
+}
+
+func (r *Resolver) succeeded(s *serverInfo, rtt time.Duration) {
+	rtt = max(rtt, time.Microsecond)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fails = 0
+	s.downUntil = time.Time{}
+	if s.srtt == 0 {
+		s.srtt = rtt
+	} else {
+		s.srtt = (7*s.srtt + 3*rtt) / 10
+	}
+}
+
+func (r *Resolver) markLame(srv netip.AddrPort, zone string, d time.Duration) {
+	s := r.c.server(serverKey{srv, zone})
+	s.mu.Lock()
+	s.lameUntil = r.clock.Now().Add(d)
+	s.mu.Unlock()
+}

@@ -1,0 +1,380 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+	"golang.org/x/sync/singleflight"
+)
+
+// Errors a resolution ends with (wrapped; test with errors.Is).
+var (
+	ErrBudget        = errors.New("work budget of the query exhausted")
+	ErrDeadline      = errors.New("deadline of the query passed")
+	ErrOverload      = errors.New("too many resolutions in flight")
+	ErrRecentFailure = errors.New("resolution failed recently (cached failure)")
+	ErrCNAMELoop     = errors.New("CNAME loop")
+	ErrNoServers     = errors.New("no usable server")
+	errMismatch      = errors.New("reply does not match the query")
+	errSteps         = errors.New("too many referrals")
+)
+
+// Resolver resolves questions recursively. It is safe for concurrent use.
+// Create it with New; stop its background health checker with Close.
+type Resolver struct {
+	cfg     Config
+	clock   Clock
+	metrics Metrics
+	net     Transport
+	c       *caches
+	dyn     atomic.Pointer[dynamic]
+	sf      singleflight.Group
+	running atomic.Int64
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	mu      sync.Mutex // serialises reconfiguration
+}
+
+// dynamic is what a new config snapshot may change: swapped atomically.
+type dynamic struct {
+	hints    *delegation
+	hintsKey string
+	rules    []ForwardRule // longest zone first; zones lower case
+}
+
+// New returns a resolver. The root hints must hold at least one NS record
+// for "." with an address.
+func New(cfg Config) (*Resolver, error) {
+	cfg.setDefaults()
+	r := &Resolver{cfg: cfg, clock: cfg.Clock, metrics: cfg.Metrics, net: cfg.Transport, stop: make(chan struct{})}
+	r.c = newCaches(&r.cfg)
+	d, key, err := parseHints(cfg.RootHints)
+	if err != nil {
+		return nil, err
+	}
+	r.dyn.Store(&dynamic{hints: d, hintsKey: key, rules: normRules(cfg.Forward)})
+	if cfg.HealthInterval > 0 {
+		r.wg.Add(1)
+		go r.healthLoop()
+	}
+	return r, nil
+}
+
+// Close stops the background health checker. Resolve keeps working.
+func (r *Resolver) Close() {
+	r.mu.Lock()
+	select {
+	case <-r.stop:
+	default:
+		close(r.stop)
+	}
+	r.mu.Unlock()
+	r.wg.Wait()
+}
+
+// SetForwardRules replaces the forward rules; the cache is kept.
+func (r *Resolver) SetForwardRules(rules []ForwardRule) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.dyn.Load()
+	r.dyn.Store(&dynamic{hints: old.hints, hintsKey: old.hintsKey, rules: normRules(rules)})
+}
+
+// SetRootHints replaces the root hints. When they differ from the current
+// ones every cache is dropped (what was learnt came from the old root).
+func (r *Resolver) SetRootHints(hints []dns.RR) error {
+	d, key, err := parseHints(hints)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.dyn.Load()
+	if old.hintsKey == key {
+		return nil
+	}
+	r.dyn.Store(&dynamic{hints: d, hintsKey: key, rules: old.rules})
+	r.c.purge()
+	return nil
+}
+
+func parseHints(hints []dns.RR) (*delegation, string, error) {
+	d := &delegation{zone: ".", glue: map[string][]netip.Addr{}}
+	var keys []string
+	for _, rr := range hints {
+		h := rr.Header()
+		switch v := rr.(type) {
+		case *dns.NS:
+			if h.Name != "." {
+				return nil, "", fmt.Errorf("root hints: NS record for %q, want \".\"", h.Name)
+			}
+			n := lower(v.Ns)
+			if !slices.Contains(d.ns, n) {
+				d.ns = append(d.ns, n)
+			}
+		case *dns.A:
+			if a, ok := netip.AddrFromSlice(v.A.To4()); ok {
+				n := lower(h.Name)
+				d.glue[n] = append(d.glue[n], a)
+			}
+		case *dns.AAAA:
+			if a, ok := netip.AddrFromSlice(v.AAAA.To16()); ok {
+				n := lower(h.Name)
+				d.glue[n] = append(d.glue[n], a)
+			}
+		default:
+			continue
+		}
+		keys = append(keys, strings.ToLower(rr.String()))
+	}
+	have := false
+	for _, n := range d.ns {
+		if len(d.glue[n]) > 0 {
+			have = true
+		}
+	}
+	if !have {
+		return nil, "", errors.New("root hints: no NS record of \".\" with an address")
+	}
+	sort.Strings(keys)
+	return d, strings.Join(keys, "\n"), nil
+}
+
+func normRules(rules []ForwardRule) []ForwardRule {
+	out := make([]ForwardRule, 0, len(rules))
+	for _, fr := range rules {
+		if len(fr.To) == 0 {
+			continue
+		}
+		out = append(out, ForwardRule{Zone: lower(fr.Zone), To: slices.Clone(fr.To)})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return dns.CountLabel(out[i].Zone) > dns.CountLabel(out[j].Zone) })
+	return out
+}
+
+// forwardRule returns the longest rule covering name, or nil.
+func (r *Resolver) forwardRule(name string) *ForwardRule {
+	rules := r.dyn.Load().rules
+	for i := range rules {
+		if dns.IsSubDomain(rules[i].Zone, name) {
+			return &rules[i]
+		}
+	}
+	return nil
+}
+
+// lower returns the absolute lower-case form of a name, without allocating
+// when it already is.
+func lower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			s = strings.ToLower(s)
+			break
+		}
+	}
+	return dns.Fqdn(s)
+}
+
+// result is the outcome of resolving one question: what goes in the reply.
+type result struct {
+	rcode  int
+	answer []dns.RR
+	ns     []dns.RR
+}
+
+// Resolve answers q recursively: from the cache when it can, else by
+// resolving (one shared resolution for identical concurrent questions). The
+// reply is never nil: Rcode, Answer and Ns are set (SERVFAIL on failure, with
+// the cause in the error). Records in the reply are the caller's to modify.
+func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error) {
+	m := &dns.Msg{}
+	m.Question = []dns.Question{q}
+	m.Response = true
+	m.RecursionAvailable = true
+	if q.Qclass != dns.ClassINET {
+		m.Rcode = dns.RcodeRefused
+		return m, fmt.Errorf("class %s: not served", dns.ClassToString[q.Qclass])
+	}
+	name := lower(q.Name)
+	now := r.clock.Now()
+	if r.fromCache(m, name, q.Qtype, now, false) {
+		r.metrics.CacheHit()
+		return m, nil
+	}
+	r.metrics.CacheMiss()
+	key := rrKey{name, q.Qtype}
+	if f, ok := r.c.fail.Get(key); ok && now.Before(f.until) {
+		if r.serveStale(m, name, q.Qtype, now) {
+			return m, nil
+		}
+		m.Rcode = dns.RcodeServerFailure
+		return m, fmt.Errorf("%s %s: %w", name, dns.TypeToString[q.Qtype], ErrRecentFailure)
+	}
+
+	ch := r.sf.DoChan(name+"/"+strconv.Itoa(int(q.Qtype)), func() (any, error) {
+		return r.resolveShared(name, q.Qtype)
+	})
+	var staleTimer <-chan time.Time
+	if r.hasStale(name, q.Qtype, now) {
+		staleTimer = r.clock.After(r.cfg.StaleClientTimeout)
+	}
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			if r.serveStale(m, name, q.Qtype, r.clock.Now()) {
+				return m, nil
+			}
+			m.Rcode = dns.RcodeServerFailure
+			return m, res.Err
+		}
+		v := res.Val.(*result)
+		m.Rcode = v.rcode
+		m.Answer = appendOwnCopies(nil, v.answer)
+		m.Ns = appendOwnCopies(nil, v.ns)
+		return m, nil
+	case <-staleTimer:
+		if r.serveStale(m, name, q.Qtype, r.clock.Now()) {
+			return m, nil
+		}
+		// The stale data went away meanwhile: wait for the resolution.
+		select {
+		case res := <-ch:
+			if res.Err != nil {
+				m.Rcode = dns.RcodeServerFailure
+				return m, res.Err
+			}
+			v := res.Val.(*result)
+			m.Rcode = v.rcode
+			m.Answer = appendOwnCopies(nil, v.answer)
+			m.Ns = appendOwnCopies(nil, v.ns)
+			return m, nil
+		case <-ctx.Done():
+			m.Rcode = dns.RcodeServerFailure
+			return m, ctx.Err()
+		}
+	case <-ctx.Done():
+		if r.serveStale(m, name, q.Qtype, r.clock.Now()) {
+			return m, nil
+		}
+		m.Rcode = dns.RcodeServerFailure
+		return m, ctx.Err()
+	}
+}
+
+func appendOwnCopies(dst, rrs []dns.RR) []dns.RR {
+	for _, rr := range rrs {
+		dst = append(dst, dns.Copy(rr))
+	}
+	return dst
+}
+
+func (r *Resolver) serveStale(m *dns.Msg, name string, qtype uint16, now time.Time) bool {
+	m.Answer, m.Ns = nil, nil
+	if r.fromCache(m, name, qtype, now, true) {
+		r.metrics.StaleServed()
+		return true
+	}
+	m.Answer, m.Ns = nil, nil
+	return false
+}
+
+func (r *Resolver) hasStale(name string, qtype uint16, now time.Time) bool {
+	var m dns.Msg
+	return r.fromCache(&m, name, qtype, now, true)
+}
+
+// resolveShared runs one resolution on behalf of every waiter, detached
+// from any client's context but bounded by the configured deadline.
+func (r *Resolver) resolveShared(name string, qtype uint16) (res *result, err error) {
+	if r.running.Add(1) > int64(r.cfg.MaxInFlight) {
+		r.running.Add(-1)
+		r.metrics.BudgetExhausted("inflight")
+		return nil, fmt.Errorf("%s %s: %w", name, dns.TypeToString[qtype], ErrOverload)
+	}
+	defer r.running.Add(-1)
+	defer func() {
+		if p := recover(); p != nil {
+			res, err = nil, fmt.Errorf("%s %s: internal error: %v", name, dns.TypeToString[qtype], p)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Deadline)
+	defer cancel()
+	st := &state{deadline: r.clock.Now().Add(r.cfg.Deadline)}
+	res, err = r.resolveChain(ctx, st, name, qtype)
+	key := rrKey{name, qtype}
+	if err != nil {
+		if errors.Is(err, ErrBudget) {
+			r.metrics.BudgetExhausted(st.exhausted)
+		}
+		if errors.Is(err, ErrDeadline) || errors.Is(err, context.DeadlineExceeded) {
+			r.metrics.BudgetExhausted("deadline")
+		}
+		f, _ := r.c.fail.Peek(key)
+		f.count++
+		ttl := r.cfg.FailureTTL << min(f.count-1, 10)
+		if ttl > r.cfg.FailureMaxTTL || ttl <= 0 {
+			ttl = r.cfg.FailureMaxTTL
+		}
+		f.until = r.clock.Now().Add(ttl)
+		r.c.fail.Add(key, f)
+		return nil, fmt.Errorf("resolve %s %s: %w", name, dns.TypeToString[qtype], err)
+	}
+	r.c.fail.Remove(key)
+	return res, nil
+}
+
+// fromCache fills m from the cache, following CNAMEs. It reports whether
+// the cache held a complete answer (final RRset or negative answer).
+func (r *Resolver) fromCache(m *dns.Msg, name string, qtype uint16, now time.Time, stale bool) bool {
+	for i := 0; i <= r.cfg.MaxCNAME; i++ {
+		rrs, next, rcode, neg, ok := r.cacheStep(m.Answer, name, qtype, now, stale)
+		if !ok {
+			return false
+		}
+		m.Answer = rrs
+		if next == "" {
+			m.Rcode = rcode
+			if neg != nil {
+				m.Ns = neg
+			}
+			return true
+		}
+		name = next
+	}
+	return false
+}
+
+// cacheStep looks name up once: a final RRset (next == ""), a negative
+// answer (neg holds the SOA copy), or a CNAME to follow (next). ok is false
+// on a miss. Copies are appended to dst.
+func (r *Resolver) cacheStep(dst []dns.RR, name string, qtype uint16, now time.Time, stale bool) (out []dns.RR, next string, rcode int, neg []dns.RR, ok bool) {
+	ms := r.cfg.MaxStale
+	if e, hit := r.c.rr.Get(rrKey{name, qtype}); hit && e.usable(now, stale, ms) {
+		ttl := remaining(e, now, stale, r.cfg.StaleTTL)
+		if e.neg {
+			return dst, "", e.rcode, appendCopies(nil, e.rrs, ttl), true
+		}
+		return appendCopies(dst, e.rrs, ttl), "", dns.RcodeSuccess, nil, true
+	}
+	if qtype != dns.TypeCNAME {
+		if e, hit := r.c.rr.Get(rrKey{name, dns.TypeCNAME}); hit && !e.neg && len(e.rrs) > 0 && e.usable(now, stale, ms) {
+			ttl := remaining(e, now, stale, r.cfg.StaleTTL)
+			return appendCopies(dst, e.rrs[:1], ttl), lower(e.rrs[0].(*dns.CNAME).Target), 0, nil, true
+		}
+	}
+	if e, hit := r.c.rr.Get(rrKey{name, typeNXDOMAIN}); hit && e.usable(now, stale, ms) {
+		ttl := remaining(e, now, stale, r.cfg.StaleTTL)
+		return dst, "", dns.RcodeNameError, appendCopies(nil, e.rrs, ttl), true
+	}
+	return dst, "", 0, nil, false
+}

@@ -1,0 +1,96 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// NetTransport talks to real servers. Each exchange opens a fresh socket
+// (UDP: a kernel-chosen random source port per query) connected to the
+// server, so only that server's datagrams reach it; datagrams whose id or
+// question do not match are dropped and reading goes on until the deadline.
+type NetTransport struct{}
+
+// maxStrayReplies bounds how many non-matching datagrams one UDP exchange
+// reads before giving up.
+const maxStrayReplies = 16
+
+// Exchange implements Transport.
+func (NetTransport) Exchange(ctx context.Context, network string, server netip.AddrPort, m *dns.Msg) (*dns.Msg, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+	}
+	deadline, _ := ctx.Deadline()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, network, server.String())
+	if err != nil {
+		return nil, fmt.Errorf("dial %s %s: %w", network, server, err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
+	defer stop()
+	if err := conn.SetDeadline(deadline); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", network, server, err)
+	}
+	co := &dns.Conn{Conn: conn, UDPSize: 4096}
+	if err := co.WriteMsg(m); err != nil {
+		return nil, fmt.Errorf("write %s %s: %w", network, server, err)
+	}
+	for i := 0; i < maxStrayReplies; i++ {
+		r, err := co.ReadMsg()
+		if err != nil {
+			var ne net.Error
+			if network == "udp" && !errors.As(err, &ne) && ctx.Err() == nil {
+				continue // garbage datagram: keep waiting for the real reply
+			}
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("read %s %s: %w", network, server, ctx.Err())
+			}
+			return nil, fmt.Errorf("read %s %s: %w", network, server, err)
+		}
+		if r.Id != m.Id || !sameQuestion(m, r) {
+			if network == "tcp" {
+				return nil, fmt.Errorf("%s %s: %w", network, server, errMismatch)
+			}
+			continue
+		}
+		return r, nil
+	}
+	return nil, fmt.Errorf("%s %s: %w", network, server, errMismatch)
+}
+
+func sameQuestion(q, r *dns.Msg) bool {
+	if len(q.Question) != 1 || len(r.Question) != 1 {
+		return false
+	}
+	a, b := q.Question[0], r.Question[0]
+	return a.Qtype == b.Qtype && a.Qclass == b.Qclass && equalFold(a.Name, b.Name)
+}
+
+// equalFold compares domain names ASCII-case-insensitively.
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x >= 'A' && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if y >= 'A' && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
