@@ -135,8 +135,8 @@ func TestServeDNS(t *testing.T) {
 		qtype    uint16
 		edns     bool
 
-		wantRcode    int    // rcode the client sees
-		wantWritten  bool   // false: nothing written, the server writes wantRcode
+		wantRcode    int  // rcode the client sees
+		wantWritten  bool // false: nothing written, the server writes wantRcode
 		wantAnswers  []string
 		wantFallback string // "" = not a fallback answer; else the reason
 	}{
