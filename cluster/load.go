@@ -720,7 +720,7 @@ func parseRecordFile(file string, data []byte) ([]Record, []zones.Finding) {
 		rr, ok := zp.Next()
 		if err := zp.Err(); err != nil {
 			line, col := e.line, 1
-			msg := strings.TrimPrefix(err.Error(), "dns: ")
+			msg := strings.TrimPrefix(strings.TrimPrefix(err.Error(), file+": "), "dns: ")
 			if m := lineInErrRE.FindStringSubmatch(msg); m != nil {
 				dl, _ := strconv.Atoi(m[1])
 				dc, _ := strconv.Atoi(m[2])
