@@ -1,0 +1,326 @@
+package gitrepo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// Names inside the state directory.
+const (
+	RepoDir      = "repo.git"  // bare repository: objects of every fetched revision
+	LastGoodFile = "last-good" // JSON LastGood, written atomically
+	TrackedRef   = "refs/gitops/tracked"
+	LastGoodRef  = "refs/gitops/last-good" // keeps the last good commit reachable
+)
+
+// ErrNoLastGood is returned by LastGood when none was ever recorded.
+var ErrNoLastGood = errors.New("no last good revision recorded")
+
+// LastGood is the record of the last revision a node applied successfully.
+type LastGood struct {
+	Revision  string    `json:"revision"`
+	Ref       string    `json:"ref,omitempty"`
+	Remote    string    `json:"remote,omitempty"`
+	AppliedAt time.Time `json:"applied_at"`
+}
+
+// Store is a node's state directory: a bare repository holding every fetched
+// revision's objects, and the last good revision. Fetches are serialized.
+type Store struct {
+	dir  string
+	mu   sync.Mutex // one fetch at a time
+	repo *git.Repository
+}
+
+// OpenStore opens (creating if needed) the state directory dir. A bare
+// repository that exists but cannot be opened is an error of class
+// corrupt-object: the caller reports it and may Quarantine it.
+func OpenStore(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, &Error{Class: ClassConfig, Op: "open", URL: dir, Err: err}
+	}
+	s := &Store{dir: dir}
+	if err := s.open(); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+func (s *Store) open() error {
+	p := filepath.Join(s.dir, RepoDir)
+	r, err := git.PlainOpen(p)
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		if _, serr := os.Stat(p); serr == nil {
+			// The folder is there but git does not see a repository in it.
+			return &Error{Class: ClassCorruptObject, Op: "open", URL: p, Err: err}
+		}
+		r, err = git.PlainInit(p, true)
+	}
+	if err != nil {
+		return &Error{Class: ClassCorruptObject, Op: "open", URL: p, Err: err}
+	}
+	s.repo = r
+	return nil
+}
+
+// Dir returns the state directory.
+func (s *Store) Dir() string { return s.dir }
+
+// Repository returns the bare repository (nil when OpenStore failed).
+func (s *Store) Repository() *git.Repository { return s.repo }
+
+// Quarantine moves the repository and the last good record aside, into
+// dir/quarantine-<time>/ (nothing is deleted), and starts a fresh bare
+// repository. It is what a node does when the state directory is corrupted.
+func (s *Store) Quarantine(now time.Time) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := filepath.Join(s.dir, "quarantine-"+now.UTC().Format("20060102T150405.000000000Z"))
+	if err := os.MkdirAll(q, 0o755); err != nil {
+		return "", err
+	}
+	for _, name := range []string{RepoDir, LastGoodFile} {
+		if err := os.Rename(filepath.Join(s.dir, name), filepath.Join(q, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return q, fmt.Errorf("quarantine %s: %w", name, err)
+		}
+	}
+	s.repo = nil
+	return q, s.open()
+}
+
+// LastGood reads the recorded last good revision. A record that exists but
+// does not parse is an error of class corrupt-object.
+func (s *Store) LastGood() (LastGood, error) {
+	p := filepath.Join(s.dir, LastGoodFile)
+	data, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return LastGood{}, ErrNoLastGood
+	}
+	if err != nil {
+		return LastGood{}, &Error{Class: ClassCorruptObject, Op: "read", URL: p, Err: err}
+	}
+	var lg LastGood
+	if err := json.Unmarshal(data, &lg); err != nil {
+		return LastGood{}, &Error{Class: ClassCorruptObject, Op: "read", URL: p, Err: fmt.Errorf("%s: %w", p, err)}
+	}
+	if !plumbing.IsHash(lg.Revision) {
+		return LastGood{}, &Error{Class: ClassCorruptObject, Op: "read", URL: p,
+			Err: fmt.Errorf("%s: revision %q is not a full commit id", p, lg.Revision)}
+	}
+	return lg, nil
+}
+
+// SetLastGood records lg atomically (temporary file, fsync, rename, fsync
+// of the folder) and points LastGoodRef at it.
+func (s *Store) SetLastGood(lg LastGood) error {
+	if !plumbing.IsHash(lg.Revision) {
+		return fmt.Errorf("last good: %q is not a full commit id", lg.Revision)
+	}
+	data, err := json.MarshalIndent(lg, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := WriteFileAtomic(filepath.Join(s.dir, LastGoodFile), append(data, '\n')); err != nil {
+		return err
+	}
+	if s.repo != nil {
+		ref := plumbing.NewHashReference(LastGoodRef, plumbing.NewHash(lg.Revision))
+		if err := s.repo.Storer.SetReference(ref); err != nil {
+			return fmt.Errorf("last good ref: %w", err)
+		}
+	}
+	return nil
+}
+
+// WriteFileAtomic writes data to path so that a reader sees the old or the
+// new content, never a part: temporary file in the same folder, fsync,
+// rename, fsync of the folder.
+func WriteFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// CheckCommit verifies that commit h and every object of its tree below
+// folder dir ("" = all) are in the store and readable. A failure is an error
+// of class corrupt-object. At most maxObjects files are read.
+func (s *Store) CheckCommit(h plumbing.Hash, dir string, maxObjects int) error {
+	if s.repo == nil {
+		return &Error{Class: ClassCorruptObject, Op: "read", URL: s.dir, Err: errors.New("no repository")}
+	}
+	c, err := s.repo.CommitObject(h)
+	if err != nil {
+		return &Error{Class: ClassCorruptObject, Op: "read", URL: filepath.Join(s.dir, RepoDir), Err: fmt.Errorf("commit %s: %w", h, err)}
+	}
+	t, err := c.Tree()
+	if err != nil {
+		return &Error{Class: ClassCorruptObject, Op: "read", URL: filepath.Join(s.dir, RepoDir), Err: fmt.Errorf("tree of %s: %w", h, err)}
+	}
+	if dir = strings.Trim(dir, "/"); dir != "" && dir != "." {
+		if t, err = t.Tree(dir); err != nil {
+			return &Error{Class: ClassCorruptObject, Op: "read", URL: filepath.Join(s.dir, RepoDir), Err: fmt.Errorf("folder %s of %s: %w", dir, h, err)}
+		}
+	}
+	n := 0
+	err = t.Files().ForEach(func(f *object.File) error {
+		n++
+		if maxObjects > 0 && n > maxObjects {
+			return fmt.Errorf("more than %d files", maxObjects)
+		}
+		r, err := f.Reader()
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.Name, err)
+		}
+		defer r.Close()
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return fmt.Errorf("%s: %w", f.Name, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return &Error{Class: ClassCorruptObject, Op: "read", URL: filepath.Join(s.dir, RepoDir), Err: fmt.Errorf("revision %s: %w", h, err)}
+	}
+	return nil
+}
+
+// Fetch fetches ref from the remote into the store, with the remote's
+// deadline, and returns the commit it points at. Only that ref is fetched
+// (shallow when r.Depth > 0); tags are not. A failed fetch returns an
+// *Error and leaves everything fetched before in place.
+func (s *Store) Fetch(ctx context.Context, r Remote, ref string) (plumbing.Hash, error) {
+	ref = NormalizeRef(ref)
+	fail := func(err error) (plumbing.Hash, error) {
+		var e *Error
+		if errors.As(err, &e) {
+			return plumbing.ZeroHash, err
+		}
+		c := classify(err)
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			c = ClassTimeout
+		}
+		return plumbing.ZeroHash, &Error{Class: c, Op: "fetch", URL: r.Redacted(), Err: err}
+	}
+	if !s.mu.TryLock() {
+		return fail(&Error{Class: ClassTimeout, Op: "fetch", URL: r.Redacted(), Err: errors.New("a previous fetch is still running")})
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout())
+	ep, auth, err := r.prepare()
+	if err != nil {
+		s.mu.Unlock()
+		cancel()
+		return fail(err)
+	}
+	if s.repo == nil {
+		s.mu.Unlock()
+		cancel()
+		return fail(&Error{Class: ClassCorruptObject, Op: "fetch", URL: s.dir, Err: errors.New("state repository is not open")})
+	}
+	if ep.Protocol == "http" || ep.Protocol == "https" {
+		installHTTP()
+	}
+	if err := preflight(ctx, ep); err != nil {
+		s.mu.Unlock()
+		cancel()
+		return fail(err)
+	}
+	remote := git.NewRemote(s.repo.Storer, &config.RemoteConfig{Name: "origin", URLs: []string{ep.String()}})
+	opts := &git.FetchOptions{
+		RemoteName: "origin",
+		RefSpecs:   []config.RefSpec{config.RefSpec("+" + ref + ":" + TrackedRef)},
+		Auth:       auth,
+		Depth:      r.Depth,
+		Tags:       git.NoTags,
+		Force:      true,
+	}
+	done := make(chan error, 1)
+	go func() {
+		// The lock is held until go-git returns, even if we stop waiting:
+		// the next fetch must not write the store concurrently.
+		defer s.mu.Unlock()
+		defer cancel()
+		done <- remote.FetchContext(ctx, opts)
+	}()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		return fail(&Error{Class: ClassTimeout, Op: "fetch", URL: r.Redacted(), Err: ctx.Err()})
+	}
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return fail(err)
+	}
+	h, err := s.Resolve(TrackedRef)
+	if err != nil {
+		return fail(err)
+	}
+	return h, nil
+}
+
+// Resolve returns the commit a local reference of the store points at
+// (annotated tags are peeled).
+func (s *Store) Resolve(name string) (plumbing.Hash, error) {
+	ref, err := s.repo.Reference(plumbing.ReferenceName(name), true)
+	if err != nil {
+		return plumbing.ZeroHash, &Error{Class: ClassRefNotFound, Op: "resolve", URL: s.dir, Err: fmt.Errorf("%s: %w", name, err)}
+	}
+	h := ref.Hash()
+	for i := 0; i < 10; i++ { // bounded: tags of tags
+		tag, err := s.repo.TagObject(h)
+		if err != nil {
+			break
+		}
+		h = tag.Target
+	}
+	if _, err := s.repo.CommitObject(h); err != nil {
+		return plumbing.ZeroHash, &Error{Class: ClassCorruptObject, Op: "resolve", URL: s.dir, Err: fmt.Errorf("%s -> %s: %w", name, h, err)}
+	}
+	return h, nil
+}
+
+// NormalizeRef turns "main" into "refs/heads/main"; "HEAD" and full names
+// are kept; "" means HEAD.
+func NormalizeRef(ref string) string {
+	switch {
+	case ref == "" || ref == "HEAD":
+		return "HEAD"
+	case strings.HasPrefix(ref, "refs/"):
+		return ref
+	}
+	return "refs/heads/" + ref
+}

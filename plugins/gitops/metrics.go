@@ -1,0 +1,103 @@
+package gitops
+
+import (
+	"sync"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+var (
+	revisionInfo = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "gitops",
+		Name:      "revision_info",
+		Help:      "1 for the config revision (full commit id) being served.",
+	}, []string{"revision"})
+	lastSuccessTime = promauto.NewGauge(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "gitops",
+		Name:      "last_successful_sync_timestamp_seconds",
+		Help:      "Unix time of the last sync that fetched the remote successfully.",
+	})
+	lastAttemptTime = promauto.NewGauge(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "gitops",
+		Name:      "last_sync_attempt_timestamp_seconds",
+		Help:      "Unix time of the last sync attempt.",
+	})
+	lastGoodTime = promauto.NewGauge(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "gitops",
+		Name:      "last_good_timestamp_seconds",
+		Help:      "Unix time the last good revision was applied.",
+	})
+	syncAttempts = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "gitops",
+		Name:      "sync_attempts_total",
+		Help:      "Sync attempts (fetch of the tracked ref).",
+	})
+	syncErrors = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "gitops",
+		Name:      "sync_errors_total",
+		Help:      "Failed fetches by class (unreachable, timeout, auth-refused, repo-not-found, ref-not-found, corrupt-object, config, other).",
+	}, []string{"class"})
+	syncRequests = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "gitops",
+		Name:      "sync_requests_total",
+		Help:      "Authenticated on-demand sync requests (HTTP POST /sync).",
+	})
+	rejectedRevisions = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "gitops",
+		Name:      "rejected_revisions_total",
+		Help:      "Revisions refused (or rolled back), by reason.",
+	}, []string{"reason"})
+	applyDuration = promauto.NewHistogram(prometheus.HistogramOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "gitops",
+		Name:      "apply_duration_seconds",
+		Help:      "Time from a fetched head to its snapshot being served (verify, load, validate, build, swap).",
+		Buckets:   prometheus.ExponentialBuckets(0.001, 2, 16),
+	})
+	consecutiveFailures = promauto.NewGauge(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "gitops",
+		Name:      "consecutive_fetch_failures",
+		Help:      "Fetches failed in a row (0 after a success).",
+	})
+	stateCorrupt = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "gitops",
+		Name:      "state_corrupted_total",
+		Help:      "Times the state directory was found corrupted and moved aside.",
+	})
+	probeFailures = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "gitops",
+		Name:      "probe_failures_total",
+		Help:      "Probes of the repo that failed against this node, by probe name and gate.",
+	}, []string{"probe", "gate"})
+	conditionGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "gitops",
+		Name:      "condition",
+		Help:      "Status conditions (Ready, Reconciling, Stalled, SourceVerified): 1 for the current status (True, False, Unknown).",
+	}, []string{"type", "status"})
+)
+
+var revisionMu sync.Mutex
+
+// setRevisionMetric makes rev the only revision_info series ("" = none).
+func setRevisionMetric(rev string) {
+	revisionMu.Lock()
+	defer revisionMu.Unlock()
+	revisionInfo.Reset()
+	if rev != "" {
+		revisionInfo.WithLabelValues(rev).Set(1)
+	}
+}

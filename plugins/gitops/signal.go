@@ -1,0 +1,42 @@
+package gitops
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// watchSIGHUP makes SIGHUP trigger a sync now (CoreDNS ignores SIGHUP; its
+// reload is SIGUSR1). It returns the function that stops watching.
+func watchSIGHUP(g *GitOps) func() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGHUP)
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-ch:
+				log.Infof("SIGHUP: syncing now")
+				g.Trigger()
+			case <-stop:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(ch)
+		close(stop)
+	}
+}
+
+// unregister drops the server block's holder of a stopped instance (a
+// reload builds new server blocks).
+func unregister(g *GitOps) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	for k, h := range registry {
+		if h == g.holder {
+			delete(registry, k)
+		}
+	}
+}

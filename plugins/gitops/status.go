@@ -1,0 +1,325 @@
+package gitops
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gitops-dns/resolverd/cluster/gitrepo"
+)
+
+// historySize is how many attempts status keeps.
+const historySize = 20
+
+// maxRejectedKept bounds the memory of refused heads.
+const maxRejectedKept = 64
+
+// Condition types, as operators know them from GitOps controllers.
+const (
+	CondReady          = "Ready"
+	CondReconciling    = "Reconciling"
+	CondStalled        = "Stalled"
+	CondSourceVerified = "SourceVerified"
+)
+
+// Condition is one status condition.
+type Condition struct {
+	Type               string    `json:"type"`
+	Status             string    `json:"status"` // True, False, Unknown
+	Reason             string    `json:"reason"`
+	Message            string    `json:"message,omitempty"`
+	LastTransitionTime time.Time `json:"lastTransitionTime"`
+}
+
+// RevisionTime is a revision and when it got its role.
+type RevisionTime struct {
+	ID   string    `json:"revision,omitempty"`
+	Time time.Time `json:"time,omitzero"`
+}
+
+// Status is what GET /status returns.
+type Status struct {
+	Cluster       string       `json:"cluster"`
+	Node          string       `json:"node"`
+	Remote        string       `json:"remote"`
+	Ref           string       `json:"ref"`
+	Path          string       `json:"path"`
+	Trust         string       `json:"trust,omitempty"`
+	Conditions    []Condition  `json:"conditions"`
+	Applied       RevisionTime `json:"applied"`
+	LastAttempted *Attempt     `json:"lastAttempted,omitempty"`
+	LastGood      RevisionTime `json:"lastGood"`
+	LastSuccess   time.Time    `json:"lastSuccessfulFetch,omitzero"`
+	NextSync      time.Time    `json:"nextSync,omitzero"`
+	Failures      int          `json:"consecutiveFailures"`
+	History       []Attempt    `json:"history"`
+}
+
+type state struct {
+	applied     RevisionTime
+	lastGood    RevisionTime
+	lastAttempt *Attempt
+	lastSuccess time.Time
+	nextSync    time.Time
+	failures    int
+	syncing     bool
+	corrupt     string // why the state dir was refused at boot
+
+	rejected      map[string]string // commit id -> reason
+	rejectedOrder []string
+
+	verified *Condition // SourceVerified as last decided
+	conds    map[string]*Condition
+	history  []Attempt // oldest first
+}
+
+// finish records an attempt: history, counters, conditions, metrics, logs.
+func (g *GitOps) finish(a Attempt) {
+	if !a.quiet {
+		logAttempt(a)
+	}
+	switch a.Result {
+	case ResultFetchFailed:
+		syncErrors.WithLabelValues(a.Class).Inc()
+	case ResultRejected, ResultRolledBack:
+		if !a.quiet {
+			rejectedRevisions.WithLabelValues(a.Reason).Inc()
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st := &g.st
+	st.syncing = false
+	st.lastAttempt = &a
+	switch a.Result {
+	case ResultFetchFailed:
+		st.failures++
+	case ResultBooted:
+	default:
+		if a.Reason != ReasonStateCorrupted && a.Reason != ReasonStateUnusable {
+			st.failures = 0
+			st.lastSuccess = a.Time
+			lastSuccessTime.Set(float64(a.Time.Unix()))
+		}
+	}
+	if (a.Result == ResultRejected || a.Result == ResultRolledBack) && a.Revision != "" && a.Reason != ReasonStateCorrupted {
+		if _, ok := st.rejected[a.Revision]; !ok {
+			st.rejected[a.Revision] = a.Reason
+			st.rejectedOrder = append(st.rejectedOrder, a.Revision)
+			if len(st.rejectedOrder) > maxRejectedKept {
+				delete(st.rejected, st.rejectedOrder[0])
+				st.rejectedOrder = st.rejectedOrder[1:]
+			}
+		}
+	}
+	if a.Result == ResultApplied || a.Result == ResultBooted {
+		st.corrupt = ""
+	}
+	st.history = append(st.history, a)
+	if len(st.history) > historySize {
+		st.history = st.history[len(st.history)-historySize:]
+	}
+	consecutiveFailures.Set(float64(st.failures))
+	g.updateConditions()
+}
+
+func logAttempt(a Attempt) {
+	switch a.Result {
+	case ResultFetchFailed:
+		log.Errorf("fetch failed (%s): %s; still serving what was served before", a.Class, a.Message)
+	case ResultRejected, ResultRolledBack:
+		if a.Reason == ReasonProbeFailed {
+			for _, f := range a.Findings {
+				log.Error(f)
+			}
+		}
+		log.Errorf("revision %s %s (%s): %s; still serving what was served before", a.Revision, a.Result, a.Reason, a.Message)
+	}
+}
+
+// setVerified records the outcome of the last signature check.
+func (g *GitOps) setVerified(ok bool, reason, msg string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := "False"
+	if ok {
+		s = "True"
+	}
+	g.st.verified = &Condition{Type: CondSourceVerified, Status: s, Reason: reason, Message: msg}
+}
+
+// updateConditions derives the conditions from the state; g.mu is held.
+func (g *GitOps) updateConditions() {
+	st := &g.st
+	if st.conds == nil {
+		st.conds = map[string]*Condition{}
+	}
+	now := g.clock.Now()
+	set := func(typ, status, reason, msg string) {
+		c := st.conds[typ]
+		if c == nil {
+			c = &Condition{Type: typ, LastTransitionTime: now}
+			st.conds[typ] = c
+		} else if c.Status != status {
+			c.LastTransitionTime = now
+		}
+		c.Status, c.Reason, c.Message = status, reason, msg
+		for _, v := range []string{"True", "False", "Unknown"} {
+			b := 0.0
+			if v == status {
+				b = 1
+			}
+			conditionGauge.WithLabelValues(typ, v).Set(b)
+		}
+	}
+	a := st.lastAttempt
+	served := g.holder.Snapshot() != nil
+	failed := a != nil && (a.Result == ResultFetchFailed || a.Result == ResultRejected || a.Result == ResultRolledBack)
+
+	switch {
+	case served && !failed:
+		set(CondReady, "True", "RevisionServed", "serving "+st.applied.ID)
+	case served:
+		set(CondReady, "True", "ServingLastKnownGood", "serving "+st.applied.ID+"; the last attempt failed: "+a.Reason)
+	case st.corrupt != "":
+		set(CondReady, "False", ReasonStateCorrupted, st.corrupt)
+	case a != nil && failed:
+		set(CondReady, "False", "NoValidRevision", a.Reason+": "+a.Message)
+	default:
+		set(CondReady, "False", "NoValidRevision", "no revision applied yet")
+	}
+
+	switch {
+	case st.syncing:
+		set(CondReconciling, "True", "Syncing", "fetching "+gitrepo.NormalizeRef(g.cfg.Ref))
+	case st.failures > 0:
+		set(CondReconciling, "True", "RetryingAfterFailure", "retrying with back-off after failures")
+	default:
+		set(CondReconciling, "False", "Idle", "")
+	}
+
+	switch {
+	case a == nil:
+		set(CondStalled, "Unknown", "NotSyncedYet", "")
+	case failed:
+		set(CondStalled, "True", a.Reason, a.Message)
+	default:
+		set(CondStalled, "False", "Synced", "")
+	}
+
+	switch {
+	case g.keyring == nil:
+		set(CondSourceVerified, "Unknown", "NoTrustedKeys", "no trust keyring configured: commits are applied unsigned")
+	case st.verified != nil:
+		set(CondSourceVerified, st.verified.Status, st.verified.Reason, st.verified.Message)
+	default:
+		set(CondSourceVerified, "Unknown", "NotCheckedYet", "")
+	}
+}
+
+// Status returns a copy of the current status.
+func (g *GitOps) Status() Status {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.updateConditions()
+	s := Status{
+		Cluster:     g.cfg.Cluster,
+		Node:        g.cfg.Node,
+		Remote:      g.cfg.Remote.Redacted(),
+		Ref:         gitrepo.NormalizeRef(g.cfg.Ref),
+		Path:        g.cfg.Path,
+		Trust:       g.cfg.Trust,
+		Applied:     g.st.applied,
+		LastGood:    g.st.lastGood,
+		LastSuccess: g.st.lastSuccess,
+		NextSync:    g.st.nextSync,
+		Failures:    g.st.failures,
+		History:     append([]Attempt(nil), g.st.history...),
+	}
+	if g.st.lastAttempt != nil {
+		a := *g.st.lastAttempt
+		s.LastAttempted = &a
+	}
+	for _, t := range []string{CondReady, CondReconciling, CondStalled, CondSourceVerified} {
+		s.Conditions = append(s.Conditions, *g.st.conds[t])
+	}
+	return s
+}
+
+// Handler returns the status and sync endpoints:
+//
+//	GET  /status  the Status as JSON
+//	POST /sync    fetch now (Authorization: Bearer <sync_token_file>), wait
+//	              for the attempt and return it with the status
+func (g *GitOps) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, g.Status())
+	})
+	mux.HandleFunc("POST /sync", func(w http.ResponseWriter, r *http.Request) {
+		if code, msg := g.authorize(r); code != 0 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="gitops"`)
+			http.Error(w, msg, code)
+			return
+		}
+		syncRequests.Inc()
+		ch := g.Trigger()
+		timeout := g.cfg.Remote.Timeout + g.cfg.ProbeTimeout + 5*time.Second
+		var res struct {
+			Attempt *Attempt `json:"attempt,omitempty"`
+			Status  Status   `json:"status"`
+		}
+		select {
+		case a, ok := <-ch:
+			if ok {
+				res.Attempt = &a
+			}
+		case <-time.After(timeout):
+		case <-r.Context().Done():
+			return
+		}
+		res.Status = g.Status()
+		writeJSON(w, http.StatusOK, res)
+	})
+	return mux
+}
+
+func (g *GitOps) authorize(r *http.Request) (int, string) {
+	if g.cfg.SyncTokenFile == "" {
+		return http.StatusForbidden, "sync endpoint disabled: no sync_token_file configured"
+	}
+	data, err := os.ReadFile(g.cfg.SyncTokenFile)
+	if err != nil {
+		log.Errorf("sync_token_file: %v", err)
+		return http.StatusServiceUnavailable, "sync token unavailable"
+	}
+	want := strings.TrimSpace(string(data))
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if want == "" || !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(want)) != 1 {
+		return http.StatusUnauthorized, "bad or missing bearer token"
+	}
+	return 0, ""
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func (g *GitOps) serveHTTP(addr string) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: g.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Infof("status on http://%s/status, sync on POST http://%s/sync", ln.Addr(), ln.Addr())
+	return func() { _ = srv.Close() }, nil
+}
