@@ -50,12 +50,15 @@ func TestLoadGood(t *testing.T) {
 	}
 }
 
+// TestLoadExample: the project's example config repo loads and passes every
+// rule.
 func TestLoadExample(t *testing.T) {
 	const dir = "../examples/dns-config"
 	if _, err := os.Stat(dir); err != nil {
 		t.Skip("example config repo not present")
 	}
 	rev, fs := Load(os.DirFS(dir), "examples/dns-config")
+	fs = append(fs, Check(rev, nil)...)
 	if zones.HasErrors(fs) {
 		t.Fatalf("example has errors:\n%s", findingStrings(fs))
 	}
