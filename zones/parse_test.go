@@ -40,7 +40,7 @@ func TestParseErrors(t *testing.T) {
 			},
 			records: 2},
 		{name: "error inside parentheses points at the token",
-			src: "$TTL 300\n@ IN SOA ns1 hostmaster (\n  1\n  7200\n  nine\n  1209600\n  300 )\n",
+			src:  "$TTL 300\n@ IN SOA ns1 hostmaster (\n  1\n  7200\n  nine\n  1209600\n  300 )\n",
 			want: []string{`t.zone:5:3: error: zone-syntax: bad SOA zone parameter: "nine"`}},
 		{name: "include refused",
 			src:     head + "$INCLUDE other.zone\nwww IN A 192.0.2.1\n",
