@@ -55,11 +55,12 @@ type serverKey struct {
 }
 
 type serverInfo struct {
-	mu        sync.Mutex
-	srtt      time.Duration // smoothed RTT; 0 = never measured
-	fails     int           // consecutive failures
-	downUntil time.Time
-	lameUntil time.Time
+	mu          sync.Mutex
+	srtt        time.Duration // smoothed RTT; 0 = never measured
+	fails       int           // consecutive failures
+	outstanding int           // queries in flight to it
+	downUntil   time.Time
+	lameUntil   time.Time
 }
 
 type failure struct {

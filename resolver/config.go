@@ -52,12 +52,14 @@ type Config struct {
 	MinTimeout      time.Duration // floor on an attempt timeout; default 150ms
 	Deadline        time.Duration // per client question, all work included; default 5s
 
-	MaxSends        int // upstream sends per client question; default 32
-	MaxCNAME        int // CNAME/DNAME restarts per client question; default 12
-	MaxNSLookups    int // NS names resolved (no glue) per client question (NXNSattack); default 8
-	MaxNSPerReferal int // NS names resolved per referral; default 3
-	MaxDepth        int // nesting of NS-name lookups; default 4
-	MaxInFlight     int // distinct resolutions running at once; more get SERVFAIL/stale at once; default 1000
+	MaxSends            int // upstream sends per client question; default 32
+	MaxCNAME            int // CNAME/DNAME restarts per client question; default 12
+	MaxNSLookups        int // NS names resolved (no glue) per client question (NXNSattack); default 8
+	MaxNSPerReferal     int // NS names resolved per referral; default 3
+	MaxDepth            int // nesting of NS-name lookups; default 4
+	MaxInFlight         int // distinct resolutions running at once; more get SERVFAIL/stale at once; default 1000
+	MaxPerServer        int // queries outstanding to one answering server; default MaxInFlight
+	MaxPerFailingServer int // the same for a server whose last query failed (twice that for one never measured); default 4
 
 	LameTTL        time.Duration // lame server (REFUSED, upward referral, not authoritative) skipped for its zone; default 5m
 	BrokenTTL      time.Duration // broken server (SERVFAIL, FORMERR, ...) skipped for its zone; default 10s
@@ -110,6 +112,8 @@ func (c *Config) setDefaults() {
 	num(&c.MaxNSPerReferal, 3)
 	num(&c.MaxDepth, 4)
 	num(&c.MaxInFlight, 1000)
+	num(&c.MaxPerServer, c.MaxInFlight)
+	num(&c.MaxPerFailingServer, 4)
 	dur(&c.LameTTL, 5*time.Minute)
 	dur(&c.BrokenTTL, 10*time.Second)
 	dur(&c.HealthInterval, 2*time.Second)

@@ -42,7 +42,9 @@ type Metrics interface {
 	// UpstreamRTT is the measured round trip of one exchange; forward tells
 	// a forward target from an iteratively-asked authority.
 	UpstreamRTT(server netip.AddrPort, forward bool, rtt time.Duration)
-	// BudgetExhausted: which is "sends", "cname", "nslookups", "deadline" or "inflight".
+	// BudgetExhausted: which is "sends", "cname", "nslookups", "deadline",
+	// "inflight" (resolutions in flight) or "server" (queries outstanding to
+	// one server).
 	BudgetExhausted(which string)
 }
 

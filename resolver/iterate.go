@@ -545,7 +545,10 @@ func (r *Resolver) port() uint16 {
 	return 53
 }
 
-var errLame = errors.New("lame or broken server")
+var (
+	errLame = errors.New("lame or broken server")
+	errBusy = errors.New("too many queries outstanding to the server")
+)
 
 // ask sends sname/stype to d's servers, best first, until one gives a
 // usable reply. NS names without addresses are resolved only when the
@@ -682,6 +685,29 @@ func (r *Resolver) exchange(ctx context.Context, st *state, srv netip.AddrPort, 
 	m.Question = []dns.Question{{Name: name, Qtype: qtype, Qclass: dns.ClassINET}}
 	m.SetEdns0(ednsBufSize, false)
 	info := r.c.server(serverKey{addr: srv})
+	// Outstanding queries per server are capped, tightly for a server that
+	// has never answered or whose last query failed: a hanging upstream
+	// cannot hold every resolution slot (seed 003).
+	info.mu.Lock()
+	limit := r.cfg.MaxPerServer
+	switch {
+	case info.fails > 0:
+		limit = r.cfg.MaxPerFailingServer
+	case info.srtt == 0:
+		limit = 2 * r.cfg.MaxPerFailingServer
+	}
+	if info.outstanding >= limit {
+		info.mu.Unlock()
+		r.metrics.BudgetExhausted("server")
+		return nil, fmt.Errorf("%s %s: %w", srv, name, errBusy)
+	}
+	info.outstanding++
+	info.mu.Unlock()
+	defer func() {
+		info.mu.Lock()
+		info.outstanding--
+		info.mu.Unlock()
+	}()
 	for _, network := range [...]string{"udp", "tcp"} {
 		if st.sends >= r.cfg.MaxSends {
 			return nil, st.budget("sends")

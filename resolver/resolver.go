@@ -319,6 +319,11 @@ func (r *Resolver) resolveShared(name string, qtype uint16) (res *result, err er
 		if errors.Is(err, ErrDeadline) || errors.Is(err, context.DeadlineExceeded) {
 			r.metrics.BudgetExhausted("deadline")
 		}
+		if errors.Is(err, errBusy) {
+			// Not the name's fault: a capped server. Not cached (RFC 9520
+			// is about failures of the name's servers).
+			return nil, fmt.Errorf("resolve %s %s: %w", name, dns.TypeToString[qtype], err)
+		}
 		f, _ := r.c.fail.Peek(key)
 		f.count++
 		ttl := r.cfg.FailureTTL << min(f.count-1, 10)

@@ -1,0 +1,226 @@
+package resolver
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// blackhole listens on addr (UDP and TCP) and never answers: the seed-003
+// failure, an upstream that hangs.
+func blackhole(t *testing.T, addr string) int {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", addr+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	l, err := net.Listen("tcp", fmt.Sprintf("%s:%d", addr, port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		buf := make([]byte, 65535)
+		for {
+			if _, _, err := pc.ReadFrom(buf); err != nil {
+				return
+			}
+		}
+	}()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // held open, never answered
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		pc.Close()
+		l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	return port
+}
+
+// answering runs a real DNS server on 127.0.0.1 that answers every A
+// question with 192.0.2.1: a healthy forward target.
+func answering(t *testing.T) netip.AddrPort {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		m.RecursionAvailable = true
+		rr, _ := dns.NewRR(q.Question[0].Name + " 60 IN A 192.0.2.1")
+		m.Answer = []dns.RR{rr}
+		_ = w.WriteMsg(m)
+	})}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	go func() { _ = srv.ActivateAndServe() }()
+	<-started
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return netip.MustParseAddrPort(pc.LocalAddr().String())
+}
+
+// TestBlackholedUpstreamsStayBounded: while every external authority
+// blackholes queries, goroutines stay bounded, every question ends within
+// its deadline, and a healthy forwarded zone and the cache keep answering.
+func TestBlackholedUpstreamsStayBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	port := blackhole(t, "127.0.54.1")
+	fwd := answering(t)
+	const (
+		workers     = 64
+		maxInFlight = 64
+		deadline    = 600 * time.Millisecond
+	)
+	m := &Counters{}
+	r, err := New(Config{
+		RootHints:       mustRRs(t, ".", ". NS a.root.test.\na.root.test. A 127.0.54.1"),
+		Port:            uint16(port),
+		Forward:         []ForwardRule{{Zone: "corp.test.", To: []netip.AddrPort{fwd}}},
+		Metrics:         m,
+		UpstreamTimeout: 200 * time.Millisecond,
+		InitialTimeout:  200 * time.Millisecond,
+		Deadline:        deadline,
+		MaxInFlight:     maxInFlight,
+		DisableIPv6:     true,
+		HealthInterval:  -1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	if res, err := r.Resolve(ctx, dns.Question{Name: "cached.corp.test.", Qtype: dns.TypeA, Qclass: dns.ClassINET}); err != nil || len(res.Answer) != 1 {
+		t.Fatalf("warm-up: %v %v", err, res)
+	}
+	base := runtime.NumGoroutine()
+
+	stop := make(chan struct{})
+	var peak atomic.Int64
+	var sampler sync.WaitGroup
+	sampler.Add(1)
+	go func() {
+		defer sampler.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+				if n := int64(runtime.NumGoroutine()); n > peak.Load() {
+					peak.Store(n)
+				}
+			}
+		}
+	}()
+
+	var external, servfail, internal, internalErr, hits, hitErr atomic.Int64
+	var slowest atomic.Int64
+	var wg sync.WaitGroup
+	var seq atomic.Int64
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				n := seq.Add(1)
+				var q dns.Question
+				kind := n % 4
+				switch kind {
+				case 0, 1: // external, blackholed
+					q = dns.Question{Name: fmt.Sprintf("u%d.example.com.", n), Qtype: dns.TypeA, Qclass: dns.ClassINET}
+				case 2: // forwarded zone, never cached
+					q = dns.Question{Name: fmt.Sprintf("h%d.corp.test.", n), Qtype: dns.TypeA, Qclass: dns.ClassINET}
+				default: // cache hit
+					q = dns.Question{Name: "cached.corp.test.", Qtype: dns.TypeA, Qclass: dns.ClassINET}
+				}
+				cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				start := time.Now()
+				res, err := r.Resolve(cctx, q)
+				el := time.Since(start)
+				cancel()
+				switch kind {
+				case 0, 1:
+					external.Add(1)
+					if res.Rcode == dns.RcodeServerFailure {
+						servfail.Add(1)
+					}
+					if int64(el) > slowest.Load() {
+						slowest.Store(int64(el))
+					}
+				case 2:
+					internal.Add(1)
+					if err != nil || len(res.Answer) != 1 {
+						if internalErr.Add(1) == 1 {
+							t.Logf("first forwarded failure: %v", err)
+						}
+					}
+				default:
+					hits.Add(1)
+					if err != nil || len(res.Answer) != 1 {
+						hitErr.Add(1)
+					}
+				}
+			}
+		}(w)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	sampler.Wait()
+
+	bound := int64(base + workers + 3*maxInFlight + 16)
+	t.Logf("base %d goroutines, peak %d (bound %d); external %d (SERVFAIL %d, slowest %v); forwarded %d (errors %d); cache hits %d (errors %d); upstream %d timeouts %d budget %d",
+		base, peak.Load(), bound, external.Load(), servfail.Load(), time.Duration(slowest.Load()), internal.Load(), internalErr.Load(), hits.Load(), hitErr.Load(),
+		m.Upstream.Load(), m.Timeouts.Load(), m.Budget.Load())
+	if peak.Load() > bound {
+		t.Errorf("peak goroutines %d > bound %d", peak.Load(), bound)
+	}
+	if external.Load() == 0 || servfail.Load() != external.Load() {
+		t.Errorf("external questions: %d, SERVFAIL %d: every blackholed question must fail", external.Load(), servfail.Load())
+	}
+	if limit := deadline + 2*time.Second; time.Duration(slowest.Load()) > limit {
+		t.Errorf("slowest blackholed question took %v, beyond its deadline %v (+slack)", time.Duration(slowest.Load()), deadline)
+	}
+	if internalErr.Load() != 0 || hitErr.Load() != 0 || internal.Load() == 0 || hits.Load() == 0 {
+		t.Errorf("healthy paths failed under load: forwarded %d/%d errors, cache %d/%d errors", internalErr.Load(), internal.Load(), hitErr.Load(), hits.Load())
+	}
+	// Everything winds down: no goroutine outlives its deadline for long.
+	end := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > base+4 && time.Now().Before(end) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > base+4 {
+		t.Errorf("%d goroutines left after the load, base %d", n, base)
+	}
+}

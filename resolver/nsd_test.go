@@ -1,0 +1,321 @@
+package resolver
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+const nsdPath = "/usr/sbin/nsd"
+
+// The fake internet the NSD test serves: root, two TLDs on one server, and
+// three second-level zones on another, each server on its own loopback
+// address, all on one free port.
+var nsdZones = map[string]map[string]string{
+	"127.0.53.1": {
+		".": `
+. 86400 IN SOA a.root.test. hostmaster.root.test. 1 1800 900 604800 86400
+. 518400 IN NS a.root.test.
+a.root.test. 518400 IN A 127.0.53.1
+com. 172800 IN NS ns.nic.com.
+ns.nic.com. 172800 IN A 127.0.53.2
+net. 172800 IN NS ns.nic.net.
+ns.nic.net. 172800 IN A 127.0.53.2
+`},
+	"127.0.53.2": {
+		"com.": `
+com. 900 IN SOA ns.nic.com. hostmaster.nic.com. 1 1800 900 604800 900
+com. 172800 IN NS ns.nic.com.
+ns.nic.com. 172800 IN A 127.0.53.2
+example.com. 172800 IN NS ns1.example.com.
+example.com. 172800 IN NS ns2.example.com.
+ns1.example.com. 172800 IN A 127.0.53.3
+ns2.example.com. 172800 IN A 127.0.53.3
+other.com. 172800 IN NS ns.dns-host.net.
+`,
+		"net.": `
+net. 900 IN SOA ns.nic.net. hostmaster.nic.net. 1 1800 900 604800 900
+net. 172800 IN NS ns.nic.net.
+ns.nic.net. 172800 IN A 127.0.53.2
+dns-host.net. 172800 IN NS ns.dns-host.net.
+ns.dns-host.net. 172800 IN A 127.0.53.3
+`},
+	"127.0.53.3": {
+		"example.com.": `
+example.com. 3600 IN SOA ns1.example.com. hostmaster.example.com. 1 3600 900 604800 300
+example.com. 3600 IN NS ns1.example.com.
+example.com. 3600 IN NS ns2.example.com.
+ns1.example.com. 3600 IN A 127.0.53.3
+ns2.example.com. 3600 IN A 127.0.53.3
+www.example.com. 3600 IN A 192.0.2.10
+www.example.com. 3600 IN A 192.0.2.11
+www.example.com. 3600 IN AAAA 2001:db8::10
+alias.example.com. 3600 IN CNAME www.other.com.
+mail.example.com. 3600 IN MX 10 mx.example.com.
+mx.example.com. 3600 IN A 192.0.2.25
+deep.a.b.c.example.com. 3600 IN A 192.0.2.99
+` + bigTXT("big.example.com."),
+		"other.com.": `
+other.com. 3600 IN SOA ns.dns-host.net. hostmaster.other.com. 1 3600 900 604800 300
+other.com. 3600 IN NS ns.dns-host.net.
+www.other.com. 3600 IN A 192.0.2.20
+`,
+		"dns-host.net.": `
+dns-host.net. 3600 IN SOA ns.dns-host.net. hostmaster.dns-host.net. 1 3600 900 604800 300
+dns-host.net. 3600 IN NS ns.dns-host.net.
+ns.dns-host.net. 3600 IN A 127.0.53.3
+`},
+}
+
+// bigTXT makes an RRset too large for a 1232-byte UDP reply.
+func bigTXT(owner string) string {
+	var b strings.Builder
+	for i := 0; i < 30; i++ {
+		fmt.Fprintf(&b, "%s 3600 IN TXT \"%02d-%s\"\n", owner, i, strings.Repeat("x", 60))
+	}
+	return b.String()
+}
+
+// freePort returns a port free for UDP and TCP on every address.
+func freePort(t *testing.T, addrs []string) int {
+	t.Helper()
+	for try := 0; try < 20; try++ {
+		l, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.LocalAddr().(*net.UDPAddr).Port
+		l.Close()
+		ok := true
+		for _, a := range addrs {
+			u, err1 := net.ListenPacket("udp", net.JoinHostPort(a, fmt.Sprint(port)))
+			tc, err2 := net.Listen("tcp", net.JoinHostPort(a, fmt.Sprint(port)))
+			if u != nil {
+				u.Close()
+			}
+			if tc != nil {
+				tc.Close()
+			}
+			if err1 != nil || err2 != nil {
+				ok = false
+			}
+		}
+		if ok {
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+func startNSD(t *testing.T, addr string, port int, zones map[string]string) {
+	t.Helper()
+	dir := t.TempDir()
+	var conf strings.Builder
+	fmt.Fprintf(&conf, `server:
+	ip-address: %s@%d
+	port: %d
+	do-ip6: no
+	username: ""
+	chroot: ""
+	zonesdir: "%s"
+	pidfile: "%s/nsd.pid"
+	database: ""
+	zonelistfile: "%s/zone.list"
+	xfrdfile: "%s/xfrd.state"
+	xfrdir: "%s"
+	logfile: "%s/nsd.log"
+	server-count: 1
+	verbosity: 1
+	hide-version: yes
+remote-control:
+	control-enable: no
+`, addr, port, port, dir, dir, dir, dir, dir, dir)
+	i := 0
+	for origin, text := range zones {
+		file := fmt.Sprintf("z%d.zone", i)
+		i++
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&conf, "zone:\n\tname: \"%s\"\n\tzonefile: \"%s\"\n", origin, file)
+	}
+	cf := filepath.Join(dir, "nsd.conf")
+	if err := os.WriteFile(cf, []byte(conf.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(nsdPath, "-d", "-c", cf)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start nsd: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	})
+	// Wait until it answers for one of its zones.
+	var origin string
+	for o := range zones {
+		origin = o
+	}
+	c := &dns.Client{Timeout: 200 * time.Millisecond}
+	m := new(dns.Msg)
+	m.SetQuestion(origin, dns.TypeSOA)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if r, _, err := c.Exchange(m, net.JoinHostPort(addr, fmt.Sprint(port))); err == nil && r.Rcode == dns.RcodeSuccess {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	log, _ := os.ReadFile(filepath.Join(dir, "nsd.log"))
+	t.Fatalf("nsd on %s:%d did not come up:\n%s\n%s", addr, port, out.String(), log)
+}
+
+// zoneRecords parses every zone the NSD servers hold.
+func zoneRecords(t *testing.T) []dns.RR {
+	var all []dns.RR
+	for _, zs := range nsdZones {
+		for origin, text := range zs {
+			zp := dns.NewZoneParser(strings.NewReader(text), origin, "")
+			for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+				all = append(all, rr)
+			}
+			if err := zp.Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return all
+}
+
+// held returns what the zones hold for name/type as sorted rdata strings.
+func held(all []dns.RR, name string, qtype uint16) []string {
+	var out []string
+	for _, rr := range all {
+		h := rr.Header()
+		if h.Rrtype == qtype && strings.EqualFold(h.Name, name) && !(qtype == dns.TypeA && h.Ttl == 172800) {
+			out = append(out, strings.TrimPrefix(rr.String(), h.String()))
+		}
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+func answerOf(m *dns.Msg, name string, qtype uint16) []string {
+	var out []string
+	for _, rr := range m.Answer {
+		h := rr.Header()
+		if h.Rrtype == qtype && strings.EqualFold(h.Name, name) {
+			out = append(out, strings.TrimPrefix(rr.String(), h.String()))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestIntegrationNSD(t *testing.T) {
+	if _, err := os.Stat(nsdPath); err != nil {
+		t.Skipf("NSD is not installed at %s: integration test against real authoritative servers skipped", nsdPath)
+	}
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	addrs := []string{"127.0.53.1", "127.0.53.2", "127.0.53.3"}
+	port := freePort(t, addrs)
+	for _, a := range addrs {
+		startNSD(t, a, port, nsdZones[a])
+	}
+	hints := mustRRs(t, ".", ". 518400 NS a.root.test.\na.root.test. 518400 A 127.0.53.1")
+	m := &Counters{}
+	r, err := New(Config{RootHints: hints, Port: uint16(port), Metrics: m, DisableIPv6: true, HealthInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	all := zoneRecords(t)
+
+	tests := []struct {
+		qname     string
+		qtype     uint16
+		rcode     int
+		chain     []string // CNAME owners to follow, in order, before the final name
+		finalName string
+	}{
+		{qname: "www.example.com.", qtype: dns.TypeA},
+		{qname: "www.example.com.", qtype: dns.TypeAAAA},
+		{qname: "mail.example.com.", qtype: dns.TypeMX},
+		{qname: "deep.a.b.c.example.com.", qtype: dns.TypeA},
+		{qname: "big.example.com.", qtype: dns.TypeTXT}, // truncated over UDP: TCP
+		{qname: "alias.example.com.", qtype: dns.TypeA, chain: []string{"alias.example.com."}, finalName: "www.other.com."},
+		{qname: "www.other.com.", qtype: dns.TypeA}, // NS name without glue
+		{qname: "nope.example.com.", qtype: dns.TypeA, rcode: dns.RcodeNameError},
+		{qname: "mx.example.com.", qtype: dns.TypeAAAA},                              // NODATA
+		{qname: "b.c.example.com.", qtype: dns.TypeA},                                // empty non-terminal: NODATA
+		{qname: "no-such-tld.", qtype: dns.TypeA, rcode: dns.RcodeNameError},         // NXDOMAIN from the root
+		{qname: "WWW.Example.COM.", qtype: dns.TypeA, finalName: "www.example.com."}, // case
+	}
+	for _, tc := range tests {
+		t.Run(tc.qname+"/"+dns.TypeToString[tc.qtype], func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			got, err := r.Resolve(ctx, dns.Question{Name: tc.qname, Qtype: tc.qtype, Qclass: dns.ClassINET})
+			if got.Rcode != tc.rcode {
+				t.Fatalf("rcode %s, want %s (err %v)", dns.RcodeToString[got.Rcode], dns.RcodeToString[tc.rcode], err)
+			}
+			for _, owner := range tc.chain {
+				if w, g := held(all, owner, dns.TypeCNAME), answerOf(got, owner, dns.TypeCNAME); !slices.Equal(w, g) {
+					t.Fatalf("CNAME at %s: got %v, zones hold %v", owner, g, w)
+				}
+			}
+			final := tc.qname
+			if tc.finalName != "" {
+				final = tc.finalName
+			}
+			want := held(all, final, tc.qtype)
+			gotData := answerOf(got, final, tc.qtype)
+			if !slices.Equal(gotData, want) {
+				t.Fatalf("%s %s: got %v, zones hold %v", final, dns.TypeToString[tc.qtype], gotData, want)
+			}
+			if tc.rcode == dns.RcodeSuccess && len(want) == 0 && len(got.Ns) == 0 {
+				t.Fatal("NODATA without SOA")
+			}
+		})
+	}
+	if m.TCP.Load() == 0 {
+		t.Error("the big TXT RRset never made the resolver retry over TCP")
+	}
+	t.Logf("upstream queries: %d (TCP %d), timeouts %d", m.Upstream.Load(), m.TCP.Load(), m.Timeouts.Load())
+
+	// Everything again: all from the cache.
+	before := m.Upstream.Load()
+	for _, tc := range tests {
+		got, _ := r.Resolve(context.Background(), dns.Question{Name: tc.qname, Qtype: tc.qtype, Qclass: dns.ClassINET})
+		if got.Rcode != tc.rcode {
+			t.Fatalf("cached %s: rcode %s", tc.qname, dns.RcodeToString[got.Rcode])
+		}
+	}
+	if n := m.Upstream.Load() - before; n != 0 {
+		t.Fatalf("second pass sent %d queries, want all from the cache", n)
+	}
+}
