@@ -18,6 +18,8 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -44,6 +46,8 @@ const (
 	ClassConfig        Class = "config"          // our own settings: unreadable auth file, host without static entry
 	ClassOther         Class = "other"
 )
+
+var statusRE = regexp.MustCompile(`status code: (\d{3})`)
 
 // Classes lists every class, for metrics that want all label values.
 var Classes = []Class{ClassUnreachable, ClassTimeout, ClassAuthRefused, ClassRepoNotFound,
@@ -95,8 +99,14 @@ func classify(err error) Class {
 	case errors.Is(err, transport.ErrEmptyRemoteRepository), errors.As(err, &nm),
 		errors.Is(err, plumbing.ErrReferenceNotFound), strings.Contains(msg, "couldn't find remote ref"):
 		return ClassRefNotFound
-	case errors.As(err, &he):
-		switch c := he.StatusCode(); {
+	case errors.As(err, &he) || statusRE.MatchString(msg):
+		c := 0
+		if he != nil {
+			c = he.StatusCode()
+		} else if m := statusRE.FindStringSubmatch(msg); m != nil {
+			c, _ = strconv.Atoi(m[1])
+		}
+		switch {
 		case c == 401 || c == 403:
 			return ClassAuthRefused
 		case c == 404:

@@ -1,6 +1,7 @@
 package gitrepo
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -72,6 +73,12 @@ func (s *Store) open() error {
 	if err != nil {
 		return &Error{Class: ClassCorruptObject, Op: "open", URL: p, Err: err}
 	}
+	if _, err := r.Storer.Reference(plumbing.HEAD); err != nil && !errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return &Error{Class: ClassCorruptObject, Op: "open", URL: p, Err: fmt.Errorf("HEAD: %w", err)}
+	}
+	if fi, err := os.Stat(filepath.Join(p, "objects")); err != nil || !fi.IsDir() {
+		return &Error{Class: ClassCorruptObject, Op: "open", URL: p, Err: errors.New("no objects folder")}
+	}
 	s.repo = r
 	return nil
 }
@@ -112,13 +119,26 @@ func (s *Store) LastGood() (LastGood, error) {
 	if err != nil {
 		return LastGood{}, &Error{Class: ClassCorruptObject, Op: "read", URL: p, Err: err}
 	}
-	var lg LastGood
-	if err := json.Unmarshal(data, &lg); err != nil {
+	lg, err := ParseLastGood(data)
+	if err != nil {
 		return LastGood{}, &Error{Class: ClassCorruptObject, Op: "read", URL: p, Err: fmt.Errorf("%s: %w", p, err)}
 	}
+	return lg, nil
+}
+
+// ParseLastGood decodes the record of the last good revision.
+func ParseLastGood(data []byte) (LastGood, error) {
+	var lg LastGood
+	if len(data) > 64<<10 {
+		return lg, fmt.Errorf("record of %d bytes is too large", len(data))
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&lg); err != nil {
+		return LastGood{}, err
+	}
 	if !plumbing.IsHash(lg.Revision) {
-		return LastGood{}, &Error{Class: ClassCorruptObject, Op: "read", URL: p,
-			Err: fmt.Errorf("%s: revision %q is not a full commit id", p, lg.Revision)}
+		return LastGood{}, fmt.Errorf("revision %q is not a full commit id", lg.Revision)
 	}
 	return lg, nil
 }
