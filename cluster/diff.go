@@ -1,0 +1,424 @@
+package cluster
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/gitops-dns/resolverd/zones"
+	"github.com/miekg/dns"
+)
+
+// Plan is the record-level difference between two revisions: what applying
+// Head in place of Base changes, per zone and per cluster. dnsctl diff
+// prints it for a pull request.
+type Plan struct {
+	Base     string        `json:"base"`
+	Head     string        `json:"head"`
+	Zones    []ZoneDiff    `json:"zones"`
+	Clusters []ClusterDiff `json:"clusters"`
+	Fallback RecordDiff    `json:"fallback"`
+	Probes   []Change      `json:"probes"`
+	Policy   []Change      `json:"policy"`
+	Summary  Summary       `json:"summary"`
+}
+
+// Status of a zone or cluster in a plan.
+const (
+	Added   = "added"
+	Removed = "removed"
+	Changed = "changed"
+)
+
+// ZoneDiff is the change of one zone.
+type ZoneDiff struct {
+	Origin    string `json:"origin"`
+	Status    string `json:"status"`
+	OldSerial uint32 `json:"old_serial,omitempty"`
+	NewSerial uint32 `json:"new_serial,omitempty"`
+	RecordDiff
+}
+
+// RecordDiff lists records added and removed, and records changed: one old
+// record replaced by one new one at the same owner and type (rdata or TTL).
+// Records are in presentation format.
+type RecordDiff struct {
+	Added   []string       `json:"added,omitempty"`
+	Removed []string       `json:"removed,omitempty"`
+	Changed []RecordChange `json:"changed,omitempty"`
+}
+
+// Empty reports whether nothing changed.
+func (d RecordDiff) Empty() bool { return len(d.Added)+len(d.Removed)+len(d.Changed) == 0 }
+
+// RecordChange is one record replaced by another.
+type RecordChange struct {
+	Old string `json:"old"`
+	New string `json:"new"`
+}
+
+// ClusterDiff is the change of one cluster.
+type ClusterDiff struct {
+	Name    string   `json:"name"`
+	Status  string   `json:"status"`
+	Changes []Change `json:"changes,omitempty"`
+}
+
+// Change is one added, removed or changed item (a node, a forward rule, a
+// setting, a probe), described in one line each.
+type Change struct {
+	Kind string `json:"kind"` // added, removed, changed
+	What string `json:"what"` // e.g. "forward ad.corp.internal.", "node ns1", "track"
+	Old  string `json:"old,omitempty"`
+	New  string `json:"new,omitempty"`
+}
+
+// Summary counts what a plan changes.
+type Summary struct {
+	ZonesAdded, ZonesRemoved, ZonesChanged          int
+	RecordsAdded, RecordsRemoved, RecordsChanged    int
+	ClustersAdded, ClustersRemoved, ClustersChanged int
+	ForwardAdded, ForwardRemoved, ForwardChanged    int
+	FallbackAdded, FallbackRemoved, FallbackChanged int
+	ProbesAdded, ProbesRemoved, ProbesChanged       int
+	PolicyChanged                                   int
+}
+
+// Empty reports whether the plan changes nothing.
+func (p *Plan) Empty() bool {
+	return len(p.Zones) == 0 && len(p.Clusters) == 0 && p.Fallback.Empty() && len(p.Probes) == 0 && len(p.Policy) == 0
+}
+
+// String is the one-line summary.
+func (s Summary) String() string {
+	return fmt.Sprintf("zones +%d -%d ~%d; records +%d -%d ~%d; clusters +%d -%d ~%d; forward rules +%d -%d ~%d; fallback +%d -%d ~%d; probes +%d -%d ~%d; policy ~%d",
+		s.ZonesAdded, s.ZonesRemoved, s.ZonesChanged,
+		s.RecordsAdded, s.RecordsRemoved, s.RecordsChanged,
+		s.ClustersAdded, s.ClustersRemoved, s.ClustersChanged,
+		s.ForwardAdded, s.ForwardRemoved, s.ForwardChanged,
+		s.FallbackAdded, s.FallbackRemoved, s.FallbackChanged,
+		s.ProbesAdded, s.ProbesRemoved, s.ProbesChanged, s.PolicyChanged)
+}
+
+// Diff computes the plan from base to head.
+func Diff(base, head *Revision) *Plan {
+	p := &Plan{Base: base.ID, Head: head.ID}
+	s := &p.Summary
+
+	bz := map[string]*zones.Zone{}
+	hz := map[string]*zones.Zone{}
+	var origins []string
+	for _, z := range base.Zones {
+		bz[z.Origin()] = z
+		origins = append(origins, z.Origin())
+	}
+	for _, z := range head.Zones {
+		hz[z.Origin()] = z
+		if bz[z.Origin()] == nil {
+			origins = append(origins, z.Origin())
+		}
+	}
+	sort.Strings(origins)
+	for _, o := range origins {
+		b, h := bz[o], hz[o]
+		zd := ZoneDiff{Origin: o}
+		switch {
+		case b == nil:
+			zd.Status = Added
+			zd.RecordDiff = diffRecords(nil, h.Records())
+			s.ZonesAdded++
+		case h == nil:
+			zd.Status = Removed
+			zd.RecordDiff = diffRecords(b.Records(), nil)
+			s.ZonesRemoved++
+		default:
+			if sameRecords(b, h) {
+				continue
+			}
+			zd.Status = Changed
+			zd.RecordDiff = diffRecords(b.Records(), h.Records())
+			if zd.RecordDiff.Empty() {
+				continue // only the order of records changed
+			}
+			s.ZonesChanged++
+		}
+		if b != nil && b.SOA() != nil {
+			zd.OldSerial = b.SOA().Serial
+		}
+		if h != nil && h.SOA() != nil {
+			zd.NewSerial = h.SOA().Serial
+		}
+		s.RecordsAdded += len(zd.Added)
+		s.RecordsRemoved += len(zd.Removed)
+		s.RecordsChanged += len(zd.Changed)
+		p.Zones = append(p.Zones, zd)
+	}
+
+	bc := map[string]*Cluster{}
+	hc := map[string]*Cluster{}
+	var names []string
+	for _, c := range base.Clusters {
+		bc[c.Name] = c
+		names = append(names, c.Name)
+	}
+	for _, c := range head.Clusters {
+		hc[c.Name] = c
+		if bc[c.Name] == nil {
+			names = append(names, c.Name)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		b, h := bc[n], hc[n]
+		cd := ClusterDiff{Name: n}
+		switch {
+		case b == nil:
+			cd.Status = Added
+			cd.Changes = diffCluster(&Cluster{}, h)
+			s.ClustersAdded++
+		case h == nil:
+			cd.Status = Removed
+			cd.Changes = diffCluster(b, &Cluster{})
+			s.ClustersRemoved++
+		default:
+			cd.Status = Changed
+			cd.Changes = diffCluster(b, h)
+			if len(cd.Changes) == 0 {
+				continue
+			}
+			s.ClustersChanged++
+		}
+		for _, c := range cd.Changes {
+			if strings.HasPrefix(c.What, "forward ") {
+				switch c.Kind {
+				case Added:
+					s.ForwardAdded++
+				case Removed:
+					s.ForwardRemoved++
+				default:
+					s.ForwardChanged++
+				}
+			}
+		}
+		p.Clusters = append(p.Clusters, cd)
+	}
+
+	p.Fallback = diffRecords(recordRRs(base.Fallback), recordRRs(head.Fallback))
+	s.FallbackAdded, s.FallbackRemoved, s.FallbackChanged = len(p.Fallback.Added), len(p.Fallback.Removed), len(p.Fallback.Changed)
+
+	bp := map[string]string{}
+	hp := map[string]string{}
+	var pnames []string
+	for _, pr := range base.Probes {
+		bp[pr.Name] = probeText(pr)
+		pnames = append(pnames, pr.Name)
+	}
+	for _, pr := range head.Probes {
+		hp[pr.Name] = probeText(pr)
+		if _, ok := bp[pr.Name]; !ok {
+			pnames = append(pnames, pr.Name)
+		}
+	}
+	sort.Strings(pnames)
+	p.Probes = diffTexts("probe ", pnames, bp, hp)
+	for _, c := range p.Probes {
+		switch c.Kind {
+		case Added:
+			s.ProbesAdded++
+		case Removed:
+			s.ProbesRemoved++
+		default:
+			s.ProbesChanged++
+		}
+	}
+	p.Policy = diffPolicy(base.Policy, head.Policy)
+	s.PolicyChanged = len(p.Policy)
+	return p
+}
+
+func recordRRs(rs []Record) []dns.RR {
+	out := make([]dns.RR, len(rs))
+	for i, r := range rs {
+		out[i] = r.RR
+	}
+	return out
+}
+
+// diffRecords compares two record lists as multisets. Within one owner and
+// type, removed and added records are paired in order as changes.
+func diffRecords(base, head []dns.RR) RecordDiff {
+	type entry struct {
+		key  string // owner type rdata ttl
+		text string
+		set  string // owner type
+	}
+	mk := func(rr dns.RR) entry {
+		h := rr.Header()
+		set := strings.ToLower(h.Name) + " " + dns.ClassToString[h.Class] + " " + dns.TypeToString[h.Rrtype]
+		return entry{key: fmt.Sprintf("%s %d %s", set, h.Ttl, rdataText(rr)), text: rr.String(), set: set}
+	}
+	count := make(map[string]int, len(head))
+	for _, rr := range head {
+		count[mk(rr).key]++
+	}
+	var removed []entry
+	for _, rr := range base {
+		e := mk(rr)
+		if count[e.key] > 0 {
+			count[e.key]--
+			continue
+		}
+		removed = append(removed, e)
+	}
+	var added []entry
+	for _, rr := range head {
+		e := mk(rr)
+		if count[e.key] > 0 {
+			count[e.key]--
+			added = append(added, e)
+		}
+	}
+	// pair by owner and type
+	bySet := map[string][]int{}
+	for i, e := range added {
+		bySet[e.set] = append(bySet[e.set], i)
+	}
+	used := make([]bool, len(added))
+	var d RecordDiff
+	for _, e := range removed {
+		if idx := bySet[e.set]; len(idx) > 0 {
+			bySet[e.set] = idx[1:]
+			used[idx[0]] = true
+			d.Changed = append(d.Changed, RecordChange{Old: e.text, New: added[idx[0]].text})
+			continue
+		}
+		d.Removed = append(d.Removed, e.text)
+	}
+	for i, e := range added {
+		if !used[i] {
+			d.Added = append(d.Added, e.text)
+		}
+	}
+	return d
+}
+
+func probeText(p Probe) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s -> %s", p.Query, dns.TypeToString[p.Type], dns.RcodeToString[p.Rcode])
+	if len(p.Expect) > 0 {
+		fmt.Fprintf(&b, " [%s]", strings.Join(p.Expect, ", "))
+	}
+	if p.Gate {
+		b.WriteString(" gate")
+	}
+	return b.String()
+}
+
+func diffTexts(prefix string, keys []string, base, head map[string]string) []Change {
+	var out []Change
+	for _, k := range keys {
+		b, inB := base[k]
+		h, inH := head[k]
+		switch {
+		case !inB:
+			out = append(out, Change{Kind: Added, What: prefix + k, New: h})
+		case !inH:
+			out = append(out, Change{Kind: Removed, What: prefix + k, Old: b})
+		case b != h:
+			out = append(out, Change{Kind: Changed, What: prefix + k, Old: b, New: h})
+		}
+	}
+	return out
+}
+
+func joinStrings[T fmt.Stringer](xs []T) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = x.String()
+	}
+	return strings.Join(parts, ", ")
+}
+
+func diffCluster(b, h *Cluster) []Change {
+	var out []Change
+	one := func(what, old, new string) {
+		if old != new {
+			out = append(out, Change{Kind: kindOf(old, new), What: what, Old: old, New: new})
+		}
+	}
+	one("environment", string(b.Environment), string(h.Environment))
+	one("track", b.Track, h.Track)
+	if b.Canary != h.Canary {
+		out = append(out, Change{Kind: Changed, What: "canary", Old: fmt.Sprint(b.Canary), New: fmt.Sprint(h.Canary)})
+	}
+	// nodes
+	bn, hn := map[string]string{}, map[string]string{}
+	var keys []string
+	for _, n := range b.Nodes {
+		bn[n.Name] = n.AddrPort().String()
+		keys = append(keys, n.Name)
+	}
+	for _, n := range h.Nodes {
+		hn[n.Name] = n.AddrPort().String()
+		if _, ok := bn[n.Name]; !ok {
+			keys = append(keys, n.Name)
+		}
+	}
+	sort.Strings(keys)
+	out = append(out, diffTexts("node ", keys, bn, hn)...)
+	// zones served
+	zs := func(c *Cluster) string {
+		if c.Zones == nil {
+			if c.Name == "" {
+				return ""
+			}
+			return "(every zone)"
+		}
+		return strings.Join(c.Zones, ", ")
+	}
+	one("zones", zs(b), zs(h))
+	// forward rules
+	bf, hf := map[string]string{}, map[string]string{}
+	keys = keys[:0]
+	for _, r := range b.Forward {
+		bf[r.Zone] = joinStrings(r.To)
+		keys = append(keys, r.Zone)
+	}
+	for _, r := range h.Forward {
+		hf[r.Zone] = joinStrings(r.To)
+		if _, ok := bf[r.Zone]; !ok {
+			keys = append(keys, r.Zone)
+		}
+	}
+	sort.Strings(keys)
+	out = append(out, diffTexts("forward ", keys, bf, hf)...)
+	one("recursion.allow", joinStrings(b.Recursion.Allow), joinStrings(h.Recursion.Allow))
+	return out
+}
+
+func kindOf(old, new string) string {
+	switch {
+	case old == "":
+		return Added
+	case new == "":
+		return Removed
+	}
+	return Changed
+}
+
+func diffPolicy(b, h Policy) []Change {
+	var out []Change
+	num := func(what string, old, new uint64) {
+		if old != new {
+			out = append(out, Change{Kind: Changed, What: what, Old: fmt.Sprint(old), New: fmt.Sprint(new)})
+		}
+	}
+	if b.RootHintsFile != h.RootHintsFile {
+		out = append(out, Change{Kind: kindOf(b.RootHintsFile, h.RootHintsFile), What: "recursion.root_hints", Old: b.RootHintsFile, New: h.RootHintsFile})
+	}
+	num("fallback.ttl", uint64(b.FallbackTTL), uint64(h.FallbackTTL))
+	num("limits.max_delete_percent", uint64(b.MaxDeletePercent), uint64(h.MaxDeletePercent))
+	num("limits.min_ttl", uint64(b.MinTTL), uint64(h.MinTTL))
+	num("limits.max_ttl", uint64(b.MaxTTL), uint64(h.MaxTTL))
+	return out
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+func init() {
+	register(command{
+		name:    "check",
+		usage:   "check [--base REV] [--format F] [REV]",
+		summary: "run every validation rule on REV (default HEAD, against its first parent)",
+		run:     runCheck,
+	})
+}
+
+func runCheck(e *env, args []string) int {
+	fs, common := e.flags("check", "human", "human", "json", "github")
+	base := fs.String("base", "", "check against base revision `REV` (default: the first parent of the checked revision)")
+	noBase := fs.Bool("no-base", false, "skip the rules that compare with a base revision")
+	if code, ok := e.parse(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 1 {
+		fmt.Fprintf(e.stderr, "dnsctl check: one revision at most, got %d\n", fs.NArg())
+		return exitCannotRun
+	}
+	revName := "HEAD"
+	if fs.NArg() == 1 {
+		revName = fs.Arg(0)
+	}
+	repo, err := e.openRepo(common.dir)
+	if err != nil {
+		return e.fail(err)
+	}
+	h, err := repo.resolve(revName)
+	if err != nil {
+		return e.fail(err)
+	}
+	head, findings, err := cluster.LoadCommit(repo.repo, h, repo.dir)
+	if err != nil {
+		return e.fail(err)
+	}
+
+	var baseRev *cluster.Revision
+	if !*noBase {
+		var bh plumbing.Hash
+		have := false
+		if *base != "" {
+			if bh, err = repo.resolve(*base); err != nil {
+				return e.fail(err)
+			}
+			have = true
+		} else if bh, have, err = repo.firstParent(h); err != nil {
+			return e.fail(err)
+		}
+		if have {
+			b, _, err := cluster.LoadCommit(repo.repo, bh, repo.dir)
+			switch {
+			case err == nil:
+				baseRev = b
+			case *base == "" && errors.Is(err, object.ErrDirectoryNotFound):
+				// The config folder is new in this revision: nothing to
+				// compare with.
+			default:
+				return e.fail(fmt.Errorf("loading the base revision: %w", err))
+			}
+		}
+	}
+	findings = append(findings, cluster.Check(head, baseRev)...)
+	cluster.SortFindings(findings)
+	baseID := ""
+	if baseRev != nil {
+		baseID = baseRev.ID
+	}
+	report := newCheckReport(repo.dir, head.ID, baseID, findings)
+	if err := report.print(e.stdout, common.format); err != nil {
+		return e.fail(err)
+	}
+	if report.Errors > 0 {
+		return exitFindings
+	}
+	return exitOK
+}

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/zones"
+)
+
+func init() {
+	register(command{
+		name:    "diff",
+		usage:   "diff [--format F] BASE HEAD",
+		summary: "record-level plan from BASE to HEAD, per zone and per cluster",
+		run:     runDiff,
+	})
+}
+
+func runDiff(e *env, args []string) int {
+	fs, common := e.flags("diff", "text", "text", "markdown", "json")
+	if code, ok := e.parse(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() != 2 {
+		fmt.Fprintln(e.stderr, "usage: dnsctl diff [--format text|markdown|json] BASE HEAD")
+		return exitCannotRun
+	}
+	repo, err := e.openRepo(common.dir)
+	if err != nil {
+		return e.fail(err)
+	}
+	base, bfs, err := repo.load(fs.Arg(0))
+	if err != nil {
+		return e.fail(err)
+	}
+	head, hfs, err := repo.load(fs.Arg(1))
+	if err != nil {
+		return e.fail(err)
+	}
+	// A plan of a broken revision is still a plan; say so on stderr.
+	if zones.HasErrors(bfs) || zones.HasErrors(hfs) {
+		fmt.Fprintln(e.stderr, "dnsctl diff: warning: a revision has errors; run dnsctl check")
+	}
+	plan := cluster.Diff(base, head)
+	switch common.format {
+	case "json":
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(plan)
+	case "markdown":
+		err = writeMarkdownPlan(e.stdout, plan)
+	default:
+		err = writeTextPlan(e.stdout, plan)
+	}
+	if err != nil {
+		return e.fail(err)
+	}
+	return exitOK
+}
+
+func serialNote(z cluster.ZoneDiff) string {
+	switch z.Status {
+	case cluster.Added:
+		return fmt.Sprintf("added, serial %d", z.NewSerial)
+	case cluster.Removed:
+		return "removed"
+	}
+	return fmt.Sprintf("changed, serial %d -> %d", z.OldSerial, z.NewSerial)
+}
+
+func changeLine(c cluster.Change) string {
+	switch c.Kind {
+	case cluster.Added:
+		return fmt.Sprintf("+ %s: %s", c.What, c.New)
+	case cluster.Removed:
+		return fmt.Sprintf("- %s: %s", c.What, c.Old)
+	}
+	return fmt.Sprintf("~ %s: %s -> %s", c.What, c.Old, c.New)
+}
+
+func recordLines(d cluster.RecordDiff) []string {
+	var out []string
+	for _, r := range d.Removed {
+		out = append(out, "- "+r)
+	}
+	for _, r := range d.Added {
+		out = append(out, "+ "+r)
+	}
+	for _, c := range d.Changed {
+		out = append(out, "~ "+c.Old+" -> "+c.New)
+	}
+	return out
+}
+
+func planTitle(p *cluster.Plan) string {
+	return fmt.Sprintf("DNS plan %s..%s", shortID(p.Base), shortID(p.Head))
+}
+
+func writeTextPlan(w io.Writer, p *cluster.Plan) error {
+	var b strings.Builder
+	b.WriteString(planTitle(p) + "\n")
+	if p.Empty() {
+		b.WriteString("no change\n")
+	}
+	for _, z := range p.Zones {
+		fmt.Fprintf(&b, "\nzone %s (%s)\n", z.Origin, serialNote(z))
+		for _, l := range recordLines(z.RecordDiff) {
+			b.WriteString("  " + l + "\n")
+		}
+	}
+	for _, c := range p.Clusters {
+		fmt.Fprintf(&b, "\ncluster %s (%s)\n", c.Name, c.Status)
+		for _, ch := range c.Changes {
+			b.WriteString("  " + changeLine(ch) + "\n")
+		}
+	}
+	if !p.Fallback.Empty() {
+		b.WriteString("\nfallback\n")
+		for _, l := range recordLines(p.Fallback) {
+			b.WriteString("  " + l + "\n")
+		}
+	}
+	if len(p.Probes) > 0 {
+		b.WriteString("\nprobes\n")
+		for _, ch := range p.Probes {
+			b.WriteString("  " + changeLine(ch) + "\n")
+		}
+	}
+	if len(p.Policy) > 0 {
+		b.WriteString("\npolicy\n")
+		for _, ch := range p.Policy {
+			b.WriteString("  " + changeLine(ch) + "\n")
+		}
+	}
+	fmt.Fprintf(&b, "\nSummary: %s\n", p.Summary)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeMarkdownPlan renders the plan for a pull-request comment: one
+// section per zone and cluster with a diff block (GitHub colours + and -).
+func writeMarkdownPlan(w io.Writer, p *cluster.Plan) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "### %s\n\n", planTitle(p))
+	fmt.Fprintf(&b, "**Summary:** %s\n", p.Summary)
+	if p.Empty() {
+		b.WriteString("\nNo change.\n")
+	}
+	block := func(title string, lines []string) {
+		fmt.Fprintf(&b, "\n#### %s\n\n```diff\n", title)
+		for _, l := range lines {
+			b.WriteString(l + "\n")
+		}
+		b.WriteString("```\n")
+	}
+	for _, z := range p.Zones {
+		block(fmt.Sprintf("Zone `%s` (%s)", z.Origin, serialNote(z)), mdRecordLines(z.RecordDiff))
+	}
+	for _, c := range p.Clusters {
+		block(fmt.Sprintf("Cluster `%s` (%s)", c.Name, c.Status), mdChangeLines(c.Changes))
+	}
+	if !p.Fallback.Empty() {
+		block("Fallback records", mdRecordLines(p.Fallback))
+	}
+	if len(p.Probes) > 0 {
+		block("Probes", mdChangeLines(p.Probes))
+	}
+	if len(p.Policy) > 0 {
+		block("Policy", mdChangeLines(p.Policy))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// mdRecordLines is recordLines for a ```diff block, which colours only + and
+// -: a changed record shows as its old and new lines.
+func mdRecordLines(d cluster.RecordDiff) []string {
+	var out []string
+	for _, r := range d.Removed {
+		out = append(out, "- "+r)
+	}
+	for _, r := range d.Added {
+		out = append(out, "+ "+r)
+	}
+	for _, c := range d.Changed {
+		out = append(out, "- "+c.Old, "+ "+c.New)
+	}
+	return out
+}
+
+func mdChangeLines(cs []cluster.Change) []string {
+	var out []string
+	for _, c := range cs {
+		switch c.Kind {
+		case cluster.Added:
+			out = append(out, fmt.Sprintf("+ %s: %s", c.What, c.New))
+		case cluster.Removed:
+			out = append(out, fmt.Sprintf("- %s: %s", c.What, c.Old))
+		default:
+			out = append(out, fmt.Sprintf("- %s: %s", c.What, c.Old), fmt.Sprintf("+ %s: %s", c.What, c.New))
+		}
+	}
+	return out
+}
