@@ -204,18 +204,85 @@ func showResult(addrs []string, err error) string {
 // attempts:2`: each server in order, 1 s per try, two rounds. It returns
 // the answer, how many tries it took, and an error when every try failed.
 func (c *Client) Resolve(name string, qtype uint16) (*dns.Msg, int, error) {
+	s := c.newStub()
+	defer s.close()
+	return s.resolve(name, qtype)
+}
+
+// stub holds one connected UDP socket per server, created in the client's
+// namespace (a refused or unreachable server shows up as an error on it).
+type stub struct {
+	c     *Client
+	conns []*dns.Conn
+}
+
+func (c *Client) newStub() *stub {
+	s := &stub{c: c, conns: make([]*dns.Conn, len(c.Servers))}
+	return s
+}
+
+func (s *stub) conn(i int) (*dns.Conn, error) {
+	if s.conns[i] != nil {
+		return s.conns[i], nil
+	}
+	var nc net.Conn
+	err := inNS(s.c.Host.NS, func() error {
+		var err error
+		nc, err = net.Dial("udp", net.JoinHostPort(s.c.Servers[i], "53"))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.conns[i] = &dns.Conn{Conn: nc}
+	return s.conns[i], nil
+}
+
+func (s *stub) close() {
+	for _, c := range s.conns {
+		if c != nil {
+			c.Close()
+		}
+	}
+}
+
+func (s *stub) ask(i int, m *dns.Msg) (*dns.Msg, error) {
+	co, err := s.conn(i)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(time.Second)
+	co.SetDeadline(deadline)
+	if err := co.WriteMsg(m); err != nil {
+		return nil, err
+	}
+	for {
+		r, err := co.ReadMsg()
+		if err != nil {
+			return nil, err
+		}
+		if r.Id == m.Id && len(r.Question) == 1 && strings.EqualFold(r.Question[0].Name, m.Question[0].Name) {
+			return r, nil
+		}
+		// a late answer to an earlier try: keep reading until the deadline
+	}
+}
+
+func (s *stub) resolve(name string, qtype uint16) (*dns.Msg, int, error) {
 	var lastErr error
 	tries := 0
 	for round := 0; round < 2; round++ {
-		for _, s := range c.Servers {
+		for i, srv := range s.c.Servers {
 			tries++
-			r, err := Query(c.Host.NS, s, name, qtype, time.Second)
+			m := new(dns.Msg)
+			m.SetQuestion(dns.Fqdn(name), qtype)
+			r, err := s.ask(i, m)
 			if err != nil {
-				lastErr = err
+				lastErr = fmt.Errorf("%s: %w", srv, err)
 				continue
 			}
 			if r.Rcode == dns.RcodeServerFailure || r.Rcode == dns.RcodeRefused {
-				lastErr = fmt.Errorf("%s from %s", dns.RcodeToString[r.Rcode], s)
+				lastErr = fmt.Errorf("%s from %s", dns.RcodeToString[r.Rcode], srv)
 				continue
 			}
 			return r, tries, nil
@@ -274,9 +341,11 @@ func (c *Client) Load(ctx context.Context, qps, workers int, qs []LoadQuery) *Lo
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			sb := c.newStub()
+			defer sb.close()
 			for q := range jobs {
 				start := time.Now()
-				r, tries, err := c.Resolve(q.Name, q.Type)
+				r, tries, err := sb.resolve(q.Name, q.Type)
 				lat := time.Since(start)
 				ok := err == nil && r.Rcode == dns.RcodeSuccess && (q.Expect == "" || contains(Addrs(r), q.Expect))
 				st.mu.Lock()

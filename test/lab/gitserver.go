@@ -45,7 +45,7 @@ func (l *Lab) startGitServer() error {
 	if _, err := run("git", "init", "-q", "--bare", "-b", "main", bare); err != nil {
 		return err
 	}
-	if _, err := run("git", "-C", bare, "config", "http.receivepack", "false"); err != nil {
+	if _, err := run("git", "-C", bare, "config", "http.receivepack", "true"); err != nil {
 		return err
 	}
 	g := &GitServer{Bare: bare, hits: map[string]int{}}
@@ -57,7 +57,7 @@ func (l *Lab) startGitServer() error {
 	g.backend = backend
 	h := l.net.hosts["git"]
 	if _, err := l.startProc("git-daemon", h, nil, "git", "daemon", "--reuseaddr", "--export-all",
-		"--informative-errors", "--base-path="+root, "--listen="+GitIP, "--port=9418", root); err != nil {
+		"--informative-errors", "--enable=receive-pack", "--base-path="+root, "--listen="+GitIP, "--port=9418", root); err != nil {
 		return err
 	}
 	var ln net.Listener

@@ -277,7 +277,12 @@ func (l *Lab) close() {
 }
 
 func (l *Lab) dumpLogs() {
+	seen := map[string]bool{}
 	for _, p := range l.procs {
+		if seen[p.LogPath] {
+			continue
+		}
+		seen[p.LogPath] = true
 		l.T.Logf("----- log of %s (%s) -----\n%s", p.Name, p.LogPath, p.Log(4000))
 	}
 }
@@ -434,7 +439,11 @@ func (l *Lab) WaitServed(rev string, timeout time.Duration, nodes ...*Node) erro
 		if len(pending) == 0 {
 			break
 		}
-		if time.Now().After(deadline) {
+		alive := false
+		for n := range pending {
+			alive = alive || n.Running()
+		}
+		if time.Now().After(deadline) || !alive {
 			var why []string
 			for n, s := range pending {
 				if !n.Running() {

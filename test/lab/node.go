@@ -1,9 +1,11 @@
 package lab
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -44,6 +46,7 @@ func (n *Node) Corefile() string {
 	if l.opts.Trust {
 		fmt.Fprintf(&g, "        trust   %s\n", l.repo.TrustFile)
 	}
+	fmt.Fprintf(&g, "        http    %s:8053\n", n.Addr)
 	for _, x := range l.opts.GitopsExtra {
 		fmt.Fprintf(&g, "        %s\n", x)
 	}
@@ -134,6 +137,58 @@ func (n *Node) Ready() bool {
 	return err == nil && code == 200
 }
 
+// Status is the part of the gitops status (GET /status) scenarios read.
+type Status struct {
+	Conditions []struct {
+		Type    string `json:"type"`
+		Status  string `json:"status"`
+		Reason  string `json:"reason"`
+		Message string `json:"message"`
+	} `json:"conditions"`
+	Applied struct {
+		ID string `json:"revision"`
+	} `json:"applied"`
+	LastGood struct {
+		ID string `json:"revision"`
+	} `json:"lastGood"`
+	LastAttempted *struct {
+		Revision string   `json:"revision"`
+		Result   string   `json:"result"`
+		Reason   string   `json:"reason"`
+		Class    string   `json:"class"`
+		Message  string   `json:"message"`
+		Findings []string `json:"findings"`
+	} `json:"lastAttempted"`
+	Failures int `json:"consecutiveFailures"`
+}
+
+// Condition returns "Status/Reason: message" of a condition type, or "".
+func (s *Status) Condition(typ string) string {
+	for _, c := range s.Conditions {
+		if c.Type == typ {
+			return c.Status + "/" + c.Reason + ": " + c.Message
+		}
+	}
+	return ""
+}
+
+// Status fetches the node's gitops status (the `http` endpoint of the
+// gitops block, port 8053).
+func (n *Node) Status() (*Status, string, error) {
+	code, body, err := HTTPGet(n.Host.NS, "http://"+n.Addr+":8053/status", 3*time.Second)
+	if err != nil {
+		return nil, "", err
+	}
+	if code != 200 {
+		return nil, body, fmt.Errorf("status: HTTP %d: %s", code, body)
+	}
+	var st Status
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		return nil, body, fmt.Errorf("status: %w", err)
+	}
+	return &st, body, nil
+}
+
 // MetricLines returns the lines of the exposition whose metric name starts
 // with prefix (comments excluded).
 func MetricLines(expo, prefix string) []string {
@@ -144,4 +199,34 @@ func MetricLines(expo, prefix string) []string {
 		}
 	}
 	return out
+}
+
+// MetricSum adds up the samples of metric name whose labels contain every
+// given `key="value"` fragment (the whole family when none are given).
+func MetricSum(expo, name string, labels ...string) float64 {
+	var sum float64
+	for _, line := range strings.Split(expo, "\n") {
+		if !strings.HasPrefix(line, name) {
+			continue
+		}
+		rest := line[len(name):]
+		if rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		ok := true
+		for _, lb := range labels {
+			if !strings.Contains(rest, lb) {
+				ok = false
+			}
+		}
+		f := strings.Fields(rest[strings.LastIndex(rest, "}")+1:])
+		if !ok || len(f) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
+		if err == nil {
+			sum += v
+		}
+	}
+	return sum
 }
