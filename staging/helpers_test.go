@@ -271,7 +271,7 @@ func (l *lab) serve(clusterName string, rev *cluster.Revision) {
 }
 
 func (l *lab) opts() Options {
-	return Options{Port: l.port, Wait: 2 * time.Second, Poll: 10 * time.Millisecond, Timeout: time.Second,
+	return Options{Port: l.port, Wait: 500 * time.Millisecond, Poll: 10 * time.Millisecond, Timeout: time.Second,
 		Now: func() time.Time { return time.Date(2026, 7, 21, 18, 35, 0, 0, time.UTC) }}
 }
 
