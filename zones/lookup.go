@@ -67,11 +67,13 @@ func (z *Zone) Lookup(qname string, qtype uint16) Answer {
 		}
 		synth := !exact
 		if qtype == dns.TypeANY {
-			if len(n.all) == 0 {
+			if len(n.sets) == 0 {
 				ans.Ns = z.negSOA
 				return ans
 			}
-			ans.Answer = appendRRs(ans.Answer, n.all, synth, owner)
+			for _, s := range n.sets {
+				ans.Answer = appendRRs(ans.Answer, s.rrs, synth, owner)
+			}
 			return ans
 		}
 		if s := n.get(qtype); s != nil {

@@ -17,6 +17,9 @@ const (
 	MaxRecords = 10_000_000
 	// maxSyntaxFindings bounds the syntax findings reported for one file.
 	maxSyntaxFindings = 1000
+	// segmentLines is how many entries are parsed per dns.ZoneParser run,
+	// to keep the normalised text small.
+	segmentLines = 4096
 )
 
 // Rule ids reported by Parse.
@@ -117,6 +120,10 @@ func (p *parser) syntax(line, col int, msg string) {
 func (p *parser) run(data []byte) {
 	p.defTTL = -1
 	p.lastTTL = -1
+	if n := bytes.Count(data, []byte{'\n'}) + 1; n <= MaxRecords {
+		p.records = make([]dns.RR, 0, n)
+		p.pos = make([]Position, 0, n)
+	}
 	s := newSplitter(data)
 	reported := 0
 	for !p.stopped {
@@ -254,7 +261,7 @@ func (p *parser) addLine(e entry, owner string, toks []token, generate bool) {
 		origin: p.curOrigin, defTTL: p.defTTL,
 		tokStart: ts, tokEnd: len(p.tokmaps),
 	})
-	if generate {
+	if generate || len(p.lines) >= segmentLines {
 		p.flush()
 	}
 }

@@ -29,7 +29,6 @@ type Zone struct {
 type node struct {
 	name string // lower case, absolute
 	sets []rrset
-	all  []dns.RR // every record at the name, for ANY
 	// cut is the topmost zone cut at or above this name (the apex is never
 	// a cut); nil when the name is authoritative data.
 	cut *node
@@ -131,7 +130,6 @@ func build(file, origin string, records []dns.RR, pos []Position) *Zone {
 		}
 		s.rrs = append(s.rrs, rr)
 		s.idx = append(s.idx, i)
-		n.all = append(n.all, rr)
 	}
 	// Empty non-terminals: every ancestor between a name and the apex.
 	names := make([]string, 0, len(z.nodes))
@@ -148,7 +146,6 @@ func build(file, origin string, records []dns.RR, pos []Position) *Zone {
 	}
 	// Clip slices so that nobody can append into shared storage.
 	for _, n := range z.nodes {
-		n.all = slices.Clip(n.all)
 		for i := range n.sets {
 			n.sets[i].rrs = slices.Clip(n.sets[i].rrs)
 		}
