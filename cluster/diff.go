@@ -75,13 +75,25 @@ type Change struct {
 
 // Summary counts what a plan changes.
 type Summary struct {
-	ZonesAdded, ZonesRemoved, ZonesChanged          int
-	RecordsAdded, RecordsRemoved, RecordsChanged    int
-	ClustersAdded, ClustersRemoved, ClustersChanged int
-	ForwardAdded, ForwardRemoved, ForwardChanged    int
-	FallbackAdded, FallbackRemoved, FallbackChanged int
-	ProbesAdded, ProbesRemoved, ProbesChanged       int
-	PolicyChanged                                   int
+	ZonesAdded      int `json:"zones_added"`
+	ZonesRemoved    int `json:"zones_removed"`
+	ZonesChanged    int `json:"zones_changed"`
+	RecordsAdded    int `json:"records_added"`
+	RecordsRemoved  int `json:"records_removed"`
+	RecordsChanged  int `json:"records_changed"`
+	ClustersAdded   int `json:"clusters_added"`
+	ClustersRemoved int `json:"clusters_removed"`
+	ClustersChanged int `json:"clusters_changed"`
+	ForwardAdded    int `json:"forward_added"`
+	ForwardRemoved  int `json:"forward_removed"`
+	ForwardChanged  int `json:"forward_changed"`
+	FallbackAdded   int `json:"fallback_added"`
+	FallbackRemoved int `json:"fallback_removed"`
+	FallbackChanged int `json:"fallback_changed"`
+	ProbesAdded     int `json:"probes_added"`
+	ProbesRemoved   int `json:"probes_removed"`
+	ProbesChanged   int `json:"probes_changed"`
+	PolicyChanged   int `json:"policy_changed"`
 }
 
 // Empty reports whether the plan changes nothing.
@@ -255,7 +267,7 @@ func diffRecords(base, head []dns.RR) RecordDiff {
 	mk := func(rr dns.RR) entry {
 		h := rr.Header()
 		set := strings.ToLower(h.Name) + " " + dns.ClassToString[h.Class] + " " + dns.TypeToString[h.Rrtype]
-		return entry{key: fmt.Sprintf("%s %d %s", set, h.Ttl, rdataText(rr)), text: rr.String(), set: set}
+		return entry{key: fmt.Sprintf("%s %d %s", set, h.Ttl, rdataText(rr)), text: strings.ReplaceAll(rr.String(), "\t", " "), set: set}
 	}
 	count := make(map[string]int, len(head))
 	for _, rr := range head {

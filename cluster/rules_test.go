@@ -16,6 +16,9 @@ type ruleCase struct {
 	base    bool              // commit goodRepo first and check against it
 	message string            // commit message of the head revision
 	want    []string          // every finding of rule, exactly
+	// prefix: want lines are prefixes (for rules owned by package zones,
+	// whose exact wording is not this package's to pin).
+	prefix bool
 }
 
 // runCase returns every finding (Load and Check) of the case's head.
@@ -64,7 +67,14 @@ func TestRules(t *testing.T) {
 					got = append(got, f.String())
 				}
 			}
-			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+			match := strings.Join(got, "\n") == strings.Join(tc.want, "\n")
+			if tc.prefix {
+				match = len(got) == len(tc.want)
+				for i := 0; match && i < len(got); i++ {
+					match = strings.HasPrefix(got[i], tc.want[i])
+				}
+			}
+			if !match {
 				t.Errorf("findings of %s:\n got:\n  %s\nwant:\n  %s\nall findings:\n%s", tc.rule, strings.Join(got, "\n  "), strings.Join(tc.want, "\n  "), findingStrings(all))
 			}
 		})
@@ -266,9 +276,8 @@ var ruleCases = []ruleCase{
 		}},
 	{name: "zone lint runs", rule: "soa-missing",
 		changes: map[string]string{"zones/18.198.in-addr.arpa.zone": replace(revZ, "@       IN SOA ns1.corp.example. hostmaster.corp.example. 2026010101 7200 3600 1209600 300\n", "")},
-		want: []string{
-			"dns/zones/18.198.in-addr.arpa.zone: error: soa-missing: zone 18.198.in-addr.arpa. has no SOA record at its apex",
-		}},
+		prefix:  true,
+		want:    []string{"dns/zones/18.198.in-addr.arpa.zone"}},
 
 	// --- Check: fallback and probes ---
 	{name: "fallback type", rule: "fallback-type",
