@@ -268,7 +268,7 @@ func (l *linter) cnameGraph() {
 		return t
 	}
 	inLoop := make(map[*node]bool)
-	for i, rr := range z.records {
+	for _, rr := range z.records {
 		if rr.Header().Rrtype != dns.TypeCNAME {
 			continue
 		}
@@ -310,7 +310,6 @@ func (l *linter) cnameGraph() {
 		for _, m := range path {
 			state[m] = done
 		}
-		_ = i
 	}
 	// Chains: a CNAME (outside a loop) whose target is itself a CNAME.
 	for _, n := range z.nodes {
@@ -408,7 +407,7 @@ func LintDelegation(parent, child *Zone) []Finding {
 	add := func(i int, format string, args ...any) {
 		fs = append(fs, Finding{Pos: parent.pos[i], Severity: SeverityError, Rule: RuleGlueConflict, Msg: fmt.Sprintf(format, args...)})
 	}
-	for k, rr := range ns.rrs {
+	for _, rr := range ns.rrs {
 		target := strings.ToLower(rr.(*dns.NS).Ns)
 		if !child.contains(target) {
 			continue
@@ -430,7 +429,6 @@ func LintDelegation(parent, child *Zone) []Finding {
 				add(gs.idx[0], "glue %s %s %s differs from the child zone %s (%s)", target, dns.TypeToString[typ], got, child.origin, orNone(want))
 			}
 		}
-		_ = k
 	}
 	childNS := child.apex.get(dns.TypeNS)
 	if got, want := rdataSet(ns), rdataSet(childNS); childNS != nil && got != want {
