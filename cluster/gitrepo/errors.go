@@ -37,13 +37,13 @@ type Class string
 
 // The classes of fetch errors.
 const (
-	ClassUnreachable   Class = "unreachable"     // connection refused, no route, reset, 5xx
-	ClassTimeout       Class = "timeout"         // the fetch deadline passed
-	ClassAuthRefused   Class = "auth-refused"    // 401/403, ssh auth or host key refused
-	ClassRepoNotFound  Class = "repo-not-found"  // 404, no repository at that path
-	ClassRefNotFound   Class = "ref-not-found"   // the tracked ref is not on the remote (or it is empty)
-	ClassCorruptObject Class = "corrupt-object"  // objects missing or unreadable, bad pack
-	ClassConfig        Class = "config"          // our own settings: unreadable auth file, host without static entry
+	ClassUnreachable   Class = "unreachable"    // connection refused, no route, reset, 5xx
+	ClassTimeout       Class = "timeout"        // the fetch deadline passed
+	ClassAuthRefused   Class = "auth-refused"   // 401/403, ssh auth or host key refused
+	ClassRepoNotFound  Class = "repo-not-found" // 404, no repository at that path
+	ClassRefNotFound   Class = "ref-not-found"  // the tracked ref is not on the remote (or it is empty)
+	ClassCorruptObject Class = "corrupt-object" // objects missing or unreadable, bad pack
+	ClassConfig        Class = "config"         // our own settings: unreadable auth file, host without static entry
 	ClassOther         Class = "other"
 )
 

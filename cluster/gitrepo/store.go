@@ -293,15 +293,21 @@ func (s *Store) Fetch(ctx context.Context, r Remote, ref string) (plumbing.Hash,
 	go func() {
 		// The lock is held until go-git returns, even if we stop waiting:
 		// the next fetch must not write the store concurrently.
-		defer s.mu.Unlock()
-		defer cancel()
-		done <- remote.FetchContext(ctx, opts)
+		err := remote.FetchContext(ctx, opts)
+		s.mu.Unlock()
+		done <- err
 	}()
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		return fail(&Error{Class: ClassTimeout, Op: "fetch", URL: r.Redacted(), Err: ctx.Err()})
+		select {
+		case err = <-done:
+		default:
+			cancel()
+			return fail(&Error{Class: ClassTimeout, Op: "fetch", URL: r.Redacted(), Err: ctx.Err()})
+		}
 	}
+	cancel()
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return fail(err)
 	}

@@ -149,7 +149,9 @@ func zone(serial int, www string) string {
 	return "$ORIGIN corp.internal.\n$TTL 300\n" +
 		"@           IN SOA  ns1.corp.internal. hostmaster.corp.internal. " + itoa(serial) + " 3600 600 1209600 300\n" +
 		"            IN NS   ns1\n" +
+		"            IN NS   ns2\n" +
 		"ns1         IN A    198.18.1.1\n" +
+		"ns2         IN A    198.18.2.1\n" +
 		"db-primary  IN A    198.18.5.10\n" +
 		"www         IN A    " + www + "\n"
 }

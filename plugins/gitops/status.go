@@ -79,6 +79,7 @@ type state struct {
 
 // finish records an attempt: history, counters, conditions, metrics, logs.
 func (g *GitOps) finish(a Attempt) {
+	a.Message = strings.Join(strings.Fields(a.Message), " ")
 	if !a.quiet {
 		logAttempt(a)
 	}

@@ -57,7 +57,7 @@ func TestApplyChangeBrokenRestart(t *testing.T) {
 	if served(g) != second || answer(t, g, "www.corp.internal.") != "198.18.5.81" {
 		t.Fatalf("broken revision changed what is served: %s", served(g))
 	}
-	if len(a.Findings) == 0 || !strings.HasPrefix(a.Findings[0], "dns/zones/corp.internal.zone:8:") {
+	if len(a.Findings) == 0 || !strings.HasPrefix(a.Findings[0], "dns/zones/corp.internal.zone:10:") {
 		t.Fatalf("findings do not name file:line:col: %q", a.Findings)
 	}
 	if after := value(rejectedRevisions.WithLabelValues(ReasonValidationFailed)); after != before+1 {
