@@ -1,0 +1,65 @@
+package recursor
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+var (
+	requests = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "requests_total",
+		Help: "Questions the recursor answered, by result (noerror, nxdomain, servfail, refused, other).",
+	}, []string{"result"})
+	cacheHits = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "cache_hits_total",
+		Help: "Questions answered from the cache.",
+	})
+	cacheMisses = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "cache_misses_total",
+		Help: "Questions the cache could not answer.",
+	})
+	staleServed = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "stale_answers_total",
+		Help: "Answers served from expired data (RFC 8767).",
+	})
+	upstreamQueries = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "upstream_queries_total",
+		Help: "Queries sent to authorities and forward targets, by transport.",
+	}, []string{"proto"})
+	upstreamTimeouts = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "upstream_timeouts_total",
+		Help: "Upstream queries that timed out.",
+	})
+	upstreamRTT = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "upstream_rtt_seconds",
+		Help:    "Round trip of upstream queries; to is the forward target's address, or \"iterative\" for authorities (unbounded set, so not labelled one by one).",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"to"})
+	budgetExhausted = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "budget_exhausted_total",
+		Help: "Questions (or upstream queries, for which=server) stopped by a limit: sends, cname, nslookups, deadline, inflight, server.",
+	}, []string{"which"})
+)
+
+// promMetrics maps resolver events to the Prometheus metrics above.
+type promMetrics struct{}
+
+func (promMetrics) CacheHit()    { cacheHits.Inc() }
+func (promMetrics) CacheMiss()   { cacheMisses.Inc() }
+func (promMetrics) StaleServed() { staleServed.Inc() }
+func (promMetrics) UpstreamQuery(_ netip.AddrPort, network string) {
+	upstreamQueries.WithLabelValues(network).Inc()
+}
+func (promMetrics) UpstreamTimeout(netip.AddrPort) { upstreamTimeouts.Inc() }
+func (promMetrics) UpstreamRTT(server netip.AddrPort, forward bool, rtt time.Duration) {
+	to := "iterative"
+	if forward {
+		to = server.String()
+	}
+	upstreamRTT.WithLabelValues(to).Observe(rtt.Seconds())
+}
+func (promMetrics) BudgetExhausted(which string) { budgetExhausted.WithLabelValues(which).Inc() }

@@ -1,0 +1,207 @@
+// Package recursor is the CoreDNS plugin that answers every question the
+// plugins before it (fallback, authority) did not: recursively, through the
+// resolver package (iterative resolution from root hints, per-zone
+// forwarding, cache, serve-stale, per-query limits). It owns the glue between
+// the served snapshot and the resolver: who may recurse
+// (snapshot.RecursionAllow, others get REFUSED), which forward rules and root
+// hints apply (reconfigured when the snapshot pointer changes, keeping the
+// cache unless the root hints changed), and the Prometheus view of the
+// resolver's events. It is the last plugin of the chain.
+package recursor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/coredns/coredns/plugin"
+	clog "github.com/coredns/coredns/plugin/pkg/log"
+	"github.com/coredns/coredns/request"
+	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/resolver"
+)
+
+const pluginName = "recursor"
+
+var log = clog.NewWithPlugin(pluginName)
+
+// Source is what the plugin needs from the snapshot owner: the method set of
+// gitops.Source.
+type Source interface {
+	Snapshot() *cluster.Snapshot
+}
+
+// Errors the handler returns (wrapped by plugin.Error).
+var (
+	ErrNoSnapshot = errors.New("no revision applied yet")
+	ErrNotAllowed = errors.New("client may not recurse")
+)
+
+// Recursor is the plugin handler.
+type Recursor struct {
+	Next   plugin.Handler // unused: the recursor answers everything
+	Source Source
+	// Config is the resolver configuration from the Corefile; root hints and
+	// forward rules come from the snapshot.
+	Config resolver.Config
+
+	mu      sync.Mutex
+	res     atomic.Pointer[resolver.Resolver]
+	applied atomic.Pointer[cluster.Snapshot]
+}
+
+// Name implements plugin.Handler.
+func (rc *Recursor) Name() string { return pluginName }
+
+// ServeDNS implements plugin.Handler.
+func (rc *Recursor) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	if len(r.Question) != 1 {
+		return dns.RcodeFormatError, plugin.Error(pluginName, fmt.Errorf("%d questions", len(r.Question)))
+	}
+	q := r.Question[0]
+	var snap *cluster.Snapshot
+	if rc.Source != nil {
+		snap = rc.Source.Snapshot()
+	}
+	if snap == nil {
+		requests.WithLabelValues("servfail").Inc()
+		return dns.RcodeServerFailure, plugin.Error(pluginName, ErrNoSnapshot)
+	}
+	if !allowed(snap.RecursionAllow, w.RemoteAddr()) {
+		requests.WithLabelValues("refused").Inc()
+		return dns.RcodeRefused, nil
+	}
+	if q.Qclass != dns.ClassINET {
+		requests.WithLabelValues("refused").Inc()
+		return dns.RcodeRefused, nil
+	}
+	res, err := rc.resolverFor(snap)
+	if err != nil {
+		requests.WithLabelValues("servfail").Inc()
+		return dns.RcodeServerFailure, plugin.Error(pluginName, err)
+	}
+	ans, err := res.Resolve(ctx, q)
+	if ans.Rcode == dns.RcodeServerFailure {
+		requests.WithLabelValues("servfail").Inc()
+		return dns.RcodeServerFailure, plugin.Error(pluginName, err)
+	}
+	m := new(dns.Msg)
+	m.SetReply(r)
+	m.RecursionAvailable = true
+	m.Rcode = ans.Rcode
+	m.Answer, m.Ns = ans.Answer, ans.Ns
+	state := request.Request{W: w, Req: r}
+	state.SizeAndDo(m)
+	m = state.Scrub(m)
+	if err := w.WriteMsg(m); err != nil {
+		return dns.RcodeServerFailure, plugin.Error(pluginName, err)
+	}
+	requests.WithLabelValues(resultLabel(m.Rcode)).Inc()
+	return dns.RcodeSuccess, nil
+}
+
+func resultLabel(rcode int) string {
+	switch rcode {
+	case dns.RcodeSuccess:
+		return "noerror"
+	case dns.RcodeNameError:
+		return "nxdomain"
+	}
+	return "other"
+}
+
+// allowed reports whether the client at addr may recurse.
+func allowed(allow []netip.Prefix, addr net.Addr) bool {
+	var ip netip.Addr
+	switch a := addr.(type) {
+	case *net.UDPAddr:
+		ip, _ = netip.AddrFromSlice(a.IP)
+	case *net.TCPAddr:
+		ip, _ = netip.AddrFromSlice(a.IP)
+	default:
+		if addr == nil {
+			return false
+		}
+		ap, err := netip.ParseAddrPort(addr.String())
+		if err != nil {
+			return false
+		}
+		ip = ap.Addr()
+	}
+	ip = ip.Unmap()
+	for _, p := range allow {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// resolverFor returns the resolver configured for snap: one pointer compare
+// on the hot path; a new snapshot swaps forward rules and root hints (the
+// cache survives unless the hints changed).
+func (rc *Recursor) resolverFor(snap *cluster.Snapshot) (*resolver.Resolver, error) {
+	if rc.applied.Load() == snap {
+		if res := rc.res.Load(); res != nil {
+			return res, nil
+		}
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	res := rc.res.Load()
+	if rc.applied.Load() == snap && res != nil {
+		return res, nil
+	}
+	rules := forwardRules(snap.Forward)
+	if res == nil {
+		cfg := rc.Config
+		cfg.RootHints = snap.RootHints
+		cfg.Forward = rules
+		if cfg.Metrics == nil {
+			cfg.Metrics = promMetrics{}
+		}
+		var err error
+		if res, err = resolver.New(cfg); err != nil {
+			return nil, fmt.Errorf("revision %s: %w", revID(snap), err)
+		}
+		rc.res.Store(res)
+	} else {
+		if err := res.SetRootHints(snap.RootHints); err != nil {
+			// Keep resolving with the hints we had: a bad revision must not
+			// stop recursion (gitops validates hints before applying).
+			log.Errorf("revision %s: keeping the previous root hints: %v", revID(snap), err)
+		}
+		res.SetForwardRules(rules)
+	}
+	rc.applied.Store(snap)
+	return res, nil
+}
+
+func revID(s *cluster.Snapshot) string {
+	if s.Revision == nil || s.Revision.ID == "" {
+		return "(folder)"
+	}
+	return s.Revision.ID
+}
+
+func forwardRules(in []cluster.ForwardRule) []resolver.ForwardRule {
+	out := make([]resolver.ForwardRule, 0, len(in))
+	for _, fr := range in {
+		out = append(out, resolver.ForwardRule{Zone: fr.Zone, To: fr.To})
+	}
+	return out
+}
+
+// Close stops the resolver's background work.
+func (rc *Recursor) Close() error {
+	if res := rc.res.Load(); res != nil {
+		res.Close()
+	}
+	return nil
+}

@@ -1,0 +1,219 @@
+package recursor
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/resolver"
+)
+
+// swapSource serves whatever snapshot the test stores.
+type swapSource struct{ p atomic.Pointer[cluster.Snapshot] }
+
+func (s *swapSource) Snapshot() *cluster.Snapshot { return s.p.Load() }
+
+// authServer runs a real DNS server on 127.0.0.1 (UDP and TCP, one port)
+// authoritative for "." holding records; every other name is NXDOMAIN.
+// With rd set it only answers recursive queries (a forward target).
+func authServer(t *testing.T, records string, rd bool) (netip.AddrPort, *atomic.Int64) {
+	t.Helper()
+	var rrs []dns.RR
+	for _, line := range strings.Split(strings.TrimSpace(records), "\n") {
+		rr, err := dns.NewRR(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rrs = append(rrs, rr)
+	}
+	soa, _ := dns.NewRR(". 60 IN SOA a.root.test. h.test. 1 60 60 600 60")
+	var hits atomic.Int64
+	h := dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		hits.Add(1)
+		m := new(dns.Msg)
+		m.SetReply(q)
+		if rd && !q.RecursionDesired {
+			m.Rcode = dns.RcodeRefused
+			_ = w.WriteMsg(m)
+			return
+		}
+		m.Authoritative = !rd
+		m.RecursionAvailable = rd
+		name := strings.ToLower(q.Question[0].Name)
+		exists := false
+		for _, rr := range rrs {
+			if dns.IsSubDomain(name, strings.ToLower(rr.Header().Name)) {
+				exists = true
+			}
+			if strings.EqualFold(rr.Header().Name, name) && rr.Header().Rrtype == q.Question[0].Qtype {
+				m.Answer = append(m.Answer, rr)
+			}
+		}
+		if len(m.Answer) == 0 {
+			if !exists {
+				m.Rcode = dns.RcodeNameError
+			}
+			m.Ns = []dns.RR{soa}
+		}
+		_ = w.WriteMsg(m)
+	})
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	udp := &dns.Server{PacketConn: pc, Handler: h}
+	started := make(chan struct{})
+	udp.NotifyStartedFunc = func() { close(started) }
+	go func() { _ = udp.ActivateAndServe() }()
+	<-started
+	t.Cleanup(func() { _ = udp.Shutdown() })
+	return netip.MustParseAddrPort(pc.LocalAddr().String()), &hits
+}
+
+func hints(t *testing.T) []dns.RR {
+	var out []dns.RR
+	for _, s := range []string{". 3600 IN NS a.root.test.", "a.root.test. 3600 IN A 127.0.0.1"} {
+		rr, err := dns.NewRR(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, rr)
+	}
+	return out
+}
+
+func query(t *testing.T, rc *Recursor, client, name string, qtype, qclass uint16) (*dns.Msg, int, error) {
+	t.Helper()
+	w := &test.ResponseWriter{RemoteIP: client}
+	rec := &recorder{ResponseWriter: w}
+	q := new(dns.Msg)
+	q.SetQuestion(name, qtype)
+	q.Question[0].Qclass = qclass
+	q.SetEdns0(4096, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rcode, err := rc.ServeDNS(ctx, rec, q)
+	return rec.msg, rcode, err
+}
+
+type recorder struct {
+	dns.ResponseWriter
+	msg *dns.Msg
+}
+
+func (r *recorder) WriteMsg(m *dns.Msg) error { r.msg = m; return nil }
+
+func TestServeDNS(t *testing.T) {
+	root, rootHits := authServer(t, "www.example.com. 300 IN A 192.0.2.1", false)
+	fwd, fwdHits := authServer(t, "www.example.com. 300 IN A 198.51.100.7\nintranet.corp. 300 IN A 198.51.100.8", true)
+	src := &swapSource{}
+	rc := &Recursor{Source: src, Config: resolver.Config{Port: root.Port(), DisableIPv6: true, HealthInterval: -1}}
+	defer rc.Close()
+
+	// No revision yet: SERVFAIL, nothing written (the server writes it).
+	m, rcode, err := query(t, rc, "127.0.0.1", "www.example.com.", dns.TypeA, dns.ClassINET)
+	if rcode != dns.RcodeServerFailure || m != nil || !errors.Is(err, ErrNoSnapshot) {
+		t.Fatalf("nil snapshot: rcode %d msg %v err %v", rcode, m, err)
+	}
+
+	snap1 := &cluster.Snapshot{
+		RecursionAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		RootHints:      hints(t),
+	}
+	src.p.Store(snap1)
+	tests := []struct {
+		name, client, qname string
+		qclass              uint16
+		wantRcode           int // returned by ServeDNS
+		wantAnswer          string
+		wantReplyRcode      int
+	}{
+		{"allowed client recurses", "127.0.0.9", "www.example.com.", dns.ClassINET, dns.RcodeSuccess, "192.0.2.1", dns.RcodeSuccess},
+		{"NXDOMAIN", "127.0.0.9", "nope.example.com.", dns.ClassINET, dns.RcodeSuccess, "", dns.RcodeNameError},
+		{"client outside recursion.allow", "10.1.2.3", "www.example.com.", dns.ClassINET, dns.RcodeRefused, "", 0},
+		{"IPv6 client outside", "2001:db8::1", "www.example.com.", dns.ClassINET, dns.RcodeRefused, "", 0},
+		{"CHAOS class", "127.0.0.9", "version.bind.", dns.ClassCHAOS, dns.RcodeRefused, "", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, rcode, err := query(t, rc, tc.client, tc.qname, dns.TypeA, tc.qclass)
+			if rcode != tc.wantRcode {
+				t.Fatalf("rcode %s, want %s (err %v)", dns.RcodeToString[rcode], dns.RcodeToString[tc.wantRcode], err)
+			}
+			if tc.wantRcode != dns.RcodeSuccess {
+				if m != nil {
+					t.Fatalf("wrote %v for a refusal", m)
+				}
+				return
+			}
+			if m.Rcode != tc.wantReplyRcode || !m.RecursionAvailable || m.Authoritative || m.IsEdns0() == nil {
+				t.Fatalf("reply %v", m)
+			}
+			if tc.wantAnswer != "" && (len(m.Answer) != 1 || !strings.Contains(m.Answer[0].String(), tc.wantAnswer)) {
+				t.Fatalf("answer %v, want %s", m.Answer, tc.wantAnswer)
+			}
+		})
+	}
+	if rootHits.Load() == 0 {
+		t.Fatal("root never asked")
+	}
+	res := rc.res.Load()
+
+	// A new revision forwarding everything: the next query goes to the
+	// forward target; the resolver (and its cache) is the same.
+	snap2 := &cluster.Snapshot{
+		RecursionAllow: snap1.RecursionAllow,
+		RootHints:      hints(t),
+		Forward:        []cluster.ForwardRule{{Zone: ".", To: []netip.AddrPort{fwd}}},
+	}
+	src.p.Store(snap2)
+	m, _, err = query(t, rc, "127.0.0.9", "intranet.corp.", dns.TypeA, dns.ClassINET)
+	if err != nil || len(m.Answer) != 1 || !strings.Contains(m.Answer[0].String(), "198.51.100.8") {
+		t.Fatalf("after swap: %v %v", m, err)
+	}
+	if rc.res.Load() != res {
+		t.Fatal("a new snapshot replaced the resolver")
+	}
+	before := rootHits.Load()
+	m, _, _ = query(t, rc, "127.0.0.9", "www.example.com.", dns.TypeA, dns.ClassINET)
+	if len(m.Answer) != 1 || !strings.Contains(m.Answer[0].String(), "192.0.2.1") {
+		t.Fatalf("cache dropped on a snapshot swap with the same hints: %v", m)
+	}
+	if rootHits.Load() != before || fwdHits.Load() != 1 {
+		t.Fatalf("root %d->%d, forwarder %d queries", before, rootHits.Load(), fwdHits.Load())
+	}
+
+	// Recursion ACL follows the snapshot too.
+	src.p.Store(&cluster.Snapshot{RootHints: hints(t), RecursionAllow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	if _, rcode, _ := query(t, rc, "127.0.0.9", "www.example.com.", dns.TypeA, dns.ClassINET); rcode != dns.RcodeRefused {
+		t.Fatalf("client no longer allowed: %s", dns.RcodeToString[rcode])
+	}
+}
+
+func TestServeDNSUnreachableIsServfail(t *testing.T) {
+	// The root is a closed port: every question fails; the plugin returns
+	// SERVFAIL without writing so fallback and errors see it.
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	pc.Close()
+	src := &swapSource{}
+	src.p.Store(&cluster.Snapshot{RecursionAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, RootHints: hints(t)})
+	rc := &Recursor{Source: src, Config: resolver.Config{Port: uint16(port), DisableIPv6: true, HealthInterval: -1, Deadline: time.Second}}
+	defer rc.Close()
+	m, rcode, err := query(t, rc, "127.0.0.1", "www.example.com.", dns.TypeA, dns.ClassINET)
+	if rcode != dns.RcodeServerFailure || m != nil || err == nil {
+		t.Fatalf("rcode %s msg %v err %v", dns.RcodeToString[rcode], m, err)
+	}
+}

@@ -1,0 +1,127 @@
+package recursor
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
+
+	"github.com/gitops-dns/resolverd/plugins/gitops"
+	"github.com/gitops-dns/resolverd/resolver"
+)
+
+func init() { plugin.Register(pluginName, setup) }
+
+// sourceOf finds the snapshot owner of a server block; tests replace it.
+var sourceOf = func(c *caddy.Controller) Source { return gitops.SourceOf(c) }
+
+func setup(c *caddy.Controller) error {
+	cfg, err := parse(c)
+	if err != nil {
+		return plugin.Error(pluginName, err)
+	}
+	rc := &Recursor{Source: sourceOf(c), Config: cfg}
+	c.OnShutdown(rc.Close)
+	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
+		rc.Next = next
+		return rc
+	})
+	return nil
+}
+
+// parse reads the optional recursor block; see README.md for every setting.
+func parse(c *caddy.Controller) (resolver.Config, error) {
+	var cfg resolver.Config
+	i := 0
+	for c.Next() {
+		if i > 0 {
+			return cfg, plugin.ErrOnce
+		}
+		i++
+		if len(c.RemainingArgs()) > 0 {
+			return cfg, c.ArgErr()
+		}
+		for c.NextBlock() {
+			key := c.Val()
+			args := c.RemainingArgs()
+			one := func() (string, error) {
+				if len(args) != 1 {
+					return "", c.Errf("%s takes exactly one argument", key)
+				}
+				return args[0], nil
+			}
+			count := func(p *int, lo, hi int) error {
+				s, err := one()
+				if err != nil {
+					return err
+				}
+				n, err := strconv.Atoi(s)
+				if err != nil || n < lo || n > hi {
+					return c.Errf("%s: %q is not a number in [%d, %d]", key, s, lo, hi)
+				}
+				*p = n
+				return nil
+			}
+			dur := func(p *time.Duration, lo, hi time.Duration) error {
+				s, err := one()
+				if err != nil {
+					return err
+				}
+				d, err := time.ParseDuration(s)
+				if err != nil || d < lo || d > hi {
+					return c.Errf("%s: %q is not a duration in [%s, %s]", key, s, lo, hi)
+				}
+				*p = d
+				return nil
+			}
+			flag := func(p *bool) error {
+				if len(args) != 0 {
+					return c.Errf("%s takes no argument", key)
+				}
+				*p = true
+				return nil
+			}
+			var err error
+			switch key {
+			case "cache_size":
+				err = count(&cfg.CacheSize, 1, 1<<24)
+			case "delegation_cache_size":
+				err = count(&cfg.DelegationCacheSize, 1, 1<<22)
+			case "max_ttl":
+				err = dur(&cfg.MaxTTL, time.Second, 7*24*time.Hour)
+			case "negative_max_ttl":
+				err = dur(&cfg.NegativeMaxTTL, time.Second, 24*time.Hour)
+			case "failure_ttl":
+				err = dur(&cfg.FailureTTL, time.Second, 5*time.Minute)
+			case "stale_timeout":
+				err = dur(&cfg.StaleClientTimeout, 10*time.Millisecond, 30*time.Second)
+			case "max_stale":
+				err = dur(&cfg.MaxStale, time.Second, 7*24*time.Hour)
+			case "upstream_timeout":
+				err = dur(&cfg.UpstreamTimeout, 10*time.Millisecond, 30*time.Second)
+			case "deadline":
+				err = dur(&cfg.Deadline, 100*time.Millisecond, time.Minute)
+			case "max_sends":
+				err = count(&cfg.MaxSends, 1, 1000)
+			case "max_inflight":
+				err = count(&cfg.MaxInFlight, 1, 1<<20)
+			case "port":
+				var p int
+				err = count(&p, 1, 65535)
+				cfg.Port = uint16(p)
+			case "no_qname_minimisation":
+				err = flag(&cfg.DisableQNAMEMinimisation)
+			case "no_ipv6":
+				err = flag(&cfg.DisableIPv6)
+			default:
+				err = c.Errf("unknown property %q", key)
+			}
+			if err != nil {
+				return cfg, err
+			}
+		}
+	}
+	return cfg, nil
+}
