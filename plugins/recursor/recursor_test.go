@@ -18,7 +18,9 @@ import (
 )
 
 // swapSource serves whatever snapshot the test stores.
-type swapSource struct{ p atomic.Pointer[cluster.Snapshot] }
+type swapSource struct {
+	p atomic.Pointer[cluster.Snapshot]
+}
 
 func (s *swapSource) Snapshot() *cluster.Snapshot { return s.p.Load() }
 
