@@ -140,6 +140,14 @@ func (n *testNode) serve(rev *cluster.Revision) {
 	n.served, n.auth, n.pending = rev, zones.NewAuthority(rev.Zones...), nil
 }
 
+// serveAs answers the revision id of rev with the data of data: a node
+// whose probes fail while it claims the right revision.
+func (n *testNode) serveAs(rev, data *cluster.Revision) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.served, n.auth, n.pending = rev, zones.NewAuthority(data.Zones...), nil
+}
+
 func (n *testNode) serveLater(rev *cluster.Revision, afterQueries int) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -271,7 +279,7 @@ func (l *lab) serve(clusterName string, rev *cluster.Revision) {
 }
 
 func (l *lab) opts() Options {
-	return Options{Port: l.port, Wait: 500 * time.Millisecond, Poll: 10 * time.Millisecond, Timeout: time.Second,
+	return Options{Port: l.port, Wait: 5 * time.Second, Poll: 10 * time.Millisecond, Timeout: time.Second,
 		Now: func() time.Time { return time.Date(2026, 7, 21, 18, 35, 0, 0, time.UTC) }}
 }
 

@@ -155,10 +155,14 @@ func TestPromote(t *testing.T) {
 	if _, ok := remoteRef(t, r, "refs/heads/production-baked"); ok {
 		t.Fatal("production-baked moved before the bake time")
 	}
-	// The canary regresses (serves c2): the re-verification fails.
-	l.serve("us-east", r.load(c2))
-	if _, err := promote(c3, true, t0.Add(2*time.Hour)); err == nil || !strings.Contains(err.Error(), "us-east") {
-		t.Fatalf("canary on c2: err %v", err)
+	// The canary's probes fail now (it answers c3 with broken data): the
+	// re-verification fails and nothing moves.
+	l.nodes["us-east/ns1"].serveAs(r.load(c3), r.load(c2))
+	if _, err := promote(c3, true, t0.Add(2*time.Hour)); !errors.Is(err, ErrNotVerified) || !strings.Contains(err.Error(), "canary us-east fails its re-verification") {
+		t.Fatalf("canary failing probes: err %v", err)
+	}
+	if _, ok := remoteRef(t, r, "refs/heads/production-baked"); ok {
+		t.Fatal("production-baked moved with a failing canary")
 	}
 	l.serve("us-east", r.load(c3))
 	pr, err = promote(c3, true, t0.Add(2*time.Hour))

@@ -417,9 +417,12 @@ func (v *verifier) fallback(ctx context.Context, node, addr string, set fallback
 		}
 	}
 	switch {
+	case r.Rcode == dns.RcodeNameError:
+		ch.Status = StatusWarn
+		ch.Detail = fmt.Sprintf("drift: fallback says %s, normal resolution says NXDOMAIN", ch.Expected)
 	case r.Rcode != dns.RcodeSuccess:
 		ch.Status = StatusWarn
-		ch.Detail = fmt.Sprintf("drift: fallback says %s, normal resolution says %s", ch.Expected, dns.RcodeToString[r.Rcode])
+		ch.Detail = fmt.Sprintf("normal resolution fails (%s) and the node did not answer from its fallback records %s (is fallback in its plugin chain?)", dns.RcodeToString[r.Rcode], ch.Expected)
 	case !sameSet(got, set.want):
 		ch.Status = StatusWarn
 		normal := "NOERROR with no " + dns.TypeToString[set.qtype] + " record"

@@ -107,7 +107,10 @@ func TestVerify(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.serve()
 			opt := l.opts()
-			opt.Wait = 300 * time.Millisecond
+			opt.Wait = 5 * time.Second
+			if !tc.wantPass && strings.Contains(tc.name, "another revision") {
+				opt.Wait = 300 * time.Millisecond // it will never serve it
+			}
 			rep, err := Verify(context.Background(), tc.rev, "staging", opt)
 			if err != nil {
 				t.Fatal(err)

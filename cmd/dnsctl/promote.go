@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/staging"
+	"github.com/go-git/go-git/v5"
+)
+
+func init() {
+	register(command{
+		name:    "promote",
+		usage:   "promote REV --to production [--after-bake --bake 1h]",
+		summary: "move the ref production tracks to a verified REV, fast-forward only, and push it",
+		run:     runPromote,
+	})
+}
+
+func runPromote(e *env, args []string) int {
+	fs, common := e.flags("promote", "")
+	to := fs.String("to", "production", "the `environment` to promote to")
+	afterBake := fs.Bool("after-bake", false, "promote to the ref the non-canary clusters track, once the canaries have served REV for --bake with probes passing")
+	bake := fs.Duration("bake", time.Hour, "how long the canary clusters must have served REV (with --after-bake)")
+	remote := fs.String("remote", "origin", "the remote to push to; \"\" moves the local ref only")
+	pushTimeout := fs.Duration("push-timeout", 30*time.Second, "deadline of the remote's ref listing and the push")
+	var vf verifyFlags
+	vf.add(fs)
+	pos, code, ok := e.parseInterspersed(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 {
+		fmt.Fprintln(e.stderr, "usage: dnsctl promote REV --to production [--after-bake --bake 1h]")
+		return exitCannotRun
+	}
+	env := cluster.Environment(*to)
+	if env != cluster.Production && env != cluster.Staging {
+		return e.fail(fmt.Errorf("--to %q: want production", *to))
+	}
+	opt, err := vf.options()
+	if err != nil {
+		return e.fail(err)
+	}
+	repo, err := e.openRepo(common.dir)
+	if err != nil {
+		return e.fail(err)
+	}
+	rev, _, err := repo.load(pos[0])
+	if err != nil {
+		return e.fail(err)
+	}
+	if *remote != "" {
+		if _, err := repo.repo.Remote(*remote); errors.Is(err, git.ErrRemoteNotFound) {
+			if *remote != "origin" || fs.Lookup("remote").Value.String() != "origin" {
+				return e.fail(fmt.Errorf("no remote %q in the repository", *remote))
+			}
+			// The default remote is absent: a local repository.
+			fmt.Fprintln(e.stderr, "dnsctl promote: no remote \"origin\": moving the local ref only")
+			*remote = ""
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	p, err := staging.Promote(ctx, staging.PromoteOptions{
+		Repo:      repo.repo,
+		Revision:  rev,
+		To:        env,
+		AfterBake: *afterBake,
+		Bake:      *bake,
+		ReVerify: func(ctx context.Context, clusterName string) (*staging.Report, error) {
+			rep, err := staging.Verify(ctx, rev, clusterName, opt)
+			if err == nil {
+				rep.Render(e.stderr, "text")
+			}
+			return rep, err
+		},
+		Remote:  *remote,
+		Timeout: *pushTimeout,
+		Who:     signature(repo.repo),
+	})
+	if err != nil {
+		fmt.Fprintf(e.stderr, "dnsctl promote: %v\n", err)
+		if errors.Is(err, staging.ErrNotVerified) || errors.Is(err, staging.ErrNotFastForward) || errors.Is(err, staging.ErrBakeNotComplete) {
+			return exitFindings
+		}
+		return exitCannotRun
+	}
+	for _, w := range p.Warnings {
+		fmt.Fprintf(e.stderr, "dnsctl promote: warning: %s\n", w)
+	}
+	where := "locally"
+	if p.Remote != "" {
+		where = "on " + p.Remote
+	}
+	for _, r := range p.Verified {
+		fmt.Fprintf(e.stdout, "verified: %s by %s at %s\n", r.Tag.Short(), r.Tagger, r.When.UTC().Format(time.RFC3339))
+	}
+	for _, r := range p.Baked {
+		fmt.Fprintf(e.stdout, "baked: %s\n", r.Tag.Short())
+	}
+	switch {
+	case p.AlreadyThere:
+		fmt.Fprintf(e.stdout, "%s already at %s %s\n", p.Ref, p.To, where)
+	case p.From.IsZero():
+		fmt.Fprintf(e.stdout, "%s created at %s %s\n", p.Ref, p.To, where)
+	default:
+		fmt.Fprintf(e.stdout, "%s %s..%s %s (fast-forward)\n", p.Ref, shortID(p.From.String()), shortID(p.To.String()), where)
+	}
+	return exitOK
+}
