@@ -1,10 +1,6 @@
 package zones
 
-import (
-	"sort"
-
-	"github.com/miekg/dns"
-)
+import "sort"
 
 // Authority is a set of zones answered together: Match picks the zone that
 // most closely encloses a name. Immutable once built.
@@ -36,13 +32,17 @@ func (a *Authority) Match(qname string) *Zone {
 	if a == nil || len(a.byOrigin) == 0 {
 		return nil
 	}
-	q := canonical(qname)
+	var buf [maxPresentationName]byte
+	q, ok := lowerFqdn(buf[:0], qname)
+	if !ok {
+		return nil
+	}
 	off := 0
 	for {
-		if z, ok := a.byOrigin[q[off:]]; ok {
+		if z, ok := a.byOrigin[string(q[off:])]; ok {
 			return z
 		}
-		next, end := dns.NextLabel(q, off)
+		next, end := nextLabel(q, off)
 		if end {
 			if z, ok := a.byOrigin["."]; ok {
 				return z

@@ -39,13 +39,17 @@ const maxChase = 16
 // qname may be in any case and need not end with a dot. A name outside the
 // zone gets rcode REFUSED.
 func (z *Zone) Lookup(qname string, qtype uint16) Answer {
-	q := canonical(qname)
-	if !z.contains(q) {
+	var buf [maxPresentationName]byte
+	q, ok := lowerFqdn(buf[:0], qname)
+	if !ok || !z.containsB(q) {
 		return Answer{Rcode: dns.RcodeRefused}
 	}
-	owner := dns.Fqdn(qname) // the owner for synthesized records, as asked
+	owner := qname // the owner for synthesized records, as asked
+	if !dns.IsFqdn(owner) {
+		owner += "."
+	}
 	ans := Answer{Rcode: dns.RcodeSuccess, Authoritative: true}
-	var seen [maxChase]string
+	var seen [maxChase]*node // nodes whose CNAME was followed
 	for step := 0; ; step++ {
 		n, exact := z.find(q)
 		atCutDS := exact && qtype == dns.TypeDS && n.cut == n
@@ -86,18 +90,17 @@ func (z *Zone) Lookup(qname string, qtype uint16) Answer {
 			ans.Ns = z.negSOA // NODATA (also an empty non-terminal)
 			return ans
 		}
-		ans.Answer = appendRRs(ans.Answer, c.rrs[:1:1], synth, owner)
-		seen[step] = q
-		target := c.rrs[0].(*dns.CNAME).Target
-		q = canonical(target)
-		owner = target
-		if !z.contains(q) || step+1 >= maxChase {
-			return ans // leaves the zone, or too long: the resolver continues
-		}
-		for _, s := range seen[:step+1] {
-			if s == q {
-				return ans // loop
+		for _, m := range seen[:step] {
+			if m == n {
+				return ans // a loop: stop before repeating it
 			}
+		}
+		ans.Answer = appendRRs(ans.Answer, c.rrs[:1:1], synth, owner)
+		seen[step] = n
+		owner = c.rrs[0].(*dns.CNAME).Target
+		q, ok = lowerFqdn(buf[:0], owner)
+		if !ok || !z.containsB(q) || step+1 >= maxChase {
+			return ans // leaves the zone, or too long: the resolver continues
 		}
 	}
 }
@@ -121,20 +124,74 @@ func appendRRs(dst, rrs []dns.RR, synth bool, owner string) []dns.RR {
 	return out
 }
 
+// maxPresentationName is the longest name in presentation format we look
+// up (255 octets, each possibly escaped as \DDD).
+const maxPresentationName = 1024
+
+// lowerFqdn appends the lower-cased, absolute form of name to dst; false
+// when it does not fit.
+func lowerFqdn(dst []byte, name string) ([]byte, bool) {
+	if len(name)+1 > cap(dst)-len(dst) {
+		return dst, false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	if !dns.IsFqdn(name) {
+		dst = append(dst, '.')
+	}
+	return dst, true
+}
+
 // find returns the node for q if it exists (exact), else its closest
-// encloser. q must be in the zone.
-func (z *Zone) find(q string) (*node, bool) {
+// encloser. q must be in the zone. It does not allocate.
+func (z *Zone) find(q []byte) (*node, bool) {
 	off := 0
 	for {
-		if n, ok := z.nodes[q[off:]]; ok {
+		if n, ok := z.nodes[string(q[off:])]; ok {
 			return n, off == 0
 		}
-		next, end := dns.NextLabel(q, off)
+		next, end := nextLabel(q, off)
 		if end || len(q)-next < len(z.origin) {
 			return z.apex, false
 		}
 		off = next
 	}
+}
+
+// nextLabel returns the start of the label after the one at offset, like
+// dns.NextLabel, on bytes.
+func nextLabel(s []byte, offset int) (int, bool) {
+	if len(s) == 0 {
+		return 0, true
+	}
+	i := offset
+	for ; i < len(s)-1; i++ {
+		if s[i] != '.' {
+			continue
+		}
+		j := i - 1
+		for j >= 0 && s[j] == '\\' {
+			j--
+		}
+		if (i-j)%2 == 0 {
+			continue // an escaped dot
+		}
+		return i + 1, false
+	}
+	return i + 1, true
+}
+
+// containsB reports whether the canonical name q is at or below the apex.
+func (z *Zone) containsB(q []byte) bool {
+	if z.dotOrigin == "" || string(q) == z.origin {
+		return true
+	}
+	return len(q) > len(z.dotOrigin) && string(q[len(q)-len(z.dotOrigin):]) == z.dotOrigin
 }
 
 // contains reports whether the canonical name q is at or below the apex.
@@ -143,16 +200,4 @@ func (z *Zone) contains(q string) bool {
 		return true
 	}
 	return strings.HasSuffix(q, z.dotOrigin)
-}
-
-// canonical lower-cases a name and makes it absolute, without allocating
-// when it already is.
-func canonical(name string) string {
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; c >= 'A' && c <= 'Z' {
-			name = strings.ToLower(name)
-			break
-		}
-	}
-	return dns.Fqdn(name)
 }

@@ -242,3 +242,30 @@ func origin(z *Zone) string {
 	}
 	return z.Origin()
 }
+
+func TestNextLabelMatchesMiekg(t *testing.T) {
+	for _, name := range []string{".", "a.", "www.example.com.", `a\.b.example.com.`, `a\\.b.example.`, `a\\\.b.c.`, "x..", `\046.a.`} {
+		for off := 0; off < len(name); {
+			want, wantEnd := dns.NextLabel(name, off)
+			got, gotEnd := nextLabel([]byte(name), off)
+			if got != want || gotEnd != wantEnd {
+				t.Errorf("nextLabel(%q, %d) = %d, %v; dns.NextLabel = %d, %v", name, off, got, gotEnd, want, wantEnd)
+			}
+			if wantEnd {
+				break
+			}
+			off = want
+		}
+	}
+}
+
+func TestLookupOverlongName(t *testing.T) {
+	z := loadZone(t, "testdata/example.zone", "example.com.")
+	long := strings.Repeat("a.", 600) + "example.com."
+	if a := z.Lookup(long, dns.TypeA); a.Rcode != dns.RcodeRefused {
+		t.Errorf("rcode %d for an overlong name", a.Rcode)
+	}
+	if NewAuthority(z).Match(long) != nil {
+		t.Error("an overlong name matched a zone")
+	}
+}
