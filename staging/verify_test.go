@@ -182,3 +182,28 @@ func TestReportGolden(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseReport: reports are read back from tag messages, which anyone
+// with push access can write.
+func FuzzParseReport(f *testing.F) {
+	for _, name := range []string{"verify-pass.json", "verify-fail.json"} {
+		data, err := os.ReadFile(filepath.Join("testdata", "golden", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte(`{"revision": 1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rep, err := ParseReport(data)
+		if err != nil {
+			return
+		}
+		var b strings.Builder
+		for _, format := range Formats {
+			if err := rep.Render(&b, format); err != nil {
+				t.Fatalf("%s: %v", format, err)
+			}
+		}
+	})
+}
