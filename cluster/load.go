@@ -164,12 +164,26 @@ func (l *loader) loadPolicy(rev *Revision) {
 	if !ok {
 		return
 	}
-	d := &ydec{file: l.path(PolicyFile)}
-	root := d.parse(data)
-	if root != nil {
-		decodePolicy(d, root, p)
+	pol, fs := ParsePolicy(l.path(PolicyFile), data)
+	*p = pol
+	l.findings = append(l.findings, fs...)
+}
+
+// ParsePolicy decodes policy.yaml (file is the path used in findings),
+// starting from the defaults.
+func ParsePolicy(file string, data []byte) (Policy, []zones.Finding) {
+	p := Policy{
+		FallbackTTL:      DefaultFallbackTTL,
+		MaxDeletePercent: DefaultMaxDeletePercent,
+		MinTTL:           DefaultMinTTL,
+		MaxTTL:           DefaultMaxTTL,
+		Pos:              zones.Position{File: file},
 	}
-	l.findings = append(l.findings, d.findings...)
+	d := &ydec{file: file}
+	if root := d.parse(data); root != nil {
+		decodePolicy(d, root, &p)
+	}
+	return p, d.findings
 }
 
 func decodePolicy(d *ydec, root *yaml.Node, p *Policy) {

@@ -1,0 +1,104 @@
+package cluster
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/gitops-dns/resolverd/zones"
+)
+
+// checkFindings asserts what holds for any input: every finding names the
+// file, has a rule id and a message, and a position that is not negative.
+func checkFindings(t *testing.T, file string, fs []zones.Finding) {
+	t.Helper()
+	for _, f := range fs {
+		if f.Pos.File != file || f.Rule == "" || f.Msg == "" || f.Pos.Line < 0 || f.Pos.Col < 0 {
+			t.Fatalf("malformed finding %+v", f)
+		}
+	}
+}
+
+func FuzzLoadCluster(f *testing.F) {
+	for _, k := range []string{"clusters/us-east.yaml", "clusters/eu-west.yaml", "clusters/staging.yaml"} {
+		f.Add([]byte(goodRepo[k]))
+	}
+	f.Add([]byte("name: us-east\nnodes: &a [{name: a, address: 198.18.1.1}]\nforward: *a\n"))
+	f.Add([]byte("name: [\n"))
+	f.Add([]byte("- a\n- b\n"))
+	f.Add([]byte("name: us-east\nenvironment: production\nnodes:\n  - {name: ns1, address: \"[::1]:53\", port: 70000}\nforward:\n  - {zone: ., to: [\"[2001:db8::1]:5353\", 0]}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const file = "cfg/clusters/us-east.yaml"
+		c, fs := ParseCluster(file, data)
+		checkFindings(t, file, fs)
+		if c == nil || zones.HasErrors(fs) {
+			return
+		}
+		// A cluster without errors is usable as it is.
+		if c.Name != "us-east" || len(c.Nodes) == 0 || (c.Environment != Production && c.Environment != Staging) {
+			t.Fatalf("accepted an unusable cluster: %+v", c)
+		}
+		for _, n := range c.Nodes {
+			if !n.Address.IsValid() || n.Port == 0 {
+				t.Fatalf("accepted node %+v", n)
+			}
+		}
+		for _, r := range c.Forward {
+			if len(r.To) == 0 || !strings.HasSuffix(r.Zone, ".") || len(r.To) != len(r.ToPos) {
+				t.Fatalf("accepted rule %+v", r)
+			}
+		}
+	})
+}
+
+func FuzzLoadPolicy(f *testing.F) {
+	f.Add([]byte(goodRepo["policy.yaml"]))
+	f.Add([]byte("recursion:\n  root_hints: root.hints\nfallback:\n  ttl: 30\nlimits:\n  max_delete_percent: 10\n  min_ttl: 30\n  max_ttl: 86400\n"))
+	f.Add([]byte("limits: {min_ttl: 9999999999999}\n"))
+	f.Add([]byte("recursion:\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const file = "policy.yaml"
+		p, fs := ParsePolicy(file, data)
+		checkFindings(t, file, fs)
+		if zones.HasErrors(fs) {
+			return
+		}
+		if p.MinTTL > p.MaxTTL || p.FallbackTTL == 0 || p.MaxDeletePercent < 0 || p.MaxDeletePercent > 100 {
+			t.Fatalf("accepted policy %+v", p)
+		}
+	})
+}
+
+func FuzzLoadProbes(f *testing.F) {
+	f.Add([]byte(goodRepo["probes.yaml"]))
+	f.Add([]byte("probes:\n  - {name: a, query: a.example., type: AAAA, expect: {answers: [\"2001:db8::1\"]}}\n"))
+	f.Add([]byte("probes: {}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const file = "probes.yaml"
+		ps, fs := ParseProbes(file, data)
+		checkFindings(t, file, fs)
+		if zones.HasErrors(fs) {
+			return
+		}
+		for _, p := range ps {
+			if p.Name == "" || !strings.HasSuffix(p.Query, ".") || p.Type == 0 || len(p.Expect) != len(p.ExpectPos) {
+				t.Fatalf("accepted probe %+v", p)
+			}
+		}
+	})
+}
+
+func FuzzLoadFallback(f *testing.F) {
+	f.Add([]byte(goodRepo["fallback.zone"]))
+	f.Add([]byte("$TTL 1h\nx.example. IN TXT \"a;b\" ( \"c\"\n )\n  IN A 198.18.0.1\n"))
+	f.Add([]byte("db 300 IN A 1.2.3.4\n$INCLUDE /etc/passwd\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const file = "fallback.zone"
+		recs, fs := parseRecordFile(file, data)
+		checkFindings(t, file, fs)
+		for _, r := range recs {
+			if r.RR == nil || !strings.HasSuffix(r.RR.Header().Name, ".") || r.Pos.Line < 1 {
+				t.Fatalf("record %+v", r)
+			}
+		}
+	})
+}
