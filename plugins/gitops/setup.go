@@ -18,7 +18,12 @@ import (
 
 const pluginName = "gitops"
 
-func init() { plugin.Register(pluginName, setup) }
+func init() {
+	plugin.Register(pluginName, setup)
+	// CoreDNS refuses non-IN queries unless a plugin of the chain asks for
+	// them: gitops answers version.config. CH TXT.
+	dnsserver.EnableChaos[pluginName] = struct{}{}
+}
 
 // Defaults of the optional settings.
 const (
