@@ -55,6 +55,9 @@ func FuzzParse(f *testing.F) {
 				check(f.Pos)
 			}
 		}
+		if d := Diff(z, z); len(d) != 0 {
+			t.Fatalf("a zone differs from itself: %v", d)
+		}
 		for _, rr := range z.Records() {
 			z.Lookup(rr.Header().Name, rr.Header().Rrtype)
 			z.Lookup("x."+rr.Header().Name, dns.TypeA)
