@@ -75,6 +75,8 @@ func init() {
 		return nil
 	})
 	dnsserver.Directives = []string{"bind", "e2esource", "fallback", "e2eforward"}
+	// The snapshot comes from e2esource, standing for gitops.
+	sourceOf = func(*caddy.Controller) Source { return e2eSource{} }
 }
 
 // upstreamServer starts a real DNS server on 127.0.0.1 (UDP) that answers

@@ -24,6 +24,7 @@ import (
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/coredns/coredns/request"
 	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/plugins/gitops"
 	"github.com/miekg/dns"
 )
 
@@ -48,12 +49,8 @@ const (
 
 var log = clog.NewWithPlugin("fallback")
 
-// Source is what the plugin needs from the snapshot owner: the method set of
-// gitops.Source (plugins/gitops), declared here so that this package builds
-// and tests on its own; every gitops.Source is a Source.
-type Source interface {
-	Snapshot() *cluster.Snapshot
-}
+// Source is where the served snapshot comes from (the gitops plugin).
+type Source = gitops.Source
 
 // Fallback is the plugin handler.
 type Fallback struct {

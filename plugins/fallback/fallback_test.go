@@ -12,6 +12,7 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/plugins/gitops"
 	"github.com/miekg/dns"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -240,7 +241,7 @@ func TestNoSnapshotPassesThrough(t *testing.T) {
 	}{
 		{"nil source", &Fallback{}},
 		{"nil snapshot", &Fallback{Source: staticSource{}}},
-		{"lazy source before startup", &Fallback{Source: &lazySource{}}},
+		{"gitops source before the first revision", &Fallback{Source: gitops.StaticSource(nil)}},
 	} {
 		t.Run(src.name, func(t *testing.T) {
 			up := &upstream{kind: "servfail-write"}

@@ -1,14 +1,12 @@
 package fallback
 
 import (
-	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/plugins/gitops"
 )
 
 func init() { plugin.Register("fallback", setup) }
@@ -17,26 +15,17 @@ func init() { plugin.Register("fallback", setup) }
 // than any client does is useless.
 const maxTimeout = 30 * time.Second
 
+// sourceOf finds the snapshot of the server block: the gitops plugin's
+// (tests replace it).
+var sourceOf = func(c *caddy.Controller) Source { return gitops.SourceOf(c) }
+
 func setup(c *caddy.Controller) error {
 	f, err := parse(c)
 	if err != nil {
 		return plugin.Error("fallback", err)
 	}
-	src := &lazySource{}
-	f.Source = src
-	cfg := dnsserver.GetConfig(c)
-	c.OnStartup(func() error {
-		// The handlers of the server block are registered once the chain
-		// is built, so the snapshot owner is looked up at startup.
-		for _, h := range cfg.Handlers() {
-			if s, ok := h.(Source); ok {
-				src.set(s)
-				return nil
-			}
-		}
-		return plugin.Error("fallback", fmt.Errorf("no plugin of this server block provides the served snapshot (add gitops)"))
-	})
-	cfg.AddPlugin(func(next plugin.Handler) plugin.Handler {
+	f.Source = sourceOf(c)
+	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
 		f.Next = next
 		return f
 	})
@@ -80,23 +69,4 @@ func parse(c *caddy.Controller) (*Fallback, error) {
 		}
 	}
 	return f, nil
-}
-
-// lazySource is the Source of the server block, found at startup.
-// Before that (or without one) it serves no snapshot, so queries pass through.
-type lazySource struct {
-	p atomic.Pointer[sourceBox]
-}
-
-type sourceBox struct{ s Source }
-
-func (l *lazySource) set(s Source) { l.p.Store(&sourceBox{s}) }
-
-// Snapshot implements Source.
-func (l *lazySource) Snapshot() *cluster.Snapshot {
-	b := l.p.Load()
-	if b == nil {
-		return nil
-	}
-	return b.s.Snapshot()
 }
