@@ -465,3 +465,48 @@ func FuzzAuthFile(f *testing.F) {
 		}
 	})
 }
+
+// ssh:// with a key file, the host key checked against known_hosts for the
+// name in the URL (dialled through a static hosts entry).
+func TestFetchSSH(t *testing.T) {
+	src := newSrcRepo(t)
+	src.commit("a", "1", nil)
+	signer, keyPEM := gittest.NewSSHKey(t)
+	srv := gittest.StartSSH(t, src.root, signer.PublicKey())
+	_, port, _ := strings.Cut(srv.Addr, ":")
+	url := "ssh://git@git.corp.internal:" + port + "/config"
+	pin := map[string]netip.Addr{"git.corp.internal": netip.MustParseAddr("127.0.0.1")}
+	key := writeFile(t, "id_ed25519", string(keyPEM))
+	known := writeFile(t, "known_hosts", srv.KnownHosts("git.corp.internal"))
+	other := gittest.StartSSH(t, src.root, signer.PublicKey()) // another host key
+	wrongKnown := writeFile(t, "known_hosts_wrong", other.KnownHosts("git.corp.internal"))
+	_, otherPEM := gittest.NewSSHKey(t)
+	wrongKey := writeFile(t, "id_other", string(otherPEM))
+
+	r := Remote{URL: url, Hosts: pin, SSHKeyFile: key, KnownHostsFile: known, Timeout: 10 * time.Second, Depth: 1}
+	s := openStore(t)
+	if h, err := s.Fetch(bg, r, "master"); err != nil || h != src.head() {
+		t.Fatalf("ssh fetch: %v %v", h, err)
+	}
+	for _, tc := range []struct {
+		name  string
+		edit  func(*Remote)
+		class Class
+	}{
+		{"host key not the known one", func(r *Remote) { r.KnownHostsFile = wrongKnown }, ClassAuthRefused},
+		{"client key refused", func(r *Remote) { r.SSHKeyFile = wrongKey }, ClassAuthRefused},
+		{"no known_hosts", func(r *Remote) { r.KnownHostsFile = "" }, ClassConfig},
+		{"server never answers", func(r *Remote) {
+			r.URL = "ssh://git@" + gittest.Blackhole(t) + "/config"
+			r.Timeout = 300 * time.Millisecond
+		}, ClassTimeout},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r2 := r
+			tc.edit(&r2)
+			if _, err := s.Fetch(bg, r2, "master"); ClassOf(err) != tc.class {
+				t.Fatalf("got %v (%s), want %s", err, ClassOf(err), tc.class)
+			}
+		})
+	}
+}
