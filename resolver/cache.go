@@ -134,6 +134,9 @@ func remaining(e *entry, now time.Time, stale bool, staleTTL uint32) uint32 {
 
 // appendCopies appends copies of rrs with their TTL set to ttl.
 func appendCopies(dst []dns.RR, rrs []dns.RR, ttl uint32) []dns.RR {
+	if dst == nil {
+		dst = make([]dns.RR, 0, len(rrs))
+	}
 	for _, rr := range rrs {
 		c := dns.Copy(rr)
 		c.Header().Ttl = ttl

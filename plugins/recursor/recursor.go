@@ -91,11 +91,11 @@ func (rc *Recursor) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		requests.WithLabelValues("servfail").Inc()
 		return dns.RcodeServerFailure, plugin.Error(pluginName, err)
 	}
-	m := new(dns.Msg)
+	m := ans // the resolver's reply is ours: reuse it
+	rcode := m.Rcode
 	m.SetReply(r)
+	m.Rcode = rcode
 	m.RecursionAvailable = true
-	m.Rcode = ans.Rcode
-	m.Answer, m.Ns = ans.Answer, ans.Ns
 	state := request.Request{W: w, Req: r}
 	state.SizeAndDo(m)
 	m = state.Scrub(m)
