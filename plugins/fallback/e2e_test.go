@@ -74,9 +74,8 @@ func init() {
 		dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler { return e2eForward{next, to} })
 		return nil
 	})
-	dnsserver.Directives = []string{"bind", "e2esource", "fallback", "e2eforward"}
-	// The snapshot comes from e2esource, standing for gitops.
-	sourceOf = func(*caddy.Controller) Source { return e2eSource{} }
+	// The product's order (cmd/resolverd), plus the stand-ins of TestEndToEnd.
+	dnsserver.Directives = []string{"bind", "e2esource", "gitops", "fallback", "authority", "recursor", "e2eforward"}
 }
 
 // upstreamServer starts a real DNS server on 127.0.0.1 (UDP) that answers
@@ -143,6 +142,10 @@ func startCoreDNS(t *testing.T, upstream string) (udp, tcp string) {
 `, upstream)
 	caddy.Quiet = true
 	dnsserver.Quiet = true
+	// The snapshot comes from e2esource, standing for gitops.
+	orig := sourceOf
+	sourceOf = func(*caddy.Controller) Source { return e2eSource{} }
+	defer func() { sourceOf = orig }()
 	inst, err := caddy.Start(caddy.CaddyfileInput{Contents: []byte(corefile), Filepath: "Corefile.e2e", ServerTypeName: "dns"})
 	if err != nil {
 		t.Fatal(err)
