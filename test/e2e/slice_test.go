@@ -77,7 +77,7 @@ func TestFirstSlice(t *testing.T) {
 
 	n := newNode(t, repo.dir, state)
 	n.start()
-	n.waitServed(rev1, 20*time.Second)
+	n.waitServed(rev1, 30*time.Second)
 
 	// Answers over UDP and TCP, from a real client and from miekg/dns.
 	for _, netw := range []string{"udp", "tcp"} {
@@ -177,7 +177,7 @@ func TestFirstSlice(t *testing.T) {
 	}
 	n2 := newNode(t, repo.dir, state)
 	n2.start()
-	n2.waitServed(rev2, 20*time.Second)
+	n2.waitServed(rev2, 30*time.Second)
 	r, err = n2.query("udp", "www.corp.internal.", dns.TypeA, dns.ClassINET)
 	if err != nil || len(aRecords(r)) != 1 || aRecords(r)[0] != "198.18.5.81" {
 		t.Fatalf("after restart without repo: www A = %v %v, want 198.18.5.81 from the state dir", r, err)
