@@ -2,6 +2,7 @@ package fallback
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io/fs"
 	"net"
@@ -14,7 +15,10 @@ import (
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/staging"
 	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/miekg/dns"
 
@@ -126,6 +130,8 @@ func TestFullChain(t *testing.T) {
 		{"ct.log.example.", dns.RcodeSuccess, "198.18.9.30", true},            // forwarder blackholed: fallback
 		{"other.example.", dns.RcodeServerFailure, "", false},                 // not critical: SERVFAIL
 	}
+	verifyDrift(t, repo, head, blackholeAddr, healthyAddr)
+
 	for _, net := range []string{"udp", "tcp"} {
 		for _, tc := range tests {
 			c := &dns.Client{Net: net, Timeout: 5 * time.Second}
@@ -148,6 +154,49 @@ func TestFullChain(t *testing.T) {
 				t.Errorf("%s %s: fallback TTL %d, want 30", net, tc.qname, resp.Answer[0].Header().Ttl)
 			}
 		}
+	}
+}
+
+// verifyDrift runs dnsctl verify's engine against the node: the healthy
+// path answers git.corp.internal. with .21 while the fallback says .20, a
+// drift verify must report naming both; ct.log.example. is answered from
+// fallback, which verify must report too.
+func verifyDrift(t *testing.T, repo *git.Repository, head plumbing.Hash, blackholeAddr, healthyAddr string) {
+	rev, _, err := cluster.LoadCommit(repo, head, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := staging.Verify(context.Background(), rev, "dev", staging.Options{Wait: 5 * time.Second, Timeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	rep.Render(&text, "text")
+	want := map[string]struct {
+		status staging.Status
+		detail string
+	}{
+		"probe db-primary":                        {staging.StatusPass, ""},
+		"fallback db-primary.corp.internal. A":    {staging.StatusPass, ""},
+		"fallback git.corp.internal. A":           {staging.StatusWarn, "drift: fallback says 198.18.5.20, normal resolution says 198.18.5.21"},
+		"fallback api.good.example. A":            {staging.StatusWarn, "drift: fallback says 198.18.9.40, normal resolution says 198.18.99.99"},
+		"fallback ct.log.example. A":              {staging.StatusWarn, "answered from its fallback records"},
+		"forward example. -> " + blackholeAddr:    {staging.StatusFail, "does not answer"},
+		"forward good.example. -> " + healthyAddr: {staging.StatusPass, ""},
+	}
+	seen := 0
+	for _, c := range rep.Checks {
+		w, ok := want[string(c.Kind)+" "+c.Subject]
+		if !ok {
+			continue
+		}
+		seen++
+		if c.Status != w.status || !strings.Contains(c.Detail, w.detail) {
+			t.Errorf("%s %s: %s %q, want %s %q", c.Kind, c.Subject, c.Status, c.Detail, w.status, w.detail)
+		}
+	}
+	if seen != len(want) || rep.Pass {
+		t.Errorf("checks seen %d of %d, pass %t (the blackholed forwarder must fail it):\n%s", seen, len(want), rep.Pass, text.String())
 	}
 }
 
