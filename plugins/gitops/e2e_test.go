@@ -19,7 +19,7 @@ func init() {
 	dnsserver.Directives = []string{"bind", pluginName}
 }
 
-func freeUDPPort(t *testing.T) int {
+func freeUDPPort(t testing.TB) int {
 	t.Helper()
 	for i := 0; i < 20; i++ {
 		pc, err := net.ListenPacket("udp", "127.0.0.1:0")

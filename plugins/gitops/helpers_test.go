@@ -75,7 +75,7 @@ func (c *fakeClock) pending() int {
 // testRepo is a real git repository made with go-git, holding the config of
 // testdata/config in its folder "dns".
 type testRepo struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	repo *git.Repository
 	wt   *git.Worktree
@@ -85,7 +85,7 @@ type testRepo struct {
 
 const cfgPath = "dns"
 
-func newTestRepo(t *testing.T) *testRepo {
+func newTestRepo(t testing.TB) *testRepo {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "config-repo")
 	repo, err := git.PlainInit(dir, false)
@@ -167,7 +167,7 @@ func itoa(n int) string {
 
 // newTestGitOps makes a plugin instance on repo url with a fresh or given
 // state dir, a fake clock, and probes off unless addr is given.
-func newTestGitOps(t *testing.T, url, state string) (*GitOps, *fakeClock) {
+func newTestGitOps(t testing.TB, url, state string) (*GitOps, *fakeClock) {
 	t.Helper()
 	cfg := Config{
 		Remote:       gitrepo.Remote{URL: url, Timeout: 5 * time.Second, Depth: DefaultDepth},
@@ -219,7 +219,7 @@ func served(src Source) string {
 
 // serveDNS answers A queries over UDP on 127.0.0.1 from the snapshot src
 // serves, and CHAOS through g (the node as probes see it).
-func serveDNS(t *testing.T, g *GitOps) string {
+func serveDNS(t testing.TB, g *GitOps) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
