@@ -1,0 +1,140 @@
+package cluster
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/gitops-dns/resolverd/zones"
+)
+
+// bigRepo generates a config repo with nZones zones holding perZone
+// records each (A, AAAA, CNAME, TXT and MX, in equal shares) and a few
+// clusters. serial is the SOA serial of every zone; bump, when >= 0, names
+// a zone whose first data record differs (so it changed against a repo
+// generated with bump -1).
+func bigRepo(nZones, perZone int, serial uint32, bump int) fstest.MapFS {
+	m := fstest.MapFS{}
+	for c := 0; c < 4; c++ {
+		env := "production"
+		if c == 0 {
+			env = "staging"
+		}
+		m[fmt.Sprintf("clusters/dc%d.yaml", c)] = &fstest.MapFile{Data: []byte(fmt.Sprintf(
+			"name: dc%d\nenvironment: %s\nnodes:\n  - {name: ns1, address: 198.18.%d.1}\n  - {name: ns2, address: 198.18.%d.2}\nforward:\n  - zone: partner%d.example.\n    to: [198.18.%d.1]\n",
+			c, env, c, c, c, (c+1)%4))}
+	}
+	for z := 0; z < nZones; z++ {
+		origin := fmt.Sprintf("z%03d.corp.example.", z)
+		var b strings.Builder
+		b.Grow(perZone * 48)
+		fmt.Fprintf(&b, "$ORIGIN %s\n$TTL 3600\n@ IN SOA ns1 hostmaster %d 7200 3600 1209600 300\n@ IN NS ns1\n@ IN NS ns2\nns1 IN A 198.18.0.1\nns2 IN A 198.18.0.2\n", origin, serial)
+		first := 0
+		if z == bump {
+			first = 1
+		}
+		for i := 5; i < perZone; i++ {
+			switch i % 5 {
+			case 0:
+				fmt.Fprintf(&b, "h%d IN A 198.18.%d.%d\n", i, (i/250)%256, i%250+first)
+			case 1:
+				fmt.Fprintf(&b, "h%d IN AAAA 2001:db8::%x\n", i-1, i)
+			case 2:
+				fmt.Fprintf(&b, "c%d IN CNAME h%d\n", i, i-2)
+			case 3:
+				fmt.Fprintf(&b, "h%d IN TXT \"record %d\"\n", i-3, i)
+			case 4:
+				fmt.Fprintf(&b, "m%d IN MX 10 h%d\n", i, i-4)
+			}
+		}
+		m["zones/"+origin+"zone"] = &fstest.MapFile{Data: []byte(b.String())}
+	}
+	return m
+}
+
+func countRecords(rev *Revision) int {
+	n := 0
+	for _, z := range rev.Zones {
+		n += z.Len()
+	}
+	return n
+}
+
+// BenchmarkLoadCheck1M loads and checks a generated repo of 100 zones and
+// 1,000,000 records, alone (as dnsctl check of a first revision does).
+func BenchmarkLoadCheck1M(b *testing.B) {
+	fsys := bigRepo(100, 10_000, 1, -1)
+	b.ReportAllocs()
+	var rev *Revision
+	for b.Loop() {
+		var fs []zones.Finding
+		rev, fs = Load(fsys, "")
+		if zones.HasErrors(fs) {
+			b.Fatal(findingStrings(fs[:min(len(fs), 5)]))
+		}
+		if n := countRecords(rev); n != 1_000_000 {
+			b.Fatalf("%d records", n)
+		}
+		fs = Check(rev, nil)
+		if zones.HasErrors(fs) {
+			b.Fatal(findingStrings(fs[:min(len(fs), 5)]))
+		}
+	}
+	reportRetained(b, rev)
+}
+
+// reportRetained reports the heap a loaded revision keeps alive.
+func reportRetained(b *testing.B, rev *Revision) {
+	b.StopTimer()
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "heap-MB")
+	runtime.KeepAlive(rev)
+}
+
+// BenchmarkLoadCheckBase1M is the CI case: load and check the head
+// revision against its base (loaded once, outside the timing), where one
+// zone of 100 changed.
+func BenchmarkLoadCheckBase1M(b *testing.B) {
+	base, fs := Load(bigRepo(100, 10_000, 1, -1), "")
+	if zones.HasErrors(fs) {
+		b.Fatal(findingStrings(fs))
+	}
+	head := bigRepo(100, 10_000, 1, 42)
+	for k, v := range head {
+		if !strings.HasPrefix(k, "zones/z042") {
+			continue
+		}
+		v.Data = []byte(strings.Replace(string(v.Data), "hostmaster 1 ", "hostmaster 2 ", 1))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		rev, fs := Load(head, "")
+		fs = append(fs, Check(rev, base)...)
+		if zones.HasErrors(fs) {
+			b.Fatal(findingStrings(fs[:min(len(fs), 5)]))
+		}
+	}
+}
+
+// TestBigRepoSmall runs the generator and both paths on a small repo, so
+// the benchmark's fixture is known to be valid without running it.
+func TestBigRepoSmall(t *testing.T) {
+	base, fs := Load(bigRepo(3, 200, 1, -1), "")
+	fs = append(fs, Check(base, nil)...)
+	if zones.HasErrors(fs) {
+		t.Fatal(findingStrings(fs))
+	}
+	if n := countRecords(base); n != 600 {
+		t.Fatalf("%d records", n)
+	}
+	head := bigRepo(3, 200, 2, 1)
+	rev, fs := Load(head, "")
+	fs = append(fs, Check(rev, base)...)
+	if zones.HasErrors(fs) {
+		t.Fatal(findingStrings(fs))
+	}
+}
