@@ -14,7 +14,11 @@ import (
 // are down they are still tried, earliest-to-recover first.
 func (r *Resolver) forward(ctx context.Context, st *state, rule *ForwardRule, name string, qtype uint16) (*outcome, error) {
 	lastErr := fmt.Errorf("forward %s: %w", rule.Zone, ErrNoServers)
-	for _, t := range r.orderTargets(rule.To) {
+	targets := r.orderTargets(rule.To)
+	if len(targets) == 1 {
+		targets = append(targets, targets[0]) // one retry when there is no other target
+	}
+	for _, t := range targets {
 		resp, err := r.exchange(ctx, st, t, name, qtype, true, true)
 		if err != nil {
 			if fatal(ctx, err) {

@@ -430,6 +430,12 @@ func (r *Resolver) iterate(ctx context.Context, st *state, qname string, qtype u
 			}
 		}
 		isMin := sname != qname
+		if isMin && r.existsInCache(sname, r.clock.Now()) {
+			// Known from an earlier minimised query: not a zone cut.
+			known = sname
+			minimised++
+			continue
+		}
 		resp, k, err := r.ask(ctx, st, d, sname, stype, isMin)
 		if err != nil {
 			if isMin && !fatal(ctx, err) {
@@ -452,11 +458,25 @@ func (r *Resolver) iterate(ctx context.Context, st *state, qname string, qtype u
 			if !isMin {
 				return resp, d.zone, nil
 			}
+			// Cache what the minimised query taught (the name exists in
+			// d's zone), so the next name below it skips the query.
+			r.store(extract(resp, d.zone, sname, stype, false), stype, r.clock.Now())
 			known = sname
 			minimised++
 		}
 	}
 	return nil, d.zone, fmt.Errorf("%s: %w", qname, errSteps)
+}
+
+// existsInCache reports whether name is known (fresh A data, a CNAME, or a
+// NODATA for A) to exist.
+func (r *Resolver) existsInCache(name string, now time.Time) bool {
+	for _, t := range [...]uint16{dns.TypeA, dns.TypeCNAME} {
+		if e, ok := r.c.rr.Peek(rrKey{name, t}); ok && e.fresh(now) {
+			return true
+		}
+	}
+	return false
 }
 
 // addrsFor returns the known addresses of NS name ns of d: glue, else fresh

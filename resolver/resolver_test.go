@@ -818,3 +818,20 @@ func TestEDNSBufferSize(t *testing.T) {
 		t.Fatalf("EDNS buffer %d, want 1232", got)
 	}
 }
+
+func TestQNAMEMinimisationRemembersNames(t *testing.T) {
+	e := newEnv(t, func(f *fakeNet) {
+		f.set("127.0.1.1", zone(t, "com.", "example NS ns1.example\nns1.example A 127.0.1.2"))
+		f.set("127.0.1.2", zone(t, "example.com.", "u1.wild 60 A 192.0.2.1\nu2.wild 60 A 192.0.2.2"))
+	}, nil)
+	e.resolve(t, "u1.wild.example.com.", dns.TypeA)
+	e.net.reset()
+	// A second unique name below the same empty non-terminal: one query.
+	m, err := e.resolve(t, "u2.wild.example.com.", dns.TypeA)
+	if err != nil || len(m.Answer) != 1 {
+		t.Fatalf("%v %v", err, m)
+	}
+	if s := e.net.sends(); len(s) != 1 || s[0].name != "u2.wild.example.com." {
+		t.Fatalf("sends %v, want only the full name", s)
+	}
+}
