@@ -101,3 +101,20 @@ func BenchmarkParseLint1M(b *testing.B) {
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "records/s")
 	b.ReportMetric(perRecord, "heap-bytes/record")
 }
+
+func BenchmarkAuthorityMatch(b *testing.B) {
+	var zs []*Zone
+	for i := 0; i < 100; i++ {
+		z, _ := Parse("z.zone", fmt.Sprintf("zone%d.corp.internal.", i), []byte("@ 300 IN SOA ns1 h 1 7200 900 1209600 300\n"))
+		zs = append(zs, z)
+	}
+	a := NewAuthority(zs...)
+	q := "Host42.Sub.Zone57.corp.internal."
+	if z := a.Match(q); z == nil || z.Origin() != "zone57.corp.internal." {
+		b.Fatalf("matched %v", z)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		a.Match(q)
+	}
+}

@@ -269,3 +269,28 @@ func TestLookupOverlongName(t *testing.T) {
 		t.Error("an overlong name matched a zone")
 	}
 }
+
+func TestNewFromRecords(t *testing.T) {
+	var rrs []dns.RR
+	for _, s := range []string{
+		"example.org. 300 IN SOA ns1.example.org. h.example.org. 1 7200 900 1209600 60",
+		"www.example.org. 300 IN A 192.0.2.1",
+		"www.example.net. 300 IN A 192.0.2.2", // outside: dropped
+	} {
+		rr, err := dns.NewRR(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rrs = append(rrs, rr)
+	}
+	z := New("gen", "Example.ORG", rrs, nil)
+	if z.Origin() != "example.org." || z.Len() != 2 || len(z.Positions()) != 2 || z.Positions()[1].File != "gen" {
+		t.Fatalf("origin %q, %d records, positions %v", z.Origin(), z.Len(), z.Positions())
+	}
+	if a := z.Lookup("WWW.example.org", dns.TypeA); len(a.Answer) != 1 || !a.Authoritative {
+		t.Errorf("lookup: %+v", a)
+	}
+	if a := z.Lookup("nope.example.org.", dns.TypeA); a.Rcode != dns.RcodeNameError || len(a.Ns) != 1 || a.Ns[0].Header().Ttl != 60 {
+		t.Errorf("nxdomain: %+v", a)
+	}
+}
