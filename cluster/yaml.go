@@ -46,10 +46,6 @@ func (d *ydec) errorf(n *yaml.Node, rule, format string, args ...any) {
 	d.findings = append(d.findings, zones.Finding{Pos: d.pos(n), Severity: zones.SeverityError, Rule: rule, Msg: fmt.Sprintf(format, args...)})
 }
 
-func (d *ydec) warnf(n *yaml.Node, rule, format string, args ...any) {
-	d.findings = append(d.findings, zones.Finding{Pos: d.pos(n), Severity: zones.SeverityWarning, Rule: rule, Msg: fmt.Sprintf(format, args...)})
-}
-
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // parse returns the top-level mapping node of data, or nil after a finding.

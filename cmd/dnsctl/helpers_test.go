@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -132,5 +131,3 @@ func monorepo(t *testing.T) (g *gitRepo, base, head plumbing.Hash) {
 	head = g.commitTree("Partner forwarding across datacenters\n\nMove partner.example. resolution between us-east and eu-west.\n", "dns", "testdata/head", nil)
 	return g, base, head
 }
-
-func clean(s string) string { return strings.TrimSpace(s) }
