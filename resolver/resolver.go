@@ -195,7 +195,10 @@ type result struct {
 // Resolve answers q recursively: from the cache when it can, else by
 // resolving (one shared resolution for identical concurrent questions). The
 // reply is never nil: Rcode, Answer and Ns are set (SERVFAIL on failure, with
-// the cause in the error). Records in the reply are the caller's to modify.
+// the cause in the error; REFUSED for other classes than IN and for
+// transfer and meta types). A stale answer (RFC 8767) carries an OPT record
+// with Extended DNS Error 3 (Stale Answer) in Extra. Records in the reply
+// are the caller's to modify.
 func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error) {
 	m := &dns.Msg{}
 	m.Question = []dns.Question{q}
@@ -204,6 +207,11 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error
 	if q.Qclass != dns.ClassINET {
 		m.Rcode = dns.RcodeRefused
 		return m, fmt.Errorf("class %s: not served", dns.ClassToString[q.Qclass])
+	}
+	switch q.Qtype {
+	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeMAILA, dns.TypeMAILB:
+		m.Rcode = dns.RcodeRefused
+		return m, fmt.Errorf("type %s: not resolved", dns.TypeToString[q.Qtype])
 	}
 	name := lower(q.Name)
 	now := r.clock.Now()
@@ -282,6 +290,10 @@ func (r *Resolver) serveStale(m *dns.Msg, name string, qtype uint16, now time.Ti
 	m.Answer, m.Ns = nil, nil
 	if r.fromCache(m, name, qtype, now, true) {
 		r.metrics.StaleServed()
+		opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+		opt.SetUDPSize(ednsBufSize)
+		opt.Option = []dns.EDNS0{&dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeStaleAnswer}}
+		m.Extra = append(m.Extra, opt)
 		return true
 	}
 	m.Answer, m.Ns = nil, nil

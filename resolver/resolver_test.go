@@ -462,6 +462,9 @@ func TestServeStaleWhenAuthoritiesUnreachable(t *testing.T) {
 	if err != nil || len(m.Answer) != 1 || m.Answer[0].Header().Ttl != 30 {
 		t.Fatalf("want the stale answer with TTL 30, got %v %v", err, m)
 	}
+	if o := m.IsEdns0(); o == nil || len(o.Option) != 1 || o.Option[0].(*dns.EDNS0_EDE).InfoCode != dns.ExtendedErrorCodeStaleAnswer {
+		t.Fatalf("stale answer without EDE 3: %v", m)
+	}
 	if e.m.Stale.Load() != 1 {
 		t.Fatalf("stale served counted %d", e.m.Stale.Load())
 	}
@@ -792,11 +795,17 @@ func TestSetRootHints(t *testing.T) {
 	}
 }
 
-func TestNonINClassRefused(t *testing.T) {
+func TestNotResolvedRefused(t *testing.T) {
 	e := newEnv(t, nil, nil)
-	m, _ := e.r.Resolve(context.Background(), dns.Question{Name: "version.bind.", Qtype: dns.TypeTXT, Qclass: dns.ClassCHAOS})
-	if m.Rcode != dns.RcodeRefused || len(e.net.sends()) != 0 {
-		t.Fatalf("CH question: %s after %d sends", dns.RcodeToString[m.Rcode], len(e.net.sends()))
+	for _, q := range []dns.Question{
+		{Name: "version.bind.", Qtype: dns.TypeTXT, Qclass: dns.ClassCHAOS},
+		{Name: "example.com.", Qtype: dns.TypeAXFR, Qclass: dns.ClassINET},
+		{Name: "example.com.", Qtype: dns.TypeIXFR, Qclass: dns.ClassINET},
+	} {
+		m, _ := e.r.Resolve(context.Background(), q)
+		if m.Rcode != dns.RcodeRefused || len(e.net.sends()) != 0 {
+			t.Fatalf("%v: %s after %d sends", q, dns.RcodeToString[m.Rcode], len(e.net.sends()))
+		}
 	}
 }
 

@@ -87,9 +87,16 @@ func (rc *Recursor) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		return dns.RcodeServerFailure, plugin.Error(pluginName, err)
 	}
 	ans, err := res.Resolve(ctx, q)
-	if ans.Rcode == dns.RcodeServerFailure {
+	switch ans.Rcode {
+	case dns.RcodeServerFailure:
 		requests.WithLabelValues("servfail").Inc()
 		return dns.RcodeServerFailure, plugin.Error(pluginName, err)
+	case dns.RcodeRefused:
+		requests.WithLabelValues("refused").Inc()
+		return dns.RcodeRefused, nil
+	}
+	if r.IsEdns0() == nil && len(ans.Extra) > 0 {
+		ans.Extra = nil // the stale-answer EDE: only for EDNS clients
 	}
 	m := ans // the resolver's reply is ours: reuse it
 	rcode := m.Rcode
