@@ -474,18 +474,25 @@ func sameRecords(a, b *zones.Zone) bool {
 // zoneChanged applies the per-zone base rules to a zone whose records
 // changed and returns how many records of the base zone are gone.
 func (c *checker) zoneChanged(bz, hz *zones.Zone, refuse func(zones.Position, string, string, ...any)) int {
-	soaPos := zonePos(hz, dns.TypeSOA)
-	if bs, hs := bz.SOA(), hz.SOA(); bs != nil && hs != nil && !serialIncreased(bs.Serial, hs.Serial) {
-		c.errorf(soaPos, RuleSerial, "zone %s changed but its SOA serial did not increase (%d in the base revision, %d now)", hz.Origin(), bs.Serial, hs.Serial)
-	}
+	// Compare as multisets: the same records in another order, or with the
+	// same TTLs, are not a change.
 	headKeys := make(map[string]int, hz.Len())
+	headTTL := make(map[string]int, hz.Len())
 	for _, rr := range hz.Records() {
-		headKeys[recordKey(rr)]++
+		k := recordKey(rr)
+		headKeys[k]++
+		headTTL[fmt.Sprintf("%s %d", k, rr.Header().Ttl)]++
 	}
+	changed := false
 	deleted := 0
 	var apexNS []string
 	for _, rr := range bz.Records() {
 		k := recordKey(rr)
+		if kt := fmt.Sprintf("%s %d", k, rr.Header().Ttl); headTTL[kt] > 0 {
+			headTTL[kt]--
+		} else {
+			changed = true
+		}
 		if headKeys[k] > 0 {
 			headKeys[k]--
 			continue
@@ -499,9 +506,17 @@ func (c *checker) zoneChanged(bz, hz *zones.Zone, refuse func(zones.Position, st
 			apexNS = append(apexNS, rr.(*dns.NS).Ns)
 		}
 	}
+	for _, n := range headTTL {
+		if changed || n > 0 {
+			changed = true
+			break
+		}
+	}
+	if bs, hs := bz.SOA(), hz.SOA(); changed && bs != nil && hs != nil && !serialIncreased(bs.Serial, hs.Serial) {
+		c.errorf(zonePos(hz, dns.TypeSOA), RuleSerial, "zone %s changed but its SOA serial did not increase (%d in the base revision, %d now)", hz.Origin(), bs.Serial, hs.Serial)
+	}
 	if len(apexNS) > 0 {
-		pos := zonePos(hz, dns.TypeNS)
-		refuse(pos, RuleApexNSDeleted, "zone %s loses apex NS %s", hz.Origin(), strings.Join(apexNS, ", "))
+		refuse(zonePos(hz, dns.TypeNS), RuleApexNSDeleted, "zone %s loses apex NS %s", hz.Origin(), strings.Join(apexNS, ", "))
 	}
 	return deleted
 }

@@ -330,6 +330,12 @@ var ruleCases = []ruleCase{
 		want: []string{
 			"dns/zones/corp.example.zone:3:1: error: serial-not-increased: zone corp.example. changed but its SOA serial did not increase (2026010101 in the base revision, 2026010101 now)",
 		}},
+	{name: "records reordered is no change", rule: "serial-not-increased", base: true,
+		changes: map[string]string{"zones/corp.example.zone": replace(replace(corpZ, "db      IN A   198.18.5.10\n", ""), "mail    IN A", "db      IN A   198.18.5.10\nmail    IN A")},
+		want:    nil},
+	{name: "TTL change is a change", rule: "serial-not-increased", base: true,
+		changes: map[string]string{"zones/corp.example.zone": replace(corpZ, "db      IN A   198.18.5.10", "db 600  IN A   198.18.5.10")},
+		want:    []string{"dns/zones/corp.example.zone:3:1: error: serial-not-increased: zone corp.example. changed but its SOA serial did not increase (2026010101 in the base revision, 2026010101 now)"}},
 	{name: "serial increased", rule: "serial-not-increased", base: true,
 		changes: map[string]string{"zones/corp.example.zone": replace(replace(corpZ, "www     IN A   198.18.5.80", "www     IN A   198.18.5.81"), "2026010101", "2026010102")},
 		want:    nil},
