@@ -287,6 +287,71 @@ func TestLameServerSkippedAndRemembered(t *testing.T) {
 	if n := e.net.count("127.0.1.2"); n > 1 {
 		t.Fatalf("lame server asked %d times, want at most once", n)
 	}
+	// Remembered for a while (LameTTL, 5 min), then given another chance.
+	e.clock.Advance(6 * time.Minute)
+	e.net.set("127.0.1.3", func(string, *dns.Msg) (*dns.Msg, error) { return nil, context.DeadlineExceeded })
+	e.resolve(t, "e.example.com.", dns.TypeA)
+	if n := e.net.count("127.0.1.2"); n < 1 {
+		t.Fatal("lame server never asked again after its lameness expired")
+	}
+}
+
+func TestServersOrderedBySmoothedRTT(t *testing.T) {
+	var e *testEnv
+	delayed := func(h handler, d time.Duration) handler {
+		return func(n string, q *dns.Msg) (*dns.Msg, error) {
+			e.clock.Advance(d) // the exchange takes d on the resolver's clock
+			return h(n, q)
+		}
+	}
+	var names strings.Builder
+	for i := 0; i < 20; i++ {
+		names.WriteString("h" + itoa(i) + " A 192.0.2.1\n")
+	}
+	e = newEnv(t, func(f *fakeNet) {
+		f.set("127.0.1.1", zone(t, "com.", "example NS ns1.example\nexample NS ns2.example\nns1.example A 127.0.1.2\nns2.example A 127.0.1.3"))
+		f.set("127.0.1.2", delayed(zone(t, "example.com.", names.String()), 80*time.Millisecond))
+		f.set("127.0.1.3", delayed(zone(t, "example.com.", names.String()), 2*time.Millisecond))
+	}, func(c *Config) { c.DisableQNAMEMinimisation = true })
+	for i := 0; i < 20; i++ {
+		if m, err := e.resolve(t, "h"+itoa(i)+".example.com.", dns.TypeA); err != nil || len(m.Answer) != 1 {
+			t.Fatalf("%v %v", err, m)
+		}
+	}
+	slow, fast := e.net.count("127.0.1.2"), e.net.count("127.0.1.3")
+	if slow > 2 || fast < 18 {
+		t.Fatalf("slow server asked %d times, fast %d: want the fast one preferred once both are measured", slow, fast)
+	}
+}
+
+func TestOverloadFailsFast(t *testing.T) {
+	release := make(chan struct{})
+	e := newEnv(t, func(f *fakeNet) {
+		f.set("127.0.1.1", func(n string, q *dns.Msg) (*dns.Msg, error) {
+			<-release
+			return zone(t, "com.", "x A 192.0.2.1\ny A 192.0.2.2")(n, q)
+		})
+	}, func(c *Config) { c.MaxInFlight = 1 })
+	done := make(chan *dns.Msg)
+	go func() {
+		m, _ := e.resolve(t, "x.com.", dns.TypeA)
+		done <- m
+	}()
+	for e.net.count("127.0.1.1") == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	m, err := e.resolve(t, "y.com.", dns.TypeA)
+	if m.Rcode != dns.RcodeServerFailure || !errors.Is(err, ErrOverload) {
+		t.Fatalf("second resolution with the only slot taken: %s %v", dns.RcodeToString[m.Rcode], err)
+	}
+	close(release)
+	if m := <-done; len(m.Answer) != 1 {
+		t.Fatalf("first resolution: %v", m)
+	}
+	// The overload was not cached as a failure of y.com.
+	if m, err := e.resolve(t, "y.com.", dns.TypeA); err != nil || len(m.Answer) != 1 {
+		t.Fatalf("after the overload: %v %v", err, m)
+	}
 }
 
 func TestUpwardReferralIsLame(t *testing.T) {
