@@ -2,12 +2,18 @@ package cluster
 
 import (
 	"fmt"
+	"path"
 	"runtime"
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/gitops-dns/resolverd/zones"
+	"github.com/go-git/go-billy/v5/memfs"
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/storage/memory"
 )
 
 // bigRepo generates a config repo with nZones zones holding perZone
@@ -137,4 +143,54 @@ func TestBigRepoSmall(t *testing.T) {
 	if zones.HasErrors(fs) {
 		t.Fatal(findingStrings(fs))
 	}
+}
+
+// BenchmarkLoadCommitCheck1M is BenchmarkLoadCheck1M through git: the
+// generated repo is committed (go-git, in memory) and each iteration reads
+// the commit's tree, parses and checks it, as dnsctl check does.
+func BenchmarkLoadCommitCheck1M(b *testing.B) {
+	fsys := bigRepo(100, 10_000, 1, -1)
+	repo, err := git.Init(memory.NewStorage(), memfs.New())
+	if err != nil {
+		b.Fatal(err)
+	}
+	wt, err := repo.Worktree()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for name, f := range fsys {
+		p := "cfg/" + name
+		if err := wt.Filesystem.MkdirAll(path.Dir(p), 0o755); err != nil {
+			b.Fatal(err)
+		}
+		w, err := wt.Filesystem.Create(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := w.Write(f.Data); err != nil {
+			b.Fatal(err)
+		}
+		w.Close()
+	}
+	if err := wt.AddWithOptions(&git.AddOptions{All: true}); err != nil {
+		b.Fatal(err)
+	}
+	h, err := wt.Commit("generated", &git.CommitOptions{Author: &object.Signature{Name: "b", Email: "b@example.org", When: time.Unix(0, 0)}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	var rev *Revision
+	for b.Loop() {
+		var fs []zones.Finding
+		rev, fs, err = LoadCommit(repo, h, "cfg")
+		if err != nil {
+			b.Fatal(err)
+		}
+		fs = append(fs, Check(rev, nil)...)
+		if zones.HasErrors(fs) || countRecords(rev) != 1_000_000 {
+			b.Fatal(findingStrings(fs[:min(len(fs), 5)]))
+		}
+	}
+	reportRetained(b, rev)
 }
