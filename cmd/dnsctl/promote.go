@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 
 	"github.com/gitops-dns/resolverd/cluster"
 	"github.com/gitops-dns/resolverd/staging"
 	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 )
 
 func init() {
@@ -29,6 +32,7 @@ func runPromote(e *env, args []string) int {
 	bake := fs.Duration("bake", time.Hour, "how long the canary clusters must have served REV (with --after-bake)")
 	remote := fs.String("remote", "origin", "the remote to push to; \"\" moves the local ref only")
 	pushTimeout := fs.Duration("push-timeout", 30*time.Second, "deadline of the remote's ref listing and the push")
+	authFile := fs.String("auth-file", "", "credentials for an http(s) remote, the nodes' auth_file format: one line `user:password` or a bare token")
 	var vf verifyFlags
 	vf.add(fs)
 	pos, code, ok := e.parseInterspersed(fs, args)
@@ -65,6 +69,10 @@ func runPromote(e *env, args []string) int {
 			*remote = ""
 		}
 	}
+	auth, err := httpAuthFromFile(*authFile)
+	if err != nil {
+		return e.fail(err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	p, err := staging.Promote(ctx, staging.PromoteOptions{
@@ -81,6 +89,7 @@ func runPromote(e *env, args []string) int {
 			return rep, err
 		},
 		Remote:  *remote,
+		Auth:    auth,
 		Timeout: *pushTimeout,
 		Who:     signature(repo.repo),
 	})
@@ -113,4 +122,29 @@ func runPromote(e *env, args []string) int {
 		fmt.Fprintf(e.stdout, "%s %s..%s %s (fast-forward)\n", p.Ref, shortID(p.From.String()), shortID(p.To.String()), where)
 	}
 	return exitOK
+}
+
+// httpAuthFromFile reads http(s) credentials in the format of the nodes'
+// gitops auth_file: the first line that is not blank or a comment, either
+// `user:password` (basic auth) or a token (bearer). "" = no credentials
+// (local, file:// and git:// remotes; ssh:// uses the ssh agent).
+func httpAuthFromFile(path string) (transport.AuthMethod, error) {
+	if path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--auth-file: %w", err)
+	}
+	for _, line := range strings.SplitN(string(data), "\n", 1000) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if user, pass, ok := strings.Cut(line, ":"); ok {
+			return &githttp.BasicAuth{Username: user, Password: pass}, nil
+		}
+		return &githttp.TokenAuth{Token: line}, nil
+	}
+	return nil, fmt.Errorf("--auth-file %s: no credentials (want `user:password` or a token)", path)
 }
