@@ -112,7 +112,6 @@ func BenchmarkPropagation(b *testing.B) {
 	}
 }
 
-
 // waitAll queries every node's version.config. until all answer id.
 func waitAll(b *testing.B, addrs []string, id string, limit time.Duration) {
 	deadline := time.Now().Add(limit)

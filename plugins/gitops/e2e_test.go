@@ -3,6 +3,7 @@ package gitops
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -98,4 +99,45 @@ func TestCoreDNSServesRevision(t *testing.T) {
 	if got := dig(t, port, "CH", "TXT", "version.config."); got != second {
 		t.Fatalf("after restart with the repo gone: %q, want %s", got, second)
 	}
+}
+
+// A reload (what SIGUSR1 does) with the status endpoint configured: the
+// new instance takes the port over, the revision keeps being answered.
+func TestCoreDNSReload(t *testing.T) {
+	repo := newTestRepo(t)
+	first := repo.commit("first")
+	port, hport := freeUDPPort(t), freeUDPPort(t)
+	corefile := fmt.Sprintf(`.:%d {
+    bind 127.0.0.1
+    gitops %s {
+        ref     master
+        path    %s
+        cluster dev
+        node    local
+        poll    1h
+        state   %s
+        probes  off
+        http    127.0.0.1:%d
+    }
+}
+`, port, repo.dir, cfgPath, filepath.Join(t.TempDir(), "state"), hport)
+	in := caddy.CaddyfileInput{Contents: []byte(corefile), ServerTypeName: "dns"}
+	inst, err := caddy.Start(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return dig(t, port, "CH", "TXT", "version.config.") == first })
+	inst2, err := inst.Restart(in)
+	if err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	defer inst2.Stop()
+	if got := dig(t, port, "CH", "TXT", "version.config."); got != first {
+		t.Fatalf("after reload: %q", got)
+	}
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/status", hport))
+	if err != nil {
+		t.Fatalf("status after reload: %v", err)
+	}
+	resp.Body.Close()
 }

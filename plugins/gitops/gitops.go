@@ -161,7 +161,8 @@ func (g *GitOps) Start() error {
 	return nil
 }
 
-// Stop ends the sync loop and the status endpoint.
+// Stop ends the sync loop and the status endpoint. It may be called more
+// than once.
 func (g *GitOps) Stop() error {
 	if g.cancel != nil {
 		g.cancel()
@@ -169,11 +170,12 @@ func (g *GitOps) Stop() error {
 		case <-g.done:
 		case <-time.After(5 * time.Second):
 		}
+		g.cancel = nil
 	}
 	if g.stopHTTP != nil {
 		g.stopHTTP()
+		g.stopHTTP = nil
 	}
-	unregister(g)
 	return nil
 }
 

@@ -66,7 +66,15 @@ func setup(c *caddy.Controller) error {
 		g.SetProbeAddr(listenAddr(dc))
 		return g.Start()
 	})
-	c.OnShutdown(g.Stop)
+	c.OnShutdown(func() error {
+		unregister(dc)
+		return g.Stop()
+	})
+	// A reload (SIGUSR1) starts the new instance while this one still
+	// runs: stop syncing and free the status port first; if the reload
+	// fails, this instance resumes.
+	c.OnRestart(g.Stop)
+	c.OnRestartFailed(g.Start)
 	dc.AddPlugin(func(next plugin.Handler) plugin.Handler {
 		g.Next = next
 		return g
@@ -276,6 +284,13 @@ func holderOf(dc *dnsserver.Config) *holder {
 		registry[dc] = h
 	}
 	return h
+}
+
+// unregister forgets the holder of a server block that shut down.
+func unregister(dc *dnsserver.Config) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	delete(registry, dc)
 }
 
 // SourceOf returns the Source of the server block c belongs to. It works

@@ -224,3 +224,22 @@ func TestReady(t *testing.T) {
 		t.Fatal("not ready with a snapshot")
 	}
 }
+
+func TestListenAddr(t *testing.T) {
+	for _, tc := range []struct {
+		hosts []string
+		port  string
+		want  string
+	}{
+		{nil, "1053", "127.0.0.1:1053"},
+		{[]string{""}, "53", "127.0.0.1:53"},
+		{[]string{"0.0.0.0"}, "53", "127.0.0.1:53"},
+		{[]string{"198.18.1.1", "127.0.0.1"}, "53", "198.18.1.1:53"},
+		{[]string{"::1"}, "5353", "[::1]:5353"},
+		{[]string{"::", "127.0.0.2"}, "", "127.0.0.2:53"},
+	} {
+		if got := listenAddr(&dnsserver.Config{ListenHosts: tc.hosts, Port: tc.port}); got != tc.want {
+			t.Errorf("listenAddr(%v, %q) = %q, want %q", tc.hosts, tc.port, got, tc.want)
+		}
+	}
+}

@@ -28,15 +28,3 @@ func watchSIGHUP(g *GitOps) func() {
 		close(stop)
 	}
 }
-
-// unregister drops the server block's holder of a stopped instance (a
-// reload builds new server blocks).
-func unregister(g *GitOps) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	for k, h := range registry {
-		if h == g.holder {
-			delete(registry, k)
-		}
-	}
-}
