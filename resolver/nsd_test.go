@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -65,6 +66,7 @@ alias.example.com. 3600 IN CNAME www.other.com.
 mail.example.com. 3600 IN MX 10 mx.example.com.
 mx.example.com. 3600 IN A 192.0.2.25
 deep.a.b.c.example.com. 3600 IN A 192.0.2.99
+*.wild.example.com. 3600 IN A 192.0.2.77
 ` + bigTXT("big.example.com."),
 		"other.com.": `
 other.com. 3600 IN SOA ns.dns-host.net. hostmaster.other.com. 1 3600 900 604800 300
@@ -88,7 +90,7 @@ func bigTXT(owner string) string {
 }
 
 // freePort returns a port free for UDP and TCP on every address.
-func freePort(t *testing.T, addrs []string) int {
+func freePort(t testing.TB, addrs []string) int {
 	t.Helper()
 	for try := 0; try < 20; try++ {
 		l, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -119,7 +121,7 @@ func freePort(t *testing.T, addrs []string) int {
 	return 0
 }
 
-func startNSD(t *testing.T, addr string, port int, zones map[string]string) {
+func startNSD(t testing.TB, addr string, port int, zones map[string]string) {
 	t.Helper()
 	dir := t.TempDir()
 	var conf strings.Builder
@@ -139,6 +141,8 @@ func startNSD(t *testing.T, addr string, port int, zones map[string]string) {
 	server-count: 1
 	verbosity: 1
 	hide-version: yes
+	rrl-ratelimit: 0
+	rrl-whitelist-ratelimit: 0
 remote-control:
 	control-enable: no
 `, addr, port, port, dir, dir, dir, dir, dir, dir)
@@ -318,4 +322,41 @@ func TestIntegrationNSD(t *testing.T) {
 	if n := m.Upstream.Load() - before; n != 0 {
 		t.Fatalf("second pass sent %d queries, want all from the cache", n)
 	}
+}
+
+// BenchmarkColdRecursionNSD resolves unique names (a wildcard under
+// example.com, the W3 shape) through the real NSD servers, the delegation
+// already cached: one UDP exchange with a fresh socket per name.
+func BenchmarkColdRecursionNSD(b *testing.B) {
+	if _, err := os.Stat(nsdPath); err != nil {
+		b.Skip("NSD not installed")
+	}
+	addrs := []string{"127.0.53.1", "127.0.53.2", "127.0.53.3"}
+	port := freePort(b, addrs)
+	for _, a := range addrs {
+		startNSD(b, a, port, nsdZones[a])
+	}
+	hints := mustRRs(b, ".", ". 518400 NS a.root.test.\na.root.test. 518400 A 127.0.53.1")
+	r, err := New(Config{RootHints: hints, Port: uint16(port), DisableIPv6: true, HealthInterval: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	for i := 0; i < 3; i++ { // prime root, com, example.com and wild.example.com
+		r.Resolve(ctx, dns.Question{Name: fmt.Sprintf("prime%d.wild.example.com.", i), Qtype: dns.TypeA, Qclass: dns.ClassINET})
+	}
+	var seq atomic.Int64
+	b.SetParallelism(8) // 8 questions in flight per core
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n := seq.Add(1)
+			m, err := r.Resolve(ctx, dns.Question{Name: fmt.Sprintf("u%d.wild.example.com.", n), Qtype: dns.TypeA, Qclass: dns.ClassINET})
+			if err != nil || len(m.Answer) != 1 {
+				b.Fatalf("%v %v", err, m)
+			}
+		}
+	})
 }
