@@ -71,7 +71,7 @@ func (f treeFS) Open(name string) (fs.File, error) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
 	}
 	if t, err := f.lookupDir(name); err == nil {
-		ents, err := f.readDir(t)
+		ents, err := f.readDir(name, t)
 		if err != nil {
 			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 		}
@@ -149,11 +149,11 @@ func (f treeFS) entryInfo(dir string, e *object.TreeEntry) (fs.FileInfo, error) 
 	return fileInfo{name: e.Name, size: size, mode: 0o444}, nil
 }
 
-func (f treeFS) readDir(t *object.Tree) ([]fs.DirEntry, error) {
+func (f treeFS) readDir(dir string, t *object.Tree) ([]fs.DirEntry, error) {
 	out := make([]fs.DirEntry, 0, len(t.Entries))
 	for i := range t.Entries {
 		e := &t.Entries[i]
-		out = append(out, treeDirEntry{e: e})
+		out = append(out, treeDirEntry{fs: f, dir: dir, e: e})
 	}
 	// git trees are sorted by name with directories compared as "name/";
 	// fs.ReadDir promises plain name order.
@@ -169,14 +169,18 @@ func (f treeFS) ReadDir(name string) ([]fs.DirEntry, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "readdir", Path: name, Err: fs.ErrNotExist}
 	}
-	return f.readDir(t)
+	return f.readDir(name, t)
 }
 
 func sortDirEntries(es []fs.DirEntry) {
 	sort.Slice(es, func(i, j int) bool { return es[i].Name() < es[j].Name() })
 }
 
-type treeDirEntry struct{ e *object.TreeEntry }
+type treeDirEntry struct {
+	fs  treeFS
+	dir string
+	e   *object.TreeEntry
+}
 
 func (d treeDirEntry) Name() string { return d.e.Name }
 func (d treeDirEntry) IsDir() bool  { return d.e.Mode == filemode.Dir }
@@ -192,10 +196,8 @@ func (d treeDirEntry) Type() fs.FileMode {
 	return 0
 }
 
-// Info reports the entry's name and type; sizes come from Stat.
-func (d treeDirEntry) Info() (fs.FileInfo, error) {
-	return fileInfo{name: d.e.Name, mode: d.Type() | 0o444}, nil
-}
+// Info is what Stat reports for the entry.
+func (d treeDirEntry) Info() (fs.FileInfo, error) { return d.fs.entryInfo(d.dir, d.e) }
 
 type fileInfo struct {
 	name string

@@ -141,3 +141,28 @@ func TestSortForward(t *testing.T) {
 		t.Errorf("match = %v", r)
 	}
 }
+
+// TestTreeFS checks the git-tree file system against the fs.FS contract.
+func TestTreeFS(t *testing.T) {
+	r := newTestRepo(t)
+	h := r.commit("tree", prefixed("dns", goodRepo))
+	c, err := r.repo.CommitObject(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := c.Tree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := tree.Tree("dns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for k := range goodRepo {
+		names = append(names, k)
+	}
+	if err := fstest.TestFS(TreeFS(sub), names...); err != nil {
+		t.Fatal(err)
+	}
+}
