@@ -150,9 +150,13 @@ func (c *checker) clusters() {
 		case Staging:
 			staging = true
 		}
-		for _, p := range cl.Recursion.Allow {
+		for i, p := range cl.Recursion.Allow {
 			if p.Bits() == 0 {
-				c.warnf(cl.Pos, RuleRecursionOpen, "cluster %s lets every address recurse (%s): an open resolver", cl.Name, p)
+				pos := cl.Pos
+				if i < len(cl.Recursion.AllowPos) {
+					pos = cl.Recursion.AllowPos[i]
+				}
+				c.warnf(pos, RuleRecursionOpen, "cluster %s lets every address recurse (%s): an open resolver", cl.Name, p)
 			}
 		}
 	}

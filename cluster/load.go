@@ -477,6 +477,7 @@ func ParseCluster(file string, data []byte) (*Cluster, []zones.Finding) {
 							return
 						}
 						c.Recursion.Allow = append(c.Recursion.Allow, p)
+						c.Recursion.AllowPos = append(c.Recursion.AllowPos, d.pos(item))
 					})
 				}},
 			})

@@ -267,7 +267,7 @@ var ruleCases = []ruleCase{
 	{name: "recursion open", rule: "recursion-open",
 		changes: map[string]string{"clusters/eu-west.yaml": replace(euWest, "allow: [198.18.0.0/15]", "allow: [0.0.0.0/0]")},
 		want: []string{
-			"dns/clusters/eu-west.yaml: warning: recursion-open: cluster eu-west lets every address recurse (0.0.0.0/0): an open resolver",
+			"dns/clusters/eu-west.yaml:12:11: warning: recursion-open: cluster eu-west lets every address recurse (0.0.0.0/0): an open resolver",
 		}},
 	{name: "no staging", rule: "no-staging-cluster",
 		changes: map[string]string{"clusters/staging.yaml": ""},

@@ -88,7 +88,8 @@ type ForwardRule struct {
 
 // Recursion says who may recurse through a cluster.
 type Recursion struct {
-	Allow []netip.Prefix
+	Allow    []netip.Prefix
+	AllowPos []zones.Position // parallel to Allow
 }
 
 // Probe is one entry of probes.yaml: a query and what its answer must hold.
