@@ -155,6 +155,31 @@ var ruleCases = []ruleCase{
 		want: []string{
 			"dns/zones/README.md: warning: zone-file-name: file ignored: zone files are named after their origin with its final dot, e.g. zones/corp.internal.zone",
 		}},
+	{name: "zone file twice", rule: "zone-file-name",
+		changes: map[string]string{"zones/Corp.Example.zone": corpZ},
+		want: []string{
+			"dns/zones/corp.example.zone: error: zone-file-name: zone corp.example. is also in dns/zones/Corp.Example.zone",
+		}},
+	{name: "fallback ttl zero", rule: "policy-value",
+		changes: map[string]string{"policy.yaml": "fallback:\n  ttl: 0\n"},
+		want: []string{
+			"dns/policy.yaml:2:8: error: policy-value: fallback.ttl must be at least 1 second",
+		}},
+	{name: "node port and name", rule: "node-duplicate",
+		changes: map[string]string{"clusters/eu-west.yaml": replace(euWest, "{name: ns2, address: 198.18.2.2}", "{name: ns1, address: 198.18.2.2, port: 5353}")},
+		want: []string{
+			"dns/clusters/eu-west.yaml:6:12: error: node-duplicate: node name \"ns1\" used twice in this cluster",
+		}},
+	{name: "node port zero", rule: "node-address",
+		changes: map[string]string{"clusters/eu-west.yaml": replace(euWest, "{name: ns2, address: 198.18.2.2}", "{name: ns2, address: 198.18.2.2, port: 0}")},
+		want: []string{
+			"dns/clusters/eu-west.yaml:6:44: error: node-address: node port must be 1-65535",
+		}},
+	{name: "two rules for one zone", rule: "forward-syntax",
+		changes: map[string]string{"clusters/eu-west.yaml": replace(euWest, "forward:\n", "forward:\n  - zone: 18.198.IN-ADDR.arpa\n    to: [198.18.9.9]\n")},
+		want: []string{
+			"dns/clusters/eu-west.yaml:11:11: error: forward-syntax: second forward rule for zone 18.198.in-addr.arpa.: merge the targets into one rule",
+		}},
 	{name: "cluster name vs file", rule: "cluster-name",
 		changes: map[string]string{"clusters/eu-west.yaml": replace(euWest, "name: eu-west", "name: eu-west-1")},
 		want: []string{
