@@ -435,6 +435,7 @@ func ParseCluster(file string, data []byte) (*Cluster, []zones.Finding) {
 						}
 					}},
 					"to": {required: true, fn: func(v *yaml.Node) {
+						before := len(d.findings)
 						d.seq(v, "forward targets", func(j int, t *yaml.Node) {
 							s, ok := d.scalarText(t, "forward target")
 							if !ok {
@@ -448,7 +449,7 @@ func ParseCluster(file string, data []byte) (*Cluster, []zones.Finding) {
 							r.To = append(r.To, ap)
 							r.ToPos = append(r.ToPos, d.pos(t))
 						})
-						if len(r.To) == 0 && len(d.findings) == 0 {
+						if len(r.To) == 0 && len(d.findings) == before {
 							d.errorf(v, RuleForwardSyntax, "a forward rule needs at least one target")
 						}
 					}},

@@ -1,7 +1,9 @@
 package cluster
 
 import (
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -164,5 +166,30 @@ func TestTreeFS(t *testing.T) {
 	}
 	if err := fstest.TestFS(TreeFS(sub), names...); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAliasBomb: aliases that expand a small file into a huge tree are
+// refused quickly instead of walked.
+func TestAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("name: us-east\nenvironment: production\nnodes: [{name: a, address: 198.18.1.1}]\nt: &t [")
+	for i := range 1000 {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "198.18.9.%d", i%250+1)
+	}
+	b.WriteString("]\nforward:\n")
+	for i := range 1000 {
+		fmt.Fprintf(&b, "  - {zone: z%d.example., to: *t}\n", i)
+	}
+	_, fs := ParseCluster("clusters/us-east.yaml", []byte(strings.Replace(b.String(), "\nt: &t", "\nx-anchor: &t", 1)))
+	found := false
+	for _, f := range fs {
+		found = found || strings.Contains(f.Msg, "too large once aliases are expanded")
+	}
+	if !found {
+		t.Fatalf("no budget finding among %d findings:\n%s", len(fs), findingStrings(fs[:min(5, len(fs))]))
 	}
 }

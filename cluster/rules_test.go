@@ -175,6 +175,9 @@ var ruleCases = []ruleCase{
 		want: []string{
 			"dns/clusters/eu-west.yaml:6:44: error: node-address: node port must be 1-65535",
 		}},
+	{name: "rule without targets", rule: "forward-syntax",
+		changes: map[string]string{"clusters/eu-west.yaml": replace(replace(euWest, "to: [198.18.1.1, 198.18.1.2]", "to: []"), "environment: production", "environment: prod")},
+		want:    []string{"dns/clusters/eu-west.yaml:10:9: error: forward-syntax: a forward rule needs at least one target"}},
 	{name: "two rules for one zone", rule: "forward-syntax",
 		changes: map[string]string{"clusters/eu-west.yaml": replace(euWest, "forward:\n", "forward:\n  - zone: 18.198.IN-ADDR.arpa\n    to: [198.18.9.9]\n")},
 		want: []string{

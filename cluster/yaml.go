@@ -24,6 +24,26 @@ const maxYAMLSize = 1 << 20
 type ydec struct {
 	file     string
 	findings []zones.Finding
+	// visits counts the mapping entries and list items walked: aliases
+	// can make a small file a huge tree, so the walk has a budget.
+	visits    int
+	exhausted bool
+}
+
+// maxVisits bounds the walk of one YAML file (far above any real file).
+const maxVisits = 200_000
+
+// spend consumes one visit; false means the budget is gone (reported once).
+func (d *ydec) spend(n *yaml.Node) bool {
+	d.visits++
+	if d.visits <= maxVisits {
+		return true
+	}
+	if !d.exhausted {
+		d.exhausted = true
+		d.errorf(n, ruleYAMLSyntax, "document too large once aliases are expanded (more than %d entries)", maxVisits)
+	}
+	return false
 }
 
 // Rule ids of the YAML layer.
@@ -158,6 +178,9 @@ func (d *ydec) mapping(n *yaml.Node, what string, fields map[string]field) {
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		if !d.spend(k) {
+			return
+		}
 		if k.Kind != yaml.ScalarNode {
 			d.errorf(k, ruleYAMLType, "%s: keys must be plain strings", what)
 			continue
@@ -300,6 +323,9 @@ func (d *ydec) seq(n *yaml.Node, what string, fn func(i int, item *yaml.Node)) {
 		return
 	}
 	for i, item := range n.Content {
+		if !d.spend(item) {
+			return
+		}
 		fn(i, resolveAlias(item))
 	}
 }
