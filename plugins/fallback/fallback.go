@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coredns/coredns/plugin"
@@ -58,7 +59,8 @@ type Fallback struct {
 	Source  Source        // what is being served; nil or a nil snapshot = pass through
 	Timeout time.Duration // deadline for the rest of the chain; <= 0 = DefaultTimeout
 
-	logs logLimiter
+	logs   logLimiter
+	filter atomic.Pointer[filter] // of the last snapshot seen
 }
 
 // Name implements plugin.Handler.
@@ -78,12 +80,57 @@ func (f *Fallback) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 		// which costs an allocation per query).
 		return f.Next.ServeDNS(ctx, w, r)
 	}
-	name := strings.ToLower(r.Question[0].Name) // no allocation when already lower case
+	qname := r.Question[0].Name
+	if !f.filterOf(snap).mayHave(qname) {
+		return f.Next.ServeDNS(ctx, w, r)
+	}
+	name := strings.ToLower(qname) // no allocation when already lower case
 	rrs, ok := snap.Fallback[name]
 	if !ok {
 		return f.Next.ServeDNS(ctx, w, r)
 	}
 	return f.guarded(ctx, w, r, snap, name, rrs)
+}
+
+// filter is a cheap pre-check of the fallback names of one snapshot: a bit
+// per (name length, first byte mod 64). A query whose bit is clear has no
+// fallback records, which spares lower-casing and hashing its name: the cost
+// of the plugin for ordinary names is an atomic load and one bit test.
+type filter struct {
+	snap *cluster.Snapshot
+	bits [256]uint64
+}
+
+func newFilter(snap *cluster.Snapshot) *filter {
+	fl := &filter{snap: snap}
+	for name := range snap.Fallback {
+		if len(name) > 0 && len(name) < len(fl.bits) {
+			fl.bits[len(name)] |= 1 << (lowerByte(name[0]) & 63)
+		}
+	}
+	return fl
+}
+
+func (fl *filter) mayHave(qname string) bool {
+	n := len(qname)
+	return n > 0 && n < len(fl.bits) && fl.bits[n]&(1<<(lowerByte(qname[0])&63)) != 0
+}
+
+func lowerByte(b byte) byte {
+	if 'A' <= b && b <= 'Z' {
+		return b + 'a' - 'A'
+	}
+	return b
+}
+
+// filterOf returns the filter of snap, building it once per snapshot.
+func (f *Fallback) filterOf(snap *cluster.Snapshot) *filter {
+	if fl := f.filter.Load(); fl != nil && fl.snap == snap {
+		return fl
+	}
+	fl := newFilter(snap)
+	f.filter.Store(fl)
+	return fl
 }
 
 // outcome is what the rest of the chain did.

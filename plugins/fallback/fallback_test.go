@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -255,6 +256,31 @@ func TestNoSnapshotPassesThrough(t *testing.T) {
 	}
 }
 
+// swapSource serves whatever snapshot the test sets.
+type swapSource struct {
+	p atomic.Pointer[cluster.Snapshot]
+}
+
+func (s *swapSource) Snapshot() *cluster.Snapshot { return s.p.Load() }
+
+// TestNewRevisionFallbackNames: the pre-check follows the snapshot, so a
+// name that gains fallback records in a new revision is protected at once.
+func TestNewRevisionFallbackNames(t *testing.T) {
+	src := &swapSource{}
+	src.p.Store(&cluster.Snapshot{Fallback: map[string][]dns.RR{"other.corp.internal.": {mustRR(t, "other.corp.internal. 30 IN A 198.18.5.1")}}})
+	f := &Fallback{Next: &upstream{kind: "servfail-write"}, Source: src, Timeout: 50 * time.Millisecond}
+	for i, want := range []int{dns.RcodeServerFailure, dns.RcodeSuccess} {
+		if i == 1 {
+			src.p.Store(testSnapshot(t))
+		}
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		f.ServeDNS(context.Background(), rec, query("git.corp.internal.", dns.TypeA, true))
+		if rec.Msg == nil || rec.Msg.Rcode != want {
+			t.Fatalf("revision %d: got %v, want rcode %s", i+1, rec.Msg, dns.RcodeToString[want])
+		}
+	}
+}
+
 func TestLateAnswerDropped(t *testing.T) {
 	up := &upstream{kind: "hang", release: make(chan struct{})}
 	f := &Fallback{Next: up, Source: staticSource{testSnapshot(t)}, Timeout: 20 * time.Millisecond}
@@ -314,6 +340,8 @@ func TestLogLimiter(t *testing.T) {
 type fixedNext struct{ m *dns.Msg }
 
 func (n fixedNext) Name() string { return "fixed" }
+
+//go:noinline
 func (n fixedNext) ServeDNS(_ context.Context, w dns.ResponseWriter, _ *dns.Msg) (int, error) {
 	w.WriteMsg(n.m)
 	return dns.RcodeSuccess, nil
@@ -351,6 +379,19 @@ func BenchmarkDirectNext(b *testing.B) {
 // through the fallback plugin: the fast path.
 func BenchmarkNoFallbackName(b *testing.B) {
 	_, f, q := benchSetup(b, "intranet.corp.internal.")
+	w := &test.ResponseWriter{}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		f.ServeDNS(ctx, w, q)
+	}
+}
+
+// BenchmarkNoFallbackNameFilterHit is a name without fallback records that
+// passes the pre-check (same length and first letter as a fallback name):
+// lower-casing and the map lookup run.
+func BenchmarkNoFallbackNameFilterHit(b *testing.B) {
+	_, f, q := benchSetup(b, "db-primarz.corp.internal.")
 	w := &test.ResponseWriter{}
 	ctx := context.Background()
 	b.ReportAllocs()
