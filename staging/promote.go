@@ -329,7 +329,13 @@ func Promote(ctx context.Context, opt PromoteOptions) (*Promotion, error) {
 		specs = append(specs, config.RefSpec(h.String()+":"+target.String()))
 	}
 	for _, t := range pushTags {
+		if _, there := refs[t]; there {
+			continue // the remote's record is kept (the first one wins)
+		}
 		specs = append(specs, config.RefSpec(t.String()+":"+t.String()))
+	}
+	if len(specs) == 0 {
+		return p, nil
 	}
 	err = opt.Repo.PushContext(ctx, &git.PushOptions{RemoteName: opt.Remote, RefSpecs: specs, Auth: opt.Auth})
 	switch {

@@ -235,6 +235,8 @@ func (v *verifier) waitRevision(ctx context.Context, n cluster.Node) NodeResult 
 		polls++
 		served, err := v.version(ctx, q, addr)
 		switch {
+		case err != nil && ctx.Err() != nil && res.Detail != "":
+			// The wait ended during this query: keep what the node said last.
 		case err != nil:
 			res.Detail = err.Error()
 		case served == v.rev.ID:
