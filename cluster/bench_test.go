@@ -194,3 +194,23 @@ func BenchmarkLoadCommitCheck1M(b *testing.B) {
 	}
 	reportRetained(b, rev)
 }
+
+// BenchmarkCheckAllZonesChanged1M is the worst case of the base rules:
+// every zone of 1,000,000 records changed (a serial bump everywhere), so
+// every zone is compared record by record. Only Check is timed.
+func BenchmarkCheckAllZonesChanged1M(b *testing.B) {
+	base, fs := Load(bigRepo(100, 10_000, 1, -1), "")
+	if zones.HasErrors(fs) {
+		b.Fatal(findingStrings(fs))
+	}
+	head, fs := Load(bigRepo(100, 10_000, 2, -1), "")
+	if zones.HasErrors(fs) {
+		b.Fatal(findingStrings(fs))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if fs := Check(head, base); zones.HasErrors(fs) {
+			b.Fatal(findingStrings(fs[:min(len(fs), 5)]))
+		}
+	}
+}

@@ -479,20 +479,22 @@ func sameRecords(a, b *zones.Zone) bool {
 // changed and returns how many records of the base zone are gone.
 func (c *checker) zoneChanged(bz, hz *zones.Zone, refuse func(zones.Position, string, string, ...any)) int {
 	// Compare as multisets: the same records in another order, or with the
-	// same TTLs, are not a change.
+	// same TTLs, are not a change. Keys are wire forms (fast on millions
+	// of records): without the TTL for deletions, with it for changes.
+	buf := make([]byte, 0, 1<<16+512)
 	headKeys := make(map[string]int, hz.Len())
 	headTTL := make(map[string]int, hz.Len())
 	for _, rr := range hz.Records() {
-		k := recordKey(rr)
+		k, kt := wireKeys(rr, buf)
 		headKeys[k]++
-		headTTL[fmt.Sprintf("%s %d", k, rr.Header().Ttl)]++
+		headTTL[kt]++
 	}
 	changed := false
 	deleted := 0
 	var apexNS []string
 	for _, rr := range bz.Records() {
-		k := recordKey(rr)
-		if kt := fmt.Sprintf("%s %d", k, rr.Header().Ttl); headTTL[kt] > 0 {
+		k, kt := wireKeys(rr, buf)
+		if headTTL[kt] > 0 {
 			headTTL[kt]--
 		} else {
 			changed = true
@@ -523,6 +525,39 @@ func (c *checker) zoneChanged(bz, hz *zones.Zone, refuse func(zones.Position, st
 		refuse(zonePos(hz, dns.TypeNS), RuleApexNSDeleted, "zone %s loses apex NS %s", hz.Origin(), strings.Join(apexNS, ", "))
 	}
 	return deleted
+}
+
+// wireKeys identifies a record by its uncompressed wire form with the owner
+// name in lower case: key without the TTL, keyTTL with it. buf is scratch
+// space of at least 64 KiB capacity.
+func wireKeys(rr dns.RR, buf []byte) (key, keyTTL string) {
+	buf = buf[:cap(buf)]
+	off, err := dns.PackRR(rr, buf, 0, nil, false)
+	if err != nil {
+		k := recordKey(rr)
+		return k, fmt.Sprintf("%s %d", k, rr.Header().Ttl)
+	}
+	w := buf[:off]
+	// lower-case the owner name: labels up to the root label
+	i := 0
+	for i < len(w) && w[i] != 0 {
+		l := int(w[i])
+		for j := i + 1; j <= i+l && j < len(w); j++ {
+			if c := w[j]; c >= 'A' && c <= 'Z' {
+				w[j] = c + 'a' - 'A'
+			}
+		}
+		i += l + 1
+	}
+	// owner, 0, type(2) class(2) ttl(4) rdlength(2) rdata
+	ttlAt := i + 1 + 4
+	if ttlAt+4 > len(w) {
+		k := recordKey(rr)
+		return k, fmt.Sprintf("%s %d", k, rr.Header().Ttl)
+	}
+	keyTTL = string(w)
+	w[ttlAt], w[ttlAt+1], w[ttlAt+2], w[ttlAt+3] = 0, 0, 0, 0
+	return string(w), keyTTL
 }
 
 // zonePos is the position of the first apex record of type t, or the file.

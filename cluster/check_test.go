@@ -141,3 +141,14 @@ func TestSerialIncreased(t *testing.T) {
 		}
 	}
 }
+
+func TestWireKeys(t *testing.T) {
+	buf := make([]byte, 0, 1<<16+512)
+	k1, t1 := wireKeys(mustRR("WWW.Example. 300 IN A 198.18.0.1"), buf)
+	k2, t2 := wireKeys(mustRR("www.example. 600 IN A 198.18.0.1"), buf)
+	k3, _ := wireKeys(mustRR("www.example. 300 IN A 198.18.0.2"), buf)
+	_, t4 := wireKeys(mustRR("www.example. 300 IN A 198.18.0.1"), buf)
+	if k1 != k2 || t1 == t2 || k1 == k3 || t1 != t4 {
+		t.Errorf("keys: owner case or TTL handled wrongly (%q %q %q)", k1, k2, k3)
+	}
+}
