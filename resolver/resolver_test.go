@@ -909,3 +909,14 @@ func TestQNAMEMinimisationRemembersNames(t *testing.T) {
 		t.Fatalf("sends %v, want only the full name", s)
 	}
 }
+
+func TestNetTransportRefusesRealServersInTests(t *testing.T) {
+	m := new(dns.Msg)
+	m.SetQuestion(".", dns.TypeNS)
+	for _, dst := range []string{"198.41.0.4:53", "[2001:503:ba3e::2:30]:53", "192.0.2.1:53"} {
+		_, err := NetTransport{}.Exchange(context.Background(), "udp", netip.MustParseAddrPort(dst), m)
+		if !errors.Is(err, ErrTestDestination) {
+			t.Fatalf("%s: %v, want ErrTestDestination", dst, err)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"testing"
 	"time"
 
 	"github.com/miekg/dns"
@@ -21,8 +22,19 @@ type NetTransport struct{}
 // reads before giving up.
 const maxStrayReplies = 16
 
+// testNets are the only destinations a test binary may send to: loopback
+// and the benchmarking range the multi-host tests use.
+var testNet = netip.MustParsePrefix("198.18.0.0/15")
+
+// ErrTestDestination: a test tried to reach a real server (for instance the
+// built-in IANA root hints).
+var ErrTestDestination = errors.New("tests may only send to 127.0.0.0/8, ::1 and 198.18.0.0/15")
+
 // Exchange implements Transport.
 func (NetTransport) Exchange(ctx context.Context, network string, server netip.AddrPort, m *dns.Msg) (*dns.Msg, error) {
+	if a := server.Addr().Unmap(); testing.Testing() && !a.IsLoopback() && !testNet.Contains(a) {
+		return nil, fmt.Errorf("%s %s: %w", network, server, ErrTestDestination)
+	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
