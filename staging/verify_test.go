@@ -207,3 +207,34 @@ func FuzzParseReport(f *testing.F) {
 		}
 	})
 }
+
+// TestHTMLSelfContained: the page loads nothing from anywhere and runs no
+// script; it draws the forwarder graph inline.
+func TestHTMLSelfContained(t *testing.T) {
+	for _, name := range []string{"verify-pass.html", "verify-fail.html"} {
+		data, err := os.ReadFile(filepath.Join("testdata", "golden", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		page := strings.ReplaceAll(string(data), `xmlns="http://www.w3.org/2000/svg"`, "")
+		for _, bad := range []string{"<script", "http://", "https://", "src=", "<link"} {
+			if strings.Contains(page, bad) {
+				t.Errorf("%s contains %q", name, bad)
+			}
+		}
+		for _, want := range []string{"<svg", ">staging</text>", ">us-east</text>", ">eu-west</text>", "us.corp.internal."} {
+			if !strings.Contains(page, want) {
+				t.Errorf("%s lacks %q", name, want)
+			}
+		}
+	}
+}
+
+// TestSVGEscapes: names from the repo are escaped in the drawing.
+func TestSVGEscapes(t *testing.T) {
+	g := Graph{Clusters: []GraphCluster{{Name: "a<b>"}, {Name: "c&d"}}, Edges: []GraphEdge{{From: "a<b>", To: "c&d", Zone: "x\"y.", Target: "198.18.0.1:53", Cycle: true}}}
+	svg := g.SVG()
+	if strings.Contains(svg, "a<b>") || !strings.Contains(svg, "a&lt;b&gt;") || !strings.Contains(svg, "c&amp;d") || !strings.Contains(svg, "(cycle)") {
+		t.Fatalf("svg not escaped:\n%s", svg)
+	}
+}
