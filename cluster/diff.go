@@ -260,34 +260,34 @@ func recordRRs(rs []Record) []dns.RR {
 // type, removed and added records are paired in order as changes.
 func diffRecords(base, head []dns.RR) RecordDiff {
 	type entry struct {
-		key  string // owner type rdata ttl
 		text string
-		set  string // owner type
+		set  string // owner class type
 	}
 	mk := func(rr dns.RR) entry {
 		h := rr.Header()
 		set := strings.ToLower(h.Name) + " " + dns.ClassToString[h.Class] + " " + dns.TypeToString[h.Rrtype]
-		return entry{key: fmt.Sprintf("%s %d %s", set, h.Ttl, rdataText(rr)), text: strings.ReplaceAll(rr.String(), "\t", " "), set: set}
+		return entry{text: strings.ReplaceAll(rr.String(), "\t", " "), set: set}
 	}
+	// Match by wire form with TTL (fast); render only what differs.
+	buf := make([]byte, 0, 1<<16+512)
 	count := make(map[string]int, len(head))
 	for _, rr := range head {
-		count[mk(rr).key]++
+		_, kt := wireKeys(rr, buf)
+		count[kt]++
 	}
 	var removed []entry
 	for _, rr := range base {
-		e := mk(rr)
-		if count[e.key] > 0 {
-			count[e.key]--
+		if _, kt := wireKeys(rr, buf); count[kt] > 0 {
+			count[kt]--
 			continue
 		}
-		removed = append(removed, e)
+		removed = append(removed, mk(rr))
 	}
 	var added []entry
 	for _, rr := range head {
-		e := mk(rr)
-		if count[e.key] > 0 {
-			count[e.key]--
-			added = append(added, e)
+		if _, kt := wireKeys(rr, buf); count[kt] > 0 {
+			count[kt]--
+			added = append(added, mk(rr))
 		}
 	}
 	// pair by owner and type
