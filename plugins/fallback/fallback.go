@@ -31,9 +31,11 @@ import (
 
 const (
 	// DefaultTimeout is how long the rest of the chain gets for a name with
-	// fallback records before the fallback answers. It stays below the common
-	// stub resolver timeouts (2-5 s) so the client still gets an answer.
-	DefaultTimeout = 1500 * time.Millisecond
+	// fallback records before the fallback answers. It is above the
+	// recursor's stale_timeout (1.8 s), so a recently seen real answer
+	// (serve-stale, RFC 8767) wins over the static record, and below the
+	// usual 5 s stub resolver timeout, so the client still gets an answer.
+	DefaultTimeout = 2 * time.Second
 	// DefaultTTL is used when the snapshot carries no fallback TTL.
 	DefaultTTL = 30
 	// maxChase bounds how many CNAMEs of the fallback data are followed.

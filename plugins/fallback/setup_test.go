@@ -70,8 +70,8 @@ func TestReadmeExample(t *testing.T) {
 	if err != nil {
 		t.Fatalf("README example %q: %v", block, err)
 	}
-	if f.Timeout != time.Second {
-		t.Fatalf("README example timeout %s, want the 1s it shows", f.Timeout)
+	if f.Timeout != 2500*time.Millisecond {
+		t.Fatalf("README example timeout %s, want the 2500ms it shows", f.Timeout)
 	}
 	if err := setup(caddy.NewTestController("dns", string(block))); err != nil {
 		t.Fatal(err)
