@@ -92,6 +92,10 @@ func (r *Resolver) resolveChain(ctx context.Context, st *state, qname string, qt
 			name = next
 			continue
 		}
+		if soa, ok := r.nxAncestor(name, now); ok {
+			res.rcode, res.ns = dns.RcodeNameError, soa
+			return res, nil
+		}
 		out, err := r.lookup(ctx, st, name, qtype)
 		if err != nil {
 			return nil, err
@@ -124,6 +128,18 @@ func (r *Resolver) resolveChain(ctx context.Context, st *state, qname string, qt
 		}
 		name = out.target
 	}
+}
+
+// nxAncestor reports whether a proper ancestor of name is cached as
+// non-existent (RFC 8020: nothing exists below it) and returns its SOA.
+func (r *Resolver) nxAncestor(name string, now time.Time) ([]dns.RR, bool) {
+	for i, end := dns.NextLabel(name, 0); !end; i, end = dns.NextLabel(name, i) {
+		e, ok := r.c.rr.Peek(rrKey{name[i:], typeNXDOMAIN})
+		if ok && e.fresh(now) {
+			return appendCopies(nil, e.rrs, remaining(e, now, false, 0)), true
+		}
+	}
+	return nil, false
 }
 
 // lookup asks the network about name once (forwarded or iteratively) and

@@ -920,3 +920,18 @@ func TestNetTransportRefusesRealServersInTests(t *testing.T) {
 		}
 	}
 }
+
+func TestNXDOMAINCoversNamesBelow(t *testing.T) {
+	e := newEnv(t, func(f *fakeNet) {
+		f.set("127.0.1.1", zone(t, "com.", "example NS ns1.example\nns1.example A 127.0.1.2"))
+		f.set("127.0.1.2", zone(t, "example.com.", "www A 192.0.2.1"))
+	}, nil)
+	if m, _ := e.resolve(t, "nope.example.com.", dns.TypeA); m.Rcode != dns.RcodeNameError {
+		t.Fatal(m)
+	}
+	e.net.reset()
+	m, _ := e.resolve(t, "a.b.nope.example.com.", dns.TypeAAAA)
+	if m.Rcode != dns.RcodeNameError || len(m.Ns) != 1 || len(e.net.sends()) != 0 {
+		t.Fatalf("name below a cached NXDOMAIN: %s, %d sends (RFC 8020: none)", dns.RcodeToString[m.Rcode], len(e.net.sends()))
+	}
+}
