@@ -16,6 +16,7 @@ const (
 	RuleForwardPeer        = "forward-peer"
 	RuleForwardSelf        = "forward-self"
 	RuleForwardUnreachable = "forward-unreachable"
+	RuleForwardToStaging   = "forward-to-staging"
 	RuleRecursionOpen      = "recursion-open"
 	RuleNoStaging          = "no-staging-cluster"
 	RuleSerial             = "serial-not-increased"
@@ -96,6 +97,10 @@ func (c *checker) forwarders() {
 		cluster string
 		zone    string
 	}
+	env := map[string]Environment{}
+	for _, cl := range c.rev.Clusters {
+		env[cl.Name] = cl.Environment
+	}
 	unreachable := map[ruleKey][]Edge{}
 	total := map[ruleKey]int{}
 	var order []ruleKey
@@ -118,6 +123,8 @@ func (c *checker) forwarders() {
 			c.errorf(pos, RuleForwardSelf, "cluster %s forwards %s to %s: loopback at the DNS port reaches the node itself", e.From, e.Rule.Zone, e.Target)
 		case e.Unreachable != "":
 			unreachable[k] = append(unreachable[k], e)
+		case e.To != "" && env[e.From] == Production && env[e.To] == Staging:
+			c.warnf(pos, RuleForwardToStaging, "production cluster %s forwards %s to %s, a node of staging cluster %s: production would depend on what staging is testing", e.From, e.Rule.Zone, e.Target, e.To)
 		}
 	}
 	for _, k := range order {

@@ -292,6 +292,11 @@ var ruleCases = []ruleCase{
 			"dns/clusters/us-east.yaml:10:19: error: forward-unreachable: cluster us-east forwards partner.example. to 240.0.0.7:53, which is in 240.0.0.0/4 (reserved, RFC 1112), not routable; no target of this rule can answer",
 			"dns/clusters/us-east.yaml:10:30: error: forward-unreachable: cluster us-east forwards partner.example. to [ff02::1]:53, which is a multicast address; no target of this rule can answer",
 		}},
+	{name: "production forwards to staging", rule: "forward-to-staging",
+		changes: map[string]string{"clusters/us-east.yaml": replace(usEast, "to: [198.18.9.1, \"198.18.9.2:5353\"]", "to: [198.18.9.1, 198.18.3.1]")},
+		want: []string{
+			"dns/clusters/us-east.yaml:10:22: warning: forward-to-staging: production cluster us-east forwards partner.example. to 198.18.3.1:53, a node of staging cluster staging: production would depend on what staging is testing",
+		}},
 	{name: "recursion open", rule: "recursion-open",
 		changes: map[string]string{"clusters/eu-west.yaml": replace(euWest, "allow: [198.18.0.0/15]", "allow: [0.0.0.0/0]")},
 		want: []string{
