@@ -1,10 +1,12 @@
 package lab
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -549,4 +551,54 @@ func short(rev string) string {
 		return rev[:10]
 	}
 	return rev
+}
+
+// Dnsctl runs the product's dnsctl with args (in namespace ns, or in the
+// test's own namespace when ns is ""), from the operators' working copy
+// of the config repo. It returns the output and the exit code.
+func (l *Lab) Dnsctl(ns string, args ...string) (string, int) {
+	l.T.Helper()
+	NeedDnsctl(l.T)
+	argv := append([]string{dnsctlBin}, args...)
+	if ns != "" {
+		argv = append([]string{"ip", "netns", "exec", ns}, argv...)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = filepath.Join(l.repo.Dir, ConfigDir)
+	cmd.WaitDelay = time.Second
+	out, err := cmd.CombinedOutput()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		l.T.Fatalf("dnsctl %v: %v", args, err)
+	}
+	l.Logf("dnsctl %s -> exit %d", strings.Join(args, " "), code)
+	return string(out), code
+}
+
+// KeepsServing checks, for d, that every node keeps answering
+// version.config. with rev (polled every 250 ms); the error names the first
+// node seen serving anything else.
+func (l *Lab) KeepsServing(rev string, d time.Duration, nodes ...*Node) error {
+	l.Logf("watching %d node(s) keep serving %s for %v", len(nodes), short(rev), d)
+	deadline := time.Now().Add(d)
+	for {
+		for _, n := range nodes {
+			got, err := n.Revision()
+			if err != nil {
+				return fmt.Errorf("%s: %w", n.ID(), err)
+			}
+			if got != rev {
+				return fmt.Errorf("%s serves %s, want %s", n.ID(), short(got), short(rev))
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }

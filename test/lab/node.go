@@ -20,6 +20,10 @@ type Node struct {
 	Dir     string // Corefile, state dir, log
 	State   string // the gitops state dir
 
+	// Ref, when set, pins this node to another ref than its cluster's
+	// track (an operator's hand edit of the bootstrap).
+	Ref string
+
 	lab  *Lab
 	proc *Proc
 }
@@ -40,6 +44,9 @@ func (n *Node) Corefile() string {
 			track = c.Track
 		}
 	}
+	if n.Ref != "" {
+		track = n.Ref
+	}
 	var g strings.Builder
 	fmt.Fprintf(&g, "        repo    %s\n        ref     %s\n        path    %s\n        cluster %s\n        node    %s\n        poll    %s\n        state   %s\n",
 		remote, track, ConfigDir, n.Cluster, n.Name, l.opts.Poll, n.State)
@@ -47,6 +54,8 @@ func (n *Node) Corefile() string {
 		fmt.Fprintf(&g, "        trust   %s\n", l.repo.TrustFile)
 	}
 	fmt.Fprintf(&g, "        http    %s:8053\n", n.Addr)
+	// Lab time: give up on a dead git server fast and come back soon.
+	fmt.Fprintf(&g, "        fetch_timeout 3s\n        max_backoff 2s\n")
 	for _, x := range l.opts.GitopsExtra {
 		fmt.Fprintf(&g, "        %s\n", x)
 	}
@@ -160,6 +169,12 @@ type Status struct {
 		Findings []string `json:"findings"`
 	} `json:"lastAttempted"`
 	Failures int `json:"consecutiveFailures"`
+	History  []struct {
+		Revision string   `json:"revision"`
+		Result   string   `json:"result"`
+		Reason   string   `json:"reason"`
+		Findings []string `json:"findings"`
+	} `json:"history"`
 }
 
 // Condition returns "Status/Reason: message" of a condition type, or "".
