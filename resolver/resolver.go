@@ -196,7 +196,7 @@ type result struct {
 // resolving (one shared resolution for identical concurrent questions). The
 // reply is never nil: Rcode, Answer and Ns are set (SERVFAIL on failure, with
 // the cause in the error; REFUSED for other classes than IN and for
-// transfer and meta types). A stale answer (RFC 8767) carries an OPT record
+// transfer and meta types; ANY gets the RFC 8482 HINFO). A stale answer (RFC 8767) carries an OPT record
 // with Extended DNS Error 3 (Stale Answer) in Extra. Records in the reply
 // are the caller's to modify.
 func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error) {
@@ -212,6 +212,11 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error
 	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeMAILA, dns.TypeMAILB:
 		m.Rcode = dns.RcodeRefused
 		return m, fmt.Errorf("type %s: not resolved", dns.TypeToString[q.Qtype])
+	}
+	if q.Qtype == dns.TypeANY {
+		// RFC 8482: a minimal, synthesised answer instead of every RRset.
+		m.Answer = []dns.RR{&dns.HINFO{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeHINFO, Class: dns.ClassINET, Ttl: 3600}, Cpu: "RFC8482"}}
+		return m, nil
 	}
 	name := lower(q.Name)
 	now := r.clock.Now()

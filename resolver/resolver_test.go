@@ -860,6 +860,14 @@ func TestSetRootHints(t *testing.T) {
 	}
 }
 
+func TestANYIsRFC8482(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	m, err := e.resolve(t, "example.com.", dns.TypeANY)
+	if err != nil || m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 || m.Answer[0].(*dns.HINFO).Cpu != "RFC8482" || len(e.net.sends()) != 0 {
+		t.Fatalf("ANY: %v %v, %d sends", err, m, len(e.net.sends()))
+	}
+}
+
 func TestNotResolvedRefused(t *testing.T) {
 	e := newEnv(t, nil, nil)
 	for _, q := range []dns.Question{
