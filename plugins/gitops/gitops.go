@@ -219,6 +219,16 @@ func (g *GitOps) run(ctx context.Context) {
 	}
 }
 
+// Retry forgets which heads were refused, so that the next sync evaluates
+// the head again (after a transient probe failure, say), and syncs now.
+func (g *GitOps) Retry() <-chan Attempt {
+	g.mu.Lock()
+	clear(g.st.rejected)
+	g.st.rejectedOrder = nil
+	g.mu.Unlock()
+	return g.Trigger()
+}
+
 // Trigger asks the loop to sync now; the returned channel receives the
 // attempt's result (buffered, so the caller may ignore it).
 func (g *GitOps) Trigger() <-chan Attempt {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -219,7 +220,10 @@ func served(src Source) string {
 
 // serveDNS answers A queries over UDP on 127.0.0.1 from the snapshot src
 // serves, and CHAOS through g (the node as probes see it).
-func serveDNS(t testing.TB, g *GitOps) string {
+func serveDNS(t testing.TB, g *GitOps) string { return serveDNSFailing(t, g, nil) }
+
+// serveDNSFailing is serveDNS that answers SERVFAIL while *fail is set.
+func serveDNSFailing(t testing.TB, g *GitOps, fail *atomic.Bool) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -229,7 +233,7 @@ func serveDNS(t testing.TB, g *GitOps) string {
 		m := new(dns.Msg)
 		m.SetReply(r)
 		s := g.Snapshot()
-		if s == nil {
+		if s == nil || (fail != nil && fail.Load()) {
 			m.Rcode = dns.RcodeServerFailure
 		} else if z := s.Authority.Match(r.Question[0].Name); z == nil {
 			m.Rcode = dns.RcodeRefused

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -400,6 +401,56 @@ func TestHTTPStatusAndSync(t *testing.T) {
 	g.cfg.SyncTokenFile = ""
 	if r := post("Bearer s3cret-token"); r.StatusCode != http.StatusForbidden {
 		t.Fatalf("sync without a token file configured: %d", r.StatusCode)
+	}
+}
+
+// A gate probe fails for a reason outside the revision; once that is
+// fixed, POST /sync?retry=1 evaluates the refused head again.
+func TestRetryAfterTransientProbeFailure(t *testing.T) {
+	repo := newTestRepo(t)
+	first := repo.commit("first")
+	g, clk := newTestGitOps(t, repo.dir, filepath.Join(t.TempDir(), "state"))
+	var broken atomic.Bool
+	g.SetProbeAddr(serveDNSFailing(t, g, &broken))
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tokenFile, []byte("tok"), 0o600)
+	g.cfg.SyncTokenFile = tokenFile
+	g.Boot()
+	ctx, cancel := contextWithCancel()
+	done := make(chan struct{})
+	go func() { defer close(done); g.run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, func() bool { return served(g) == first && clk.pending() == 1 })
+	srv := httptest.NewServer(g.Handler())
+	defer srv.Close()
+	sync := func(query string) Attempt {
+		req, _ := http.NewRequest("POST", srv.URL+"/sync"+query, nil)
+		req.Header.Set("Authorization", "Bearer tok")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var res struct{ Attempt *Attempt }
+		json.NewDecoder(resp.Body).Decode(&res)
+		if res.Attempt == nil {
+			t.Fatalf("no attempt in the answer (%d)", resp.StatusCode)
+		}
+		return *res.Attempt
+	}
+
+	repo.write("zones/corp.internal.zone", zone(2026112102, "198.18.5.81"))
+	second := repo.commit("second")
+	broken.Store(true)
+	if a := sync(""); a.Result != ResultRolledBack || served(g) != first {
+		t.Fatalf("with the node failing its probes: %+v", a)
+	}
+	broken.Store(false)
+	if a := sync(""); a.Result != ResultRejected || served(g) != first {
+		t.Fatalf("plain sync re-evaluated a refused head: %+v", a)
+	}
+	if a := sync("?retry=1"); a.Result != ResultApplied || served(g) != second {
+		t.Fatalf("retry: %+v", a)
 	}
 }
 

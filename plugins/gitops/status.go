@@ -255,7 +255,8 @@ func (g *GitOps) Status() Status {
 //
 //	GET  /status  the Status as JSON
 //	POST /sync    fetch now (Authorization: Bearer <sync_token_file>), wait
-//	              for the attempt and return it with the status
+//	              for the attempt and return it with the status; with
+//	              ?retry=1 a head refused before is evaluated again
 func (g *GitOps) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
@@ -268,14 +269,17 @@ func (g *GitOps) Handler() http.Handler {
 			return
 		}
 		syncRequests.Inc()
-		ch := g.Trigger()
+		ch := g.Trigger
+		if r.URL.Query().Get("retry") == "1" {
+			ch = g.Retry
+		}
 		timeout := g.cfg.Remote.Timeout + g.cfg.ProbeTimeout + 5*time.Second
 		var res struct {
 			Attempt *Attempt `json:"attempt,omitempty"`
 			Status  Status   `json:"status"`
 		}
 		select {
-		case a, ok := <-ch:
+		case a, ok := <-ch():
 			if ok {
 				res.Attempt = &a
 			}
