@@ -13,6 +13,7 @@ package gitrepo
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -86,13 +87,17 @@ func classify(err error) Class {
 	var he *githttp.Err
 	var ke *knownhosts.KeyError
 	var ne net.Error
+	var ue x509.UnknownAuthorityError
+	var ce x509.CertificateInvalidError
+	var he509 x509.HostnameError
 	msg := err.Error()
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
 		return ClassTimeout
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed),
 		errors.Is(err, transport.ErrInvalidAuthMethod), errors.As(err, &ke),
-		strings.Contains(msg, "unable to authenticate"), strings.Contains(msg, "knownhosts: key"):
+		strings.Contains(msg, "unable to authenticate"), strings.Contains(msg, "knownhosts: key"),
+		errors.As(err, &ue), errors.As(err, &ce), errors.As(err, &he509):
 		return ClassAuthRefused
 	case errors.Is(err, transport.ErrRepositoryNotFound):
 		return ClassRepoNotFound

@@ -92,7 +92,11 @@ func TestFetchRemotes(t *testing.T) {
 	basic.User, basic.Password = "dns", "s3cret"
 	bearer := gittest.StartHTTP(t, src.root)
 	bearer.Token = "tok-123"
-	pin := map[string]netip.Addr{"git.corp.internal": netip.MustParseAddr("127.0.0.1")}
+	tlsSrv := gittest.StartHTTPS(t, src.root)
+	tlsSrv.Token = "tok-456"
+	ca := writeFile(t, "ca.pem", string(tlsSrv.CA()))
+	pin := map[string]netip.Addr{"git.corp.internal": netip.MustParseAddr("127.0.0.1"),
+		"example.com": netip.MustParseAddr("127.0.0.1")}
 	named := func(u string) string { return strings.Replace(u, "127.0.0.1", "git.corp.internal", 1) }
 
 	tests := []struct {
@@ -108,6 +112,8 @@ func TestFetchRemotes(t *testing.T) {
 		{"http, static host entry", Remote{URL: named(open.URL("config")), Hosts: pin}},
 		{"http basic auth from file", Remote{URL: basic.URL("config"), AuthFile: writeFile(t, "auth", "# git\ndns:s3cret\n")}},
 		{"http token from file", Remote{URL: bearer.URL("config"), AuthFile: writeFile(t, "token", "tok-123\n")}},
+		{"https, CA file, token, static host entry", Remote{URL: strings.Replace(tlsSrv.URL("config"), "127.0.0.1", "example.com", 1),
+			Hosts: pin, CAFile: ca, AuthFile: writeFile(t, "token2", "tok-456")}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -180,6 +186,7 @@ func TestFetchErrorsClassified(t *testing.T) {
 	auth := gittest.StartHTTP(t, src.root)
 	auth.User, auth.Password = "dns", "right"
 	hole := gittest.Blackhole(t)
+	tlsURL := gittest.StartHTTPS(t, src.root).URL("config")
 	stopped := gittest.StartDaemon(t, src.root)
 	stopped.Stop()
 
@@ -199,6 +206,7 @@ func TestFetchErrorsClassified(t *testing.T) {
 		{"http no such repo", Remote{URL: web.URL("nope")}, "master", "", ClassRepoNotFound},
 		{"http wrong password", Remote{URL: auth.URL("config"), AuthFile: writeFile(t, "a", "dns:wrong")}, "master", "", ClassAuthRefused},
 		{"http no credentials", Remote{URL: auth.URL("config")}, "master", "", ClassAuthRefused},
+		{"https, certificate not trusted", Remote{URL: tlsURL}, "master", "", ClassAuthRefused},
 		{"http auth file missing", Remote{URL: auth.URL("config"), AuthFile: "/nonexistent/auth"}, "master", "", ClassConfig},
 		{"git no such ref", Remote{URL: daemon.URL("config")}, "refs/heads/production", "", ClassRefNotFound},
 		{"git no such repo", Remote{URL: daemon.URL("nope")}, "master", "", ClassRepoNotFound},

@@ -40,6 +40,8 @@ type Remote struct {
 	// basic auth or a bare token sent as "Authorization: Bearer". Read at
 	// every fetch, so rotation needs no restart.
 	AuthFile string
+	// CAFile holds PEM certificates trusted for https (besides the system's).
+	CAFile string
 	// SSHKeyFile is the private key for ssh:// (unencrypted PEM/OpenSSH).
 	SSHKeyFile string
 	// KnownHostsFile is required for ssh://: the host key must be in it.

@@ -280,6 +280,14 @@ func (s *Store) Fetch(ctx context.Context, r Remote, ref string) (plumbing.Hash,
 		cancel()
 		return fail(err)
 	}
+	var caBundle []byte
+	if r.CAFile != "" && ep.Protocol == "https" {
+		if caBundle, err = os.ReadFile(r.CAFile); err != nil {
+			s.mu.Unlock()
+			cancel()
+			return fail(&Error{Class: ClassConfig, Op: "fetch", URL: r.Redacted(), Err: fmt.Errorf("ca_file: %w", err)})
+		}
+	}
 	remote := git.NewRemote(s.repo.Storer, &config.RemoteConfig{Name: "origin", URLs: []string{ep.String()}})
 	opts := &git.FetchOptions{
 		RemoteName: "origin",
@@ -288,6 +296,7 @@ func (s *Store) Fetch(ctx context.Context, r Remote, ref string) (plumbing.Hash,
 		Depth:      r.Depth,
 		Tags:       git.NoTags,
 		Force:      true,
+		CABundle:   caBundle,
 	}
 	done := make(chan error, 1)
 	go func() {

@@ -184,6 +184,8 @@ func parse(c *caddy.Controller) (Config, error) {
 				cfg.Trust, err = one()
 			case "auth_file":
 				cfg.Remote.AuthFile, err = one()
+			case "ca_file":
+				cfg.Remote.CAFile, err = one()
 			case "ssh_key":
 				cfg.Remote.SSHKeyFile, err = one()
 			case "known_hosts":

@@ -92,7 +92,11 @@ func TestParse(t *testing.T) {
 			depth 0
 			probes off
 			http 127.0.0.1:0
+			ca_file /etc/ssl/corp-ca.pem
 		}`, "", func(t *testing.T, c Config) {
+			if c.Remote.CAFile != "/etc/ssl/corp-ca.pem" {
+				t.Errorf("ca_file: %q", c.Remote.CAFile)
+			}
 			if c.Remote.URL != "git://git.corp.internal:9418/dns" || c.Remote.Timeout != 3*time.Second ||
 				c.Remote.Depth != 0 || c.Probes || c.Remote.Hosts["git.corp.internal"].String() != "198.18.5.20" {
 				t.Errorf("parsed %+v", c)

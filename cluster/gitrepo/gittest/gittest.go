@@ -7,6 +7,7 @@ package gittest
 
 import (
 	"bytes"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
@@ -135,7 +136,18 @@ type HTTP struct {
 }
 
 // StartHTTP serves the repositories under root with git http-backend.
-func StartHTTP(t testing.TB, root string) *HTTP {
+func StartHTTP(t testing.TB, root string) *HTTP { return startHTTP(t, root, false) }
+
+// StartHTTPS is StartHTTP over TLS; CA returns the certificate to trust.
+// The server's certificate is valid for 127.0.0.1 and example.com.
+func StartHTTPS(t testing.TB, root string) *HTTP { return startHTTP(t, root, true) }
+
+// CA returns the PEM certificate of a StartHTTPS server.
+func (h *HTTP) CA() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: h.Srv.Certificate().Raw})
+}
+
+func startHTTP(t testing.TB, root string, tls bool) *HTTP {
 	t.Helper()
 	backend := ExecPath(t, "git-http-backend")
 	h := &HTTP{Root: root, hang: make(chan struct{})}
@@ -144,7 +156,7 @@ func StartHTTP(t testing.TB, root string) *HTTP {
 		Path: backend,
 		Env:  []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"},
 	}
-	h.Srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h.Srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.hits.Add(1)
 		switch m := h.mode.Load().(string); m {
 		case Reset:
@@ -173,6 +185,11 @@ func StartHTTP(t testing.TB, root string) *HTTP {
 		}
 		cgiH.ServeHTTP(w, r)
 	}))
+	if tls {
+		h.Srv.StartTLS()
+	} else {
+		h.Srv.Start()
+	}
 	t.Cleanup(func() {
 		h.hangO.Do(func() { close(h.hang) })
 		h.Srv.CloseClientConnections()
