@@ -82,12 +82,17 @@ func (r *Resolver) Close() {
 	r.wg.Wait()
 }
 
-// SetForwardRules replaces the forward rules; the cache is kept.
+// SetForwardRules replaces the forward rules; the cache is kept, except
+// remembered failures (RFC 9520), which the new rules may have fixed.
 func (r *Resolver) SetForwardRules(rules []ForwardRule) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := r.dyn.Load()
-	r.dyn.Store(&dynamic{hints: old.hints, hintsKey: old.hintsKey, rules: normRules(rules)})
+	nr := normRules(rules)
+	if !slices.EqualFunc(old.rules, nr, func(a, b ForwardRule) bool { return a.Zone == b.Zone && slices.Equal(a.To, b.To) }) {
+		r.c.fail.Purge()
+	}
+	r.dyn.Store(&dynamic{hints: old.hints, hintsKey: old.hintsKey, rules: nr})
 }
 
 // SetRootHints replaces the root hints. When they differ from the current

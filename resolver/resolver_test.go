@@ -831,6 +831,32 @@ func TestForwardRules(t *testing.T) {
 	}
 }
 
+func TestNewForwardRulesForgetFailures(t *testing.T) {
+	e := newEnv(t, func(f *fakeNet) {
+		f.set("127.0.8.1", func(_ string, q *dns.Msg) (*dns.Msg, error) {
+			m := new(dns.Msg)
+			m.SetReply(q)
+			m.Answer = mustRRs(t, ".", q.Question[0].Name+" 60 A 192.0.2.1")
+			return m, nil
+		})
+	}, func(c *Config) {
+		c.Forward = []ForwardRule{{Zone: "corp.example.", To: []netip.AddrPort{netip.MustParseAddrPort("127.0.9.9:53")}}}
+	})
+	if m, _ := e.resolve(t, "db.corp.example.", dns.TypeA); m.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("dead forwarder: %v", m)
+	}
+	// Same rules again: the failure is still remembered.
+	e.r.SetForwardRules([]ForwardRule{{Zone: "corp.example.", To: []netip.AddrPort{netip.MustParseAddrPort("127.0.9.9:53")}}})
+	if _, err := e.resolve(t, "db.corp.example.", dns.TypeA); !errors.Is(err, ErrRecentFailure) {
+		t.Fatalf("identical rules dropped the failure cache: %v", err)
+	}
+	// The operator fixes the rule: the next query uses it at once.
+	e.r.SetForwardRules([]ForwardRule{{Zone: "corp.example.", To: []netip.AddrPort{netip.MustParseAddrPort("127.0.8.1:53")}}})
+	if m, err := e.resolve(t, "db.corp.example.", dns.TypeA); err != nil || len(m.Answer) != 1 {
+		t.Fatalf("after fixing the rule: %v %v", err, m)
+	}
+}
+
 func TestSetRootHints(t *testing.T) {
 	e := newEnv(t, func(f *fakeNet) {
 		f.set("127.0.1.1", zone(t, "com.", "example NS ns1.example\nns1.example A 127.0.1.2"))
