@@ -56,7 +56,7 @@ type Status struct {
 	LastSuccess   time.Time    `json:"lastSuccessfulFetch,omitzero"`
 	NextSync      time.Time    `json:"nextSync,omitzero"`
 	Failures      int          `json:"consecutiveFailures"`
-	History       []Attempt    `json:"history"`
+	History       []Attempt    `json:"history"` // oldest first; runs of equal outcomes counted in one entry
 }
 
 type state struct {
@@ -120,12 +120,25 @@ func (g *GitOps) finish(a Attempt) {
 	if a.Result == ResultApplied || a.Result == ResultBooted {
 		st.corrupt = ""
 	}
-	st.history = append(st.history, a)
+	if n := len(st.history); n > 0 && sameOutcome(st.history[n-1], a) {
+		a.Count = st.history[n-1].Count + 1
+		st.history[n-1] = a
+	} else {
+		a.Count = 1
+		st.history = append(st.history, a)
+	}
 	if len(st.history) > historySize {
 		st.history = st.history[len(st.history)-historySize:]
 	}
 	consecutiveFailures.Set(float64(st.failures))
 	g.updateConditions()
+}
+
+// sameOutcome reports whether b repeats a (same result for the same head
+// and the same reason): history counts such runs instead of growing.
+func sameOutcome(a, b Attempt) bool {
+	return a.Result == b.Result && a.Revision == b.Revision && a.Reason == b.Reason && a.Class == b.Class &&
+		a.Result != ResultApplied && a.Result != ResultBooted
 }
 
 func logAttempt(a Attempt) {

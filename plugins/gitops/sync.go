@@ -48,6 +48,9 @@ type Attempt struct {
 	Class    string    `json:"class,omitempty"` // fetch error class
 	Message  string    `json:"message,omitempty"`
 	Findings []string  `json:"findings,omitempty"`
+	// Count is how many identical attempts in a row this entry stands for
+	// (history keeps one entry per run of equal outcomes); Time is the last.
+	Count int `json:"count,omitempty"`
 
 	quiet bool // already reported: do not log again
 }
