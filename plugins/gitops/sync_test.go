@@ -183,3 +183,43 @@ func TestGateProbeRollsBack(t *testing.T) {
 		t.Fatalf("last good on disk: %+v %v", lg, err)
 	}
 }
+
+// Revisions that cannot become this node's snapshot are refused with a
+// reason, and never read as an empty configuration.
+func TestRefusedRevisions(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(r *testRepo)
+		reason string
+	}{
+		{"config folder deleted", func(r *testRepo) {
+			if _, err := r.wt.Remove(cfgPath); err != nil {
+				t.Fatal(err)
+			}
+		}, ReasonLoadFailed},
+		{"node removed from its cluster", func(r *testRepo) {
+			r.write("clusters/dev.yaml", "name: dev\nenvironment: staging\ntrack: refs/heads/main\n"+
+				"nodes:\n  - {name: other, address: 127.0.0.1}\nrecursion:\n  allow: [127.0.0.0/8]\n")
+		}, ReasonSnapshotFailed},
+		{"zone syntax", func(r *testRepo) {
+			r.write("zones/corp.internal.zone", "$ORIGIN corp.internal.\n@ IN SOA broken\n")
+		}, ReasonValidationFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			repo := newTestRepo(t)
+			good := repo.commit("good")
+			g, _ := newTestGitOps(t, repo.dir, filepath.Join(t.TempDir(), "state"))
+			g.Boot()
+			g.SyncOnce(bg)
+			tc.change(repo)
+			bad := repo.commit(tc.name)
+			a := g.SyncOnce(bg)
+			if a.Result != ResultRejected || a.Reason != tc.reason || a.Revision != bad {
+				t.Fatalf("%+v", a)
+			}
+			if served(g) != good || answer(t, g, "www.corp.internal.") != "198.18.5.80" {
+				t.Fatalf("serving %q", served(g))
+			}
+		})
+	}
+}
