@@ -185,6 +185,16 @@ func TestAivenUntrustedSignatureRefused(t *testing.T) {
 	if served(g2) != good {
 		t.Fatalf("restart serves %q, want %s", served(g2), good)
 	}
+	// With the release key no longer trusted, the recorded revision is not
+	// served at boot either.
+	rotated := filepath.Join(t.TempDir(), "rotated.asc")
+	os.WriteFile(rotated, gittest.Keyring(t, intruder), 0o644)
+	g3, _ := newTestGitOps(t, repo.dir, state)
+	g3.keyring, _ = gitrepo.LoadKeyring(rotated)
+	g3.Boot()
+	if g3.Ready() {
+		t.Fatalf("boot served %q signed by a key no longer trusted", served(g3))
+	}
 	// The operator signs a fix with the release key: applied.
 	repo.sign = release
 	repo.write("zones/corp.internal.zone", zone(2026112103, "198.18.5.82"))
