@@ -8,6 +8,7 @@ import (
 	"testing/fstest"
 
 	"github.com/gitops-dns/resolverd/zones"
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/miekg/dns"
 )
 
@@ -91,6 +92,9 @@ func TestLoadCommit(t *testing.T) {
 	}
 	if _, _, err := LoadCommit(r.repo, h1, "nope"); err == nil {
 		t.Error("LoadCommit of a missing folder: want an error")
+	}
+	if _, _, err := LoadCommit(r.repo, plumbing.NewHash("0123456789abcdef0123456789abcdef01234567"), "dns"); err == nil {
+		t.Error("LoadCommit of a missing commit: want an error")
 	}
 }
 
