@@ -22,16 +22,17 @@ func runCheck(e *env, args []string) int {
 	fs, common := e.flags("check", "human", "human", "json", "github")
 	base := fs.String("base", "", "check against base revision `REV` (default: the first parent of the checked revision)")
 	noBase := fs.Bool("no-base", false, "skip the rules that compare with a base revision")
-	if code, ok := e.parse(fs, args); !ok {
+	pos, code, ok := e.parseAll(fs, args)
+	if !ok {
 		return code
 	}
-	if fs.NArg() > 1 {
-		fmt.Fprintf(e.stderr, "dnsctl check: one revision at most, got %d\n", fs.NArg())
+	if len(pos) > 1 {
+		fmt.Fprintf(e.stderr, "dnsctl check: one revision at most, got %d\n", len(pos))
 		return exitCannotRun
 	}
 	revName := "HEAD"
-	if fs.NArg() == 1 {
-		revName = fs.Arg(0)
+	if len(pos) == 1 {
+		revName = pos[0]
 	}
 	repo, err := e.openRepo(common.dir)
 	if err != nil {

@@ -21,10 +21,11 @@ func init() {
 
 func runDiff(e *env, args []string) int {
 	fs, common := e.flags("diff", "text", "text", "markdown", "json")
-	if code, ok := e.parse(fs, args); !ok {
+	pos, code, ok := e.parseAll(fs, args)
+	if !ok {
 		return code
 	}
-	if fs.NArg() != 2 {
+	if len(pos) != 2 {
 		fmt.Fprintln(e.stderr, "usage: dnsctl diff [--format text|markdown|json] BASE HEAD")
 		return exitCannotRun
 	}
@@ -32,11 +33,11 @@ func runDiff(e *env, args []string) int {
 	if err != nil {
 		return e.fail(err)
 	}
-	base, bfs, err := repo.load(fs.Arg(0))
+	base, bfs, err := repo.load(pos[0])
 	if err != nil {
 		return e.fail(err)
 	}
-	head, hfs, err := repo.load(fs.Arg(1))
+	head, hfs, err := repo.load(pos[1])
 	if err != nil {
 		return e.fail(err)
 	}

@@ -30,16 +30,17 @@ var lookDot = func() (string, error) { return exec.LookPath("dot") }
 
 func runGraph(e *env, args []string) int {
 	fs, common := e.flags("graph", "dot", "dot", "svg")
-	if code, ok := e.parse(fs, args); !ok {
+	pos, code, ok := e.parseAll(fs, args)
+	if !ok {
 		return code
 	}
-	if fs.NArg() > 1 {
+	if len(pos) > 1 {
 		fmt.Fprintln(e.stderr, "usage: dnsctl graph [--format dot|svg] [REV]")
 		return exitCannotRun
 	}
 	revName := "HEAD"
-	if fs.NArg() == 1 {
-		revName = fs.Arg(0)
+	if len(pos) == 1 {
+		revName = pos[0]
 	}
 	var dotPath string
 	if common.format == "svg" {

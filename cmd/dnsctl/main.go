@@ -20,7 +20,8 @@
 //	func runVerify(e *env, args []string) int {
 //		fs, common := e.flags("verify", "human", "human", "json") // -C DIR, --format
 //		// add the subcommand's own flags to fs here
-//		if code, ok := e.parse(fs, args); !ok {
+//		pos, code, ok := e.parseAll(fs, args) // flags may follow REV
+//		if !ok {
 //			return code
 //		}
 //		repo, err := e.openRepo(common.dir)  // finds the repo root (DetectDotGit)
@@ -34,7 +35,8 @@
 //
 // Shared pieces: env (stdout, stderr, the working directory — tests run
 // subcommands in-process with their own), env.flags (a flag.FlagSet with -C
-// and --format, checked against the formats the subcommand allows),
+// and --format, checked against the formats the subcommand allows), env.parseAll
+// (flags before or after the positional arguments),
 // env.openRepo / repoCtx.resolve / repoCtx.load (the repository containing
 // the -C folder, and the config folder of any revision), printFindings (the
 // human, json and github formats of findings) and the exit codes exitOK (0),
@@ -193,6 +195,26 @@ func (e *env) parse(fs *flag.FlagSet, args []string) (int, bool) {
 		}
 	}
 	return 0, true
+}
+
+// parseAll parses args allowing flags after positional arguments
+// (`dnsctl check HEAD --format json`) and returns the positional ones; a
+// "--" ends the flags. ok=false means return code now.
+func (e *env) parseAll(fs *flag.FlagSet, args []string) (pos []string, code int, ok bool) {
+	for {
+		if code, ok := e.parse(fs, args); !ok {
+			return nil, code, false
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, 0, true
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), 0, true
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
 }
 
 // repoCtx is an opened repository and the config folder inside it.

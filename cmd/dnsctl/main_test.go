@@ -26,6 +26,8 @@ func TestCheckOutputs(t *testing.T) {
 		{"-C after the subcommand", g.dir, []string{"check", "-C", "dns"}, exitFindings, "check-head.human"},
 		{"explicit base", dnsDir, []string{"check", "--base", "HEAD~1", "HEAD"}, exitFindings, "check-head.human"},
 		{"no base", dnsDir, []string{"check", "--no-base"}, exitFindings, "check-head-nobase.human"},
+		{"flags after the revision", dnsDir, []string{"check", "HEAD", "--format", "json"}, exitFindings, "check-head.json"},
+		{"revision after --", dnsDir, []string{"check", "--format", "github", "--", "HEAD"}, exitFindings, "check-head.github"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, errOut, code := dnsctl(t, tc.cwd, tc.args...)
