@@ -4,7 +4,7 @@
 GO          ?= go
 STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: all build test lint vet unit lab bench fuzz clean
+.PHONY: all build test lint vet unit lab bench bench-peers fuzz clean
 
 all: build
 
@@ -45,3 +45,8 @@ fuzz:
 
 clean:
 	rm -f resolverd dnsctl
+
+# The whole server against its peers (../shared/bench; ~30 min, both cores,
+# root): `make bench-peers ARGS='-w W1 -p nsd -r 1 -d 5'` for a quick subset.
+bench-peers:
+	bash bench/run.sh $(ARGS)

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Runs resolverd as a peer of ../shared/bench (run-peers.sh --peer-cmd): turns
+# the kit's data dir into a config repo (a real git repository, so the node
+# takes it through gitops exactly as in production) and starts one node on it
+# in the foreground.
+#
+#   resolverd-peer.sh            (reads BENCH_ADDR BENCH_PORT BENCH_DATA BENCH_RUNDIR BENCH_ROOT_HINTS)
+#
+# RESOLVERD (default: resolverd next to this script's repo, built by `make build`)
+# picks the binary.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+bin=${RESOLVERD:-$here/../resolverd}
+: "${BENCH_ADDR:?}" "${BENCH_PORT:?}" "${BENCH_DATA:?}" "${BENCH_RUNDIR:?}" "${BENCH_ROOT_HINTS:?}"
+
+repo=$BENCH_RUNDIR/config
+mkdir -p "$repo/zones" "$repo/clusters"
+# The kit's zone has a single apex NS; the product's lint wants two (RFC 1034
+# 4.1). Add a second name server with the same address: answers to the
+# benchmark's queries are unchanged.
+{
+  cat "$BENCH_DATA/zones/corp.internal.zone"
+  echo "corp.internal. 3600 IN NS ns2.corp.internal."
+  echo "ns2.corp.internal. 3600 IN A $BENCH_ADDR"
+} >"$repo/zones/corp.internal.zone"
+cp "$BENCH_ROOT_HINTS" "$repo/root.hints"
+cat >"$repo/policy.yaml" <<YAML
+recursion:
+  root_hints: root.hints
+fallback:
+  ttl: 30
+limits:
+  max_delete_percent: 10
+  min_ttl: 1
+  max_ttl: 604800
+YAML
+cat >"$repo/clusters/bench.yaml" <<YAML
+name: bench
+environment: staging
+track: refs/heads/main
+nodes:
+  - {name: sut, address: $BENCH_ADDR}
+recursion:
+  allow: [127.0.0.0/8]
+YAML
+git -C "$repo" init -q -b main
+git -C "$repo" add -A
+git -C "$repo" -c user.name=bench -c user.email=bench@localhost commit -qm "bench data"
+
+cat >"$BENCH_RUNDIR/Corefile" <<CORE
+.:$BENCH_PORT {
+    bind $BENCH_ADDR
+    gitops {
+        repo    $repo
+        ref     refs/heads/main
+        cluster bench
+        node    sut
+        poll    1h
+        state   $BENCH_RUNDIR/state
+    }
+    fallback
+    authority
+    recursor
+}
+CORE
+exec "$bin" -conf "$BENCH_RUNDIR/Corefile" -quiet

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# `make bench-peers`: the product side by side with the peers of ../shared/bench
+# on this machine (one core for the server, dnsperf on the other), then the
+# summary table. Needs root (the kit binds port 53 and adds a loopback address).
+#
+#   bench/run.sh [run-peers.sh options]     default: every workload, the best peers, 2 rounds
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+kit=${BENCH_KIT:-$here/../../shared/bench}
+[ -x "$kit/run-peers.sh" ] || [ -f "$kit/run-peers.sh" ] || { echo "benchmark kit not found at $kit (set BENCH_KIT)" >&2; exit 2; }
+(cd "$here/.." && go build -o resolverd ./cmd/resolverd)
+args=("$@")
+[ ${#args[@]} -gt 0 ] || args=(-w W1,W2,W3 -p nsd,unbound,pdns,kresd,bind,coredns -r 2)
+exec bash "$kit/run-peers.sh" "${args[@]}" \
+  --peer-cmd "resolverd:W1,W2,W3:$here/resolverd-peer.sh"
