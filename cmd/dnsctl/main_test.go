@@ -266,3 +266,25 @@ func writeFile(t *testing.T, p, s string) {
 		t.Fatal(err)
 	}
 }
+
+// TestSeed004 is the Let's Encrypt outage (2025-07-21) through the tool:
+// four replicas whose forwarders point at each other in turn. check refuses
+// the revision naming the whole chain; graph draws the loop in red.
+func TestSeed004(t *testing.T) {
+	g := newGitRepo(t)
+	g.commitTree("Replicas forward to each other", "dns", "testdata/le", nil)
+	dnsDir := filepath.Join(g.dir, "dns")
+	out, _, code := dnsctl(t, dnsDir, "check")
+	if code != exitFindings {
+		t.Errorf("exit %d, want 1", code)
+	}
+	golden(t, "check-le.human", out)
+	if !strings.Contains(out, "r1 -[.]-> r2 -[.]-> r3 -[.]-> r4 -[.]-> r1") {
+		t.Errorf("the chain is not named: %s", out)
+	}
+	out, _, code = dnsctl(t, dnsDir, "graph")
+	if code != exitOK {
+		t.Errorf("graph exit %d", code)
+	}
+	golden(t, "graph-le.dot", out)
+}
