@@ -424,3 +424,34 @@ func BenchmarkFallbackAnswer(b *testing.B) {
 		f.ServeDNS(ctx, w, q)
 	}
 }
+
+// FuzzServeDNS: any query a client can send, through a failing chain,
+// never panics and yields either nothing (the server answers) or a reply to
+// that query.
+func FuzzServeDNS(f *testing.F) {
+	for _, q := range []*dns.Msg{
+		query("db-primary.corp.internal.", dns.TypeA, true),
+		query("WWW.corp.internal.", dns.TypeANY, false),
+		query("git.corp.internal.", dns.TypeAAAA, true),
+	} {
+		b, _ := q.Pack()
+		f.Add(b, true)
+	}
+	snap := testSnapshot(f)
+	f.Fuzz(func(t *testing.T, data []byte, failing bool) {
+		r := new(dns.Msg)
+		if err := r.Unpack(data); err != nil || len(r.Question) != 1 {
+			return // the CoreDNS server passes exactly one question to the chain
+		}
+		kind := "answer"
+		if failing {
+			kind = "servfail-write"
+		}
+		fb := &Fallback{Next: &upstream{kind: kind}, Source: staticSource{snap}, Timeout: time.Second}
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		fb.ServeDNS(context.Background(), rec, r)
+		if rec.Msg != nil && rec.Msg.Id != r.Id {
+			t.Fatalf("reply id %d to query id %d", rec.Msg.Id, r.Id)
+		}
+	})
+}
