@@ -102,3 +102,29 @@ func FuzzLoadFallback(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCheck replaces one cluster file and the fallback file of a valid
+// repo with fuzzed input: Load and Check (alone and against the valid
+// base) must never panic, and every finding must be well formed.
+func FuzzCheck(f *testing.F) {
+	f.Add([]byte(goodRepo["clusters/us-east.yaml"]), []byte(goodRepo["fallback.zone"]))
+	f.Add([]byte("name: us-east\nenvironment: production\nnodes: [{name: a, address: 198.18.2.1}]\nforward:\n  - {zone: ., to: [198.18.2.2, \"127.0.0.1:53\", 0.0.0.0]}\nzones: []\n"), []byte("*.x. 1 IN NS a.\nx. 1 IN CNAME y.\nx. 1 IN A 0.0.0.0\n"))
+	base, fs := Load(mapFS(goodRepo), "")
+	if len(fs) != 0 {
+		f.Fatal(findingStrings(fs))
+	}
+	f.Fuzz(func(t *testing.T, clusterFile, fallback []byte) {
+		files := with(goodRepo, map[string]string{"clusters/us-east.yaml": string(clusterFile), "fallback.zone": string(fallback)})
+		m := mapFS(files)
+		rev, fs := Load(m, "")
+		fs = append(fs, Check(rev, nil)...)
+		fs = append(fs, Check(rev, base)...)
+		for _, f := range fs {
+			if f.Pos.File == "" || f.Rule == "" || f.Msg == "" {
+				t.Fatalf("malformed finding %+v", f)
+			}
+		}
+		_ = Diff(base, rev)
+		_ = ForwardGraph(rev)
+	})
+}
