@@ -129,17 +129,18 @@ func down(t *testing.T) string {
 	return addr
 }
 
-func startCoreDNS(t *testing.T, upstream string) (udp, tcp string) {
+// startCoreDNS starts the chain; timeout is the fallback's deadline.
+func startCoreDNS(t *testing.T, upstream string, timeout time.Duration) (udp, tcp string) {
 	t.Helper()
 	corefile := fmt.Sprintf(`.:0 {
     bind 127.0.0.1
     e2esource
     fallback {
-        timeout 300ms
+        timeout %s
     }
     e2eforward %s
 }
-`, upstream)
+`, timeout, upstream)
 	caddy.Quiet = true
 	dnsserver.Quiet = true
 	// The snapshot comes from e2esource, standing for gitops.
@@ -185,7 +186,13 @@ func TestEndToEnd(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			udp, tcp := startCoreDNS(t, tc.upstream(t))
+			// A healthy path gets a deadline it cannot miss on a loaded
+			// machine; a broken one a short deadline to keep the test fast.
+			timeout := 300 * time.Millisecond
+			if tc.reason == "" {
+				timeout = 5 * time.Second
+			}
+			udp, tcp := startCoreDNS(t, tc.upstream(t), timeout)
 			for _, net := range []string{"udp", "tcp"} {
 				addr := udp
 				if net == "tcp" {

@@ -83,12 +83,12 @@ func TestFullChain(t *testing.T) {
         state   %s
     }
     fallback {
-        timeout 300ms
+        timeout 700ms
     }
     authority
     recursor {
-        upstream_timeout 1s
-        deadline 2s
+        upstream_timeout 500ms
+        deadline 1s
     }
 }
 `, port, dir, filepath.Join(t.TempDir(), "state"))
@@ -166,7 +166,7 @@ func verifyDrift(t *testing.T, repo *git.Repository, head plumbing.Hash, blackho
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := staging.Verify(context.Background(), rev, "dev", staging.Options{Wait: 5 * time.Second, Timeout: 3 * time.Second})
+	rep, err := staging.Verify(context.Background(), rev, "dev", staging.Options{Wait: 5 * time.Second, Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
