@@ -13,6 +13,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	git "github.com/go-git/go-git/v5"
+	gitconfig "github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
@@ -23,7 +24,11 @@ const ConfigDir = "dns"
 // Refs the clusters track.
 const (
 	MainRef       = "refs/heads/main"
-	ProductionRef = "refs/heads/production"
+	ProductionRef = "refs/heads/production" // the canary (dc1) tracks it
+	// BakedRef is what the other production clusters (dc2) track: moved by
+	// `dnsctl promote --after-bake` once the canary has served a revision
+	// for the bake time.
+	BakedRef = "refs/heads/production-baked"
 )
 
 // ConfigRepo is the operators' working copy of the config repo. Commits are
@@ -51,6 +56,10 @@ func (l *Lab) newConfigRepo() (*ConfigRepo, error) {
 		return nil, fmt.Errorf("config repo: %w", err)
 	}
 	c := &ConfigRepo{Dir: dir, bare: l.git.Bare, repo: r}
+	// dnsctl promote pushes to origin: the git server's HTTP front door.
+	if _, err := r.CreateRemote(&gitconfig.RemoteConfig{Name: "origin", URLs: []string{HTTPURL()}}); err != nil {
+		return nil, fmt.Errorf("config repo: %w", err)
+	}
 	if c.Trusted, err = newKey("dns release"); err != nil {
 		return nil, err
 	}
@@ -179,6 +188,11 @@ app         IN AAAA 2001:db8:10::20
 git         IN A    198.18.4.1
 intranet    IN CNAME www.example.com.
 `, serial)
+	// A realistic zone is not tiny: small changes stay far below the
+	// policy's mass-delete limit.
+	for i := 1; i <= 30; i++ {
+		fmt.Fprintf(&b, "ws%02d        IN A    198.18.11.%d\n", i, i)
+	}
 	for _, e := range extra {
 		b.WriteString(e)
 		b.WriteString("\n")

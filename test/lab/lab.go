@@ -94,7 +94,7 @@ var labSeq atomic.Int32
 func DefaultClusters() []*ClusterSpec {
 	return []*ClusterSpec{
 		{Name: "dc1", Environment: "production", Track: ProductionRef, Canary: true, Octet: 1, Nodes: []string{"ns1", "ns2", "ns3"}},
-		{Name: "dc2", Environment: "production", Track: ProductionRef, Octet: 2, Nodes: []string{"ns1", "ns2", "ns3"}},
+		{Name: "dc2", Environment: "production", Track: BakedRef, Octet: 2, Nodes: []string{"ns1", "ns2", "ns3"}},
 		{Name: "staging", Environment: "staging", Track: MainRef, Octet: 3, Nodes: []string{"stg1", "stg2"}},
 	}
 }
@@ -224,11 +224,13 @@ func (l *Lab) build() error {
 	if err != nil {
 		return err
 	}
-	if err := repo.SetRef(ProductionRef, rev); err != nil {
-		return err
+	for _, ref := range []string{ProductionRef, BakedRef} {
+		if err := repo.SetRef(ref, rev); err != nil {
+			return err
+		}
 	}
 	l.Initial = rev
-	l.Logf("config repo: initial revision %s on main and production", short(rev))
+	l.Logf("config repo: initial revision %s on main, production and production-baked", short(rev))
 	if l.opts.NoNodes {
 		return nil
 	}
@@ -399,14 +401,17 @@ func (l *Lab) CommitWith(msg string, files map[string]string, o CommitOpts) stri
 	return rev
 }
 
-// Publish moves the production ref to rev directly, as an operator with
-// push rights would (scenarios about promotion use dnsctl promote).
+// Publish moves both production refs (the canary's and the others') to
+// rev directly, as an operator with push rights would (scenarios about
+// promotion use dnsctl promote).
 func (l *Lab) Publish(rev string) {
 	l.T.Helper()
-	if err := l.repo.SetRef(ProductionRef, rev); err != nil {
-		l.T.Fatalf("publish %s: %v", short(rev), err)
+	for _, ref := range []string{ProductionRef, BakedRef} {
+		if err := l.repo.SetRef(ref, rev); err != nil {
+			l.T.Fatalf("publish %s: %v", short(rev), err)
+		}
 	}
-	l.Logf("production ref -> %s", short(rev))
+	l.Logf("production refs -> %s", short(rev))
 }
 
 // CommitAndPublish commits to main and moves production to it.

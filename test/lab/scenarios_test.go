@@ -34,7 +34,7 @@ func TestClientsResolve(t *testing.T) {
 		{"app", []string{AppHostA, AppHostAAAA}}, // search corp.internal
 		{"db-primary", []string{DBPrimaryA}},
 		{"www.example.com", []string{ExternalWWWA, ExternalWWWAAAA}},
-		{"web.example.com", []string{ExternalWWWA, ExternalWWWAAAA}},       // CNAME in example.com.
+		{"web.example.com", []string{ExternalWWWA, ExternalWWWAAAA}},        // CNAME in example.com.
 		{"intranet.corp.internal", []string{ExternalWWWA, ExternalWWWAAAA}}, // CNAME internal -> external
 		{"mirror.example.net", []string{ExternalNetA}},                      // NS name out of bailiwick
 	}

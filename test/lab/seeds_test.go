@@ -325,6 +325,12 @@ func TestSeed003BlackholedForwarder(t *testing.T) {
 	g0 := goroutines(t, nodes)
 	l.Logf("goroutines before the load: %v", g0)
 
+	// Baseline: internal names alone, as fast as this host lets the client ask.
+	bctx, bcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	base := c.Load(bctx, 100, 16, internalLoad)
+	bcancel()
+	l.Logf("baseline, internal names alone for 5 s: %s, p99 %v", base, base.P99().Round(time.Millisecond))
+
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var hammer []LoadQuery
@@ -334,7 +340,7 @@ func TestSeed003BlackholedForwarder(t *testing.T) {
 	hdone := make(chan *LoadStats)
 	go func() { hdone <- c.Load(ctx, 200, 64, hammer) }()
 	idone := make(chan *LoadStats)
-	go func() { idone <- c.Load(ctx, 100, 8, internalLoad) }()
+	go func() { idone <- c.Load(ctx, 100, 16, internalLoad) }()
 	l.Logf("load: 200 q/s of distinct names under the blackholed zone, 100 q/s of internal names, 10 s")
 	peak := map[string]float64{}
 	for ctx.Err() == nil {
@@ -344,14 +350,19 @@ func TestSeed003BlackholedForwarder(t *testing.T) {
 		}
 	}
 	ist, hst := <-idone, <-hdone
-	l.Logf("internal names: %s, p99 %v", ist, ist.P99().Round(time.Millisecond))
+	l.Logf("internal names under the blackhole: %s, p99 %v", ist, ist.P99().Round(time.Millisecond))
 	l.Logf("blackholed names: %s", hst)
 	l.Logf("goroutines peak during the load: %v", peak)
 	if ist.Failed > 0 {
 		t.Errorf("%d internal queries failed while the forwarder blackholed: %s", ist.Failed, strings.Join(ist.Failures, "; "))
 	}
-	if ist.Sent < 900 {
-		t.Errorf("internal names answered at %d/10 s, want the full 100 q/s", ist.Sent)
+	baseRate, rate := float64(base.OK)/5, float64(ist.OK)/10
+	l.Logf("internal answers per second: %.0f alone, %.0f under the blackhole load", baseRate, rate)
+	if rate < 0.7*baseRate {
+		t.Errorf("internal names answered at %.0f/s under the blackhole load, %.0f/s without: not full rate", rate, baseRate)
+	}
+	if hst.Sent < 200 {
+		t.Errorf("only %d queries sent to the blackholed zone: the scenario did not happen", hst.Sent)
 	}
 	for id, p := range peak {
 		if p > g0[id]+2000 {
@@ -374,4 +385,98 @@ func goroutines(t *testing.T, nodes []*Node) map[string]float64 {
 		out[n.ID()] = MetricSum(expo, "go_goroutines")
 	}
 	return out
+}
+
+// TestSeed000StagingCatchesBrokenProbe (DFINITY): a revision that passes
+// dnsctl check but breaks a probed name (app becomes a CNAME to a name the
+// internet does not have) fails verify on staging, promote refuses it, and
+// production never sees it. A good revision is verified, promoted to the
+// canary datacenter (dc1) first, and reaches dc2 only after the canary
+// has served it for the bake time.
+func TestSeed000StagingCatchesBrokenProbe(t *testing.T) {
+	NeedDnsctl(t)
+	l := New(t, Options{})
+	prod := l.Nodes("dc1", "dc2")
+	stg := l.Nodes("staging")
+	stgNS := l.Client("staging").Host.NS
+
+	brokenZone := strings.Replace(CorpZone(ZoneSerialBase+2),
+		"app         IN A    198.18.10.20\napp         IN AAAA 2001:db8:10::20\n",
+		"app         IN CNAME app.example.com.\n", 1)
+	if brokenZone == CorpZone(ZoneSerialBase+2) {
+		t.Fatal("test bug: the app records were not replaced")
+	}
+	bad := l.Commit("app moves behind the partner's CDN", map[string]string{"zones/corp.internal.zone": brokenZone})
+	out, code := l.Dnsctl("", "check", bad)
+	if code != 0 {
+		t.Fatalf("dnsctl check refused the revision this scenario needs to pass it (exit %d):\n%s", code, out)
+	}
+	l.Sleep(3*time.Second, "staging tracks main and takes the revision")
+	for _, n := range stg {
+		l.Logf("%s %s", n.ID(), statusLine(n))
+	}
+	out, code = l.Dnsctl(stgNS, "verify", "--cluster", "staging", "--wait", "10s", bad)
+	l.Logf("dnsctl verify said:\n%s", out)
+	if code != 1 {
+		t.Errorf("dnsctl verify of the broken revision: exit %d, want 1", code)
+	}
+	out, code = l.Dnsctl(stgNS, "promote", bad, "--to", "production")
+	l.Logf("dnsctl promote said:\n%s", out)
+	if code != 1 {
+		t.Errorf("dnsctl promote of an unverified revision: exit %d, want 1", code)
+	}
+	must(t, l.KeepsServing(l.Initial, 3*time.Second, prod...))
+	for _, ref := range []string{ProductionRef, BakedRef} {
+		if got, _ := l.Repo().Ref(ref); got != l.Initial {
+			t.Errorf("%s moved to %s", ref, short(got))
+		}
+	}
+	if got, err := l.Client("dc1").Getent("app"); err != nil || !sameSet(got, AppHostA, AppHostAAAA) {
+		t.Errorf("production client: getent app = %v, %v", got, err)
+	}
+
+	good := l.Commit("app back on its own address, new canary-check host",
+		zoneWith(3, "canary-check IN A 198.18.10.50"))
+	l.MustServe(good, 20*time.Second, stg...)
+	out, code = l.Dnsctl(stgNS, "verify", "--cluster", "staging", "--wait", "10s", good)
+	l.Logf("dnsctl verify said:\n%s", out)
+	if code != 0 {
+		t.Fatalf("dnsctl verify of the good revision: exit %d", code)
+	}
+	out, code = l.Dnsctl(stgNS, "promote", good, "--to", "production")
+	l.Logf("dnsctl promote said:\n%s", out)
+	if code != 0 {
+		t.Fatalf("dnsctl promote of the verified revision: exit %d", code)
+	}
+	l.MustServe(good, 20*time.Second, l.Nodes("dc1")...)
+	must(t, l.KeepsServing(l.Initial, 3*time.Second, l.Nodes("dc2")...))
+	if got, err := l.Client("dc1").Getent("canary-check"); err != nil || !sameSet(got, "198.18.10.50") {
+		t.Errorf("canary client: getent canary-check = %v, %v", got, err)
+	}
+	if got, err := l.Client("dc2").Getent("canary-check"); err == nil {
+		t.Errorf("dc2 client resolved canary-check before the bake: %v", got)
+	}
+
+	dc1NS := l.Client("dc1").Host.NS
+	out, code = l.Dnsctl(dc1NS, "verify", "--cluster", "dc1", "--wait", "10s", good)
+	l.Logf("dnsctl verify (canary, bake starts) said:\n%s", out)
+	if code != 0 {
+		t.Fatalf("dnsctl verify on the canary: exit %d", code)
+	}
+	const bake = "4s"
+	out, code = l.Dnsctl(dc1NS, "promote", good, "--to", "production", "--after-bake", "--bake", bake)
+	l.Logf("dnsctl promote --after-bake (too early) said:\n%s", out)
+	if code != 1 {
+		t.Errorf("promote --after-bake before the bake time: exit %d, want 1", code)
+	}
+	l.Sleep(4*time.Second, "the canary bakes")
+	out, code = l.Dnsctl(dc1NS, "promote", good, "--to", "production", "--after-bake", "--bake", bake)
+	l.Logf("dnsctl promote --after-bake said:\n%s", out)
+	if code != 0 {
+		t.Fatalf("promote --after-bake after the bake time: exit %d", code)
+	}
+	l.MustServe(good, 20*time.Second, l.Nodes("dc2")...)
+	if got, err := l.Client("dc2").Getent("canary-check"); err != nil || !sameSet(got, "198.18.10.50") {
+		t.Errorf("dc2 client after the bake: getent canary-check = %v, %v", got, err)
+	}
 }
