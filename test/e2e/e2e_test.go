@@ -25,7 +25,7 @@ import (
 	"github.com/miekg/dns"
 )
 
-var resolverdBin string
+var resolverdBin, dnsctlBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "resolverd-e2e-bin")
@@ -34,11 +34,14 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	resolverdBin = filepath.Join(dir, "resolverd")
-	build := exec.Command("go", "build", "-o", resolverdBin, "github.com/gitops-dns/resolverd/cmd/resolverd")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building resolverd:", err)
-		os.Exit(2)
+	dnsctlBin = filepath.Join(dir, "dnsctl")
+	for bin, pkg := range map[string]string{resolverdBin: "./cmd/resolverd", dnsctlBin: "./cmd/dnsctl"} {
+		build := exec.Command("go", "build", "-o", bin, "github.com/gitops-dns/resolverd/"+strings.TrimPrefix(pkg, "./"))
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building", pkg+":", err)
+			os.Exit(2)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -123,6 +126,7 @@ func freePort(t *testing.T) int {
 // node is one resolverd process.
 type node struct {
 	t                   *testing.T
+	bindAddr            string
 	port, metrics, read int
 	corefile, state     string
 	cmd                 *exec.Cmd
@@ -131,15 +135,35 @@ type node struct {
 }
 
 func newNode(t *testing.T, repoDir, state string) *node {
-	n := &node{t: t, port: freePort(t), metrics: freePort(t), read: freePort(t), state: state}
+	return newClusterNode(t, repoDir, state, nodeSpec{})
+}
+
+// nodeSpec says which cluster and node a resolverd process is, where it
+// listens and which ref it follows; zero values mean the dev node on
+// 127.0.0.1 following main.
+type nodeSpec struct {
+	bind, ref, cluster, name string
+}
+
+func newClusterNode(t *testing.T, repoDir, state string, spec nodeSpec) *node {
+	if spec.bind == "" {
+		spec.bind = "127.0.0.1"
+	}
+	if spec.ref == "" {
+		spec.ref = "refs/heads/main"
+	}
+	if spec.cluster == "" {
+		spec.cluster, spec.name = "dev", "local"
+	}
+	n := &node{t: t, bindAddr: spec.bind, port: freePort(t), metrics: freePort(t), read: freePort(t), state: state}
 	n.corefile = filepath.Join(t.TempDir(), "Corefile")
 	conf := fmt.Sprintf(`.:%d {
-    bind 127.0.0.1
+    bind %s
     gitops {
         repo    %s
-        ref     refs/heads/main
-        cluster dev
-        node    local
+        ref     %s
+        cluster %s
+        node    %s
         poll    200ms
         state   %s
     }
@@ -150,7 +174,7 @@ func newNode(t *testing.T, repoDir, state string) *node {
     ready 127.0.0.1:%d
     errors
 }
-`, n.port, repoDir, state, n.metrics, n.read)
+`, n.port, spec.bind, repoDir, spec.ref, spec.cluster, spec.name, state, n.metrics, n.read)
 	if err := os.WriteFile(n.corefile, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +228,7 @@ func (n *node) logText() string {
 	return n.log.String()
 }
 
-func (n *node) addr() string { return fmt.Sprintf("127.0.0.1:%d", n.port) }
+func (n *node) addr() string { return fmt.Sprintf("%s:%d", n.bindAddr, n.port) }
 
 // query asks the node over net ("udp" or "tcp") with miekg/dns.
 func (n *node) query(netw, name string, qtype uint16, class uint16) (*dns.Msg, error) {
