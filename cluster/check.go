@@ -497,7 +497,14 @@ func (c *checker) zoneChanged(bz, hz *zones.Zone, refuse func(zones.Position, st
 		headTTL[kt]++
 	}
 	changed := false
-	deleted := 0
+	// A record is deleted when its RRset shrinks: a changed address (one A
+	// replaced by another) is a change, not a deletion, so the mass-delete
+	// share counts per owner and type the records removed beyond those added.
+	type ownerType struct {
+		name  string
+		rtype uint16
+	}
+	removed := map[ownerType]int{}
 	var apexNS []string
 	for _, rr := range bz.Records() {
 		k, kt := wireKeys(rr, buf)
@@ -514,9 +521,25 @@ func (c *checker) zoneChanged(bz, hz *zones.Zone, refuse func(zones.Position, st
 		if h.Rrtype == dns.TypeSOA && strings.EqualFold(h.Name, bz.Origin()) {
 			continue // a new serial is a change, not a deletion
 		}
-		deleted++
+		removed[ownerType{strings.ToLower(h.Name), h.Rrtype}]++
 		if h.Rrtype == dns.TypeNS && strings.EqualFold(h.Name, bz.Origin()) {
 			apexNS = append(apexNS, rr.(*dns.NS).Ns)
+		}
+	}
+	deleted := 0
+	if len(removed) > 0 {
+		// What is left in headKeys was added by this revision.
+		added := map[ownerType]int{}
+		for _, rr := range hz.Records() {
+			k, _ := wireKeys(rr, buf)
+			if headKeys[k] > 0 {
+				headKeys[k]--
+				h := rr.Header()
+				added[ownerType{strings.ToLower(h.Name), h.Rrtype}]++
+			}
+		}
+		for ot, n := range removed {
+			deleted += max(0, n-added[ot])
 		}
 	}
 	for _, n := range headTTL {

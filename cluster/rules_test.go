@@ -377,6 +377,9 @@ var ruleCases = []ruleCase{
 		want: []string{
 			"dns/zones: error: mass-delete: the revision deletes 2 of 15 records (13.3%), more than the 10% of limits.max_delete_percent; add the commit trailer `DNS-Allow-Mass-Delete: <reason>` if this is intended",
 		}},
+	{name: "changed addresses are not deletions", rule: "mass-delete", base: true,
+		changes: map[string]string{"zones/corp.example.zone": replace(replace(replace(corpZ, "2026010101", "2026010102"), "www     IN A   198.18.5.80", "www     IN A   198.18.5.81"), "db      IN A   198.18.5.10", "db      IN A   198.18.5.12")},
+		want:    nil},
 	{name: "mass delete allowed by trailer", rule: "mass-delete", base: true,
 		message: "Retire www\n\nThe intranet moved.\n\nDNS-Allow-Mass-Delete: intranet retired, ticket OPS-42\n",
 		changes: map[string]string{"zones/corp.example.zone": replace(replace(replace(corpZ, "2026010101", "2026010102"), "www     IN A   198.18.5.80\n", ""), "intranet IN CNAME www\n", "")},
