@@ -178,6 +178,13 @@ func TestDatacenterIndependence(t *testing.T) {
 	l.Restore("dc1", "git")
 	l.Restore("dc1", "dc2")
 	l.MustServe(rev, 30*time.Second, l.Nodes("dc1")...)
+
+	// A whole host of dc1 drops off the network: its clients' stubs time
+	// out on it and go on to the next server.
+	l.Unplug("dc1-ns1")
+	l.Sleep(3*time.Second, "dc1-ns1 is unreachable")
+	l.Plug("dc1-ns1")
+	time.Sleep(time.Second)
 	cancel()
 	st := <-done
 	l.Logf("dc1 client saw: %s, p99 %v", st, st.P99().Round(time.Millisecond))
