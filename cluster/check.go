@@ -287,9 +287,9 @@ func (c *checker) fallbackName(r Record, name string) {
 	case ans.Rcode != dns.RcodeSuccess:
 		return
 	}
-	want := rdataText(r.RR)
+	want := RdataText(r.RR)
 	for _, rr := range ans.Answer {
-		if rr.Header().Rrtype == t && strings.EqualFold(rdataText(rr), want) {
+		if rr.Header().Rrtype == t && strings.EqualFold(RdataText(rr), want) {
 			return
 		}
 	}
@@ -323,7 +323,7 @@ func (c *checker) probes() {
 		for i, e := range p.Expect {
 			found := false
 			for _, rr := range ans.Answer {
-				if strings.EqualFold(strings.TrimSuffix(rdataText(rr), "."), strings.TrimSuffix(e, ".")) {
+				if strings.EqualFold(strings.TrimSuffix(RdataText(rr), "."), strings.TrimSuffix(e, ".")) {
 					found = true
 					break
 				}
@@ -390,17 +390,7 @@ func Trailer(message, name string) (string, bool) {
 // recordKey identifies a record by owner, class, type and rdata (not TTL).
 func recordKey(rr dns.RR) string {
 	h := rr.Header()
-	return strings.ToLower(h.Name) + " " + dns.ClassToString[h.Class] + " " + dns.TypeToString[h.Rrtype] + " " + rdataText(rr)
-}
-
-// rdataText is the presentation form of a record's data.
-func rdataText(rr dns.RR) string {
-	s := rr.String()
-	hs := rr.Header().String()
-	if strings.HasPrefix(s, hs) {
-		return s[len(hs):]
-	}
-	return s
+	return strings.ToLower(h.Name) + " " + dns.ClassToString[h.Class] + " " + dns.TypeToString[h.Rrtype] + " " + RdataText(rr)
 }
 
 func answerText(rrs []dns.RR) string {
@@ -409,7 +399,7 @@ func answerText(rrs []dns.RR) string {
 	}
 	parts := make([]string, 0, len(rrs))
 	for _, rr := range rrs {
-		parts = append(parts, dns.TypeToString[rr.Header().Rrtype]+" "+rdataText(rr))
+		parts = append(parts, dns.TypeToString[rr.Header().Rrtype]+" "+RdataText(rr))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -462,7 +452,7 @@ func (c *checker) againstBase(base *Revision) {
 	}
 	for _, r := range base.Fallback {
 		if !headFB[recordKey(r.RR)] {
-			refuse(zones.Position{File: c.path(FallbackFile)}, RuleFallbackDeleted, "fallback record %s %s %s is deleted", strings.ToLower(r.RR.Header().Name), dns.TypeToString[r.RR.Header().Rrtype], rdataText(r.RR))
+			refuse(zones.Position{File: c.path(FallbackFile)}, RuleFallbackDeleted, "fallback record %s %s %s is deleted", strings.ToLower(r.RR.Header().Name), dns.TypeToString[r.RR.Header().Rrtype], RdataText(r.RR))
 		}
 	}
 }

@@ -291,8 +291,8 @@ func (v *verifier) probe(ctx context.Context, node, addr string, p cluster.Probe
 	q.SetEdns0(1232, false)
 	r, err := v.exchange(ctx, q, addr)
 	if err == nil {
-		err = MatchProbe(p, r)
-		ch.Answer = answerText(r)
+		err = cluster.MatchProbe(p, r)
+		ch.Answer = cluster.ResponseText(r)
 	}
 	if err != nil {
 		ch.Status = StatusFail
@@ -304,66 +304,6 @@ func (v *verifier) probe(ctx context.Context, node, addr string, p cluster.Probe
 	}
 	ch.Status = StatusPass
 	return ch
-}
-
-// MatchProbe says whether r satisfies p: same rcode, and every expected rdata
-// appears in the answer section (case, surrounding quotes and a final dot do
-// not matter). It is the semantics the nodes apply to themselves.
-func MatchProbe(p cluster.Probe, r *dns.Msg) error {
-	if r.Rcode != p.Rcode {
-		return fmt.Errorf("rcode %s, want %s", dns.RcodeToString[r.Rcode], dns.RcodeToString[p.Rcode])
-	}
-	have := map[string]bool{}
-	for _, rr := range r.Answer {
-		have[normRdata(rdata(rr))] = true
-	}
-	var missing []string
-	for _, e := range p.Expect {
-		if !have[normRdata(e)] {
-			missing = append(missing, e)
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("answer %s lacks %s", answerText(r), strings.Join(missing, ", "))
-	}
-	return nil
-}
-
-func rdata(rr dns.RR) string { return strings.TrimPrefix(rr.String(), rr.Header().String()) }
-
-func normRdata(s string) string {
-	s = strings.ToLower(strings.TrimSpace(s))
-	s = strings.Trim(s, `"`)
-	return strings.TrimSuffix(s, ".")
-}
-
-// answerText renders what a response says, for reports: the rcode and the
-// answer records' type and data.
-func answerText(r *dns.Msg) string {
-	if r == nil {
-		return "no answer"
-	}
-	parts := []string{dns.RcodeToString[r.Rcode]}
-	for _, rr := range r.Answer {
-		parts = append(parts, dns.TypeToString[rr.Header().Rrtype]+" "+rdata(rr))
-	}
-	if e := ede(r); e != "" {
-		parts = append(parts, "(EDE: "+e+")")
-	}
-	return strings.Join(parts, " ")
-}
-
-func ede(r *dns.Msg) string {
-	opt := r.IsEdns0()
-	if opt == nil {
-		return ""
-	}
-	for _, o := range opt.Option {
-		if e, ok := o.(*dns.EDNS0_EDE); ok {
-			return e.ExtraText
-		}
-	}
-	return ""
 }
 
 // fallbackSet is the fallback records of one name and type.
@@ -385,7 +325,7 @@ func fallbackSets(rev *cluster.Revision) []fallbackSet {
 			idx[k] = i
 			out = append(out, fallbackSet{name: strings.ToLower(h.Name), qtype: h.Rrtype})
 		}
-		out[i].want = append(out[i].want, rdata(rec.RR))
+		out[i].want = append(out[i].want, cluster.RdataText(rec.RR))
 	}
 	return out
 }
@@ -406,8 +346,8 @@ func (v *verifier) fallback(ctx context.Context, node, addr string, set fallback
 		ch.Detail = fmt.Sprintf("fallback %s; the node did not answer: %v", ch.Expected, err)
 		return ch
 	}
-	ch.Answer = answerText(r)
-	if e := ede(r); strings.HasPrefix(e, FallbackEDEPrefix) {
+	ch.Answer = cluster.ResponseText(r)
+	if e := cluster.EDEText(r); strings.HasPrefix(e, FallbackEDEPrefix) {
 		ch.Status = StatusWarn
 		ch.Detail = fmt.Sprintf("the node answered from its fallback records (%s): normal resolution of the name fails there", e)
 		return ch
@@ -415,7 +355,7 @@ func (v *verifier) fallback(ctx context.Context, node, addr string, set fallback
 	var got []string
 	for _, rr := range r.Answer {
 		if rr.Header().Rrtype == set.qtype {
-			got = append(got, rdata(rr))
+			got = append(got, cluster.RdataText(rr))
 		}
 	}
 	switch {
@@ -442,7 +382,7 @@ func sameSet(a, b []string) bool {
 	norm := func(s []string) string {
 		c := make([]string, len(s))
 		for i, x := range s {
-			c[i] = normRdata(x)
+			c[i] = cluster.NormRdata(x)
 		}
 		sort.Strings(c)
 		return strings.Join(c, "\n")

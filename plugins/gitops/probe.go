@@ -3,7 +3,6 @@ package gitops
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -39,9 +38,10 @@ func (g *GitOps) gateProbes(ctx context.Context, snap *cluster.Snapshot) []strin
 	return failed
 }
 
-// RunProbe asks addr the probe's question and checks the rcode and that
-// every expected answer is in the answer section. Transport errors are
-// retried until timeout (the node may be starting to listen).
+// RunProbe asks addr the probe's question and checks the response with
+// cluster.MatchProbe (the rcode, and every expected answer in the answer
+// section). Transport errors are retried until timeout (the node may be
+// starting to listen).
 func RunProbe(ctx context.Context, addr string, p cluster.Probe, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -57,7 +57,7 @@ func RunProbe(ctx context.Context, addr string, p cluster.Probe, timeout time.Du
 			r, _, err = c.ExchangeContext(ctx, m, addr)
 		}
 		if err == nil {
-			return checkAnswer(p, r)
+			return cluster.MatchProbe(p, r)
 		}
 		lastErr = err
 		select {
@@ -67,34 +67,4 @@ func RunProbe(ctx context.Context, addr string, p cluster.Probe, timeout time.Du
 		}
 	}
 	return fmt.Errorf("no answer: %w", lastErr)
-}
-
-func checkAnswer(p cluster.Probe, r *dns.Msg) error {
-	if r.Rcode != p.Rcode {
-		return fmt.Errorf("rcode %s, want %s", dns.RcodeToString[r.Rcode], dns.RcodeToString[p.Rcode])
-	}
-	have := map[string]bool{}
-	for _, rr := range r.Answer {
-		have[normRdata(strings.TrimPrefix(rr.String(), rr.Header().String()))] = true
-	}
-	var missing []string
-	for _, e := range p.Expect {
-		if !have[normRdata(e)] {
-			missing = append(missing, e)
-		}
-	}
-	if len(missing) > 0 {
-		got := make([]string, 0, len(r.Answer))
-		for _, rr := range r.Answer {
-			got = append(got, strings.TrimPrefix(rr.String(), rr.Header().String()))
-		}
-		return fmt.Errorf("answers %v lack %v", got, missing)
-	}
-	return nil
-}
-
-func normRdata(s string) string {
-	s = strings.ToLower(strings.TrimSpace(s))
-	s = strings.Trim(s, `"`)
-	return strings.TrimSuffix(s, ".")
 }
