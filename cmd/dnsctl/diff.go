@@ -72,6 +72,8 @@ func serialNote(z cluster.ZoneDiff) string {
 	return fmt.Sprintf("changed, serial %d -> %d", z.OldSerial, z.NewSerial)
 }
 
+// changeLine is one line of a setting's change: "+ what: new", "- what:
+// old" or "~ what: old -> new".
 func changeLine(c cluster.Change) string {
 	switch c.Kind {
 	case cluster.Added:
@@ -82,7 +84,10 @@ func changeLine(c cluster.Change) string {
 	return fmt.Sprintf("~ %s: %s -> %s", c.What, c.Old, c.New)
 }
 
-func recordLines(d cluster.RecordDiff) []string {
+// recordLines renders a record diff: removed, added, then changed records.
+// A changed record is one "~ old -> new" line, or with split (for a ```diff
+// block, which colours only + and -) its old and new lines.
+func recordLines(d cluster.RecordDiff, split bool) []string {
 	var out []string
 	for _, r := range d.Removed {
 		out = append(out, "- "+r)
@@ -91,7 +96,27 @@ func recordLines(d cluster.RecordDiff) []string {
 		out = append(out, "+ "+r)
 	}
 	for _, c := range d.Changed {
-		out = append(out, "~ "+c.Old+" -> "+c.New)
+		if split {
+			out = append(out, "- "+c.Old, "+ "+c.New)
+		} else {
+			out = append(out, "~ "+c.Old+" -> "+c.New)
+		}
+	}
+	return out
+}
+
+// changeLines is changeLine of each change; with split, a changed setting
+// is its old and new lines (see recordLines).
+func changeLines(cs []cluster.Change, split bool) []string {
+	var out []string
+	for _, c := range cs {
+		if split && c.Kind != cluster.Added && c.Kind != cluster.Removed {
+			out = append(out,
+				changeLine(cluster.Change{Kind: cluster.Removed, What: c.What, Old: c.Old}),
+				changeLine(cluster.Change{Kind: cluster.Added, What: c.What, New: c.New}))
+			continue
+		}
+		out = append(out, changeLine(c))
 	}
 	return out
 }
@@ -108,32 +133,32 @@ func writeTextPlan(w io.Writer, p *cluster.Plan) error {
 	}
 	for _, z := range p.Zones {
 		fmt.Fprintf(&b, "\nzone %s (%s)\n", z.Origin, serialNote(z))
-		for _, l := range recordLines(z.RecordDiff) {
+		for _, l := range recordLines(z.RecordDiff, false) {
 			b.WriteString("  " + l + "\n")
 		}
 	}
 	for _, c := range p.Clusters {
 		fmt.Fprintf(&b, "\ncluster %s (%s)\n", c.Name, c.Status)
-		for _, ch := range c.Changes {
-			b.WriteString("  " + changeLine(ch) + "\n")
+		for _, l := range changeLines(c.Changes, false) {
+			b.WriteString("  " + l + "\n")
 		}
 	}
 	if !p.Fallback.Empty() {
 		b.WriteString("\nfallback\n")
-		for _, l := range recordLines(p.Fallback) {
+		for _, l := range recordLines(p.Fallback, false) {
 			b.WriteString("  " + l + "\n")
 		}
 	}
 	if len(p.Probes) > 0 {
 		b.WriteString("\nprobes\n")
-		for _, ch := range p.Probes {
-			b.WriteString("  " + changeLine(ch) + "\n")
+		for _, l := range changeLines(p.Probes, false) {
+			b.WriteString("  " + l + "\n")
 		}
 	}
 	if len(p.Policy) > 0 {
 		b.WriteString("\npolicy\n")
-		for _, ch := range p.Policy {
-			b.WriteString("  " + changeLine(ch) + "\n")
+		for _, l := range changeLines(p.Policy, false) {
+			b.WriteString("  " + l + "\n")
 		}
 	}
 	fmt.Fprintf(&b, "\nSummary: %s\n", p.Summary)
@@ -158,51 +183,20 @@ func writeMarkdownPlan(w io.Writer, p *cluster.Plan) error {
 		b.WriteString("```\n")
 	}
 	for _, z := range p.Zones {
-		block(fmt.Sprintf("Zone `%s` (%s)", z.Origin, serialNote(z)), mdRecordLines(z.RecordDiff))
+		block(fmt.Sprintf("Zone `%s` (%s)", z.Origin, serialNote(z)), recordLines(z.RecordDiff, true))
 	}
 	for _, c := range p.Clusters {
-		block(fmt.Sprintf("Cluster `%s` (%s)", c.Name, c.Status), mdChangeLines(c.Changes))
+		block(fmt.Sprintf("Cluster `%s` (%s)", c.Name, c.Status), changeLines(c.Changes, true))
 	}
 	if !p.Fallback.Empty() {
-		block("Fallback records", mdRecordLines(p.Fallback))
+		block("Fallback records", recordLines(p.Fallback, true))
 	}
 	if len(p.Probes) > 0 {
-		block("Probes", mdChangeLines(p.Probes))
+		block("Probes", changeLines(p.Probes, true))
 	}
 	if len(p.Policy) > 0 {
-		block("Policy", mdChangeLines(p.Policy))
+		block("Policy", changeLines(p.Policy, true))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-// mdRecordLines is recordLines for a ```diff block, which colours only + and
-// -: a changed record shows as its old and new lines.
-func mdRecordLines(d cluster.RecordDiff) []string {
-	var out []string
-	for _, r := range d.Removed {
-		out = append(out, "- "+r)
-	}
-	for _, r := range d.Added {
-		out = append(out, "+ "+r)
-	}
-	for _, c := range d.Changed {
-		out = append(out, "- "+c.Old, "+ "+c.New)
-	}
-	return out
-}
-
-func mdChangeLines(cs []cluster.Change) []string {
-	var out []string
-	for _, c := range cs {
-		switch c.Kind {
-		case cluster.Added:
-			out = append(out, fmt.Sprintf("+ %s: %s", c.What, c.New))
-		case cluster.Removed:
-			out = append(out, fmt.Sprintf("- %s: %s", c.What, c.Old))
-		default:
-			out = append(out, fmt.Sprintf("- %s: %s", c.What, c.Old), fmt.Sprintf("+ %s: %s", c.What, c.New))
-		}
-	}
-	return out
 }

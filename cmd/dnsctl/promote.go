@@ -35,7 +35,7 @@ func runPromote(e *env, args []string) int {
 	authFile := fs.String("auth-file", "", "credentials for an http(s) remote, the nodes' auth_file format: one line `user:password` or a bare token")
 	var vf verifyFlags
 	vf.add(fs)
-	pos, code, ok := e.parseInterspersed(fs, args)
+	pos, code, ok := e.parseAll(fs, args)
 	if !ok {
 		return code
 	}

@@ -81,29 +81,13 @@ func (v *verifyFlags) options() (staging.Options, error) {
 	return staging.Options{Wait: v.wait, Timeout: v.timeout, Port: uint16(v.port), Addrs: v.nodes, Now: verifyNow}, nil
 }
 
-// parseInterspersed parses flags placed before, between and after the
-// positional arguments (`verify --cluster staging REV --format json`).
-func (e *env) parseInterspersed(fs *flag.FlagSet, args []string) ([]string, int, bool) {
-	var pos []string
-	for {
-		if code, ok := e.parse(fs, args); !ok {
-			return nil, code, false
-		}
-		if fs.NArg() == 0 {
-			return pos, 0, true
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-}
-
 func runVerify(e *env, args []string) int {
 	fs, common := e.flags("verify", "text", staging.Formats...)
 	clusterName := fs.String("cluster", "", "the cluster to verify on (required)")
 	record := fs.Bool("record", true, "record a passing verification as the annotated tag verified/<cluster>/<rev>")
 	var vf verifyFlags
 	vf.add(fs)
-	pos, code, ok := e.parseInterspersed(fs, args)
+	pos, code, ok := e.parseAll(fs, args)
 	if !ok {
 		return code
 	}
