@@ -974,35 +974,15 @@ func (l *loader) crossRefs(rev *Revision) {
 	}
 }
 
-// parseTTL reads a TTL in seconds or with BIND units (1h30m, 2d).
+// parseTTL reads the $TTL of fallback.zone: zones.ParseTTL, bounded to
+// 32 characters and to 2^31-1 seconds (RFC 2181 section 8).
 func parseTTL(s string) (uint32, bool) {
-	if s == "" || len(s) > 32 {
+	if len(s) > 32 {
 		return 0, false
 	}
-	var total, cur uint64
-	digits := false
-	for _, c := range strings.ToLower(s) {
-		if c >= '0' && c <= '9' {
-			cur = cur*10 + uint64(c-'0')
-			digits = true
-			if cur > 1<<32 {
-				return 0, false
-			}
-			continue
-		}
-		if !digits {
-			return 0, false
-		}
-		mult := map[rune]uint64{'s': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 604800}[c]
-		if mult == 0 {
-			return 0, false
-		}
-		total += cur * mult
-		cur, digits = 0, false
-	}
-	total += cur
-	if total > 1<<31-1 {
+	ttl, ok := zones.ParseTTL(s)
+	if !ok || ttl > 1<<31-1 {
 		return 0, false
 	}
-	return uint32(total), true
+	return ttl, true
 }

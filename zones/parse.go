@@ -200,7 +200,7 @@ func (p *parser) directive(e entry) {
 			p.syntax(d.line, d.col, "$TTL takes exactly one TTL value")
 			return
 		}
-		ttl, ok := parseTTL(args[0].text)
+		ttl, ok := ParseTTL(args[0].text)
 		if !ok {
 			p.syntax(args[0].line, args[0].col, fmt.Sprintf("bad $TTL value %q", args[0].text))
 			return
@@ -379,8 +379,11 @@ func splitParseError(err error) (msg string, line, col int) {
 	return msg, line, col
 }
 
-// parseTTL reads a TTL as a number of seconds or in BIND units (1w2d3h4m5s).
-func parseTTL(s string) (uint32, bool) {
+// ParseTTL reads a TTL as a number of seconds or in BIND units
+// (1w2d3h4m5s, units in either case), as $TTL and record TTLs are written
+// in zone files. ok is false for anything else and for a total beyond
+// 2^32-1 seconds.
+func ParseTTL(s string) (ttl uint32, ok bool) {
 	if s == "" {
 		return 0, false
 	}
