@@ -570,7 +570,7 @@ func TestServeStaleAfterClientTimeout(t *testing.T) {
 		done <- m
 	}()
 	<-bn.started
-	for e.clock.pending() == 0 {
+	for e.clock.Pending() == 0 {
 		time.Sleep(time.Millisecond)
 	}
 	select {

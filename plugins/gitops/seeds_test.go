@@ -365,7 +365,7 @@ func TestHTTPStatusAndSync(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); g.run(ctx) }()
 	defer func() { cancel(); <-done }()
-	waitFor(t, func() bool { return served(g) == first && clk.pending() == 1 })
+	waitFor(t, func() bool { return served(g) == first && clk.Pending() == 1 })
 	srv := httptest.NewServer(g.Handler())
 	defer srv.Close()
 
@@ -434,7 +434,7 @@ func TestRetryAfterTransientProbeFailure(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); g.run(ctx) }()
 	defer func() { cancel(); <-done }()
-	waitFor(t, func() bool { return served(g) == first && clk.pending() == 1 })
+	waitFor(t, func() bool { return served(g) == first && clk.Pending() == 1 })
 	srv := httptest.NewServer(g.Handler())
 	defer srv.Close()
 	sync := func(query string) Attempt {
@@ -477,7 +477,7 @@ func TestSIGHUP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Stop()
-	waitFor(t, func() bool { return served(g) == first && clk.pending() == 1 })
+	waitFor(t, func() bool { return served(g) == first && clk.Pending() == 1 })
 	repo.write("zones/corp.internal.zone", zone(2026112102, "198.18.5.81"))
 	second := repo.commit("second")
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {

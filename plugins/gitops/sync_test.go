@@ -119,7 +119,7 @@ func TestLoopPollAndTrigger(t *testing.T) {
 	go func() { defer close(done); g.run(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	waitFor(t, func() bool { return served(g) == first && clk.pending() == 1 })
+	waitFor(t, func() bool { return served(g) == first && clk.Pending() == 1 })
 	repo.write("zones/corp.internal.zone", zone(2026112102, "198.18.5.81"))
 	second := repo.commit("second")
 	clk.Advance(4 * time.Second)
@@ -127,7 +127,7 @@ func TestLoopPollAndTrigger(t *testing.T) {
 		t.Fatal("synced before the poll interval")
 	}
 	clk.Advance(time.Second)
-	waitFor(t, func() bool { return served(g) == second && clk.pending() == 1 })
+	waitFor(t, func() bool { return served(g) == second && clk.Pending() == 1 })
 
 	repo.write("zones/corp.internal.zone", zone(2026112103, "198.18.5.82"))
 	third := repo.commit("third")
