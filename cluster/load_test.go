@@ -128,6 +128,8 @@ func TestNewSnapshot(t *testing.T) {
 	}
 	if _, err := NewSnapshot(rev, "nope", "ns1"); err == nil {
 		t.Error("unknown cluster: want error")
+	} else if want := "(clusters: " + strings.Join(rev.ClusterNames(), ", ") + ")"; len(rev.Clusters) < 2 || !strings.Contains(err.Error(), want) || !strings.Contains(want, "eu-west") {
+		t.Errorf("unknown cluster: %v, want it to list the clusters %s", err, want)
 	}
 	if _, err := NewSnapshot(rev, "eu-west", "ns9"); err == nil {
 		t.Error("unknown node: want error")

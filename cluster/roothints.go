@@ -78,6 +78,16 @@ func (r *Revision) ClusterByName(name string) *Cluster {
 	return nil
 }
 
+// ClusterNames returns the names of the revision's clusters in file order
+// (for messages that say which clusters there are).
+func (r *Revision) ClusterNames() []string {
+	names := make([]string, 0, len(r.Clusters))
+	for _, c := range r.Clusters {
+		names = append(names, c.Name)
+	}
+	return names
+}
+
 // Zone returns the zone with the given origin (any case, dot optional) or nil.
 func (r *Revision) Zone(origin string) *zones.Zone {
 	o := strings.ToLower(dns.Fqdn(origin))

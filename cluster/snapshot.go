@@ -43,11 +43,7 @@ func NewSnapshot(rev *Revision, clusterName, nodeName string) (*Snapshot, error)
 	}
 	c := rev.ClusterByName(clusterName)
 	if c == nil {
-		names := make([]string, 0, len(rev.Clusters))
-		for _, c := range rev.Clusters {
-			names = append(names, c.Name)
-		}
-		return nil, fmt.Errorf("revision %s has no cluster %q (clusters: %s)", revName(rev), clusterName, strings.Join(names, ", "))
+		return nil, fmt.Errorf("revision %s has no cluster %q (clusters: %s)", revName(rev), clusterName, strings.Join(rev.ClusterNames(), ", "))
 	}
 	s := &Snapshot{Revision: rev, Cluster: c}
 	found := false

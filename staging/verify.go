@@ -89,11 +89,7 @@ func Verify(ctx context.Context, rev *cluster.Revision, clusterName string, opt 
 	}
 	c := rev.ClusterByName(clusterName)
 	if c == nil {
-		names := make([]string, 0, len(rev.Clusters))
-		for _, c := range rev.Clusters {
-			names = append(names, c.Name)
-		}
-		return nil, fmt.Errorf("verify: %w %q in revision %s (clusters: %s)", ErrNoSuchCluster, clusterName, short(rev.ID), strings.Join(names, ", "))
+		return nil, fmt.Errorf("verify: %w %q in revision %s (clusters: %s)", ErrNoSuchCluster, clusterName, short(rev.ID), strings.Join(rev.ClusterNames(), ", "))
 	}
 	if len(c.Nodes) == 0 {
 		return nil, fmt.Errorf("verify: cluster %q (%s) has no nodes", c.Name, c.Pos.File)
