@@ -199,3 +199,16 @@ func TestAliasBomb(t *testing.T) {
 		t.Fatalf("no budget finding among %d findings:\n%s", len(fs), findingStrings(fs[:min(5, len(fs))]))
 	}
 }
+
+func TestShortID(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"3426a0ca2177c7f1e0d5b1a3f5e9c2d4b6a8e0f2", "3426a0ca2177"},
+		{"3426a0ca2177", "3426a0ca2177"},
+		{"3426a0c", "3426a0c"},
+		{"", ""},
+	} {
+		if got := ShortID(tc.in); got != tc.want {
+			t.Errorf("ShortID(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -122,6 +122,16 @@ func MatchForward(rules []ForwardRule, qname string) *ForwardRule {
 	return nil
 }
 
+// ShortID is the 12-character form of a commit id that reports, messages
+// and dnsctl's output show (an id of 12 characters or fewer is returned
+// whole).
+func ShortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
 func revName(rev *Revision) string {
 	if rev.ID != "" {
 		return rev.ID

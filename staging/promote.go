@@ -61,7 +61,7 @@ type Record struct {
 // report is never recorded. When the tag exists it is kept and returned.
 func Save(repo *git.Repository, rep *Report, who object.Signature, baked bool) (*Record, error) {
 	if !rep.Pass {
-		return nil, fmt.Errorf("record: the verification of %s on %s failed; only a passing one is recorded", short(rep.Revision), rep.Cluster)
+		return nil, fmt.Errorf("record: the verification of %s on %s failed; only a passing one is recorded", cluster.ShortID(rep.Revision), rep.Cluster)
 	}
 	name := VerifiedTag(rep.Cluster, rep.Revision)
 	if baked {
@@ -80,7 +80,7 @@ func Save(repo *git.Repository, rep *Report, who object.Signature, baked bool) (
 		return nil, fmt.Errorf("record: revision %s: %w", rep.Revision, err)
 	}
 	var msg strings.Builder
-	fmt.Fprintf(&msg, "dnsctl verify: %s on cluster %s: %s\n\n", short(rep.Revision), rep.Cluster, rep.summary())
+	fmt.Fprintf(&msg, "dnsctl verify: %s on cluster %s: %s\n\n", cluster.ShortID(rep.Revision), rep.Cluster, rep.summary())
 	if err := rep.Render(&msg, "json"); err != nil {
 		return nil, err
 	}
@@ -204,7 +204,7 @@ func Promote(ctx context.Context, opt PromoteOptions) (*Promotion, error) {
 		}
 	}
 	if len(canaries)+len(rest) == 0 {
-		return nil, fmt.Errorf("promote: revision %s has no %s cluster", short(rev), opt.To)
+		return nil, fmt.Errorf("promote: revision %s has no %s cluster", cluster.ShortID(rev), opt.To)
 	}
 	if opt.To == cluster.Staging {
 		return nil, fmt.Errorf("promote: staging clusters track the main branch; nothing to promote to")
@@ -222,9 +222,9 @@ func Promote(ctx context.Context, opt PromoteOptions) (*Promotion, error) {
 	}
 	if len(p.Verified) == 0 {
 		if len(stagingNames) == 0 {
-			return nil, fmt.Errorf("promote: %w: revision %s has no staging cluster to verify it on", ErrNotVerified, short(rev))
+			return nil, fmt.Errorf("promote: %w: revision %s has no staging cluster to verify it on", ErrNotVerified, cluster.ShortID(rev))
 		}
-		return nil, fmt.Errorf("promote %s: %w on any staging cluster: %s", short(rev), ErrNotVerified, strings.Join(notVerified, "; "))
+		return nil, fmt.Errorf("promote %s: %w on any staging cluster: %s", cluster.ShortID(rev), ErrNotVerified, strings.Join(notVerified, "; "))
 	}
 
 	canaryRef, err := oneRef(canaries)
@@ -268,7 +268,7 @@ func Promote(ctx context.Context, opt PromoteOptions) (*Promotion, error) {
 			return nil, fmt.Errorf("promote --after-bake: %w: %s does not exist yet; promote to the canary first", ErrNotVerified, canaryRef)
 		}
 		if in, err := contains(opt.Repo, cur, h); err != nil || !in {
-			return nil, fmt.Errorf("promote --after-bake: %w: the canary ref %s (%s) does not contain %s; promote to the canary first", ErrNotVerified, canaryRef, short(cur.String()), short(rev))
+			return nil, fmt.Errorf("promote --after-bake: %w: the canary ref %s (%s) does not contain %s; promote to the canary first", ErrNotVerified, canaryRef, cluster.ShortID(cur.String()), cluster.ShortID(rev))
 		}
 		now := opt.Now()
 		for _, c := range canaries {
@@ -278,7 +278,7 @@ func Promote(ctx context.Context, opt PromoteOptions) (*Promotion, error) {
 			}
 			if served := now.Sub(first.When); served < opt.Bake {
 				return nil, fmt.Errorf("promote --after-bake: %w: canary %s passed its first verification of %s at %s; %s of the %s bake remain",
-					ErrBakeNotComplete, c.Name, short(rev), first.When.UTC().Format(time.RFC3339), (opt.Bake - served).Round(time.Second), opt.Bake)
+					ErrBakeNotComplete, c.Name, cluster.ShortID(rev), first.When.UTC().Format(time.RFC3339), (opt.Bake - served).Round(time.Second), opt.Bake)
 			}
 			if opt.ReVerify == nil {
 				return nil, fmt.Errorf("promote --after-bake: no way to re-verify canary %s", c.Name)
@@ -288,7 +288,7 @@ func Promote(ctx context.Context, opt PromoteOptions) (*Promotion, error) {
 				return nil, fmt.Errorf("promote --after-bake: re-verify canary %s: %w", c.Name, err)
 			}
 			if !rep.Pass || rep.Revision != rev || rep.Cluster != c.Name {
-				return nil, fmt.Errorf("promote --after-bake: %w: canary %s fails its re-verification of %s: %s", ErrNotVerified, c.Name, short(rev), rep.summary())
+				return nil, fmt.Errorf("promote --after-bake: %w: canary %s fails its re-verification of %s: %s", ErrNotVerified, c.Name, cluster.ShortID(rev), rep.summary())
 			}
 			who := opt.Who
 			who.When = now
@@ -312,7 +312,7 @@ func Promote(ctx context.Context, opt PromoteOptions) (*Promotion, error) {
 			return nil, fmt.Errorf("promote: %w", err)
 		} else if !in {
 			return nil, fmt.Errorf("promote %s: %w: %s is at %s, which is not an ancestor of %s (refusing to rewrite what production serves; revert on top of it instead)",
-				short(rev), ErrNotFastForward, target, short(cur.String()), short(rev))
+				cluster.ShortID(rev), ErrNotFastForward, target, cluster.ShortID(cur.String()), cluster.ShortID(rev))
 		}
 	}
 
@@ -341,9 +341,9 @@ func Promote(ctx context.Context, opt PromoteOptions) (*Promotion, error) {
 	switch {
 	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):
 	case strings.Contains(err.Error(), "non-fast-forward"):
-		return nil, fmt.Errorf("promote %s: %w: the remote refused: %v", short(rev), ErrNotFastForward, err)
+		return nil, fmt.Errorf("promote %s: %w: the remote refused: %v", cluster.ShortID(rev), ErrNotFastForward, err)
 	default:
-		return nil, fmt.Errorf("promote %s: push to %s: %w", short(rev), opt.Remote, err)
+		return nil, fmt.Errorf("promote %s: push to %s: %w", cluster.ShortID(rev), opt.Remote, err)
 	}
 	// Keep the local view in step with what was pushed.
 	if !p.AlreadyThere {

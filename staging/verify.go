@@ -89,7 +89,7 @@ func Verify(ctx context.Context, rev *cluster.Revision, clusterName string, opt 
 	}
 	c := rev.ClusterByName(clusterName)
 	if c == nil {
-		return nil, fmt.Errorf("verify: %w %q in revision %s (clusters: %s)", ErrNoSuchCluster, clusterName, short(rev.ID), strings.Join(rev.ClusterNames(), ", "))
+		return nil, fmt.Errorf("verify: %w %q in revision %s (clusters: %s)", ErrNoSuchCluster, clusterName, cluster.ShortID(rev.ID), strings.Join(rev.ClusterNames(), ", "))
 	}
 	if len(c.Nodes) == 0 {
 		return nil, fmt.Errorf("verify: cluster %q (%s) has no nodes", c.Name, c.Pos.File)
@@ -402,11 +402,4 @@ func (v *verifier) forward(ctx context.Context, r cluster.ForwardRule, t netip.A
 	ch.Status = StatusPass
 	ch.Answer = dns.RcodeToString[resp.Rcode]
 	return ch
-}
-
-func short(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }

@@ -122,7 +122,7 @@ func changeLines(cs []cluster.Change, split bool) []string {
 }
 
 func planTitle(p *cluster.Plan) string {
-	return fmt.Sprintf("DNS plan %s..%s", shortID(p.Base), shortID(p.Head))
+	return fmt.Sprintf("DNS plan %s..%s", cluster.ShortID(p.Base), cluster.ShortID(p.Head))
 }
 
 func writeTextPlan(w io.Writer, p *cluster.Plan) error {

@@ -95,7 +95,7 @@ func dotLabel(lines ...string) string {
 // writeDOT draws clusters as boxes and forward rules as labelled edges:
 // edges of a cycle and peer edges in red, unreachable targets dashed grey.
 func writeDOT(w io.Writer, rev *cluster.Revision, g *cluster.Graph) {
-	title := fmt.Sprintf("forwarder graph of %s at %s", displayDir(rev.Dir), shortID(rev.ID))
+	title := fmt.Sprintf("forwarder graph of %s at %s", displayDir(rev.Dir), cluster.ShortID(rev.ID))
 	fmt.Fprintf(w, "digraph forwarders {\n")
 	fmt.Fprintf(w, "  graph [rankdir=LR, labelloc=t, fontname=Helvetica, label=%s];\n", dotLabel(title))
 	fmt.Fprintf(w, "  node [fontname=Helvetica];\n  edge [fontname=Helvetica, fontsize=10];\n")

@@ -304,10 +304,3 @@ func (r *repoCtx) firstParent(h plumbing.Hash) (plumbing.Hash, bool, error) {
 	}
 	return c.ParentHashes[0], true, nil
 }
-
-func shortID(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
-}

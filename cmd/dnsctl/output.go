@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/gitops-dns/resolverd/cluster"
 	"github.com/gitops-dns/resolverd/zones"
 )
 
@@ -56,9 +57,9 @@ func (r *checkReport) summary() string {
 	}
 	against := "without a base revision"
 	if r.Base != "" {
-		against = "against " + shortID(r.Base)
+		against = "against " + cluster.ShortID(r.Base)
 	}
-	return fmt.Sprintf("dnsctl check: %s, %s in %s at %s (%s)", plural(r.Errors, "error"), plural(r.Warnings, "warning"), where, shortID(r.Revision), against)
+	return fmt.Sprintf("dnsctl check: %s, %s in %s at %s (%s)", plural(r.Errors, "error"), plural(r.Warnings, "warning"), where, cluster.ShortID(r.Revision), against)
 }
 
 // printFindings writes the report in format human, json or github.

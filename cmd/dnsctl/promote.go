@@ -119,7 +119,7 @@ func runPromote(e *env, args []string) int {
 	case p.From.IsZero():
 		fmt.Fprintf(e.stdout, "%s created at %s %s\n", p.Ref, p.To, where)
 	default:
-		fmt.Fprintf(e.stdout, "%s %s..%s %s (fast-forward)\n", p.Ref, shortID(p.From.String()), shortID(p.To.String()), where)
+		fmt.Fprintf(e.stdout, "%s %s..%s %s (fast-forward)\n", p.Ref, cluster.ShortID(p.From.String()), cluster.ShortID(p.To.String()), where)
 	}
 	return exitOK
 }
