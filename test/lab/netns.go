@@ -87,6 +87,21 @@ func SweepLeftovers() []string {
 		}
 		os.RemoveAll(filepath.Join("/etc/netns", f[0]))
 	}
+	// resolv.conf folders whose namespace is already gone
+	ents, _ := os.ReadDir("/etc/netns")
+	for _, e := range ents {
+		m := leftoverNS.FindStringSubmatch(e.Name())
+		if m == nil {
+			continue
+		}
+		pid, _ := strconv.Atoi(m[1])
+		if pid == os.Getpid() || pidAlive(pid) {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join("/var/run/netns", e.Name())); os.IsNotExist(err) {
+			os.RemoveAll(filepath.Join("/etc/netns", e.Name()))
+		}
+	}
 	return swept
 }
 
