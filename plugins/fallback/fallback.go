@@ -14,6 +14,7 @@ package fallback
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -174,6 +175,11 @@ func (f *Fallback) guarded(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 	case res = <-done:
 		msg = rec.take()
 		reason, detail = classify(res, msg)
+		if reason == ReasonError && errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+			// The chain gave up because our deadline cancelled it: the
+			// same event as the timer below, whichever was seen first.
+			reason, detail = ReasonTimeout, fmt.Sprintf("no answer within %s", timeout)
+		}
 	case <-timer.C:
 		rec.take() // whatever the chain writes from now on is dropped
 		reason, detail = ReasonTimeout, fmt.Sprintf("no answer within %s", timeout)
