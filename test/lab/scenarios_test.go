@@ -129,6 +129,16 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 		l.Logf("node %s ready=%v", n.ID(), n.Ready())
 		time.Sleep(time.Second)
 	}
+	// A crash: SIGKILL, no graceful shutdown.
+	n := l.Node("dc1/ns2")
+	if err := n.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	l.Logf("node %s killed (SIGKILL)", n.ID())
+	time.Sleep(time.Second)
+	l.Start(n)
+	l.MustServe(l.Initial, 20*time.Second, n)
+	time.Sleep(time.Second)
 	cancel()
 	st := <-done
 	l.Logf("client saw: %s, p99 %v", st, st.P99().Round(time.Millisecond))

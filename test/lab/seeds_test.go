@@ -263,6 +263,32 @@ func TestSeed004ForwarderLoop(t *testing.T) {
 		t.Errorf("during the loop: getent app = %v, %v", got, err)
 	}
 
+	// Sustained: 20 looping queries a second for 5 s next to internal load.
+	var loops []LoadQuery
+	for i := 0; i < 100; i++ {
+		loops = append(loops, LoadQuery{Name: fmt.Sprintf("loop-%03d.example.net.", i), Type: dns.TypeA})
+	}
+	before = requestsTotal(t, nodes)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ldone := make(chan *LoadStats)
+	go func() { ldone <- c.Load(ctx, 20, 32, loops) }()
+	ist := c.Load(ctx, 50, 8, internalLoad)
+	lst := <-ldone
+	cancel()
+	l.Sleep(3*time.Second, "let the loops end")
+	after = requestsTotal(t, nodes)
+	l.Logf("looping names: %s; internal names meanwhile: %s, p99 %v", lst, ist, ist.P99().Round(time.Millisecond))
+	// Each stub query is tried up to 6 times; every try may cost a few
+	// hops before the loop is cut. Unbounded loops cost thousands.
+	perQuery := (after - before - float64(ist.Sent)) / float64(max(lst.Sent, 1))
+	l.Logf("node-to-node requests per looping client query: %.1f", perQuery)
+	if perQuery > 100 {
+		t.Errorf("each looping client query cost %.0f requests between nodes: not bounded", perQuery)
+	}
+	if ist.Failed > 0 {
+		t.Errorf("internal names failed during the loop load: %s", strings.Join(ist.Failures, "; "))
+	}
+
 	// The internet is cut off: critical names come from fallback records.
 	l.Cut("dc1", "inet")
 	l.Cut("dc2", "inet")
@@ -324,6 +350,12 @@ func TestSeed003BlackholedForwarder(t *testing.T) {
 		"clusters/dc1.yaml": dc1.YAML("forward:\n  - zone: example.net.\n    to: [" + BlackholeIP + "]\n"),
 	})
 	l.MustServe(hole, 15*time.Second, nodes...)
+	// No static rule can know the target is dead; verification asks it.
+	out, code = l.Dnsctl(c.Host.NS, "verify", "--cluster", "dc1", "--wait", "5s", hole)
+	l.Logf("dnsctl verify said:\n%s", out)
+	if code != 1 || !strings.Contains(out, BlackholeIP) {
+		t.Errorf("dnsctl verify of a revision forwarding to a dead target: exit %d, want 1 naming %s", code, BlackholeIP)
+	}
 	g0 := goroutines(t, nodes)
 	l.Logf("goroutines before the load: %v", g0)
 
