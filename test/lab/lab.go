@@ -139,7 +139,13 @@ func New(t testing.TB, o Options) *Lab {
 	if err := l.build(); err != nil {
 		t.Fatalf("lab: %v", err)
 	}
-	l.Logf("lab up in %v: %d namespaces, %d nodes", time.Since(l.start).Round(time.Millisecond), len(l.net.order), len(l.nodes))
+	running := 0
+	for _, n := range l.nodes {
+		if n.Running() {
+			running++
+		}
+	}
+	l.Logf("lab up in %v: %d namespaces, %d resolverd nodes", time.Since(l.start).Round(time.Millisecond), len(l.net.order), running)
 	return l
 }
 

@@ -98,3 +98,41 @@ func TestLabNetwork(t *testing.T) {
 		t.Fatal("the blackhole answered")
 	}
 }
+
+// TestLabCleanup: a scenario that stops half-way (here with t.Skip, which
+// unwinds like t.Fatal) leaves no namespace, resolv.conf folder, process or
+// scratch directory behind.
+func TestLabCleanup(t *testing.T) {
+	Skip(t)
+	var prefix, dir string
+	var pids []int
+	t.Run("aborted", func(t *testing.T) {
+		l := New(t, Options{NoNodes: true})
+		prefix, dir = l.net.prefix, l.dir
+		for _, p := range l.procs {
+			pids = append(pids, p.Pid())
+		}
+		t.Skip("aborting mid-scenario: the lab must still be torn down")
+	})
+	if prefix == "" || len(pids) == 0 {
+		t.Fatal("the lab did not start")
+	}
+	out, err := run("ip", "netns", "list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out, prefix) {
+		t.Errorf("namespaces of the aborted lab remain:\n%s", out)
+	}
+	if ents, _ := filepath.Glob(filepath.Join("/etc/netns", prefix+"*")); len(ents) > 0 {
+		t.Errorf("resolv.conf folders remain: %v", ents)
+	}
+	for _, pid := range pids {
+		if pidAlive(pid) {
+			t.Errorf("process %d of the aborted lab is still running", pid)
+		}
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("scratch directory %s remains: %v", dir, err)
+	}
+}
