@@ -122,6 +122,11 @@ func (g *GitOps) finish(a Attempt) {
 	}
 	if n := len(st.history); n > 0 && sameOutcome(st.history[n-1], a) {
 		a.Count = st.history[n-1].Count + 1
+		if len(a.Findings) == 0 {
+			// A repeat ("refused before, waiting for a new commit") carries no
+			// findings of its own: keep the path:line:col lines operators need.
+			a.Findings = st.history[n-1].Findings
+		}
 		st.history[n-1] = a
 	} else {
 		a.Count = 1
