@@ -97,7 +97,11 @@ func TestFullChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer inst.Stop()
+	defer func() {
+		// As SIGTERM does: the shutdown callbacks end gitops's sync loop.
+		inst.ShutdownCallbacks()
+		inst.Stop()
+	}()
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 
 	// Wait (bounded) until the node serves the commit.

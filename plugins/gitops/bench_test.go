@@ -69,7 +69,7 @@ func BenchmarkPropagation(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer inst.Stop()
+			defer stopInstance(inst)
 			head := repo.head()
 			waitAll(b, dnsAddrs, head, 30*time.Second)
 

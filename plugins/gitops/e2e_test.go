@@ -88,14 +88,14 @@ func TestCoreDNSServesRevision(t *testing.T) {
 	repo.write("zones/corp.internal.zone", zone(2026112102, "198.18.5.81"))
 	second := repo.commit("second")
 	waitFor(t, func() bool { return dig(t, port, "CH", "TXT", "version.config.") == second })
-	inst.Stop()
+	stopInstance(inst)
 	inst.Wait()
 
 	if err := exec.Command("rm", "-rf", repo.dir).Run(); err != nil {
 		t.Fatal(err)
 	}
 	inst = start()
-	defer inst.Stop()
+	defer stopInstance(inst)
 	if got := dig(t, port, "CH", "TXT", "version.config."); got != second {
 		t.Fatalf("after restart with the repo gone: %q, want %s", got, second)
 	}
@@ -131,7 +131,7 @@ func TestCoreDNSReload(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reload: %v", err)
 	}
-	defer inst2.Stop()
+	defer stopInstance(inst2)
 	if got := dig(t, port, "CH", "TXT", "version.config."); got != first {
 		t.Fatalf("after reload: %q", got)
 	}
@@ -140,4 +140,12 @@ func TestCoreDNSReload(t *testing.T) {
 		t.Fatalf("status after reload: %v", err)
 	}
 	resp.Body.Close()
+}
+
+// stopInstance stops a CoreDNS instance as SIGTERM does: shutdown callbacks
+// first (they end the gitops sync loop), then the servers. caddy's Stop alone
+// leaves the loop running into the next test.
+func stopInstance(inst *caddy.Instance) {
+	inst.ShutdownCallbacks()
+	inst.Stop()
 }
