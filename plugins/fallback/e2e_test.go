@@ -132,7 +132,9 @@ func down(t *testing.T) string {
 // startCoreDNS starts the chain; timeout is the fallback's deadline.
 func startCoreDNS(t *testing.T, upstream string, timeout time.Duration) (udp, tcp string) {
 	t.Helper()
-	corefile := fmt.Sprintf(`.:0 {
+	// An explicit free port, not ":0": caddy keys listeners by address and
+	// may hand a new instance on ":0" an earlier subtest's socket.
+	corefile := fmt.Sprintf(`.:%d {
     bind 127.0.0.1
     e2esource
     fallback {
@@ -140,7 +142,7 @@ func startCoreDNS(t *testing.T, upstream string, timeout time.Duration) (udp, tc
     }
     e2eforward %s
 }
-`, timeout, upstream)
+`, freePort(t), timeout, upstream)
 	caddy.Quiet = true
 	dnsserver.Quiet = true
 	// The snapshot comes from e2esource, standing for gitops.
