@@ -138,3 +138,15 @@ func revName(rev *Revision) string {
 	}
 	return "(working folder)"
 }
+
+// RecursionAllowed reports whether a client at ip may recurse through this
+// node (recursion.allow of its cluster).
+func (s *Snapshot) RecursionAllowed(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	for _, p := range s.RecursionAllow {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}

@@ -402,12 +402,16 @@ func (r *Resolver) referral(resp *dns.Msg, parent *delegation, sname string, now
 	return d
 }
 
-// closest returns the deepest cached delegation above or at name, or the
-// root hints.
+// closest returns the deepest delegation above or at name: a stub zone (an
+// internal zone cut) or a cached one, else the root hints.
 func (r *Resolver) closest(name string, now time.Time) *delegation {
+	stubs := r.dyn.Load().stubs
 	for n := name; ; {
 		if n == "." {
 			break
+		}
+		if d, ok := stubs[n]; ok {
+			return d
 		}
 		if d, ok := r.c.deleg.Get(n); ok && now.Before(d.expires) {
 			return d

@@ -49,7 +49,9 @@ type Resolver struct {
 type dynamic struct {
 	hints    *delegation
 	hintsKey string
-	rules    []ForwardRule // longest zone first; zones lower case
+	rules    []ForwardRule          // longest zone first; zones lower case
+	stubs    map[string]*delegation // internal zone cuts: zone -> its servers (never expire)
+	stubsKey string
 }
 
 // New returns a resolver. The root hints must hold at least one NS record
@@ -92,7 +94,7 @@ func (r *Resolver) SetForwardRules(rules []ForwardRule) {
 	if !slices.EqualFunc(old.rules, nr, func(a, b ForwardRule) bool { return a.Zone == b.Zone && slices.Equal(a.To, b.To) }) {
 		r.c.fail.Purge()
 	}
-	r.dyn.Store(&dynamic{hints: old.hints, hintsKey: old.hintsKey, rules: nr})
+	r.dyn.Store(&dynamic{hints: old.hints, hintsKey: old.hintsKey, rules: nr, stubs: old.stubs, stubsKey: old.stubsKey})
 }
 
 // SetRootHints replaces the root hints. When they differ from the current
@@ -108,20 +110,59 @@ func (r *Resolver) SetRootHints(hints []dns.RR) error {
 	if old.hintsKey == key {
 		return nil
 	}
-	r.dyn.Store(&dynamic{hints: d, hintsKey: key, rules: old.rules})
+	r.dyn.Store(&dynamic{hints: d, hintsKey: key, rules: old.rules, stubs: old.stubs, stubsKey: old.stubsKey})
+	r.c.purge()
+	return nil
+}
+
+// SetStubZones replaces the stub zones: zone cuts inside the internal zones
+// (a subzone delegated to a team's own servers) that no public root leads
+// to. Each entry holds the zone's NS records and the addresses (glue) of
+// their names; iteration for a name below a stub starts at its servers.
+// When the set changes every cache is dropped.
+func (r *Resolver) SetStubZones(stubs map[string][]dns.RR) error {
+	parsed := make(map[string]*delegation, len(stubs))
+	keys := make([]string, 0, len(stubs))
+	for zone, rrs := range stubs {
+		d, key, err := parseServers(lower(dns.Fqdn(zone)), rrs)
+		if err != nil {
+			return fmt.Errorf("stub zone %s: %w", zone, err)
+		}
+		parsed[d.zone] = d
+		keys = append(keys, d.zone+"\n"+key)
+	}
+	sort.Strings(keys)
+	key := strings.Join(keys, "\n\n")
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.dyn.Load()
+	if old.stubsKey == key {
+		return nil
+	}
+	r.dyn.Store(&dynamic{hints: old.hints, hintsKey: old.hintsKey, rules: old.rules, stubs: parsed, stubsKey: key})
 	r.c.purge()
 	return nil
 }
 
 func parseHints(hints []dns.RR) (*delegation, string, error) {
-	d := &delegation{zone: ".", glue: map[string][]netip.Addr{}}
+	d, key, err := parseServers(".", hints)
+	if err != nil {
+		return nil, "", fmt.Errorf("root hints: %w", err)
+	}
+	return d, key, nil
+}
+
+// parseServers builds the never-expiring delegation of zone from its NS
+// records and their addresses; the key identifies the set.
+func parseServers(zone string, rrs []dns.RR) (*delegation, string, error) {
+	d := &delegation{zone: zone, glue: map[string][]netip.Addr{}}
 	var keys []string
-	for _, rr := range hints {
+	for _, rr := range rrs {
 		h := rr.Header()
 		switch v := rr.(type) {
 		case *dns.NS:
-			if h.Name != "." {
-				return nil, "", fmt.Errorf("root hints: NS record for %q, want \".\"", h.Name)
+			if !equalFold(h.Name, zone) {
+				return nil, "", fmt.Errorf("NS record for %q, want %q", h.Name, zone)
 			}
 			n := lower(v.Ns)
 			if !slices.Contains(d.ns, n) {
@@ -149,7 +190,7 @@ func parseHints(hints []dns.RR) (*delegation, string, error) {
 		}
 	}
 	if !have {
-		return nil, "", errors.New("root hints: no NS record of \".\" with an address")
+		return nil, "", fmt.Errorf("no NS record of %q with an address", zone)
 	}
 	sort.Strings(keys)
 	return d, strings.Join(keys, "\n"), nil

@@ -6,6 +6,7 @@ package authority
 
 import (
 	"context"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -17,6 +18,7 @@ import (
 
 	"github.com/gitops-dns/resolverd/cluster"
 	"github.com/gitops-dns/resolverd/plugins/gitops"
+	"github.com/gitops-dns/resolverd/zones"
 )
 
 // maxChase bounds how many zones a CNAME chain may cross inside our own
@@ -60,6 +62,11 @@ func (a *Authority) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	}
 
 	ans := z.Lookup(qname, qtype)
+	if r.RecursionDesired && isReferral(ans) && mayRecurse(snap, state) {
+		// A stub wants the answer, not a referral to a team's own servers:
+		// the recursor follows the internal delegation (a stub zone there).
+		return plugin.NextOrFailure(a.Name(), a.Next, ctx, w, r)
+	}
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = ans.Authoritative
@@ -91,9 +98,16 @@ func (a *Authority) chase(ctx context.Context, w dns.ResponseWriter, r *dns.Msg,
 		// Copy-on-append: the slices may be the zone's own, shared by all queries.
 		answer := append([]dns.RR(nil), m.Answer...)
 		z := snap.Authority.Match(target)
-		if z != nil && !forwardedBelow(snap, target, z.Origin()) {
-			next := z.Lookup(target, qtype)
-			if next.Rcode == dns.RcodeNameError || (len(next.Answer) == 0 && len(next.Ns) > 0 && !next.Authoritative) {
+		var next zones.Answer
+		internal := z != nil && !forwardedBelow(snap, target, z.Origin())
+		if internal {
+			next = z.Lookup(target, qtype)
+			// A target below an internal delegation is resolved like any
+			// other name the rest of the chain knows how to reach.
+			internal = !isReferral(next) || !mayRecurse(snap, request.Request{W: w, Req: r})
+		}
+		if internal {
+			if next.Rcode == dns.RcodeNameError || isReferral(next) {
 				// NXDOMAIN of the target, or a referral: report what the chain ends in.
 				m.Rcode = next.Rcode
 				m.Answer, m.Ns, m.Extra = answer, slices.Clip(next.Ns), slices.Clip(next.Extra)
@@ -144,6 +158,17 @@ func danglingCNAME(answer []dns.RR, qtype uint16) (string, bool) {
 		}
 	}
 	return target, true
+}
+
+// isReferral reports whether a lookup ended at a zone cut below the zone.
+func isReferral(ans zones.Answer) bool {
+	return ans.Rcode == dns.RcodeSuccess && !ans.Authoritative && len(ans.Answer) == 0 && len(ans.Ns) > 0
+}
+
+// mayRecurse reports whether the client may have the recursor work for it.
+func mayRecurse(snap *cluster.Snapshot, state request.Request) bool {
+	ip, err := netip.ParseAddr(state.IP())
+	return err == nil && snap.RecursionAllowed(ip)
 }
 
 // forwardedBelow reports whether a forward rule of the cluster is more

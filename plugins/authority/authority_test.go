@@ -79,6 +79,7 @@ func TestServeDNS(t *testing.T) {
 	tests := []struct {
 		name      string
 		forward   []string
+		allow     string // client network that may recurse (test clients are 10.240.0.1)
 		qname     string
 		qtype     uint16
 		rd        bool
@@ -104,6 +105,9 @@ func TestServeDNS(t *testing.T) {
 			answer: []string{"gone.corp.internal.\t300\tIN\tCNAME\tnothing.us.corp.internal."}},
 		{name: "NXDOMAIN", qname: "nope.corp.internal.", qtype: dns.TypeA, rcode: dns.RcodeNameError, aa: true},
 		{name: "referral is not authoritative", qname: "host.lab.corp.internal.", qtype: dns.TypeA, rcode: dns.RcodeSuccess, aa: false},
+		{name: "referral followed for a client that may recurse", allow: "10.240.0.0/16", qname: "host.lab.corp.internal.", qtype: dns.TypeA, rd: true, rcode: dns.RcodeSuccess,
+			answer: []string{"host.lab.corp.internal.\t60\tIN\tA\t203.0.113.7"}, nextAsked: []string{"host.lab.corp.internal."}},
+		{name: "referral kept for a client that may not recurse", allow: "198.18.0.0/15", qname: "host.lab.corp.internal.", qtype: dns.TypeA, rd: true, rcode: dns.RcodeSuccess, aa: false},
 		{name: "outside every zone goes to the next plugin", qname: "example.com.", qtype: dns.TypeA, rcode: dns.RcodeSuccess,
 			answer: []string{"example.com.\t60\tIN\tA\t203.0.113.7"}, nextAsked: []string{"example.com."}},
 		{name: "forward rule more specific than the zone wins", forward: []string{"ad.us.corp.internal."}, qname: "dc1.ad.us.corp.internal.", qtype: dns.TypeA, rcode: dns.RcodeSuccess,
@@ -117,7 +121,11 @@ func TestServeDNS(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			next := &nextHandler{}
-			a := &Authority{Next: next, src: gitops.StaticSource(snapshot(t, tc.forward...))}
+			snap := snapshot(t, tc.forward...)
+			if tc.allow != "" {
+				snap.RecursionAllow = []netip.Prefix{netip.MustParsePrefix(tc.allow)}
+			}
+			a := &Authority{Next: next, src: gitops.StaticSource(snap)}
 			req := new(dns.Msg)
 			req.SetQuestion(tc.qname, tc.qtype)
 			req.RecursionDesired = tc.rd
