@@ -34,6 +34,7 @@ const (
 	RuleFallbackName       = "fallback-name"
 	RuleFallbackStale      = "fallback-stale"
 	RuleProbeZone          = "probe-contradicts-zone"
+	RuleProbeUnreachable   = "probe-unreachable"
 )
 
 // MassDeleteTrailer is the commit-message trailer that lets a revision
@@ -305,6 +306,9 @@ func (c *checker) probes() {
 		if z == nil {
 			continue
 		}
+		if p.Gate {
+			c.gateReach(p, z.Origin())
+		}
 		ans := z.Lookup(p.Query, p.Type)
 		if !ans.Authoritative {
 			continue
@@ -332,6 +336,29 @@ func (c *checker) probes() {
 				c.errorf(p.ExpectPos[i], RuleProbeZone, "probe %q expects %q for %s %s but zone %s (%s) answers %s", p.Name, e, p.Query, dns.TypeToString[p.Type], z.Origin(), z.File(), answerText(ans.Answer))
 			}
 		}
+	}
+}
+
+// gateReach reports the clusters whose nodes could never answer a gate
+// probe of an internal name: they neither serve its zone nor forward it, so
+// after every revision their self-probe would fail and return them to their
+// last good revision.
+func (c *checker) gateReach(p Probe, origin string) {
+	for _, cl := range c.rev.Clusters {
+		served := cl.Zones == nil
+		for _, o := range cl.Zones {
+			served = served || dns.IsSubDomain(o, p.Query)
+		}
+		if served {
+			continue
+		}
+		rules := append([]ForwardRule(nil), cl.Forward...)
+		SortForward(rules)
+		if MatchForward(rules, p.Query) != nil {
+			continue
+		}
+		c.errorf(p.Pos, RuleProbeUnreachable, "gate probe %q asks %s in internal zone %s, which cluster %s neither serves nor forwards: its nodes would fail the probe and return to their last good revision after every change (serve or forward the zone in %s, or make the probe not a gate)",
+			p.Name, p.Query, origin, cl.Name, cl.Pos.File)
 	}
 }
 

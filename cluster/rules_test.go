@@ -357,6 +357,15 @@ var ruleCases = []ruleCase{
 			"dns/probes.yaml:7:5: error: probe-contradicts-zone: probe \"nope\" expects NXDOMAIN for www.corp.example. A but zone corp.example. (dns/zones/corp.example.zone) answers NOERROR",
 		}},
 
+	{name: "gate probe a cluster cannot reach", rule: "probe-unreachable",
+		changes: map[string]string{"clusters/eu-west.yaml": replace(euWest, "zones: [corp.example.]", "zones: []")},
+		want: []string{
+			"dns/probes.yaml:2:5: error: probe-unreachable: gate probe \"db\" asks db.corp.example. in internal zone corp.example., which cluster eu-west neither serves nor forwards: its nodes would fail the probe and return to their last good revision after every change (serve or forward the zone in dns/clusters/eu-west.yaml, or make the probe not a gate)",
+		}},
+	{name: "gate probe forwarded is reachable", rule: "probe-unreachable",
+		changes: map[string]string{"clusters/eu-west.yaml": replace(replace(euWest, "zones: [corp.example.]", "zones: []"), "zone: 18.198.in-addr.arpa.", "zone: corp.example.")},
+		want:    nil},
+
 	// --- Check: against the base revision ---
 	{name: "serial not increased", rule: "serial-not-increased", base: true,
 		changes: map[string]string{"zones/corp.example.zone": replace(corpZ, "www     IN A   198.18.5.80", "www     IN A   198.18.5.81")},

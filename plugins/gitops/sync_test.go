@@ -159,10 +159,12 @@ func TestGateProbeRollsBack(t *testing.T) {
 	if a := g.SyncOnce(bg); a.Result != ResultApplied {
 		t.Fatalf("first: %+v", a)
 	}
-	// A valid revision, but this cluster stops serving the zone the gate
-	// probes: the node answers REFUSED.
+	// A valid revision (check cannot know the forwarder is wrong), but this
+	// cluster stops serving the zone the gate probes and forwards it
+	// instead: the test's node answers REFUSED.
 	repo.write("zones/other.internal.zone", strings.ReplaceAll(zone(1, "198.18.5.80"), "corp.internal.", "other.internal."))
 	repo.write("clusters/dev.yaml", "name: dev\nenvironment: staging\ntrack: refs/heads/main\nzones: [other.internal.]\n"+
+		"forward:\n  - zone: corp.internal.\n    to: [198.18.9.9]\n"+
 		"nodes:\n  - {name: local, address: 127.0.0.1}\nrecursion:\n  allow: [127.0.0.0/8]\n")
 	bad := repo.commit("serve only other.internal.")
 	a := g.SyncOnce(bg)
