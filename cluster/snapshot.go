@@ -24,6 +24,11 @@ type Snapshot struct {
 	Forward        []ForwardRule    // this cluster's rules, longest zone first
 	RecursionAllow []netip.Prefix   // clients that may recurse
 	RootHints      []dns.RR         // effective root hints (repo's or built-in)
+	// StubZones are the zone cuts inside the served zones (a subzone
+	// delegated to a team's own servers): zone -> its NS records and the
+	// addresses the served zones give their names. Built here, off the
+	// query path, once per revision.
+	StubZones map[string][]dns.RR
 
 	Fallback    map[string][]dns.RR // key: lower-case absolute owner name; TTLs already FallbackTTL
 	FallbackTTL uint32
@@ -73,6 +78,7 @@ func NewSnapshot(rev *Revision, clusterName, nodeName string) (*Snapshot, error)
 		}
 	}
 	s.Authority = zones.NewAuthority(zs...)
+	s.StubZones = stubZones(zs)
 
 	s.Forward = append([]ForwardRule(nil), c.Forward...)
 	SortForward(s.Forward)
@@ -149,4 +155,48 @@ func (s *Snapshot) RecursionAllowed(ip netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// stubZones returns the zone cuts inside the internal zones a node serves
+// (a subzone delegated to a team's own servers) with their NS records and
+// the addresses the internal zones give their names: no public root leads
+// there, so iteration below a cut must start at those servers. Cuts whose
+// child zone is served here too are left out (authority answers them), and
+// so are cuts with no address for any of their servers.
+func stubZones(zs []*zones.Zone) map[string][]dns.RR {
+	served := map[string]bool{}
+	addrs := map[string][]dns.RR{}
+	cuts := map[string][]dns.RR{}
+	for _, z := range zs {
+		served[z.Origin()] = true
+		for _, rr := range z.Records() {
+			h := rr.Header()
+			name := strings.ToLower(h.Name)
+			switch h.Rrtype {
+			case dns.TypeA, dns.TypeAAAA:
+				addrs[name] = append(addrs[name], rr)
+			case dns.TypeNS:
+				if name != z.Origin() {
+					cuts[name] = append(cuts[name], rr)
+				}
+			}
+		}
+	}
+	out := map[string][]dns.RR{}
+	for cut, nss := range cuts {
+		if served[cut] {
+			continue
+		}
+		rrs := append([]dns.RR(nil), nss...)
+		found := false
+		for _, rr := range nss {
+			a := addrs[strings.ToLower(rr.(*dns.NS).Ns)]
+			found = found || len(a) > 0
+			rrs = append(rrs, a...)
+		}
+		if found {
+			out[cut] = rrs
+		}
+	}
+	return out
 }

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -74,7 +73,7 @@ func (rc *Recursor) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		requests.WithLabelValues("servfail").Inc()
 		return dns.RcodeServerFailure, plugin.Error(pluginName, ErrNoSnapshot)
 	}
-	if !allowed(snap.RecursionAllow, w.RemoteAddr()) {
+	if !snap.RecursionAllowed(clientIP(w.RemoteAddr())) {
 		requests.WithLabelValues("refused").Inc()
 		return dns.RcodeRefused, nil
 	}
@@ -124,31 +123,23 @@ func resultLabel(rcode int) string {
 	return "other"
 }
 
-// allowed reports whether the client at addr may recurse.
-func allowed(allow []netip.Prefix, addr net.Addr) bool {
-	var ip netip.Addr
+// clientIP is the address of the client a response goes to.
+func clientIP(addr net.Addr) netip.Addr {
 	switch a := addr.(type) {
 	case *net.UDPAddr:
-		ip, _ = netip.AddrFromSlice(a.IP)
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip
 	case *net.TCPAddr:
-		ip, _ = netip.AddrFromSlice(a.IP)
-	default:
-		if addr == nil {
-			return false
-		}
-		ap, err := netip.ParseAddrPort(addr.String())
-		if err != nil {
-			return false
-		}
-		ip = ap.Addr()
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip
+	case nil:
+		return netip.Addr{}
 	}
-	ip = ip.Unmap()
-	for _, p := range allow {
-		if p.Contains(ip) {
-			return true
-		}
+	ap, err := netip.ParseAddrPort(addr.String())
+	if err != nil {
+		return netip.Addr{}
 	}
-	return false
+	return ap.Addr()
 }
 
 // resolverFor returns the resolver configured for snap: one pointer compare
@@ -187,58 +178,11 @@ func (rc *Recursor) resolverFor(snap *cluster.Snapshot) (*resolver.Resolver, err
 		}
 		res.SetForwardRules(rules)
 	}
-	if err := res.SetStubZones(stubZones(snap)); err != nil {
+	if err := res.SetStubZones(snap.StubZones); err != nil {
 		log.Errorf("revision %s: internal delegations: %v", revID(snap), err)
 	}
 	rc.applied.Store(snap)
 	return res, nil
-}
-
-// stubZones returns the zone cuts inside the internal zones this node serves
-// (a subzone delegated to a team's own servers) with their NS records and
-// the addresses the internal zones give their names: no public root leads
-// there, so iteration below a cut must start at those servers. Cuts whose
-// child zone is served here too are left out (authority answers them), and
-// so are cuts with no address for any of their servers.
-func stubZones(snap *cluster.Snapshot) map[string][]dns.RR {
-	if snap.Authority == nil {
-		return nil
-	}
-	served := map[string]bool{}
-	addrs := map[string][]dns.RR{}
-	cuts := map[string][]dns.RR{}
-	for _, z := range snap.Authority.Zones() {
-		served[z.Origin()] = true
-		for _, rr := range z.Records() {
-			h := rr.Header()
-			name := strings.ToLower(h.Name)
-			switch h.Rrtype {
-			case dns.TypeA, dns.TypeAAAA:
-				addrs[name] = append(addrs[name], rr)
-			case dns.TypeNS:
-				if name != z.Origin() {
-					cuts[name] = append(cuts[name], rr)
-				}
-			}
-		}
-	}
-	out := map[string][]dns.RR{}
-	for cut, nss := range cuts {
-		if served[cut] {
-			continue
-		}
-		rrs := append([]dns.RR(nil), nss...)
-		found := false
-		for _, rr := range nss {
-			a := addrs[strings.ToLower(rr.(*dns.NS).Ns)]
-			found = found || len(a) > 0
-			rrs = append(rrs, a...)
-		}
-		if found {
-			out[cut] = rrs
-		}
-	}
-	return out
 }
 
 func revID(s *cluster.Snapshot) string {

@@ -1,11 +1,10 @@
-package recursor
+package cluster
 
 import (
 	"testing"
 
 	"github.com/miekg/dns"
 
-	"github.com/gitops-dns/resolverd/cluster"
 	"github.com/gitops-dns/resolverd/zones"
 )
 
@@ -41,7 +40,7 @@ $TTL 300
     NS  ns2.corp.internal.
 www A   198.18.1.80
 `)
-	got := stubZones(&cluster.Snapshot{Authority: zones.NewAuthority(corp, us)})
+	got := stubZones([]*zones.Zone{corp, us})
 	if len(got) != 1 {
 		t.Fatalf("stub zones %v, want only lab.corp.internal.", got)
 	}
