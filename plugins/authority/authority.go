@@ -7,7 +7,6 @@ package authority
 import (
 	"context"
 	"net/netip"
-	"slices"
 	"strings"
 
 	"github.com/coredns/coredns/plugin"
@@ -45,7 +44,7 @@ func (a *Authority) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		return plugin.NextOrFailure(a.Name(), a.Next, ctx, w, r)
 	}
 	state := request.Request{W: w, Req: r}
-	qname := strings.ToLower(state.Name())
+	qname := state.Name() // zones match any case without allocating
 	z := snap.Authority.Match(qname)
 	if z == nil || forwardedBelow(snap, qname, z.Origin()) {
 		return plugin.NextOrFailure(a.Name(), a.Next, ctx, w, r)
@@ -71,9 +70,9 @@ func (a *Authority) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	m.SetReply(r)
 	m.Authoritative = ans.Authoritative
 	m.Rcode = ans.Rcode
-	// Clipped: the slices belong to the zone and are shared by every query;
-	// an append (the OPT record, a chased CNAME) must copy, never write into them.
-	m.Answer, m.Ns, m.Extra = slices.Clip(ans.Answer), slices.Clip(ans.Ns), slices.Clip(ans.Extra)
+	// The sections are the zone's own, shared by every query; zones hands
+	// them out clipped, so an append (the OPT record, a chased CNAME) copies.
+	m.Answer, m.Ns, m.Extra = ans.Answer, ans.Ns, ans.Extra
 
 	// A stub resolver wants the end of a CNAME chain, not the first link: when
 	// it asked for recursion and the chain leaves this zone, follow it.
@@ -91,7 +90,7 @@ func (a *Authority) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 func (a *Authority) chase(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, snap *cluster.Snapshot, m *dns.Msg) {
 	qtype := r.Question[0].Qtype
 	for i := 0; i < maxChase; i++ {
-		target, ok := danglingCNAME(m.Answer, qtype)
+		target, ok := danglingCNAME(m.Answer)
 		if !ok {
 			return
 		}
@@ -110,13 +109,13 @@ func (a *Authority) chase(ctx context.Context, w dns.ResponseWriter, r *dns.Msg,
 			if next.Rcode == dns.RcodeNameError || isReferral(next) {
 				// NXDOMAIN of the target, or a referral: report what the chain ends in.
 				m.Rcode = next.Rcode
-				m.Answer, m.Ns, m.Extra = answer, slices.Clip(next.Ns), slices.Clip(next.Extra)
+				m.Answer, m.Ns, m.Extra = answer, next.Ns, next.Extra
 				if !next.Authoritative {
 					m.Authoritative = false
 				}
 				return
 			}
-			m.Answer, m.Ns, m.Extra = append(answer, next.Answer...), slices.Clip(next.Ns), slices.Clip(next.Extra)
+			m.Answer, m.Ns, m.Extra = append(answer, next.Answer...), next.Ns, next.Extra
 			continue
 		}
 		// The target is someone else's name: ask the rest of the chain.
@@ -137,7 +136,7 @@ func (a *Authority) chase(ctx context.Context, w dns.ResponseWriter, r *dns.Msg,
 
 // danglingCNAME returns the target of the last CNAME of an answer section when
 // nothing in the section answers it.
-func danglingCNAME(answer []dns.RR, qtype uint16) (string, bool) {
+func danglingCNAME(answer []dns.RR) (string, bool) {
 	if len(answer) == 0 {
 		return "", false
 	}
@@ -146,12 +145,7 @@ func danglingCNAME(answer []dns.RR, qtype uint16) (string, bool) {
 		return "", false
 	}
 	target := strings.ToLower(last.Target)
-	for _, rr := range answer {
-		if rr.Header().Rrtype == qtype && strings.EqualFold(rr.Header().Name, target) {
-			return "", false
-		}
-	}
-	// A looping chain mentions its own target as an owner already.
+	// Answered already, or a looping chain that names its target as an owner.
 	for _, rr := range answer {
 		if strings.EqualFold(rr.Header().Name, target) {
 			return "", false
