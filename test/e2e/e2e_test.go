@@ -269,7 +269,8 @@ func (n *node) waitServed(rev string, within time.Duration) {
 // starts with name (labels included in the prefix if given).
 func (n *node) metric(prefix string) float64 {
 	n.t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", n.metrics))
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", n.metrics))
 	if err != nil {
 		n.t.Fatal(err)
 	}
@@ -304,5 +305,3 @@ func dig(t *testing.T, args ...string) string {
 	}
 	return strings.TrimSpace(string(out))
 }
-
-func removeAll(dir string) error { return os.RemoveAll(dir) }

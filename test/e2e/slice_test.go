@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -172,7 +173,7 @@ func TestFirstSlice(t *testing.T) {
 
 	// Restart with the repository gone: the state dir still serves rev2.
 	n.stop()
-	if err := removeAll(repo.dir); err != nil {
+	if err := os.RemoveAll(repo.dir); err != nil {
 		t.Fatal(err)
 	}
 	n2 := newNode(t, repo.dir, state)
