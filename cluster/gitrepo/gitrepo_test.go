@@ -518,3 +518,45 @@ func TestFetchSSH(t *testing.T) {
 		})
 	}
 }
+
+// TestFetchAnnotatedTag: a ref naming an annotated tag (or a tag of a tag)
+// resolves to the commit; a tag of something else is refused as corrupt.
+func TestFetchAnnotatedTag(t *testing.T) {
+	src := newSrcRepo(t)
+	c := src.commit("a.txt", "a\n", nil)
+	tagger := &object.Signature{Name: "Ops", Email: "ops@corp.internal", When: time.Unix(1_790_000_000, 0)}
+	v1, err := src.repo.CreateTag("v1", c, &git.CreateTagOptions{Tagger: tagger, Message: "v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.repo.CreateTag("v1-again", v1.Hash(), &git.CreateTagOptions{Tagger: tagger, Message: "tag of v1"}); err != nil {
+		t.Fatal(err)
+	}
+	head, _ := src.repo.CommitObject(c)
+	tree, _ := head.Tree()
+	if _, err := src.repo.CreateTag("a-tree", tree.Hash, &git.CreateTagOptions{Tagger: tagger, Message: "not a commit"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		ref   string
+		class Class // "" = resolves to the commit
+	}{
+		{"refs/tags/v1", ""},
+		{"refs/tags/v1-again", ""},
+		{"refs/tags/a-tree", ClassCorruptObject},
+	} {
+		t.Run(tc.ref, func(t *testing.T) {
+			s := openStore(t)
+			h, err := s.Fetch(context.Background(), Remote{URL: src.dir, Timeout: 10 * time.Second}, tc.ref)
+			if tc.class == "" {
+				if err != nil || h != c {
+					t.Fatalf("got %v %v, want commit %v", h, err, c)
+				}
+				return
+			}
+			if ClassOf(err) != tc.class {
+				t.Fatalf("got %v %v, want class %s", h, err, tc.class)
+			}
+		})
+	}
+}

@@ -328,24 +328,29 @@ func (s *Store) Fetch(ctx context.Context, r Remote, ref string) (plumbing.Hash,
 }
 
 // Resolve returns the commit a local reference of the store points at
-// (annotated tags are peeled).
+// (annotated tags are peeled). Each object on the way is read once: the sync
+// loop resolves the tracked ref on every poll.
 func (s *Store) Resolve(name string) (plumbing.Hash, error) {
 	ref, err := s.repo.Reference(plumbing.ReferenceName(name), true)
 	if err != nil {
 		return plumbing.ZeroHash, &Error{Class: ClassRefNotFound, Op: "resolve", URL: s.dir, Err: fmt.Errorf("%s: %w", name, err)}
 	}
 	h := ref.Hash()
-	for i := 0; i < 10; i++ { // bounded: tags of tags
-		tag, err := s.repo.TagObject(h)
+	for range 11 { // bounded: tags of tags
+		obj, err := s.repo.Object(plumbing.AnyObject, h)
 		if err != nil {
-			break
+			return plumbing.ZeroHash, &Error{Class: ClassCorruptObject, Op: "resolve", URL: s.dir, Err: fmt.Errorf("%s -> %s: %w", name, h, err)}
 		}
-		h = tag.Target
+		switch o := obj.(type) {
+		case *object.Commit:
+			return h, nil
+		case *object.Tag:
+			h = o.Target
+			continue
+		}
+		return plumbing.ZeroHash, &Error{Class: ClassCorruptObject, Op: "resolve", URL: s.dir, Err: fmt.Errorf("%s -> %s: a %s, not a commit", name, h, obj.Type())}
 	}
-	if _, err := s.repo.CommitObject(h); err != nil {
-		return plumbing.ZeroHash, &Error{Class: ClassCorruptObject, Op: "resolve", URL: s.dir, Err: fmt.Errorf("%s -> %s: %w", name, h, err)}
-	}
-	return h, nil
+	return plumbing.ZeroHash, &Error{Class: ClassCorruptObject, Op: "resolve", URL: s.dir, Err: fmt.Errorf("%s: more than 10 nested tags", name)}
 }
 
 // NormalizeRef turns "main" into "refs/heads/main"; "HEAD" and full names
