@@ -45,7 +45,9 @@ type Resolver struct {
 	mu      sync.Mutex // serialises reconfiguration
 }
 
-// dynamic is what a new config snapshot may change: swapped atomically.
+// dynamic is what a new config snapshot may change: swapped atomically. It
+// is never modified once stored; a setter stores a changed copy, so each
+// setter names only the fields it changes.
 type dynamic struct {
 	hints    *delegation
 	hintsKey string
@@ -94,7 +96,9 @@ func (r *Resolver) SetForwardRules(rules []ForwardRule) {
 	if !slices.EqualFunc(old.rules, nr, func(a, b ForwardRule) bool { return a.Zone == b.Zone && slices.Equal(a.To, b.To) }) {
 		r.c.fail.Purge()
 	}
-	r.dyn.Store(&dynamic{hints: old.hints, hintsKey: old.hintsKey, rules: nr, stubs: old.stubs, stubsKey: old.stubsKey})
+	nd := *old
+	nd.rules = nr
+	r.dyn.Store(&nd)
 }
 
 // SetRootHints replaces the root hints. When they differ from the current
@@ -110,7 +114,9 @@ func (r *Resolver) SetRootHints(hints []dns.RR) error {
 	if old.hintsKey == key {
 		return nil
 	}
-	r.dyn.Store(&dynamic{hints: d, hintsKey: key, rules: old.rules, stubs: old.stubs, stubsKey: old.stubsKey})
+	nd := *old
+	nd.hints, nd.hintsKey = d, key
+	r.dyn.Store(&nd)
 	r.c.purge()
 	return nil
 }
@@ -139,7 +145,9 @@ func (r *Resolver) SetStubZones(stubs map[string][]dns.RR) error {
 	if old.stubsKey == key {
 		return nil
 	}
-	r.dyn.Store(&dynamic{hints: old.hints, hintsKey: old.hintsKey, rules: old.rules, stubs: parsed, stubsKey: key})
+	nd := *old
+	nd.stubs, nd.stubsKey = parsed, key
+	r.dyn.Store(&nd)
 	r.c.purge()
 	return nil
 }
