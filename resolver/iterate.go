@@ -405,12 +405,12 @@ func (r *Resolver) referral(resp *dns.Msg, parent *delegation, sname string, now
 // closest returns the deepest delegation above or at name: a stub zone (an
 // internal zone cut) or a cached one, else the root hints.
 func (r *Resolver) closest(name string, now time.Time) *delegation {
-	stubs := r.dyn.Load().stubs
+	dyn := r.dyn.Load() // one load: stubs and hints of the same config
 	for n := name; ; {
 		if n == "." {
 			break
 		}
-		if d, ok := stubs[n]; ok {
+		if d, ok := dyn.stubs[n]; ok {
 			return d
 		}
 		if d, ok := r.c.deleg.Get(n); ok && now.Before(d.expires) {
@@ -422,7 +422,7 @@ func (r *Resolver) closest(name string, now time.Time) *delegation {
 		}
 		n = n[i:]
 	}
-	return r.dyn.Load().hints
+	return dyn.hints
 }
 
 // oneMore returns the ancestor of qname one label below known.

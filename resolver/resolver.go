@@ -297,18 +297,10 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error
 	}
 	select {
 	case res := <-ch:
-		if res.Err != nil {
-			if r.serveStale(m, name, q.Qtype, r.clock.Now()) {
-				return m, nil
-			}
-			m.Rcode = dns.RcodeServerFailure
-			return m, res.Err
+		if res.Err != nil && r.serveStale(m, name, q.Qtype, r.clock.Now()) {
+			return m, nil
 		}
-		v := res.Val.(*result)
-		m.Rcode = v.rcode
-		m.Answer = appendOwnCopies(nil, v.answer)
-		m.Ns = appendOwnCopies(nil, v.ns)
-		return m, nil
+		return reply(m, res)
 	case <-staleTimer:
 		if r.serveStale(m, name, q.Qtype, r.clock.Now()) {
 			return m, nil
@@ -316,15 +308,7 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error
 		// The stale data went away meanwhile: wait for the resolution.
 		select {
 		case res := <-ch:
-			if res.Err != nil {
-				m.Rcode = dns.RcodeServerFailure
-				return m, res.Err
-			}
-			v := res.Val.(*result)
-			m.Rcode = v.rcode
-			m.Answer = appendOwnCopies(nil, v.answer)
-			m.Ns = appendOwnCopies(nil, v.ns)
-			return m, nil
+			return reply(m, res)
 		case <-ctx.Done():
 			m.Rcode = dns.RcodeServerFailure
 			return m, ctx.Err()
@@ -336,6 +320,20 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error
 		m.Rcode = dns.RcodeServerFailure
 		return m, ctx.Err()
 	}
+}
+
+// reply fills m from a shared resolution: SERVFAIL with its error, or copies
+// of its records (the result is shared by every waiter).
+func reply(m *dns.Msg, res singleflight.Result) (*dns.Msg, error) {
+	if res.Err != nil {
+		m.Rcode = dns.RcodeServerFailure
+		return m, res.Err
+	}
+	v := res.Val.(*result)
+	m.Rcode = v.rcode
+	m.Answer = appendOwnCopies(nil, v.answer)
+	m.Ns = appendOwnCopies(nil, v.ns)
+	return m, nil
 }
 
 func appendOwnCopies(dst, rrs []dns.RR) []dns.RR {
