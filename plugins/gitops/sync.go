@@ -97,7 +97,7 @@ func (g *GitOps) Boot() {
 		g.corrupted(now, store, err, lg.Revision)
 		return
 	}
-	snap, a := g.build(h, nil)
+	snap, a := g.build(store, h, nil)
 	a.Time = now
 	if snap == nil {
 		if a.Class == string(gitrepo.ClassCorruptObject) {
@@ -205,13 +205,10 @@ func (g *GitOps) syncOnce(ctx context.Context, store *gitrepo.Store) Attempt {
 	return g.apply(ctx, store, h, prev)
 }
 
-// build runs verify -> load -> validate -> snapshot for commit h against
-// base. It returns nil and the failed attempt when any step refuses.
-func (g *GitOps) build(h plumbing.Hash, base *cluster.Snapshot) (*cluster.Snapshot, Attempt) {
+// build runs verify -> load -> validate -> snapshot for commit h of store
+// against base. It returns nil and the failed attempt when any step refuses.
+func (g *GitOps) build(store *gitrepo.Store, h plumbing.Hash, base *cluster.Snapshot) (*cluster.Snapshot, Attempt) {
 	id := h.String()
-	g.mu.Lock()
-	store := g.store
-	g.mu.Unlock()
 	repo := store.Repository()
 	reject := func(reason, class string, err error, findings []string) (*cluster.Snapshot, Attempt) {
 		return nil, Attempt{Revision: id, Result: ResultRejected, Reason: reason, Class: class, Message: err.Error(), Findings: findings}
@@ -242,27 +239,22 @@ func (g *GitOps) build(h plumbing.Hash, base *cluster.Snapshot) (*cluster.Snapsh
 		baseRev = base.Revision
 	}
 	findings = append(findings, cluster.Check(rev, baseRev)...)
+	errs := 0
+	kept := make([]string, 0, min(len(findings), maxFindingsKept))
 	for _, f := range findings {
+		line := f.String()
 		if f.Severity == zones.SeverityError {
-			log.Error(f.String())
+			errs++
+			log.Error(line)
 		} else {
-			log.Warning(f.String())
+			log.Warning(line)
+		}
+		if len(kept) < maxFindingsKept {
+			kept = append(kept, line)
 		}
 	}
-	if zones.HasErrors(findings) {
-		kept := make([]string, 0, min(len(findings), maxFindingsKept))
-		for _, f := range findings {
-			if len(kept) < maxFindingsKept {
-				kept = append(kept, f.String())
-			}
-		}
-		n := 0
-		for _, f := range findings {
-			if f.Severity == zones.SeverityError {
-				n++
-			}
-		}
-		return reject(ReasonValidationFailed, "", fmt.Errorf("revision %s has %d errors", id, n), append([]string(nil), kept...))
+	if errs > 0 {
+		return reject(ReasonValidationFailed, "", fmt.Errorf("revision %s has %d errors", id, errs), kept)
 	}
 	snap, err := cluster.NewSnapshot(rev, g.cfg.Cluster, g.cfg.Node)
 	if err != nil {
@@ -274,7 +266,7 @@ func (g *GitOps) build(h plumbing.Hash, base *cluster.Snapshot) (*cluster.Snapsh
 func (g *GitOps) apply(ctx context.Context, store *gitrepo.Store, h plumbing.Hash, prev *cluster.Snapshot) Attempt {
 	t0 := time.Now()
 	id := h.String()
-	snap, a := g.build(h, prev)
+	snap, a := g.build(store, h, prev)
 	if snap == nil {
 		return a
 	}
@@ -289,19 +281,14 @@ func (g *GitOps) apply(ctx context.Context, store *gitrepo.Store, h plumbing.Has
 
 	if failed := g.gateProbes(ctx, snap); len(failed) > 0 {
 		g.holder.p.Store(prev)
-		back := "nothing (no previous revision)"
+		back, served := "nothing (no previous revision)", RevisionTime{}
 		if prev != nil && prev.Revision != nil {
 			back = prev.Revision.ID
-			setRevisionMetric(back)
-		} else {
-			setRevisionMetric("")
+			served = RevisionTime{ID: back, Time: g.clock.Now()}
 		}
+		setRevisionMetric(served.ID)
 		g.mu.Lock()
-		if prev != nil && prev.Revision != nil {
-			g.st.applied = RevisionTime{ID: back, Time: g.clock.Now()}
-		} else {
-			g.st.applied = RevisionTime{}
-		}
+		g.st.applied = served
 		g.mu.Unlock()
 		return Attempt{Revision: id, Result: ResultRolledBack, Reason: ReasonProbeFailed,
 			Message: fmt.Sprintf("gate probes failed on this node; serving %s again", back), Findings: failed}
