@@ -162,37 +162,31 @@ func (s *Snapshot) RecursionAllowed(ip netip.Addr) bool {
 // the addresses the internal zones give their names: no public root leads
 // there, so iteration below a cut must start at those servers. Cuts whose
 // child zone is served here too are left out (authority answers them), and
-// so are cuts with no address for any of their servers.
+// so are cuts with no address for any of their servers. Cuts and addresses
+// come from the zones' own index: no pass over their records.
 func stubZones(zs []*zones.Zone) map[string][]dns.RR {
-	served := map[string]bool{}
-	addrs := map[string][]dns.RR{}
-	cuts := map[string][]dns.RR{}
+	served := make(map[string]bool, len(zs))
 	for _, z := range zs {
 		served[z.Origin()] = true
-		for _, rr := range z.Records() {
-			h := rr.Header()
-			name := strings.ToLower(h.Name)
-			switch h.Rrtype {
-			case dns.TypeA, dns.TypeAAAA:
-				addrs[name] = append(addrs[name], rr)
-			case dns.TypeNS:
-				if name != z.Origin() {
-					cuts[name] = append(cuts[name], rr)
-				}
+	}
+	cuts := map[string][]dns.RR{}
+	for _, z := range zs {
+		for _, d := range z.Delegations() {
+			if !served[d.Name] {
+				cuts[d.Name] = append(cuts[d.Name], d.NS...)
 			}
 		}
 	}
 	out := map[string][]dns.RR{}
 	for cut, nss := range cuts {
-		if served[cut] {
-			continue
-		}
 		rrs := append([]dns.RR(nil), nss...)
 		found := false
 		for _, rr := range nss {
-			a := addrs[strings.ToLower(rr.(*dns.NS).Ns)]
-			found = found || len(a) > 0
-			rrs = append(rrs, a...)
+			for _, z := range zs {
+				a := z.Addrs(rr.(*dns.NS).Ns)
+				found = found || len(a) > 0
+				rrs = append(rrs, a...)
+			}
 		}
 		if found {
 			out[cut] = rrs

@@ -294,3 +294,33 @@ func TestNewFromRecords(t *testing.T) {
 		t.Errorf("nxdomain: %+v", a)
 	}
 }
+
+// Delegations lists every name below the apex holding NS records, sorted,
+// and Addrs gives a name's A and AAAA records, glue below a cut included.
+func TestDelegationsAndAddrs(t *testing.T) {
+	z := loadZone(t, "testdata/example.zone", "example.com.")
+	var got []string
+	for _, d := range z.Delegations() {
+		got = append(got, d.Name+" "+strings.Join(rrStrings(d.NS), " | "))
+	}
+	want := []string{
+		"noglue.example.com. noglue.example.com. 3600 IN NS ns.other.net. | noglue.example.com. 3600 IN NS ns2.other.net.",
+		"sub.example.com. sub.example.com. 3600 IN NS ns1.sub.example.com. | sub.example.com. 3600 IN NS ns.elsewhere.net.",
+	}
+	if !eqStrings(got, want) {
+		t.Errorf("Delegations:\n got %q\nwant %q", got, want)
+	}
+	for _, tc := range []struct {
+		name string
+		want []string
+	}{
+		{"NS2.example.com.", []string{"ns2.example.com. 3600 IN A 192.0.2.2", "ns2.example.com. 3600 IN AAAA 2001:db8::2"}},
+		{"ns1.sub.example.com.", []string{"ns1.sub.example.com. 3600 IN A 192.0.2.53"}}, // glue below the cut
+		{"txt.example.com.", []string{}},
+		{"ns.other.net.", []string{}},
+	} {
+		if got := rrStrings(z.Addrs(tc.name)); !eqStrings(got, tc.want) {
+			t.Errorf("Addrs(%s) = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}

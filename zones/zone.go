@@ -23,6 +23,7 @@ type Zone struct {
 	pos       []Position
 	nodes     map[string]*node // by lower-case owner name, incl. empty non-terminals
 	apex      *node
+	delegs    []*node // names other than the apex holding NS records, by name
 }
 
 // node is one owner name of the zone.
@@ -166,10 +167,14 @@ func build(file, origin string, records []dns.RR, pos []Position) *Zone {
 			}
 		}
 		n.cut = top
+		if n != z.apex && n.get(dns.TypeNS) != nil {
+			z.delegs = append(z.delegs, n)
+		}
 		if w, ok := z.nodes["*."+n.name]; ok {
 			n.wild = w
 		}
 	}
+	slices.SortFunc(z.delegs, func(a, b *node) int { return strings.Compare(a.name, b.name) })
 	// Additional-section data, precomputed.
 	for _, n := range z.nodes {
 		for i := range n.sets {
@@ -187,6 +192,29 @@ func build(file, origin string, records []dns.RR, pos []Position) *Zone {
 		}
 	}
 	return z
+}
+
+// Delegations returns the names below the apex that hold NS records (the
+// zone's cuts, and any NS written below one), sorted by name, each with its
+// NS records. Built with the zone; shared: do not modify.
+func (z *Zone) Delegations() []Delegation {
+	out := make([]Delegation, len(z.delegs))
+	for i, n := range z.delegs {
+		out[i] = Delegation{Name: n.name, NS: n.get(dns.TypeNS).rrs}
+	}
+	return out
+}
+
+// Delegation is one name of a zone, below its apex, that holds NS records.
+type Delegation struct {
+	Name string   // lower case, absolute
+	NS   []dns.RR // shared: do not modify
+}
+
+// Addrs returns the A and AAAA records the zone holds at name (any case,
+// absolute), glue below a cut included, or nil. Shared: do not modify.
+func (z *Zone) Addrs(name string) []dns.RR {
+	return z.appendAddrs(nil, name, true)
 }
 
 // appendAddrs appends the A and AAAA records of an in-zone name. Data below
