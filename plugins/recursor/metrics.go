@@ -45,6 +45,19 @@ var (
 	}, []string{"which"})
 )
 
+// The requests counter of each result, looked up once: ServeDNS counts a
+// query without hashing a label value.
+var (
+	answered   = requests.WithLabelValues("noerror")
+	nxdomain   = requests.WithLabelValues("nxdomain")
+	servfailed = requests.WithLabelValues("servfail")
+	refused    = requests.WithLabelValues("refused")
+	otherRcode = requests.WithLabelValues("other")
+
+	upstreamUDP = upstreamQueries.WithLabelValues("udp")
+	upstreamTCP = upstreamQueries.WithLabelValues("tcp")
+)
+
 // promMetrics maps resolver events to the Prometheus metrics above.
 type promMetrics struct{}
 
@@ -52,7 +65,14 @@ func (promMetrics) CacheHit()    { cacheHits.Inc() }
 func (promMetrics) CacheMiss()   { cacheMisses.Inc() }
 func (promMetrics) StaleServed() { staleServed.Inc() }
 func (promMetrics) UpstreamQuery(_ netip.AddrPort, network string) {
-	upstreamQueries.WithLabelValues(network).Inc()
+	switch network {
+	case "udp":
+		upstreamUDP.Inc()
+	case "tcp":
+		upstreamTCP.Inc()
+	default:
+		upstreamQueries.WithLabelValues(network).Inc()
+	}
 }
 func (promMetrics) UpstreamTimeout(netip.AddrPort) { upstreamTimeouts.Inc() }
 func (promMetrics) UpstreamRTT(server netip.AddrPort, forward bool, rtt time.Duration) {

@@ -70,29 +70,29 @@ func (rc *Recursor) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		snap = rc.Source.Snapshot()
 	}
 	if snap == nil {
-		requests.WithLabelValues("servfail").Inc()
+		servfailed.Inc()
 		return dns.RcodeServerFailure, plugin.Error(pluginName, ErrNoSnapshot)
 	}
 	if !snap.RecursionAllowed(clientIP(w.RemoteAddr())) {
-		requests.WithLabelValues("refused").Inc()
+		refused.Inc()
 		return dns.RcodeRefused, nil
 	}
 	if q.Qclass != dns.ClassINET {
-		requests.WithLabelValues("refused").Inc()
+		refused.Inc()
 		return dns.RcodeRefused, nil
 	}
 	res, err := rc.resolverFor(snap)
 	if err != nil {
-		requests.WithLabelValues("servfail").Inc()
+		servfailed.Inc()
 		return dns.RcodeServerFailure, plugin.Error(pluginName, err)
 	}
 	ans, err := res.Resolve(ctx, q)
 	switch ans.Rcode {
 	case dns.RcodeServerFailure:
-		requests.WithLabelValues("servfail").Inc()
+		servfailed.Inc()
 		return dns.RcodeServerFailure, plugin.Error(pluginName, err)
 	case dns.RcodeRefused:
-		requests.WithLabelValues("refused").Inc()
+		refused.Inc()
 		return dns.RcodeRefused, nil
 	}
 	if r.IsEdns0() == nil && len(ans.Extra) > 0 {
@@ -109,18 +109,15 @@ func (rc *Recursor) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	if err := w.WriteMsg(m); err != nil {
 		return dns.RcodeServerFailure, plugin.Error(pluginName, err)
 	}
-	requests.WithLabelValues(resultLabel(m.Rcode)).Inc()
-	return dns.RcodeSuccess, nil
-}
-
-func resultLabel(rcode int) string {
-	switch rcode {
+	switch m.Rcode {
 	case dns.RcodeSuccess:
-		return "noerror"
+		answered.Inc()
 	case dns.RcodeNameError:
-		return "nxdomain"
+		nxdomain.Inc()
+	default:
+		otherRcode.Inc()
 	}
-	return "other"
+	return dns.RcodeSuccess, nil
 }
 
 // clientIP is the address of the client a response goes to.
