@@ -2,7 +2,6 @@ package staging
 
 import (
 	"bytes"
-	"fmt"
 	"io/fs"
 	"net"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/staging/stagingtest"
 	"github.com/gitops-dns/resolverd/zones"
 	"github.com/go-git/go-git/v5"
 	gitconfig "github.com/go-git/go-git/v5/config"
@@ -193,52 +193,6 @@ func (n *testNode) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	w.WriteMsg(m)
 }
 
-// startServers starts a DNS server (UDP and TCP) with handler h on each
-// address, all on one port, and returns that port.
-func startServers(t *testing.T, addrs []string, handlers []dns.Handler) uint16 {
-	t.Helper()
-	for attempt := 0; attempt < 50; attempt++ {
-		var closers []func()
-		var servers []*dns.Server
-		port := 0
-		ok := true
-		for i, a := range addrs {
-			pc, err := net.ListenPacket("udp", net.JoinHostPort(a, fmt.Sprint(port)))
-			if err != nil {
-				ok = false
-				break
-			}
-			closers = append(closers, func() { pc.Close() })
-			if port == 0 {
-				port = pc.LocalAddr().(*net.UDPAddr).Port
-			}
-			l, err := net.Listen("tcp", net.JoinHostPort(a, fmt.Sprint(port)))
-			if err != nil {
-				ok = false
-				break
-			}
-			closers = append(closers, func() { l.Close() })
-			servers = append(servers, &dns.Server{PacketConn: pc, Handler: handlers[i]}, &dns.Server{Listener: l, Handler: handlers[i]})
-		}
-		if !ok {
-			for _, c := range closers {
-				c()
-			}
-			continue
-		}
-		for _, s := range servers {
-			started := make(chan struct{})
-			s.NotifyStartedFunc = func() { close(started) }
-			go s.ActivateAndServe()
-			<-started
-			t.Cleanup(func() { s.Shutdown() })
-		}
-		return uint16(port)
-	}
-	t.Fatal("no common free port")
-	return 0
-}
-
 // forwardTarget answers every query (the SOA check of a forward target).
 var forwardTarget = dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
 	m := new(dns.Msg)
@@ -264,8 +218,8 @@ func newLab(t *testing.T) *lab {
 		l.nodes[n] = tn
 		hs = append(hs, tn)
 	}
-	l.port = startServers(t, []string{"127.0.0.2", "127.0.0.3", "127.0.0.5", "127.0.0.6"}, hs)
-	l.fwdPort = int(startServers(t, []string{"127.0.0.4"}, []dns.Handler{forwardTarget}))
+	l.port = uint16(stagingtest.StartNodes(t, []string{"127.0.0.2", "127.0.0.3", "127.0.0.5", "127.0.0.6"}, hs))
+	l.fwdPort = stagingtest.StartNodes(t, []string{"127.0.0.4"}, []dns.Handler{forwardTarget})
 	return l
 }
 
