@@ -357,6 +357,12 @@ var ruleCases = []ruleCase{
 			"dns/probes.yaml:7:5: error: probe-contradicts-zone: probe \"nope\" expects NXDOMAIN for www.corp.example. A but zone corp.example. (dns/zones/corp.example.zone) answers NOERROR",
 		}},
 
+	{name: "probe compared as MatchProbe compares", rule: "probe-contradicts-zone",
+		changes: map[string]string{
+			"zones/corp.example.zone": corpZ + "@       IN TXT \"v=spf1 mx -all\"\n",
+			"probes.yaml":             probesY + "  - name: spf\n    query: corp.example.\n    type: TXT\n    expect: {rcode: NOERROR, answers: [\"v=spf1 mx -all\"]}\n",
+		},
+		want: nil},
 	{name: "gate probe a cluster cannot reach", rule: "probe-unreachable",
 		changes: map[string]string{"clusters/eu-west.yaml": replace(euWest, "zones: [corp.example.]", "zones: []")},
 		want: []string{
