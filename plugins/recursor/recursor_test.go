@@ -24,10 +24,19 @@ type swapSource struct {
 
 func (s *swapSource) Snapshot() *cluster.Snapshot { return s.p.Load() }
 
-// authServer runs a real DNS server on 127.0.0.1 (UDP and TCP, one port)
-// authoritative for "." holding records; every other name is NXDOMAIN.
-// With rd set it only answers recursive queries (a forward target).
-func authServer(t *testing.T, records string, rd bool) (netip.AddrPort, *atomic.Int64) {
+// authServer runs a real DNS server on 127.0.0.1 (UDP) authoritative for
+// "." holding records (authHandler); it stops when the test ends.
+func authServer(t testing.TB, records string, rd bool) (netip.AddrPort, *atomic.Int64) {
+	t.Helper()
+	h, hits := authHandler(t, records, rd)
+	addr, _ := serve(t, h)
+	return addr, hits
+}
+
+// authHandler answers as a server authoritative for "." holding records;
+// every other name is NXDOMAIN. With rd set it only answers recursive
+// queries (a forward target). hits counts the queries it got.
+func authHandler(t testing.TB, records string, rd bool) (dns.Handler, *atomic.Int64) {
 	t.Helper()
 	var rrs []dns.RR
 	for _, line := range strings.Split(strings.TrimSpace(records), "\n") {
@@ -68,6 +77,13 @@ func authServer(t *testing.T, records string, rd bool) (netip.AddrPort, *atomic.
 		}
 		_ = w.WriteMsg(m)
 	})
+	return h, &hits
+}
+
+// serve runs h on a free UDP port of 127.0.0.1 until stop is called or the
+// test ends.
+func serve(t testing.TB, h dns.Handler) (addr netip.AddrPort, stop func()) {
+	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -77,11 +93,12 @@ func authServer(t *testing.T, records string, rd bool) (netip.AddrPort, *atomic.
 	udp.NotifyStartedFunc = func() { close(started) }
 	go func() { _ = udp.ActivateAndServe() }()
 	<-started
-	t.Cleanup(func() { _ = udp.Shutdown() })
-	return netip.MustParseAddrPort(pc.LocalAddr().String()), &hits
+	stop = func() { _ = udp.Shutdown() }
+	t.Cleanup(stop)
+	return netip.MustParseAddrPort(pc.LocalAddr().String()), stop
 }
 
-func hints(t *testing.T) []dns.RR {
+func hints(t testing.TB) []dns.RR {
 	var out []dns.RR
 	for _, s := range []string{". 3600 IN NS a.root.test.", "a.root.test. 3600 IN A 127.0.0.1"} {
 		rr, err := dns.NewRR(s)
@@ -223,11 +240,9 @@ func TestServeDNSUnreachableIsServfail(t *testing.T) {
 // BenchmarkServeDNSCacheHit is the plugin's hot path: snapshot load, ACL,
 // pointer compare, cache hit, reply.
 func BenchmarkServeDNSCacheHit(b *testing.B) {
-	t := &testing.T{}
-	root, _ := authServer(t, "www.example.com. 300 IN A 192.0.2.1", false)
-	defer func() {}()
+	root, _ := authServer(b, "www.example.com. 300 IN A 192.0.2.1", false)
 	src := &swapSource{}
-	src.p.Store(&cluster.Snapshot{RecursionAllow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.0/8")}, RootHints: hints(t)})
+	src.p.Store(&cluster.Snapshot{RecursionAllow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.0/8")}, RootHints: hints(b)})
 	rc := &Recursor{Source: src, Config: resolver.Config{Port: root.Port(), DisableIPv6: true, HealthInterval: -1}}
 	defer rc.Close()
 	w := &test.ResponseWriter{RemoteIP: "127.0.0.9"}

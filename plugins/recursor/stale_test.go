@@ -2,9 +2,7 @@ package recursor
 
 import (
 	"context"
-	"net"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,60 +10,29 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/internal/fakeclock"
 	"github.com/gitops-dns/resolverd/resolver"
 )
-
-type manualClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-func (c *manualClock) After(time.Duration) <-chan time.Time { return make(chan time.Time) }
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // TestStaleAnswerCarriesEDE: when the authority is gone and the data has
 // expired, the client gets the stale answer (TTL 30) with Extended DNS
 // Error 3 if it speaks EDNS, and a plain answer if not.
 func TestStaleAnswerCarriesEDE(t *testing.T) {
 	// The authority: a real server we stop after the first answer.
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		m.Authoritative = true
-		rr, _ := dns.NewRR(q.Question[0].Name + " 60 IN A 192.0.2.1")
-		m.Answer = []dns.RR{rr}
-		_ = w.WriteMsg(m)
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go func() { _ = srv.ActivateAndServe() }()
-	<-started
-	port := pc.LocalAddr().(*net.UDPAddr).Port
+	h, _ := authHandler(t, "www.example.com. 60 IN A 192.0.2.1", false)
+	root, stopRoot := serve(t, h)
 
-	clk := &manualClock{now: time.Unix(1_800_000_000, 0)}
+	clk := fakeclock.New(time.Unix(1_800_000_000, 0))
 	src := &swapSource{}
 	src.p.Store(&cluster.Snapshot{RecursionAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, RootHints: hints(t)})
-	rc := &Recursor{Source: src, Config: resolver.Config{Port: uint16(port), Clock: clk, DisableIPv6: true, HealthInterval: -1,
+	rc := &Recursor{Source: src, Config: resolver.Config{Port: root.Port(), Clock: clk, DisableIPv6: true, HealthInterval: -1,
 		UpstreamTimeout: 100 * time.Millisecond, Deadline: time.Second}}
 	defer rc.Close()
 	if m, _, err := query(t, rc, "127.0.0.1", "www.example.com.", dns.TypeA, dns.ClassINET); err != nil || len(m.Answer) != 1 {
 		t.Fatalf("%v %v", err, m)
 	}
-	_ = srv.Shutdown()
-	clk.Advance(time.Hour)
+	stopRoot()
+	clk.Advance(time.Hour) // the 60 s TTL is long gone; no stale_timeout wait fires
 
 	m, _, err := query(t, rc, "127.0.0.1", "www.example.com.", dns.TypeA, dns.ClassINET)
 	if err != nil || len(m.Answer) != 1 || m.Answer[0].Header().Ttl != 30 {
