@@ -191,8 +191,7 @@ func Promote(ctx context.Context, opt PromoteOptions) (*Promotion, error) {
 	var stagingNames []string
 	var canaries, rest []*cluster.Cluster
 	for _, c := range opt.Revision.Clusters {
-		switch {
-		case c.Environment == cluster.Staging:
+		if c.Environment == cluster.Staging {
 			stagingNames = append(stagingNames, c.Name)
 		}
 		if c.Environment == opt.To {
@@ -267,7 +266,11 @@ func Promote(ctx context.Context, opt PromoteOptions) (*Promotion, error) {
 		if !ok {
 			return nil, fmt.Errorf("promote --after-bake: %w: %s does not exist yet; promote to the canary first", ErrNotVerified, canaryRef)
 		}
-		if in, err := contains(opt.Repo, cur, h); err != nil || !in {
+		in, err := contains(opt.Repo, cur, h)
+		if err != nil {
+			return nil, fmt.Errorf("promote --after-bake: %w: the canary ref %s is at %s, which this repository cannot read (fetch it first): %v", ErrNotVerified, canaryRef, cluster.ShortID(cur.String()), err)
+		}
+		if !in {
 			return nil, fmt.Errorf("promote --after-bake: %w: the canary ref %s (%s) does not contain %s; promote to the canary first", ErrNotVerified, canaryRef, cluster.ShortID(cur.String()), cluster.ShortID(rev))
 		}
 		now := opt.Now()
@@ -395,7 +398,10 @@ func currentRefs(ctx context.Context, opt PromoteOptions) (map[plumbing.Referenc
 			}
 			return nil
 		})
-		return out, err
+		if err != nil {
+			return nil, fmt.Errorf("promote: list refs: %w", err)
+		}
+		return out, nil
 	}
 	rem, err := opt.Repo.Remote(opt.Remote)
 	if err != nil {
