@@ -344,16 +344,9 @@ func (c *checker) probes() {
 // last good revision.
 func (c *checker) gateReach(p Probe, origin string) {
 	for _, cl := range c.rev.Clusters {
-		served := cl.Zones == nil
-		for _, o := range cl.Zones {
-			served = served || dns.IsSubDomain(o, p.Query)
-		}
-		if served {
-			continue
-		}
-		rules := append([]ForwardRule(nil), cl.Forward...)
-		SortForward(rules)
-		if MatchForward(rules, p.Query) != nil {
+		// Whether some rule forwards the name does not depend on the
+		// rules' order: no need to sort them for MatchForward.
+		if cl.Zones == nil || servesName(cl.Zones, p.Query) || MatchForward(cl.Forward, p.Query) != nil {
 			continue
 		}
 		c.errorf(p.Pos, RuleProbeUnreachable, "gate probe %q asks %s in internal zone %s, which cluster %s neither serves nor forwards: its nodes would fail the probe and return to their last good revision after every change (serve or forward the zone in %s, or make the probe not a gate)",
