@@ -50,10 +50,6 @@ const (
 
 var statusRE = regexp.MustCompile(`status code: (\d{3})`)
 
-// Classes lists every class, for metrics that want all label values.
-var Classes = []Class{ClassUnreachable, ClassTimeout, ClassAuthRefused, ClassRepoNotFound,
-	ClassRefNotFound, ClassCorruptObject, ClassConfig, ClassOther}
-
 // Error is a classified failure of an operation on a remote or on the state
 // directory.
 type Error struct {

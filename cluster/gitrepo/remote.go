@@ -52,16 +52,6 @@ type Remote struct {
 	Depth int
 }
 
-// Scheme returns the transport of the remote: "file", "git", "http",
-// "https" or "ssh".
-func (r Remote) Scheme() string {
-	ep, err := r.endpoint()
-	if err != nil {
-		return ""
-	}
-	return ep.Protocol
-}
-
 // Redacted returns the URL with any password removed, for logs and status.
 func (r Remote) Redacted() string {
 	u, err := url.Parse(r.URL)
