@@ -131,7 +131,7 @@ func ttlDataSet(s *rrset) string {
 	vals := make([]string, 0, len(s.rrs))
 	for _, rr := range s.rrs {
 		h := rr.Header()
-		vals = append(vals, strconv.FormatUint(uint64(h.Ttl), 10)+" "+rr.String()[len(h.String()):])
+		vals = append(vals, strconv.FormatUint(uint64(h.Ttl), 10)+" "+rdataText(rr))
 	}
 	sort.Strings(vals)
 	return strings.Join(vals, "\n")

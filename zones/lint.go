@@ -236,7 +236,7 @@ func (l *linter) rrset(s *rrset) {
 	}
 	seen := make(map[string]int, len(s.rrs))
 	for k, rr := range s.rrs {
-		key := strings.TrimPrefix(rr.String(), rr.Header().String())
+		key := rdataText(rr)
 		if j, ok := seen[key]; ok {
 			l.add(s.idx[k], SeverityError, RuleDuplicateRecord, "duplicate of the record at line %d", l.line(s.idx[j]))
 			continue
@@ -360,7 +360,7 @@ func (l *linter) record(i int, rr dns.RR, p LintPolicy) {
 		return
 	}
 	lt := strings.ToLower(target)
-	if !z.contains(lt) {
+	if !inZone(lt, z.origin) {
 		return // out of zone: nothing to check without a lookup
 	}
 	t := z.nodes[lt]
@@ -409,7 +409,7 @@ func LintDelegation(parent, child *Zone) []Finding {
 	}
 	for _, rr := range ns.rrs {
 		target := strings.ToLower(rr.(*dns.NS).Ns)
-		if !child.contains(target) {
+		if !inZone(target, child.origin) {
 			continue
 		}
 		g := parent.nodes[target]
@@ -434,13 +434,7 @@ func LintDelegation(parent, child *Zone) []Finding {
 	if got, want := rdataSet(ns), rdataSet(childNS); childNS != nil && got != want {
 		add(ns.idx[0], "delegation NS set %s differs from the apex NS set of the child zone %s (%s)", got, child.origin, want)
 	}
-	sort.SliceStable(fs, func(i, j int) bool {
-		a, b := fs[i].Pos, fs[j].Pos
-		if a.Line != b.Line {
-			return a.Line < b.Line
-		}
-		return a.Col < b.Col
-	})
+	sortFindings(fs)
 	return fs
 }
 
@@ -451,7 +445,7 @@ func rdataSet(s *rrset) string {
 	}
 	vals := make([]string, 0, len(s.rrs))
 	for _, rr := range s.rrs {
-		vals = append(vals, strings.ToLower(strings.TrimPrefix(rr.String(), rr.Header().String())))
+		vals = append(vals, strings.ToLower(rdataText(rr)))
 	}
 	sort.Strings(vals)
 	return "[" + strings.Join(vals, " ") + "]"

@@ -1,10 +1,6 @@
 package zones
 
-import (
-	"strings"
-
-	"github.com/miekg/dns"
-)
+import "github.com/miekg/dns"
 
 // Answer is the result of a lookup in one zone: an rcode, whether the answer
 // is authoritative (false for referrals), and the three sections. The RRs are
@@ -192,12 +188,4 @@ func (z *Zone) containsB(q []byte) bool {
 		return true
 	}
 	return len(q) > len(z.dotOrigin) && string(q[len(q)-len(z.dotOrigin):]) == z.dotOrigin
-}
-
-// contains reports whether the canonical name q is at or below the apex.
-func (z *Zone) contains(q string) bool {
-	if z.dotOrigin == "" || q == z.origin {
-		return true
-	}
-	return strings.HasSuffix(q, z.dotOrigin)
 }

@@ -24,12 +24,11 @@ const (
 
 // Rule ids reported by Parse.
 const (
-	RuleSyntax          = "zone-syntax"
-	RuleIncludeRefused  = "include-refused"
-	RuleOutOfZone       = "out-of-zone"
-	RuleTooManyRecords  = "too-many-records"
-	RuleClassNotIN      = "class-not-in"
-	ruleTooManyFindings = "zone-syntax"
+	RuleSyntax         = "zone-syntax"
+	RuleIncludeRefused = "include-refused"
+	RuleOutOfZone      = "out-of-zone"
+	RuleTooManyRecords = "too-many-records"
+	RuleClassNotIN     = "class-not-in"
 )
 
 // Parse reads an RFC 1035 master file. file is the path the operator sees
@@ -110,7 +109,7 @@ func (p *parser) syntax(line, col int, msg string) {
 	p.nSyntax++
 	pos := Position{File: p.file, Line: line, Col: col}
 	if p.nSyntax == maxSyntaxFindings {
-		p.add(pos, SeverityError, ruleTooManyFindings, "too many errors; giving up on this file")
+		p.add(pos, SeverityError, RuleSyntax, "too many errors; giving up on this file")
 		p.stopped = true
 		return
 	}

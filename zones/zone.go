@@ -233,6 +233,12 @@ func (z *Zone) appendAddrs(dst []dns.RR, name string, glue bool) []dns.RR {
 	return dst
 }
 
+// rdataText is the presentation form of a record's data: its text without
+// the header.
+func rdataText(rr dns.RR) string {
+	return strings.TrimPrefix(rr.String(), rr.Header().String())
+}
+
 // targetOf is the host name an NS, MX or SRV record points at.
 func targetOf(rr dns.RR) string {
 	switch r := rr.(type) {
