@@ -1,6 +1,7 @@
 package gitops
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -15,8 +16,11 @@ import (
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 
+	"github.com/gitops-dns/resolverd/cluster"
 	"github.com/gitops-dns/resolverd/cluster/gitrepo/gittest"
 )
 
@@ -258,4 +262,38 @@ func BenchmarkApply1M(b *testing.B) {
 	}
 	b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/(1<<20), "MiB-heap/revision")
 	b.ReportMetric(first.Seconds(), "s/first-apply")
+}
+
+// BenchmarkServeDNS measures the work gitops adds to every query: an IN
+// query passed to the next plugin, and the version.config. CH TXT answer.
+//
+//	go test -run ^$ -bench ServeDNS ./plugins/gitops
+func BenchmarkServeDNS(b *testing.B) {
+	g, _ := New(Config{Node: "ns1"})
+	g.Next = plugin.HandlerFunc(func(context.Context, dns.ResponseWriter, *dns.Msg) (int, error) {
+		return dns.RcodeSuccess, nil
+	})
+	g.holder.p.Store(&cluster.Snapshot{Revision: &cluster.Revision{ID: strings.Repeat("0123456789", 4)}})
+	for _, bc := range []struct {
+		name  string
+		qname string
+		class uint16
+	}{
+		{"pass-IN", "www.corp.internal.", dns.ClassINET},
+		{"version-CH", "version.config.", dns.ClassCHAOS},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			m := new(dns.Msg)
+			m.SetQuestion(bc.qname, dns.TypeTXT)
+			m.Question[0].Qclass = bc.class
+			w := &test.ResponseWriter{}
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := g.ServeDNS(ctx, w, m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
