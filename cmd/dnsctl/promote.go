@@ -61,10 +61,10 @@ func runPromote(e *env, args []string) int {
 	}
 	if *remote != "" {
 		if _, err := repo.repo.Remote(*remote); errors.Is(err, git.ErrRemoteNotFound) {
-			if *remote != "origin" || fs.Lookup("remote").Value.String() != "origin" {
+			if *remote != "origin" {
 				return e.fail(fmt.Errorf("no remote %q in the repository", *remote))
 			}
-			// The default remote is absent: a local repository.
+			// No "origin" (the default): a local repository.
 			fmt.Fprintln(e.stderr, "dnsctl promote: no remote \"origin\": moving the local ref only")
 			*remote = ""
 		}
