@@ -237,24 +237,20 @@ func (c *checker) fallback() {
 				c.errorf(r.Pos, RuleFallbackCNAME, "fallback owner %s has a CNAME and other records", name)
 			}
 		}
+		var a netip.Addr
 		switch rr := r.RR.(type) {
 		case *dns.A:
-			if a, ok := netip.AddrFromSlice(rr.A.To4()); ok {
-				if why := unusableAddr(a); why != "" || a.IsLoopback() {
-					if why == "" {
-						why = "a loopback address"
-					}
-					c.errorf(r.Pos, RuleFallbackAddress, "fallback address %s of %s is %s", a, name, why)
-				}
-			}
+			a, _ = netip.AddrFromSlice(rr.A.To4())
 		case *dns.AAAA:
-			if a, ok := netip.AddrFromSlice(rr.AAAA); ok {
-				if why := unusableAddr(a.Unmap()); why != "" || a.IsLoopback() {
-					if why == "" {
-						why = "a loopback address"
-					}
-					c.errorf(r.Pos, RuleFallbackAddress, "fallback address %s of %s is %s", a, name, why)
-				}
+			a, _ = netip.AddrFromSlice(rr.AAAA)
+		}
+		if a.IsValid() {
+			why := unusableAddr(a)
+			if why == "" && a.IsLoopback() {
+				why = "a loopback address"
+			}
+			if why != "" {
+				c.errorf(r.Pos, RuleFallbackAddress, "fallback address %s of %s is %s", a, name, why)
 			}
 		}
 		c.fallbackName(r, name)
