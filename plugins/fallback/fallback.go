@@ -169,24 +169,22 @@ func (f *Fallback) guarded(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 		reason string
 		detail string
 	)
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
 	select {
 	case res = <-done:
 		msg = rec.take()
 		reason, detail = classify(res, msg)
 		if reason == ReasonError && errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 			// The chain gave up because our deadline cancelled it: the
-			// same event as the timer below, whichever was seen first.
+			// same event as the deadline below, whichever was seen first.
 			reason, detail = ReasonTimeout, fmt.Sprintf("no answer within %s", timeout)
 		}
-	case <-timer.C:
+	case <-cctx.Done():
 		rec.take() // whatever the chain writes from now on is dropped
+		if ctx.Err() != nil {
+			// The server gave up on this query (shutdown): nothing to answer.
+			return dns.RcodeServerFailure, ctx.Err()
+		}
 		reason, detail = ReasonTimeout, fmt.Sprintf("no answer within %s", timeout)
-	case <-ctx.Done():
-		// The server gave up on this query (shutdown): nothing to answer.
-		rec.take()
-		return dns.RcodeServerFailure, ctx.Err()
 	}
 
 	if reason == "" { // normal resolution answered: it wins

@@ -305,6 +305,27 @@ func TestLateAnswerDropped(t *testing.T) {
 	}
 }
 
+// TestServerGaveUp: when the server cancels the query (shutdown) before the
+// chain answers, the fallback answers nothing: no fallback record, no
+// timeout reason, the context's error.
+func TestServerGaveUp(t *testing.T) {
+	up := &upstream{kind: "hang", release: make(chan struct{})}
+	defer close(up.release)
+	f := &Fallback{Next: up, Source: staticSource{testSnapshot(t)}, Timeout: time.Second}
+	w := &countingWriter{}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rc, err := f.ServeDNS(ctx, w, query("git.corp.internal.", dns.TypeA, true))
+	if rc != dns.RcodeServerFailure || !errors.Is(err, context.Canceled) {
+		t.Fatalf("rcode %d err %v, want SERVFAIL and context.Canceled", rc, err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.msgs) != 0 {
+		t.Fatalf("client got %v, want nothing written", w.msgs)
+	}
+}
+
 type countingWriter struct {
 	test.ResponseWriter
 	mu   sync.Mutex
