@@ -2,6 +2,7 @@ package gitops
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"strconv"
@@ -98,14 +99,7 @@ func listenAddr(dc *dnsserver.Config) string {
 	if port == "" {
 		port = "53"
 	}
-	return netJoin(host, port)
-}
-
-func netJoin(host, port string) string {
-	if a, err := netip.ParseAddr(host); err == nil && a.Is6() {
-		return "[" + host + "]:" + port
-	}
-	return host + ":" + port
+	return net.JoinHostPort(host, port)
 }
 
 // parse reads the gitops block; see README.md for every setting.
