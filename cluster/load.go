@@ -154,31 +154,32 @@ func SortFindings(fs []zones.Finding) {
 }
 
 func (l *loader) loadPolicy(rev *Revision) {
-	p := &rev.Policy
-	p.FallbackTTL = DefaultFallbackTTL
-	p.MaxDeletePercent = DefaultMaxDeletePercent
-	p.MinTTL = DefaultMinTTL
-	p.MaxTTL = DefaultMaxTTL
-	p.Pos = zones.Position{File: l.path(PolicyFile)}
+	rev.Policy = defaultPolicy(l.path(PolicyFile))
 	data, ok := l.read(PolicyFile, maxYAMLSize, true)
 	if !ok {
 		return
 	}
 	pol, fs := ParsePolicy(l.path(PolicyFile), data)
-	*p = pol
+	rev.Policy = pol
 	l.findings = append(l.findings, fs...)
 }
 
-// ParsePolicy decodes policy.yaml (file is the path used in findings),
-// starting from the defaults.
-func ParsePolicy(file string, data []byte) (Policy, []zones.Finding) {
-	p := Policy{
+// defaultPolicy is the policy of a repo without policy.yaml (file is where
+// it would be).
+func defaultPolicy(file string) Policy {
+	return Policy{
 		FallbackTTL:      DefaultFallbackTTL,
 		MaxDeletePercent: DefaultMaxDeletePercent,
 		MinTTL:           DefaultMinTTL,
 		MaxTTL:           DefaultMaxTTL,
 		Pos:              zones.Position{File: file},
 	}
+}
+
+// ParsePolicy decodes policy.yaml (file is the path used in findings),
+// starting from the defaults.
+func ParsePolicy(file string, data []byte) (Policy, []zones.Finding) {
+	p := defaultPolicy(file)
 	d := &ydec{file: file}
 	if root := d.parse(data); root != nil {
 		decodePolicy(d, root, &p)

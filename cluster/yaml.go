@@ -268,7 +268,7 @@ func (d *ydec) str(n *yaml.Node, what string) (string, bool) {
 	return n.Value, true
 }
 
-// strOrNumber decodes a scalar that may be written unquoted as a number too
+// scalarText decodes a scalar that may be written unquoted as a number too
 // (a port-less IPv4 address is never a valid YAML number, but "53" is).
 func (d *ydec) scalarText(n *yaml.Node, what string) (string, bool) {
 	n = resolveAlias(n)
