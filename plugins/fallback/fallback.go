@@ -339,7 +339,7 @@ func (r *recorder) WriteMsg(m *dns.Msg) error {
 func (r *recorder) Write(b []byte) (int, error) {
 	m := new(dns.Msg)
 	if err := m.Unpack(b); err != nil {
-		return 0, err
+		return 0, fmt.Errorf("fallback: the chain wrote a response that does not unpack: %w", err)
 	}
 	if err := r.WriteMsg(m); err != nil {
 		return 0, err
