@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/gitops-dns/resolverd/cluster"
 	"github.com/gitops-dns/resolverd/staging"
+	"github.com/gitops-dns/resolverd/staging/stagingtest"
 	"github.com/gitops-dns/resolverd/zones"
 	"github.com/go-git/go-git/v5"
 	gitconfig "github.com/go-git/go-git/v5/config"
@@ -64,48 +64,6 @@ func (n *stagingNode) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	w.WriteMsg(m)
 }
 
-// startNodes serves each handler on its address, all on one port (UDP and TCP).
-func startNodes(t *testing.T, addrs []string, hs []dns.Handler) int {
-	t.Helper()
-	for attempt := 0; attempt < 50; attempt++ {
-		port, ok := 0, true
-		var servers []*dns.Server
-		var closers []func() error
-		for i, a := range addrs {
-			pc, err := net.ListenPacket("udp", net.JoinHostPort(a, strconv.Itoa(port)))
-			if err != nil {
-				ok = false
-				break
-			}
-			closers = append(closers, pc.Close)
-			port = pc.LocalAddr().(*net.UDPAddr).Port
-			l, err := net.Listen("tcp", net.JoinHostPort(a, strconv.Itoa(port)))
-			if err != nil {
-				ok = false
-				break
-			}
-			closers = append(closers, l.Close)
-			servers = append(servers, &dns.Server{PacketConn: pc, Handler: hs[i]}, &dns.Server{Listener: l, Handler: hs[i]})
-		}
-		if !ok {
-			for _, c := range closers {
-				c()
-			}
-			continue
-		}
-		for _, s := range servers {
-			started := make(chan struct{})
-			s.NotifyStartedFunc = func() { close(started) }
-			go s.ActivateAndServe()
-			<-started
-			t.Cleanup(func() { s.Shutdown() })
-		}
-		return port
-	}
-	t.Fatal("no common free port")
-	return 0
-}
-
 type verifyFixture struct {
 	t       *testing.T
 	dir     string // the config repo (work tree)
@@ -132,8 +90,8 @@ func newVerifyFixture(t *testing.T) *verifyFixture {
 	}
 	f.repo = repo
 	f.nodes = []*stagingNode{{}, {}}
-	f.port = startNodes(t, []string{"127.0.0.2", "127.0.0.3"}, []dns.Handler{f.nodes[0], f.nodes[1]})
-	f.fwdPort = startNodes(t, []string{"127.0.0.4"}, []dns.Handler{dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+	f.port = stagingtest.StartNodes(t, []string{"127.0.0.2", "127.0.0.3"}, []dns.Handler{f.nodes[0], f.nodes[1]})
+	f.fwdPort = stagingtest.StartNodes(t, []string{"127.0.0.4"}, []dns.Handler{dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetRcode(r, dns.RcodeNameError)
 		w.WriteMsg(m)
