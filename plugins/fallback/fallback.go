@@ -14,7 +14,6 @@ package fallback
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -148,7 +147,8 @@ func (f *Fallback) guarded(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	cctx, cancel := context.WithTimeout(ctx, timeout)
+	deadline := time.Now().Add(timeout)
+	cctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 
 	rec := &recorder{ResponseWriter: w}
@@ -173,9 +173,11 @@ func (f *Fallback) guarded(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 	case res = <-done:
 		msg = rec.take()
 		reason, detail = classify(res, msg)
-		if reason == ReasonError && errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
-			// The chain gave up because our deadline cancelled it: the
-			// same event as the deadline below, whichever was seen first.
+		if reason == ReasonError && ctx.Err() == nil && !time.Now().Before(deadline) {
+			// The chain gave up at our deadline: the same event as the
+			// case below, whichever was seen first. The clock decides, not
+			// cctx.Err(): a chain that set cctx's deadline on a socket can
+			// see it expire before cctx's own timer has fired.
 			reason, detail = ReasonTimeout, fmt.Sprintf("no answer within %s", timeout)
 		}
 	case <-cctx.Done():
