@@ -1,0 +1,472 @@
+// Package udpio owns the UDP socket layer of the fast path: a group of
+// SO_REUSEPORT sockets bound to the server's address, a classic-BPF reuseport
+// program that steers every datagram to one of them, and batched receive and
+// send (recvmmsg/sendmmsg through golang.org/x/net's ipv4/ipv6 PacketConn) with
+// scratch state reused between calls. It knows nothing about DNS or CoreDNS.
+//
+// # How the traffic is taken away from CoreDNS's socket
+//
+// CoreDNS binds its own UDP socket for a server block with SO_REUSEPORT and
+// SO_REUSEADDR, after the plugins' OnStartup functions have run. Listen runs
+// first (from OnStartup) and binds its N sockets to the same address string with
+// the same network ("udp") and the same options, so the kernel puts all of them
+// in one reuseport group and numbers them 0..N-1 in bind order. Listen then
+// attaches a classic BPF program to the group (SO_ATTACH_REUSEPORT_CBPF) that
+// returns rxhash % N (for N == 1, always 0). The kernel delivers each datagram to
+// the socket whose index the program returns, so CoreDNS's socket, which joins
+// later as index N, is never chosen and receives nothing: all UDP queries reach
+// this package's sockets and are read in batches.
+//
+// # Why this is safe when the order is not the expected one
+//
+// The program only ever picks an index; it never drops a datagram. Whatever
+// socket sits at that index gets the datagram, and every socket in the group
+// belongs to a server that answers it:
+//
+//   - If a foreign socket (CoreDNS's, or the group of a previous instance during
+//     a reload) was bound before Listen, it holds one of the indices 0..N-1 and
+//     receives that share of the traffic. CoreDNS reads it and answers through
+//     its standard plugin chain: the answer is correct, only slower. One of our
+//     sockets then sits beyond N-1 and stays idle.
+//   - When a socket leaves the group the kernel moves the last socket into the
+//     freed index, so closing a Group while CoreDNS's socket is open hands the
+//     freed indices to CoreDNS's socket. Close also detaches the program first
+//     (SO_DETACH_REUSEPORT_BPF), so the group falls back to the kernel's own
+//     hash over the remaining sockets; on kernels without detach, an index the
+//     program returns that no longer exists makes the kernel fall back to that
+//     hash as well.
+//   - Attaching a program replaces the group's previous one: the last Listen on
+//     an address decides the steering.
+//
+// In every case a query is answered either by the fast path or by CoreDNS's
+// standard path, never lost because of the steering.
+//
+// # Buffers
+//
+// A datagram longer than a Message's buffer is truncated to the buffer's
+// capacity (as with any UDP read); give buffers of 64 KiB to be exact, or the
+// largest query size the server accepts. The receive buffer is asked for with
+// SO_RCVBUFFORCE (which ignores net.core.rmem_max and works for root) and
+// SO_RCVBUF when that is refused; the kernel doubles the value for its own
+// bookkeeping, and Group.RecvBuffer reports what the kernel says.
+package udpio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"sync"
+	"syscall"
+
+	"golang.org/x/net/bpf"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
+)
+
+// Message is one datagram: Buf is the caller's buffer (capacity = max size);
+// after ReadBatch N is the datagram length and Addr the sender; for WriteBatch
+// Buf[:N] is sent to Addr.
+type Message struct {
+	Buf []byte
+	N   int
+	// Addr is set by ReadBatch (a later read into the same Message replaces
+	// it) and read by WriteBatch.
+	Addr *net.UDPAddr
+}
+
+// Options tune Listen. Zero values take the defaults.
+type Options struct {
+	// Sockets is the number of sockets (default runtime.GOMAXPROCS(0)).
+	Sockets int
+	// RecvBuffer is the SO_RCVBUF size wanted in bytes (default 4 MiB).
+	RecvBuffer int
+	// SendBuffer is the SO_SNDBUF size wanted in bytes (default 1 MiB).
+	SendBuffer int
+}
+
+// Defaults applied by Listen to zero Options fields.
+const (
+	DefaultRecvBuffer = 4 << 20
+	DefaultSendBuffer = 1 << 20
+	// maxSockets bounds Options.Sockets: more sockets than this cannot help
+	// any machine this runs on and only cost file descriptors.
+	maxSockets = 1024
+)
+
+// Group is the set of sockets bound to one address by Listen.
+type Group struct {
+	conns      []*Conn
+	recvBuffer int
+	closeOnce  sync.Once
+	closeErr   error
+}
+
+// Listen opens o.Sockets UDP sockets on addr ("host:port" exactly as CoreDNS
+// gets it, e.g. "127.0.0.1:1053" or ":53"), network "udp", each with
+// SO_REUSEPORT and SO_REUSEADDR and the requested buffer sizes, and attaches the
+// steering program that sends every datagram to one of them. Port 0 is an
+// error: the group must share its port with CoreDNS's socket.
+func Listen(addr string, o Options) (*Group, error) {
+	_, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("udpio: listen %q: %w", addr, err)
+	}
+	port, err := net.LookupPort("udp", portStr)
+	if err != nil {
+		return nil, fmt.Errorf("udpio: listen %q: %w", addr, err)
+	}
+	if port == 0 {
+		return nil, fmt.Errorf("udpio: listen %q: port 0 is not allowed: the sockets must share a fixed port with the server's own socket", addr)
+	}
+	if o.Sockets <= 0 {
+		o.Sockets = runtime.GOMAXPROCS(0)
+	}
+	if o.Sockets > maxSockets {
+		return nil, fmt.Errorf("udpio: listen %q: %d sockets asked, at most %d", addr, o.Sockets, maxSockets)
+	}
+	if o.RecvBuffer <= 0 {
+		o.RecvBuffer = DefaultRecvBuffer
+	}
+	if o.SendBuffer <= 0 {
+		o.SendBuffer = DefaultSendBuffer
+	}
+
+	g := &Group{}
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		return setOptions(rc, o)
+	}}
+	for i := 0; i < o.Sockets; i++ {
+		pc, err := lc.ListenPacket(context.Background(), "udp", addr)
+		if err != nil {
+			g.Close()
+			return nil, fmt.Errorf("udpio: listen %q: socket %d of %d: %w", addr, i, o.Sockets, err)
+		}
+		c, err := newConn(pc.(*net.UDPConn))
+		if err != nil {
+			pc.Close()
+			g.Close()
+			return nil, fmt.Errorf("udpio: listen %q: socket %d of %d: %w", addr, i, o.Sockets, err)
+		}
+		g.conns = append(g.conns, c)
+	}
+	if err := g.conns[0].attachSteering(o.Sockets); err != nil {
+		g.Close()
+		return nil, fmt.Errorf("udpio: listen %q: attach reuseport program: %w", addr, err)
+	}
+	g.recvBuffer = -1
+	for _, c := range g.conns {
+		n, err := c.sockoptInt(unix.SO_RCVBUF)
+		if err != nil {
+			g.Close()
+			return nil, fmt.Errorf("udpio: listen %q: read SO_RCVBUF: %w", addr, err)
+		}
+		if g.recvBuffer < 0 || n < g.recvBuffer {
+			g.recvBuffer = n
+		}
+	}
+	return g, nil
+}
+
+// Conns returns the group's sockets; index i is the socket the steering
+// program selects with the value i.
+func (g *Group) Conns() []*Conn { return g.conns }
+
+// RecvBuffer returns the effective SO_RCVBUF (the smallest over the group's
+// sockets) as the kernel reported it after Listen set it; Linux reports twice
+// the size that was set.
+func (g *Group) RecvBuffer() int { return g.recvBuffer }
+
+// Close detaches the steering program and closes every socket. Blocked
+// ReadBatch calls return an error matching net.ErrClosed. Close is idempotent.
+func (g *Group) Close() error {
+	g.closeOnce.Do(func() {
+		if len(g.conns) > 0 {
+			// Best effort: kernels before 5.3 lack SO_DETACH_REUSEPORT_BPF,
+			// and there the kernel's out-of-range fallback covers us.
+			_ = g.conns[0].detachSteering()
+		}
+		var errs []error
+		for _, c := range g.conns {
+			if err := c.uc.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		g.closeErr = errors.Join(errs...)
+	})
+	return g.closeErr
+}
+
+// batcher is what ipv4.PacketConn and ipv6.PacketConn have in common:
+// ipv4.Message and ipv6.Message are the same type.
+type batcher interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+var (
+	_ batcher = (*ipv4.PacketConn)(nil)
+	_ batcher = (*ipv6.PacketConn)(nil)
+)
+
+// Conn is one socket of a Group. ReadBatch must be called from one goroutine
+// at a time; WriteBatch and WriteTo are safe from several goroutines.
+type Conn struct {
+	uc *net.UDPConn
+	bc batcher
+
+	// Read scratch, used only by the single reader.
+	rmsgs []ipv4.Message
+	rbufs [][]byte
+
+	// Write scratch: one per concurrent writer, reused through the pool.
+	wpool sync.Pool
+}
+
+type writeScratch struct {
+	msgs []ipv4.Message
+	bufs [][]byte
+}
+
+func newConn(uc *net.UDPConn) (*Conn, error) {
+	c := &Conn{uc: uc}
+	domain, err := c.sockoptInt(unix.SO_DOMAIN)
+	if err != nil {
+		return nil, fmt.Errorf("read SO_DOMAIN: %w", err)
+	}
+	switch domain {
+	case unix.AF_INET:
+		c.bc = ipv4.NewPacketConn(uc)
+	case unix.AF_INET6:
+		// A dual-stack socket: IPv4 senders appear as ::ffff:a.b.c.d, and
+		// replies to them go out as IPv4 (x/net writes an AF_INET sockaddr
+		// for a v4-mapped address, which an AF_INET6 socket accepts).
+		c.bc = ipv6.NewPacketConn(uc)
+	default:
+		return nil, fmt.Errorf("unexpected socket domain %d", domain)
+	}
+	c.wpool.New = func() any { return new(writeScratch) }
+	return c, nil
+}
+
+// grow makes msgs and bufs n long, each msgs[i].Buffers a one-element window
+// of bufs.
+func grow(msgs []ipv4.Message, bufs [][]byte, n int) ([]ipv4.Message, [][]byte) {
+	if n <= len(msgs) {
+		return msgs, bufs
+	}
+	msgs = make([]ipv4.Message, n)
+	bufs = make([][]byte, n)
+	for i := range msgs {
+		msgs[i].Buffers = bufs[i : i+1 : i+1]
+	}
+	return msgs, bufs
+}
+
+// ReadBatch blocks until at least one datagram arrives and fills ms[:n] with
+// up to len(ms) datagrams: ms[i].Buf[:ms[i].N] is the datagram and ms[i].Addr
+// its sender. Each ms[i].Buf must have a non-zero capacity. After Close it
+// returns an error matching net.ErrClosed.
+func (c *Conn) ReadBatch(ms []Message) (int, error) {
+	if len(ms) == 0 {
+		return 0, nil
+	}
+	c.rmsgs, c.rbufs = grow(c.rmsgs, c.rbufs, len(ms))
+	rm := c.rmsgs[:len(ms)]
+	for i := range ms {
+		c.rbufs[i] = ms[i].Buf[:cap(ms[i].Buf)]
+	}
+	n, err := c.bc.ReadBatch(rm, 0)
+	n = max(n, 0) // x/net passes recvmmsg's -1 through on error
+	for i := 0; i < n; i++ {
+		ms[i].N = rm[i].N
+		ms[i].Addr, _ = rm[i].Addr.(*net.UDPAddr)
+		rm[i].Addr = nil
+	}
+	// Do not keep the caller's buffers alive through the scratch.
+	for i := range ms {
+		c.rbufs[i] = nil
+	}
+	if err != nil {
+		return n, fmt.Errorf("udpio: read batch: %w", err)
+	}
+	return n, nil
+}
+
+// WriteBatch sends ms[i].Buf[:ms[i].N] to ms[i].Addr for every message, in as
+// few sendmmsg calls as the kernel allows. A message the kernel refuses (for
+// example an unroutable address) is skipped and the rest are still sent; the
+// result is the number of datagrams sent and the first error seen. It stops at
+// the first error if the socket is closed.
+func (c *Conn) WriteBatch(ms []Message) (int, error) {
+	if len(ms) == 0 {
+		return 0, nil
+	}
+	s := c.wpool.Get().(*writeScratch)
+	s.msgs, s.bufs = grow(s.msgs, s.bufs, len(ms))
+	wm := s.msgs[:len(ms)]
+	for i := range ms {
+		s.bufs[i] = ms[i].Buf[:ms[i].N]
+		if ms[i].Addr != nil {
+			wm[i].Addr = ms[i].Addr
+		} else {
+			wm[i].Addr = nil
+		}
+	}
+	sent := 0
+	var first error
+	for rest := wm; len(rest) > 0; {
+		n, err := c.bc.WriteBatch(rest, 0)
+		n = max(n, 0) // sendmmsg's -1 on error
+		if n > 0 {
+			sent += n
+			rest = rest[n:]
+		}
+		if err != nil {
+			if first == nil {
+				first = fmt.Errorf("udpio: write batch: %w", err)
+			}
+			if errors.Is(err, net.ErrClosed) {
+				break
+			}
+			// The kernel sends nothing and reports the error when the first
+			// message fails: skip that message and go on.
+			if n == 0 && len(rest) > 0 {
+				rest = rest[1:]
+			}
+			continue
+		}
+		if n == 0 {
+			// No progress and no error should not happen; do not spin.
+			if first == nil {
+				first = errors.New("udpio: write batch: sendmmsg sent nothing")
+			}
+			break
+		}
+	}
+	for i := range wm {
+		s.bufs[i] = nil
+		wm[i].Addr = nil
+	}
+	c.wpool.Put(s)
+	return sent, first
+}
+
+// WriteTo sends one datagram to addr (the slow path's replies).
+func (c *Conn) WriteTo(b []byte, addr *net.UDPAddr) error {
+	n, err := c.uc.WriteToUDP(b, addr)
+	if err != nil {
+		return fmt.Errorf("udpio: write to %v: %w", addr, err)
+	}
+	if n != len(b) {
+		return fmt.Errorf("udpio: write to %v: short write: %d of %d bytes", addr, n, len(b))
+	}
+	return nil
+}
+
+// LocalAddr returns the socket's local address.
+func (c *Conn) LocalAddr() net.Addr { return c.uc.LocalAddr() }
+
+// steeringProgram returns the classic BPF program that picks socket
+// rxhash % n of the reuseport group (always 0 when n == 1).
+func steeringProgram(n int) ([]bpf.RawInstruction, error) {
+	var prog []bpf.Instruction
+	if n <= 1 {
+		prog = []bpf.Instruction{bpf.RetConstant{Val: 0}}
+	} else {
+		prog = []bpf.Instruction{
+			bpf.LoadExtension{Num: bpf.ExtRXHash},
+			bpf.ALUOpConstant{Op: bpf.ALUOpMod, Val: uint32(n)},
+			bpf.RetA{},
+		}
+	}
+	return bpf.Assemble(prog)
+}
+
+func (c *Conn) attachSteering(n int) error {
+	raw, err := steeringProgram(n)
+	if err != nil {
+		return err
+	}
+	filter := make([]unix.SockFilter, len(raw))
+	for i, ins := range raw {
+		filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
+	}
+	fprog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
+	return c.control(func(fd int) error {
+		return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_CBPF, &fprog)
+	})
+}
+
+func (c *Conn) detachSteering() error {
+	return c.control(func(fd int) error {
+		return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DETACH_REUSEPORT_BPF, 0)
+	})
+}
+
+func (c *Conn) sockoptInt(opt int) (int, error) {
+	var v int
+	err := c.control(func(fd int) error {
+		var err error
+		v, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, opt)
+		return err
+	})
+	return v, err
+}
+
+func (c *Conn) control(f func(fd int) error) error {
+	rc, err := c.uc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { ferr = f(int(fd)) }); err != nil {
+		return err
+	}
+	return ferr
+}
+
+// setOptions runs before bind: SO_REUSEADDR and SO_REUSEPORT as CoreDNS's
+// reuseport package sets them, and the buffer sizes.
+func setOptions(rc syscall.RawConn, o Options) error {
+	var serr error
+	err := rc.Control(func(fd uintptr) {
+		s := int(fd)
+		if err := unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+			serr = fmt.Errorf("set SO_REUSEADDR: %w", err)
+			return
+		}
+		if err := unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+			serr = fmt.Errorf("set SO_REUSEPORT: %w", err)
+			return
+		}
+		if err := setBuffer(s, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, o.RecvBuffer); err != nil {
+			serr = err
+			return
+		}
+		serr = setBuffer(s, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, o.SendBuffer)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// setBuffer asks for size with the privileged option force (not capped by
+// net.core.[rw]mem_max) and falls back to the ordinary one, which the kernel
+// caps silently.
+func setBuffer(fd, force, plain, size int) error {
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, force, size) == nil {
+		return nil
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, plain, size); err != nil {
+		name := "SO_RCVBUF"
+		if plain == unix.SO_SNDBUF {
+			name = "SO_SNDBUF"
+		}
+		return fmt.Errorf("set %s to %d: %w", name, size, err)
+	}
+	return nil
+}

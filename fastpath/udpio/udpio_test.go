@@ -1,0 +1,651 @@
+package udpio
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// testDeadline bounds every wait in these tests; nothing here should come
+// near it on a working machine.
+const testDeadline = 10 * time.Second
+
+// freePort returns a UDP port that was free on network/host a moment ago.
+func freePort(t testing.TB, network, host string) int {
+	t.Helper()
+	pc, err := net.ListenPacket(network, net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatalf("pick a free port: %v", err)
+	}
+	defer pc.Close()
+	return pc.LocalAddr().(*net.UDPAddr).Port
+}
+
+// listenLikeCoreDNS binds a socket the way CoreDNS's plugin/pkg/reuseport does.
+func listenLikeCoreDNS(t testing.TB, addr string) net.PacketConn {
+	t.Helper()
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+				serr = err
+				return
+			}
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	pc, err := lc.ListenPacket(context.Background(), "udp", addr)
+	if err != nil {
+		t.Fatalf("listen like CoreDNS on %s: %v", addr, err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	return pc
+}
+
+func newMessages(n, size int) []Message {
+	ms := make([]Message, n)
+	for i := range ms {
+		ms[i].Buf = make([]byte, size)
+	}
+	return ms
+}
+
+// payload is a datagram naming its client and sequence number.
+func payload(client, seq int) []byte {
+	b := make([]byte, 12)
+	copy(b, "q")
+	binary.BigEndian.PutUint32(b[4:], uint32(client))
+	binary.BigEndian.PutUint32(b[8:], uint32(seq))
+	return b
+}
+
+// collector reads every socket of a group and counts datagrams per socket and
+// per payload.
+type collector struct {
+	mu      sync.Mutex
+	perConn []int
+	seen    map[string]int
+	total   atomic.Int64
+	wg      sync.WaitGroup
+}
+
+func collect(t *testing.T, g *Group) *collector {
+	col := &collector{perConn: make([]int, len(g.Conns())), seen: map[string]int{}}
+	for i, c := range g.Conns() {
+		col.wg.Add(1)
+		go func() {
+			defer col.wg.Done()
+			ms := newMessages(32, 512)
+			for {
+				n, err := c.ReadBatch(ms)
+				col.mu.Lock()
+				for _, m := range ms[:n] {
+					col.perConn[i]++
+					col.seen[string(m.Buf[:m.N])]++
+				}
+				col.mu.Unlock()
+				col.total.Add(int64(n))
+				if err != nil {
+					if !errors.Is(err, net.ErrClosed) {
+						t.Errorf("conn %d: ReadBatch: %v", i, err)
+					}
+					return
+				}
+			}
+		}()
+	}
+	return col
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(testDeadline)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestSteeringTakesAllTraffic(t *testing.T) {
+	const (
+		clients   = 64
+		perClient = 32 // 2048 datagrams
+	)
+	tests := []struct {
+		name    string
+		sockets int
+	}{
+		{"two sockets", 2},
+		{"one socket", 1},
+		{"four sockets", 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp4", "127.0.0.1"))
+			g, err := Listen(addr, Options{Sockets: tt.sockets})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g.Close()
+			if got := len(g.Conns()); got != tt.sockets {
+				t.Fatalf("Conns() = %d sockets, want %d", got, tt.sockets)
+			}
+			col := collect(t, g)
+
+			// CoreDNS's socket joins the group after ours.
+			coredns := listenLikeCoreDNS(t, addr)
+			var foreign atomic.Int64
+			foreignDone := make(chan struct{})
+			go func() {
+				defer close(foreignDone)
+				buf := make([]byte, 512)
+				for {
+					_, _, err := coredns.ReadFrom(buf)
+					if err != nil {
+						return
+					}
+					foreign.Add(1)
+				}
+			}()
+
+			send(t, addr, clients, perClient)
+			want := clients * perClient
+			waitFor(t, fmt.Sprintf("%d datagrams (group has %d, CoreDNS's socket %d)", want, col.total.Load(), foreign.Load()),
+				func() bool { return col.total.Load()+foreign.Load() >= int64(want) })
+
+			// Anything still on its way to CoreDNS's socket shows up here.
+			coredns.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			<-foreignDone
+			if n := foreign.Load(); n != 0 {
+				t.Errorf("CoreDNS's socket received %d datagrams, want 0", n)
+			}
+			g.Close()
+			col.wg.Wait()
+			if got := col.total.Load(); got != int64(want) {
+				t.Errorf("group received %d datagrams, want %d", got, want)
+			}
+			for i := 0; i < clients; i++ {
+				for s := 0; s < perClient; s++ {
+					if n := col.seen[string(payload(i, s))]; n != 1 {
+						t.Fatalf("datagram client %d seq %d received %d times, want 1", i, s, n)
+					}
+				}
+			}
+			t.Logf("per socket: %v", col.perConn)
+		})
+	}
+}
+
+// TestMisorderedStillDelivers is the safety argument: when CoreDNS's socket
+// is bound before the group, it holds an index the program picks, and the
+// datagrams steered to it are delivered there (and answered by the standard
+// path) rather than lost.
+func TestMisorderedStillDelivers(t *testing.T) {
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp4", "127.0.0.1"))
+	coredns := listenLikeCoreDNS(t, addr)
+	g, err := Listen(addr, Options{Sockets: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	col := collect(t, g)
+	var foreign atomic.Int64
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			if _, _, err := coredns.ReadFrom(buf); err != nil {
+				return
+			}
+			foreign.Add(1)
+		}
+	}()
+	const clients, perClient = 16, 16
+	send(t, addr, clients, perClient)
+	want := int64(clients * perClient)
+	waitFor(t, "every datagram at some socket of the group", func() bool {
+		return col.total.Load()+foreign.Load() == want
+	})
+	t.Logf("group %d, CoreDNS's socket %d", col.total.Load(), foreign.Load())
+}
+
+// send fires perClient datagrams from each of clients sockets to addr.
+func send(t *testing.T, addr string, clients, perClient int) {
+	t.Helper()
+	raddr, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < clients; i++ {
+		c, err := net.DialUDP("udp", nil, raddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetWriteDeadline(time.Now().Add(testDeadline))
+		for s := 0; s < perClient; s++ {
+			if _, err := c.Write(payload(i, s)); err != nil {
+				t.Fatalf("client %d: %v", i, err)
+			}
+		}
+		c.Close()
+	}
+}
+
+// echo answers every datagram on every socket of g with the same bytes, through
+// WriteBatch or, with single, through WriteTo.
+func echo(t *testing.T, g *Group, single bool) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for i, c := range g.Conns() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ms := newMessages(16, 2048)
+			for {
+				n, err := c.ReadBatch(ms)
+				if err != nil {
+					if !errors.Is(err, net.ErrClosed) {
+						t.Errorf("conn %d: ReadBatch: %v", i, err)
+					}
+					return
+				}
+				if single {
+					for _, m := range ms[:n] {
+						if err := c.WriteTo(m.Buf[:m.N], m.Addr); err != nil {
+							t.Errorf("conn %d: WriteTo: %v", i, err)
+						}
+					}
+					continue
+				}
+				sent, err := c.WriteBatch(ms[:n])
+				if err != nil || sent != n {
+					t.Errorf("conn %d: WriteBatch sent %d of %d: %v", i, sent, n, err)
+				}
+			}
+		}()
+	}
+	return &wg
+}
+
+// roundTrip sends k queries from each of clients sockets to addr and checks
+// every reply comes back to the socket that sent it.
+func roundTrip(t *testing.T, network, addr string, clients, k int) {
+	t.Helper()
+	raddr, err := net.ResolveUDPAddr(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.ListenUDP(network, &net.UDPAddr{IP: raddr.IP})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(testDeadline))
+			for s := 0; s < k; s++ {
+				if _, err := c.WriteToUDP(payload(i, s), raddr); err != nil {
+					t.Errorf("client %d: write: %v", i, err)
+					return
+				}
+			}
+			got := map[string]bool{}
+			buf := make([]byte, 2048)
+			for len(got) < k {
+				n, from, err := c.ReadFromUDP(buf)
+				if err != nil {
+					t.Errorf("client %d: %d of %d replies, then: %v", i, len(got), k, err)
+					return
+				}
+				if from.Port != raddr.Port {
+					t.Errorf("client %d: reply from %v, want port %d", i, from, raddr.Port)
+				}
+				if n != 12 || binary.BigEndian.Uint32(buf[4:]) != uint32(i) {
+					t.Errorf("client %d: got a reply meant for another client: %x", i, buf[:n])
+					continue
+				}
+				got[string(buf[:n])] = true
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestRoundTrip(t *testing.T) {
+	tests := []struct {
+		name    string
+		sockets int
+		single  bool
+	}{
+		{"WriteBatch one socket", 1, false},
+		{"WriteBatch two sockets", 2, false},
+		{"WriteTo two sockets", 2, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp4", "127.0.0.1"))
+			g, err := Listen(addr, Options{Sockets: tt.sockets})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wg := echo(t, g, tt.single)
+			roundTrip(t, "udp4", addr, 8, 100)
+			g.Close()
+			wg.Wait()
+		})
+	}
+}
+
+// TestWriteBatchSkipsRefused checks that one datagram the kernel refuses does
+// not keep the others of the batch from being sent.
+func TestWriteBatchSkipsRefused(t *testing.T) {
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp4", "127.0.0.1"))
+	g, err := Listen(addr, Options{Sockets: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	dst, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	good := dst.LocalAddr().(*net.UDPAddr)
+	bad := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 0} // EINVAL from the kernel
+
+	tests := []struct {
+		name     string
+		addrs    []*net.UDPAddr
+		wantSent int
+	}{
+		{"all good", []*net.UDPAddr{good, good, good}, 3},
+		{"bad in the middle", []*net.UDPAddr{good, bad, good}, 2},
+		{"bad first", []*net.UDPAddr{bad, good, good}, 2},
+		{"bad last", []*net.UDPAddr{good, good, bad}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ms := make([]Message, len(tt.addrs))
+			for i, a := range tt.addrs {
+				ms[i] = Message{Buf: []byte(fmt.Sprintf("m%d", i)), N: 2, Addr: a}
+			}
+			sent, err := g.Conns()[0].WriteBatch(ms)
+			if sent != tt.wantSent {
+				t.Errorf("sent %d, want %d (err %v)", sent, tt.wantSent, err)
+			}
+			if (err != nil) != (tt.wantSent != len(tt.addrs)) {
+				t.Errorf("err = %v, want an error only if something was refused", err)
+			}
+			dst.SetReadDeadline(time.Now().Add(testDeadline))
+			buf := make([]byte, 16)
+			var got []string
+			for len(got) < tt.wantSent {
+				n, err := dst.Read(buf)
+				if err != nil {
+					t.Fatalf("after %v: %v", got, err)
+				}
+				got = append(got, string(buf[:n]))
+			}
+			for _, s := range got {
+				i := int(s[1] - '0')
+				if tt.addrs[i] != good {
+					t.Errorf("received %q, which was addressed to %v", s, tt.addrs[i])
+				}
+			}
+		})
+	}
+}
+
+func TestRecvBuffer(t *testing.T) {
+	tests := []struct {
+		name string
+		want int // asked; 0 = default
+	}{
+		{"default", 0},
+		{"1 MiB", 1 << 20},
+		{"8 MiB", 8 << 20},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp4", "127.0.0.1"))
+			g, err := Listen(addr, Options{Sockets: 2, RecvBuffer: tt.want})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g.Close()
+			want := tt.want
+			if want == 0 {
+				want = DefaultRecvBuffer
+			}
+			got := g.RecvBuffer()
+			t.Logf("asked %d, kernel reports %d", want, got)
+			if got <= 0 {
+				t.Fatalf("RecvBuffer() = %d", got)
+			}
+			if os.Geteuid() != 0 {
+				t.Skip("not root: SO_RCVBUFFORCE is refused and SO_RCVBUF is capped by net.core.rmem_max")
+			}
+			if got < want {
+				t.Errorf("RecvBuffer() = %d, want at least %d", got, want)
+			}
+		})
+	}
+}
+
+func TestListenErrors(t *testing.T) {
+	tests := []struct {
+		addr string
+		want string
+	}{
+		{"127.0.0.1:0", "port 0"},
+		{":0", "port 0"},
+		{"127.0.0.1", "missing port"},
+		{"127.0.0.1:notaport", "notaport"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.addr, func(t *testing.T) {
+			g, err := Listen(tt.addr, Options{Sockets: 1})
+			if err == nil {
+				g.Close()
+				t.Fatalf("Listen(%q) succeeded", tt.addr)
+			}
+			if !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), tt.addr) {
+				t.Errorf("Listen(%q) = %v, want an error naming the address and %q", tt.addr, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestCloseUnblocksReadBatch(t *testing.T) {
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp4", "127.0.0.1"))
+	g, err := Listen(addr, Options{Sockets: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, len(g.Conns()))
+	for _, c := range g.Conns() {
+		go func() {
+			_, err := c.ReadBatch(newMessages(4, 512))
+			errs <- err
+		}()
+	}
+	time.Sleep(20 * time.Millisecond) // let the readers block; the result is the same if they have not yet
+	if err := g.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	for range g.Conns() {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, net.ErrClosed) {
+				t.Errorf("ReadBatch after Close = %v, want net.ErrClosed", err)
+			}
+		case <-time.After(testDeadline):
+			t.Fatal("ReadBatch still blocked after Close")
+		}
+	}
+	if _, err := g.Conns()[0].ReadBatch(newMessages(1, 512)); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("ReadBatch on a closed group = %v, want net.ErrClosed", err)
+	}
+	if err := g.Close(); err != nil {
+		t.Errorf("second Close = %v, want nil", err)
+	}
+}
+
+func TestDualStack(t *testing.T) {
+	if pc, err := net.ListenPacket("udp6", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	} else {
+		pc.Close()
+	}
+	port := freePort(t, "udp", "")
+	addr := fmt.Sprintf(":%d", port)
+	g, err := Listen(addr, Options{Sockets: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range g.Conns() {
+		if ip := c.LocalAddr().(*net.UDPAddr).IP; ip.To4() != nil {
+			t.Fatalf("LocalAddr %v: want an IPv6 (dual-stack) socket", c.LocalAddr())
+		}
+	}
+	tests := []struct {
+		name, network, addr string
+	}{
+		{"IPv4 client, WriteBatch", "udp4", fmt.Sprintf("127.0.0.1:%d", port)},
+		{"IPv6 client, WriteBatch", "udp6", fmt.Sprintf("[::1]:%d", port)},
+	}
+	wg := echo(t, g, false)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			roundTrip(t, tt.network, tt.addr, 4, 20)
+		})
+	}
+	g.Close()
+	wg.Wait()
+
+	// WriteTo to a v4-mapped sender.
+	g, err = Listen(addr, Options{Sockets: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg = echo(t, g, true)
+	t.Run("IPv4 client, WriteTo", func(t *testing.T) {
+		roundTrip(t, "udp4", fmt.Sprintf("127.0.0.1:%d", port), 4, 20)
+	})
+	g.Close()
+	wg.Wait()
+}
+
+func TestSteeringProgram(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 64} {
+		raw, err := steeringProgram(n)
+		if err != nil {
+			t.Fatalf("n=%d: %v", n, err)
+		}
+		if len(raw) == 0 {
+			t.Fatalf("n=%d: empty program", n)
+		}
+	}
+}
+
+// BenchmarkEcho measures one datagram's round trip through a group of one
+// socket: the server goroutine reads a batch and echoes it with WriteBatch;
+// the client fires batches of 32 from its own connected socket and reads the
+// replies. ns/op and allocs/op are per datagram (client and server together);
+// server-cpu-ns/op is the CPU (user+system) of the server goroutine's thread
+// alone, which includes the kernel's share of recvmmsg and sendmmsg.
+func BenchmarkEcho(b *testing.B) {
+	const batch = 32
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(b, "udp4", "127.0.0.1"))
+	g, err := Listen(addr, Options{Sockets: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer g.Close()
+	c := g.Conns()[0]
+
+	var serverCPU atomic.Int64
+	serverDone := make(chan struct{})
+	start := make(chan struct{})
+	go func() {
+		defer close(serverDone)
+		runtime.LockOSThread()
+		ms := newMessages(batch, 2048)
+		<-start
+		var begin unix.Rusage
+		unix.Getrusage(unix.RUSAGE_THREAD, &begin)
+		for {
+			n, err := c.ReadBatch(ms)
+			if err != nil {
+				break
+			}
+			if _, err := c.WriteBatch(ms[:n]); err != nil {
+				break
+			}
+		}
+		var end unix.Rusage
+		unix.Getrusage(unix.RUSAGE_THREAD, &end)
+		serverCPU.Store(cpuNanos(end) - cpuNanos(begin))
+	}()
+
+	raddr := c.LocalAddr().(*net.UDPAddr)
+	client, err := net.DialUDP("udp4", nil, raddr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer client.Close()
+	query := bytes.Repeat([]byte{0xab}, 40) // about a DNS query's size
+	reply := make([]byte, 2048)
+	lost := 0
+	close(start)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		k := min(batch, b.N-done)
+		for i := 0; i < k; i++ {
+			if _, err := client.Write(query); err != nil {
+				b.Fatal(err)
+			}
+		}
+		client.SetReadDeadline(time.Now().Add(time.Second))
+		for i := 0; i < k; i++ {
+			if _, err := client.Read(reply); err != nil {
+				lost += k - i
+				break
+			}
+		}
+		done += k
+	}
+	b.StopTimer()
+	g.Close()
+	<-serverDone
+	b.ReportMetric(float64(serverCPU.Load())/float64(b.N), "server-cpu-ns/op")
+	if lost > 0 {
+		b.Logf("lost %d of %d datagrams", lost, b.N)
+	}
+}
+
+func cpuNanos(r unix.Rusage) int64 {
+	return r.Utime.Nano() + r.Stime.Nano()
+}
