@@ -649,3 +649,67 @@ func BenchmarkEcho(b *testing.B) {
 func cpuNanos(r unix.Rusage) int64 {
 	return r.Utime.Nano() + r.Stime.Nano()
 }
+
+// TestSteadyStateAllocs checks that the scratch state is reused: a read and
+// echo of a batch costs no more allocations than x/net's sender address per
+// datagram (a *net.UDPAddr and its IP).
+func TestSteadyStateAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop objects, so allocations are not steady")
+	}
+	const batch = 8
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp4", "127.0.0.1"))
+	g, err := Listen(addr, Options{Sockets: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	c := g.Conns()[0]
+	client, err := net.DialUDP("udp4", nil, c.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	client.SetDeadline(time.Now().Add(testDeadline))
+	ms := newMessages(batch, 512)
+	query := []byte("0123456789abcdef0123456789abcdef")
+	reply := make([]byte, 512)
+	var failed error
+	allocs := testing.AllocsPerRun(200, func() {
+		if failed != nil {
+			return
+		}
+		for i := 0; i < batch; i++ {
+			if _, err := client.Write(query); err != nil {
+				failed = err
+				return
+			}
+		}
+		for got := 0; got < batch; {
+			n, err := c.ReadBatch(ms[got:])
+			if err != nil {
+				failed = err
+				return
+			}
+			got += n
+		}
+		if _, err := c.WriteBatch(ms); err != nil {
+			failed = err
+			return
+		}
+		for i := 0; i < batch; i++ {
+			if _, err := client.Read(reply); err != nil {
+				failed = err
+				return
+			}
+		}
+	})
+	if failed != nil {
+		t.Fatal(failed)
+	}
+	perDatagram := allocs / batch
+	t.Logf("%.2f allocations per datagram", perDatagram)
+	if perDatagram > 2 {
+		t.Errorf("%.2f allocations per datagram read and echoed, want at most 2 (x/net's sender address)", perDatagram)
+	}
+}
