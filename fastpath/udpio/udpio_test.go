@@ -713,3 +713,38 @@ func TestSteadyStateAllocs(t *testing.T) {
 		t.Errorf("%.2f allocations per datagram read and echoed, want at most 2 (x/net's sender address)", perDatagram)
 	}
 }
+
+// TestCloseHandsTrafficBack checks the other half of the safety argument: once
+// the group is closed, CoreDNS's socket (joined after it) receives every
+// datagram, so stopping the fast path never blackholes queries.
+func TestCloseHandsTrafficBack(t *testing.T) {
+	tests := []struct {
+		name    string
+		sockets int
+	}{
+		{"one socket", 1},
+		{"three sockets", 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp4", "127.0.0.1"))
+			g, err := Listen(addr, Options{Sockets: tt.sockets})
+			if err != nil {
+				t.Fatal(err)
+			}
+			coredns := listenLikeCoreDNS(t, addr)
+			if err := g.Close(); err != nil {
+				t.Fatal(err)
+			}
+			const clients, perClient = 32, 8
+			send(t, addr, clients, perClient)
+			coredns.SetReadDeadline(time.Now().Add(testDeadline))
+			buf := make([]byte, 512)
+			for got := 0; got < clients*perClient; got++ {
+				if _, _, err := coredns.ReadFrom(buf); err != nil {
+					t.Fatalf("CoreDNS's socket got %d of %d datagrams, then: %v", got, clients*perClient, err)
+				}
+			}
+		})
+	}
+}
