@@ -29,14 +29,20 @@
 //     its standard plugin chain: the answer is correct, only slower. One of our
 //     sockets then sits beyond N-1 and stays idle.
 //   - When a socket leaves the group the kernel moves the last socket into the
-//     freed index, so closing a Group while CoreDNS's socket is open hands the
-//     freed indices to CoreDNS's socket. Close also detaches the program first
-//     (SO_DETACH_REUSEPORT_BPF), so the group falls back to the kernel's own
-//     hash over the remaining sockets; on kernels without detach, an index the
-//     program returns that no longer exists makes the kernel fall back to that
-//     hash as well.
-//   - Attaching a program replaces the group's previous one: the last Listen on
-//     an address decides the steering.
+//     freed index. Closing a Group while CoreDNS's socket is open therefore
+//     hands the freed indices to CoreDNS's socket, and an index the program
+//     returns that no longer exists makes the kernel fall back to its own hash
+//     over the remaining sockets: CoreDNS's socket gets everything.
+//   - On a reload CoreDNS keeps its socket (caddy passes the descriptor on),
+//     the new instance's Listen runs while the old group is still bound, and
+//     the old group is closed afterwards. Attaching a program replaces the
+//     group's previous one, so the new program steers to indices 0..N-1, which
+//     are the old sockets until they close; each close then pulls the last
+//     socket, one of the new group's, into the freed index, so once the old
+//     group is gone the new one holds 0..N-1 again and CoreDNS's socket sits
+//     at N. This is why Close does not detach the program: the program belongs
+//     to the kernel's group, not to one Group, and detaching it would take the
+//     new instance's steering away.
 //
 // In every case a query is answered either by the fast path or by CoreDNS's
 // standard path, never lost because of the steering.
@@ -179,15 +185,13 @@ func (g *Group) Conns() []*Conn { return g.conns }
 // the size that was set.
 func (g *Group) RecvBuffer() int { return g.recvBuffer }
 
-// Close detaches the steering program and closes every socket. Blocked
-// ReadBatch calls return an error matching net.ErrClosed. Close is idempotent.
+// Close closes every socket; blocked ReadBatch calls return an error matching
+// net.ErrClosed. It leaves the steering program attached to the kernel's group
+// (see the package comment: a newer Group on the same address may own it).
+// Datagrams still queued on the sockets are dropped with them, so keep reading
+// until Close. Close is idempotent.
 func (g *Group) Close() error {
 	g.closeOnce.Do(func() {
-		if len(g.conns) > 0 {
-			// Best effort: kernels before 5.3 lack SO_DETACH_REUSEPORT_BPF,
-			// and there the kernel's out-of-range fallback covers us.
-			_ = g.conns[0].detachSteering()
-		}
 		var errs []error
 		for _, c := range g.conns {
 			if err := c.uc.Close(); err != nil {
@@ -397,12 +401,6 @@ func (c *Conn) attachSteering(n int) error {
 	fprog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
 	return c.control(func(fd int) error {
 		return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_CBPF, &fprog)
-	})
-}
-
-func (c *Conn) detachSteering() error {
-	return c.control(func(fd int) error {
-		return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DETACH_REUSEPORT_BPF, 0)
 	})
 }
 

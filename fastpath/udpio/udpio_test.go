@@ -748,3 +748,62 @@ func TestCloseHandsTrafficBack(t *testing.T) {
 		})
 	}
 }
+
+// TestReload follows a CoreDNS reload: the new instance's group is opened
+// while the old group and CoreDNS's socket (kept across the reload) are still
+// bound, then the old group is closed. Afterwards the new group must receive
+// everything and CoreDNS's socket nothing.
+func TestReload(t *testing.T) {
+	tests := []struct {
+		name    string
+		sockets int
+	}{
+		{"one socket", 1},
+		{"two sockets", 2},
+		{"three sockets", 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp4", "127.0.0.1"))
+			old, err := Listen(addr, Options{Sockets: tt.sockets})
+			if err != nil {
+				t.Fatal(err)
+			}
+			coredns := listenLikeCoreDNS(t, addr)
+			g, err := Listen(addr, Options{Sockets: tt.sockets})
+			if err != nil {
+				old.Close()
+				t.Fatal(err)
+			}
+			defer g.Close()
+			if err := old.Close(); err != nil {
+				t.Fatal(err)
+			}
+			col := collect(t, g)
+			var foreign atomic.Int64
+			foreignDone := make(chan struct{})
+			go func() {
+				defer close(foreignDone)
+				buf := make([]byte, 512)
+				for {
+					if _, _, err := coredns.ReadFrom(buf); err != nil {
+						return
+					}
+					foreign.Add(1)
+				}
+			}()
+			const clients, perClient = 64, 8
+			send(t, addr, clients, perClient)
+			want := int64(clients * perClient)
+			waitFor(t, "every datagram", func() bool { return col.total.Load()+foreign.Load() >= want })
+			coredns.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			<-foreignDone
+			if n := foreign.Load(); n != 0 {
+				t.Errorf("CoreDNS's socket received %d of %d datagrams after the reload, want 0", n, want)
+			}
+			g.Close()
+			col.wg.Wait()
+			t.Logf("per socket: %v", col.perConn)
+		})
+	}
+}
