@@ -42,7 +42,12 @@
 //     group is gone the new one holds 0..N-1 again and CoreDNS's socket sits
 //     at N. This is why Close does not detach the program: the program belongs
 //     to the kernel's group, not to one Group, and detaching it would take the
-//     new instance's steering away.
+//     new instance's steering away. The caller must therefore close the old
+//     Group from OnShutdown (which caddy runs after the new instance started),
+//     not from OnRestart (which runs before the new OnStartup): closed first,
+//     the old group would leave CoreDNS's socket at index 0, and the new
+//     program would steer to it (everything, when N == 1) — still answered,
+//     but all on the standard path.
 //
 // In every case a query is answered either by the fast path or by CoreDNS's
 // standard path, never lost because of the steering.
