@@ -308,7 +308,8 @@ func (c *Conn) ReadBatch(ms []Message) (int, error) {
 // few sendmmsg calls as the kernel allows. A message the kernel refuses (for
 // example an unroutable address) is skipped and the rest are still sent; the
 // result is the number of datagrams sent and the first error seen. It stops at
-// the first error if the socket is closed.
+// the first error if the socket is closed. Like any UDP send it waits while the
+// socket's send buffer is full, which lasts as long as the device queue does.
 func (c *Conn) WriteBatch(ms []Message) (int, error) {
 	if len(ms) == 0 {
 		return 0, nil
