@@ -58,6 +58,7 @@ cat >"$BENCH_RUNDIR/Corefile" <<CORE
         poll    1h
         state   $BENCH_RUNDIR/state
     }
+    fastpath
     fallback
     authority
     recursor

@@ -272,3 +272,26 @@ func parentName(name, origin string) string {
 func readerOf(prefix string, body []byte) io.Reader {
 	return io.MultiReader(strings.NewReader(prefix), bytes.NewReader(body))
 }
+
+// OwnerName is one owner name of a zone as the fast path's precomputation
+// sees it: the types present (none for an empty non-terminal) and whether it
+// is at or below a zone cut (then lookups end in a referral).
+type OwnerName struct {
+	Name  string   // lower case, absolute
+	Types []uint16 // in zone order; shared: do not modify
+	Cut   bool
+}
+
+// OwnerNames returns every owner name of the zone, empty non-terminals
+// included, in no particular order.
+func (z *Zone) OwnerNames() []OwnerName {
+	out := make([]OwnerName, 0, len(z.nodes))
+	for name, n := range z.nodes {
+		types := make([]uint16, len(n.sets))
+		for i := range n.sets {
+			types[i] = n.sets[i].typ
+		}
+		out = append(out, OwnerName{Name: name, Types: types, Cut: n.cut != nil})
+	}
+	return out
+}

@@ -28,13 +28,16 @@ import (
 	// Ours.
 	_ "github.com/gitops-dns/resolverd/plugins/authority"
 	_ "github.com/gitops-dns/resolverd/plugins/fallback"
+	_ "github.com/gitops-dns/resolverd/plugins/fastpath"
 	_ "github.com/gitops-dns/resolverd/plugins/gitops"
 	_ "github.com/gitops-dns/resolverd/plugins/recursor"
 )
 
 // directives is the plugin order: setup runs in this order and a query walks
 // the chain in this order. Observability first, then gitops (owns the
-// snapshot and answers version.config), then fallback (wraps what follows so
+// snapshot and answers version.config), fastpath (not in the chain: it
+// takes UDP in front of it, answering from precomputed internal-zone answers
+// and a packet cache, and runs the chain for the rest), then fallback (wraps what follows so
 // it can see a failure), authority (internal zones), recursor (the rest).
 var directives = []string{
 	"bind",
@@ -46,6 +49,7 @@ var directives = []string{
 	"errors",
 	"log",
 	"gitops",
+	"fastpath",
 	"fallback",
 	"authority",
 	"recursor",

@@ -167,6 +167,7 @@ func newClusterNode(t *testing.T, repoDir, state string, spec nodeSpec) *node {
         poll    200ms
         state   %s
     }
+    fastpath
     fallback
     authority
     recursor

@@ -63,6 +63,7 @@ func (n *Node) Corefile() string {
     bind    %[1]s
     gitops {
 %[2]s    }
+    fastpath
     fallback
     authority
     recursor

@@ -1,0 +1,379 @@
+package fastpath
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/zones"
+)
+
+// Counter is what a precomputed answer counts itself in (the authority
+// plugin's answers metric); prometheus.Counter satisfies it.
+type Counter interface{ Inc() }
+
+// Prebuilt is one precomputed response: everything after the question,
+// compressed for a question at offset 12, with the header flags (QR, AA,
+// rcode; RD and CD are the query's) and section counts.
+type Prebuilt struct {
+	Flags  uint16
+	Counts [3]uint16
+	Body   []byte
+	Zone   string // origin of the zone that answered
+	Result string // answer, nodata or nxdomain: the authority metric's label
+	// Counted is incremented once per response sent from this answer.
+	Counted Counter
+}
+
+// Rcode is the response code of the answer.
+func (p *Prebuilt) Rcode() int { return int(p.Flags & maskRcode) }
+
+// Write writes the response to q (read from pkt) into dst.
+func (p *Prebuilt) Write(dst, pkt []byte, q *Query) (int, bool) {
+	return writeResponse(dst, pkt, q, p.Flags, p.Counts, p.Body)
+}
+
+// ownerAnswers are the precomputed answers of one owner name.
+type ownerAnswers struct {
+	types   []uint16
+	answers []*Prebuilt
+	// nodata answers every other ordinary type; nil when the name has a
+	// CNAME (each type chases differently) or is not answered here.
+	nodata *Prebuilt
+	// slow: the name is at or below a zone cut, below a forward rule, or
+	// otherwise not final: always the slow path, for the name and below.
+	slow bool
+}
+
+// zoneAnswers is what a served zone answers for a name it does not have.
+type zoneAnswers struct {
+	nxdomain *Prebuilt
+}
+
+// Answers are the precomputed responses of one snapshot's internal zones.
+// Immutable once built; safe for concurrent use.
+type Answers struct {
+	Snapshot *cluster.Snapshot
+	owners   map[string]*ownerAnswers // by lower-case wire name
+	zones    map[string]*zoneAnswers  // by lower-case wire origin
+	// Responses is how many responses were built; Bytes their body bytes.
+	Responses int
+	Bytes     int
+}
+
+// BuildOptions tune Build.
+type BuildOptions struct {
+	// MaxRecords: zones larger than this in total are not precomputed
+	// (every query then takes the slow path); 0 means no limit.
+	MaxRecords int
+	// Counter returns the counter a response of zone/result increments;
+	// nil: none.
+	Counter func(zone, result string) Counter
+}
+
+// commonTypes are precomputed for every name even when absent (NODATA or
+// a CNAME chased to them), besides the types the name has.
+var commonTypes = []uint16{
+	dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeMX, dns.TypeTXT, dns.TypeSRV,
+	dns.TypePTR, dns.TypeNS, dns.TypeSOA, dns.TypeCAA, dns.TypeHTTPS, dns.TypeSVCB,
+}
+
+// Build precomputes the answers of snap's internal zones, as the authority
+// plugin would give them: one lookup per name and type, done once per
+// revision instead of once per query.
+func Build(snap *cluster.Snapshot, o BuildOptions) (*Answers, error) {
+	a := &Answers{Snapshot: snap, owners: map[string]*ownerAnswers{}, zones: map[string]*zoneAnswers{}}
+	if snap == nil || snap.Authority == nil {
+		return a, nil
+	}
+	total := 0
+	for _, z := range snap.Authority.Zones() {
+		total += z.Len()
+	}
+	if o.MaxRecords > 0 && total > o.MaxRecords {
+		return a, nil
+	}
+	b := builder{a: a, snap: snap, o: o, dedupe: map[string]*Prebuilt{}}
+	// Names under a forward rule more specific than a served zone belong
+	// to the recursor: mark them (and everything below) slow.
+	for _, f := range snap.Forward {
+		if z := snap.Authority.Match(f.Zone); z != nil && len(f.Zone) > len(z.Origin()) {
+			w, err := wireName(f.Zone)
+			if err != nil {
+				return nil, err
+			}
+			b.owner(w).slow = true
+		}
+	}
+	for _, z := range snap.Authority.Zones() {
+		if err := b.zone(z); err != nil {
+			return nil, fmt.Errorf("zone %s: %w", z.Origin(), err)
+		}
+	}
+	return a, nil
+}
+
+type builder struct {
+	a      *Answers
+	snap   *cluster.Snapshot
+	o      BuildOptions
+	dedupe map[string]*Prebuilt // identical responses share one body
+	buf    []byte
+}
+
+func (b *builder) owner(w string) *ownerAnswers {
+	oa := b.a.owners[w]
+	if oa == nil {
+		oa = &ownerAnswers{}
+		b.a.owners[w] = oa
+	}
+	return oa
+}
+
+func (b *builder) zone(z *zones.Zone) error {
+	origin := z.Origin()
+	wo, err := wireName(origin)
+	if err != nil {
+		return err
+	}
+	// NXDOMAIN does not depend on the name: the SOA of the zone, owner
+	// written in full (a pointer into the question would depend on it).
+	probe := "nxdomain-probe." + origin
+	if origin == "." {
+		probe = "nxdomain-probe."
+	}
+	nx, err := b.response(z, probe, dns.TypeA, z.Lookup(probe, dns.TypeA), false)
+	if err != nil {
+		return err
+	}
+	za := &zoneAnswers{}
+	if nx != nil && nx.Rcode() == dns.RcodeNameError {
+		za.nxdomain = nx
+	}
+	b.a.zones[wo] = za
+	for _, on := range z.OwnerNames() {
+		w, err := wireName(on.Name)
+		if err != nil {
+			return err
+		}
+		if b.snap.Authority.Match(on.Name) != z {
+			continue // a zone below this one, also served here, answers it
+		}
+		oa := b.owner(w)
+		if on.Cut || oa.slow || forwardedBelow(b.snap, on.Name, origin) {
+			oa.slow = true
+			continue
+		}
+		hasCNAME := false
+		for _, t := range on.Types {
+			hasCNAME = hasCNAME || t == dns.TypeCNAME
+		}
+		seen := map[uint16]bool{}
+		for _, list := range [][]uint16{on.Types, commonTypes} {
+			for _, t := range list {
+				if seen[t] {
+					continue
+				}
+				seen[t] = true
+				p, err := b.response(z, on.Name, t, z.Lookup(on.Name, t), true)
+				if err != nil {
+					return err
+				}
+				if p != nil {
+					oa.types = append(oa.types, t)
+					oa.answers = append(oa.answers, p)
+				}
+			}
+		}
+		if !hasCNAME {
+			// Any other ordinary type: NODATA, the same for every type.
+			p, err := b.response(z, on.Name, dns.TypeNULL, z.Lookup(on.Name, dns.TypeNULL), true)
+			if err != nil {
+				return err
+			}
+			if p != nil && p.Rcode() == dns.RcodeSuccess && p.Counts[0] == 0 {
+				oa.nodata = p
+			}
+		}
+	}
+	return nil
+}
+
+// response builds the wire answer of one lookup, or nil when the authority
+// plugin's answer would depend on the query's RD bit or the client (a
+// referral, a CNAME chain leaving our zones), or is synthesized.
+func (b *builder) response(z *zones.Zone, name string, qtype uint16, ans zones.Answer, compress bool) (*Prebuilt, error) {
+	if ans.Rcode != dns.RcodeSuccess && ans.Rcode != dns.RcodeNameError {
+		return nil, nil
+	}
+	if ans.Rcode == dns.RcodeSuccess && !ans.Authoritative {
+		return nil, nil // referral
+	}
+	if qtype != dns.TypeCNAME && len(ans.Answer) > 0 {
+		if last, ok := ans.Answer[len(ans.Answer)-1].(*dns.CNAME); ok {
+			answered := false
+			for _, rr := range ans.Answer {
+				answered = answered || strings.EqualFold(rr.Header().Name, last.Target)
+			}
+			if !answered {
+				return nil, nil // a chain the authority plugin follows when RD is set
+			}
+		}
+	}
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	m.Response = true
+	m.RecursionDesired = false
+	m.Authoritative = ans.Authoritative
+	m.Rcode = ans.Rcode
+	m.Answer, m.Ns, m.Extra = ans.Answer, ans.Ns, ans.Extra
+	m.Compress = compress
+	var err error
+	b.buf, err = m.PackBuffer(b.buf[:0])
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", name, dns.TypeToString[qtype], err)
+	}
+	wire := b.buf
+	off := headerLen
+	for wire[off] != 0 {
+		off += int(wire[off]) + 1
+	}
+	off += 5
+	flags := binary.BigEndian.Uint16(wire[2:])
+	p := &Prebuilt{
+		Flags:  flags &^ (flagRD | flagCD),
+		Counts: [3]uint16{binary.BigEndian.Uint16(wire[6:]), binary.BigEndian.Uint16(wire[8:]), binary.BigEndian.Uint16(wire[10:])},
+		Zone:   z.Origin(),
+		Result: resultOf(ans),
+	}
+	// Identical responses (every NODATA of a zone, shared RRsets) share
+	// one body; the key includes the question length, which the
+	// compression offsets depend on.
+	key := fmt.Sprintf("%d|%d|%d|%s|%s", off, p.Flags, p.Counts, p.Zone, wire[off:])
+	if old, ok := b.dedupe[key]; ok {
+		return old, nil
+	}
+	p.Body = append([]byte(nil), wire[off:]...)
+	if b.o.Counter != nil {
+		p.Counted = b.o.Counter(p.Zone, p.Result)
+	}
+	b.dedupe[key] = p
+	b.a.Responses++
+	b.a.Bytes += len(p.Body)
+	return p, nil
+}
+
+func resultOf(ans zones.Answer) string {
+	switch {
+	case ans.Rcode == dns.RcodeNameError:
+		return "nxdomain"
+	case len(ans.Answer) > 0:
+		return "answer"
+	}
+	return "nodata"
+}
+
+// wireName is the lower-case wire form of a presentation name.
+func wireName(name string) (string, error) {
+	buf := make([]byte, maxNameWire+1)
+	n, err := dns.PackDomainName(dns.Fqdn(strings.ToLower(name)), buf, 0, nil, false)
+	if err != nil {
+		return "", fmt.Errorf("name %q: %w", name, err)
+	}
+	return string(buf[:n]), nil
+}
+
+// forwardedBelow reports whether a forward rule more specific than the zone
+// covers name: the authority plugin hands such names to the recursor.
+func forwardedBelow(snap *cluster.Snapshot, name, origin string) bool {
+	for _, f := range snap.Forward {
+		if len(f.Zone) > len(origin) && dns.IsSubDomain(f.Zone, name) && dns.IsSubDomain(origin, f.Zone) {
+			return true
+		}
+	}
+	return false
+}
+
+// ordinary reports whether a NODATA answer of a name holds for qtype: the
+// data types, not meta types (OPT, TSIG, AXFR, ANY...), not DS (answered
+// from the parent side at a cut) and not CNAME.
+func ordinary(t uint16) bool {
+	switch {
+	case t == 0 || t == dns.TypeCNAME || t == typeOPT || t == dns.TypeDS:
+		return false
+	case t >= 128 && t <= 255: // meta and query types (RFC 6895)
+		return false
+	}
+	return true
+}
+
+// Lookup returns the precomputed response for q, or nil when the query
+// must take the slow path.
+func (a *Answers) Lookup(q *Query) *Prebuilt {
+	if a == nil || q.QClass != classINET {
+		return nil
+	}
+	name := q.Name()
+	if oa, ok := a.owners[string(name)]; ok {
+		if oa.slow {
+			return nil
+		}
+		for i, t := range oa.types {
+			if t == q.QType {
+				return oa.answers[i]
+			}
+		}
+		if oa.nodata != nil && ordinary(q.QType) {
+			return oa.nodata
+		}
+		return nil
+	}
+	// Not a name of any zone: NXDOMAIN when the closest enclosing zone is
+	// ours and nothing on the way up (a cut, a forward rule, a wildcard
+	// at the closest encloser, an existing ancestor) changes that.
+	if q.QType == dns.TypeDS || !ordinary(q.QType) && q.QType != dns.TypeCNAME {
+		return nil
+	}
+	first := true
+	for off := int(name[0]) + 1; off < len(name); off += int(name[off]) + 1 {
+		suffix := name[off:]
+		if oa, ok := a.owners[string(suffix)]; ok {
+			if oa.slow {
+				return nil
+			}
+			if first {
+				// The closest encloser exists: a wildcard child would
+				// synthesize the answer (left to the slow path).
+				if a.hasWildcard(suffix) {
+					return nil
+				}
+				first = false
+			}
+		}
+		if za, ok := a.zones[string(suffix)]; ok {
+			if first && a.hasWildcard(suffix) {
+				return nil
+			}
+			return za.nxdomain
+		}
+		if suffix[0] == 0 {
+			break
+		}
+	}
+	return nil
+}
+
+// hasWildcard reports whether "*." + parent is an owner name.
+func (a *Answers) hasWildcard(parent []byte) bool {
+	var buf [maxNameWire + 2]byte
+	if len(parent)+2 > len(buf) {
+		return false
+	}
+	buf[0], buf[1] = 1, '*'
+	n := 2 + copy(buf[2:], parent)
+	_, ok := a.owners[string(buf[:n])]
+	return ok
+}

@@ -1,0 +1,16 @@
+// Package fastpath owns the UDP hot path of a node: it parses a query from
+// the wire without building a dns.Msg, answers it from wire-format answers
+// precomputed for the served revision's internal zones (Answers) or from a
+// packet cache of recursive answers (PacketCache), and hands everything
+// else to the full plugin chain (the slow path, supplied by the caller).
+//
+// The fast path only answers what the chain would answer byte for byte:
+// precomputed answers are the authority plugin's final answers (no
+// referral, no CNAME that leaves the zone, no wildcard synthesis), built
+// with the same zone lookup; cached answers are what the chain sent an
+// allowed client for the same question and flags, under the same revision.
+// Anything it is unsure of goes to the slow path, which is always correct.
+//
+// It does not import CoreDNS: the plugin in plugins/fastpath supplies the
+// slow path (dnsserver.Server.ServeDNS) and the Prometheus counters.
+package fastpath

@@ -1,0 +1,266 @@
+package fastpath
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/fastpath/udpio"
+)
+
+// Path says which way a response went.
+type Path int
+
+const (
+	PathPrebuilt Path = iota // a precomputed internal-zone answer
+	PathCache                // the packet cache
+	PathSlow                 // the plugin chain
+	numPaths
+)
+
+func (p Path) String() string {
+	switch p {
+	case PathPrebuilt:
+		return "prebuilt"
+	case PathCache:
+		return "packetcache"
+	}
+	return "chain"
+}
+
+// Metrics receives one call per response the fast path sends itself (the
+// chain counts its own). Implementations must be cheap: this is per query.
+type Metrics interface {
+	Answered(path Path, q *Query, rcode int, reqSize, respSize int, family int, dur time.Duration)
+	// Dropped counts queries dropped because too many were already in the
+	// slow path.
+	Dropped()
+}
+
+// SlowPath runs the full chain for one query: pkt is the query (owned by
+// the callee), from the client, c the socket to answer on. q is the parsed
+// query or nil when it did not parse; gen is the packet cache generation
+// when the query started (for Server.Learn).
+type SlowPath func(c *udpio.Conn, pkt []byte, from *net.UDPAddr, q *Query, gen uint64)
+
+// Server is the read-answer-write loop over a socket group.
+type Server struct {
+	// Source is the served snapshot (gitops); the fast path only answers
+	// from answers built for exactly that snapshot.
+	Source func() *cluster.Snapshot
+	// Cache may be nil (no packet cache).
+	Cache *PacketCache
+	Slow  SlowPath
+	// Metrics may be nil.
+	Metrics Metrics
+	// MaxSlow bounds the queries in the slow path at once (default 10000);
+	// beyond it queries are dropped, as a full socket buffer would.
+	MaxSlow int
+	// Build options for the precomputed answers.
+	Build BuildOptions
+	// Batch is how many datagrams one read takes at most (default 64).
+	Batch int
+
+	answers  atomic.Pointer[Answers]
+	building atomic.Bool
+	rebuilt  chan struct{} // test hook: a build finished
+	slots    chan struct{}
+	once     sync.Once
+	buildMu  sync.Mutex
+}
+
+func (s *Server) init() {
+	s.once.Do(func() {
+		if s.MaxSlow <= 0 {
+			s.MaxSlow = 10000
+		}
+		if s.Batch <= 0 {
+			s.Batch = 64
+		}
+		s.slots = make(chan struct{}, s.MaxSlow)
+	})
+}
+
+// Answers returns the precomputed answers of the served snapshot, or nil
+// while they are being built (everything takes the slow path meanwhile:
+// answers are never mixed across revisions).
+func (s *Server) Answers() *Answers {
+	snap := s.Source()
+	a := s.answers.Load()
+	if a != nil && a.Snapshot == snap {
+		return a
+	}
+	if snap != nil && s.building.CompareAndSwap(false, true) {
+		go s.rebuild()
+	}
+	return nil
+}
+
+// Prepare builds the answers of snap and purges the packet cache: the
+// packet cache's generation moves with the answers, so no entry learnt
+// under an older revision is served with the new one.
+func (s *Server) Prepare(snap *cluster.Snapshot) error {
+	s.buildMu.Lock()
+	defer s.buildMu.Unlock()
+	if a := s.answers.Load(); a != nil && a.Snapshot == snap {
+		return nil
+	}
+	a, err := Build(snap, s.Build)
+	if err != nil {
+		return err
+	}
+	if s.Cache != nil {
+		s.Cache.Purge()
+	}
+	s.answers.Store(a)
+	return nil
+}
+
+func (s *Server) rebuild() {
+	defer s.building.Store(false)
+	for {
+		snap := s.Source()
+		if err := s.Prepare(snap); err != nil {
+			// Not precomputable (a record that does not pack): the slow
+			// path serves this revision. Store an empty table for it.
+			if s.Cache != nil {
+				s.Cache.Purge()
+			}
+			s.answers.Store(&Answers{Snapshot: snap})
+		}
+		if s.rebuilt != nil {
+			select {
+			case s.rebuilt <- struct{}{}:
+			default:
+			}
+		}
+		if s.Source() == snap {
+			return
+		}
+	}
+}
+
+// Learn offers the chain's response to a query to the packet cache; the
+// slow path calls it for every response it sends over UDP.
+func (s *Server) Learn(q *Query, from netip.Addr, resp []byte, gen uint64) {
+	if s.Cache == nil || q == nil || !q.RD() {
+		return
+	}
+	snap := s.Source()
+	if snap == nil || !snap.RecursionAllowed(from) {
+		return
+	}
+	s.Cache.Store(q, resp, gen)
+}
+
+// Serve answers on c until it is closed.
+func (s *Server) Serve(c *udpio.Conn) error {
+	s.init()
+	in := make([]udpio.Message, s.Batch)
+	out := make([]udpio.Message, s.Batch)
+	for i := range in {
+		in[i].Buf = make([]byte, 4096)
+		out[i].Buf = make([]byte, 4096)
+	}
+	var q Query
+	for {
+		n, err := c.ReadBatch(in)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			time.Sleep(time.Millisecond) // a transient error: do not spin
+			continue
+		}
+		start := time.Now()
+		answers := s.Answers()
+		var snap *cluster.Snapshot
+		if answers != nil {
+			snap = answers.Snapshot
+		}
+		k := 0
+		for i := 0; i < n; i++ {
+			m := &in[i]
+			pkt := m.Buf[:m.N]
+			if !q.Parse(pkt) {
+				s.slow(c, pkt, m.Addr, nil)
+				continue
+			}
+			o := &out[k]
+			if p := answers.Lookup(&q); p != nil {
+				if size, ok := p.Write(o.Buf, pkt, &q); ok {
+					o.N, o.Addr = size, m.Addr
+					k++
+					if p.Counted != nil {
+						p.Counted.Inc()
+					}
+					s.count(PathPrebuilt, &q, p.Rcode(), m, size, start)
+					continue
+				}
+			}
+			if s.Cache != nil && snap != nil && q.RD() && allowed(snap, m.Addr) {
+				if size, rcode, ok := s.Cache.Write(o.Buf, pkt, &q); ok {
+					o.N, o.Addr = size, m.Addr
+					k++
+					s.count(PathCache, &q, rcode, m, size, start)
+					continue
+				}
+			}
+			s.slow(c, pkt, m.Addr, &q)
+		}
+		if k > 0 {
+			c.WriteBatch(out[:k])
+		}
+	}
+}
+
+func (s *Server) count(p Path, q *Query, rcode int, m *udpio.Message, size int, start time.Time) {
+	if s.Metrics == nil {
+		return
+	}
+	family := 1
+	if m.Addr != nil && m.Addr.IP.To4() == nil {
+		family = 2
+	}
+	s.Metrics.Answered(p, q, rcode, m.N, size, family, time.Since(start))
+}
+
+func allowed(snap *cluster.Snapshot, a *net.UDPAddr) bool {
+	if a == nil {
+		return false
+	}
+	ip, ok := netip.AddrFromSlice(a.IP)
+	return ok && snap.RecursionAllowed(ip)
+}
+
+// slow hands a query to the chain in its own goroutine, bounded by
+// MaxSlow; pkt is copied (the read buffer is reused).
+func (s *Server) slow(c *udpio.Conn, pkt []byte, from *net.UDPAddr, q *Query) {
+	select {
+	case s.slots <- struct{}{}:
+	default:
+		if s.Metrics != nil {
+			s.Metrics.Dropped()
+		}
+		return
+	}
+	var gen uint64
+	if s.Cache != nil {
+		gen = s.Cache.Generation()
+	}
+	p := append([]byte(nil), pkt...)
+	var qc *Query
+	if q != nil {
+		qc = new(Query)
+		*qc = *q
+	}
+	addr := &net.UDPAddr{IP: append(net.IP(nil), from.IP...), Port: from.Port, Zone: from.Zone}
+	go func() {
+		defer func() { <-s.slots }()
+		s.Slow(c, p, addr, qc, gen)
+	}()
+}

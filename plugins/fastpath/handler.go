@@ -1,0 +1,225 @@
+// Package fastpath is the CoreDNS plugin that puts the UDP fast path
+// (package fastpath: batched sockets, precomputed internal-zone answers, a
+// packet cache) in front of the server block's plugin chain. It does not
+// sit in the chain: it opens its own SO_REUSEPORT sockets on the block's
+// addresses before CoreDNS does, steers every UDP datagram to them, answers
+// what it can from precomputed wire responses, and hands the rest to
+// CoreDNS's own server (dnsserver.Server.ServeDNS, the same entry point a
+// datagram on CoreDNS's socket takes), learning cacheable recursive answers
+// on the way out. TCP stays with CoreDNS.
+package fastpath
+
+import (
+	"context"
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/fastpath"
+	"github.com/gitops-dns/resolverd/fastpath/udpio"
+	"github.com/gitops-dns/resolverd/plugins/authority"
+	"github.com/gitops-dns/resolverd/plugins/gitops"
+)
+
+// Plugin is one server block's fast path.
+type Plugin struct {
+	cfg   Config
+	src   gitops.Source
+	cache *fastpath.PacketCache
+
+	mu        sync.Mutex
+	listeners map[string]*listener // by address as CoreDNS spells it
+}
+
+// listener is the fast path of one address of the block.
+type listener struct {
+	addr    string // "127.0.0.1:53"
+	server  string // "dns://127.0.0.1:53": the metrics' server label
+	group   *udpio.Group
+	fp      *fastpath.Server
+	chain   atomic.Pointer[dnsserver.Server]
+	serving sync.Once
+}
+
+func newPlugin(cfg Config, src gitops.Source) *Plugin {
+	p := &Plugin{cfg: cfg, src: src, listeners: map[string]*listener{}}
+	if cfg.CacheSize > 0 {
+		p.cache = fastpath.NewPacketCache(cfg.CacheSize)
+	}
+	return p
+}
+
+// start opens the sockets of every address of the block. It runs before
+// CoreDNS binds its own (caddy's OnStartup), so ours come first in the
+// kernel's SO_REUSEPORT group and the steering program picks only ours.
+func (p *Plugin) start(dc *dnsserver.Config) error {
+	if dc.Handler("log") != nil {
+		log.Warning("disabled: the block has `log`, and query logging needs every query to walk the chain")
+		return nil
+	}
+	if dc.Port == "0" {
+		log.Warning("disabled: port 0 cannot be shared with CoreDNS's socket")
+		return nil
+	}
+	addrs, err := listenAddrs(dc)
+	if err != nil {
+		return err
+	}
+	counted := dc.Handler("prometheus") != nil
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, addr := range addrs {
+		g, err := udpio.Listen(addr, udpio.Options{Sockets: p.cfg.Sockets, RecvBuffer: p.cfg.RecvBuffer})
+		if err != nil {
+			p.closeLocked()
+			return err
+		}
+		l := &listener{addr: addr, server: dc.Transport + "://" + addr, group: g}
+		var m fastpath.Metrics
+		if counted {
+			m = newFastMetrics(l.server, ".")
+		}
+		l.fp = &fastpath.Server{
+			Source:  p.src.Snapshot,
+			Cache:   p.cache,
+			Slow:    l.slow,
+			Metrics: m,
+			MaxSlow: p.cfg.MaxSlow,
+			Build: fastpath.BuildOptions{
+				MaxRecords: p.cfg.MaxRecords,
+				Counter: func(zone, result string) fastpath.Counter {
+					return authority.AnswersCounter(l.server, zone, result)
+				},
+			},
+		}
+		p.listeners[addr] = l
+		recvBuffer.WithLabelValues(l.server).Set(float64(g.RecvBuffer()))
+		log.Infof("%s: %d socket(s), receive buffer %d bytes, packet cache %d entries", addr, len(g.Conns()), g.RecvBuffer(), p.cfg.CacheSize)
+	}
+	go p.gauges()
+	return nil
+}
+
+// serverReady is called by CoreDNS as it starts serving UDP on an address:
+// from then on the slow path has a server to run, and the loops start.
+func (p *Plugin) serverReady(s *dnsserver.Server) {
+	addr := strings.TrimPrefix(s.Addr, "dns://")
+	p.mu.Lock()
+	l := p.listeners[addr]
+	p.mu.Unlock()
+	if l == nil {
+		return
+	}
+	l.chain.Store(s)
+	l.serving.Do(func() {
+		for _, c := range l.group.Conns() {
+			go l.fp.Serve(c)
+		}
+	})
+}
+
+func (p *Plugin) stop() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closeLocked()
+	return nil
+}
+
+func (p *Plugin) closeLocked() {
+	for addr, l := range p.listeners {
+		l.group.Close()
+		delete(p.listeners, addr)
+	}
+}
+
+// slow runs the chain for one query, as CoreDNS's own UDP server would:
+// the same header checks (miekg's default accept function), the same
+// context values, dnsserver.Server.ServeDNS.
+func (l *listener) slow(c *udpio.Conn, pkt []byte, from *net.UDPAddr, q *fastpath.Query, gen uint64) {
+	srv := l.chain.Load()
+	if srv == nil || len(pkt) < 12 {
+		return
+	}
+	dh := dns.Header{
+		Id:      binary.BigEndian.Uint16(pkt),
+		Bits:    binary.BigEndian.Uint16(pkt[2:]),
+		Qdcount: binary.BigEndian.Uint16(pkt[4:]),
+		Ancount: binary.BigEndian.Uint16(pkt[6:]),
+		Nscount: binary.BigEndian.Uint16(pkt[8:]),
+		Arcount: binary.BigEndian.Uint16(pkt[10:]),
+	}
+	w := &responseWriter{c: c, from: from, l: l, q: q, gen: gen}
+	switch dns.DefaultMsgAcceptFunc(dh) {
+	case dns.MsgIgnore:
+		return
+	case dns.MsgReject:
+		w.reject(dh, dns.RcodeFormatError)
+		return
+	case dns.MsgRejectNotImplemented:
+		w.reject(dh, dns.RcodeNotImplemented)
+		return
+	}
+	r := new(dns.Msg)
+	if err := r.Unpack(pkt); err != nil {
+		w.reject(dh, dns.RcodeFormatError)
+		return
+	}
+	ctx := context.WithValue(context.Background(), dnsserver.Key{}, srv)
+	ctx = context.WithValue(ctx, dnsserver.LoopKey{}, 0)
+	srv.ServeDNS(ctx, w, r)
+}
+
+// responseWriter sends the chain's response from the socket the query came
+// in on, and offers it to the packet cache.
+type responseWriter struct {
+	c    *udpio.Conn
+	from *net.UDPAddr
+	l    *listener
+	q    *fastpath.Query
+	gen  uint64
+}
+
+func (w *responseWriter) LocalAddr() net.Addr  { return w.c.LocalAddr() }
+func (w *responseWriter) RemoteAddr() net.Addr { return w.from }
+func (w *responseWriter) Close() error         { return nil }
+func (w *responseWriter) TsigStatus() error    { return nil }
+func (w *responseWriter) TsigTimersOnly(bool)  {}
+func (w *responseWriter) Hijack()              {}
+
+func (w *responseWriter) WriteMsg(m *dns.Msg) error {
+	b, err := m.Pack()
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+func (w *responseWriter) Write(b []byte) (int, error) {
+	if err := w.c.WriteTo(b, w.from); err != nil {
+		return 0, err
+	}
+	if ip, ok := netip.AddrFromSlice(w.from.IP); ok {
+		w.l.fp.Learn(w.q, ip.Unmap(), b, w.gen)
+	}
+	return len(b), nil
+}
+
+// reject answers a query the server does not accept with rcode and no
+// sections, as miekg's server does.
+func (w *responseWriter) reject(dh dns.Header, rcode int) {
+	m := new(dns.Msg)
+	m.Id = dh.Id
+	m.Response = true
+	m.Opcode = int(dh.Bits>>11) & 0xf
+	m.Rcode = rcode
+	if b, err := m.Pack(); err == nil {
+		w.c.WriteTo(b, w.from)
+	}
+}

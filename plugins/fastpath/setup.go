@@ -1,0 +1,113 @@
+package fastpath
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
+	clog "github.com/coredns/coredns/plugin/pkg/log"
+	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/plugins/gitops"
+)
+
+const pluginName = "fastpath"
+
+var log = clog.NewWithPlugin(pluginName)
+
+func init() { plugin.Register(pluginName, setup) }
+
+// Config is the fastpath block of the Corefile.
+type Config struct {
+	Sockets    int // 0: one per core (GOMAXPROCS)
+	RecvBuffer int // bytes; 0: udpio's default (4 MiB)
+	CacheSize  int // packet cache entries; 0 disables the packet cache
+	MaxRecords int // internal zones larger than this are not precomputed
+	MaxSlow    int // queries in the chain at once
+}
+
+// DefaultConfig is what `fastpath` with no block means.
+var DefaultConfig = Config{CacheSize: 100_000, MaxRecords: 500_000, MaxSlow: 10_000}
+
+func setup(c *caddy.Controller) error {
+	cfg, err := parse(c)
+	if err != nil {
+		return plugin.Error(pluginName, err)
+	}
+	dc := dnsserver.GetConfig(c)
+	if dc.Zone != "." {
+		return plugin.Error(pluginName, c.Errf("fastpath answers every name: it needs the server block of the root zone (.:PORT), not %q", dc.Zone))
+	}
+	if dc.Transport != "dns" {
+		return plugin.Error(pluginName, c.Errf("fastpath serves plain DNS over UDP, not %s://", dc.Transport))
+	}
+	p := newPlugin(cfg, gitops.SourceOf(c))
+	// The hook CoreDNS calls when it starts serving UDP on an address: it
+	// hands us the server whose ServeDNS is the slow path. We decorate
+	// nothing.
+	dc.UDPDecorateWriterFunc = func(s *dnsserver.Server) dns.DecorateWriter {
+		p.serverReady(s)
+		return nil
+	}
+	c.OnStartup(func() error { return p.start(dc) })
+	c.OnShutdown(p.stop)
+	return nil
+}
+
+func parse(c *caddy.Controller) (Config, error) {
+	cfg := DefaultConfig
+	c.Next() // the directive
+	if c.NextArg() {
+		return cfg, c.ArgErr()
+	}
+	for c.NextBlock() {
+		key := c.Val()
+		args := c.RemainingArgs()
+		if len(args) != 1 {
+			return cfg, c.Errf("%s takes one value", key)
+		}
+		n, err := strconv.Atoi(args[0])
+		if err != nil || n < 0 {
+			return cfg, c.Errf("%s: %q is not a non-negative integer", key, args[0])
+		}
+		switch key {
+		case "sockets":
+			cfg.Sockets = n
+		case "recv_buffer":
+			cfg.RecvBuffer = n
+		case "cache":
+			cfg.CacheSize = n
+		case "max_records":
+			cfg.MaxRecords = n
+		case "max_slow":
+			if n == 0 {
+				return cfg, c.Errf("max_slow must be at least 1")
+			}
+			cfg.MaxSlow = n
+		default:
+			return cfg, c.Errf("unknown property %q (sockets, recv_buffer, cache, max_records, max_slow)", key)
+		}
+	}
+	if c.Next() {
+		return cfg, c.Err("fastpath may appear only once per server block")
+	}
+	return cfg, nil
+}
+
+// listenAddrs are the addresses CoreDNS listens on for the block, spelt as
+// CoreDNS spells them (so our sockets join the same SO_REUSEPORT group).
+func listenAddrs(dc *dnsserver.Config) ([]string, error) {
+	var out []string
+	for _, h := range dc.ListenHosts {
+		a, err := net.ResolveTCPAddr("tcp", net.JoinHostPort(h, dc.Port))
+		if err != nil {
+			return nil, fmt.Errorf("listen address %q port %s: %w", h, dc.Port, err)
+		}
+		out = append(out, a.String())
+	}
+	return out, nil
+}
+
