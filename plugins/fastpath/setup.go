@@ -110,4 +110,3 @@ func listenAddrs(dc *dnsserver.Config) ([]string, error) {
 	}
 	return out, nil
 }
-
