@@ -1,0 +1,193 @@
+package fastpath
+
+import (
+	"net/netip"
+	"os"
+	"testing"
+
+	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/zones"
+)
+
+func testSnapshot(t testing.TB) *cluster.Snapshot {
+	t.Helper()
+	data, err := os.ReadFile("testdata/example.zone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, findings := zones.Parse("testdata/example.zone", "example.internal.", data)
+	for _, f := range findings {
+		if f.Severity == zones.SeverityError {
+			t.Fatal(f)
+		}
+	}
+	return &cluster.Snapshot{
+		Authority: zones.NewAuthority(z),
+		Forward:   []cluster.ForwardRule{{Zone: "fwd.example.internal.", To: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.9:53")}}},
+	}
+}
+
+// TestLookupMatchesZone: every precomputed answer unpacks to what the zone
+// lookup gives for the question, and the cases the authority plugin
+// answers per query (referrals, chains leaving the zone, wildcards,
+// forwarded names, meta types) are left to the slow path.
+func TestLookupMatchesZone(t *testing.T) {
+	snap := testSnapshot(t)
+	a, err := Build(snap, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := snap.Authority.Zones()[0]
+	tests := []struct {
+		name  string
+		qtype uint16
+		fast  bool
+		rcode int
+	}{
+		{"www.example.internal.", dns.TypeA, true, dns.RcodeSuccess},
+		{"WWW.Example.Internal.", dns.TypeAAAA, true, dns.RcodeSuccess},
+		{"www.example.internal.", dns.TypeMX, true, dns.RcodeSuccess}, // NODATA
+		{"www.example.internal.", dns.TypeNAPTR, true, dns.RcodeSuccess},
+		{"alias.example.internal.", dns.TypeA, true, dns.RcodeSuccess}, // in-zone chain
+		{"alias.example.internal.", dns.TypeCNAME, true, dns.RcodeSuccess},
+		{"alias.example.internal.", dns.TypeNAPTR, false, 0}, // a CNAME owner: per type
+		{"out.example.internal.", dns.TypeA, false, 0},       // leaves the zone
+		{"out.example.internal.", dns.TypeCNAME, true, dns.RcodeSuccess},
+		{"mail.example.internal.", dns.TypeMX, true, dns.RcodeSuccess},
+		{"txt.example.internal.", dns.TypeTXT, true, dns.RcodeSuccess},
+		{"_sip._tcp.example.internal.", dns.TypeSRV, true, dns.RcodeSuccess},
+		{"example.internal.", dns.TypeSOA, true, dns.RcodeSuccess},
+		{"example.internal.", dns.TypeNS, true, dns.RcodeSuccess},
+		{"example.internal.", dns.TypeANY, false, 0},
+		{"example.internal.", dns.TypeDS, false, 0},
+		{"b.deep.example.internal.", dns.TypeA, true, dns.RcodeSuccess}, // empty non-terminal
+		{"nope.example.internal.", dns.TypeA, true, dns.RcodeNameError},
+		{"x.y.nope.example.internal.", dns.TypeTXT, true, dns.RcodeNameError},
+		{"x.a.b.deep.example.internal.", dns.TypeA, true, dns.RcodeNameError},
+		{"nope.example.internal.", dns.TypeANY, false, 0},
+		{"host.wild.example.internal.", dns.TypeA, false, 0}, // wildcard synthesis
+		{"wild.example.internal.", dns.TypeA, true, dns.RcodeSuccess}, // ENT above the wildcard
+		{"team.example.internal.", dns.TypeA, false, 0},               // a cut
+		{"x.team.example.internal.", dns.TypeA, false, 0},             // below it
+		{"ns.team.example.internal.", dns.TypeA, false, 0},            // glue
+		{"fwd.example.internal.", dns.TypeA, false, 0},                // forwarded below the zone
+		{"host.fwd.example.internal.", dns.TypeA, false, 0},
+		{"new.fwd.example.internal.", dns.TypeA, false, 0},
+		{"other.test.", dns.TypeA, false, 0}, // not ours
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+"/"+dns.TypeToString[tt.qtype], func(t *testing.T) {
+			for _, edns := range []bool{false, true} {
+				m := query(tt.name, tt.qtype, edns, edns)
+				m.RecursionDesired = true
+				m.Id = 4242
+				pkt := pack(t, m)
+				var q Query
+				if !q.Parse(pkt) {
+					t.Fatal("query does not parse")
+				}
+				p := a.Lookup(&q)
+				if (p != nil) != tt.fast {
+					t.Fatalf("fast path = %v, want %v", p != nil, tt.fast)
+				}
+				if p == nil {
+					continue
+				}
+				buf := make([]byte, 4096)
+				n, ok := p.Write(buf, pkt, &q)
+				if !ok {
+					t.Fatal("does not fit")
+				}
+				got := new(dns.Msg)
+				if err := got.Unpack(buf[:n]); err != nil {
+					t.Fatalf("unpack: %v", err)
+				}
+				if got.Id != 4242 || !got.Response || !got.RecursionDesired || got.Rcode != tt.rcode {
+					t.Errorf("header %+v", got.MsgHdr)
+				}
+				if got.Question[0].Name != tt.name {
+					t.Errorf("question %q, want the client's spelling %q", got.Question[0].Name, tt.name)
+				}
+				if (got.IsEdns0() != nil) != edns || edns && !got.IsEdns0().Do() {
+					t.Errorf("EDNS echo wrong: %v", got.IsEdns0())
+				}
+				want := z.Lookup(tt.name, tt.qtype)
+				if got.Authoritative != want.Authoritative || len(got.Answer) != len(want.Answer) || len(got.Ns) != len(want.Ns) {
+					t.Fatalf("got %v\nwant %+v", got, want)
+				}
+				for i := range want.Answer {
+					if !dns.IsDuplicate(got.Answer[i], want.Answer[i]) {
+						t.Errorf("answer %d: %v, want %v", i, got.Answer[i], want.Answer[i])
+					}
+				}
+				for i := range want.Ns {
+					if !dns.IsDuplicate(got.Ns[i], want.Ns[i]) {
+						t.Errorf("ns %d: %v, want %v", i, got.Ns[i], want.Ns[i])
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestWriteRespectsClientSize: an answer larger than what the client can
+// receive is not written (the slow path truncates it properly).
+func TestWriteRespectsClientSize(t *testing.T) {
+	p := &Prebuilt{Counts: [3]uint16{1, 0, 0}, Body: make([]byte, 600)}
+	var q Query
+	pkt := pack(t, query("big.example.internal.", dns.TypeTXT, false, false))
+	q.Parse(pkt)
+	if _, ok := p.Write(make([]byte, 4096), pkt, &q); ok {
+		t.Error("600-byte body written to a client without EDNS (limit 512)")
+	}
+	pkt = pack(t, query("big.example.internal.", dns.TypeTXT, true, false))
+	q.Parse(pkt)
+	if _, ok := p.Write(make([]byte, 4096), pkt, &q); !ok {
+		t.Error("not written to an EDNS client with 1232 bytes")
+	}
+}
+
+func TestBuildMaxRecords(t *testing.T) {
+	snap := testSnapshot(t)
+	a, err := Build(snap, BuildOptions{MaxRecords: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var q Query
+	q.Parse(pack(t, query("www.example.internal.", dns.TypeA, false, false)))
+	if a.Lookup(&q) != nil {
+		t.Error("a zone over the limit was precomputed")
+	}
+}
+
+func BenchmarkPrebuilt(b *testing.B) {
+	a, err := Build(testSnapshot(b), BuildOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		qname string
+	}{{"answer", "www.Example.internal."}, {"nxdomain", "nope.example.internal."}} {
+		b.Run(tc.name, func(b *testing.B) {
+			pkt := pack(b, query(tc.qname, dns.TypeA, true, false))
+			buf := make([]byte, 4096)
+			var q Query
+			b.ReportAllocs()
+			for b.Loop() {
+				if !q.Parse(pkt) {
+					b.Fatal("parse")
+				}
+				p := a.Lookup(&q)
+				if p == nil {
+					b.Fatal("miss")
+				}
+				if _, ok := p.Write(buf, pkt, &q); !ok {
+					b.Fatal("write")
+				}
+			}
+		})
+	}
+}
