@@ -4,7 +4,7 @@
 GO          ?= go
 STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: all build test lint vet unit lab bench bench-peers fuzz clean
+.PHONY: all build test lint vet unit lab bench bench-go fuzz clean
 
 all: build
 
@@ -31,7 +31,7 @@ lab:
 	$(GO) test -count=1 -v -timeout 10m ./test/lab/...
 
 # Go benchmarks of every hot path (figures for notes, never asserted).
-bench:
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 # A short fuzzing pass over every fuzz target (FUZZTIME each).
@@ -47,6 +47,7 @@ clean:
 	rm -f resolverd dnsctl
 
 # The whole server against its peers (../shared/bench; ~30 min, both cores,
-# root): `make bench-peers ARGS='-w W1 -p nsd -r 1 -d 5'` for a quick subset.
-bench-peers:
+# root), then the table of ratios to the best peer of each workload:
+# `make bench ARGS='-w W1 -p nsd -r 1 -d 5'` for a quick subset.
+bench:
 	bash bench/run.sh $(ARGS)

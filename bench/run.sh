@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# `make bench-peers`: the product side by side with the peers of ../shared/bench
-# on this machine (one core for the server, dnsperf on the other), then the
-# summary table. Needs root (the kit binds port 53 and adds a loopback address).
+# `make bench`: the product side by side with the peers of ../shared/bench on
+# this machine (one core for the server, dnsperf on the other), then the kit's
+# summary and the table of ratios to the best peer (bench/ratios.py). Results
+# go to bench/results/<stamp>/ (BENCH_OUT overrides). Needs root (the kit
+# binds port 53 and adds a loopback address).
 #
 #   bench/run.sh [run-peers.sh options]     default: every workload, the best peers, 2 rounds
 set -euo pipefail
@@ -10,6 +12,9 @@ kit=${BENCH_KIT:-$here/../../shared/bench}
 [ -x "$kit/run-peers.sh" ] || [ -f "$kit/run-peers.sh" ] || { echo "benchmark kit not found at $kit (set BENCH_KIT)" >&2; exit 2; }
 (cd "$here/.." && go build -o resolverd ./cmd/resolverd)
 args=("$@")
-[ ${#args[@]} -gt 0 ] || args=(-w W1,W2,W3 -p nsd,unbound,pdns,kresd,bind,coredns -r 2)
-exec bash "$kit/run-peers.sh" "${args[@]}" \
+[ ${#args[@]} -gt 0 ] || args=(-w W1,W2,W3 -p nsd,unbound,pdns,kresd,bind,coredns,dnsmasq -r 2)
+out=${BENCH_OUT:-$here/results/$(date -u +%Y%m%d-%H%M)}
+mkdir -p "$out"
+bash "$kit/run-peers.sh" "${args[@]}" --out "$out" \
   --peer-cmd "resolverd:W1,W2,W3:$here/resolverd-peer.sh"
+python3 "$here/ratios.py" "$out/results.tsv" | tee "$out/ratios.md"
