@@ -60,7 +60,9 @@ func setup(c *caddy.Controller) error {
 func parse(c *caddy.Controller) (Config, error) {
 	cfg := DefaultConfig
 	c.Next() // the directive
-	if c.NextArg() {
+	// RemainingArgs stops at the block's "{" (NextArg would take it as an
+	// argument and refuse every block).
+	if len(c.RemainingArgs()) != 0 {
 		return cfg, c.ArgErr()
 	}
 	for c.NextBlock() {
