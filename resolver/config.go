@@ -29,9 +29,12 @@ type Config struct {
 	// Forward targets carry their own port. 0 = 53.
 	Port uint16
 
-	Transport Transport // default NetTransport{}
-	Clock     Clock     // default the system clock
-	Metrics   Metrics   // default none
+	// Transport is how upstream queries go out. Default (nil): UDP through
+	// a pool of sockets on random ports, each retired after a bounded use,
+	// owned by the Resolver and closed by Close; TCP with NetTransport.
+	Transport Transport
+	Clock     Clock   // default the system clock
+	Metrics   Metrics // default none
 
 	CacheSize           int // RRsets and negative answers; default 100000
 	DelegationCacheSize int // zone cuts; default 10000
@@ -79,9 +82,6 @@ func (c *Config) setDefaults() {
 		if *p <= 0 {
 			*p = n
 		}
-	}
-	if c.Transport == nil {
-		c.Transport = NetTransport{}
 	}
 	if c.Clock == nil {
 		c.Clock = systemClock{}

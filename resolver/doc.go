@@ -12,10 +12,14 @@
 // the clock are interfaces (Transport, Clock) so tests script authoritative
 // servers and let time pass without sleeping.
 //
-// Safety: every upstream query has a fresh random id (crypto/rand) and, with
-// NetTransport, a fresh UDP socket (kernel-chosen random source port, one
-// socket per query: simple and safe, not the cheapest), connected to the
-// server asked so datagrams from anyone else never reach us. A reply is used
+// Safety: every upstream query has a fresh random id (crypto/rand) and goes
+// out over UDP through a socket chosen at random from a pool of sockets on
+// kernel-chosen random ports, each retired after a bounded number of
+// queries and time (udpPool: ≈30.8 bits of port and id for an off-path
+// spoofer, 22 bits for one that has learnt our live ports); a reply reaches
+// the query only from the address and port asked, with its id.
+// NetTransport (a fresh socket per query, connected to the server) is the
+// choice for the full 30.8 bits whatever the attacker knows. A reply is used
 // only if its id and question match what was asked; from it only records for
 // the question's chain inside the asked server's zone (bailiwick), the
 // referral's NS set and its in-bailiwick glue, and the SOA of a negative

@@ -36,6 +36,7 @@ type Resolver struct {
 	clock   Clock
 	metrics Metrics
 	net     Transport
+	pool    *udpPool // the default transport, nil when Config.Transport was set
 	c       *caches
 	dyn     atomic.Pointer[dynamic]
 	sf      singleflight.Group
@@ -61,6 +62,10 @@ type dynamic struct {
 func New(cfg Config) (*Resolver, error) {
 	cfg.setDefaults()
 	r := &Resolver{cfg: cfg, clock: cfg.Clock, metrics: cfg.Metrics, net: cfg.Transport, stop: make(chan struct{})}
+	if r.net == nil {
+		r.pool = newUDPPool()
+		r.net = r.pool
+	}
 	r.c = newCaches(&r.cfg)
 	d, key, err := parseHints(cfg.RootHints)
 	if err != nil {
@@ -74,7 +79,9 @@ func New(cfg Config) (*Resolver, error) {
 	return r, nil
 }
 
-// Close stops the background health checker. Resolve keeps working.
+// Close stops the background health checker and closes the pooled
+// upstream sockets. Resolve keeps working (with a socket per upstream
+// query).
 func (r *Resolver) Close() {
 	r.mu.Lock()
 	select {
@@ -84,6 +91,9 @@ func (r *Resolver) Close() {
 	}
 	r.mu.Unlock()
 	r.wg.Wait()
+	if r.pool != nil {
+		r.pool.Close()
+	}
 }
 
 // SetForwardRules replaces the forward rules; the cache is kept, except

@@ -16,6 +16,10 @@ import (
 // (UDP: a kernel-chosen random source port per query) connected to the
 // server, so only that server's datagrams reach it; datagrams whose id or
 // question do not match are dropped and reading goes on until the deadline.
+// A Resolver whose Config.Transport is nil uses it for TCP only and sends
+// UDP through a pool of reused sockets (see udpPool for the trade-off);
+// setting Config.Transport to NetTransport{} gives every UDP query a socket
+// of its own.
 type NetTransport struct{}
 
 // maxStrayReplies bounds how many non-matching datagrams one UDP exchange
@@ -32,8 +36,8 @@ var ErrTestDestination = errors.New("tests may only send to 127.0.0.0/8, ::1 and
 
 // Exchange implements Transport.
 func (NetTransport) Exchange(ctx context.Context, network string, server netip.AddrPort, m *dns.Msg) (*dns.Msg, error) {
-	if a := server.Addr().Unmap(); testing.Testing() && !a.IsLoopback() && !testNet.Contains(a) {
-		return nil, fmt.Errorf("%s %s: %w", network, server, ErrTestDestination)
+	if err := checkDestination(network, server); err != nil {
+		return nil, err
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -77,6 +81,14 @@ func (NetTransport) Exchange(ctx context.Context, network string, server netip.A
 		return r, nil
 	}
 	return nil, fmt.Errorf("%s %s: %w", network, server, errMismatch)
+}
+
+// checkDestination keeps test binaries off the real internet.
+func checkDestination(network string, server netip.AddrPort) error {
+	if a := server.Addr().Unmap(); testing.Testing() && !a.IsLoopback() && !testNet.Contains(a) {
+		return fmt.Errorf("%s %s: %w", network, server, ErrTestDestination)
+	}
+	return nil
 }
 
 func sameQuestion(q, r *dns.Msg) bool {

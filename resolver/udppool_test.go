@@ -1,0 +1,394 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// responder runs a UDP server on 127.0.0.1 that calls answer for each query
+// it reads (in its own goroutine when async) and records the source ports
+// queries came from.
+type responder struct {
+	pc    net.PacketConn
+	addr  netip.AddrPort
+	mu    sync.Mutex
+	ports []uint16
+}
+
+func startResponder(t *testing.T, async bool, answer func(rs *responder, q *dns.Msg, from net.Addr)) *responder {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := &responder{pc: pc, addr: netip.MustParseAddrPort(pc.LocalAddr().String())}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		buf := make([]byte, 4096)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			q := new(dns.Msg)
+			if q.Unpack(buf[:n]) != nil || len(q.Question) != 1 {
+				continue
+			}
+			rs.mu.Lock()
+			rs.ports = append(rs.ports, uint16(from.(*net.UDPAddr).Port))
+			rs.mu.Unlock()
+			if async {
+				wg.Add(1)
+				go func() { defer wg.Done(); answer(rs, q, from) }()
+			} else {
+				answer(rs, q, from)
+			}
+		}
+	}()
+	t.Cleanup(func() { pc.Close(); wg.Wait() })
+	return rs
+}
+
+func (rs *responder) send(m *dns.Msg, to net.Addr) {
+	b, err := m.Pack()
+	if err != nil {
+		panic(err)
+	}
+	_, _ = rs.pc.WriteTo(b, to)
+}
+
+func (rs *responder) sourcePorts() []uint16 {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return append([]uint16(nil), rs.ports...)
+}
+
+// goodReply answers q with an A record whose address encodes nothing but
+// 192.0.2.1, and a TXT record carrying the question's name, so a test sees
+// which query a reply belongs to.
+func goodReply(q *dns.Msg) *dns.Msg {
+	r := new(dns.Msg)
+	r.SetReply(q)
+	r.Answer = []dns.RR{&dns.TXT{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60}, Txt: []string{"for " + q.Question[0].Name}}}
+	return r
+}
+
+func query(name string) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeTXT)
+	return m
+}
+
+func testPool(size, maxUses int) *udpPool {
+	p := newUDPPool()
+	p.size, p.maxUses = size, maxUses
+	return p
+}
+
+func replyFor(t *testing.T, r *dns.Msg, name string) {
+	t.Helper()
+	if r == nil || len(r.Answer) != 1 {
+		t.Fatalf("reply %v, want one TXT for %s", r, name)
+	}
+	if got := r.Answer[0].(*dns.TXT).Txt[0]; got != "for "+name {
+		t.Fatalf("reply carries %q, want the one for %s", got, name)
+	}
+}
+
+// TestUDPPoolConcurrent: many queries at once over a few sockets, answered
+// out of order, each get their own reply.
+func TestUDPPoolConcurrent(t *testing.T) {
+	rs := startResponder(t, true, func(rs *responder, q *dns.Msg, from net.Addr) {
+		time.Sleep(time.Duration(len(q.Question[0].Name)%7) * time.Millisecond) // out of order
+		rs.send(goodReply(q), from)
+	})
+	p := testPool(4, 50)
+	defer p.Close()
+	const n = 300
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			name := fmt.Sprintf("q%d.%s.example.", i, string(rune('a'+i%26)))
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			m := query(name)
+			m.Id = uint16(i % 16) // ids collide on purpose: never two on one socket
+			r, err := p.Exchange(ctx, "udp", rs.addr, m)
+			if err != nil {
+				errs <- err
+				return
+			}
+			if len(r.Answer) != 1 || r.Answer[0].(*dns.TXT).Txt[0] != "for "+name {
+				errs <- fmt.Errorf("%s got %v", name, r.Answer)
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if o := p.opened.Load(); o < 4 || o > n {
+		t.Errorf("opened %d sockets for %d queries over 4 slots", o, n)
+	}
+}
+
+// TestUDPPoolDropsForgedReplies: datagrams with the wrong id, the wrong
+// question, too short to be DNS, or with the right id and question but from
+// another port (a spoofer that got the server's address wrong) are dropped;
+// the real reply that follows is returned.
+func TestUDPPoolDropsForgedReplies(t *testing.T) {
+	spoofer, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spoofer.Close()
+	rs := startResponder(t, false, func(rs *responder, q *dns.Msg, from net.Addr) {
+		bad := goodReply(q)
+		bad.Id = q.Id + 1
+		bad.Answer[0].(*dns.TXT).Txt[0] = "wrong id"
+		rs.send(bad, from)
+		other := goodReply(query("evil.example."))
+		other.Id = q.Id
+		rs.send(other, from)                        // wrong question
+		_, _ = rs.pc.WriteTo([]byte{1, 2, 3}, from) // garbage
+		junk := make([]byte, 40)
+		junk[0], junk[1] = byte(q.Id>>8), byte(q.Id)
+		_, _ = rs.pc.WriteTo(junk, from) // right id, does not parse
+		forged := goodReply(q)
+		forged.Answer[0].(*dns.TXT).Txt[0] = "forged"
+		b, _ := forged.Pack()
+		_, _ = spoofer.WriteTo(b, from) // right id and question, wrong source
+		time.Sleep(20 * time.Millisecond)
+		rs.send(goodReply(q), from)
+	})
+	p := testPool(2, 100)
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r, err := p.Exchange(ctx, "udp", rs.addr, query("www.example.com."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	replyFor(t, r, "www.example.com.")
+	// wrong id, garbage and forged source never reach the query; the wrong
+	// question and the junk do, and the query drops them itself.
+	deadline := time.Now().Add(2 * time.Second)
+	for p.strays.Load() < 3 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if s := p.strays.Load(); s != 3 {
+		t.Errorf("demultiplexer dropped %d datagrams, want 3", s)
+	}
+}
+
+// TestUDPPoolStrayAfterGiveUp: a reply arriving after its query gave up is
+// dropped, and the socket keeps serving the next query.
+func TestUDPPoolStrayAfterGiveUp(t *testing.T) {
+	var n atomic.Int64
+	rs := startResponder(t, true, func(rs *responder, q *dns.Msg, from net.Addr) {
+		if n.Add(1) == 1 {
+			time.Sleep(150 * time.Millisecond) // after the first query's deadline
+		}
+		rs.send(goodReply(q), from)
+	})
+	p := testPool(1, 100)
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	_, err := p.Exchange(ctx, "udp", rs.addr, query("slow.example."))
+	cancel()
+	if !isTimeout(err) {
+		t.Fatalf("err %v, want a timeout", err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for p.strays.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if p.strays.Load() != 1 {
+		t.Fatalf("late reply: %d strays, want 1", p.strays.Load())
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r, err := p.Exchange(ctx, "udp", rs.addr, query("next.example."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	replyFor(t, r, "next.example.")
+	if o := p.opened.Load(); o != 1 {
+		t.Errorf("opened %d sockets, want the one reused", o)
+	}
+}
+
+// TestUDPPoolRetirement: a socket serves maxUses queries, or lives maxAge,
+// then a new one (a new port) takes its place and the old one is closed.
+func TestUDPPoolRetirement(t *testing.T) {
+	rs := startResponder(t, false, func(rs *responder, q *dns.Msg, from net.Addr) { rs.send(goodReply(q), from) })
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	p := testPool(1, 3)
+	p.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	defer p.Close()
+	ask := func(name string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		r, err := p.Exchange(ctx, "udp", rs.addr, query(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		replyFor(t, r, name)
+	}
+	for i := 0; i < 9; i++ {
+		ask(fmt.Sprintf("n%d.example.", i))
+	}
+	ports := rs.sourcePorts()
+	for i := range ports {
+		same := i%3 != 0 // a new socket every third query
+		if i > 0 && (ports[i] == ports[i-1]) != same {
+			t.Fatalf("source ports %v: want a new port every 3 queries", ports)
+		}
+	}
+	if o, r := p.opened.Load(), p.retired.Load(); o != 3 || r != 3 {
+		t.Fatalf("opened %d retired %d, want 3 and 3", o, r)
+	}
+	// By age: one query, then the clock passes maxAge: the next query is
+	// the socket's last.
+	ask("a1.example.")
+	mu.Lock()
+	clock = clock.Add(p.maxAge)
+	mu.Unlock()
+	ask("a2.example.")
+	ask("a3.example.")
+	ports = rs.sourcePorts()[9:]
+	if ports[0] != ports[1] || ports[1] == ports[2] {
+		t.Fatalf("source ports %v: want the aged socket used once more, then a new one", ports)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for p.readers.Load() != 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := p.readers.Load(); n != 1 {
+		t.Fatalf("%d readers running, want only the live socket's", n)
+	}
+}
+
+// TestUDPPoolClose: closing the pool lets a query in flight finish, closes
+// its socket afterwards, and later queries still work (a socket each).
+func TestUDPPoolClose(t *testing.T) {
+	release := make(chan struct{})
+	rs := startResponder(t, true, func(rs *responder, q *dns.Msg, from net.Addr) {
+		if q.Question[0].Name == "held.example." {
+			<-release
+		}
+		rs.send(goodReply(q), from)
+	})
+	p := testPool(2, 100)
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		r, err := p.Exchange(ctx, "udp", rs.addr, query("held.example."))
+		if err == nil && (len(r.Answer) != 1 || r.Answer[0].(*dns.TXT).Txt[0] != "for held.example.") {
+			err = fmt.Errorf("got %v", r)
+		}
+		done <- err
+	}()
+	for p.opened.Load() == 0 || len(rs.sourcePorts()) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	p.Close()
+	if n := p.readers.Load(); n != 1 {
+		t.Fatalf("%d readers after Close with a query in flight, want 1", n)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for p.readers.Load() != 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := p.readers.Load(); n != 0 {
+		t.Fatalf("%d readers after the last query, want 0", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r, err := p.Exchange(ctx, "udp", rs.addr, query("after.example."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	replyFor(t, r, "after.example.")
+	if o := p.opened.Load(); o != 1 {
+		t.Errorf("a closed pool opened %d pooled sockets, want none after the first", o)
+	}
+}
+
+// TestUDPPoolSameIDSameServer: two queries with the same id to the same
+// server cannot share a socket (their replies would be indistinguishable
+// to the demultiplexer): the second takes another one.
+func TestUDPPoolSameIDSameServer(t *testing.T) {
+	for _, size := range []int{1, 2} {
+		t.Run(fmt.Sprintf("size%d", size), func(t *testing.T) {
+			var arrived sync.WaitGroup
+			arrived.Add(2)
+			rs := startResponder(t, true, func(rs *responder, q *dns.Msg, from net.Addr) {
+				arrived.Done()
+				arrived.Wait() // both queries are waiting before either is answered
+				rs.send(goodReply(q), from)
+			})
+			p := testPool(size, 100)
+			defer p.Close()
+			var wg sync.WaitGroup
+			for _, name := range []string{"one.example.", "two.example."} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					defer cancel()
+					m := query(name)
+					m.Id = 7
+					r, err := p.Exchange(ctx, "udp", rs.addr, m)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if r.Answer[0].(*dns.TXT).Txt[0] != "for "+name {
+						t.Errorf("%s got %v", name, r.Answer)
+					}
+				}()
+			}
+			wg.Wait()
+			if ports := rs.sourcePorts(); len(ports) != 2 || ports[0] == ports[1] {
+				t.Errorf("source ports %v: want two different sockets", ports)
+			}
+		})
+	}
+}
+
+// TestUDPPoolDestinationGuard: a test binary's pool refuses to send
+// anywhere but loopback and 198.18.0.0/15.
+func TestUDPPoolDestinationGuard(t *testing.T) {
+	p := testPool(1, 10)
+	defer p.Close()
+	_, err := p.Exchange(context.Background(), "udp", netip.MustParseAddrPort("192.0.2.53:53"), query("x.example."))
+	if !errors.Is(err, ErrTestDestination) {
+		t.Fatalf("err %v, want ErrTestDestination", err)
+	}
+	if p.opened.Load() != 0 {
+		t.Fatal("a socket was opened for a refused destination")
+	}
+}
