@@ -1,0 +1,131 @@
+package fastpath
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	// The plugins the tests' Corefiles use; each registers itself.
+	_ "github.com/coredns/coredns/plugin/bind"
+	_ "github.com/coredns/coredns/plugin/errors"
+	_ "github.com/coredns/coredns/plugin/metrics"
+	_ "github.com/gitops-dns/resolverd/plugins/authority"
+	_ "github.com/gitops-dns/resolverd/plugins/fallback"
+	_ "github.com/gitops-dns/resolverd/plugins/gitops"
+	_ "github.com/gitops-dns/resolverd/plugins/recursor"
+)
+
+func init() {
+	// The product's plugin order, as cmd/resolverd sets it.
+	dnsserver.Directives = []string{
+		"bind", "debug", "pprof", "health", "ready", "prometheus", "errors", "log",
+		"gitops", "fastpath", "fallback", "authority", "recursor",
+	}
+}
+
+// configRepo is a real git repository (go-git) holding a config folder at
+// its root, committed by the test.
+type configRepo struct {
+	t    testing.TB
+	dir  string
+	repo *git.Repository
+	wt   *git.Worktree
+	n    int
+}
+
+// newConfigRepo copies the files of src into a new repository; files
+// ending in .tmpl are executed as templates with vars (and lose the suffix).
+// It does not commit.
+func newConfigRepo(t testing.TB, src fs.FS, vars any) *configRepo {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "config")
+	repo, err := git.PlainInit(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wt, err := repo.Worktree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &configRepo{t: t, dir: dir, repo: repo, wt: wt}
+	err = fs.WalkDir(src, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(src, p)
+		if err != nil {
+			return err
+		}
+		if filepath.Ext(p) == ".tmpl" {
+			var b bytes.Buffer
+			if err := template.Must(template.New(p).Option("missingkey=error").Parse(string(data))).Execute(&b, vars); err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+			p, data = p[:len(p)-len(".tmpl")], b.Bytes()
+		}
+		r.write(p, string(data))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// write puts a file in the work tree and stages it.
+func (r *configRepo) write(name, content string) {
+	r.t.Helper()
+	p := filepath.Join(r.dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		r.t.Fatal(err)
+	}
+	if _, err := r.wt.Add(name); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// commit commits what is staged on refs/heads/master.
+func (r *configRepo) commit(msg string) plumbing.Hash {
+	r.t.Helper()
+	r.n++
+	sig := &object.Signature{Name: "Operator", Email: "op@corp.internal", When: time.Unix(1_767_225_600+int64(r.n)*60, 0)}
+	h, err := r.wt.Commit(msg, &git.CommitOptions{Author: sig})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return h
+}
+
+// freePort is a port free on 127.0.0.1 for both UDP and TCP (caddy keys
+// listeners by address: ":0" could hand an instance an earlier one's socket).
+func freePort(t testing.TB) int {
+	t.Helper()
+	for i := 0; i < 20; i++ {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := pc.LocalAddr().(*net.UDPAddr).Port
+		pc.Close()
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			l.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
