@@ -41,6 +41,7 @@ type configRepo struct {
 	dir  string
 	repo *git.Repository
 	wt   *git.Worktree
+	src  fs.FS
 	n    int
 }
 
@@ -58,12 +59,21 @@ func newConfigRepo(t testing.TB, src fs.FS, vars any) *configRepo {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &configRepo{t: t, dir: dir, repo: repo, wt: wt}
-	err = fs.WalkDir(src, ".", func(p string, d fs.DirEntry, err error) error {
+	r := &configRepo{t: t, dir: dir, repo: repo, wt: wt, src: src}
+	r.apply(vars)
+	return r
+}
+
+// apply writes (and stages) every file of the source again, its templates
+// executed with vars.
+func (r *configRepo) apply(vars any) {
+	t := r.t
+	t.Helper()
+	err := fs.WalkDir(r.src, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		data, err := fs.ReadFile(src, p)
+		data, err := fs.ReadFile(r.src, p)
 		if err != nil {
 			return err
 		}
@@ -80,7 +90,6 @@ func newConfigRepo(t testing.TB, src fs.FS, vars any) *configRepo {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r
 }
 
 // write puts a file in the work tree and stages it.
