@@ -203,7 +203,7 @@ func extract(resp *dns.Msg, zone, qname string, qtype uint16, recursive bool) *o
 	name := qname
 	seen := []string{qname}
 	for i := 0; i < maxChain; i++ {
-		if !recursive && !dns.IsSubDomain(zone, name) {
+		if !recursive && !isSubDomain(zone, name) {
 			out.status, out.target = statusFollow, name
 			return out
 		}
@@ -221,7 +221,7 @@ func extract(resp *dns.Msg, zone, qname string, qtype uint16, recursive bool) *o
 				} else if c, ok := rr.(*dns.CNAME); ok && cname == nil {
 					cname = c
 				}
-			} else if d, ok := rr.(*dns.DNAME); ok && dname == nil && dns.IsSubDomain(h.Name, name) && (recursive || dns.IsSubDomain(zone, h.Name)) {
+			} else if d, ok := rr.(*dns.DNAME); ok && dname == nil && isSubDomain(h.Name, name) && (recursive || isSubDomain(zone, h.Name)) {
 				dname = d
 			}
 		}
@@ -283,7 +283,7 @@ func soaFor(resp *dns.Msg, zone, name string, recursive bool) []dns.RR {
 		if h.Rrtype != dns.TypeSOA || h.Class != dns.ClassINET {
 			continue
 		}
-		if dns.IsSubDomain(h.Name, name) && (recursive || dns.IsSubDomain(zone, h.Name)) {
+		if isSubDomain(h.Name, name) && (recursive || isSubDomain(zone, h.Name)) {
 			return []dns.RR{rr}
 		}
 	}
@@ -339,7 +339,7 @@ func answersFor(resp *dns.Msg, zone, sname string, stype uint16) bool {
 		if equalFold(h.Name, sname) && (h.Rrtype == stype || h.Rrtype == dns.TypeCNAME) {
 			return true
 		}
-		if h.Rrtype == dns.TypeDNAME && !equalFold(h.Name, sname) && dns.IsSubDomain(h.Name, sname) && dns.IsSubDomain(zone, h.Name) {
+		if h.Rrtype == dns.TypeDNAME && !equalFold(h.Name, sname) && isSubDomain(h.Name, sname) && isSubDomain(zone, h.Name) {
 			return true
 		}
 	}
@@ -354,7 +354,7 @@ func referralOwner(resp *dns.Msg, zone, sname string) string {
 		if h.Rrtype != dns.TypeNS || h.Class != dns.ClassINET {
 			continue
 		}
-		if !equalFold(h.Name, zone) && dns.IsSubDomain(zone, h.Name) && dns.IsSubDomain(h.Name, sname) {
+		if !equalFold(h.Name, zone) && isSubDomain(zone, h.Name) && isSubDomain(h.Name, sname) {
 			return lower(h.Name)
 		}
 	}
@@ -391,7 +391,7 @@ func (r *Resolver) referral(resp *dns.Msg, parent *delegation, sname string, now
 			continue
 		}
 		n := lower(rr.Header().Name)
-		if !a.IsValid() || rr.Header().Class != dns.ClassINET || !slices.Contains(d.ns, n) || !dns.IsSubDomain(parent.zone, n) {
+		if !a.IsValid() || rr.Header().Class != dns.ClassINET || !slices.Contains(d.ns, n) || !isSubDomain(parent.zone, n) {
 			continue
 		}
 		if len(d.glue[n]) < maxGluePerNS && !slices.Contains(d.glue[n], a) {
@@ -423,16 +423,6 @@ func (r *Resolver) closest(name string, now time.Time) *delegation {
 		n = n[i:]
 	}
 	return dyn.hints
-}
-
-// oneMore returns the ancestor of qname one label below known.
-func oneMore(qname, known string) string {
-	idx := dns.Split(qname)
-	n := dns.CountLabel(known)
-	if len(idx)-n-1 < 0 {
-		return qname
-	}
-	return qname[idx[len(idx)-n-1]:]
 }
 
 // iterate follows referrals from the closest known delegation down to the
@@ -604,7 +594,7 @@ func (r *Resolver) ask(ctx context.Context, st *state, d *delegation, sname stri
 			missing = append(missing, ns)
 		}
 	}
-	lastErr := fmt.Errorf("zone %s: %w", d.zone, ErrNoServers)
+	var lastErr error // nil: no server tried (made at the end, not on every ask)
 	var timedOut []netip.AddrPort
 	try := func(servers []netip.AddrPort) (*dns.Msg, kind, bool, error) {
 		for _, srv := range servers {
@@ -643,7 +633,7 @@ func (r *Resolver) ask(ctx context.Context, st *state, d *delegation, sname stri
 		if looked >= r.cfg.MaxNSPerReferal {
 			break
 		}
-		if dns.IsSubDomain(d.zone, ns) || slices.Contains(st.busy, ns) || st.depth >= r.cfg.MaxDepth {
+		if isSubDomain(d.zone, ns) || slices.Contains(st.busy, ns) || st.depth >= r.cfg.MaxDepth {
 			continue // needs glue we were not given, or a cycle
 		}
 		if st.nsLookups >= r.cfg.MaxNSLookups {
@@ -671,6 +661,9 @@ func (r *Resolver) ask(ctx context.Context, st *state, d *delegation, sname stri
 		if resp, k, done, err := try(retry); done {
 			return resp, k, err
 		}
+	}
+	if lastErr == nil {
+		lastErr = fmt.Errorf("zone %s: %w", d.zone, ErrNoServers)
 	}
 	return nil, 0, lastErr
 }
@@ -719,11 +712,7 @@ func isTimeout(err error) bool {
 // exchange sends one query to srv (UDP, then TCP if truncated) within the
 // budget, measures it and checks the reply matches.
 func (r *Resolver) exchange(ctx context.Context, st *state, srv netip.AddrPort, name string, qtype uint16, rd, forward bool) (*dns.Msg, error) {
-	m := &dns.Msg{}
-	m.Id = dns.Id()
-	m.RecursionDesired = rd
-	m.Question = []dns.Question{{Name: name, Qtype: qtype, Qclass: dns.ClassINET}}
-	m.SetEdns0(ednsBufSize, false)
+	m := newQuery(name, qtype, rd)
 	info := r.c.server(serverKey{addr: srv})
 	// Outstanding queries per server are capped, tightly for a server that
 	// has never answered or whose last query failed: a hanging upstream
@@ -764,10 +753,18 @@ func (r *Resolver) exchange(ctx context.Context, st *state, srv netip.AddrPort, 
 		if left := st.deadline.Sub(now); left < to {
 			to = left
 		}
-		actx, cancel := context.WithTimeout(ctx, to)
 		r.metrics.UpstreamQuery(srv, network)
-		resp, err := r.net.Exchange(actx, network, srv, m)
-		cancel()
+		var resp *dns.Msg
+		var err error
+		if r.pool != nil {
+			// The default transport takes the attempt's deadline as it is:
+			// no context (and its timer and cancel registration) per attempt.
+			resp, err = r.pool.exchangeUntil(ctx, time.Now().Add(to), network, srv, m)
+		} else {
+			actx, cancel := context.WithTimeout(ctx, to)
+			resp, err = r.net.Exchange(actx, network, srv, m)
+			cancel()
+		}
 		if err != nil {
 			timeout := isTimeout(err)
 			if timeout {

@@ -230,7 +230,7 @@ func normRules(rules []ForwardRule) []ForwardRule {
 func (r *Resolver) forwardRule(name string) *ForwardRule {
 	rules := r.dyn.Load().rules
 	for i := range rules {
-		if dns.IsSubDomain(rules[i].Zone, name) {
+		if isSubDomain(rules[i].Zone, name) {
 			return &rules[i]
 		}
 	}

@@ -101,26 +101,42 @@ type waitKey struct {
 	id     uint16
 }
 
+// waiter is one query's mailbox and timer, reused (waiterPool) so a query
+// allocates neither. Timers have had no stale tick since Go 1.23: after
+// Stop or Reset, C yields only a later expiry.
 type waiter struct {
-	ch chan []byte
+	ch    chan []byte
+	timer *time.Timer
 }
 
-var waiterPool = sync.Pool{New: func() any { return &waiter{ch: make(chan []byte, waiterBacklog)} }}
+var waiterPool = sync.Pool{New: func() any {
+	w := &waiter{ch: make(chan []byte, waiterBacklog), timer: time.NewTimer(time.Hour)}
+	w.timer.Stop()
+	return w
+}}
 
 var errPoolClosed = errors.New("socket pool closed")
 
 // Exchange implements Transport.
 func (p *udpPool) Exchange(ctx context.Context, network string, server netip.AddrPort, m *dns.Msg) (*dns.Msg, error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(5 * time.Second)
+	}
+	return p.exchangeUntil(ctx, deadline, network, server, m)
+}
+
+// exchangeUntil is Exchange with the attempt's deadline apart from ctx
+// (which bounds the whole resolution), so that the resolver needs no
+// context per attempt: the wait uses the waiter's own reused timer.
+func (p *udpPool) exchangeUntil(ctx context.Context, deadline time.Time, network string, server netip.AddrPort, m *dns.Msg) (*dns.Msg, error) {
 	if network != "udp" {
-		return p.tcp.Exchange(ctx, network, server, m)
+		actx, cancel := context.WithDeadline(ctx, deadline)
+		defer cancel()
+		return p.tcp.Exchange(actx, network, server, m)
 	}
 	if err := checkDestination(network, server); err != nil {
 		return nil, err
-	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
 	}
 	key := waitKey{netip.AddrPortFrom(server.Addr().Unmap().WithZone(""), server.Port()), m.Id}
 	w := waiterPool.Get().(*waiter)
@@ -129,7 +145,9 @@ func (p *udpPool) Exchange(ctx context.Context, network string, server netip.Add
 		waiterPool.Put(w)
 		// Closed pool, a socket that cannot be opened, or every socket
 		// already waiting for this id from this server: a socket of its own.
-		return p.tcp.Exchange(ctx, network, server, m)
+		actx, cancel := context.WithDeadline(ctx, deadline)
+		defer cancel()
+		return p.tcp.Exchange(actx, network, server, m)
 	}
 	defer s.release(key, w)
 	var arr [512]byte
@@ -137,13 +155,15 @@ func (p *udpPool) Exchange(ctx context.Context, network string, server netip.Add
 	if err != nil {
 		return nil, fmt.Errorf("pack query for %s: %w", server, err)
 	}
-	to := server
-	if key.server.Addr().Is4() {
-		to = key.server // a v4 socket takes no mapped address
+	to := key.server // unmapped: a v4 socket takes no mapped address
+	if server.Addr().Zone() != "" {
+		to = server // a link-local server needs its zone
 	}
 	if _, err := s.conn.WriteToUDPAddrPort(wire, to); err != nil {
 		return nil, fmt.Errorf("write %s %s: %w", network, server, err)
 	}
+	w.timer.Reset(time.Until(deadline))
+	defer w.timer.Stop()
 	for i := 0; i < maxStrayReplies; i++ {
 		select {
 		case b := <-w.ch:
@@ -152,6 +172,8 @@ func (p *udpPool) Exchange(ctx context.Context, network string, server netip.Add
 				continue // garbage or another question: keep waiting for the real reply
 			}
 			return r, nil
+		case <-w.timer.C:
+			return nil, fmt.Errorf("read %s %s: %w", network, server, context.DeadlineExceeded)
 		case <-ctx.Done():
 			return nil, fmt.Errorf("read %s %s: %w", network, server, ctx.Err())
 		}

@@ -1,0 +1,82 @@
+package resolver
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// isSubDomain is dns.IsSubDomain(parent, child) for absolute names without
+// its allocations (dns.Split of both names): child equals parent or ends
+// with "." + parent at an unescaped label boundary, ASCII case ignored.
+// Names that are not absolute go to dns.IsSubDomain.
+func isSubDomain(parent, child string) bool {
+	if !strings.HasSuffix(parent, ".") || !strings.HasSuffix(child, ".") {
+		return dns.IsSubDomain(parent, child)
+	}
+	if parent == "." {
+		return true
+	}
+	cut := len(child) - len(parent)
+	if cut < 0 || !equalFold(child[cut:], parent) {
+		return false
+	}
+	if cut == 0 {
+		return true
+	}
+	if child[cut-1] != '.' {
+		return false
+	}
+	// The dot must end a label, not be an escaped "\." inside one.
+	slashes := 0
+	for i := cut - 2; i >= 0 && child[i] == '\\'; i-- {
+		slashes++
+	}
+	return slashes%2 == 0
+}
+
+// oneMore returns the ancestor of qname one label below known (qname when
+// known has as many labels or more).
+func oneMore(qname, known string) string {
+	skip := dns.CountLabel(qname) - dns.CountLabel(known) - 1
+	if skip < 0 {
+		return qname
+	}
+	off := 0
+	for i := 0; i < skip; i++ {
+		off, _ = dns.NextLabel(qname, off)
+	}
+	return qname[off:]
+}
+
+// newID returns a random message id from crypto/rand (dns.Id without its
+// allocation).
+func newID() uint16 {
+	var b [2]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand panics instead)
+	return binary.BigEndian.Uint16(b[:])
+}
+
+// outQuery is an upstream query in one allocation: the message, its
+// question and its OPT record (packing writes into the OPT, so each query
+// has its own).
+type outQuery struct {
+	m     dns.Msg
+	q     [1]dns.Question
+	opt   dns.OPT
+	extra [1]dns.RR
+}
+
+func newQuery(name string, qtype uint16, rd bool) *dns.Msg {
+	o := &outQuery{}
+	o.m.Id = newID()
+	o.m.RecursionDesired = rd
+	o.q[0] = dns.Question{Name: name, Qtype: qtype, Qclass: dns.ClassINET}
+	o.m.Question = o.q[:]
+	o.opt.Hdr = dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT, Class: ednsBufSize}
+	o.extra[0] = &o.opt
+	o.m.Extra = o.extra[:]
+	return &o.m
+}
