@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/miekg/dns"
@@ -100,18 +100,20 @@ func (r *Resolver) resolveChain(ctx context.Context, st *state, qname string, qt
 		if err != nil {
 			return nil, err
 		}
-		res.answer = appendOwnCopies(res.answer, out.chain)
+		// The records are shared with the cache, read only: reply gives
+		// each client copies.
+		res.answer = append(res.answer, out.chain...)
 		switch out.status {
 		case statusAnswer:
 			res.rcode = dns.RcodeSuccess
 			return res, nil
 		case statusNXDOMAIN:
 			res.rcode = dns.RcodeNameError
-			res.ns = appendOwnCopies(nil, out.soa)
+			res.ns = out.soa
 			return res, nil
 		case statusNODATA:
 			res.rcode = dns.RcodeSuccess
-			res.ns = appendOwnCopies(nil, out.soa)
+			res.ns = out.soa
 			return res, nil
 		}
 		links := 0
@@ -529,7 +531,8 @@ func (r *Resolver) order(zone string, addrs []netip.Addr, port uint16, now time.
 		ap    netip.AddrPort
 		score time.Duration
 	}
-	var cs []cand
+	var buf [8]cand // the usual NS set fits: no allocation
+	cs := buf[:0]
 	for _, a := range addrs {
 		if r.cfg.DisableIPv6 && a.Is6() && !a.Is4In6() {
 			continue
@@ -560,7 +563,7 @@ func (r *Resolver) order(zone string, addrs []netip.Addr, port uint16, now time.
 		}
 		cs = append(cs, cand{ap, score})
 	}
-	sort.Slice(cs, func(i, j int) bool { return cs[i].score < cs[j].score })
+	slices.SortFunc(cs, func(a, b cand) int { return cmp.Compare(a.score, b.score) })
 	out := make([]netip.AddrPort, len(cs))
 	for i, c := range cs {
 		out[i] = c.ap

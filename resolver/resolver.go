@@ -7,14 +7,12 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
-	"golang.org/x/sync/singleflight"
 )
 
 // Errors a resolution ends with (wrapped; test with errors.Is).
@@ -39,7 +37,7 @@ type Resolver struct {
 	pool    *udpPool // the default transport, nil when Config.Transport was set
 	c       *caches
 	dyn     atomic.Pointer[dynamic]
-	sf      singleflight.Group
+	flights flights
 	running atomic.Int64
 	stop    chan struct{}
 	wg      sync.WaitGroup
@@ -298,27 +296,26 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error
 		return m, fmt.Errorf("%s %s: %w", name, dns.TypeToString[q.Qtype], ErrRecentFailure)
 	}
 
-	ch := r.sf.DoChan(name+"/"+strconv.Itoa(int(q.Qtype)), func() (any, error) {
-		return r.resolveShared(name, q.Qtype)
-	})
+	fl := r.join(key)
+	ch := fl.done
 	var staleTimer <-chan time.Time
 	if r.hasStale(name, q.Qtype, now) {
 		staleTimer = r.clock.After(r.cfg.StaleClientTimeout)
 	}
 	select {
-	case res := <-ch:
-		if res.Err != nil && r.serveStale(m, name, q.Qtype, r.clock.Now()) {
+	case <-ch:
+		if fl.err != nil && r.serveStale(m, name, q.Qtype, r.clock.Now()) {
 			return m, nil
 		}
-		return reply(m, res)
+		return reply(m, fl)
 	case <-staleTimer:
 		if r.serveStale(m, name, q.Qtype, r.clock.Now()) {
 			return m, nil
 		}
 		// The stale data went away meanwhile: wait for the resolution.
 		select {
-		case res := <-ch:
-			return reply(m, res)
+		case <-ch:
+			return reply(m, fl)
 		case <-ctx.Done():
 			m.Rcode = dns.RcodeServerFailure
 			return m, ctx.Err()
@@ -332,14 +329,57 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error
 	}
 }
 
+// flight is one resolution shared by every client asking the same question
+// meanwhile: res and err are set before done is closed.
+type flight struct {
+	done chan struct{}
+	res  *result
+	err  error
+}
+
+// flights maps the questions being resolved to their flight.
+type flights struct {
+	mu sync.Mutex
+	m  map[rrKey]*flight
+}
+
+// join returns the flight resolving key, starting one (in its own
+// goroutine, detached from any client) if there is none. A flight leaves
+// the map before its done is closed, so a client arriving later starts a
+// new one or finds the answer in the cache.
+func (r *Resolver) join(key rrKey) *flight {
+	f := &r.flights
+	f.mu.Lock()
+	if fl, ok := f.m[key]; ok {
+		f.mu.Unlock()
+		return fl
+	}
+	if f.m == nil {
+		f.m = make(map[rrKey]*flight)
+	}
+	fl := &flight{done: make(chan struct{})}
+	f.m[key] = fl
+	f.mu.Unlock()
+	go r.fly(key, fl)
+	return fl
+}
+
+func (r *Resolver) fly(key rrKey, fl *flight) {
+	fl.res, fl.err = r.resolveShared(key.name, key.qtype)
+	r.flights.mu.Lock()
+	delete(r.flights.m, key)
+	r.flights.mu.Unlock()
+	close(fl.done)
+}
+
 // reply fills m from a shared resolution: SERVFAIL with its error, or copies
 // of its records (the result is shared by every waiter).
-func reply(m *dns.Msg, res singleflight.Result) (*dns.Msg, error) {
-	if res.Err != nil {
+func reply(m *dns.Msg, fl *flight) (*dns.Msg, error) {
+	if fl.err != nil {
 		m.Rcode = dns.RcodeServerFailure
-		return m, res.Err
+		return m, fl.err
 	}
-	v := res.Val.(*result)
+	v := fl.res
 	m.Rcode = v.rcode
 	m.Answer = appendOwnCopies(nil, v.answer)
 	m.Ns = appendOwnCopies(nil, v.ns)
