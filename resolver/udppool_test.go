@@ -25,9 +25,16 @@ type responder struct {
 }
 
 func startResponder(t *testing.T, async bool, answer func(rs *responder, q *dns.Msg, from net.Addr)) *responder {
+	return startResponderOn(t, "127.0.0.1:0", async, answer)
+}
+
+func startResponderOn(t *testing.T, laddr string, async bool, answer func(rs *responder, q *dns.Msg, from net.Addr)) *responder {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	pc, err := net.ListenPacket("udp", laddr)
 	if err != nil {
+		if laddr == "[::1]:0" {
+			t.Skipf("no IPv6 loopback: %v", err)
+		}
 		t.Fatal(err)
 	}
 	rs := &responder{pc: pc, addr: netip.MustParseAddrPort(pc.LocalAddr().String())}
@@ -376,6 +383,40 @@ func TestUDPPoolSameIDSameServer(t *testing.T) {
 				t.Errorf("source ports %v: want two different sockets", ports)
 			}
 		})
+	}
+}
+
+// TestUDPPoolFamilies: IPv6 servers get IPv6 sockets, IPv4 servers (also
+// written as v4-mapped IPv6) IPv4 ones; replies reach their query either way.
+func TestUDPPoolFamilies(t *testing.T) {
+	answer := func(rs *responder, q *dns.Msg, from net.Addr) { rs.send(goodReply(q), from) }
+	v4 := startResponder(t, false, answer)
+	v6 := startResponderOn(t, "[::1]:0", false, answer)
+	mapped := netip.AddrPortFrom(netip.AddrFrom16(v4.addr.Addr().As16()), v4.addr.Port())
+	p := testPool(2, 100)
+	defer p.Close()
+	for _, srv := range []netip.AddrPort{v4.addr, v6.addr, mapped} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		name := "x" + fmt.Sprint(srv.Port()) + ".example."
+		r, err := p.Exchange(ctx, "udp", srv, query(name))
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: %v", srv, err)
+		}
+		replyFor(t, r, name)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for fam, want := range []int{1, 1} { // each family has its sockets
+		n := 0
+		for _, s := range p.slots[fam] {
+			if s != nil {
+				n++
+			}
+		}
+		if n < want {
+			t.Errorf("family %d: %d sockets, want at least %d", fam, n, want)
+		}
 	}
 }
 
