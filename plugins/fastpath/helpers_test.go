@@ -19,6 +19,7 @@ import (
 	// The plugins the tests' Corefiles use; each registers itself.
 	_ "github.com/coredns/coredns/plugin/bind"
 	_ "github.com/coredns/coredns/plugin/errors"
+	_ "github.com/coredns/coredns/plugin/log"
 	_ "github.com/coredns/coredns/plugin/metrics"
 	_ "github.com/gitops-dns/resolverd/plugins/authority"
 	_ "github.com/gitops-dns/resolverd/plugins/fallback"

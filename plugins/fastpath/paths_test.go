@@ -494,3 +494,102 @@ func TestTruncation(t *testing.T) {
 		t.Fatalf("dig +noedns: no TC flag:\n%s", out)
 	}
 }
+
+// TestOptions: the README's promises about the block's options and about
+// `log`, on a real server: the answers are the same, only the way differs.
+func TestOptions(t *testing.T) {
+	tests := []struct {
+		name, block         string
+		prebuilt, cacheHits bool
+	}{
+		// Query logging needs every query to walk the chain.
+		{"log disables the fast path", "log\n    " + fastpathBlock, false, false},
+		{"cache 0: no packet cache", "fastpath {\n        cache 0\n    }", true, false},
+		// The test zone has 17 records.
+		{"max_records below the zones' size: nothing precomputed", "fastpath {\n        max_records 5\n    }", false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			up := startUpstream(t, "", 300, upstreamNames)
+			crit, stale := blackhole(t), blackhole(t)
+			vars := defaultVars(freePort(t), up.port(), crit.LocalAddr().(*net.UDPAddr).Port, stale.LocalAddr().(*net.UDPAddr).Port)
+			n := startNode(t, vars, tc.block)
+			before := n.scrape()
+			for i := 0; i < 10; i++ {
+				if r := n.exchange("www.corp.internal.", dns.TypeA, true); len(aRecords(r)) != 1 || aRecords(r)[0] != "198.18.5.80" || !r.Authoritative {
+					t.Fatalf("www.corp.internal.: %v", r)
+				}
+				if r := n.exchange("cached.example.", dns.TypeA, true); len(aRecords(r)) != 1 || aRecords(r)[0] != "198.18.99.1" {
+					t.Fatalf("cached.example.: %v", r)
+				}
+				time.Sleep(5 * time.Millisecond) // let a background build finish
+			}
+			after := n.scrape()
+			prebuilt := delta(before, after, "coredns_fastpath_responses_total", map[string]string{"path": "prebuilt"})
+			hits := delta(before, after, "coredns_fastpath_responses_total", map[string]string{"path": "packetcache"})
+			if (prebuilt > 0) != tc.prebuilt || (hits > 0) != tc.cacheHits {
+				t.Fatalf("%v precomputed answers, %v packet cache answers; want precomputed %t, packet cache %t", prebuilt, hits, tc.prebuilt, tc.cacheHits)
+			}
+			// Every query is still counted once.
+			if d := delta(before, after, "coredns_dns_requests_total", map[string]string{"server": n.server(), "proto": "udp"}); d != 20 {
+				// The chain counts after it wrote: give it a moment.
+				time.Sleep(50 * time.Millisecond)
+				if d = delta(before, n.scrape(), "coredns_dns_requests_total", map[string]string{"server": n.server(), "proto": "udp"}); d != 20 {
+					t.Fatalf("coredns_dns_requests_total grew by %v, want 20", d)
+				}
+			}
+		})
+	}
+}
+
+// TestUDPMatchesTCP: for every name of the test zone and common types, the
+// answer over UDP (the fast path) is the answer over TCP (CoreDNS and the
+// whole chain), field by field, whatever the fast path answered from.
+func TestUDPMatchesTCP(t *testing.T) {
+	e := newE2E(t)
+	e.waitFast("www.corp.internal.", dns.TypeA, "prebuilt")
+	names := []string{"corp.internal.", "www.corp.internal.", "swap.corp.internal.", "ns1.corp.internal.", "ext.corp.internal.",
+		"nope.corp.internal.", "a.b.corp.internal.", "cached.example.", "fwd.example."}
+	before := e.scrape()
+	for round := 0; round < 2; round++ { // the second round finds the packet cache warm
+		for _, name := range names {
+			for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeMX, dns.TypeSOA, dns.TypeNS, dns.TypeTXT, dns.TypeCNAME} {
+				for _, do := range []bool{false, true} {
+					q := new(dns.Msg)
+					q.SetQuestion(name, qtype)
+					q.SetEdns0(4096, do)
+					var got [2]*dns.Msg
+					for i, proto := range []string{"udp", "tcp"} {
+						c := &dns.Client{Net: proto, Timeout: 3 * time.Second, UDPSize: 4096}
+						r, _, err := c.Exchange(q.Copy(), e.addr)
+						if err != nil {
+							t.Fatalf("%s %s %s: %v", proto, name, dns.TypeToString[qtype], err)
+						}
+						got[i] = r
+					}
+					// Answers from the recursor's cache over TCP carry TTLs
+					// decremented on their own clock: compare TTLs only for
+					// authoritative answers.
+					if !got[1].Authoritative {
+						for _, m := range got {
+							for _, rr := range append(append(m.Answer[:len(m.Answer):len(m.Answer)], m.Ns...), m.Extra...) {
+								if rr.Header().Rrtype != dns.TypeOPT {
+									rr.Header().Ttl = 0
+								}
+							}
+						}
+					}
+					if diff := msgDiff(got[1], got[0], false); diff != "" {
+						t.Errorf("%s %s do=%t: UDP answer differs from TCP's: %s\nTCP:\n%v\nUDP:\n%v", name, dns.TypeToString[qtype], do, diff, got[1], got[0])
+					}
+				}
+			}
+		}
+	}
+	after := e.scrape()
+	for _, path := range []string{"prebuilt", "packetcache"} {
+		if delta(before, after, "coredns_fastpath_responses_total", map[string]string{"path": path}) == 0 {
+			t.Errorf("no UDP answer came from %s: the comparison did not cover it", path)
+		}
+	}
+}
