@@ -3,6 +3,7 @@ package fastpath
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -74,8 +75,9 @@ type BuildOptions struct {
 	Counter func(zone, result string) Counter
 }
 
-// commonTypes are precomputed for every name even when absent (NODATA or
-// a CNAME chased to them), besides the types the name has.
+// commonTypes are precomputed for every CNAME owner besides its own types
+// (each is a different chase); other names answer absent types with their
+// NODATA response.
 var commonTypes = []uint16{
 	dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeMX, dns.TypeTXT, dns.TypeSRV,
 	dns.TypePTR, dns.TypeNS, dns.TypeSOA, dns.TypeCAA, dns.TypeHTTPS, dns.TypeSVCB,
@@ -122,6 +124,7 @@ type builder struct {
 	o      BuildOptions
 	dedupe map[string]*Prebuilt // identical responses share one body
 	buf    []byte
+	key    []byte
 }
 
 func (b *builder) owner(w string) *ownerAnswers {
@@ -171,31 +174,33 @@ func (b *builder) zone(z *zones.Zone) error {
 		for _, t := range on.Types {
 			hasCNAME = hasCNAME || t == dns.TypeCNAME
 		}
-		seen := map[uint16]bool{}
-		for _, list := range [][]uint16{on.Types, commonTypes} {
-			for _, t := range list {
-				if seen[t] {
-					continue
-				}
-				seen[t] = true
-				p, err := b.response(z, on.Name, t, z.Lookup(on.Name, t), true)
-				if err != nil {
-					return err
-				}
-				if p != nil {
-					oa.types = append(oa.types, t)
-					oa.answers = append(oa.answers, p)
-				}
-			}
-		}
 		if !hasCNAME {
-			// Any other ordinary type: NODATA, the same for every type.
+			// Every type the name lacks gets the same NODATA (the body only
+			// depends on the question's length): one response, not one per type.
 			p, err := b.response(z, on.Name, dns.TypeNULL, z.Lookup(on.Name, dns.TypeNULL), true)
 			if err != nil {
 				return err
 			}
 			if p != nil && p.Rcode() == dns.RcodeSuccess && p.Counts[0] == 0 {
 				oa.nodata = p
+			}
+		}
+		types := on.Types
+		if hasCNAME {
+			// A CNAME owner answers each type with a different chase.
+			types = append(append([]uint16(nil), on.Types...), commonTypes...)
+		}
+		for i, t := range types {
+			if slices.Contains(types[:i], t) {
+				continue
+			}
+			p, err := b.response(z, on.Name, t, z.Lookup(on.Name, t), true)
+			if err != nil {
+				return err
+			}
+			if p != nil {
+				oa.types = append(oa.types, t)
+				oa.answers = append(oa.answers, p)
 			}
 		}
 	}
@@ -252,7 +257,13 @@ func (b *builder) response(z *zones.Zone, name string, qtype uint16, ans zones.A
 	// Identical responses (every NODATA of a zone, shared RRsets) share
 	// one body; the key includes the question length, which the
 	// compression offsets depend on.
-	key := fmt.Sprintf("%d|%d|%d|%s|%s", off, p.Flags, p.Counts, p.Zone, wire[off:])
+	kb := binary.BigEndian.AppendUint16(b.key[:0], uint16(off))
+	kb = binary.BigEndian.AppendUint16(kb, p.Flags)
+	kb = append(append(kb, p.Zone...), 0)
+	kb = append(kb, wire[6:12]...) // counts
+	kb = append(kb, wire[off:]...)
+	b.key = kb
+	key := string(kb)
 	if old, ok := b.dedupe[key]; ok {
 		return old, nil
 	}
@@ -326,7 +337,7 @@ func (a *Answers) Lookup(q *Query) *Prebuilt {
 				return oa.answers[i]
 			}
 		}
-		if oa.nodata != nil && ordinary(q.QType) {
+		if oa.nodata != nil && (ordinary(q.QType) || q.QType == dns.TypeCNAME) {
 			return oa.nodata
 		}
 		return nil

@@ -50,6 +50,7 @@ func TestLookupMatchesZone(t *testing.T) {
 		{"WWW.Example.Internal.", dns.TypeAAAA, true, dns.RcodeSuccess},
 		{"www.example.internal.", dns.TypeMX, true, dns.RcodeSuccess}, // NODATA
 		{"www.example.internal.", dns.TypeNAPTR, true, dns.RcodeSuccess},
+		{"www.example.internal.", dns.TypeCNAME, true, dns.RcodeSuccess}, // NODATA: not a CNAME owner
 		{"alias.example.internal.", dns.TypeA, true, dns.RcodeSuccess}, // in-zone chain
 		{"alias.example.internal.", dns.TypeCNAME, true, dns.RcodeSuccess},
 		{"alias.example.internal.", dns.TypeNAPTR, false, 0}, // a CNAME owner: per type
