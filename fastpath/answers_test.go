@@ -51,7 +51,7 @@ func TestLookupMatchesZone(t *testing.T) {
 		{"www.example.internal.", dns.TypeMX, true, dns.RcodeSuccess}, // NODATA
 		{"www.example.internal.", dns.TypeNAPTR, true, dns.RcodeSuccess},
 		{"www.example.internal.", dns.TypeCNAME, true, dns.RcodeSuccess}, // NODATA: not a CNAME owner
-		{"alias.example.internal.", dns.TypeA, true, dns.RcodeSuccess}, // in-zone chain
+		{"alias.example.internal.", dns.TypeA, true, dns.RcodeSuccess},   // in-zone chain
 		{"alias.example.internal.", dns.TypeCNAME, true, dns.RcodeSuccess},
 		{"alias.example.internal.", dns.TypeNAPTR, false, 0}, // a CNAME owner: per type
 		{"out.example.internal.", dns.TypeA, false, 0},       // leaves the zone
@@ -68,7 +68,7 @@ func TestLookupMatchesZone(t *testing.T) {
 		{"x.y.nope.example.internal.", dns.TypeTXT, true, dns.RcodeNameError},
 		{"x.a.b.deep.example.internal.", dns.TypeA, true, dns.RcodeNameError},
 		{"nope.example.internal.", dns.TypeANY, false, 0},
-		{"host.wild.example.internal.", dns.TypeA, false, 0}, // wildcard synthesis
+		{"host.wild.example.internal.", dns.TypeA, false, 0},          // wildcard synthesis
 		{"wild.example.internal.", dns.TypeA, true, dns.RcodeSuccess}, // ENT above the wildcard
 		{"team.example.internal.", dns.TypeA, false, 0},               // a cut
 		{"x.team.example.internal.", dns.TypeA, false, 0},             // below it
