@@ -426,8 +426,8 @@ func (r *Resolver) resolveShared(name string, qtype uint16) (res *result, err er
 			res, err = nil, fmt.Errorf("%s %s: internal error: %v", name, dns.TypeToString[qtype], p)
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Deadline)
-	defer cancel()
+	ctx := newDeadlineCtx(r.cfg.Deadline)
+	defer ctx.stop()
 	st := &state{deadline: r.clock.Now().Add(r.cfg.Deadline)}
 	res, err = r.resolveChain(ctx, st, name, qtype)
 	key := rrKey{name, qtype}

@@ -162,6 +162,16 @@ func (p *udpPool) exchangeUntil(ctx context.Context, deadline time.Time, network
 	if _, err := s.conn.WriteToUDPAddrPort(wire, to); err != nil {
 		return nil, fmt.Errorf("write %s %s: %w", network, server, err)
 	}
+	// The resolution's own context is waited on through its deadline (no
+	// Done channel and timer of its own); any other through Done.
+	var done <-chan struct{}
+	if dc, ok := ctx.(*deadlineCtx); ok {
+		if dc.deadline.Before(deadline) {
+			deadline = dc.deadline
+		}
+	} else {
+		done = ctx.Done()
+	}
 	w.timer.Reset(time.Until(deadline))
 	defer w.timer.Stop()
 	for i := 0; i < maxStrayReplies; i++ {
@@ -174,7 +184,7 @@ func (p *udpPool) exchangeUntil(ctx context.Context, deadline time.Time, network
 			return r, nil
 		case <-w.timer.C:
 			return nil, fmt.Errorf("read %s %s: %w", network, server, context.DeadlineExceeded)
-		case <-ctx.Done():
+		case <-done:
 			return nil, fmt.Errorf("read %s %s: %w", network, server, ctx.Err())
 		}
 	}
