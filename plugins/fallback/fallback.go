@@ -25,6 +25,7 @@ import (
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/coredns/coredns/request"
 	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/fastpath"
 	"github.com/gitops-dns/resolverd/plugins/gitops"
 	"github.com/miekg/dns"
 )
@@ -215,6 +216,9 @@ func (f *Fallback) guarded(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 		return res.rcode, res.err
 	}
 
+	// Static records stand in for a failure: never packet-cached, even if
+	// the chain marked its late answer fresh meanwhile.
+	fastpath.MarkNoCache(ctx)
 	m := fallbackMsg(r, answer, snap.FallbackTTL, reason)
 	state := request.Request{W: w, Req: r}
 	m.Truncate(state.Size())

@@ -172,6 +172,7 @@ func (l *listener) slow(c *udpio.Conn, pkt []byte, from *net.UDPAddr, q *fastpat
 	}
 	ctx := context.WithValue(context.Background(), dnsserver.Key{}, srv)
 	ctx = context.WithValue(ctx, dnsserver.LoopKey{}, 0)
+	ctx, w.verdict = fastpath.WithVerdict(ctx)
 	srv.ServeDNS(ctx, w, r)
 }
 
@@ -183,6 +184,8 @@ type responseWriter struct {
 	l    *listener
 	q    *fastpath.Query
 	gen  uint64
+	// verdict is the chain's say on caching the response.
+	verdict *fastpath.Verdict
 }
 
 func (w *responseWriter) LocalAddr() net.Addr  { return w.c.LocalAddr() }
@@ -206,7 +209,7 @@ func (w *responseWriter) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	if ip, ok := netip.AddrFromSlice(w.from.IP); ok {
-		w.l.fp.Learn(w.q, ip.Unmap(), b, w.gen)
+		w.l.fp.Learn(w.q, ip.Unmap(), b, w.gen, w.verdict)
 	}
 	return len(b), nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/fastpath"
 	"github.com/gitops-dns/resolverd/resolver"
 )
 
@@ -95,8 +96,16 @@ func (rc *Recursor) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		refused.Inc()
 		return dns.RcodeRefused, nil
 	}
-	if r.IsEdns0() == nil && len(ans.Extra) > 0 {
-		ans.Extra = nil // the stale-answer EDE: only for EDNS clients
+	if len(ans.Extra) > 0 {
+		// The stale-answer EDE (the resolver puts nothing else there): a
+		// stale answer must never be packet-cached, whether or not the
+		// client sees the EDE.
+		fastpath.MarkNoCache(ctx)
+		if r.IsEdns0() == nil {
+			ans.Extra = nil // the EDE is only for EDNS clients
+		}
+	} else {
+		fastpath.MarkFresh(ctx)
 	}
 	m := ans // the resolver's reply is ours: reuse it
 	rcode := m.Rcode

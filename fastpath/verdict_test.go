@@ -1,0 +1,53 @@
+package fastpath
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+
+	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/cluster"
+)
+
+// TestLearnNeedsFreshVerdict: the packet cache learns only what the chain
+// marked fresh and never marked no-cache (a stale or fallback answer to a
+// client without EDNS looks like any other answer on the wire), and only
+// for clients allowed to recurse.
+func TestLearnNeedsFreshVerdict(t *testing.T) {
+	snap := &cluster.Snapshot{RecursionAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
+	s := &Server{Source: func() *cluster.Snapshot { return snap }, Cache: NewPacketCache(10)}
+	qm := query("example.com.", dns.TypeA, false, false)
+	qm.RecursionDesired = true
+	var q Query
+	q.Parse(pack(t, qm))
+	resp := response(t, qm, dns.RcodeSuccess, false, "example.com. 30 IN A 192.0.2.1")
+	allowed, other := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")
+
+	tests := []struct {
+		name  string
+		mark  func(ctx context.Context)
+		from  netip.Addr
+		store bool
+	}{
+		{"unmarked", func(context.Context) {}, allowed, false},
+		{"stale", MarkNoCache, allowed, false},
+		{"fresh then fallback", func(ctx context.Context) { MarkFresh(ctx); MarkNoCache(ctx) }, allowed, false},
+		{"fresh, client not allowed", MarkFresh, other, false},
+		{"fresh", MarkFresh, allowed, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s.Cache.Purge()
+			ctx, v := WithVerdict(context.Background())
+			tt.mark(ctx)
+			s.Learn(&q, tt.from, resp, s.Cache.Generation(), v)
+			if got := s.Cache.Len() == 1; got != tt.store {
+				t.Errorf("stored = %v, want %v", got, tt.store)
+			}
+		})
+	}
+	// Marks outside a fast-path query are no-ops.
+	MarkFresh(context.Background())
+	MarkNoCache(context.Background())
+}
