@@ -39,7 +39,7 @@ func (p *passed) ServeDNS(context.Context, dns.ResponseWriter, *dns.Msg) (int, e
 // the example config of a real git repository as cluster/node, and the
 // authority plugin reading it; it returns the authority handler (its next
 // plugin is next) once gitops serves the revision.
-func authorityOf(t *testing.T, clusterName, node string, next plugin.Handler) plugin.Handler {
+func authorityOf(t testing.TB, clusterName, node string, next plugin.Handler) plugin.Handler {
 	t.Helper()
 	r := newConfigRepo(t, os.DirFS(exampleConfig), nil)
 	r.commit("example config")
@@ -84,7 +84,7 @@ func authorityOf(t *testing.T, clusterName, node string, next plugin.Handler) pl
 
 // loadSnapshot builds the snapshot of the example config for cluster/node
 // as a node does (cluster.Load + cluster.NewSnapshot).
-func loadSnapshot(t *testing.T, clusterName, node string) *cluster.Snapshot {
+func loadSnapshot(t testing.TB, clusterName, node string) *cluster.Snapshot {
 	t.Helper()
 	rev, findings := cluster.Load(os.DirFS(exampleConfig), "examples/dns-config")
 	for _, f := range findings {
