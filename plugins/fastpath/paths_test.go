@@ -3,7 +3,6 @@ package fastpath
 import (
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"sort"
 	"strings"
@@ -312,13 +311,6 @@ collect:
 	e.waitFast("fwd.example.", dns.TypeA, "packetcache")
 }
 
-// knownBugNoEDNS is why the client-without-EDNS cases are skipped: a
-// fallback or stale answer to a client without EDNS carries no Extended DNS
-// Error (the chain only adds it for EDNS clients), so fastpath.PacketCache
-// takes it for a fresh answer, stores it (TTL 30) and replays it, to EDNS
-// clients too (the cache key has no EDNS bit). Remove the skip once fixed.
-const knownBugNoEDNS = "known bug (reported): the packet cache stores fallback and stale answers sent to clients without EDNS"
-
 // TestFallbackIntact: crit.example. has a fallback record and its
 // forwarder is blackholed: the fallback answer (with its EDE for EDNS
 // clients) arrives through the fast path's socket and is never replayed
@@ -327,9 +319,6 @@ const knownBugNoEDNS = "known bug (reported): the packet cache stores fallback a
 func TestFallbackIntact(t *testing.T) {
 	for _, edns := range []bool{true, false} {
 		t.Run(fmt.Sprintf("edns=%t", edns), func(t *testing.T) {
-			if !edns && os.Getenv("FASTPATH_KNOWN_BUGS") == "" {
-				t.Skip(knownBugNoEDNS + "; FASTPATH_KNOWN_BUGS=1 runs it")
-			}
 			testFallback(t, edns)
 		})
 	}
@@ -383,9 +372,6 @@ func testFallback(t *testing.T, edns bool) {
 func TestServeStaleIntact(t *testing.T) {
 	for _, edns := range []bool{true, false} {
 		t.Run(fmt.Sprintf("edns=%t", edns), func(t *testing.T) {
-			if !edns && os.Getenv("FASTPATH_KNOWN_BUGS") == "" {
-				t.Skip(knownBugNoEDNS + "; FASTPATH_KNOWN_BUGS=1 runs it")
-			}
 			testServeStale(t, edns)
 		})
 	}
