@@ -159,15 +159,15 @@ func (l *listener) slow(c *udpio.Conn, pkt []byte, from *net.UDPAddr, q *fastpat
 	case dns.MsgIgnore:
 		return
 	case dns.MsgReject:
-		w.reject(dh, dns.RcodeFormatError)
+		w.reject(dh, nil, dns.RcodeFormatError)
 		return
 	case dns.MsgRejectNotImplemented:
-		w.reject(dh, dns.RcodeNotImplemented)
+		w.reject(dh, nil, dns.RcodeNotImplemented)
 		return
 	}
 	r := new(dns.Msg)
 	if err := r.Unpack(pkt); err != nil {
-		w.reject(dh, dns.RcodeFormatError)
+		w.reject(dh, r.Question, dns.RcodeFormatError)
 		return
 	}
 	ctx := context.WithValue(context.Background(), dnsserver.Key{}, srv)
@@ -214,14 +214,25 @@ func (w *responseWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// reject answers a query the server does not accept with rcode and no
-// sections, as miekg's server does.
-func (w *responseWriter) reject(dh dns.Header, rcode int) {
+// reject answers a query the server does not accept as miekg's server
+// (CoreDNS's own UDP socket) does: the query's header with QR set, AA and
+// Z cleared, the rcode, the opcode kept for NOTIMP and QUERY for FORMERR;
+// the question when it could be read (a query that failed to unpack past
+// it), no other section.
+func (w *responseWriter) reject(dh dns.Header, question []dns.Question, rcode int) {
 	m := new(dns.Msg)
 	m.Id = dh.Id
 	m.Response = true
-	m.Opcode = int(dh.Bits>>11) & 0xf
+	if rcode == dns.RcodeNotImplemented {
+		m.Opcode = int(dh.Bits>>11) & 0xf
+	}
+	m.Truncated = dh.Bits&(1<<9) != 0
+	m.RecursionDesired = dh.Bits&(1<<8) != 0
+	m.RecursionAvailable = dh.Bits&(1<<7) != 0
+	m.AuthenticatedData = dh.Bits&(1<<5) != 0
+	m.CheckingDisabled = dh.Bits&(1<<4) != 0
 	m.Rcode = rcode
+	m.Question = question
 	if b, err := m.Pack(); err == nil {
 		w.c.WriteTo(b, w.from)
 	}
