@@ -43,13 +43,14 @@ func defaultVars(port, upstream, crit, stale int) e2eVars {
 
 // node is one running resolverd server block.
 type node struct {
-	t       *testing.T
-	addr    string // DNS, UDP and TCP
-	metrics string // prometheus endpoint
-	sync    string // gitops POST /sync
-	token   string
-	repo    *configRepo
-	inst    *caddy.Instance
+	t        *testing.T
+	addr     string // DNS, UDP and TCP
+	metrics  string // prometheus endpoint
+	sync     string // gitops POST /sync
+	token    string
+	repo     *configRepo
+	inst     *caddy.Instance
+	corefile string
 }
 
 const fastpathBlock = `fastpath {
@@ -105,12 +106,12 @@ func startNode(t *testing.T, vars e2eVars, fastpath string) *node {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, corefile)
 	}
-	n.inst = inst
+	n.inst, n.corefile = inst, corefile
 	t.Cleanup(func() {
 		// As SIGTERM does: the shutdown callbacks close the fast path's
 		// sockets and end gitops's sync loop.
-		inst.ShutdownCallbacks()
-		inst.Stop()
+		n.inst.ShutdownCallbacks()
+		n.inst.Stop()
 	})
 	n.waitRevision(head)
 	return n

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coredns/caddy"
 	"github.com/miekg/dns"
 
 	"github.com/gitops-dns/resolverd/plugins/fallback"
@@ -577,5 +578,36 @@ func TestUDPMatchesTCP(t *testing.T) {
 		if delta(before, after, "coredns_fastpath_responses_total", map[string]string{"path": path}) == 0 {
 			t.Errorf("no UDP answer came from %s: the comparison did not cover it", path)
 		}
+	}
+}
+
+// TestReload: after a reload (what SIGUSR1 does) the new instance's fast
+// path answers, and the old one's sockets are gone: every answer after a
+// new revision is the new revision's, from the precomputed answers.
+func TestReload(t *testing.T) {
+	e := newE2E(t)
+	e.waitFast("swap.corp.internal.", dns.TypeA, "prebuilt")
+	inst, err := e.inst.Restart(caddy.CaddyfileInput{Contents: []byte(e.corefile), Filepath: "Corefile.fastpath-e2e", ServerTypeName: "dns"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.inst = inst
+	v := e.vars
+	v.Serial = 2
+	v.Swap = [2]string{"198.18.10.3", "198.18.10.4"}
+	e.commit(v, "after the reload")
+	e.waitFast("swap.corp.internal.", dns.TypeA, "prebuilt")
+	before := e.fastCount("prebuilt")
+	const N = 200
+	for i := 0; i < N; i++ {
+		r := e.exchange("swap.corp.internal.", dns.TypeA, false)
+		a := aRecords(r)
+		sort.Strings(a)
+		if strings.Join(a, " ") != "198.18.10.3 198.18.10.4" {
+			t.Fatalf("answer %d after the reload and the new revision: %v", i, a)
+		}
+	}
+	if d := e.fastCount("prebuilt") - before; d != N {
+		t.Fatalf("%v of %d answers from the precomputed answers after the reload", d, N)
 	}
 }
