@@ -19,8 +19,8 @@ import (
 // whatever it answers from the precomputed answers of the example config
 // must be what the authority plugin answers to that query.
 func FuzzPrebuiltMatchesAuthority(f *testing.F) {
-	auth := authorityOf(f, "dev", "local", &passed{})
-	answers, err := fastpath.Build(loadSnapshot(f, "dev", "local"), fastpath.BuildOptions{})
+	auth := authorityOf(f, exampleConfig, "dev", "local", &passed{})
+	answers, err := fastpath.Build(loadSnapshot(f, exampleConfig, "dev", "local"), fastpath.BuildOptions{})
 	if err != nil {
 		f.Fatal(err)
 	}
