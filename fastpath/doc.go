@@ -4,11 +4,14 @@
 // packet cache of recursive answers (PacketCache), and hands everything
 // else to the full plugin chain (the slow path, supplied by the caller).
 //
-// The fast path only answers what the chain would answer byte for byte:
-// precomputed answers are the authority plugin's final answers (no
-// referral, no CNAME that leaves the zone, no wildcard synthesis), built
-// with the same zone lookup; cached answers are what the chain sent an
-// allowed client for the same question and flags, under the same revision.
+// The fast path only answers what the chain would answer: precomputed
+// answers are the authority plugin's final answers (no referral, no CNAME
+// that leaves the zone, no wildcard synthesis), built with the same zone
+// lookup; cached answers are what the chain sent an allowed client for the
+// same question and flags, under the same revision, and that the chain
+// marked fresh (Verdict). Two differences on the wire, both valid DNS:
+// owner names compressed against the question carry the client's spelling
+// (as NSD and BIND answer), and the OPT record's Z bits are zero (RFC 6891).
 // Anything it is unsure of goes to the slow path, which is always correct.
 //
 // It does not import CoreDNS: the plugin in plugins/fastpath supplies the
