@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -97,9 +98,9 @@ func query(name string) *dns.Msg {
 	return m
 }
 
-func testPool(size, maxUses int) *udpPool {
+func testPool(perServer, maxUses int) *udpPool {
 	p := newUDPPool()
-	p.size, p.maxUses = size, maxUses
+	p.perServer, p.maxUses = perServer, maxUses
 	return p
 }
 
@@ -162,8 +163,9 @@ func TestUDPPoolConcurrent(t *testing.T) {
 
 // TestUDPPoolDropsForgedReplies: datagrams with the wrong id, the wrong
 // question, too short to be DNS, or with the right id and question but from
-// another port (a spoofer that got the server's address wrong) are dropped;
-// the real reply that follows is returned.
+// another port (a spoofer that got the server's address wrong: the kernel
+// drops it, the socket being connected to the server) are dropped; the real
+// reply that follows is returned.
 func TestUDPPoolDropsForgedReplies(t *testing.T) {
 	spoofer, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -198,14 +200,15 @@ func TestUDPPoolDropsForgedReplies(t *testing.T) {
 		t.Fatal(err)
 	}
 	replyFor(t, r, "www.example.com.")
-	// wrong id, garbage and forged source never reach the query; the wrong
-	// question and the junk do, and the query drops them itself.
+	// wrong id and garbage never reach the query (the forged source never
+	// reaches the socket); the wrong question and the junk do, and the
+	// query drops them itself.
 	deadline := time.Now().Add(2 * time.Second)
-	for p.strays.Load() < 3 && time.Now().Before(deadline) {
+	for p.strays.Load() < 2 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	if s := p.strays.Load(); s != 3 {
-		t.Errorf("demultiplexer dropped %d datagrams, want 3", s)
+	if s := p.strays.Load(); s != 2 {
+		t.Errorf("demultiplexer dropped %d datagrams, want 2", s)
 	}
 }
 
@@ -278,17 +281,19 @@ func TestUDPPoolRetirement(t *testing.T) {
 	if o, r := p.opened.Load(), p.retired.Load(); o != 3 || r != 3 {
 		t.Fatalf("opened %d retired %d, want 3 and 3", o, r)
 	}
-	// By age: one query, then the clock passes maxAge: the next query is
-	// the socket's last.
+	// By age: queries half a maxAge apart (the set is never idle for
+	// maxAge); the one at maxAge is the socket's last.
 	ask("a1.example.")
-	mu.Lock()
-	clock = clock.Add(p.maxAge)
-	mu.Unlock()
-	ask("a2.example.")
-	ask("a3.example.")
+	for i := 2; i <= 3; i++ {
+		mu.Lock()
+		clock = clock.Add(p.maxAge / 2)
+		mu.Unlock()
+		ask(fmt.Sprintf("a%d.example.", i))
+	}
+	ask("a4.example.")
 	ports = rs.sourcePorts()[9:]
-	if ports[0] != ports[1] || ports[1] == ports[2] {
-		t.Fatalf("source ports %v: want the aged socket used once more, then a new one", ports)
+	if ports[0] != ports[1] || ports[1] != ports[2] || ports[2] == ports[3] {
+		t.Fatalf("source ports %v: want the aged socket used until maxAge, then a new one", ports)
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for p.readers.Load() != 1 && time.Now().Before(deadline) {
@@ -413,15 +418,19 @@ func TestUDPPoolFamilies(t *testing.T) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for fam, want := range []int{1, 1} { // each family has its sockets
-		n := 0
-		for _, s := range p.slots[fam] {
-			if s != nil {
-				n++
-			}
+	// The mapped address is the v4 server: two sets, each with a socket of
+	// its server's family.
+	if len(p.servers) != 2 {
+		t.Errorf("%d server sets, want 2 (v4 and mapped are one server)", len(p.servers))
+	}
+	for _, srv := range []netip.AddrPort{v4.addr, v6.addr} {
+		set := p.servers[srv]
+		if set == nil || len(set.socks) == 0 {
+			t.Fatalf("%s: no socket", srv)
 		}
-		if n < want {
-			t.Errorf("family %d: %d sockets, want at least %d", fam, n, want)
+		local := netip.MustParseAddrPort(set.socks[0].conn.LocalAddr().String())
+		if local.Addr().Is4() != srv.Addr().Is4() {
+			t.Errorf("%s: socket bound to %s, wrong family", srv, local)
 		}
 	}
 }
@@ -437,5 +446,209 @@ func TestUDPPoolDestinationGuard(t *testing.T) {
 	}
 	if p.opened.Load() != 0 {
 		t.Fatal("a socket was opened for a refused destination")
+	}
+}
+
+// closedPort returns a UDP port on 127.0.0.1 nothing listens on (it was
+// just bound and released), so a datagram to it draws ICMP port unreachable.
+func closedPort(t *testing.T) netip.AddrPort {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := netip.MustParseAddrPort(pc.LocalAddr().String())
+	pc.Close()
+	return ap
+}
+
+// TestUDPPoolPortsPerServer: each pooled socket is connected to one server
+// and serves only it: the source ports server A sees are never seen by
+// server B, and every socket of a set is connected to that set's server.
+func TestUDPPoolPortsPerServer(t *testing.T) {
+	answer := func(rs *responder, q *dns.Msg, from net.Addr) { rs.send(goodReply(q), from) }
+	servers := []*responder{startResponder(t, false, answer), startResponder(t, false, answer), startResponder(t, false, answer)}
+	p := testPool(2, 4) // retirement gives each server several ports over the test
+	defer p.Close()
+	for i := 0; i < 40; i++ {
+		rs := servers[i%len(servers)]
+		name := fmt.Sprintf("p%d.example.", i)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		r, err := p.Exchange(ctx, "udp", rs.addr, query(name))
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		replyFor(t, r, name)
+	}
+	seen := map[uint16]int{}
+	for i, rs := range servers {
+		ports := rs.sourcePorts()
+		distinct := map[uint16]bool{}
+		for _, port := range ports {
+			distinct[port] = true
+		}
+		if len(distinct) < 3 {
+			t.Errorf("server %d saw ports %v: want a new port after every 4 queries", i, ports)
+		}
+		for port := range distinct {
+			if j, ok := seen[port]; ok {
+				t.Errorf("port %d used for server %d and server %d", port, j, i)
+			}
+			seen[port] = i
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for srv, set := range p.servers {
+		for _, s := range set.socks {
+			if peer := netip.MustParseAddrPort(s.conn.RemoteAddr().String()); peer != srv {
+				t.Errorf("socket of %s's set connected to %s", srv, peer)
+			}
+		}
+	}
+}
+
+// TestUDPPoolRefused: a server whose port is closed fails at once with
+// ECONNREFUSED (not a timeout), for the query that drew the ICMP error and
+// for every other query waiting on the socket; the socket is retired and
+// the next query gets a new one. The attempt deadline is 5 s and the
+// context's 2 s: any wait for a reply would end in a timeout error, so
+// getting the refusal proves it was immediate.
+func TestUDPPoolRefused(t *testing.T) {
+	// A server that reads and never answers, then goes away.
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := netip.MustParseAddrPort(pc.LocalAddr().String())
+	got := make(chan struct{}, 1)
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			if _, _, err := pc.ReadFrom(buf); err != nil {
+				return
+			}
+			got <- struct{}{}
+		}
+	}()
+	p := testPool(1, 100)
+	defer p.Close()
+	exchange := func(name string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, err := p.exchangeUntil(ctx, time.Now().Add(5*time.Second), "udp", srv, query(name))
+		return err
+	}
+	first := make(chan error, 1)
+	go func() { first <- exchange("waiting.example.") }()
+	<-got // the first query waits on the socket
+	pc.Close()
+	for _, e := range []error{exchange("refused.example."), <-first} {
+		if !errors.Is(e, syscall.ECONNREFUSED) || isTimeout(e) {
+			t.Fatalf("err %v, want ECONNREFUSED at once", e)
+		}
+	}
+	if f := p.failures.Load(); f != 1 {
+		t.Errorf("%d sockets failed, want 1", f)
+	}
+	if err := exchange("again.example."); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("err %v, want ECONNREFUSED", err)
+	}
+	if o := p.opened.Load(); o != 2 {
+		t.Errorf("opened %d sockets, want a new one after the failure", o)
+	}
+	if o := p.overflow.Load(); o != 0 {
+		t.Errorf("%d queries went around the pool", o)
+	}
+}
+
+// TestUDPPoolSprayRetires: a socket that receives maxStrays datagrams
+// nobody waits for is retired; the query waiting still gets its reply and
+// the next query comes from a new port.
+func TestUDPPoolSprayRetires(t *testing.T) {
+	rs := startResponder(t, false, func(rs *responder, q *dns.Msg, from net.Addr) {
+		if q.Question[0].Name == "sprayed.example." {
+			for i := 0; i < 5; i++ {
+				bad := goodReply(q)
+				bad.Id = q.Id + 1 + uint16(i)
+				rs.send(bad, from)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		rs.send(goodReply(q), from)
+	})
+	p := testPool(1, 100)
+	p.maxStrays = 5
+	defer p.Close()
+	for _, name := range []string{"sprayed.example.", "next.example."} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		r, err := p.Exchange(ctx, "udp", rs.addr, query(name))
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		replyFor(t, r, name)
+	}
+	if ports := rs.sourcePorts(); len(ports) != 2 || ports[0] == ports[1] {
+		t.Fatalf("source ports %v: want a new socket after the spray", ports)
+	}
+	if s := p.strays.Load(); s != 5 {
+		t.Errorf("%d strays, want 5", s)
+	}
+}
+
+// TestUDPPoolBounds: with many servers the open sockets never exceed the
+// cap (least recently used sets are closed to make room), every query is
+// still answered through the pool, and sets idle for maxAge are closed.
+func TestUDPPoolBounds(t *testing.T) {
+	answer := func(rs *responder, q *dns.Msg, from net.Addr) { rs.send(goodReply(q), from) }
+	var servers []*responder
+	for i := 0; i < 12; i++ {
+		servers = append(servers, startResponder(t, false, answer))
+	}
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	p := testPool(2, 100)
+	p.maxSocks = 5
+	p.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	defer p.Close()
+	ask := func(rs *responder, name string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		r, err := p.Exchange(ctx, "udp", rs.addr, query(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		replyFor(t, r, name)
+		if n := p.live.Load(); n > int64(p.maxSocks) {
+			t.Fatalf("%d sockets open, cap %d", n, p.maxSocks)
+		}
+	}
+	for round := 0; round < 3; round++ {
+		for i, rs := range servers {
+			ask(rs, fmt.Sprintf("r%d-s%d.example.", round, i))
+		}
+	}
+	if o := p.overflow.Load(); o != 0 {
+		t.Errorf("%d queries went around the pool, want the LRU sets closed instead", o)
+	}
+	if o := p.opened.Load(); o != 3*12 {
+		t.Errorf("opened %d sockets, want one per server per round (each evicted before its turn comes again)", o)
+	}
+	p.mu.Lock()
+	sets := len(p.servers)
+	p.mu.Unlock()
+	if sets > p.maxSocks {
+		t.Errorf("%d server sets kept, cap %d sockets", sets, p.maxSocks)
+	}
+	// Idle for maxAge: the next query (to any server) closes the others.
+	mu.Lock()
+	clock = clock.Add(p.maxAge)
+	mu.Unlock()
+	ask(servers[0], "after-idle.example.")
+	if n := p.live.Load(); n != 1 {
+		t.Errorf("%d sockets open after the others were idle for maxAge, want 1", n)
 	}
 }
