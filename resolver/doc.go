@@ -13,13 +13,17 @@
 // servers and let time pass without sleeping.
 //
 // Safety: every upstream query has a fresh random id (crypto/rand) and goes
-// out over UDP through a socket chosen at random from a pool of sockets on
-// kernel-chosen random ports, each retired after a bounded number of
-// queries and time (udpPool: ≈30.8 bits of port and id for an off-path
-// spoofer, 22 bits for one that has learnt our live ports); a reply reaches
-// the query only from the address and port asked, with its id.
-// NetTransport (a fresh socket per query, connected to the server) is the
-// choice for the full 30.8 bits whatever the attacker knows. A reply is used
+// out over UDP through a pooled socket connect()ed to that one server, on a
+// kernel-chosen random port, retired after a bounded number of queries and
+// time (udpPool). The kernel delivers only that server's datagrams to it, so
+// a reply reaches the query only from the address and port asked, with its
+// id; and since a socket never serves another server, the ports an attacker
+// learns by making us query its own server tell it nothing about the ports
+// towards any other: ≈14.8 bits of port and 16 of id (≈30.8) for an
+// off-path spoofer either way, as with a socket per query. A closed port
+// upstream (ICMP unreachable) fails the queries waiting on the socket at
+// once, as with a socket per query. NetTransport (a fresh connected socket
+// per query) remains available through Config.Transport. A reply is used
 // only if its id and question match what was asked; from it only records for
 // the question's chain inside the asked server's zone (bailiwick), the
 // referral's NS set and its in-bailiwick glue, and the SOA of a negative

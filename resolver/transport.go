@@ -17,7 +17,8 @@ import (
 // server, so only that server's datagrams reach it; datagrams whose id or
 // question do not match are dropped and reading goes on until the deadline.
 // A Resolver whose Config.Transport is nil uses it for TCP only and sends
-// UDP through a pool of reused sockets (see udpPool for the trade-off);
+// UDP through a pool of reused sockets, each connected to one server (see
+// udpPool);
 // setting Config.Transport to NetTransport{} gives every UDP query a socket
 // of its own.
 type NetTransport struct{}

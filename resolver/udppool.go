@@ -61,12 +61,17 @@ import (
 //     same ≈30.8 bits, because the sockets it sees are connected to its own
 //     server and are never used for any other; the ports towards S are
 //     independent kernel choices.
-//   - one who can see our traffic to S is on-path; no port or id helps.
 //
-// Reusing S's socket for up to maxUses queries over maxAge only means that
-// an attacker spraying all ports for one of S's queries aims at the same
-// port for the next ones, which gives it nothing it did not have to guess
-// anyway; the socket is retired after maxStrays unexpected datagrams.
+// One who can see our traffic to S is on-path: no port or id helps there.
+// Reusing S's socket for up to maxUses queries over maxAge means that an
+// attacker spraying all ports for one of S's queries aims at the same port
+// for the next ones, which gives it nothing it did not have to guess anyway
+// (and after maxStrays unexpected datagrams the socket is retired). What a
+// long-lived connected socket does widen is the window of a side channel
+// that finds open ports without seeing them (SAD DNS, CVE-2020-25705:
+// probing through the kernel's global ICMP rate limit with spoofed source
+// addresses): maxAge bounds that window to 10 s per port, and kernels since
+// 5.10 randomise the limit, which closes the channel.
 // NetTransport stays available (Config.Transport) for a deployment that
 // wants a fresh socket per query regardless of the CPU.
 type udpPool struct {
