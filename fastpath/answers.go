@@ -142,19 +142,20 @@ func (b *builder) zone(z *zones.Zone) error {
 	if err != nil {
 		return err
 	}
-	// NXDOMAIN does not depend on the name: the SOA of the zone, owner
-	// written in full (a pointer into the question would depend on it).
-	probe := "nxdomain-probe." + origin
-	if origin == "." {
-		probe = "nxdomain-probe."
-	}
-	nx, err := b.response(z, probe, dns.TypeA, z.Lookup(probe, dns.TypeA), false)
-	if err != nil {
-		return err
-	}
+	// NXDOMAIN does not depend on the name: the SOA of the zone with the
+	// negative TTL (RFC 2308), owner written in full (a pointer into the
+	// question would depend on it). Built from the SOA, not from a lookup
+	// of some absent name: a wildcard at the apex would answer that one.
 	za := &zoneAnswers{}
-	if nx != nil && nx.Rcode() == dns.RcodeNameError {
-		za.nxdomain = nx
+	if soa := z.SOA(); soa != nil {
+		neg := dns.Copy(soa).(*dns.SOA)
+		neg.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
+		nx := zones.Answer{Rcode: dns.RcodeNameError, Authoritative: true, Ns: []dns.RR{neg}}
+		p, err := b.response(z, origin, dns.TypeA, nx, false)
+		if err != nil {
+			return err
+		}
+		za.nxdomain = p
 	}
 	b.a.zones[wo] = za
 	for _, on := range z.OwnerNames() {

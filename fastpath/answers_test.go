@@ -192,3 +192,34 @@ func BenchmarkPrebuilt(b *testing.B) {
 		})
 	}
 }
+
+// TestApexWildcard: a wildcard right under the apex synthesizes every
+// absent child (slow path), but a name below an existing node without a
+// wildcard is still a precomputed NXDOMAIN.
+func TestApexWildcard(t *testing.T) {
+	text := "$ORIGIN w.internal.\n@ 300 IN SOA ns h 1 2 3 4 60\n@ 300 IN NS ns\nns 300 IN A 198.18.0.1\n* 300 IN A 198.18.0.2\nhost 300 IN A 198.18.0.3\n"
+	z, findings := zones.Parse("w.zone", "w.internal.", []byte(text))
+	for _, f := range findings {
+		if f.Severity == zones.SeverityError {
+			t.Fatal(f)
+		}
+	}
+	a, err := Build(&cluster.Snapshot{Authority: zones.NewAuthority(z)}, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, wantRcode := range map[string]int{"x.w.internal.": -1, "x.host.w.internal.": dns.RcodeNameError, "host.w.internal.": dns.RcodeSuccess} {
+		var q Query
+		q.Parse(pack(t, query(name, dns.TypeA, false, false)))
+		p := a.Lookup(&q)
+		if wantRcode < 0 {
+			if p != nil {
+				t.Errorf("%s: precomputed, want the slow path (wildcard)", name)
+			}
+			continue
+		}
+		if p == nil || p.Rcode() != wantRcode {
+			t.Errorf("%s: %v, want rcode %d", name, p, wantRcode)
+		}
+	}
+}
