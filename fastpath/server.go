@@ -241,6 +241,9 @@ func allowed(snap *cluster.Snapshot, a *net.UDPAddr) bool {
 // slow hands a query to the chain in its own goroutine, bounded by
 // MaxSlow; pkt is copied (the read buffer is reused).
 func (s *Server) slow(c *udpio.Conn, pkt []byte, from *net.UDPAddr, q *Query) {
+	if from == nil {
+		return // no one to answer
+	}
 	select {
 	case s.slots <- struct{}{}:
 	default:
