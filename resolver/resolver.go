@@ -38,6 +38,7 @@ type Resolver struct {
 	c       *caches
 	dyn     atomic.Pointer[dynamic]
 	flights flights
+	workers workers // idle goroutines that run the next flight
 	running atomic.Int64
 	stop    chan struct{}
 	wg      sync.WaitGroup
@@ -60,6 +61,7 @@ type dynamic struct {
 func New(cfg Config) (*Resolver, error) {
 	cfg.setDefaults()
 	r := &Resolver{cfg: cfg, clock: cfg.Clock, metrics: cfg.Metrics, net: cfg.Transport, stop: make(chan struct{})}
+	r.workers.ch = make(chan flightTask)
 	if r.net == nil {
 		r.pool = newUDPPool()
 		r.net = r.pool
@@ -77,8 +79,8 @@ func New(cfg Config) (*Resolver, error) {
 	return r, nil
 }
 
-// Close stops the background health checker and closes the pooled
-// upstream sockets. Resolve keeps working (with a socket per upstream
+// Close stops the background health checker and the idle resolution
+// workers and closes the pooled upstream sockets. Resolve keeps working (with a socket per upstream
 // query).
 func (r *Resolver) Close() {
 	r.mu.Lock()
@@ -343,8 +345,8 @@ type flights struct {
 	m  map[rrKey]*flight
 }
 
-// join returns the flight resolving key, starting one (in its own
-// goroutine, detached from any client) if there is none. A flight leaves
+// join returns the flight resolving key, starting one (on a goroutine of
+// its own, detached from any client: see workers) if there is none. A flight leaves
 // the map before its done is closed, so a client arriving later starts a
 // new one or finds the answer in the cache.
 func (r *Resolver) join(key rrKey) *flight {
@@ -360,7 +362,7 @@ func (r *Resolver) join(key rrKey) *flight {
 	fl := &flight{done: make(chan struct{})}
 	f.m[key] = fl
 	f.mu.Unlock()
-	go r.fly(key, fl)
+	r.start(key, fl)
 	return fl
 }
 
