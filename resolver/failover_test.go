@@ -80,7 +80,9 @@ func TestFailoverClosedPort(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer r.Close()
+		start := time.Now()
 		resolve(t, r, "a.corp.test.")
+		t.Logf("answered through the second target after %v (attempt timeout 5s)", time.Since(start))
 		if f := r.pool.failures.Load(); f != 1 {
 			t.Fatalf("%d pooled sockets refused, want the closed target's", f)
 		}
