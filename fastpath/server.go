@@ -69,6 +69,7 @@ type Server struct {
 	building atomic.Bool
 	rebuilt  chan struct{} // test hook: a build finished
 	slots    chan struct{}
+	jobs     chan slowJob // to an idle worker
 	once     sync.Once
 	buildMu  sync.Mutex
 }
@@ -82,6 +83,7 @@ func (s *Server) init() {
 			s.Batch = 64
 		}
 		s.slots = make(chan struct{}, s.MaxSlow)
+		s.jobs = make(chan slowJob)
 	})
 }
 
@@ -256,15 +258,48 @@ func (s *Server) slow(c *udpio.Conn, pkt []byte, from *net.UDPAddr, q *Query) {
 	if s.Cache != nil {
 		gen = s.Cache.Generation()
 	}
-	p := append([]byte(nil), pkt...)
-	var qc *Query
+	j := slowJob{c: c, pkt: append([]byte(nil), pkt...), gen: gen}
 	if q != nil {
-		qc = new(Query)
-		*qc = *q
+		j.q = new(Query)
+		*j.q = *q
 	}
-	addr := &net.UDPAddr{IP: append(net.IP(nil), from.IP...), Port: from.Port, Zone: from.Zone}
-	go func() {
-		defer func() { <-s.slots }()
-		s.Slow(c, p, addr, qc, gen)
-	}()
+	j.from = &net.UDPAddr{IP: append(net.IP(nil), from.IP...), Port: from.Port, Zone: from.Zone}
+	select {
+	case s.jobs <- j: // an idle worker takes it
+	default:
+		go s.worker(j)
+	}
+}
+
+// slowJob is one query handed to the chain.
+type slowJob struct {
+	c    *udpio.Conn
+	pkt  []byte
+	from *net.UDPAddr
+	q    *Query
+	gen  uint64
+}
+
+// workerIdle is how long a slow-path worker waits for the next query
+// before it exits.
+const workerIdle = time.Second
+
+// worker runs slow-path queries until it has been idle for workerIdle.
+// Workers are reused rather than started per query: the chain is deep, and
+// a fresh goroutine grows (copies) its stack on every query — a tenth of
+// the CPU of cold recursion before this.
+func (s *Server) worker(j slowJob) {
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		s.Slow(j.c, j.pkt, j.from, j.q, j.gen)
+		j = slowJob{}
+		<-s.slots
+		idle.Reset(workerIdle)
+		select {
+		case j = <-s.jobs:
+		case <-idle.C:
+			return
+		}
+	}
 }
