@@ -145,6 +145,20 @@ func revName(rev *Revision) string {
 	return "(working folder)"
 }
 
+// ForwardedBelow reports whether a forward rule of the cluster more
+// specific than the served zone origin covers name: the rule wins (a
+// subzone run elsewhere, e.g. by another datacenter), so the name is the
+// recursor's, not the zone's. The authority plugin and the fast path's
+// precomputation both ask this.
+func (s *Snapshot) ForwardedBelow(name, origin string) bool {
+	for _, f := range s.Forward {
+		if len(f.Zone) > len(origin) && dns.IsSubDomain(f.Zone, name) && dns.IsSubDomain(origin, f.Zone) {
+			return true
+		}
+	}
+	return false
+}
+
 // RecursionAllowed reports whether a client at ip may recurse through this
 // node (recursion.allow of its cluster).
 func (s *Snapshot) RecursionAllowed(ip netip.Addr) bool {

@@ -167,7 +167,7 @@ func (b *builder) zone(z *zones.Zone) error {
 			continue // a zone below this one, also served here, answers it
 		}
 		oa := b.owner(w)
-		if on.Cut || oa.slow || forwardedBelow(b.snap, on.Name, origin) {
+		if on.Cut || oa.slow || b.snap.ForwardedBelow(on.Name, origin) {
 			oa.slow = true
 			continue
 		}
@@ -296,17 +296,6 @@ func wireName(name string) (string, error) {
 		return "", fmt.Errorf("name %q: %w", name, err)
 	}
 	return string(buf[:n]), nil
-}
-
-// forwardedBelow reports whether a forward rule more specific than the zone
-// covers name: the authority plugin hands such names to the recursor.
-func forwardedBelow(snap *cluster.Snapshot, name, origin string) bool {
-	for _, f := range snap.Forward {
-		if len(f.Zone) > len(origin) && dns.IsSubDomain(f.Zone, name) && dns.IsSubDomain(origin, f.Zone) {
-			return true
-		}
-	}
-	return false
 }
 
 // ordinary reports whether a NODATA answer of a name holds for qtype: the

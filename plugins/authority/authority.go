@@ -46,7 +46,7 @@ func (a *Authority) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	state := request.Request{W: w, Req: r}
 	qname := state.Name() // zones match any case without allocating
 	z := snap.Authority.Match(qname)
-	if z == nil || forwardedBelow(snap, qname, z.Origin()) {
+	if z == nil || snap.ForwardedBelow(qname, z.Origin()) {
 		return plugin.NextOrFailure(a.Name(), a.Next, ctx, w, r)
 	}
 	server := metrics.WithServer(ctx)
@@ -98,7 +98,7 @@ func (a *Authority) chase(ctx context.Context, w dns.ResponseWriter, r *dns.Msg,
 		answer := append([]dns.RR(nil), m.Answer...)
 		z := snap.Authority.Match(target)
 		var next zones.Answer
-		internal := z != nil && !forwardedBelow(snap, target, z.Origin())
+		internal := z != nil && !snap.ForwardedBelow(target, z.Origin())
 		if internal {
 			next = z.Lookup(target, qtype)
 			// A target below an internal delegation is resolved like any
@@ -163,18 +163,6 @@ func isReferral(ans zones.Answer) bool {
 func mayRecurse(snap *cluster.Snapshot, state request.Request) bool {
 	ip, err := netip.ParseAddr(state.IP())
 	return err == nil && snap.RecursionAllowed(ip)
-}
-
-// forwardedBelow reports whether a forward rule of the cluster is more
-// specific than the zone that matched: the rule wins (a subzone run
-// elsewhere, e.g. by another datacenter).
-func forwardedBelow(snap *cluster.Snapshot, qname, origin string) bool {
-	for _, f := range snap.Forward {
-		if len(f.Zone) > len(origin) && dns.IsSubDomain(f.Zone, qname) && dns.IsSubDomain(origin, f.Zone) {
-			return true
-		}
-	}
-	return false
 }
 
 func result(m *dns.Msg) string {
