@@ -17,4 +17,9 @@ out=${BENCH_OUT:-$here/results/$(date -u +%Y%m%d-%H%M)}
 mkdir -p "$out"
 bash "$kit/run-peers.sh" "${args[@]}" --out "$out" \
   --peer-cmd "resolverd:W1,W2,W3:$here/resolverd-peer.sh"
+# dnsperf's raw output is megabytes: keep it next to the kit's scratch, not in the repo.
+if [ -d "$out/raw" ]; then
+  raw=${BENCH_WORK:-/var/tmp/dnsbench}/raw-$(basename "$out")
+  rm -rf "$raw" && mv "$out/raw" "$raw"
+fi
 python3 "$here/ratios.py" "$out/results.tsv" | tee "$out/ratios.md"
