@@ -81,7 +81,7 @@ func BenchmarkPacketCacheMemory(b *testing.B) {
 			qm.RecursionDesired = true
 			var q Query
 			q.Parse(pack(b, qm))
-			c.Store(&q, response(b, qm, 0, false, qm.Question[0].Name+" 300 IN A 192.0.2.1"), c.Generation())
+			admit(c, &q, response(b, qm, 0, false, qm.Question[0].Name+" 300 IN A 192.0.2.1"), c.Generation())
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)

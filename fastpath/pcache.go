@@ -14,6 +14,11 @@ import (
 // decremented, without unpacking or the chain. Entries belong to one
 // generation (one served revision): a swap makes every older entry
 // unreachable at once. Bounded: a full shard drops an arbitrary entry.
+//
+// A response is admitted the second time its question misses within a
+// while (a door keeper, as in TinyLFU): a question asked once — cold
+// recursion, a random-subdomain flood — costs no copy and cannot push
+// the popular answers out.
 type PacketCache struct {
 	shards  [pcShards]pcShard
 	perMax  int
@@ -23,9 +28,13 @@ type PacketCache struct {
 	nowFunc func() time.Duration // since epoch; tests replace it
 	entries atomic.Int64
 	bytes   atomic.Int64
+	door    [doorSlots]atomic.Uint32 // fingerprints of questions seen once
 }
 
-const pcShards = 32
+const (
+	pcShards  = 32
+	doorSlots = 1 << 16
+)
 
 type pcShard struct {
 	mu sync.RWMutex
@@ -145,14 +154,22 @@ func (c *PacketCache) Write(dst, pkt []byte, q *Query) (n int, rcode int, ok boo
 	return n, e.rcode, true
 }
 
-// Store caches resp, the chain's response to q, under generation gen if it
-// is cacheable: NOERROR or NXDOMAIN, recursion available, not truncated,
+// Store caches resp, the chain's response to q, under generation gen if the
+// question was seen before (the door keeper) and the response is cacheable: NOERROR or NXDOMAIN, recursion available, not truncated,
 // no extended error (stale and fallback answers carry one), at least one
 // record with a TTL and every TTL at least one second. It reports whether
 // it stored.
 func (c *PacketCache) Store(q *Query, resp []byte, gen uint64) bool {
 	if gen != c.gen.Load() {
 		return false // the revision changed while the chain worked
+	}
+	var kb [maxNameWire + 5]byte
+	key := cacheKey(&kb, q)
+	h := maphash.Bytes(c.seed, key)
+	slot := &c.door[h%doorSlots]
+	if fp := uint32(h>>32) | 1; slot.Load() != fp {
+		slot.Store(fp) // first sighting: remember the question, keep nothing
+		return false
 	}
 	e, ok := parseCacheable(resp, q)
 	if !ok {
@@ -165,9 +182,7 @@ func (c *PacketCache) Store(q *Query, resp []byte, gen uint64) bool {
 		minTTL = min(minTTL, t.ttl)
 	}
 	e.expires = now + time.Duration(minTTL)*time.Second
-	var kb [maxNameWire + 5]byte
-	key := cacheKey(&kb, q)
-	s := c.shard(key)
+	s := &c.shards[h%pcShards]
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old, ok := s.m[string(key)]; ok {

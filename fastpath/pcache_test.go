@@ -41,6 +41,29 @@ func response(t testing.TB, q *dns.Msg, rcode int, ede bool, rrs ...string) []by
 	return pack(t, m)
 }
 
+// admit stores resp as the second sighting of its question does (the
+// first only passes the door keeper).
+func admit(c *PacketCache, q *Query, resp []byte, gen uint64) bool {
+	c.Store(q, resp, gen)
+	return c.Store(q, resp, gen)
+}
+
+// TestDoorKeeper: a question's first answer is not kept, its second is.
+func TestDoorKeeper(t *testing.T) {
+	c := NewPacketCache(10)
+	qm := query("once.example.", dns.TypeA, false, false)
+	qm.RecursionDesired = true
+	var q Query
+	q.Parse(pack(t, qm))
+	resp := response(t, qm, dns.RcodeSuccess, false, "once.example. 300 IN A 192.0.2.1")
+	if c.Store(&q, resp, c.Generation()) || c.Len() != 0 {
+		t.Fatal("first sighting stored")
+	}
+	if !c.Store(&q, resp, c.Generation()) || c.Len() != 1 {
+		t.Fatal("second sighting not stored")
+	}
+}
+
 func TestPacketCache(t *testing.T) {
 	clk := &clock{t: time.Unix(1e9, 0)}
 	c := NewPacketCache(100)
@@ -51,7 +74,7 @@ func TestPacketCache(t *testing.T) {
 	var q Query
 	q.Parse(pkt)
 	resp := response(t, qm, dns.RcodeSuccess, false, "example.com. 300 IN A 192.0.2.1", "example.com. 60 IN A 192.0.2.2")
-	if !c.Store(&q, resp, c.Generation()) {
+	if !admit(c, &q, resp, c.Generation()) {
 		t.Fatal("not stored")
 	}
 	buf := make([]byte, 4096)
@@ -90,13 +113,13 @@ func TestPacketCache(t *testing.T) {
 	}
 	// A new revision: nothing learnt before is served.
 	clk.t = time.Unix(1e9, 0)
-	c.Store(&q, resp, c.Generation())
+	admit(c, &q, resp, c.Generation())
 	old := c.Generation()
 	c.Purge()
 	if _, ok := read("example.com.", 10); ok {
 		t.Error("served after a purge")
 	}
-	if c.Store(&q, resp, old) {
+	if c.Store(&q, resp, old) || c.Store(&q, resp, old) {
 		t.Error("stored a response learnt under the old generation")
 	}
 	if c.Len() != 0 {
@@ -135,7 +158,7 @@ func TestPacketCacheRefuses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := NewPacketCache(10)
-			if got := c.Store(&q, tt.resp, c.Generation()); got != tt.ok {
+			if got := admit(c, &q, tt.resp, c.Generation()); got != tt.ok {
 				t.Errorf("Store = %v, want %v", got, tt.ok)
 			}
 		})
@@ -148,7 +171,7 @@ func TestPacketCacheKeyFlags(t *testing.T) {
 	qm.RecursionDesired = true
 	var q Query
 	q.Parse(pack(t, qm))
-	c.Store(&q, response(t, qm, dns.RcodeSuccess, false, "example.com. 300 IN A 192.0.2.1"), c.Generation())
+	admit(c, &q, response(t, qm, dns.RcodeSuccess, false, "example.com. 300 IN A 192.0.2.1"), c.Generation())
 	for _, tc := range []struct {
 		name string
 		mod  func(m *dns.Msg)
@@ -179,7 +202,7 @@ func TestPacketCacheBounded(t *testing.T) {
 		if !q.Parse(pack(t, qm)) {
 			t.Fatal("parse")
 		}
-		c.Store(&q, response(t, qm, dns.RcodeSuccess, false, qm.Question[0].Name+" 300 IN A 192.0.2.1"), c.Generation())
+		admit(c, &q, response(t, qm, dns.RcodeSuccess, false, qm.Question[0].Name+" 300 IN A 192.0.2.1"), c.Generation())
 	}
 	if c.Len() > 64+pcShards {
 		t.Errorf("%d entries, bound 64 (+1 per shard)", c.Len())
@@ -193,7 +216,7 @@ func BenchmarkPacketCacheHit(b *testing.B) {
 	pkt := pack(b, qm)
 	var q Query
 	q.Parse(pkt)
-	c.Store(&q, response(b, qm, dns.RcodeSuccess, false, "www.example.com. 300 IN A 192.0.2.1"), c.Generation())
+	admit(c, &q, response(b, qm, dns.RcodeSuccess, false, "www.example.com. 300 IN A 192.0.2.1"), c.Generation())
 	buf := make([]byte, 4096)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -219,7 +242,7 @@ func FuzzStore(f *testing.F) {
 		var q Query
 		q.Parse(pkt)
 		c := NewPacketCache(4)
-		if !c.Store(&q, resp, c.Generation()) {
+		if !admit(c, &q, resp, c.Generation()) {
 			return
 		}
 		if _, _, ok := c.Write(make([]byte, 65535), pkt, &q); !ok {

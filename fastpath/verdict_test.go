@@ -42,6 +42,7 @@ func TestLearnNeedsFreshVerdict(t *testing.T) {
 			ctx, v := WithVerdict(context.Background())
 			tt.mark(ctx)
 			s.Learn(&q, tt.from, resp, s.Cache.Generation(), v)
+			s.Learn(&q, tt.from, resp, s.Cache.Generation(), v) // past the door keeper
 			if got := s.Cache.Len() == 1; got != tt.store {
 				t.Errorf("stored = %v, want %v", got, tt.store)
 			}
