@@ -119,7 +119,8 @@ func TestPacketCache(t *testing.T) {
 	if _, ok := read("example.com.", 10); ok {
 		t.Error("served after a purge")
 	}
-	if c.Store(&q, resp, old) || c.Store(&q, resp, old) {
+	c.Store(&q, resp, old) // past the door keeper, were the generation right
+	if c.Store(&q, resp, old) {
 		t.Error("stored a response learnt under the old generation")
 	}
 	if c.Len() != 0 {
