@@ -64,10 +64,12 @@ type Server struct {
 	Build BuildOptions
 	// Batch is how many datagrams one read takes at most (default 64).
 	Batch int
+	// BuildFailed, if set, hears why a revision's answers could not be
+	// precomputed (its queries then all take the slow path).
+	BuildFailed func(snap *cluster.Snapshot, err error)
 
 	answers  atomic.Pointer[Answers]
 	building atomic.Bool
-	rebuilt  chan struct{} // test hook: a build finished
 	slots    chan struct{}
 	jobs     chan slowJob // to an idle worker
 	once     sync.Once
@@ -129,16 +131,13 @@ func (s *Server) rebuild() {
 		if err := s.Prepare(snap); err != nil {
 			// Not precomputable (a record that does not pack): the slow
 			// path serves this revision. Store an empty table for it.
+			if s.BuildFailed != nil {
+				s.BuildFailed(snap, err)
+			}
 			if s.Cache != nil {
 				s.Cache.Purge()
 			}
 			s.answers.Store(&Answers{Snapshot: snap})
-		}
-		if s.rebuilt != nil {
-			select {
-			case s.rebuilt <- struct{}{}:
-			default:
-			}
 		}
 		if s.Source() == snap {
 			return

@@ -21,6 +21,7 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/miekg/dns"
 
+	"github.com/gitops-dns/resolverd/cluster"
 	"github.com/gitops-dns/resolverd/fastpath"
 	"github.com/gitops-dns/resolverd/fastpath/udpio"
 	"github.com/gitops-dns/resolverd/plugins/authority"
@@ -91,6 +92,13 @@ func (p *Plugin) start(dc *dnsserver.Config) error {
 			Slow:    l.slow,
 			Metrics: m,
 			MaxSlow: p.cfg.MaxSlow,
+			BuildFailed: func(snap *cluster.Snapshot, err error) {
+				rev := "(none)"
+				if snap != nil && snap.Revision != nil {
+					rev = cluster.ShortID(snap.Revision.ID)
+				}
+				log.Errorf("%s: revision %s is served through the plugin chain only: %v", addr, rev, err)
+			},
 			Build: fastpath.BuildOptions{
 				MaxRecords: p.cfg.MaxRecords,
 				Counter: func(zone, result string) fastpath.Counter {
