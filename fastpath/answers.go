@@ -215,19 +215,11 @@ func (b *builder) response(z *zones.Zone, name string, qtype uint16, ans zones.A
 	if ans.Rcode != dns.RcodeSuccess && ans.Rcode != dns.RcodeNameError {
 		return nil, nil
 	}
-	if ans.Rcode == dns.RcodeSuccess && !ans.Authoritative {
-		return nil, nil // referral
+	if ans.Referral() {
+		return nil, nil
 	}
-	if qtype != dns.TypeCNAME && len(ans.Answer) > 0 {
-		if last, ok := ans.Answer[len(ans.Answer)-1].(*dns.CNAME); ok {
-			answered := false
-			for _, rr := range ans.Answer {
-				answered = answered || strings.EqualFold(rr.Header().Name, last.Target)
-			}
-			if !answered {
-				return nil, nil // a chain the authority plugin follows when RD is set
-			}
-		}
+	if _, dangling := zones.DanglingCNAME(ans.Answer); dangling && qtype != dns.TypeCNAME {
+		return nil, nil // a chain the authority plugin follows when RD is set
 	}
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)

@@ -1,6 +1,10 @@
 package zones
 
-import "github.com/miekg/dns"
+import (
+	"strings"
+
+	"github.com/miekg/dns"
+)
 
 // Answer is the result of a lookup in one zone: an rcode, whether the answer
 // is authoritative (false for referrals), and the three sections. The RRs are
@@ -188,4 +192,31 @@ func (z *Zone) containsB(q []byte) bool {
 		return true
 	}
 	return len(q) > len(z.dotOrigin) && string(q[len(q)-len(z.dotOrigin):]) == z.dotOrigin
+}
+
+// Referral reports whether the lookup ended at a zone cut below the zone:
+// not authoritative, the cut's NS in authority, no answer.
+func (a Answer) Referral() bool {
+	return a.Rcode == dns.RcodeSuccess && !a.Authoritative && len(a.Answer) == 0 && len(a.Ns) > 0
+}
+
+// DanglingCNAME returns the lower-case target of the last CNAME of an
+// answer section when nothing in the section answers it: a chain that
+// leaves the zone, which a resolver must continue elsewhere.
+func DanglingCNAME(answer []dns.RR) (string, bool) {
+	if len(answer) == 0 {
+		return "", false
+	}
+	last, ok := answer[len(answer)-1].(*dns.CNAME)
+	if !ok {
+		return "", false
+	}
+	target := strings.ToLower(last.Target)
+	// Answered already, or a looping chain that names its target as an owner.
+	for _, rr := range answer {
+		if strings.EqualFold(rr.Header().Name, target) {
+			return "", false
+		}
+	}
+	return target, true
 }

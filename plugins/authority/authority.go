@@ -61,7 +61,7 @@ func (a *Authority) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	}
 
 	ans := z.Lookup(qname, qtype)
-	if r.RecursionDesired && isReferral(ans) && mayRecurse(snap, state) {
+	if r.RecursionDesired && ans.Referral() && mayRecurse(snap, state) {
 		// A stub wants the answer, not a referral to a team's own servers:
 		// the recursor follows the internal delegation (a stub zone there).
 		return plugin.NextOrFailure(a.Name(), a.Next, ctx, w, r)
@@ -90,7 +90,7 @@ func (a *Authority) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 func (a *Authority) chase(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, snap *cluster.Snapshot, m *dns.Msg) {
 	qtype := r.Question[0].Qtype
 	for i := 0; i < maxChase; i++ {
-		target, ok := danglingCNAME(m.Answer)
+		target, ok := zones.DanglingCNAME(m.Answer)
 		if !ok {
 			return
 		}
@@ -103,10 +103,10 @@ func (a *Authority) chase(ctx context.Context, w dns.ResponseWriter, r *dns.Msg,
 			next = z.Lookup(target, qtype)
 			// A target below an internal delegation is resolved like any
 			// other name the rest of the chain knows how to reach.
-			internal = !isReferral(next) || !mayRecurse(snap, request.Request{W: w, Req: r})
+			internal = !next.Referral() || !mayRecurse(snap, request.Request{W: w, Req: r})
 		}
 		if internal {
-			if next.Rcode == dns.RcodeNameError || isReferral(next) {
+			if next.Rcode == dns.RcodeNameError || next.Referral() {
 				// NXDOMAIN of the target, or a referral: report what the chain ends in.
 				m.Rcode = next.Rcode
 				m.Answer, m.Ns, m.Extra = answer, next.Ns, next.Extra
@@ -132,31 +132,6 @@ func (a *Authority) chase(ctx context.Context, w dns.ResponseWriter, r *dns.Msg,
 		m.Answer, m.Ns, m.Extra = append(answer, nw.Msg.Answer...), nw.Msg.Ns, nil
 		return
 	}
-}
-
-// danglingCNAME returns the target of the last CNAME of an answer section when
-// nothing in the section answers it.
-func danglingCNAME(answer []dns.RR) (string, bool) {
-	if len(answer) == 0 {
-		return "", false
-	}
-	last, ok := answer[len(answer)-1].(*dns.CNAME)
-	if !ok {
-		return "", false
-	}
-	target := strings.ToLower(last.Target)
-	// Answered already, or a looping chain that names its target as an owner.
-	for _, rr := range answer {
-		if strings.EqualFold(rr.Header().Name, target) {
-			return "", false
-		}
-	}
-	return target, true
-}
-
-// isReferral reports whether a lookup ended at a zone cut below the zone.
-func isReferral(ans zones.Answer) bool {
-	return ans.Rcode == dns.RcodeSuccess && !ans.Authoritative && len(ans.Answer) == 0 && len(ans.Ns) > 0
 }
 
 // mayRecurse reports whether the client may have the recursor work for it.
