@@ -1,13 +1,13 @@
 package fallback
 
 import (
-	"os"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coredns/caddy"
+
+	"github.com/gitops-dns/resolverd/plugins/internal/corefiletest"
 )
 
 func TestSetup(t *testing.T) {
@@ -53,19 +53,9 @@ func TestSetup(t *testing.T) {
 // TestReadmeExample parses the fallback block of README.md's Corefile
 // example with the setup function, so the documentation cannot rot.
 func TestReadmeExample(t *testing.T) {
-	data, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile("(?s)~~~ corefile\n(.*?)~~~").FindSubmatch(data)
-	if m == nil {
-		t.Fatal("README.md has no corefile example")
-	}
-	block := regexp.MustCompile(`(?ms)^\s*fallback(\s*\{.*?\n\s*\})?\s*$`).Find(m[1])
-	if block == nil {
-		t.Fatal("the corefile example has no fallback directive")
-	}
-	c := caddy.NewTestController("dns", string(block))
+	// The first example's block: the one with the timeout shown below.
+	block := corefiletest.Directive(t, "README.md", "fallback")[0]
+	c := caddy.NewTestController("dns", block)
 	f, err := parse(c)
 	if err != nil {
 		t.Fatalf("README example %q: %v", block, err)
@@ -73,7 +63,7 @@ func TestReadmeExample(t *testing.T) {
 	if f.Timeout != 2500*time.Millisecond {
 		t.Fatalf("README example timeout %s, want the 2500ms it shows", f.Timeout)
 	}
-	if err := setup(caddy.NewTestController("dns", string(block))); err != nil {
+	if err := setup(caddy.NewTestController("dns", block)); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -15,40 +15,11 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/plugins/internal/corefiletest"
 )
 
-// gitopsBlocks returns the `gitops ...` directive of every corefile example
-// of README.md.
-func gitopsBlocks(t *testing.T) []string {
-	data, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var blocks []string
-	parts := strings.Split(string(data), "~~~ corefile\n")
-	for _, p := range parts[1:] {
-		p, _, _ = strings.Cut(p, "~~~")
-		var b []string
-		in := false
-		for _, line := range strings.Split(p, "\n") {
-			trim := strings.TrimSpace(line)
-			if strings.HasPrefix(trim, "gitops") {
-				in = true
-			}
-			if in {
-				b = append(b, line)
-				if trim == "}" {
-					break
-				}
-			}
-		}
-		blocks = append(blocks, strings.Join(b, "\n"))
-	}
-	return blocks
-}
-
 func TestSetupREADME(t *testing.T) {
-	blocks := gitopsBlocks(t)
+	blocks := corefiletest.Directive(t, "README.md", "gitops")
 	if len(blocks) < 2 {
 		t.Fatalf("README has %d corefile examples with gitops", len(blocks))
 	}
