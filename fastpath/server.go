@@ -19,7 +19,6 @@ const (
 	PathPrebuilt Path = iota // a precomputed internal-zone answer
 	PathCache                // the packet cache
 	PathSlow                 // the plugin chain
-	numPaths
 )
 
 func (p Path) String() string {
@@ -32,10 +31,22 @@ func (p Path) String() string {
 	return "chain"
 }
 
+// Response describes one response the fast path sent itself.
+type Response struct {
+	Path              Path
+	QType             uint16
+	DO                bool
+	Rcode             int
+	ReqSize, RespSize int
+	Family            int // 1 IPv4, 2 IPv6, as CoreDNS's metrics label it
+}
+
 // Metrics receives one call per response the fast path sends itself (the
-// chain counts its own). Implementations must be cheap: this is per query.
+// chain counts its own), after the batch holding it was written; dur is
+// the batch's time from read to write. Implementations must be cheap: this
+// is per query.
 type Metrics interface {
-	Answered(path Path, q *Query, rcode int, reqSize, respSize int, family int, dur time.Duration)
+	Answered(r *Response, dur time.Duration)
 	// Dropped counts queries dropped because too many were already in the
 	// slow path.
 	Dropped()
@@ -104,10 +115,10 @@ func (s *Server) Answers() *Answers {
 	return nil
 }
 
-// Prepare builds the answers of snap and purges the packet cache: the
+// prepare builds the answers of snap and purges the packet cache: the
 // packet cache's generation moves with the answers, so no entry learnt
 // under an older revision is served with the new one.
-func (s *Server) Prepare(snap *cluster.Snapshot) error {
+func (s *Server) prepare(snap *cluster.Snapshot) error {
 	s.buildMu.Lock()
 	defer s.buildMu.Unlock()
 	if a := s.answers.Load(); a != nil && a.Snapshot == snap {
@@ -128,7 +139,7 @@ func (s *Server) rebuild() {
 	defer s.building.Store(false)
 	for {
 		snap := s.Source()
-		if err := s.Prepare(snap); err != nil {
+		if err := s.prepare(snap); err != nil {
 			// Not precomputable (a record that does not pack): the slow
 			// path serves this revision. Store an empty table for it.
 			if s.BuildFailed != nil {
@@ -168,6 +179,7 @@ func (s *Server) Serve(c *udpio.Conn) error {
 		in[i].Buf = make([]byte, 4096)
 		out[i].Buf = make([]byte, 4096)
 	}
+	done := make([]Response, s.Batch)
 	var q Query
 	for {
 		n, err := c.ReadBatch(in)
@@ -180,10 +192,6 @@ func (s *Server) Serve(c *udpio.Conn) error {
 		}
 		start := time.Now()
 		answers := s.Answers()
-		var snap *cluster.Snapshot
-		if answers != nil {
-			snap = answers.Snapshot
-		}
 		k := 0
 		for i := 0; i < n; i++ {
 			m := &in[i]
@@ -193,42 +201,53 @@ func (s *Server) Serve(c *udpio.Conn) error {
 				continue
 			}
 			o := &out[k]
-			if p := answers.Lookup(&q); p != nil {
-				if size, ok := p.Write(o.Buf, pkt, &q); ok {
-					o.N, o.Addr = size, m.Addr
-					k++
-					if p.Counted != nil {
-						p.Counted.Inc()
-					}
-					s.count(PathPrebuilt, &q, p.Rcode(), m, size, start)
-					continue
-				}
+			size, rcode, path, ok := s.answer(o.Buf, pkt, &q, answers, m.Addr)
+			if !ok {
+				s.slow(c, pkt, m.Addr, &q)
+				continue
 			}
-			if s.Cache != nil && snap != nil && q.RD() && allowed(snap, m.Addr) {
-				if size, rcode, ok := s.Cache.Write(o.Buf, pkt, &q); ok {
-					o.N, o.Addr = size, m.Addr
-					k++
-					s.count(PathCache, &q, rcode, m, size, start)
-					continue
-				}
-			}
-			s.slow(c, pkt, m.Addr, &q)
+			o.N, o.Addr = size, m.Addr
+			done[k] = Response{Path: path, QType: q.QType, DO: q.DO, Rcode: rcode, ReqSize: m.N, RespSize: size, Family: family(m.Addr)}
+			k++
 		}
-		if k > 0 {
-			c.WriteBatch(out[:k])
+		if k == 0 {
+			continue
+		}
+		c.WriteBatch(out[:k])
+		if s.Metrics != nil {
+			dur := time.Since(start)
+			for i := range done[:k] {
+				s.Metrics.Answered(&done[i], dur)
+			}
 		}
 	}
 }
 
-func (s *Server) count(p Path, q *Query, rcode int, m *udpio.Message, size int, start time.Time) {
-	if s.Metrics == nil {
-		return
+// answer writes the response to q into dst from the precomputed answers
+// (nil: none for the served revision) or, for a client allowed to recurse,
+// from the packet cache; false when the chain must answer.
+func (s *Server) answer(dst, pkt []byte, q *Query, answers *Answers, from *net.UDPAddr) (size, rcode int, path Path, ok bool) {
+	if p := answers.Lookup(q); p != nil {
+		if size, ok := p.Write(dst, pkt, q); ok {
+			if p.Counted != nil {
+				p.Counted.Inc()
+			}
+			return size, p.Rcode(), PathPrebuilt, true
+		}
 	}
-	family := 1
-	if m.Addr != nil && m.Addr.IP.To4() == nil {
-		family = 2
+	if s.Cache != nil && answers != nil && q.RD() && allowed(answers.Snapshot, from) {
+		if size, rcode, ok := s.Cache.Write(dst, pkt, q); ok {
+			return size, rcode, PathCache, true
+		}
 	}
-	s.Metrics.Answered(p, q, rcode, m.N, size, family, time.Since(start))
+	return 0, 0, PathSlow, false
+}
+
+func family(a *net.UDPAddr) int {
+	if a != nil && a.IP.To4() == nil {
+		return 2
+	}
+	return 1
 }
 
 func allowed(snap *cluster.Snapshot, a *net.UDPAddr) bool {

@@ -105,8 +105,8 @@ func newFastMetrics(server, zone string) *fastMetrics {
 }
 
 // Answered implements fastpath.Metrics.
-func (m *fastMetrics) Answered(path fastpath.Path, q *fastpath.Query, rcode int, reqSize, respSize int, family int, dur time.Duration) {
-	k := metricKey{path: path, qtype: q.QType, rcode: uint8(rcode), family: uint8(family), do: q.DO}
+func (m *fastMetrics) Answered(a *fastpath.Response, dur time.Duration) {
+	k := metricKey{path: a.Path, qtype: a.QType, rcode: uint8(a.Rcode), family: uint8(a.Family), do: a.DO}
 	v, ok := m.resolved.Load(k)
 	if !ok {
 		v, _ = m.resolved.LoadOrStore(k, m.resolve(k))
@@ -119,8 +119,8 @@ func (m *fastMetrics) Answered(path fastpath.Path, q *fastpath.Query, rcode int,
 		r.do.Inc()
 	}
 	r.duration.Observe(dur.Seconds())
-	r.reqSize.Observe(float64(reqSize))
-	r.resSize.Observe(float64(respSize))
+	r.reqSize.Observe(float64(a.ReqSize))
+	r.resSize.Observe(float64(a.RespSize))
 }
 
 // Dropped implements fastpath.Metrics.
