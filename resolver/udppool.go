@@ -236,9 +236,15 @@ func (p *udpPool) exchangeUntil(ctx context.Context, deadline time.Time, network
 		case <-done:
 			return nil, fmt.Errorf("read %s %s: %w", network, server, ctx.Err())
 		}
-		r := new(dns.Msg)
-		if r.Unpack(b) != nil || !sameQuestion(m, r) {
-			continue // garbage or another question: keep waiting for the real reply
+		r, ok := leanUnpack(b, m)
+		if !ok {
+			r = new(dns.Msg)
+			if r.Unpack(b) != nil {
+				continue // garbage: keep waiting for the real reply
+			}
+		}
+		if !sameQuestion(m, r) {
+			continue // another question: keep waiting for the real reply
 		}
 		return r, nil
 	}
