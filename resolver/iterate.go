@@ -79,7 +79,7 @@ func (r *Resolver) resolveChain(ctx context.Context, st *state, qname string, qt
 	}
 	for {
 		now := r.clock.Now()
-		rrs, next, rcode, neg, ok := r.cacheStep(res.answer, name, qtype, now, false)
+		rrs, next, rcode, neg, ok := r.cacheStep(res.answer, name, qtype, now, false, nil)
 		if ok {
 			res.answer = rrs
 			if next == "" {

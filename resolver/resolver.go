@@ -284,7 +284,11 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error
 	}
 	name := lower(q.Name)
 	now := r.clock.Now()
-	if r.fromCache(m, name, q.Qtype, now, false) {
+	// One walk of the cache on a miss: the stale walk below runs only if
+	// this one met an entry that only a stale lookup may use (without one
+	// both walks take the same path, so the stale one would miss too).
+	sawStale := false
+	if r.fromCache(m, name, q.Qtype, now, false, &sawStale) {
 		r.metrics.CacheHit()
 		return m, nil
 	}
@@ -301,7 +305,7 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error
 	fl := r.join(key)
 	ch := fl.done
 	var staleTimer <-chan time.Time
-	if r.hasStale(name, q.Qtype, now) {
+	if sawStale && r.hasStale(name, q.Qtype, now) {
 		staleTimer = r.clock.After(r.cfg.StaleClientTimeout)
 	}
 	select {
@@ -397,7 +401,7 @@ func appendOwnCopies(dst, rrs []dns.RR) []dns.RR {
 
 func (r *Resolver) serveStale(m *dns.Msg, name string, qtype uint16, now time.Time) bool {
 	m.Answer, m.Ns = nil, nil
-	if r.fromCache(m, name, qtype, now, true) {
+	if r.fromCache(m, name, qtype, now, true, nil) {
 		r.metrics.StaleServed()
 		opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
 		opt.SetUDPSize(ednsBufSize)
@@ -411,7 +415,7 @@ func (r *Resolver) serveStale(m *dns.Msg, name string, qtype uint16, now time.Ti
 
 func (r *Resolver) hasStale(name string, qtype uint16, now time.Time) bool {
 	var m dns.Msg
-	return r.fromCache(&m, name, qtype, now, true)
+	return r.fromCache(&m, name, qtype, now, true, nil)
 }
 
 // resolveShared runs one resolution on behalf of every waiter, detached
@@ -460,10 +464,11 @@ func (r *Resolver) resolveShared(name string, qtype uint16) (res *result, err er
 }
 
 // fromCache fills m from the cache, following CNAMEs. It reports whether
-// the cache held a complete answer (final RRset or negative answer).
-func (r *Resolver) fromCache(m *dns.Msg, name string, qtype uint16, now time.Time, stale bool) bool {
+// the cache held a complete answer (final RRset or negative answer). See
+// cacheStep for sawStale.
+func (r *Resolver) fromCache(m *dns.Msg, name string, qtype uint16, now time.Time, stale bool, sawStale *bool) bool {
 	for i := 0; i <= r.cfg.MaxCNAME; i++ {
-		rrs, next, rcode, neg, ok := r.cacheStep(m.Answer, name, qtype, now, stale)
+		rrs, next, rcode, neg, ok := r.cacheStep(m.Answer, name, qtype, now, stale, sawStale)
 		if !ok {
 			return false
 		}
@@ -482,10 +487,20 @@ func (r *Resolver) fromCache(m *dns.Msg, name string, qtype uint16, now time.Tim
 
 // cacheStep looks name up once: a final RRset (next == ""), a negative
 // answer (neg holds the SOA copy), or a CNAME to follow (next). ok is false
-// on a miss. Copies are appended to dst.
-func (r *Resolver) cacheStep(dst []dns.RR, name string, qtype uint16, now time.Time, stale bool) (out []dns.RR, next string, rcode int, neg []dns.RR, ok bool) {
+// on a miss. Copies are appended to dst. Unless stale, any entry it finds
+// that only a stale lookup could use sets *sawStale (when not nil).
+func (r *Resolver) cacheStep(dst []dns.RR, name string, qtype uint16, now time.Time, stale bool, sawStale *bool) (out []dns.RR, next string, rcode int, neg []dns.RR, ok bool) {
 	ms := r.cfg.MaxStale
-	if e, hit := r.c.rr.Get(rrKey{name, qtype}); hit && e.usable(now, stale, ms) {
+	usable := func(e *entry) bool {
+		if e.usable(now, stale, ms) {
+			return true
+		}
+		if sawStale != nil && e.usable(now, true, ms) {
+			*sawStale = true
+		}
+		return false
+	}
+	if e, hit := r.c.rr.Get(rrKey{name, qtype}); hit && usable(e) {
 		ttl := remaining(e, now, stale, r.cfg.StaleTTL)
 		if e.neg {
 			return dst, "", e.rcode, appendCopies(nil, e.rrs, ttl), true
@@ -493,12 +508,12 @@ func (r *Resolver) cacheStep(dst []dns.RR, name string, qtype uint16, now time.T
 		return appendCopies(dst, e.rrs, ttl), "", dns.RcodeSuccess, nil, true
 	}
 	if qtype != dns.TypeCNAME {
-		if e, hit := r.c.rr.Get(rrKey{name, dns.TypeCNAME}); hit && !e.neg && len(e.rrs) > 0 && e.usable(now, stale, ms) {
+		if e, hit := r.c.rr.Get(rrKey{name, dns.TypeCNAME}); hit && !e.neg && len(e.rrs) > 0 && usable(e) {
 			ttl := remaining(e, now, stale, r.cfg.StaleTTL)
 			return appendCopies(dst, e.rrs[:1], ttl), lower(e.rrs[0].(*dns.CNAME).Target), 0, nil, true
 		}
 	}
-	if e, hit := r.c.rr.Get(rrKey{name, typeNXDOMAIN}); hit && e.usable(now, stale, ms) {
+	if e, hit := r.c.rr.Get(rrKey{name, typeNXDOMAIN}); hit && usable(e) {
 		ttl := remaining(e, now, stale, r.cfg.StaleTTL)
 		return dst, "", dns.RcodeNameError, appendCopies(nil, e.rrs, ttl), true
 	}

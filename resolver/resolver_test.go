@@ -553,35 +553,64 @@ func (b *blockingNet) Exchange(ctx context.Context, _ string, _ netip.AddrPort, 
 	return nil, ctx.Err()
 }
 
+// TestServeStaleAfterClientTimeout: a client waiting on a resolution gets
+// stale data when the stale timer fires, also when only the end of its
+// CNAME chain is stale; with nothing stale no timer is started.
 func TestServeStaleAfterClientTimeout(t *testing.T) {
-	e := newEnv(t, func(f *fakeNet) {
-		f.set("127.0.1.1", zone(t, "com.", "example 60 NS ns1.example\nns1.example 60 A 127.0.1.2"))
-		f.set("127.0.1.2", zone(t, "example.com.", "www 60 A 192.0.2.1"))
-	}, nil)
-	if _, err := e.resolve(t, "www.example.com.", dns.TypeA); err != nil {
-		t.Fatal(err)
-	}
-	e.clock.Advance(time.Hour)
-	bn := &blockingNet{started: make(chan struct{})}
-	e.r.net = bn
-	done := make(chan *dns.Msg)
-	go func() {
-		m, _ := e.resolve(t, "www.example.com.", dns.TypeA)
-		done <- m
-	}()
-	<-bn.started
-	for e.clock.Pending() == 0 {
-		time.Sleep(time.Millisecond)
-	}
-	select {
-	case m := <-done:
-		t.Fatalf("answered before the stale timer: %v", m)
-	default:
-	}
-	e.clock.Advance(1800 * time.Millisecond)
-	m := <-done
-	if len(m.Answer) != 1 || m.Answer[0].Header().Ttl != 30 {
-		t.Fatalf("want the stale answer after 1.8 s, got %v", m)
+	for _, tc := range []struct {
+		name    string
+		qname   string
+		records int // in the stale answer; 0: nothing stale, no timer
+	}{
+		{"stale RRset", "www.example.com.", 1},
+		{"fresh CNAME to a stale RRset", "alias.example.com.", 2},
+		{"nothing cached", "new.example.com.", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(f *fakeNet) {
+				f.set("127.0.1.1", zone(t, "com.", "example 60 NS ns1.example\nns1.example 60 A 127.0.1.2"))
+				f.set("127.0.1.2", zone(t, "example.com.", "www 60 A 192.0.2.1\nalias 7200 CNAME www\nnew 60 A 192.0.2.3"))
+			}, nil)
+			for _, n := range []string{"www.example.com.", "alias.example.com."} {
+				if _, err := e.resolve(t, n, dns.TypeA); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e.clock.Advance(time.Hour)
+			bn := &blockingNet{started: make(chan struct{})}
+			e.r.net = bn
+			done := make(chan *dns.Msg)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() {
+				m, _ := e.r.Resolve(ctx, dns.Question{Name: tc.qname, Qtype: dns.TypeA, Qclass: dns.ClassINET})
+				done <- m
+			}()
+			<-bn.started
+			if tc.records == 0 {
+				cancel() // the client gives up: SERVFAIL, and no stale timer was set
+				if m := <-done; m.Rcode != dns.RcodeServerFailure || len(m.Answer) != 0 {
+					t.Fatalf("answer without stale data: %v", m)
+				}
+				if n := e.clock.Pending(); n != 0 {
+					t.Fatalf("%d timers started with nothing stale", n)
+				}
+				return
+			}
+			for e.clock.Pending() == 0 {
+				time.Sleep(time.Millisecond)
+			}
+			select {
+			case m := <-done:
+				t.Fatalf("answered before the stale timer: %v", m)
+			default:
+			}
+			e.clock.Advance(1800 * time.Millisecond)
+			m := <-done
+			if len(m.Answer) != tc.records || m.Answer[len(m.Answer)-1].Header().Ttl != 30 {
+				t.Fatalf("want the stale answer after 1.8 s, got %v", m)
+			}
+		})
 	}
 }
 
