@@ -138,7 +138,7 @@ func appendCopies(dst []dns.RR, rrs []dns.RR, ttl uint32) []dns.RR {
 		dst = make([]dns.RR, 0, len(rrs))
 	}
 	for _, rr := range rrs {
-		c := dns.Copy(rr)
+		c := copyRR(rr)
 		c.Header().Ttl = ttl
 		dst = append(dst, c)
 	}

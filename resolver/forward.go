@@ -12,7 +12,7 @@ import (
 
 // forward asks rule's targets (RD=1), healthy and fastest first; when all
 // are down they are still tried, earliest-to-recover first.
-func (r *Resolver) forward(ctx context.Context, st *state, rule *ForwardRule, name string, qtype uint16) (*outcome, error) {
+func (r *Resolver) forward(ctx context.Context, st *state, rule *ForwardRule, name string, qtype uint16) (outcome, error) {
 	lastErr := fmt.Errorf("forward %s: %w", rule.Zone, ErrNoServers)
 	targets := r.orderTargets(rule.To)
 	if len(targets) == 1 {
@@ -22,7 +22,7 @@ func (r *Resolver) forward(ctx context.Context, st *state, rule *ForwardRule, na
 		resp, err := r.exchange(ctx, st, t, name, qtype, true, true)
 		if err != nil {
 			if fatal(ctx, err) {
-				return nil, err
+				return outcome{}, err
 			}
 			lastErr = err
 			continue
@@ -34,7 +34,7 @@ func (r *Resolver) forward(ctx context.Context, st *state, rule *ForwardRule, na
 		}
 		return extract(resp, ".", name, qtype, true), nil
 	}
-	return nil, lastErr
+	return outcome{}, lastErr
 }
 
 func (r *Resolver) orderTargets(to []netip.AddrPort) []netip.AddrPort {

@@ -62,8 +62,8 @@ type outcome struct {
 }
 
 // resolveChain resolves qname/qtype to the end of its CNAME chain.
-func (r *Resolver) resolveChain(ctx context.Context, st *state, qname string, qtype uint16) (*result, error) {
-	res := &result{}
+func (r *Resolver) resolveChain(ctx context.Context, st *state, qname string, qtype uint16) (result, error) {
+	var res result
 	name := qname
 	seen := []string{qname}
 	follow := func(next string, links int) error {
@@ -87,7 +87,7 @@ func (r *Resolver) resolveChain(ctx context.Context, st *state, qname string, qt
 				return res, nil
 			}
 			if err := follow(next, 1); err != nil {
-				return nil, err
+				return result{}, err
 			}
 			name = next
 			continue
@@ -98,11 +98,16 @@ func (r *Resolver) resolveChain(ctx context.Context, st *state, qname string, qt
 		}
 		out, err := r.lookup(ctx, st, name, qtype)
 		if err != nil {
-			return nil, err
+			return result{}, err
 		}
 		// The records are shared with the cache, read only: reply gives
-		// each client copies.
-		res.answer = append(res.answer, out.chain...)
+		// each client copies. Appending to res.answer later never writes
+		// into out.chain[:len], which the cache's entries share.
+		if len(res.answer) == 0 {
+			res.answer = out.chain
+		} else {
+			res.answer = append(res.answer, out.chain...)
+		}
 		switch out.status {
 		case statusAnswer:
 			res.rcode = dns.RcodeSuccess
@@ -123,10 +128,10 @@ func (r *Resolver) resolveChain(ctx context.Context, st *state, qname string, qt
 			}
 		}
 		if out.target == name || links == 0 {
-			return nil, fmt.Errorf("%s: reply for %s made no progress", qname, name)
+			return result{}, fmt.Errorf("%s: reply for %s made no progress", qname, name)
 		}
 		if err := follow(out.target, links); err != nil {
-			return nil, err
+			return result{}, err
 		}
 		name = out.target
 	}
@@ -146,21 +151,21 @@ func (r *Resolver) nxAncestor(name string, now time.Time) ([]dns.RR, bool) {
 
 // lookup asks the network about name once (forwarded or iteratively) and
 // caches what it learnt.
-func (r *Resolver) lookup(ctx context.Context, st *state, name string, qtype uint16) (*outcome, error) {
-	var out *outcome
+func (r *Resolver) lookup(ctx context.Context, st *state, name string, qtype uint16) (outcome, error) {
+	var out outcome
 	if rule := r.forwardRule(name); rule != nil {
 		var err error
 		if out, err = r.forward(ctx, st, rule, name, qtype); err != nil {
-			return nil, err
+			return outcome{}, err
 		}
 	} else {
 		resp, zone, err := r.iterate(ctx, st, name, qtype)
 		if err != nil {
-			return nil, err
+			return outcome{}, err
 		}
 		out = extract(resp, zone, name, qtype, false)
 	}
-	r.store(out, qtype, r.clock.Now())
+	r.store(&out, qtype, r.clock.Now())
 	return out, nil
 }
 
@@ -174,7 +179,10 @@ func (r *Resolver) store(out *outcome, qtype uint16, now time.Time) {
 			j++
 		}
 		if h.Rrtype != dns.TypeDNAME {
-			set := slices.Clone(out.chain[i:j])
+			// Shared with the chain (no copy): neither is ever modified
+			// within its length, and the capacity is cut so that an append
+			// to the entry's slice could not reach the chain's records.
+			set := out.chain[i:j:j]
 			r.c.rr.Add(rrKey{lower(h.Name), h.Rrtype}, &entry{rrs: set, expires: now.Add(capTTL(ttlOf(set), r.cfg.MaxTTL))})
 		}
 		i = j
@@ -200,8 +208,8 @@ func (r *Resolver) store(out *outcome, qtype uint16, now time.Time) {
 // extract reads qname's chain out of a reply from a server for zone. With
 // recursive (a forward target) the whole reply is trusted; else only records
 // inside zone are.
-func extract(resp *dns.Msg, zone, qname string, qtype uint16, recursive bool) *outcome {
-	out := &outcome{}
+func extract(resp *dns.Msg, zone, qname string, qtype uint16, recursive bool) outcome {
+	var out outcome
 	name := qname
 	seen := []string{qname}
 	for i := 0; i < maxChain; i++ {
@@ -472,7 +480,8 @@ func (r *Resolver) iterate(ctx context.Context, st *state, qname string, qtype u
 			}
 			// Cache what the minimised query taught (the name exists in
 			// d's zone), so the next name below it skips the query.
-			r.store(extract(resp, d.zone, sname, stype, false), stype, r.clock.Now())
+			out := extract(resp, d.zone, sname, stype, false)
+			r.store(&out, stype, r.clock.Now())
 			known = sname
 			minimised++
 		}
@@ -524,9 +533,9 @@ func appendAddrs(out []netip.Addr, rrs []dns.RR) []netip.Addr {
 	return out
 }
 
-// order returns the usable servers among addrs for zone, fastest first:
-// lame ones (for zone) and down ones are left out.
-func (r *Resolver) order(zone string, addrs []netip.Addr, port uint16, now time.Time) []netip.AddrPort {
+// order appends the usable servers among addrs for zone to dst, fastest
+// first: lame ones (for zone) and down ones are left out.
+func (r *Resolver) order(dst []netip.AddrPort, zone string, addrs []netip.Addr, port uint16, now time.Time) []netip.AddrPort {
 	type cand struct {
 		ap    netip.AddrPort
 		score time.Duration
@@ -564,11 +573,10 @@ func (r *Resolver) order(zone string, addrs []netip.Addr, port uint16, now time.
 		cs = append(cs, cand{ap, score})
 	}
 	slices.SortFunc(cs, func(a, b cand) int { return cmp.Compare(a.score, b.score) })
-	out := make([]netip.AddrPort, len(cs))
-	for i, c := range cs {
-		out[i] = c.ap
+	for _, c := range cs {
+		dst = append(dst, c.ap)
 	}
-	return out
+	return dst
 }
 
 func (r *Resolver) port() uint16 {
@@ -588,7 +596,8 @@ var (
 // servers with addresses have all failed, and only within budget.
 func (r *Resolver) ask(ctx context.Context, st *state, d *delegation, sname string, stype uint16, minimised bool) (*dns.Msg, kind, error) {
 	now := r.clock.Now()
-	var addrs []netip.Addr
+	var abuf [8]netip.Addr // the usual NS set fits: no allocation
+	addrs := abuf[:0]
 	var missing []string
 	for _, ns := range d.ns {
 		if a := r.addrsFor(d, ns, now); len(a) > 0 {
@@ -627,7 +636,8 @@ func (r *Resolver) ask(ctx context.Context, st *state, d *delegation, sname stri
 		}
 		return nil, 0, false, nil
 	}
-	servers := r.order(d.zone, addrs, r.port(), now)
+	var sbuf [8]netip.AddrPort
+	servers := r.order(sbuf[:0], d.zone, addrs, r.port(), now)
 	if resp, k, done, err := try(servers); done {
 		return resp, k, err
 	}
@@ -652,7 +662,7 @@ func (r *Resolver) ask(ctx context.Context, st *state, d *delegation, sname stri
 			lastErr = err
 			continue
 		}
-		more := r.order(d.zone, a, r.port(), r.clock.Now())
+		more := r.order(nil, d.zone, a, r.port(), r.clock.Now())
 		servers = append(servers, more...)
 		if resp, k, done, err := try(more); done {
 			return resp, k, err
@@ -715,7 +725,15 @@ func isTimeout(err error) bool {
 // exchange sends one query to srv (UDP, then TCP if truncated) within the
 // budget, measures it and checks the reply matches.
 func (r *Resolver) exchange(ctx context.Context, st *state, srv netip.AddrPort, name string, qtype uint16, rd, forward bool) (*dns.Msg, error) {
-	m := newQuery(name, qtype, rd)
+	var m *dns.Msg
+	if r.pool != nil {
+		o := queryPool.Get().(*outQuery)
+		defer queryPool.Put(o)
+		o.init(name, qtype, rd)
+		m = &o.m
+	} else {
+		m = newQuery(name, qtype, rd)
+	}
 	info := r.c.server(serverKey{addr: srv})
 	// Outstanding queries per server are capped, tightly for a server that
 	// has never answered or whose last query failed: a hanging upstream

@@ -1,6 +1,8 @@
 package resolver
 
 import (
+	"context"
+	"net"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -184,4 +186,46 @@ func BenchmarkUnpackReply(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestLeanRepliesOwnedByCaller: through the default transport (real UDP
+// sockets) an answer taken by the lean decoder is cached, and a caller that
+// modifies its reply in place (address bytes, header) changes neither the
+// cache nor a later reply.
+func TestLeanRepliesOwnedByCaller(t *testing.T) {
+	rs := startResponder(t, false, func(rs *responder, q *dns.Msg, from net.Addr) {
+		r := new(dns.Msg)
+		r.SetReply(q)
+		r.Authoritative = true
+		qn := q.Question[0].Name
+		if q.Question[0].Qtype == dns.TypeA {
+			r.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: qn, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}, A: net.IPv4(192, 0, 2, 1).To4()}}
+		}
+		r.Ns = []dns.RR{&dns.NS{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: 300}, Ns: "a.root.test."}}
+		r.Extra = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: "a.root.test.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}, A: net.IPv4(127, 0, 0, 1).To4()}}
+		r.SetEdns0(1232, false)
+		rs.send(r, from)
+	})
+	hints := mustRRs(t, ".", ". NS a.root.test.\na.root.test. A "+rs.addr.Addr().String())
+	r, err := New(Config{RootHints: hints, Port: rs.addr.Port(), HealthInterval: -1, DisableIPv6: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	q := dns.Question{Name: "www.example.com.", Qtype: dns.TypeA, Qclass: dns.ClassINET}
+	for i := 0; i < 3; i++ {
+		m, err := r.Resolve(context.Background(), q)
+		if err != nil || len(m.Answer) != 1 {
+			t.Fatalf("round %d: %v %v", i, err, m)
+		}
+		a := m.Answer[0].(*dns.A)
+		if !a.A.Equal(net.IPv4(192, 0, 2, 1)) || a.Hdr.Name != q.Name {
+			t.Fatalf("round %d: %v, want www.example.com. A 192.0.2.1 (an earlier caller's change showed)", i, a)
+		}
+		a.A[0], a.A[3] = 6, 6
+		a.Hdr.Name = "evil.test."
+	}
+	if n := len(rs.sourcePorts()); n != 3 {
+		t.Fatalf("%d upstream queries, want 3 (com., example.com., the name) and then the cache", n)
+	}
 }

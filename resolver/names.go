@@ -88,6 +88,12 @@ type outQuery struct {
 
 func newQuery(name string, qtype uint16, rd bool) *dns.Msg {
 	o := &outQuery{}
+	o.init(name, qtype, rd)
+	return &o.m
+}
+
+func (o *outQuery) init(name string, qtype uint16, rd bool) {
+	*o = outQuery{}
 	o.m.Id = newID()
 	o.m.RecursionDesired = rd
 	o.q[0] = dns.Question{Name: name, Qtype: qtype, Qclass: dns.ClassINET}
@@ -95,5 +101,10 @@ func newQuery(name string, qtype uint16, rd bool) *dns.Msg {
 	o.opt.Hdr = dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT, Class: ednsBufSize}
 	o.extra[0] = &o.opt
 	o.m.Extra = o.extra[:]
-	return &o.m
 }
+
+// queryPool holds the upstream queries of exchanges through the default
+// transport (udpPool), which keeps no reference to a query once the
+// exchange returns. A Transport set in Config gets a new query each time:
+// it may keep or modify what it is given.
+var queryPool = sync.Pool{New: func() any { return new(outQuery) }}

@@ -264,8 +264,10 @@ type result struct {
 // with Extended DNS Error 3 (Stale Answer) in Extra. Records in the reply
 // are the caller's to modify.
 func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error) {
-	m := &dns.Msg{}
-	m.Question = []dns.Question{q}
+	rm := &replyMsg{}
+	m := &rm.m
+	rm.q[0] = q
+	m.Question = rm.q[:]
 	m.Response = true
 	m.RecursionAvailable = true
 	if q.Qclass != dns.ClassINET {
@@ -288,7 +290,12 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error
 	// this one met an entry that only a stale lookup may use (without one
 	// both walks take the same path, so the stale one would miss too).
 	sawStale := false
-	if r.fromCache(m, name, q.Qtype, now, false, &sawStale) {
+	m.Answer = rm.ans[:0]
+	hit := r.fromCache(m, name, q.Qtype, now, false, &sawStale)
+	if len(m.Answer) == 0 {
+		m.Answer = nil
+	}
+	if hit {
 		r.metrics.CacheHit()
 		return m, nil
 	}
@@ -313,7 +320,7 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error
 		if fl.err != nil && r.serveStale(m, name, q.Qtype, r.clock.Now()) {
 			return m, nil
 		}
-		return reply(m, fl)
+		return reply(rm, fl)
 	case <-staleTimer:
 		if r.serveStale(m, name, q.Qtype, r.clock.Now()) {
 			return m, nil
@@ -321,7 +328,7 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error
 		// The stale data went away meanwhile: wait for the resolution.
 		select {
 		case <-ch:
-			return reply(m, fl)
+			return reply(rm, fl)
 		case <-ctx.Done():
 			m.Rcode = dns.RcodeServerFailure
 			return m, ctx.Err()
@@ -336,11 +343,13 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error
 }
 
 // flight is one resolution shared by every client asking the same question
-// meanwhile: res and err are set before done is closed.
+// meanwhile: res and err are set before done is closed. ctx is the
+// resolution's context (in the flight to save an allocation).
 type flight struct {
 	done chan struct{}
-	res  *result
+	res  result
 	err  error
+	ctx  deadlineCtx
 }
 
 // flights maps the questions being resolved to their flight.
@@ -371,32 +380,58 @@ func (r *Resolver) join(key rrKey) *flight {
 }
 
 func (r *Resolver) fly(key rrKey, fl *flight) {
-	fl.res, fl.err = r.resolveShared(key.name, key.qtype)
+	fl.ctx.deadline = time.Now().Add(r.cfg.Deadline)
+	fl.res, fl.err = r.resolveShared(&fl.ctx, key.name, key.qtype)
+	fl.ctx.stop()
 	r.flights.mu.Lock()
 	delete(r.flights.m, key)
 	r.flights.mu.Unlock()
 	close(fl.done)
 }
 
-// reply fills m from a shared resolution: SERVFAIL with its error, or copies
+// reply fills rm from a shared resolution: SERVFAIL with its error, or copies
 // of its records (the result is shared by every waiter).
-func reply(m *dns.Msg, fl *flight) (*dns.Msg, error) {
+func reply(rm *replyMsg, fl *flight) (*dns.Msg, error) {
+	m := &rm.m
 	if fl.err != nil {
 		m.Rcode = dns.RcodeServerFailure
 		return m, fl.err
 	}
-	v := fl.res
+	v := &fl.res
 	m.Rcode = v.rcode
-	m.Answer = appendOwnCopies(nil, v.answer)
+	m.Answer = appendOwnCopies(rm.ans[:0], v.answer)
 	m.Ns = appendOwnCopies(nil, v.ns)
 	return m, nil
 }
 
 func appendOwnCopies(dst, rrs []dns.RR) []dns.RR {
+	if len(rrs) == 0 {
+		return nil
+	}
 	for _, rr := range rrs {
-		dst = append(dst, dns.Copy(rr))
+		dst = append(dst, copyRR(rr))
 	}
 	return dst
+}
+
+// copyRR is dns.Copy, with an A record (4-byte address) and its address
+// in one allocation instead of two.
+func copyRR(rr dns.RR) dns.RR {
+	if a, ok := rr.(*dns.A); ok && len(a.A) == 4 {
+		c := &leanA{rr: dns.A{Hdr: a.Hdr}}
+		copy(c.ip[:], a.A)
+		c.rr.A = c.ip[:]
+		return &c.rr
+	}
+	return dns.Copy(rr)
+}
+
+// replyMsg is Resolve's reply with room for its question and a short
+// answer section: one allocation.
+type replyMsg struct {
+	m   dns.Msg
+	q   [1]dns.Question
+	ans [2]dns.RR
 }
 
 func (r *Resolver) serveStale(m *dns.Msg, name string, qtype uint16, now time.Time) bool {
@@ -420,20 +455,18 @@ func (r *Resolver) hasStale(name string, qtype uint16, now time.Time) bool {
 
 // resolveShared runs one resolution on behalf of every waiter, detached
 // from any client's context but bounded by the configured deadline.
-func (r *Resolver) resolveShared(name string, qtype uint16) (res *result, err error) {
+func (r *Resolver) resolveShared(ctx *deadlineCtx, name string, qtype uint16) (res result, err error) {
 	if r.running.Add(1) > int64(r.cfg.MaxInFlight) {
 		r.running.Add(-1)
 		r.metrics.BudgetExhausted("inflight")
-		return nil, fmt.Errorf("%s %s: %w", name, dns.TypeToString[qtype], ErrOverload)
+		return result{}, fmt.Errorf("%s %s: %w", name, dns.TypeToString[qtype], ErrOverload)
 	}
 	defer r.running.Add(-1)
 	defer func() {
 		if p := recover(); p != nil {
-			res, err = nil, fmt.Errorf("%s %s: internal error: %v", name, dns.TypeToString[qtype], p)
+			res, err = result{}, fmt.Errorf("%s %s: internal error: %v", name, dns.TypeToString[qtype], p)
 		}
 	}()
-	ctx := newDeadlineCtx(r.cfg.Deadline)
-	defer ctx.stop()
 	st := &state{deadline: r.clock.Now().Add(r.cfg.Deadline)}
 	res, err = r.resolveChain(ctx, st, name, qtype)
 	key := rrKey{name, qtype}
@@ -447,7 +480,7 @@ func (r *Resolver) resolveShared(name string, qtype uint16) (res *result, err er
 		if errors.Is(err, errBusy) {
 			// Not the name's fault: a capped server. Not cached (RFC 9520
 			// is about failures of the name's servers).
-			return nil, fmt.Errorf("resolve %s %s: %w", name, dns.TypeToString[qtype], err)
+			return result{}, fmt.Errorf("resolve %s %s: %w", name, dns.TypeToString[qtype], err)
 		}
 		f, _ := r.c.fail.Peek(key)
 		f.count++
@@ -457,7 +490,7 @@ func (r *Resolver) resolveShared(name string, qtype uint16) (res *result, err er
 		}
 		f.until = r.clock.Now().Add(ttl)
 		r.c.fail.Add(key, f)
-		return nil, fmt.Errorf("resolve %s %s: %w", name, dns.TypeToString[qtype], err)
+		return result{}, fmt.Errorf("resolve %s %s: %w", name, dns.TypeToString[qtype], err)
 	}
 	r.c.fail.Remove(key)
 	return res, nil

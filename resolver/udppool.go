@@ -146,19 +146,33 @@ type poolSock struct {
 	waiters map[uint16]*waiter
 }
 
-// waiter is one query's mailbox and timer, reused (waiterPool) so a query
-// allocates neither. Timers have had no stale tick since Go 1.23: after
-// Stop or Reset, C yields only a later expiry.
+// waiter is one query's mailbox, timer and packing buffer, reused
+// (waiterPool) so a query allocates none of them. Timers have had no stale
+// tick since Go 1.23: after Stop or Reset, C yields only a later expiry.
 type waiter struct {
-	ch    chan []byte
+	ch    chan *dgram
 	timer *time.Timer
+	pack  [512]byte
 }
 
 var waiterPool = sync.Pool{New: func() any {
-	w := &waiter{ch: make(chan []byte, waiterBacklog), timer: time.NewTimer(time.Hour)}
+	w := &waiter{ch: make(chan *dgram, waiterBacklog), timer: time.NewTimer(time.Hour)}
 	w.timer.Stop()
 	return w
 }}
+
+// dgram is a received datagram handed to its query, in a reused buffer
+// (dgramPool): the reader copies each delivered datagram into one, the
+// query gives it back once decoded.
+type dgram struct{ b []byte }
+
+var dgramPool = sync.Pool{New: func() any { return &dgram{b: make([]byte, 0, 512)} }}
+
+func putDgram(d *dgram) {
+	if cap(d.b) <= poolReadBuf {
+		dgramPool.Put(d)
+	}
+}
 
 var errPoolClosed = errors.New("socket pool closed")
 
@@ -198,8 +212,7 @@ func (p *udpPool) exchangeUntil(ctx context.Context, deadline time.Time, network
 		return p.tcp.Exchange(actx, network, server, m)
 	}
 	defer s.release(m.Id, w)
-	var arr [512]byte
-	wire, err := m.PackBuffer(arr[:])
+	wire, err := m.PackBuffer(w.pack[:])
 	if err != nil {
 		return nil, fmt.Errorf("pack query for %s: %w", server, err)
 	}
@@ -222,12 +235,12 @@ func (p *udpPool) exchangeUntil(ctx context.Context, deadline time.Time, network
 	w.timer.Reset(time.Until(deadline))
 	defer w.timer.Stop()
 	for i := 0; i < maxStrayReplies; i++ {
-		var b []byte
+		var d *dgram
 		select {
-		case b = <-w.ch:
+		case d = <-w.ch:
 		case <-s.dead:
 			select {
-			case b = <-w.ch: // a reply that came before the error still counts
+			case d = <-w.ch: // a reply that came before the error still counts
 			default:
 				return nil, fmt.Errorf("read %s %s: %w", network, server, s.err)
 			}
@@ -236,10 +249,19 @@ func (p *udpPool) exchangeUntil(ctx context.Context, deadline time.Time, network
 		case <-done:
 			return nil, fmt.Errorf("read %s %s: %w", network, server, ctx.Err())
 		}
-		r, ok := leanUnpack(b, m)
-		if !ok {
+		r, ok := leanUnpack(d.b, m)
+		if ok {
+			// Nothing decoded points into d.b: names and A addresses are
+			// copied by leanUnpack, other answer records by miekg/dns's
+			// unpackers (cloneSlice, string conversions).
+			putDgram(d)
+		} else {
+			// The same holds for Msg.Unpack, but on this rarer path the
+			// buffer is left to the GC rather than rely on it for every
+			// record type.
 			r = new(dns.Msg)
-			if r.Unpack(b) != nil {
+			if r.Unpack(d.b) != nil {
+				putDgram(d)
 				continue // garbage: keep waiting for the real reply
 			}
 		}
@@ -410,12 +432,13 @@ func (s *poolSock) read() {
 		delivered := false
 		s.mu.Lock()
 		if n >= 12 {
-			if w := s.waiters[binary.BigEndian.Uint16(buf)]; w != nil {
-				select {
-				case w.ch <- append([]byte(nil), buf[:n]...):
-					delivered = true
-				default: // the query has enough to read: drop
-				}
+			if w := s.waiters[binary.BigEndian.Uint16(buf)]; w != nil && len(w.ch) < cap(w.ch) {
+				// Only this reader sends on w.ch, and only with s.mu
+				// held: the room just seen is still there.
+				d := dgramPool.Get().(*dgram)
+				d.b = append(d.b[:0], buf[:n]...)
+				w.ch <- d
+				delivered = true
 			}
 		}
 		spray := false
@@ -463,7 +486,7 @@ func (s *poolSock) release(id uint16, w *waiter) {
 	// No sender can reach w now (senders hold s.mu and look it up): empty
 	// it for its next query.
 	for len(w.ch) > 0 {
-		<-w.ch
+		putDgram(<-w.ch)
 	}
 	waiterPool.Put(w)
 	if closeNow {
