@@ -52,10 +52,12 @@ type Metrics interface {
 	Dropped()
 }
 
-// SlowPath runs the full chain for one query: pkt is the query (owned by
-// the callee), from the client, c the socket to answer on. q is the parsed
-// query or nil when it did not parse; gen is the packet cache generation
-// when the query started (for Server.Learn).
+// SlowPath runs the full chain for one query: pkt is the query, from the
+// client, c the socket to answer on. q is the parsed query or nil when it
+// did not parse; gen is the packet cache generation when the query started
+// (for Server.Learn). pkt, from and q are the server's and are reused once
+// the call returns: the callee copies whatever it keeps longer (a plugin
+// chain may go on in the background after it answered).
 type SlowPath func(c *udpio.Conn, pkt []byte, from *net.UDPAddr, q *Query, gen uint64)
 
 // Server is the read-answer-write loop over a socket group.
@@ -82,7 +84,7 @@ type Server struct {
 	answers  atomic.Pointer[Answers]
 	building atomic.Bool
 	slots    chan struct{}
-	jobs     chan slowJob // to an idle worker
+	jobs     chan *slowJob // to an idle worker
 	once     sync.Once
 	buildMu  sync.Mutex
 }
@@ -96,7 +98,7 @@ func (s *Server) init() {
 			s.Batch = 64
 		}
 		s.slots = make(chan struct{}, s.MaxSlow)
-		s.jobs = make(chan slowJob)
+		s.jobs = make(chan *slowJob)
 	})
 }
 
@@ -258,8 +260,8 @@ func allowed(snap *cluster.Snapshot, a *net.UDPAddr) bool {
 	return ok && snap.RecursionAllowed(ip)
 }
 
-// slow hands a query to the chain in its own goroutine, bounded by
-// MaxSlow; pkt is copied (the read buffer is reused).
+// slow hands a query to the chain on a worker, bounded by MaxSlow; pkt
+// and from are copied (the read buffers are reused) into a pooled job.
 func (s *Server) slow(c *udpio.Conn, pkt []byte, from *net.UDPAddr, q *Query) {
 	if from == nil {
 		return // no one to answer
@@ -272,16 +274,21 @@ func (s *Server) slow(c *udpio.Conn, pkt []byte, from *net.UDPAddr, q *Query) {
 		}
 		return
 	}
-	var gen uint64
+	j := jobPool.Get().(*slowJob)
+	j.c = c
 	if s.Cache != nil {
-		gen = s.Cache.Generation()
+		j.gen = s.Cache.Generation()
 	}
-	j := slowJob{c: c, pkt: append([]byte(nil), pkt...), gen: gen}
-	if q != nil {
-		j.q = new(Query)
-		*j.q = *q
+	if len(pkt) <= len(j.buf) {
+		j.pkt = append(j.buf[:0], pkt...)
+	} else {
+		j.pkt = append([]byte(nil), pkt...)
 	}
-	j.from = &net.UDPAddr{IP: append(net.IP(nil), from.IP...), Port: from.Port, Zone: from.Zone}
+	j.parsed = q != nil
+	if j.parsed {
+		j.q = *q
+	}
+	j.from = net.UDPAddr{IP: j.ip[:copy(j.ip[:], from.IP)], Port: from.Port, Zone: from.Zone}
 	select {
 	case s.jobs <- j: // an idle worker takes it
 	default:
@@ -289,13 +296,31 @@ func (s *Server) slow(c *udpio.Conn, pkt []byte, from *net.UDPAddr, q *Query) {
 	}
 }
 
-// slowJob is one query handed to the chain.
+// slowJob is one query handed to the chain. Jobs are pooled: a job's
+// fields are only valid while SlowPath runs on it.
 type slowJob struct {
-	c    *udpio.Conn
-	pkt  []byte
-	from *net.UDPAddr
-	q    *Query
-	gen  uint64
+	c      *udpio.Conn
+	pkt    []byte // buf[:len] unless the query is larger
+	buf    [512]byte
+	parsed bool // q holds the parsed query
+	q      Query
+	from   net.UDPAddr
+	ip     [16]byte // from.IP's storage
+	gen    uint64
+}
+
+var jobPool = sync.Pool{New: func() any { return new(slowJob) }}
+
+// run runs the chain on j and returns j to the pool.
+func (j *slowJob) run(slow SlowPath) {
+	var q *Query
+	if j.parsed {
+		q = &j.q
+	}
+	slow(j.c, j.pkt, &j.from, q, j.gen)
+	j.c, j.pkt, j.gen = nil, nil, 0
+	j.from = net.UDPAddr{}
+	jobPool.Put(j)
 }
 
 // workerIdle is how long a slow-path worker waits for the next query
@@ -306,12 +331,11 @@ const workerIdle = time.Second
 // Workers are reused rather than started per query: the chain is deep, and
 // a fresh goroutine grows (copies) its stack on every query — a tenth of
 // the CPU of cold recursion before this.
-func (s *Server) worker(j slowJob) {
+func (s *Server) worker(j *slowJob) {
 	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
 	for {
-		s.Slow(j.c, j.pkt, j.from, j.q, j.gen)
-		j = slowJob{}
+		j.run(s.Slow)
 		<-s.slots
 		idle.Reset(workerIdle)
 		select {

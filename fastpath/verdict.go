@@ -16,18 +16,21 @@ type Verdict struct {
 	fresh, never atomic.Bool
 }
 
-type verdictKey struct{}
+// VerdictKey is the context key of a query's *Verdict. WithVerdict is the
+// simple way to set it; a caller with its own context type (one allocation
+// for all of a query's values) answers Value(VerdictKey{}) with a *Verdict.
+type VerdictKey struct{}
 
 // WithVerdict returns ctx carrying a new Verdict for one query.
 func WithVerdict(ctx context.Context) (context.Context, *Verdict) {
 	v := new(Verdict)
-	return context.WithValue(ctx, verdictKey{}, v), v
+	return context.WithValue(ctx, VerdictKey{}, v), v
 }
 
 // MarkFresh records that the response is a fresh recursive answer. A no-op
 // when the query did not come through the fast path.
 func MarkFresh(ctx context.Context) {
-	if v, ok := ctx.Value(verdictKey{}).(*Verdict); ok {
+	if v, ok := ctx.Value(VerdictKey{}).(*Verdict); ok {
 		v.fresh.Store(true)
 	}
 }
@@ -35,7 +38,7 @@ func MarkFresh(ctx context.Context) {
 // MarkNoCache records that the response must never be cached (a stale or
 // fallback answer); it wins over MarkFresh.
 func MarkNoCache(ctx context.Context) {
-	if v, ok := ctx.Value(verdictKey{}).(*Verdict); ok {
+	if v, ok := ctx.Value(VerdictKey{}).(*Verdict); ok {
 		v.never.Store(true)
 	}
 }

@@ -43,7 +43,7 @@ func defaultVars(port, upstream, crit, stale int) e2eVars {
 
 // node is one running resolverd server block.
 type node struct {
-	t        *testing.T
+	t        testing.TB
 	addr     string // DNS, UDP and TCP
 	metrics  string // prometheus endpoint
 	sync     string // gitops POST /sync
@@ -60,7 +60,7 @@ const fastpathBlock = `fastpath {
 
 // startNode commits vars to a new config repo and starts a node serving it
 // on port; it returns once the node serves the commit.
-func startNode(t *testing.T, vars e2eVars, fastpath string) *node {
+func startNode(t testing.TB, vars e2eVars, fastpath string) *node {
 	t.Helper()
 	n := &node{t: t, addr: fmt.Sprintf("127.0.0.1:%d", vars.Port), token: "s3cret"}
 	n.repo = newConfigRepo(t, os.DirFS("testdata/e2e"), vars)
@@ -255,7 +255,7 @@ func (n *node) waitFast(name string, qtype uint16, path string) {
 // upstream is a real DNS server on 127.0.0.1 standing for a forwarder: it
 // answers A questions for the names it knows, with ttl.
 type upstream struct {
-	t       *testing.T
+	t       testing.TB
 	addr    string
 	ttl     uint32
 	a       map[string]string
@@ -265,7 +265,7 @@ type upstream struct {
 }
 
 // startUpstream starts one on addr ("" = a new port).
-func startUpstream(t *testing.T, addr string, ttl uint32, a map[string]string) *upstream {
+func startUpstream(t testing.TB, addr string, ttl uint32, a map[string]string) *upstream {
 	t.Helper()
 	if addr == "" {
 		addr = "127.0.0.1:0"
@@ -306,7 +306,7 @@ func (u *upstream) port() int { return u.srv.PacketConn.LocalAddr().(*net.UDPAdd
 func (u *upstream) stop() { u.once.Do(func() { u.srv.Shutdown() }) }
 
 // blackhole is a UDP socket that reads nothing and never answers.
-func blackhole(t *testing.T) net.PacketConn {
+func blackhole(t testing.TB) net.PacketConn {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {

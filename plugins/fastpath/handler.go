@@ -162,7 +162,18 @@ func (l *listener) slow(c *udpio.Conn, pkt []byte, from *net.UDPAddr, q *fastpat
 		Nscount: binary.BigEndian.Uint16(pkt[8:]),
 		Arcount: binary.BigEndian.Uint16(pkt[10:]),
 	}
-	w := &responseWriter{c: c, from: from, l: l, q: q, gen: gen}
+	// Everything the chain may still hold after ServeDNS returned (the
+	// fallback plugin lets a slow chain finish in the background): one
+	// allocation per query, never reused; pkt, from and q are the fast
+	// path's and are reused once we return.
+	cl := &call{}
+	cl.from = net.UDPAddr{IP: cl.ip[:copy(cl.ip[:], from.IP)], Port: from.Port, Zone: from.Zone}
+	w := &cl.w
+	*w = responseWriter{c: c, from: &cl.from, l: l, gen: gen, verdict: &cl.ctx.verdict}
+	if q != nil {
+		cl.q = *q
+		w.q = &cl.q
+	}
 	switch dns.DefaultMsgAcceptFunc(dh) {
 	case dns.MsgIgnore:
 		return
@@ -173,15 +184,44 @@ func (l *listener) slow(c *udpio.Conn, pkt []byte, from *net.UDPAddr, q *fastpat
 		w.reject(dh, nil, dns.RcodeNotImplemented)
 		return
 	}
-	r := new(dns.Msg)
+	r := &cl.msg
 	if err := r.Unpack(pkt); err != nil {
 		w.reject(dh, r.Question, dns.RcodeFormatError)
 		return
 	}
-	ctx := context.WithValue(context.Background(), dnsserver.Key{}, srv)
-	ctx = context.WithValue(ctx, dnsserver.LoopKey{}, 0)
-	ctx, w.verdict = fastpath.WithVerdict(ctx)
-	srv.ServeDNS(ctx, w, r)
+	cl.ctx = queryCtx{Context: context.Background(), srv: srv}
+	srv.ServeDNS(&cl.ctx, w, r)
+}
+
+// call is one slow-path query.
+type call struct {
+	ctx  queryCtx
+	w    responseWriter
+	msg  dns.Msg
+	q    fastpath.Query
+	from net.UDPAddr
+	ip   [16]byte // from.IP's storage
+}
+
+// queryCtx is the context of one slow-path query: the values CoreDNS's own
+// server puts in it (the server, the loop count 0) and the fast path's
+// verdict, answered without a context.WithValue (an allocation) each.
+type queryCtx struct {
+	context.Context // Background: no deadline, never done
+	srv             *dnsserver.Server
+	verdict         fastpath.Verdict
+}
+
+func (c *queryCtx) Value(key any) any {
+	switch key.(type) {
+	case dnsserver.Key:
+		return c.srv
+	case dnsserver.LoopKey:
+		return 0
+	case fastpath.VerdictKey:
+		return &c.verdict
+	}
+	return c.Context.Value(key)
 }
 
 // responseWriter sends the chain's response from the socket the query came
@@ -204,13 +244,22 @@ func (w *responseWriter) TsigTimersOnly(bool)  {}
 func (w *responseWriter) Hijack()              {}
 
 func (w *responseWriter) WriteMsg(m *dns.Msg) error {
-	b, err := m.Pack()
+	bp := packBuffers.Get().(*[]byte)
+	defer packBuffers.Put(bp)
+	b, err := m.PackBuffer((*bp)[:cap(*bp)])
 	if err != nil {
 		return err
 	}
 	_, err = w.Write(b)
 	return err
 }
+
+// packBuffers hold responses from WriteMsg to the send; a response larger
+// than one gets a buffer of its own from miekg/dns.
+var packBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 4096)
+	return &b
+}}
 
 func (w *responseWriter) Write(b []byte) (int, error) {
 	if err := w.c.WriteTo(b, w.from); err != nil {
