@@ -309,11 +309,23 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error
 		return m, fmt.Errorf("%s %s: %w", name, dns.TypeToString[q.Qtype], ErrRecentFailure)
 	}
 
-	fl := r.join(key)
+	fl, leader := r.join(key)
 	ch := fl.done
 	var staleTimer <-chan time.Time
 	if sawStale && r.hasStale(name, q.Qtype, now) {
 		staleTimer = r.clock.After(r.cfg.StaleClientTimeout)
+	}
+	if leader {
+		if staleTimer == nil && ctx.Done() == nil {
+			// Nothing can answer this client before the flight ends (no
+			// stale data, a context that never ends): run the flight here
+			// instead of handing it to a worker and waiting, which saves
+			// two goroutine switches. It is the same flight: shared with
+			// whoever joins meanwhile, bounded by its own deadline.
+			r.fly(key, fl)
+		} else {
+			r.start(key, fl)
+		}
 	}
 	select {
 	case <-ch:
@@ -358,25 +370,25 @@ type flights struct {
 	m  map[rrKey]*flight
 }
 
-// join returns the flight resolving key, starting one (on a goroutine of
-// its own, detached from any client: see workers) if there is none. A flight leaves
-// the map before its done is closed, so a client arriving later starts a
-// new one or finds the answer in the cache.
-func (r *Resolver) join(key rrKey) *flight {
+// join returns the flight resolving key, creating one if there is none;
+// leader reports that it did, and the caller must then run it: on a
+// worker (start, detached from any client: see workers) or itself (fly). A
+// flight leaves the map before its done is closed, so a client arriving
+// later starts a new one or finds the answer in the cache.
+func (r *Resolver) join(key rrKey) (fl *flight, leader bool) {
 	f := &r.flights
 	f.mu.Lock()
 	if fl, ok := f.m[key]; ok {
 		f.mu.Unlock()
-		return fl
+		return fl, false
 	}
 	if f.m == nil {
 		f.m = make(map[rrKey]*flight)
 	}
-	fl := &flight{done: make(chan struct{})}
+	fl = &flight{done: make(chan struct{})}
 	f.m[key] = fl
 	f.mu.Unlock()
-	r.start(key, fl)
-	return fl
+	return fl, true
 }
 
 func (r *Resolver) fly(key rrKey, fl *flight) {

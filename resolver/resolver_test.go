@@ -748,40 +748,57 @@ func TestQNAMEMinimisationRelaxedOnNXDOMAIN(t *testing.T) {
 	}
 }
 
+// TestSingleflight: identical concurrent questions share one resolution,
+// whether it runs on a worker (clients with a deadline) or on the first
+// client's own goroutine (clients whose context never ends).
 func TestSingleflight(t *testing.T) {
-	release := make(chan struct{})
-	e := newEnv(t, func(f *fakeNet) {
-		f.set("127.0.1.1", zone(t, "com.", "example NS ns1.example\nns1.example A 127.0.1.2"))
-		h := zone(t, "example.com.", "www A 192.0.2.1")
-		f.set("127.0.1.2", func(n string, q *dns.Msg) (*dns.Msg, error) {
-			<-release
-			return h(n, q)
+	for _, tc := range []struct {
+		name string
+		ctx  func() (context.Context, context.CancelFunc)
+	}{
+		{"on a worker", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 10*time.Second)
+		}},
+		{"on the leader", func() (context.Context, context.CancelFunc) { return context.Background(), func() {} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			release := make(chan struct{})
+			e := newEnv(t, func(f *fakeNet) {
+				f.set("127.0.1.1", zone(t, "com.", "example NS ns1.example\nns1.example A 127.0.1.2"))
+				h := zone(t, "example.com.", "www A 192.0.2.1")
+				f.set("127.0.1.2", func(n string, q *dns.Msg) (*dns.Msg, error) {
+					<-release
+					return h(n, q)
+				})
+			}, nil)
+			const n = 20
+			var wg sync.WaitGroup
+			results := make(chan *dns.Msg, n)
+			for i := 0; i < n; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					ctx, cancel := tc.ctx()
+					defer cancel()
+					m, _ := e.r.Resolve(ctx, dns.Question{Name: "www.example.com.", Qtype: dns.TypeA, Qclass: dns.ClassINET})
+					results <- m
+				}()
+			}
+			for e.net.count("127.0.1.2") == 0 {
+				time.Sleep(time.Millisecond)
+			}
+			close(release)
+			wg.Wait()
+			close(results)
+			for m := range results {
+				if len(m.Answer) != 1 {
+					t.Fatalf("waiter got %v", m)
+				}
+			}
+			if c := e.net.count("127.0.1.2"); c != 1 {
+				t.Fatalf("%d identical concurrent questions caused %d queries to the authority, want 1", n, c)
+			}
 		})
-	}, nil)
-	const n = 20
-	var wg sync.WaitGroup
-	results := make(chan *dns.Msg, n)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			m, _ := e.resolve(t, "www.example.com.", dns.TypeA)
-			results <- m
-		}()
-	}
-	for e.net.count("127.0.1.2") == 0 {
-		time.Sleep(time.Millisecond)
-	}
-	close(release)
-	wg.Wait()
-	close(results)
-	for m := range results {
-		if len(m.Answer) != 1 {
-			t.Fatalf("waiter got %v", m)
-		}
-	}
-	if c := e.net.count("127.0.1.2"); c != 1 {
-		t.Fatalf("%d identical concurrent questions caused %d queries to the authority, want 1", n, c)
 	}
 }
 

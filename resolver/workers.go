@@ -5,7 +5,9 @@ import (
 	"time"
 )
 
-// Resolutions run on reused goroutines. A fresh goroutine per resolution
+// Resolutions a client may stop waiting for (its context can end, or stale
+// data may answer it first) run on reused goroutines; a client that would
+// wait for the end anyway runs the resolution itself (see Resolve). A fresh goroutine per resolution
 // starts on a small stack and grows it (copying it, frame by frame) each
 // time a resolution reaches the depth of packing, unpacking and crypto/rand:
 // a measurable share of a cold resolution's CPU. A worker that has finished
