@@ -185,9 +185,11 @@ func (l *listener) slow(c *udpio.Conn, pkt []byte, from *net.UDPAddr, q *fastpat
 		return
 	}
 	r := &cl.msg
-	if err := r.Unpack(pkt); err != nil {
-		w.reject(dh, r.Question, dns.RcodeFormatError)
-		return
+	if q == nil || !cl.fromWire(pkt, dh) {
+		if err := r.Unpack(pkt); err != nil {
+			w.reject(dh, r.Question, dns.RcodeFormatError)
+			return
+		}
 	}
 	cl.ctx = queryCtx{Context: context.Background(), srv: srv}
 	srv.ServeDNS(&cl.ctx, w, r)
@@ -201,6 +203,55 @@ type call struct {
 	q    fastpath.Query
 	from net.UDPAddr
 	ip   [16]byte // from.IP's storage
+	// The request's sections when fromWire built it.
+	question [1]dns.Question
+	opt      dns.OPT
+	extra    [1]dns.RR
+}
+
+// fromWire builds cl.msg from a query the fast path parsed (cl.q: one
+// question without compression pointers, no answer or authority records,
+// at most an OPT record of version 0 and nothing after it) as
+// dns.Msg.Unpack would, with one allocation (the name) instead of one per
+// section and record. It declines (false) when the OPT record carries
+// options: Unpack reads those.
+func (cl *call) fromWire(pkt []byte, dh dns.Header) bool {
+	q := &cl.q
+	const optFixed = 11 // owner (root), type, class, ttl, rdlength
+	if q.EDNS && len(pkt) != q.QEnd+optFixed {
+		return false
+	}
+	name, _, err := dns.UnpackDomainName(pkt, 12)
+	if err != nil {
+		return false
+	}
+	r := &cl.msg
+	r.Id = dh.Id
+	r.Response = dh.Bits&(1<<15) != 0
+	r.Opcode = int(dh.Bits>>11) & 0xf
+	r.Authoritative = dh.Bits&(1<<10) != 0
+	r.Truncated = dh.Bits&(1<<9) != 0
+	r.RecursionDesired = dh.Bits&(1<<8) != 0
+	r.RecursionAvailable = dh.Bits&(1<<7) != 0
+	r.Zero = dh.Bits&(1<<6) != 0
+	r.AuthenticatedData = dh.Bits&(1<<5) != 0
+	r.CheckingDisabled = dh.Bits&(1<<4) != 0
+	r.Rcode = int(dh.Bits & 0xf)
+	cl.question[0] = dns.Question{Name: name, Qtype: q.QType, Qclass: q.QClass}
+	r.Question = cl.question[:1:1]
+	if q.EDNS {
+		o := pkt[q.QEnd:]
+		cl.opt.Hdr = dns.RR_Header{
+			Name:   ".",
+			Rrtype: dns.TypeOPT,
+			Class:  binary.BigEndian.Uint16(o[3:]),
+			Ttl:    binary.BigEndian.Uint32(o[5:]),
+		}
+		cl.extra[0] = &cl.opt
+		r.Extra = cl.extra[:1:1]
+		r.Rcode |= cl.opt.ExtendedRcode()
+	}
+	return true
 }
 
 // queryCtx is the context of one slow-path query: the values CoreDNS's own
