@@ -108,9 +108,7 @@ func (rc *Recursor) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		fastpath.MarkFresh(ctx)
 	}
 	m := ans // the resolver's reply is ours: reuse it
-	rcode := m.Rcode
-	m.SetReply(r)
-	m.Rcode = rcode
+	setReply(m, r)
 	m.RecursionAvailable = true
 	state := request.Request{W: w, Req: r}
 	state.SizeAndDo(m)
@@ -127,6 +125,20 @@ func (rc *Recursor) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		otherRcode.Inc()
 	}
 	return dns.RcodeSuccess, nil
+}
+
+// setReply makes m the reply to r as dns.Msg.SetReply does, keeping m's
+// rcode, and reusing m's question slice when it has room (the resolver's
+// reply carries the question: SetReply would allocate another).
+func setReply(m, r *dns.Msg) {
+	m.Id = r.Id
+	m.Response = true
+	m.Opcode = r.Opcode
+	if m.Opcode == dns.OpcodeQuery {
+		m.RecursionDesired = r.RecursionDesired
+		m.CheckingDisabled = r.CheckingDisabled
+	}
+	m.Question = append(m.Question[:0], r.Question[0])
 }
 
 // clientIP is the address of the client a response goes to.

@@ -260,3 +260,42 @@ func BenchmarkServeDNSCacheHit(b *testing.B) {
 		}
 	}
 }
+
+// TestSetReplyMatchesMiekg: setReply makes the same reply header and
+// question as dns.Msg.SetReply (the rcode aside, which it keeps), and
+// reuses the reply's question slice.
+func TestSetReplyMatchesMiekg(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		opcode int
+		rd, cd bool
+	}{
+		{"query rd", dns.OpcodeQuery, true, false},
+		{"query cd", dns.OpcodeQuery, false, true},
+		{"notify", dns.OpcodeNotify, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := new(dns.Msg)
+			r.SetQuestion("WwW.example.com.", dns.TypeAAAA)
+			r.Id, r.Opcode, r.RecursionDesired, r.CheckingDisabled = 4711, tc.opcode, tc.rd, tc.cd
+			fresh := func() *dns.Msg {
+				m := new(dns.Msg)
+				m.Question = []dns.Question{{Name: "www.example.com.", Qtype: dns.TypeAAAA, Qclass: dns.ClassINET}}
+				m.Rcode = dns.RcodeNameError
+				m.Authoritative = true
+				return m
+			}
+			got, want := fresh(), fresh()
+			slice := &got.Question[0]
+			setReply(got, r)
+			want.SetReply(r)
+			want.Rcode = dns.RcodeNameError
+			if got.String() != want.String() || got.Id != want.Id {
+				t.Fatalf("setReply:\n%v\nSetReply:\n%v", got, want)
+			}
+			if &got.Question[0] != slice {
+				t.Error("question slice not reused")
+			}
+		})
+	}
+}
