@@ -1,8 +1,10 @@
 // Package udpio owns the UDP socket layer of the fast path: a group of
 // SO_REUSEPORT sockets bound to the server's address, a classic-BPF reuseport
 // program that steers every datagram to one of them, and batched receive and
-// send (recvmmsg/sendmmsg through golang.org/x/net's ipv4/ipv6 PacketConn) with
-// scratch state reused between calls. It knows nothing about DNS or CoreDNS.
+// send with scratch state reused between calls: recvmmsg directly through
+// golang.org/x/sys/unix (sender addresses decoded into per-socket storage, no
+// allocation per datagram), sendmmsg through golang.org/x/net's ipv4/ipv6
+// PacketConn. It knows nothing about DNS or CoreDNS.
 //
 // # How the traffic is taken away from CoreDNS's socket
 //
@@ -67,9 +69,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/net/bpf"
 	"golang.org/x/net/ipv4"
@@ -83,8 +88,9 @@ import (
 type Message struct {
 	Buf []byte
 	N   int
-	// Addr is set by ReadBatch (a later read into the same Message replaces
-	// it) and read by WriteBatch.
+	// Addr is set by ReadBatch and read by WriteBatch. An address ReadBatch
+	// set is the Conn's storage, valid until the next ReadBatch on the same
+	// Conn: copy it to keep it longer.
 	Addr *net.UDPAddr
 }
 
@@ -208,10 +214,9 @@ func (g *Group) Close() error {
 	return g.closeErr
 }
 
-// batcher is what ipv4.PacketConn and ipv6.PacketConn have in common:
+// batcher is the sendmmsg of ipv4.PacketConn and ipv6.PacketConn:
 // ipv4.Message and ipv6.Message are the same type.
 type batcher interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
 	WriteBatch(ms []ipv4.Message, flags int) (int, error)
 }
 
@@ -225,10 +230,21 @@ var (
 type Conn struct {
 	uc *net.UDPConn
 	bc batcher
+	rc syscall.RawConn
 
-	// Read scratch, used only by the single reader.
-	rmsgs []ipv4.Message
-	rbufs [][]byte
+	// Read scratch, used only by the single reader: the recvmmsg headers,
+	// their buffers and sender addresses, the decoded addresses.
+	rhdrs  []unix.Mmsghdr
+	riovs  []unix.Iovec
+	rnames []unix.RawSockaddrInet6 // room for either family
+	raddrs []net.UDPAddr
+	rips   [][16]byte // raddrs[i].IP's storage
+	rcount int        // headers passed to recvmmsg
+	rn     int        // the last recvmmsg's result
+	rerrno syscall.Errno
+	readFn func(fd uintptr) bool // made once: a closure per call would allocate
+	zoneID uint32                // the last IPv6 scope id seen, and its name
+	zone   string
 
 	// Write scratch: one per concurrent writer, reused through the pool.
 	wpool sync.Pool
@@ -241,6 +257,12 @@ type writeScratch struct {
 
 func newConn(uc *net.UDPConn) (*Conn, error) {
 	c := &Conn{uc: uc}
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	c.rc = rc
+	c.readFn = c.recvmmsg
 	domain, err := c.sockoptInt(unix.SO_DOMAIN)
 	if err != nil {
 		return nil, fmt.Errorf("read SO_DOMAIN: %w", err)
@@ -276,32 +298,108 @@ func grow(msgs []ipv4.Message, bufs [][]byte, n int) ([]ipv4.Message, [][]byte) 
 
 // ReadBatch blocks until at least one datagram arrives and fills ms[:n] with
 // up to len(ms) datagrams: ms[i].Buf[:ms[i].N] is the datagram and ms[i].Addr
-// its sender. Each ms[i].Buf must have a non-zero capacity. After Close it
-// returns an error matching net.ErrClosed.
+// its sender (valid until the next ReadBatch). Each ms[i].Buf must have a
+// non-zero capacity. After Close it returns an error matching net.ErrClosed.
 func (c *Conn) ReadBatch(ms []Message) (int, error) {
 	if len(ms) == 0 {
 		return 0, nil
 	}
-	c.rmsgs, c.rbufs = grow(c.rmsgs, c.rbufs, len(ms))
-	rm := c.rmsgs[:len(ms)]
+	c.growRead(len(ms))
 	for i := range ms {
-		c.rbufs[i] = ms[i].Buf[:cap(ms[i].Buf)]
+		b := ms[i].Buf[:cap(ms[i].Buf)]
+		if len(b) == 0 {
+			return 0, fmt.Errorf("udpio: read batch: message %d has no buffer", i)
+		}
+		c.riovs[i].Base = &b[0]
+		c.riovs[i].SetLen(len(b))
+		h := &c.rhdrs[i]
+		h.Hdr.Name = (*byte)(unsafe.Pointer(&c.rnames[i]))
+		h.Hdr.Namelen = unix.SizeofSockaddrInet6
+		h.Hdr.Iov = &c.riovs[i]
+		h.Hdr.SetIovlen(1)
+		h.Hdr.Control, h.Hdr.Controllen, h.Hdr.Flags = nil, 0, 0
+		h.Len = 0
 	}
-	n, err := c.bc.ReadBatch(rm, 0)
-	n = max(n, 0) // x/net passes recvmmsg's -1 through on error
-	for i := 0; i < n; i++ {
-		ms[i].N = rm[i].N
-		ms[i].Addr, _ = rm[i].Addr.(*net.UDPAddr)
-		rm[i].Addr = nil
-	}
+	c.rn, c.rerrno = 0, 0
+	c.rcount = len(ms)
+	err := c.rc.Read(c.readFn)
 	// Do not keep the caller's buffers alive through the scratch.
 	for i := range ms {
-		c.rbufs[i] = nil
+		c.riovs[i].Base = nil
+	}
+	if err == nil && c.rerrno != 0 {
+		err = os.NewSyscallError("recvmmsg", c.rerrno)
 	}
 	if err != nil {
-		return n, fmt.Errorf("udpio: read batch: %w", err)
+		return 0, fmt.Errorf("udpio: read batch: %w", err)
+	}
+	n := c.rn
+	for i := 0; i < n; i++ {
+		ms[i].N = int(c.rhdrs[i].Len)
+		ms[i].Addr = c.senderAddr(i)
 	}
 	return n, nil
+}
+
+// recvmmsg is the RawConn.Read callback of ReadBatch: false (wait until
+// readable) when nothing is queued.
+func (c *Conn) recvmmsg(fd uintptr) bool {
+	for {
+		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&c.rhdrs[0])), uintptr(c.rcount), 0, 0, 0)
+		switch e {
+		case 0:
+			c.rn = int(r)
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		default:
+			c.rerrno = e
+		}
+		return true
+	}
+}
+
+// growRead makes the read scratch at least n long.
+func (c *Conn) growRead(n int) {
+	if n <= len(c.rhdrs) {
+		return
+	}
+	c.rhdrs = make([]unix.Mmsghdr, n)
+	c.riovs = make([]unix.Iovec, n)
+	c.rnames = make([]unix.RawSockaddrInet6, n)
+	c.raddrs = make([]net.UDPAddr, n)
+	c.rips = make([][16]byte, n)
+}
+
+// senderAddr decodes the sender address of datagram i into the Conn's storage,
+// as x/net does: a 4-byte IP for AF_INET, 16 bytes and the scope's
+// interface name (or number) for AF_INET6; nil for another family.
+func (c *Conn) senderAddr(i int) *net.UDPAddr {
+	sa := &c.rnames[i]
+	a := &c.raddrs[i]
+	port := (*[2]byte)(unsafe.Pointer(&sa.Port))
+	a.Port = int(port[0])<<8 | int(port[1])
+	a.Zone = ""
+	switch sa.Family {
+	case unix.AF_INET:
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		a.IP = c.rips[i][:copy(c.rips[i][:4], sa4.Addr[:])]
+	case unix.AF_INET6:
+		a.IP = c.rips[i][:copy(c.rips[i][:], sa.Addr[:])]
+		if id := sa.Scope_id; id != 0 {
+			if id != c.zoneID {
+				c.zoneID, c.zone = id, strconv.FormatUint(uint64(id), 10)
+				if ifi, err := net.InterfaceByIndex(int(id)); err == nil {
+					c.zone = ifi.Name
+				}
+			}
+			a.Zone = c.zone
+		}
+	default:
+		return nil
+	}
+	return a
 }
 
 // WriteBatch sends ms[i].Buf[:ms[i].N] to ms[i].Addr for every message, in as
