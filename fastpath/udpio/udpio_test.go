@@ -875,4 +875,3 @@ func TestSenderAddress(t *testing.T) {
 		})
 	}
 }
-
