@@ -84,9 +84,15 @@ type Server struct {
 	answers  atomic.Pointer[Answers]
 	building atomic.Bool
 	slots    chan struct{}
-	jobs     chan *slowJob // to an idle worker
-	once     sync.Once
-	buildMu  sync.Mutex
+	jobs     chan *slowJob // to an idle worker; nil: exit
+	workers  atomic.Int32  // worker goroutines running
+	idle     atomic.Int32  // workers waiting for a job
+	lowIdle  atomic.Int32  // fewest idle workers since the reaper last looked
+	reaping  atomic.Bool   // the reaper runs
+	// idleAfter is workerIdle (tests shorten it).
+	idleAfter time.Duration
+	once      sync.Once
+	buildMu   sync.Mutex
 }
 
 func (s *Server) init() {
@@ -292,6 +298,10 @@ func (s *Server) slow(c *udpio.Conn, pkt []byte, from *net.UDPAddr, q *Query) {
 	select {
 	case s.jobs <- j: // an idle worker takes it
 	default:
+		s.workers.Add(1)
+		if s.reaping.CompareAndSwap(false, true) {
+			go s.reap()
+		}
 		go s.worker(j)
 	}
 }
@@ -323,24 +333,60 @@ func (j *slowJob) run(slow SlowPath) {
 	jobPool.Put(j)
 }
 
-// workerIdle is how long a slow-path worker waits for the next query
-// before it exits.
+// workerIdle is how long a slow-path worker may stay idle before the
+// reaper ends it (it ends between one and two such periods).
 const workerIdle = time.Second
 
-// worker runs slow-path queries until it has been idle for workerIdle.
-// Workers are reused rather than started per query: the chain is deep, and
-// a fresh goroutine grows (copies) its stack on every query — a tenth of
-// the CPU of cold recursion before this.
+// worker runs slow-path queries until the reaper hands it nil. Workers are
+// reused rather than started per query: the chain is deep, and a fresh
+// goroutine grows (copies) its stack on every query — a tenth of the CPU
+// of cold recursion before this. Waiting for the next job is a plain
+// channel receive: an idle timer reset per query and a select cost 3% of
+// cold-recursion CPU.
 func (s *Server) worker(j *slowJob) {
-	idle := time.NewTimer(workerIdle)
-	defer idle.Stop()
 	for {
 		j.run(s.Slow)
 		<-s.slots
-		idle.Reset(workerIdle)
-		select {
-		case j = <-s.jobs:
-		case <-idle.C:
+		s.idle.Add(1)
+		j = <-s.jobs
+		// The low-water mark is approximate (load and store are not one
+		// step): at worst a worker used in the period is ended.
+		if n := s.idle.Add(-1); n < s.lowIdle.Load() {
+			s.lowIdle.Store(n)
+		}
+		if j == nil {
+			s.workers.Add(-1)
+			return
+		}
+	}
+}
+
+// reap ends, every idle period, as many workers as stayed idle for all of
+// it; it returns once no worker is left.
+func (s *Server) reap() {
+	period := s.idleAfter
+	if period <= 0 {
+		period = workerIdle
+	}
+	t := time.NewTicker(period)
+	defer t.Stop()
+	s.lowIdle.Store(s.idle.Load())
+	for range t.C {
+		for k := s.lowIdle.Load(); k > 0; k-- {
+			select {
+			case s.jobs <- nil:
+			default:
+				k = 0 // none idle after all
+			}
+		}
+		s.lowIdle.Store(s.idle.Load())
+		if s.workers.Load() > 0 {
+			continue
+		}
+		s.reaping.Store(false)
+		// A worker started after the check above found the reaper still
+		// running and did not start another: take over if so.
+		if s.workers.Load() == 0 || !s.reaping.CompareAndSwap(false, true) {
 			return
 		}
 	}
