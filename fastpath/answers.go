@@ -60,6 +60,13 @@ type Answers struct {
 	Snapshot *cluster.Snapshot
 	owners   map[string]*ownerAnswers // by lower-case wire name
 	zones    map[string]*zoneAnswers  // by lower-case wire origin
+	// tops holds the last label (wire, with the root octet) of every
+	// zone's origin; rootZone is set when "." itself is served. A name
+	// under no such label is in no zone: Lookup stops there instead of
+	// trying each of its suffixes in owners and zones (cold recursion
+	// paid that on every query).
+	tops     map[string]struct{}
+	rootZone bool
 	// Responses is how many responses were built; Bytes their body bytes.
 	Responses int
 	Bytes     int
@@ -87,7 +94,7 @@ var commonTypes = []uint16{
 // plugin would give them: one lookup per name and type, done once per
 // revision instead of once per query.
 func Build(snap *cluster.Snapshot, o BuildOptions) (*Answers, error) {
-	a := &Answers{Snapshot: snap, owners: map[string]*ownerAnswers{}, zones: map[string]*zoneAnswers{}}
+	a := &Answers{Snapshot: snap, owners: map[string]*ownerAnswers{}, zones: map[string]*zoneAnswers{}, tops: map[string]struct{}{}}
 	if snap == nil || snap.Authority == nil {
 		return a, nil
 	}
@@ -158,6 +165,11 @@ func (b *builder) zone(z *zones.Zone) error {
 		za.nxdomain = p
 	}
 	b.a.zones[wo] = za
+	if top := lastLabel([]byte(wo)); top == nil {
+		b.a.rootZone = true
+	} else {
+		b.a.tops[string(top)] = struct{}{}
+	}
 	for _, on := range z.OwnerNames() {
 		w, err := wireName(on.Name)
 		if err != nil {
@@ -310,6 +322,11 @@ func (a *Answers) Lookup(q *Query) *Prebuilt {
 		return nil
 	}
 	name := q.Name()
+	if !a.rootZone {
+		if _, ok := a.tops[string(lastLabel(name))]; !ok {
+			return nil // in no zone
+		}
+	}
 	if oa, ok := a.owners[string(name)]; ok {
 		if oa.slow {
 			return nil
@@ -355,6 +372,24 @@ func (a *Answers) Lookup(q *Query) *Prebuilt {
 		if suffix[0] == 0 {
 			break
 		}
+	}
+	return nil
+}
+
+// lastLabel returns the last label of the wire name w with the root's zero
+// octet ("\x03com\x00" of www.example.com.), nil for the root name or a
+// malformed w.
+func lastLabel(w []byte) []byte {
+	for off := 0; off < len(w); {
+		l := int(w[off])
+		next := off + 1 + l
+		if l == 0 || next >= len(w) {
+			return nil
+		}
+		if w[next] == 0 {
+			return w[off : next+1]
+		}
+		off = next
 	}
 	return nil
 }

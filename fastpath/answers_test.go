@@ -223,3 +223,79 @@ func TestApexWildcard(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupByTopLabel: a name under a last label no served zone has is
+// left to the slow path without a walk of its suffixes; one under a served
+// zone's last label is still looked up (an NXDOMAIN there is precomputed
+// only inside the zone); with the root zone served every name is looked up.
+func TestLookupByTopLabel(t *testing.T) {
+	build := func(origin, text string) *Answers {
+		t.Helper()
+		z, findings := zones.Parse("t.zone", origin, []byte(text))
+		for _, f := range findings {
+			if f.Severity == zones.SeverityError {
+				t.Fatal(f)
+			}
+		}
+		a, err := Build(&cluster.Snapshot{Authority: zones.NewAuthority(z)}, BuildOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	internal := build("w.internal.", "$ORIGIN w.internal.\n@ 300 IN SOA ns h 1 2 3 4 60\n@ 300 IN NS ns\nns 300 IN A 198.18.0.1\n")
+	root := build(".", "$ORIGIN .\n@ 300 IN SOA ns.root. h.root. 1 2 3 4 60\n@ 300 IN NS ns.root.\nns.root. 300 IN A 198.18.0.1\n")
+	tests := []struct {
+		name  string
+		a     *Answers
+		qname string
+		rcode int // -1: the slow path
+	}{
+		{"other top label", internal, "www.example.com.", -1},
+		{"same top label, other zone", internal, "x.other.internal.", -1},
+		{"in the zone", internal, "NS.w.Internal.", dns.RcodeSuccess},
+		{"absent in the zone", internal, "nope.w.internal.", dns.RcodeNameError},
+		{"root", internal, ".", -1},
+		{"root zone: absent name", root, "www.example.com.", dns.RcodeNameError},
+		{"root zone: a name", root, "ns.root.", dns.RcodeSuccess},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var q Query
+			if !q.Parse(pack(t, query(tt.qname, dns.TypeA, false, false))) {
+				t.Fatal("parse")
+			}
+			p := tt.a.Lookup(&q)
+			switch {
+			case tt.rcode < 0 && p != nil:
+				t.Errorf("precomputed rcode %d, want the slow path", p.Rcode())
+			case tt.rcode >= 0 && (p == nil || p.Rcode() != tt.rcode):
+				t.Errorf("%v, want rcode %d", p, tt.rcode)
+			}
+		})
+	}
+	for w, want := range map[string]string{"\x03www\x07example\x03com\x00": "\x03com\x00", "\x03com\x00": "\x03com\x00", "\x00": "", "\x05ab": "", "": ""} {
+		if got := string(lastLabel([]byte(w))); got != want {
+			t.Errorf("lastLabel(%q) = %q, want %q", w, got, want)
+		}
+	}
+}
+
+// BenchmarkLookupRecursive is the precomputed answers' cost for a query
+// they cannot answer (a recursive name): what every cold query pays.
+func BenchmarkLookupRecursive(b *testing.B) {
+	a, err := Build(testSnapshot(b), BuildOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var q Query
+	if !q.Parse(pack(b, query("x1234.www.example.com.", dns.TypeA, true, false))) {
+		b.Fatal("parse")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if a.Lookup(&q) != nil {
+			b.Fatal("answered a recursive name")
+		}
+	}
+}
