@@ -10,7 +10,6 @@ package main
 
 import (
 	_ "embed"
-	"os"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
@@ -76,7 +75,6 @@ func loadDefault(serverType string) (caddy.Input, error) {
 }
 
 func main() {
-	tuneGC(os.Getenv, os.ReadFile)
 	// coremain parses the flags (-conf, -version, ...) and runs until a signal.
 	coremain.Run()
 }
