@@ -197,17 +197,7 @@ func BenchmarkPrebuilt(b *testing.B) {
 // absent child (slow path), but a name below an existing node without a
 // wildcard is still a precomputed NXDOMAIN.
 func TestApexWildcard(t *testing.T) {
-	text := "$ORIGIN w.internal.\n@ 300 IN SOA ns h 1 2 3 4 60\n@ 300 IN NS ns\nns 300 IN A 198.18.0.1\n* 300 IN A 198.18.0.2\nhost 300 IN A 198.18.0.3\n"
-	z, findings := zones.Parse("w.zone", "w.internal.", []byte(text))
-	for _, f := range findings {
-		if f.Severity == zones.SeverityError {
-			t.Fatal(f)
-		}
-	}
-	a, err := Build(&cluster.Snapshot{Authority: zones.NewAuthority(z)}, BuildOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := buildZone(t, "w.internal.", "$ORIGIN w.internal.\n@ 300 IN SOA ns h 1 2 3 4 60\n@ 300 IN NS ns\nns 300 IN A 198.18.0.1\n* 300 IN A 198.18.0.2\nhost 300 IN A 198.18.0.3\n")
 	for name, wantRcode := range map[string]int{"x.w.internal.": -1, "x.host.w.internal.": dns.RcodeNameError, "host.w.internal.": dns.RcodeSuccess} {
 		var q Query
 		q.Parse(pack(t, query(name, dns.TypeA, false, false)))
@@ -229,22 +219,8 @@ func TestApexWildcard(t *testing.T) {
 // zone's last label is still looked up (an NXDOMAIN there is precomputed
 // only inside the zone); with the root zone served every name is looked up.
 func TestLookupByTopLabel(t *testing.T) {
-	build := func(origin, text string) *Answers {
-		t.Helper()
-		z, findings := zones.Parse("t.zone", origin, []byte(text))
-		for _, f := range findings {
-			if f.Severity == zones.SeverityError {
-				t.Fatal(f)
-			}
-		}
-		a, err := Build(&cluster.Snapshot{Authority: zones.NewAuthority(z)}, BuildOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a
-	}
-	internal := build("w.internal.", "$ORIGIN w.internal.\n@ 300 IN SOA ns h 1 2 3 4 60\n@ 300 IN NS ns\nns 300 IN A 198.18.0.1\n")
-	root := build(".", "$ORIGIN .\n@ 300 IN SOA ns.root. h.root. 1 2 3 4 60\n@ 300 IN NS ns.root.\nns.root. 300 IN A 198.18.0.1\n")
+	internal := buildZone(t, "w.internal.", "$ORIGIN w.internal.\n@ 300 IN SOA ns h 1 2 3 4 60\n@ 300 IN NS ns\nns 300 IN A 198.18.0.1\n")
+	root := buildZone(t, ".", "$ORIGIN .\n@ 300 IN SOA ns.root. h.root. 1 2 3 4 60\n@ 300 IN NS ns.root.\nns.root. 300 IN A 198.18.0.1\n")
 	tests := []struct {
 		name  string
 		a     *Answers
@@ -298,4 +274,20 @@ func BenchmarkLookupRecursive(b *testing.B) {
 			b.Fatal("answered a recursive name")
 		}
 	}
+}
+
+// buildZone precomputes the answers of one zone given as zone-file text.
+func buildZone(t *testing.T, origin, text string) *Answers {
+	t.Helper()
+	z, findings := zones.Parse("t.zone", origin, []byte(text))
+	for _, f := range findings {
+		if f.Severity == zones.SeverityError {
+			t.Fatal(f)
+		}
+	}
+	a, err := Build(&cluster.Snapshot{Authority: zones.NewAuthority(z)}, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
