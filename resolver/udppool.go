@@ -478,10 +478,7 @@ func (s *poolSock) fail(err error) {
 func (s *poolSock) release(id uint16, w *waiter) {
 	s.mu.Lock()
 	delete(s.waiters, id)
-	closeNow := s.retired && !s.closed && len(s.waiters) == 0
-	if closeNow {
-		s.closed = true
-	}
+	closeNow := s.closeIfIdle()
 	s.mu.Unlock()
 	// No sender can reach w now (senders hold s.mu and look it up): empty
 	// it for its next query.
@@ -498,14 +495,22 @@ func (s *poolSock) release(id uint16, w *waiter) {
 func (s *poolSock) retire() {
 	s.mu.Lock()
 	s.retired = true
-	closeNow := !s.closed && len(s.waiters) == 0
-	if closeNow {
-		s.closed = true
-	}
+	closeNow := s.closeIfIdle()
 	s.mu.Unlock()
 	if closeNow {
 		s.close()
 	}
+}
+
+// closeIfIdle marks a retired s on which no query waits as closed, once,
+// and reports whether the caller must then close it (after unlocking).
+// Called with s.mu held.
+func (s *poolSock) closeIfIdle() bool {
+	if !s.retired || s.closed || len(s.waiters) > 0 {
+		return false
+	}
+	s.closed = true
+	return true
 }
 
 func (s *poolSock) close() {
