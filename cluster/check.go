@@ -320,16 +320,8 @@ func (c *checker) probes() {
 				continue
 			}
 		}
-		// Compared as MatchProbe compares on the nodes (NormRdata), so
-		// that Check refuses exactly the probes the nodes would fail.
-		have := make(map[string]bool, len(ans.Answer))
-		for _, rr := range ans.Answer {
-			have[NormRdata(RdataText(rr))] = true
-		}
-		for i, e := range p.Expect {
-			if !have[NormRdata(e)] {
-				c.errorf(p.ExpectPos[i], RuleProbeZone, "probe %q expects %q for %s %s but zone %s (%s) answers %s", p.Name, e, p.Query, dns.TypeToString[p.Type], z.Origin(), z.File(), answerText(ans.Answer))
-			}
+		for _, i := range missingExpect(p.Expect, ans.Answer) {
+			c.errorf(p.ExpectPos[i], RuleProbeZone, "probe %q expects %q for %s %s but zone %s (%s) answers %s", p.Name, p.Expect[i], p.Query, dns.TypeToString[p.Type], z.Origin(), z.File(), answerText(ans.Answer))
 		}
 	}
 }

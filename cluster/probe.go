@@ -23,20 +23,32 @@ func MatchProbe(p Probe, r *dns.Msg) error {
 	if r.Rcode != p.Rcode {
 		return fmt.Errorf("rcode %s, want %s", dns.RcodeToString[r.Rcode], dns.RcodeToString[p.Rcode])
 	}
-	have := make(map[string]bool, len(r.Answer))
-	for _, rr := range r.Answer {
-		have[NormRdata(RdataText(rr))] = true
-	}
 	var missing []string
-	for _, e := range p.Expect {
-		if !have[NormRdata(e)] {
-			missing = append(missing, e)
-		}
+	for _, i := range missingExpect(p.Expect, r.Answer) {
+		missing = append(missing, p.Expect[i])
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("answer %s lacks %s", ResponseText(r), strings.Join(missing, ", "))
 	}
 	return nil
+}
+
+// missingExpect returns the indexes of the expected rdata that no record of
+// answer has (compared as NormRdata). MatchProbe judges a node's response
+// with it, and Check a probe against the zone, so that Check refuses
+// exactly the probes the nodes would fail.
+func missingExpect(expect []string, answer []dns.RR) []int {
+	have := make(map[string]bool, len(answer))
+	for _, rr := range answer {
+		have[NormRdata(RdataText(rr))] = true
+	}
+	var missing []int
+	for i, e := range expect {
+		if !have[NormRdata(e)] {
+			missing = append(missing, i)
+		}
+	}
+	return missing
 }
 
 // NormRdata is the form in which probe expectations and answered rdata are
