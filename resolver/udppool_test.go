@@ -104,6 +104,19 @@ func testPool(perServer, maxUses int) *udpPool {
 	return p
 }
 
+// askPool sends a TXT query for name through p to server (5 s at most)
+// and checks the reply is name's own.
+func askPool(t *testing.T, p *udpPool, server netip.AddrPort, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r, err := p.Exchange(ctx, "udp", server, query(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	replyFor(t, r, name)
+}
+
 func replyFor(t *testing.T, r *dns.Msg, name string) {
 	t.Helper()
 	if r == nil || len(r.Answer) != 1 {
@@ -193,13 +206,7 @@ func TestUDPPoolDropsForgedReplies(t *testing.T) {
 	})
 	p := testPool(2, 100)
 	defer p.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	r, err := p.Exchange(ctx, "udp", rs.addr, query("www.example.com."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	replyFor(t, r, "www.example.com.")
+	askPool(t, p, rs.addr, "www.example.com.")
 	// wrong id and garbage never reach the query (the forged source never
 	// reaches the socket); the wrong question and the junk do, and the
 	// query drops them itself.
@@ -237,13 +244,7 @@ func TestUDPPoolStrayAfterGiveUp(t *testing.T) {
 	if p.strays.Load() != 1 {
 		t.Fatalf("late reply: %d strays, want 1", p.strays.Load())
 	}
-	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	r, err := p.Exchange(ctx, "udp", rs.addr, query("next.example."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	replyFor(t, r, "next.example.")
+	askPool(t, p, rs.addr, "next.example.")
 	if o := p.opened.Load(); o != 1 {
 		t.Errorf("opened %d sockets, want the one reused", o)
 	}
@@ -260,13 +261,7 @@ func TestUDPPoolRetirement(t *testing.T) {
 	defer p.Close()
 	ask := func(name string) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		r, err := p.Exchange(ctx, "udp", rs.addr, query(name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		replyFor(t, r, name)
+		askPool(t, p, rs.addr, name)
 	}
 	for i := 0; i < 9; i++ {
 		ask(fmt.Sprintf("n%d.example.", i))
@@ -343,13 +338,7 @@ func TestUDPPoolClose(t *testing.T) {
 	if n := p.readers.Load(); n != 0 {
 		t.Fatalf("%d readers after the last query, want 0", n)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	r, err := p.Exchange(ctx, "udp", rs.addr, query("after.example."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	replyFor(t, r, "after.example.")
+	askPool(t, p, rs.addr, "after.example.")
 	if o := p.opened.Load(); o != 1 {
 		t.Errorf("a closed pool opened %d pooled sockets, want none after the first", o)
 	}
@@ -473,13 +462,7 @@ func TestUDPPoolPortsPerServer(t *testing.T) {
 	for i := 0; i < 40; i++ {
 		rs := servers[i%len(servers)]
 		name := fmt.Sprintf("p%d.example.", i)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		r, err := p.Exchange(ctx, "udp", rs.addr, query(name))
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		replyFor(t, r, name)
+		askPool(t, p, rs.addr, name)
 	}
 	seen := map[uint16]int{}
 	for i, rs := range servers {
@@ -582,13 +565,7 @@ func TestUDPPoolSprayRetires(t *testing.T) {
 	p.maxStrays = 5
 	defer p.Close()
 	for _, name := range []string{"sprayed.example.", "next.example."} {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		r, err := p.Exchange(ctx, "udp", rs.addr, query(name))
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		replyFor(t, r, name)
+		askPool(t, p, rs.addr, name)
 	}
 	if ports := rs.sourcePorts(); len(ports) != 2 || ports[0] == ports[1] {
 		t.Fatalf("source ports %v: want a new socket after the spray", ports)
@@ -615,13 +592,7 @@ func TestUDPPoolBounds(t *testing.T) {
 	defer p.Close()
 	ask := func(rs *responder, name string) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		r, err := p.Exchange(ctx, "udp", rs.addr, query(name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		replyFor(t, r, name)
+		askPool(t, p, rs.addr, name)
 		if n := p.live.Load(); n > int64(p.maxSocks) {
 			t.Fatalf("%d sockets open, cap %d", n, p.maxSocks)
 		}
