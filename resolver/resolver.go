@@ -140,7 +140,7 @@ func (r *Resolver) SetStubZones(stubs map[string][]dns.RR) error {
 	parsed := make(map[string]*delegation, len(stubs))
 	keys := make([]string, 0, len(stubs))
 	for zone, rrs := range stubs {
-		d, key, err := parseServers(lower(dns.Fqdn(zone)), rrs)
+		d, key, err := parseServers(lower(zone), rrs)
 		if err != nil {
 			return fmt.Errorf("stub zone %s: %w", zone, err)
 		}
