@@ -3,7 +3,6 @@ package resolver
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -15,24 +14,7 @@ import (
 // (an address of 127.0.0.0/8, port 0 for a free one).
 func authority(t *testing.T, addr string) netip.AddrPort {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		m.Authoritative = true
-		rr, _ := dns.NewRR(q.Question[0].Name + " 60 IN A 192.0.2.1")
-		m.Answer = []dns.RR{rr}
-		_ = w.WriteMsg(m)
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go func() { _ = srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	return netip.MustParseAddrPort(pc.LocalAddr().String())
+	return serveA(t, addr, true)
 }
 
 // slowConfig makes every upstream attempt wait 5 s for a reply and gives

@@ -64,14 +64,24 @@ func blackhole(t *testing.T, addr string) int {
 // question with 192.0.2.1: a healthy forward target.
 func answering(t *testing.T) netip.AddrPort {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	return serveA(t, "127.0.0.1:0", false)
+}
+
+// serveA runs a real DNS server on addr (an address of 127.0.0.0/8, port 0
+// for a free one) that answers every question with one A record, 192.0.2.1:
+// authoritatively (AA), or else as a recursive server (RA). It stops when
+// the test ends.
+func serveA(t *testing.T, addr string, authoritative bool) netip.AddrPort {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetReply(q)
-		m.RecursionAvailable = true
+		m.Authoritative = authoritative
+		m.RecursionAvailable = !authoritative
 		rr, _ := dns.NewRR(q.Question[0].Name + " 60 IN A 192.0.2.1")
 		m.Answer = []dns.RR{rr}
 		_ = w.WriteMsg(m)
