@@ -206,7 +206,17 @@ func serveDNSFailing(t testing.TB, g *GitOps, fail *atomic.Bool) string {
 
 var bg = context.Background()
 
-func contextWithCancel() (context.Context, context.CancelFunc) { return context.WithCancel(bg) }
+// startLoop runs g's sync loop until the test ends (stopping it before the
+// test's temporary folders go) and waits until it serves first and sleeps
+// until the next poll.
+func startLoop(t *testing.T, g *GitOps, clk *fakeClock, first string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(bg)
+	done := make(chan struct{})
+	go func() { defer close(done); g.run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, func() bool { return served(g) == first && clk.Pending() == 1 })
+}
 
 // value reads a counter or gauge.
 func value(c prometheus.Metric) float64 {

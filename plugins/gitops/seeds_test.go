@@ -361,11 +361,7 @@ func TestHTTPStatusAndSync(t *testing.T) {
 	os.WriteFile(tokenFile, []byte("s3cret-token\n"), 0o600)
 	g.cfg.SyncTokenFile = tokenFile
 	g.Boot()
-	ctx, cancel := contextWithCancel()
-	done := make(chan struct{})
-	go func() { defer close(done); g.run(ctx) }()
-	defer func() { cancel(); <-done }()
-	waitFor(t, func() bool { return served(g) == first && clk.Pending() == 1 })
+	startLoop(t, g, clk, first)
 	srv := httptest.NewServer(g.Handler())
 	defer srv.Close()
 
@@ -430,11 +426,7 @@ func TestRetryAfterTransientProbeFailure(t *testing.T) {
 	os.WriteFile(tokenFile, []byte("tok"), 0o600)
 	g.cfg.SyncTokenFile = tokenFile
 	g.Boot()
-	ctx, cancel := contextWithCancel()
-	done := make(chan struct{})
-	go func() { defer close(done); g.run(ctx) }()
-	defer func() { cancel(); <-done }()
-	waitFor(t, func() bool { return served(g) == first && clk.Pending() == 1 })
+	startLoop(t, g, clk, first)
 	srv := httptest.NewServer(g.Handler())
 	defer srv.Close()
 	sync := func(query string) Attempt {

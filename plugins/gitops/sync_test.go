@@ -114,12 +114,7 @@ func TestLoopPollAndTrigger(t *testing.T) {
 	first := repo.commit("first")
 	g, clk := newTestGitOps(t, repo.dir, filepath.Join(t.TempDir(), "state"))
 	g.Boot()
-	ctx, cancel := contextWithCancel()
-	done := make(chan struct{})
-	go func() { defer close(done); g.run(ctx) }()
-	defer func() { cancel(); <-done }()
-
-	waitFor(t, func() bool { return served(g) == first && clk.Pending() == 1 })
+	startLoop(t, g, clk, first)
 	repo.write("zones/corp.internal.zone", zone(2026112102, "198.18.5.81"))
 	second := repo.commit("second")
 	clk.Advance(4 * time.Second)
