@@ -226,17 +226,7 @@ func (cl *call) fromWire(pkt []byte, dh dns.Header) bool {
 		return false
 	}
 	r := &cl.msg
-	r.Id = dh.Id
-	r.Response = dh.Bits&(1<<15) != 0
-	r.Opcode = int(dh.Bits>>11) & 0xf
-	r.Authoritative = dh.Bits&(1<<10) != 0
-	r.Truncated = dh.Bits&(1<<9) != 0
-	r.RecursionDesired = dh.Bits&(1<<8) != 0
-	r.RecursionAvailable = dh.Bits&(1<<7) != 0
-	r.Zero = dh.Bits&(1<<6) != 0
-	r.AuthenticatedData = dh.Bits&(1<<5) != 0
-	r.CheckingDisabled = dh.Bits&(1<<4) != 0
-	r.Rcode = int(dh.Bits & 0xf)
+	r.MsgHdr = msgHdr(dh)
 	cl.question[0] = dns.Question{Name: name, Qtype: q.QType, Qclass: q.QClass}
 	r.Question = cl.question[:1:1]
 	if q.EDNS {
@@ -322,25 +312,36 @@ func (w *responseWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// msgHdr is the dns.MsgHdr of a wire header, field for field as
+// dns.Msg.Unpack (and miekg's server before it rejects a query) sets it.
+func msgHdr(dh dns.Header) dns.MsgHdr {
+	return dns.MsgHdr{
+		Id:                 dh.Id,
+		Response:           dh.Bits&(1<<15) != 0,
+		Opcode:             int(dh.Bits>>11) & 0xf,
+		Authoritative:      dh.Bits&(1<<10) != 0,
+		Truncated:          dh.Bits&(1<<9) != 0,
+		RecursionDesired:   dh.Bits&(1<<8) != 0,
+		RecursionAvailable: dh.Bits&(1<<7) != 0,
+		Zero:               dh.Bits&(1<<6) != 0,
+		AuthenticatedData:  dh.Bits&(1<<5) != 0,
+		CheckingDisabled:   dh.Bits&(1<<4) != 0,
+		Rcode:              int(dh.Bits & 0xf),
+	}
+}
+
 // reject answers a query the server does not accept as miekg's server
 // (CoreDNS's own UDP socket) does: the query's header with QR set, AA and
 // Z cleared, the rcode, the opcode kept for NOTIMP and QUERY for FORMERR;
 // the question when it could be read (a query that failed to unpack past
 // it), no other section.
 func (w *responseWriter) reject(dh dns.Header, question []dns.Question, rcode int) {
-	m := new(dns.Msg)
-	m.Id = dh.Id
-	m.Response = true
-	if rcode == dns.RcodeNotImplemented {
-		m.Opcode = int(dh.Bits>>11) & 0xf
+	m := &dns.Msg{MsgHdr: msgHdr(dh), Question: question}
+	m.Response, m.Authoritative, m.Zero = true, false, false
+	if rcode != dns.RcodeNotImplemented {
+		m.Opcode = dns.OpcodeQuery
 	}
-	m.Truncated = dh.Bits&(1<<9) != 0
-	m.RecursionDesired = dh.Bits&(1<<8) != 0
-	m.RecursionAvailable = dh.Bits&(1<<7) != 0
-	m.AuthenticatedData = dh.Bits&(1<<5) != 0
-	m.CheckingDisabled = dh.Bits&(1<<4) != 0
 	m.Rcode = rcode
-	m.Question = question
 	if b, err := m.Pack(); err == nil {
 		w.c.WriteTo(b, w.from)
 	}
