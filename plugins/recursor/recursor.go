@@ -197,7 +197,8 @@ func (rc *Recursor) resolverFor(snap *cluster.Snapshot) (*resolver.Resolver, err
 		res.SetForwardRules(rules)
 	}
 	if err := res.SetStubZones(snap.StubZones); err != nil {
-		log.Errorf("revision %s: internal delegations: %v", revID(snap), err)
+		// As with the hints: the resolver keeps the stub zones it had.
+		log.Errorf("revision %s: keeping the previous internal delegations (stub zones): %v", revID(snap), err)
 	}
 	rc.applied.Store(snap)
 	return res, nil
