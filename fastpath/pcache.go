@@ -155,8 +155,9 @@ func (c *PacketCache) Write(dst, pkt []byte, q *Query) (n int, rcode int, ok boo
 }
 
 // Store caches resp, the chain's response to q, under generation gen if the
-// question was seen before (the door keeper) and the response is cacheable: NOERROR or NXDOMAIN, recursion available, not truncated,
-// no extended error (stale and fallback answers carry one), at least one
+// question was seen before (the door keeper) and the response is
+// cacheable: NOERROR or NXDOMAIN, recursion available, not truncated, no
+// extended error (stale and fallback answers carry one), at least one
 // record with a TTL and every TTL at least one second. It reports whether
 // it stored.
 func (c *PacketCache) Store(q *Query, resp []byte, gen uint64) bool {
@@ -219,11 +220,8 @@ func parseCacheable(resp []byte, q *Query) (*cachedResponse, bool) {
 		return nil, false
 	}
 	// The question must be the query's (any case): the body's compression
-	// pointers assume the same question layout.
-	qlen := q.QEnd - headerLen
-	if len(resp) < headerLen+qlen {
-		return nil, false
-	}
+	// pointers assume the same question layout. resp holds it: q.QEnd is
+	// past it and len(resp) >= q.QEnd.
 	name := q.Name()
 	for i, ch := range resp[headerLen : headerLen+len(name)] {
 		if ch >= 'A' && ch <= 'Z' {
