@@ -439,7 +439,7 @@ func (c *checker) againstBase(base *Revision) {
 		hz := head[bz.Origin()]
 		if hz == nil {
 			deleted += bz.Len()
-			refuse(zones.Position{File: c.path(ZonesDir + "/" + bz.Origin() + "zone")}, RuleZoneDeleted, "zone %s is deleted (%d records)", bz.Origin(), bz.Len())
+			refuse(zones.Position{File: bz.File()}, RuleZoneDeleted, "zone %s is deleted (%d records)", bz.Origin(), bz.Len())
 			continue
 		}
 		if sameRecords(bz, hz) {
