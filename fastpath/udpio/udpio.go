@@ -519,12 +519,8 @@ func (c *Conn) sockoptInt(opt int) (int, error) {
 }
 
 func (c *Conn) control(f func(fd int) error) error {
-	rc, err := c.uc.SyscallConn()
-	if err != nil {
-		return err
-	}
 	var ferr error
-	if err := rc.Control(func(fd uintptr) { ferr = f(int(fd)) }); err != nil {
+	if err := c.rc.Control(func(fd uintptr) { ferr = f(int(fd)) }); err != nil {
 		return err
 	}
 	return ferr
