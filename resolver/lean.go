@@ -36,10 +36,19 @@ type leanReply struct {
 }
 
 // leanA is an A record and its address in one allocation (Msg.Unpack
-// makes two).
+// and dns.Copy make two).
 type leanA struct {
 	rr dns.A
 	ip [4]byte
+}
+
+// newA returns an A record with header h and a copy of ip (4 bytes) in
+// one allocation.
+func newA(h dns.RR_Header, ip []byte) *dns.A {
+	a := &leanA{rr: dns.A{Hdr: h}}
+	copy(a.ip[:], ip)
+	a.rr.A = a.ip[:]
+	return &a.rr
 }
 
 // Header bits (RFC 1035 4.1.1), as miekg/dns names them.
@@ -114,10 +123,7 @@ func leanUnpack(msg []byte, q *dns.Msg) (*dns.Msg, bool) {
 		}
 		var rr dns.RR
 		if h.Rrtype == dns.TypeA && h.Rdlength == 4 {
-			a := &leanA{rr: dns.A{Hdr: h}}
-			copy(a.ip[:], msg[off:end])
-			a.rr.A = a.ip[:]
-			rr = &a.rr
+			rr = newA(h, msg[off:end])
 		} else {
 			var err error
 			if rr, _, err = dns.UnpackRRWithHeader(h, msg[:end], off); err != nil {

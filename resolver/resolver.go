@@ -430,10 +430,7 @@ func appendOwnCopies(dst, rrs []dns.RR) []dns.RR {
 // in one allocation instead of two.
 func copyRR(rr dns.RR) dns.RR {
 	if a, ok := rr.(*dns.A); ok && len(a.A) == 4 {
-		c := &leanA{rr: dns.A{Hdr: a.Hdr}}
-		copy(c.ip[:], a.A)
-		c.rr.A = c.ip[:]
-		return &c.rr
+		return newA(a.Hdr, a.A)
 	}
 	return dns.Copy(rr)
 }
