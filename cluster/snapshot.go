@@ -63,7 +63,7 @@ func NewSnapshot(rev *Revision, clusterName, nodeName string) (*Snapshot, error)
 		for _, n := range c.Nodes {
 			names = append(names, n.Name)
 		}
-		return nil, fmt.Errorf("cluster %s of revision %s has no node %q (nodes: %s)", c.Name, revName(rev), nodeName, strings.Join(names, ", "))
+		return nil, fmt.Errorf("cluster %s (%s) of revision %s has no node %q (nodes: %s)", c.Name, c.Pos.File, revName(rev), nodeName, strings.Join(names, ", "))
 	}
 
 	zs := rev.Zones
@@ -72,7 +72,7 @@ func NewSnapshot(rev *Revision, clusterName, nodeName string) (*Snapshot, error)
 		for _, o := range c.Zones {
 			z := rev.Zone(o)
 			if z == nil {
-				return nil, fmt.Errorf("cluster %s serves zone %s, which revision %s does not hold", c.Name, o, revName(rev))
+				return nil, fmt.Errorf("cluster %s (%s) serves zone %s, which revision %s does not hold", c.Name, c.Pos.File, o, revName(rev))
 			}
 			zs = append(zs, z)
 		}
