@@ -310,7 +310,6 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error
 	}
 
 	fl, leader := r.join(key)
-	ch := fl.done
 	var staleTimer <-chan time.Time
 	if sawStale && r.hasStale(name, q.Qtype, now) {
 		staleTimer = r.clock.After(r.cfg.StaleClientTimeout)
@@ -328,7 +327,7 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error
 		}
 	}
 	select {
-	case <-ch:
+	case <-fl.done:
 		if fl.err != nil && r.serveStale(m, name, q.Qtype, r.clock.Now()) {
 			return m, nil
 		}
@@ -339,7 +338,7 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error
 		}
 		// The stale data went away meanwhile: wait for the resolution.
 		select {
-		case <-ch:
+		case <-fl.done:
 			return reply(rm, fl)
 		case <-ctx.Done():
 			m.Rcode = dns.RcodeServerFailure
