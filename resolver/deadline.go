@@ -20,10 +20,6 @@ type deadlineCtx struct {
 	timer    *time.Timer
 }
 
-func newDeadlineCtx(d time.Duration) *deadlineCtx {
-	return &deadlineCtx{deadline: time.Now().Add(d)}
-}
-
 func (c *deadlineCtx) Deadline() (time.Time, bool) { return c.deadline, true }
 func (c *deadlineCtx) Value(any) any               { return nil }
 

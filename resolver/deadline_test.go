@@ -7,6 +7,12 @@ import (
 	"time"
 )
 
+// newDeadlineCtx is a resolution's context ending d from now (a flight
+// sets its embedded one's deadline the same way).
+func newDeadlineCtx(d time.Duration) *deadlineCtx {
+	return &deadlineCtx{deadline: time.Now().Add(d)}
+}
+
 // TestDeadlineCtx: a resolution's context ends at its deadline (Err, Done
 // and the contexts derived from it), never before.
 func TestDeadlineCtx(t *testing.T) {
