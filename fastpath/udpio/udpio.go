@@ -108,9 +108,9 @@ type Options struct {
 const (
 	DefaultRecvBuffer = 4 << 20
 	DefaultSendBuffer = 1 << 20
-	// maxSockets bounds Options.Sockets: more sockets than this cannot help
+	// MaxSockets bounds Options.Sockets: more sockets than this cannot help
 	// any machine this runs on and only cost file descriptors.
-	maxSockets = 1024
+	MaxSockets = 1024
 )
 
 // Group is the set of sockets bound to one address by Listen.
@@ -141,8 +141,8 @@ func Listen(addr string, o Options) (*Group, error) {
 	if o.Sockets <= 0 {
 		o.Sockets = runtime.GOMAXPROCS(0)
 	}
-	if o.Sockets > maxSockets {
-		return nil, fmt.Errorf("udpio: listen %q: %d sockets asked, at most %d", addr, o.Sockets, maxSockets)
+	if o.Sockets > MaxSockets {
+		return nil, fmt.Errorf("udpio: listen %q: %d sockets asked, at most %d", addr, o.Sockets, MaxSockets)
 	}
 	if o.RecvBuffer <= 0 {
 		o.RecvBuffer = DefaultRecvBuffer

@@ -11,6 +11,7 @@ import (
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/miekg/dns"
 
+	"github.com/gitops-dns/resolverd/fastpath/udpio"
 	"github.com/gitops-dns/resolverd/plugins/gitops"
 )
 
@@ -42,7 +43,7 @@ func setup(c *caddy.Controller) error {
 		return plugin.Error(pluginName, c.Errf("fastpath answers every name: it needs the server block of the root zone (.:PORT), not %q", dc.Zone))
 	}
 	if dc.Transport != "dns" {
-		return plugin.Error(pluginName, c.Errf("fastpath serves plain DNS over UDP, not %s://", dc.Transport))
+		return plugin.Error(pluginName, c.Errf("fastpath serves plain DNS over UDP, not %s://: move it to a dns:// (or scheme-less) server block", dc.Transport))
 	}
 	p := newPlugin(cfg, gitops.SourceOf(c))
 	// The hook CoreDNS calls when it starts serving UDP on an address: it
@@ -52,7 +53,14 @@ func setup(c *caddy.Controller) error {
 		p.serverReady(s)
 		return nil
 	}
-	c.OnStartup(func() error { return p.start(dc) })
+	// Startup errors (a socket that cannot be bound) come after parsing:
+	// name the server block they belong to.
+	c.OnStartup(func() error {
+		if err := p.start(dc); err != nil {
+			return plugin.Error(pluginName, fmt.Errorf("server block %s:%s: %w", dc.Zone, dc.Port, err))
+		}
+		return nil
+	})
 	c.OnShutdown(p.stop)
 	return nil
 }
@@ -77,6 +85,9 @@ func parse(c *caddy.Controller) (Config, error) {
 		}
 		switch key {
 		case "sockets":
+			if n > udpio.MaxSockets {
+				return cfg, c.Errf("sockets: %d is more than %d (0 means one per core)", n, udpio.MaxSockets)
+			}
 			cfg.Sockets = n
 		case "recv_buffer":
 			cfg.RecvBuffer = n

@@ -52,6 +52,7 @@ func TestParse(t *testing.T) {
 		{name: "two values", input: "fastpath {\n cache 1 2\n}", wantErr: "cache takes one value"},
 		{name: "not a number", input: "fastpath {\n recv_buffer 4MiB\n}", wantErr: `recv_buffer: "4MiB" is not a non-negative integer`},
 		{name: "negative", input: "fastpath {\n max_records -1\n}", wantErr: `max_records: "-1" is not a non-negative integer`},
+		{name: "too many sockets", input: "fastpath {\n sockets 5000\n}", wantErr: "sockets: 5000 is more than 1024"},
 		{name: "max_slow zero", input: "fastpath {\n max_slow 0\n}", wantErr: "max_slow must be at least 1"},
 		{name: "unknown option", input: "fastpath {\n workers 4\n}", wantErr: `unknown property "workers" (sockets, recv_buffer, cache, max_records, max_slow)`},
 		{name: "twice", input: "fastpath\nfastpath", wantErr: "fastpath may appear only once per server block"},
