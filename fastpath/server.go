@@ -167,12 +167,11 @@ func (s *Server) rebuild() {
 // Learn offers the chain's response to a query to the packet cache; the
 // slow path calls it for every response it sends over UDP, with the verdict
 // the chain left in the query's context (see Verdict).
-func (s *Server) Learn(q *Query, from netip.Addr, resp []byte, gen uint64, v *Verdict) {
+func (s *Server) Learn(q *Query, from *net.UDPAddr, resp []byte, gen uint64, v *Verdict) {
 	if s.Cache == nil || q == nil || !q.RD() || !v.Cacheable() {
 		return
 	}
-	snap := s.Source()
-	if snap == nil || !snap.RecursionAllowed(from) {
+	if snap := s.Source(); snap == nil || !allowed(snap, from) {
 		return
 	}
 	s.Cache.Store(q, resp, gen)

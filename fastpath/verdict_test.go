@@ -2,6 +2,7 @@ package fastpath
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"testing"
 
@@ -22,12 +23,13 @@ func TestLearnNeedsFreshVerdict(t *testing.T) {
 	var q Query
 	q.Parse(pack(t, qm))
 	resp := response(t, qm, dns.RcodeSuccess, false, "example.com. 30 IN A 192.0.2.1")
-	allowed, other := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")
+	allowed := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5300}
+	other := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2), Port: 5300}
 
 	tests := []struct {
 		name  string
 		mark  func(ctx context.Context)
-		from  netip.Addr
+		from  *net.UDPAddr
 		store bool
 	}{
 		{"unmarked", func(context.Context) {}, allowed, false},

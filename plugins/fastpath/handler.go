@@ -13,7 +13,6 @@ import (
 	"context"
 	"encoding/binary"
 	"net"
-	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -306,9 +305,7 @@ func (w *responseWriter) Write(b []byte) (int, error) {
 	if err := w.c.WriteTo(b, w.from); err != nil {
 		return 0, err
 	}
-	if ip, ok := netip.AddrFromSlice(w.from.IP); ok {
-		w.l.fp.Learn(w.q, ip.Unmap(), b, w.gen, w.verdict)
-	}
+	w.l.fp.Learn(w.q, w.from, b, w.gen, w.verdict)
 	return len(b), nil
 }
 
