@@ -92,7 +92,6 @@ type Server struct {
 	// idleAfter is workerIdle (tests shorten it).
 	idleAfter time.Duration
 	once      sync.Once
-	buildMu   sync.Mutex
 }
 
 func (s *Server) init() {
@@ -125,39 +124,33 @@ func (s *Server) Answers() *Answers {
 
 // prepare builds the answers of snap and purges the packet cache: the
 // packet cache's generation moves with the answers, so no entry learnt
-// under an older revision is served with the new one.
-func (s *Server) prepare(snap *cluster.Snapshot) error {
-	s.buildMu.Lock()
-	defer s.buildMu.Unlock()
+// under an older revision is served with the new one. A revision whose
+// answers cannot be precomputed (a record that does not pack) gets an
+// empty table: the slow path serves it.
+func (s *Server) prepare(snap *cluster.Snapshot) {
 	if a := s.answers.Load(); a != nil && a.Snapshot == snap {
-		return nil
+		return
 	}
 	a, err := Build(snap, s.Build)
 	if err != nil {
-		return err
+		if s.BuildFailed != nil {
+			s.BuildFailed(snap, err)
+		}
+		a = &Answers{Snapshot: snap}
 	}
 	if s.Cache != nil {
 		s.Cache.Purge()
 	}
 	s.answers.Store(a)
-	return nil
 }
 
+// rebuild prepares the served snapshot until it stops changing. Answers
+// starts it and the building flag keeps it the only one running.
 func (s *Server) rebuild() {
 	defer s.building.Store(false)
 	for {
 		snap := s.Source()
-		if err := s.prepare(snap); err != nil {
-			// Not precomputable (a record that does not pack): the slow
-			// path serves this revision. Store an empty table for it.
-			if s.BuildFailed != nil {
-				s.BuildFailed(snap, err)
-			}
-			if s.Cache != nil {
-				s.Cache.Purge()
-			}
-			s.answers.Store(&Answers{Snapshot: snap})
-		}
+		s.prepare(snap)
 		if s.Source() == snap {
 			return
 		}
