@@ -3,10 +3,14 @@ package fastpath
 import (
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/cluster"
 	"github.com/gitops-dns/resolverd/fastpath/udpio"
 )
 
@@ -72,5 +76,50 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestRevisionNotPrecomputable: a revision whose answers cannot be built
+// is reported, gets an empty table (every query takes the slow path, none
+// is answered from another revision's answers) and, as any revision swap,
+// a new packet cache generation.
+func TestRevisionNotPrecomputable(t *testing.T) {
+	good := testSnapshot(t)
+	bad := &cluster.Snapshot{
+		Authority: good.Authority,
+		// A forward rule under the served zone whose name does not pack.
+		Forward: []cluster.ForwardRule{{Zone: strings.Repeat("a", 64) + ".example.internal."}},
+	}
+	qm := query("www.example.internal.", dns.TypeA, false, false)
+	var q Query
+	if !q.Parse(pack(t, qm)) {
+		t.Fatal("query does not parse")
+	}
+	snap := good
+	var reported []error
+	s := &Server{
+		Source:      func() *cluster.Snapshot { return snap },
+		Cache:       NewPacketCache(10),
+		BuildFailed: func(sn *cluster.Snapshot, err error) { reported = append(reported, err) },
+	}
+	s.rebuild()
+	if a := s.Answers(); a == nil || a.Lookup(&q) == nil {
+		t.Fatal("the good revision answers nothing from precomputed answers")
+	}
+	gen := s.Cache.Generation()
+	snap = bad
+	s.rebuild()
+	a := s.Answers()
+	if a == nil || a.Snapshot != bad {
+		t.Fatalf("answers %+v, want the (empty) table of the bad revision", a)
+	}
+	if p := a.Lookup(&q); p != nil {
+		t.Errorf("the bad revision answers %+v from precomputed answers, want the slow path", p)
+	}
+	if len(reported) != 1 {
+		t.Errorf("BuildFailed heard %v, want one error", reported)
+	}
+	if s.Cache.Generation() == gen {
+		t.Error("the packet cache kept its generation across the revision swap")
 	}
 }
