@@ -53,8 +53,7 @@ func TestDoorKeeper(t *testing.T) {
 	c := NewPacketCache(10)
 	qm := query("once.example.", dns.TypeA, false, false)
 	qm.RecursionDesired = true
-	var q Query
-	q.Parse(pack(t, qm))
+	q := parsed(t, qm)
 	resp := response(t, qm, dns.RcodeSuccess, false, "once.example. 300 IN A 192.0.2.1")
 	if c.Store(&q, resp, c.Generation()) || c.Len() != 0 {
 		t.Fatal("first sighting stored")
@@ -131,8 +130,7 @@ func TestPacketCache(t *testing.T) {
 func TestPacketCacheRefuses(t *testing.T) {
 	qm := query("example.com.", dns.TypeA, true, false)
 	qm.RecursionDesired = true
-	var q Query
-	q.Parse(pack(t, qm))
+	q := parsed(t, qm)
 	good := response(t, qm, dns.RcodeSuccess, false, "example.com. 300 IN A 192.0.2.1")
 	mutate := func(f func(b []byte)) []byte {
 		b := append([]byte(nil), good...)
@@ -170,8 +168,7 @@ func TestPacketCacheKeyFlags(t *testing.T) {
 	c := NewPacketCache(10)
 	qm := query("example.com.", dns.TypeA, true, false)
 	qm.RecursionDesired = true
-	var q Query
-	q.Parse(pack(t, qm))
+	q := parsed(t, qm)
 	admit(c, &q, response(t, qm, dns.RcodeSuccess, false, "example.com. 300 IN A 192.0.2.1"), c.Generation())
 	for _, tc := range []struct {
 		name string
@@ -199,10 +196,7 @@ func TestPacketCacheBounded(t *testing.T) {
 	for i := 0; i < 10000; i++ {
 		qm := query(fmt.Sprintf("n%d.test.", i), dns.TypeA, false, false)
 		qm.RecursionDesired = true
-		var q Query
-		if !q.Parse(pack(t, qm)) {
-			t.Fatal("parse")
-		}
+		q := parsed(t, qm)
 		admit(c, &q, response(t, qm, dns.RcodeSuccess, false, qm.Question[0].Name+" 300 IN A 192.0.2.1"), c.Generation())
 	}
 	if c.Len() > 64+pcShards {

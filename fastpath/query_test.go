@@ -16,6 +16,16 @@ func pack(t testing.TB, m *dns.Msg) []byte {
 	return b
 }
 
+// parsed is qm as the fast path parses it; the test stops if it does not.
+func parsed(t testing.TB, qm *dns.Msg) Query {
+	t.Helper()
+	var q Query
+	if !q.Parse(pack(t, qm)) {
+		t.Fatalf("the fast path does not parse %v", qm)
+	}
+	return q
+}
+
 func query(name string, qtype uint16, edns bool, do bool) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)

@@ -91,10 +91,7 @@ func TestRevisionNotPrecomputable(t *testing.T) {
 		Forward: []cluster.ForwardRule{{Zone: strings.Repeat("a", 64) + ".example.internal."}},
 	}
 	qm := query("www.example.internal.", dns.TypeA, false, false)
-	var q Query
-	if !q.Parse(pack(t, qm)) {
-		t.Fatal("query does not parse")
-	}
+	q := parsed(t, qm)
 	snap := good
 	var reported []error
 	s := &Server{

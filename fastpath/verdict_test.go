@@ -20,8 +20,7 @@ func TestLearnNeedsFreshVerdict(t *testing.T) {
 	s := &Server{Source: func() *cluster.Snapshot { return snap }, Cache: NewPacketCache(10)}
 	qm := query("example.com.", dns.TypeA, false, false)
 	qm.RecursionDesired = true
-	var q Query
-	q.Parse(pack(t, qm))
+	q := parsed(t, qm)
 	resp := response(t, qm, dns.RcodeSuccess, false, "example.com. 30 IN A 192.0.2.1")
 	allowed := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5300}
 	other := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2), Port: 5300}
