@@ -9,6 +9,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/internal/wire"
 	"github.com/gitops-dns/resolverd/zones"
 )
 
@@ -306,13 +307,7 @@ func wireName(name string) (string, error) {
 // data types, not meta types (OPT, TSIG, AXFR, ANY...), not DS (answered
 // from the parent side at a cut) and not CNAME.
 func ordinary(t uint16) bool {
-	switch {
-	case t == 0 || t == dns.TypeCNAME || t == typeOPT || t == dns.TypeDS:
-		return false
-	case t >= 128 && t <= 255: // meta and query types (RFC 6895)
-		return false
-	}
-	return true
+	return !wire.IsMeta(t) && t != dns.TypeANY && t != dns.TypeCNAME && t != dns.TypeDS
 }
 
 // Lookup returns the precomputed response for q, or nil when the query

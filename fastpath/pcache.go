@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gitops-dns/resolverd/internal/wire"
 )
 
 // PacketCache holds whole responses of the chain to recursive queries, keyed
@@ -163,6 +165,9 @@ func (c *PacketCache) Write(dst, pkt []byte, q *Query) (n int, rcode int, ok boo
 func (c *PacketCache) Store(q *Query, resp []byte, gen uint64) bool {
 	if gen != c.gen.Load() {
 		return false // the revision changed while the chain worked
+	}
+	if wire.IsMeta(q.QType) {
+		return false // never a meta type's answer, whatever the chain said (issue 13)
 	}
 	var kb [maxNameWire + 5]byte
 	key := cacheKey(&kb, q)

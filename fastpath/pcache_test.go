@@ -245,3 +245,19 @@ func FuzzStore(f *testing.F) {
 		}
 	})
 }
+
+// TestPacketCacheNeverKeepsMetaTypes: an answer to a meta or reserved
+// question type is never kept, even a well-formed NOERROR a chain marked
+// fresh (issue 13: a TYPE0 answer must never be served again).
+func TestPacketCacheNeverKeepsMetaTypes(t *testing.T) {
+	for _, qt := range []uint16{0, dns.TypeOPT, dns.TypeTKEY, dns.TypeTSIG, dns.TypeIXFR, dns.TypeAXFR, dns.TypeMAILB, dns.TypeMAILA, 200, 65535} {
+		qm := query("example.com.", qt, true, false)
+		qm.RecursionDesired = true
+		q := parsed(t, qm)
+		resp := response(t, qm, dns.RcodeNameError, false, "com. 900 IN SOA a. b. 1 2 3 4 900")
+		c := NewPacketCache(10)
+		if admit(c, &q, resp, c.Generation()) || c.Len() != 0 {
+			t.Errorf("TYPE%d: answer kept", qt)
+		}
+	}
+}

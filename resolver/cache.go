@@ -9,15 +9,31 @@ import (
 	"github.com/miekg/dns"
 )
 
-// typeNXDOMAIN is the key type under which a name's non-existence is cached:
-// it answers every type.
-const typeNXDOMAIN = 0
+// keyKind says what a cache key names. It is a field of its own, never a
+// reserved query type: a question of any wire type (TYPE0 included) builds
+// a typeKey, which can never equal a nameErrorKey (issue 13: "TYPE0" queries
+// once landed on the name-error marker, and RFC 8020 then made every name
+// below them NXDOMAIN for an hour).
+type keyKind uint8
+
+const (
+	kindRRset     keyKind = iota // an RRset of qtype, or its NODATA
+	kindNameError                // the name does not exist: answers every type (qtype 0)
+)
 
 // rrKey names one cached RRset or negative answer. name is lower case.
+// Build it with typeKey or nameErrorKey.
 type rrKey struct {
 	name  string
 	qtype uint16
+	kind  keyKind
 }
+
+// typeKey is the key of name's RRset (or NODATA) of qtype.
+func typeKey(name string, qtype uint16) rrKey { return rrKey{name: name, qtype: qtype} }
+
+// nameErrorKey is the key under which name's non-existence is cached.
+func nameErrorKey(name string) rrKey { return rrKey{name: name, kind: kindNameError} }
 
 // entry is one cached RRset (neg == false) or negative answer. It is never
 // modified once stored; its records are never handed out, only copies.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/internal/wire"
 )
 
 const (
@@ -141,7 +143,7 @@ func (r *Resolver) resolveChain(ctx context.Context, st *state, qname string, qt
 // non-existent (RFC 8020: nothing exists below it) and returns its SOA.
 func (r *Resolver) nxAncestor(name string, now time.Time) ([]dns.RR, bool) {
 	for i, end := dns.NextLabel(name, 0); !end; i, end = dns.NextLabel(name, i) {
-		e, ok := r.c.rr.Peek(rrKey{name[i:], typeNXDOMAIN})
+		e, ok := r.c.rr.Peek(nameErrorKey(name[i:]))
 		if ok && e.fresh(now) {
 			return appendCopies(nil, e.rrs, remaining(e, now, false, 0)), true
 		}
@@ -183,12 +185,12 @@ func (r *Resolver) store(out *outcome, qtype uint16, now time.Time) {
 			// within its length, and the capacity is cut so that an append
 			// to the entry's slice could not reach the chain's records.
 			set := out.chain[i:j:j]
-			r.c.rr.Add(rrKey{lower(h.Name), h.Rrtype}, &entry{rrs: set, expires: now.Add(capTTL(ttlOf(set), r.cfg.MaxTTL))})
+			r.c.rr.Add(typeKey(lower(h.Name), h.Rrtype), &entry{rrs: set, expires: now.Add(capTTL(ttlOf(set), r.cfg.MaxTTL))})
 		}
 		i = j
 	}
-	if (out.status != statusNXDOMAIN && out.status != statusNODATA) || len(out.soa) == 0 {
-		return
+	if (out.status != statusNXDOMAIN && out.status != statusNODATA) || len(out.soa) == 0 || wire.IsMeta(qtype) {
+		return // nothing negative to keep; never anything for a meta type
 	}
 	soa, ok := out.soa[0].(*dns.SOA)
 	if !ok {
@@ -198,10 +200,10 @@ func (r *Resolver) store(out *outcome, qtype uint16, now time.Time) {
 	e := &entry{rrs: out.soa[:1:1], neg: true, expires: now.Add(capTTL(ttl, r.cfg.NegativeMaxTTL))}
 	if out.status == statusNXDOMAIN {
 		e.rcode = dns.RcodeNameError
-		r.c.rr.Add(rrKey{out.target, typeNXDOMAIN}, e)
+		r.c.rr.Add(nameErrorKey(out.target), e)
 	} else {
 		e.rcode = dns.RcodeSuccess
-		r.c.rr.Add(rrKey{out.target, qtype}, e)
+		r.c.rr.Add(typeKey(out.target, qtype), e)
 	}
 }
 
@@ -493,7 +495,7 @@ func (r *Resolver) iterate(ctx context.Context, st *state, qname string, qtype u
 // NODATA for A) to exist.
 func (r *Resolver) existsInCache(name string, now time.Time) bool {
 	for _, t := range [...]uint16{dns.TypeA, dns.TypeCNAME} {
-		if e, ok := r.c.rr.Peek(rrKey{name, t}); ok && e.fresh(now) {
+		if e, ok := r.c.rr.Peek(typeKey(name, t)); ok && e.fresh(now) {
 			return true
 		}
 	}
@@ -508,7 +510,7 @@ func (r *Resolver) addrsFor(d *delegation, ns string, now time.Time) []netip.Add
 	}
 	var out []netip.Addr
 	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
-		e, ok := r.c.rr.Peek(rrKey{ns, t})
+		e, ok := r.c.rr.Peek(typeKey(ns, t))
 		if !ok || e.neg || !e.fresh(now) {
 			continue
 		}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/internal/wire"
 )
 
 // Errors a resolution ends with (wrapped; test with errors.Is).
@@ -23,6 +25,7 @@ var (
 	ErrRecentFailure = errors.New("resolution failed recently (cached failure)")
 	ErrCNAMELoop     = errors.New("CNAME loop")
 	ErrNoServers     = errors.New("no usable server")
+	ErrMetaType      = errors.New("meta or reserved query type: not resolved")
 	errMismatch      = errors.New("reply does not match the query")
 	errSteps         = errors.New("too many referrals")
 )
@@ -259,10 +262,11 @@ type result struct {
 // Resolve answers q recursively: from the cache when it can, else by
 // resolving (one shared resolution for identical concurrent questions). The
 // reply is never nil: Rcode, Answer and Ns are set (SERVFAIL on failure, with
-// the cause in the error; REFUSED for other classes than IN and for
-// transfer and meta types; ANY gets the RFC 8482 HINFO). A stale answer (RFC 8767) carries an OPT record
-// with Extended DNS Error 3 (Stale Answer) in Extra. Records in the reply
-// are the caller's to modify.
+// the cause in the error; REFUSED for other classes than IN; for meta and
+// reserved types the rcode internal/wire gives, with ErrMetaType; ANY gets
+// the RFC 8482 HINFO). A stale answer (RFC 8767) carries an OPT record with
+// Extended DNS Error 3 (Stale Answer) in Extra. Records in the reply are the
+// caller's to modify.
 func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error) {
 	rm := &replyMsg{}
 	m := &rm.m
@@ -274,10 +278,13 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error
 		m.Rcode = dns.RcodeRefused
 		return m, fmt.Errorf("class %s: not served", dns.ClassToString[q.Qclass])
 	}
-	switch q.Qtype {
-	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeMAILA, dns.TypeMAILB:
-		m.Rcode = dns.RcodeRefused
-		return m, fmt.Errorf("type %s: not resolved", dns.TypeToString[q.Qtype])
+	// Meta and reserved types get their RFC answer (internal/wire says
+	// which) before anything reads the cache or the network. The front
+	// door of the chain answers them first; this is the defence in depth
+	// for every other caller.
+	if rcode, meta := wire.MetaRcode(q.Qtype); meta {
+		m.Rcode = rcode
+		return m, fmt.Errorf("%w: TYPE%d", ErrMetaType, q.Qtype)
 	}
 	if q.Qtype == dns.TypeANY {
 		// RFC 8482: a minimal, synthesised answer instead of every RRset.
@@ -300,7 +307,7 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error
 		return m, nil
 	}
 	r.metrics.CacheMiss()
-	key := rrKey{name, q.Qtype}
+	key := typeKey(name, q.Qtype)
 	if f, ok := r.c.fail.Get(key); ok && now.Before(f.until) {
 		if r.serveStale(m, name, q.Qtype, now) {
 			return m, nil
@@ -477,7 +484,7 @@ func (r *Resolver) resolveShared(ctx *deadlineCtx, name string, qtype uint16) (r
 	}()
 	st := &state{deadline: r.clock.Now().Add(r.cfg.Deadline)}
 	res, err = r.resolveChain(ctx, st, name, qtype)
-	key := rrKey{name, qtype}
+	key := typeKey(name, qtype)
 	if err != nil {
 		if errors.Is(err, ErrBudget) {
 			r.metrics.BudgetExhausted(st.exhausted)
@@ -541,7 +548,7 @@ func (r *Resolver) cacheStep(dst []dns.RR, name string, qtype uint16, now time.T
 		}
 		return false
 	}
-	if e, hit := r.c.rr.Get(rrKey{name, qtype}); hit && usable(e) {
+	if e, hit := r.c.rr.Get(typeKey(name, qtype)); hit && usable(e) {
 		ttl := remaining(e, now, stale, r.cfg.StaleTTL)
 		if e.neg {
 			return dst, "", e.rcode, appendCopies(nil, e.rrs, ttl), true
@@ -549,12 +556,12 @@ func (r *Resolver) cacheStep(dst []dns.RR, name string, qtype uint16, now time.T
 		return appendCopies(dst, e.rrs, ttl), "", dns.RcodeSuccess, nil, true
 	}
 	if qtype != dns.TypeCNAME {
-		if e, hit := r.c.rr.Get(rrKey{name, dns.TypeCNAME}); hit && !e.neg && len(e.rrs) > 0 && usable(e) {
+		if e, hit := r.c.rr.Get(typeKey(name, dns.TypeCNAME)); hit && !e.neg && len(e.rrs) > 0 && usable(e) {
 			ttl := remaining(e, now, stale, r.cfg.StaleTTL)
 			return appendCopies(dst, e.rrs[:1], ttl), lower(e.rrs[0].(*dns.CNAME).Target), 0, nil, true
 		}
 	}
-	if e, hit := r.c.rr.Get(rrKey{name, typeNXDOMAIN}); hit && usable(e) {
+	if e, hit := r.c.rr.Get(nameErrorKey(name)); hit && usable(e) {
 		ttl := remaining(e, now, stale, r.cfg.StaleTTL)
 		return dst, "", dns.RcodeNameError, appendCopies(nil, e.rrs, ttl), true
 	}

@@ -95,10 +95,14 @@ func (g *GitOps) Ready() bool { return g.holder.Snapshot() != nil }
 // SetProbeAddr sets the address the node's own probes are sent to.
 func (g *GitOps) SetProbeAddr(addr string) { g.probeAddr.Store(addr) }
 
-// ServeDNS answers the CHAOS names of the node (version.config. with the
-// served commit id; id.server. and hostname.bind. with the node name) and
-// passes everything else, other CHAOS names included, to the next plugin.
+// ServeDNS answers questions of meta types (answerMeta) and the CHAOS names
+// of the node (version.config. with the served commit id; id.server. and
+// hostname.bind. with the node name) and passes everything else, other
+// CHAOS names included, to the next plugin.
 func (g *GitOps) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	if g.answerMeta(w, r) {
+		return dns.RcodeSuccess, nil // written: see answerMeta
+	}
 	if len(r.Question) != 1 || r.Question[0].Qclass != dns.ClassCHAOS {
 		return plugin.NextOrFailure(g.Name(), g.Next, ctx, w, r)
 	}
