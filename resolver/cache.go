@@ -82,6 +82,7 @@ type serverInfo struct {
 type failure struct {
 	count int
 	until time.Time
+	cause error // of the last failure: what ExtendedError reports while cached
 }
 
 type caches struct {

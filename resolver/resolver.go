@@ -313,7 +313,7 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error
 			return m, nil
 		}
 		m.Rcode = dns.RcodeServerFailure
-		return m, fmt.Errorf("%s %s: %w", name, dns.TypeToString[q.Qtype], ErrRecentFailure)
+		return m, fmt.Errorf("%s %s: %w: %w", name, dns.TypeToString[q.Qtype], ErrRecentFailure, f.cause)
 	}
 
 	fl, leader := r.join(key)
@@ -504,6 +504,7 @@ func (r *Resolver) resolveShared(ctx *deadlineCtx, name string, qtype uint16) (r
 			ttl = r.cfg.FailureMaxTTL
 		}
 		f.until = r.clock.Now().Add(ttl)
+		f.cause = err
 		r.c.fail.Add(key, f)
 		return result{}, fmt.Errorf("resolve %s %s: %w", name, dns.TypeToString[qtype], err)
 	}

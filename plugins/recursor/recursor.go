@@ -91,7 +91,13 @@ func (rc *Recursor) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	switch ans.Rcode {
 	case dns.RcodeServerFailure:
 		servfailed.Inc()
-		return dns.RcodeServerFailure, plugin.Error(pluginName, err)
+		if werr := servfail(w, r, err); werr != nil {
+			return dns.RcodeServerFailure, plugin.Error(pluginName, werr)
+		}
+		// Written (so CoreDNS writes nothing more); the error still goes
+		// to the errors plugin's log and to fallback, which sees the
+		// SERVFAIL we wrote.
+		return dns.RcodeSuccess, plugin.Error(pluginName, err)
 	case dns.RcodeRefused:
 		refused.Inc()
 		return dns.RcodeRefused, nil
@@ -125,6 +131,23 @@ func (rc *Recursor) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		otherRcode.Inc()
 	}
 	return dns.RcodeSuccess, nil
+}
+
+// servfail writes the SERVFAIL of a failed resolution: RA set (this client
+// may recurse here: only an allowed client gets this far) and, for an EDNS
+// client, the Extended DNS Error that says why (RFC 8914; see
+// resolver.ExtendedError). CoreDNS's own SERVFAIL would carry neither.
+func servfail(w dns.ResponseWriter, r *dns.Msg, err error) error {
+	m := new(dns.Msg)
+	m.SetRcode(r, dns.RcodeServerFailure)
+	m.RecursionAvailable = true
+	state := request.Request{W: w, Req: r}
+	state.SizeAndDo(m)
+	if o := m.IsEdns0(); o != nil {
+		code, text := resolver.ExtendedError(err)
+		o.Option = append(o.Option, &dns.EDNS0_EDE{InfoCode: code, ExtraText: text})
+	}
+	return w.WriteMsg(m)
 }
 
 // setReply makes m the reply to r as dns.Msg.SetReply does, keeping m's

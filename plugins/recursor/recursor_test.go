@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 
@@ -218,9 +219,12 @@ func TestServeDNS(t *testing.T) {
 	}
 }
 
+// TestServeDNSUnreachableIsServfail: the root is a closed port, so every
+// question fails. The plugin writes the SERVFAIL itself, with RA (the client
+// may recurse) and EDE 23 Network Error (ECONNREFUSED), and still returns
+// the error for the errors plugin (issue 13: CoreDNS wrote a bare SERVFAIL
+// without RA and without a reason).
 func TestServeDNSUnreachableIsServfail(t *testing.T) {
-	// The root is a closed port: every question fails; the plugin returns
-	// SERVFAIL without writing so fallback and errors see it.
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -232,8 +236,22 @@ func TestServeDNSUnreachableIsServfail(t *testing.T) {
 	rc := &Recursor{Source: src, Config: resolver.Config{Port: uint16(port), DisableIPv6: true, HealthInterval: -1, Deadline: time.Second}}
 	defer rc.Close()
 	m, rcode, err := query(t, rc, "127.0.0.1", "www.example.com.", dns.TypeA, dns.ClassINET)
-	if rcode != dns.RcodeServerFailure || m != nil || err == nil {
-		t.Fatalf("rcode %s msg %v err %v", dns.RcodeToString[rcode], m, err)
+	if !plugin.ClientWrite(rcode) || m == nil || err == nil {
+		t.Fatalf("returned rcode %s, wrote %v, err %v: want a written SERVFAIL and the error", dns.RcodeToString[rcode], m, err)
+	}
+	if m.Rcode != dns.RcodeServerFailure || !m.RecursionAvailable || !m.Response {
+		t.Fatalf("reply %v: want SERVFAIL with RA", m)
+	}
+	var ede *dns.EDNS0_EDE
+	if o := m.IsEdns0(); o != nil {
+		for _, opt := range o.Option {
+			if e, ok := opt.(*dns.EDNS0_EDE); ok {
+				ede = e
+			}
+		}
+	}
+	if ede == nil || ede.InfoCode != dns.ExtendedErrorCodeNetworkError {
+		t.Fatalf("EDE %v, want 23 Network Error, in %v", ede, m)
 	}
 }
 
