@@ -268,6 +268,22 @@ type result struct {
 // Extended DNS Error 3 (Stale Answer) in Extra. Records in the reply are the
 // caller's to modify.
 func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error) {
+	return r.answer(ctx, q, true)
+}
+
+// NonRecursive answers q as a query without RD (RFC 1034 4.3.1: "answered
+// from local data or by referral, never by recursion"): from the cache
+// (fresh data only: a snooping operator must see what we hold now), an
+// NXDOMAIN of an ancestor (RFC 8020), else a referral to the closest
+// delegation we know (its NS records and their known addresses, the root
+// hints at worst), after any CNAME chain the cache already holds, as BIND
+// and Unbound answer +norec. It never sends a query. Class, meta types and
+// ANY are handled as by Resolve.
+func (r *Resolver) NonRecursive(q dns.Question) (*dns.Msg, error) {
+	return r.answer(context.Background(), q, false)
+}
+
+func (r *Resolver) answer(ctx context.Context, q dns.Question, recurse bool) (*dns.Msg, error) {
 	rm := &replyMsg{}
 	m := &rm.m
 	rm.q[0] = q
@@ -290,6 +306,9 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error
 		// RFC 8482: a minimal, synthesised answer instead of every RRset.
 		m.Answer = []dns.RR{&dns.HINFO{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeHINFO, Class: dns.ClassINET, Ttl: 3600}, Cpu: "RFC8482"}}
 		return m, nil
+	}
+	if !recurse {
+		return r.nonRecursive(m, q)
 	}
 	name := lower(q.Name)
 	now := r.clock.Now()
@@ -359,6 +378,54 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error
 		return m, ctx.Err()
 	}
 }
+
+// nonRecursive fills m, the reply to a question without RD; see
+// NonRecursive.
+func (r *Resolver) nonRecursive(m *dns.Msg, q dns.Question) (*dns.Msg, error) {
+	name := lower(q.Name)
+	now := r.clock.Now()
+	if r.fromCache(m, name, q.Qtype, now, false, nil) {
+		r.metrics.CacheHit()
+		return m, nil
+	}
+	r.metrics.CacheMiss()
+	m.Rcode = dns.RcodeSuccess
+	// The chain the cache holds, then a referral for where it ends.
+	if n := len(m.Answer); n > 0 {
+		if c, ok := m.Answer[n-1].(*dns.CNAME); ok {
+			name = lower(c.Target)
+		} else {
+			m.Answer = nil
+		}
+	}
+	if soa, ok := r.nxAncestor(name, now); ok {
+		m.Rcode, m.Ns = dns.RcodeNameError, soa
+		return m, nil
+	}
+	d := r.closest(name, now)
+	ttl := uint32(hintsTTL)
+	if !d.expires.IsZero() {
+		ttl = uint32((d.expires.Sub(now) + time.Second - 1) / time.Second)
+	}
+	for _, ns := range d.ns {
+		m.Ns = append(m.Ns, &dns.NS{Hdr: dns.RR_Header{Name: d.zone, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: ttl}, Ns: ns})
+		for _, a := range r.addrsFor(d, ns, now) {
+			h := dns.RR_Header{Name: ns, Class: dns.ClassINET, Ttl: ttl}
+			if a.Is4() {
+				h.Rrtype = dns.TypeA
+				m.Extra = append(m.Extra, newA(h, a.AsSlice()))
+			} else {
+				h.Rrtype = dns.TypeAAAA
+				m.Extra = append(m.Extra, &dns.AAAA{Hdr: h, AAAA: a.AsSlice()})
+			}
+		}
+	}
+	return m, nil
+}
+
+// hintsTTL is the TTL of a referral to a delegation that never expires
+// (root hints, stub zones): the root zone's own NS TTL (6 days).
+const hintsTTL = 518400
 
 // flight is one resolution shared by every client asking the same question
 // meanwhile: res and err are set before done is closed. ctx is the

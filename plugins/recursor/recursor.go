@@ -87,7 +87,13 @@ func (rc *Recursor) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		servfailed.Inc()
 		return dns.RcodeServerFailure, plugin.Error(pluginName, err)
 	}
-	ans, err := res.Resolve(ctx, q)
+	var ans *dns.Msg
+	if r.RecursionDesired {
+		ans, err = res.Resolve(ctx, q)
+	} else {
+		// RFC 1034 4.3.1: no RD, no recursion: the cache or a referral.
+		ans, err = res.NonRecursive(q)
+	}
 	switch ans.Rcode {
 	case dns.RcodeServerFailure:
 		servfailed.Inc()
@@ -102,15 +108,15 @@ func (rc *Recursor) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		refused.Inc()
 		return dns.RcodeRefused, nil
 	}
-	if len(ans.Extra) > 0 {
-		// The stale-answer EDE (the resolver puts nothing else there): a
-		// stale answer must never be packet-cached, whether or not the
-		// client sees the EDE.
+	if ans.IsEdns0() != nil {
+		// The stale-answer EDE (the only OPT the resolver writes): a stale
+		// answer must never be packet-cached, whether or not the client
+		// sees the EDE.
 		fastpath.MarkNoCache(ctx)
 		if r.IsEdns0() == nil {
-			ans.Extra = nil // the EDE is only for EDNS clients
+			ans.Extra = withoutOPT(ans.Extra) // the EDE is only for EDNS clients
 		}
-	} else {
+	} else if r.RecursionDesired {
 		fastpath.MarkFresh(ctx)
 	}
 	m := ans // the resolver's reply is ours: reuse it
@@ -131,6 +137,20 @@ func (rc *Recursor) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		otherRcode.Inc()
 	}
 	return dns.RcodeSuccess, nil
+}
+
+// withoutOPT returns extra without its OPT records (in place).
+func withoutOPT(extra []dns.RR) []dns.RR {
+	out := extra[:0]
+	for _, rr := range extra {
+		if rr.Header().Rrtype != dns.TypeOPT {
+			out = append(out, rr)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 // servfail writes the SERVFAIL of a failed resolution: RA set (this client

@@ -317,3 +317,36 @@ func TestSetReplyMatchesMiekg(t *testing.T) {
 		})
 	}
 }
+
+// TestServeDNSNoRecursionWithoutRD: a query without RD never makes the
+// recursor ask an authority (RFC 1034 4.3.1): before the name is cached it
+// gets a referral (the root hints here), after it the cached answer.
+func TestServeDNSNoRecursionWithoutRD(t *testing.T) {
+	root, rootHits := authServer(t, "www.example.com. 300 IN A 192.0.2.1", false)
+	src := &swapSource{}
+	src.p.Store(&cluster.Snapshot{RecursionAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, RootHints: hints(t)})
+	rc := &Recursor{Source: src, Config: resolver.Config{Port: root.Port(), DisableIPv6: true, HealthInterval: -1}}
+	defer rc.Close()
+	ask := func(rd bool) *dns.Msg {
+		t.Helper()
+		rec := &recorder{ResponseWriter: &test.ResponseWriter{RemoteIP: "127.0.0.9"}}
+		q := new(dns.Msg)
+		q.SetQuestion("www.example.com.", dns.TypeA)
+		q.RecursionDesired = rd
+		if _, err := rc.ServeDNS(context.Background(), rec, q); err != nil || rec.msg == nil {
+			t.Fatalf("rd=%v: %v %v", rd, rec.msg, err)
+		}
+		return rec.msg
+	}
+	m := ask(false)
+	if rootHits.Load() != 0 || len(m.Answer) != 0 || len(m.Ns) != 1 || m.Ns[0].(*dns.NS).Ns != "a.root.test." || !m.RecursionAvailable || m.RecursionDesired {
+		t.Fatalf("+norec of an unseen name: %d upstream queries, reply %v", rootHits.Load(), m)
+	}
+	if m := ask(true); len(m.Answer) != 1 {
+		t.Fatalf("with RD: %v", m)
+	}
+	before := rootHits.Load()
+	if m := ask(false); len(m.Answer) != 1 || rootHits.Load() != before {
+		t.Fatalf("+norec of a cached name: %v, %d upstream queries", m, rootHits.Load()-before)
+	}
+}
