@@ -143,6 +143,7 @@ func newNode(t *testing.T, repoDir, state string) *node {
 // 127.0.0.1 following main.
 type nodeSpec struct {
 	bind, ref, cluster, name string
+	recursor                 string // the recursor block's settings, one per line ("" = none)
 }
 
 func newClusterNode(t *testing.T, repoDir, state string, spec nodeSpec) *node {
@@ -170,12 +171,14 @@ func newClusterNode(t *testing.T, repoDir, state string, spec nodeSpec) *node {
     fastpath
     fallback
     authority
-    recursor
+    recursor {
+%s
+    }
     prometheus 127.0.0.1:%d
     ready 127.0.0.1:%d
     errors
 }
-`, n.port, spec.bind, repoDir, spec.ref, spec.cluster, spec.name, state, n.metrics, n.read)
+`, n.port, spec.bind, repoDir, spec.ref, spec.cluster, spec.name, state, spec.recursor, n.metrics, n.read)
 	if err := os.WriteFile(n.corefile, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,282 @@
+package e2e
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// authority is a scripted authoritative server on loopback for one zone:
+// exact answers, referrals (NS below the origin, with glue), NODATA and
+// NXDOMAIN with the SOA. refuse lists zones it is named for but does not
+// serve (a lame delegation): it answers REFUSED below them.
+type authority struct {
+	origin  string
+	records []dns.RR
+	refuse  []string
+	hits    atomic.Int64
+}
+
+func newAuthority(t *testing.T, origin, text string, refuse ...string) *authority {
+	t.Helper()
+	a := &authority{origin: origin, refuse: refuse}
+	text = "@ 300 IN SOA ns.invalid. h.invalid. 1 60 60 600 300\n" + text
+	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
+		rr, err := dns.NewRR("$ORIGIN " + origin + "\n$TTL 300\n" + strings.TrimSpace(line))
+		if err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		a.records = append(a.records, rr)
+	}
+	return a
+}
+
+func (a *authority) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
+	a.hits.Add(1)
+	m := new(dns.Msg)
+	m.SetReply(r)
+	q := r.Question[0]
+	name := strings.ToLower(q.Name)
+	for _, z := range a.refuse {
+		if dns.IsSubDomain(z, name) {
+			m.Rcode = dns.RcodeRefused
+			w.WriteMsg(m)
+			return
+		}
+	}
+	for _, rr := range a.records {
+		h := rr.Header()
+		if ns, ok := rr.(*dns.NS); ok && h.Name != a.origin && dns.IsSubDomain(h.Name, name) {
+			m.Ns = append(m.Ns, rr)
+			for _, g := range a.records {
+				if g.Header().Name == ns.Ns && g.Header().Rrtype == dns.TypeA {
+					m.Extra = append(m.Extra, g)
+				}
+			}
+		}
+	}
+	if len(m.Ns) > 0 {
+		w.WriteMsg(m)
+		return
+	}
+	m.Authoritative = true
+	exists := false
+	for _, rr := range a.records {
+		h := rr.Header()
+		if dns.IsSubDomain(name, h.Name) {
+			exists = true
+		}
+		if h.Name == name && h.Rrtype == q.Qtype {
+			m.Answer = append(m.Answer, rr)
+		}
+	}
+	if len(m.Answer) == 0 {
+		if !exists {
+			m.Rcode = dns.RcodeNameError
+		}
+		m.Ns = append(m.Ns, a.records[0])
+	}
+	w.WriteMsg(m)
+}
+
+// fakeInternet starts the authorities of a small hierarchy on loopback, all
+// on one port (the recursor's `port`): the root on 127.0.0.11, net. on .12,
+// example.net. on .13 (which is also named, lamely, for lame.net.), and
+// example.org. delegated to .14 where nothing listens. It returns the port
+// and the root hints.
+func fakeInternet(t *testing.T) (port int, hints string, auths map[string]*authority) {
+	t.Helper()
+	auths = map[string]*authority{
+		"127.0.0.11": newAuthority(t, ".", "net. NS ns.net.\nns.net. A 127.0.0.12\norg. NS ns.org.\nns.org. A 127.0.0.12"),
+		"127.0.0.12": newAuthority(t, "net.", "example NS ns1.example\nns1.example A 127.0.0.13\nlame NS ns1.lame\nns1.lame A 127.0.0.13", "org."),
+		"127.0.0.13": newAuthority(t, "example.net.", "www A 198.51.100.80\nh006 A 198.51.100.6", "lame.net."),
+	}
+	// org. is served by .12 too, in a second server on the same address.
+	org := newAuthority(t, "org.", "example NS ns1.example\nns1.example A 127.0.0.14")
+	for attempt := 0; attempt < 20; attempt++ {
+		port = 20000 + rand.IntN(30000)
+		var servers []*dns.Server
+		ok := true
+		for addr, a := range auths {
+			var h dns.Handler = a
+			if addr == "127.0.0.12" {
+				net12 := a
+				h = dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+					if len(r.Question) == 1 && dns.IsSubDomain("org.", strings.ToLower(r.Question[0].Name)) {
+						org.ServeDNS(w, r)
+						return
+					}
+					net12.ServeDNS(w, r)
+				})
+			}
+			pc, err := net.ListenPacket("udp", fmt.Sprintf("%s:%d", addr, port))
+			if err != nil {
+				ok = false
+				break
+			}
+			srv := &dns.Server{PacketConn: pc, Handler: h}
+			started := make(chan struct{})
+			srv.NotifyStartedFunc = func() { close(started) }
+			go srv.ActivateAndServe()
+			<-started
+			servers = append(servers, srv)
+		}
+		if !ok {
+			for _, s := range servers {
+				s.Shutdown()
+			}
+			continue
+		}
+		t.Cleanup(func() {
+			for _, s := range servers {
+				s.Shutdown()
+			}
+		})
+		return port, ".  3600000 IN NS a.root.test.\na.root.test. 3600000 IN A 127.0.0.11\n", auths
+	}
+	t.Fatal("no port free on 127.0.0.11-13")
+	return 0, "", nil
+}
+
+// hardenedNode runs the real binary recursing through fakeInternet; only
+// 127.0.0.1 may recurse.
+func hardenedNode(t *testing.T) (*node, map[string]*authority) {
+	t.Helper()
+	port, hints, auths := fakeInternet(t)
+	files := baseFiles()
+	files["root.hints"] = hints
+	files["clusters/dev.yaml"] = strings.Replace(devCluster, "allow: [127.0.0.0/8]", "allow: [127.0.0.1/32]", 1)
+	repo := newConfigRepo(t, files)
+	head, _ := repo.repo.Head()
+	n := newClusterNode(t, repo.dir, t.TempDir(), nodeSpec{recursor: fmt.Sprintf("        port %d\n        no_ipv6\n        deadline 2s", port)})
+	n.start()
+	n.waitServed(head.Hash().String(), 30*time.Second)
+	return n, auths
+}
+
+// digNode runs dig against n and returns its full output.
+func digNode(t *testing.T, n *node, args ...string) string {
+	t.Helper()
+	port := strings.TrimPrefix(n.addr(), "127.0.0.1:")
+	return dig(t, append([]string{"@127.0.0.1", "-p", port}, args...)...)
+}
+
+// ask sends one question with miekg/dns over netw and returns the reply.
+func ask(t *testing.T, n *node, netw, name string, qtype uint16, rd bool) *dns.Msg {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	m.RecursionDesired = rd
+	m.SetEdns0(1232, false)
+	c := &dns.Client{Net: netw, Timeout: 5 * time.Second}
+	r, _, err := c.Exchange(m, n.addr())
+	if err != nil {
+		t.Fatalf("%s %s TYPE%d: %v", netw, name, qtype, err)
+	}
+	return r
+}
+
+// TestMetaTypesCannotPoisonTheCache is issue 13's severe defect, through
+// the real binary: a question of a meta or reserved type gets its RFC
+// answer (FORMERR / NOTIMP / REFUSED) over UDP and TCP without reaching
+// any authority, and does not change what anyone gets next. On the old
+// node `dig example.net TYPE0` made h006.example.net NXDOMAIN for an hour.
+func TestMetaTypesCannotPoisonTheCache(t *testing.T) {
+	n, auths := hardenedNode(t)
+	if out := digNode(t, n, "example.net", "TYPE0"); !strings.Contains(out, "status: FORMERR") {
+		t.Fatalf("dig example.net TYPE0:\n%s", out)
+	}
+	if out := digNode(t, n, "net", "TYPE0"); !strings.Contains(out, "status: FORMERR") {
+		t.Fatalf("dig net TYPE0:\n%s", out)
+	}
+	for _, tc := range []struct {
+		qtype uint16
+		rcode int
+	}{
+		{0, dns.RcodeFormatError},
+		{dns.TypeOPT, dns.RcodeFormatError},
+		{dns.TypeTSIG, dns.RcodeFormatError},
+		{dns.TypeTKEY, dns.RcodeNotImplemented},
+		{dns.TypeMAILB, dns.RcodeNotImplemented},
+		{dns.TypeMAILA, dns.RcodeNotImplemented},
+		{dns.TypeIXFR, dns.RcodeRefused},
+		{dns.TypeAXFR, dns.RcodeRefused},
+	} {
+		for _, netw := range []string{"udp", "tcp"} {
+			for _, name := range []string{"example.net.", "h006.example.net.", "www.corp.internal."} {
+				r := ask(t, n, netw, name, tc.qtype, true)
+				if r.Rcode != tc.rcode || len(r.Answer) != 0 {
+					t.Errorf("%s %s TYPE%d: %s with %d answers, want %s", netw, name, tc.qtype, dns.RcodeToString[r.Rcode], len(r.Answer), dns.RcodeToString[tc.rcode])
+				}
+			}
+		}
+	}
+	for addr, a := range auths {
+		if h := a.hits.Load(); h != 0 {
+			t.Errorf("authority %s got %d queries from meta questions", addr, h)
+		}
+	}
+	if out := digNode(t, n, "+short", "h006.example.net", "A"); out != "198.51.100.6" {
+		t.Fatalf("h006.example.net after the meta questions = %q, want 198.51.100.6", out)
+	}
+	if out := digNode(t, n, "+short", "www.example.net", "A"); out != "198.51.100.80" {
+		t.Fatalf("www.example.net after the meta questions = %q", out)
+	}
+}
+
+// TestNoRecursionWithoutRD: `dig +norec` of a name never seen is not
+// resolved (RFC 1034 4.3.1): a referral, and no authority is asked. Once
+// the name is cached, +norec gets the cached answer; a name below a known
+// delegation gets that delegation.
+func TestNoRecursionWithoutRD(t *testing.T) {
+	n, auths := hardenedNode(t)
+	out := digNode(t, n, "+norec", "www.example.net", "A")
+	if !strings.Contains(out, "ANSWER: 0") || !strings.Contains(out, "a.root.test.") {
+		t.Fatalf("dig +norec of a never-seen name:\n%s\nwant a referral to the root, no answer", out)
+	}
+	for addr, a := range auths {
+		if h := a.hits.Load(); h != 0 {
+			t.Fatalf("+norec made the node ask %s (%d queries)", addr, h)
+		}
+	}
+	if got := digNode(t, n, "+short", "www.example.net", "A"); got != "198.51.100.80" {
+		t.Fatalf("with RD: %q", got)
+	}
+	before := auths["127.0.0.13"].hits.Load()
+	if got := digNode(t, n, "+norec", "+short", "www.example.net", "A"); got != "198.51.100.80" {
+		t.Fatalf("+norec of a cached name: %q", got)
+	}
+	out = digNode(t, n, "+norec", "other.example.net", "A")
+	if !strings.Contains(out, "ANSWER: 0") || !strings.Contains(out, "ns1.example.net.") || !strings.Contains(out, "127.0.0.13") {
+		t.Fatalf("+norec below a cached delegation:\n%s\nwant the example.net referral with glue", out)
+	}
+	if h := auths["127.0.0.13"].hits.Load(); h != before {
+		t.Fatalf("+norec asked example.net's server %d times", h-before)
+	}
+}
+
+// TestServfailSaysWhy: a failed resolution is a SERVFAIL with RA and an
+// Extended DNS Error (RFC 8914) naming the cause; a client that may not
+// recurse gets REFUSED without RA.
+func TestServfailSaysWhy(t *testing.T) {
+	n, _ := hardenedNode(t)
+	for _, tc := range []struct{ name, ede string }{
+		{"x.example.org", "EDE: 23 (Network Error)"},    // its server's port is closed
+		{"x.lame.net", "EDE: 22 (No Reachable Authority)"}, // its server refuses
+	} {
+		out := digNode(t, n, tc.name, "A")
+		if !strings.Contains(out, "status: SERVFAIL") || !strings.Contains(out, "flags: qr rd ra;") || !strings.Contains(out, tc.ede) {
+			t.Errorf("dig %s:\n%s\nwant SERVFAIL, RA and %q", tc.name, out, tc.ede)
+		}
+	}
+	out := digNode(t, n, "-b", "127.0.0.5", "www.example.net", "A")
+	if !strings.Contains(out, "status: REFUSED") || strings.Contains(out, " ra") {
+		t.Errorf("client outside recursion.allow:\n%s\nwant REFUSED without RA", out)
+	}
+}
