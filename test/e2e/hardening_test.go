@@ -267,7 +267,7 @@ func TestNoRecursionWithoutRD(t *testing.T) {
 func TestServfailSaysWhy(t *testing.T) {
 	n, _ := hardenedNode(t)
 	for _, tc := range []struct{ name, ede string }{
-		{"x.example.org", "EDE: 23 (Network Error)"},    // its server's port is closed
+		{"x.example.org", "EDE: 23 (Network Error)"},       // its server's port is closed
 		{"x.lame.net", "EDE: 22 (No Reachable Authority)"}, // its server refuses
 	} {
 		out := digNode(t, n, tc.name, "A")
