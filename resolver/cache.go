@@ -87,17 +87,67 @@ type failure struct {
 
 type caches struct {
 	rr      *lru.Cache[rrKey, *entry]
+	types   typeCounts // typed entries per name, for MaxTypesPerName
 	deleg   *lru.Cache[string, *delegation]
 	servers *lru.Cache[serverKey, *serverInfo]
 	fail    *lru.Cache[rrKey, failure]
 }
 
 func newCaches(c *Config) *caches {
-	rr, _ := lru.New[rrKey, *entry](c.CacheSize)
-	dl, _ := lru.New[string, *delegation](c.DelegationCacheSize)
-	sv, _ := lru.New[serverKey, *serverInfo](c.ServerCacheSize)
-	fl, _ := lru.New[rrKey, failure](c.FailureCacheSize)
-	return &caches{rr: rr, deleg: dl, servers: sv, fail: fl}
+	cs := &caches{}
+	cs.types.m = make(map[string]int)
+	cs.rr, _ = lru.NewWithEvict[rrKey, *entry](c.CacheSize, func(k rrKey, _ *entry) {
+		if k.kind == kindRRset {
+			cs.types.add(k.name, -1)
+		}
+	})
+	cs.deleg, _ = lru.New[string, *delegation](c.DelegationCacheSize)
+	cs.servers, _ = lru.New[serverKey, *serverInfo](c.ServerCacheSize)
+	cs.fail, _ = lru.New[rrKey, failure](c.FailureCacheSize)
+	return cs
+}
+
+// typeCounts counts the typed entries (RRsets and NODATA answers) cached
+// per name. The cache's eviction callback decrements it, so it stays as
+// large as the cache at most.
+type typeCounts struct {
+	mu sync.Mutex
+	m  map[string]int
+}
+
+func (t *typeCounts) add(name string, d int) {
+	t.mu.Lock()
+	if n := t.m[name] + d; n > 0 {
+		t.m[name] = n
+	} else {
+		delete(t.m, name)
+	}
+	t.mu.Unlock()
+}
+
+func (t *typeCounts) get(name string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.m[name]
+}
+
+// addTyped caches e under a typed key unless its name already holds max
+// typed entries (a replacement always goes in). It reports false, with
+// the name's count, when it did not.
+func (c *caches) addTyped(k rrKey, e *entry, max int) (int, bool) {
+	if c.rr.Contains(k) {
+		c.rr.Add(k, e)
+		return 0, true
+	}
+	if n := c.types.get(k.name); n >= max {
+		return n, false
+	}
+	if ok, _ := c.rr.ContainsOrAdd(k, e); ok {
+		c.rr.Add(k, e) // added meanwhile by another flight: replace
+	} else {
+		c.types.add(k.name, 1)
+	}
+	return 0, true
 }
 
 func (c *caches) purge() {

@@ -64,6 +64,14 @@ type Config struct {
 	MaxPerServer        int // queries outstanding to one answering server; default MaxInFlight
 	MaxPerFailingServer int // the same for a server whose last query failed (twice that for one never measured); default 4
 
+	// What one upstream answer may make us hold (BIND's max-records-per-type
+	// and max-types-per-name, CVE-2024-1737): an answer with a larger RRset
+	// fails the resolution (SERVFAIL) and is not cached; a name already
+	// holding MaxTypesPerName cached RRsets and NODATA answers gets no
+	// more (the answer still reaches the client). Default 100 each.
+	MaxRecordsPerRRset int
+	MaxTypesPerName    int
+
 	LameTTL        time.Duration // lame server (REFUSED, upward referral, not authoritative) skipped for its zone; default 5m
 	BrokenTTL      time.Duration // broken server (SERVFAIL, FORMERR, ...) skipped for its zone; default 10s
 	HealthInterval time.Duration // forward target health checks; default 2s; negative disables the background checker
@@ -114,6 +122,8 @@ func (c *Config) setDefaults() {
 	num(&c.MaxInFlight, 1000)
 	num(&c.MaxPerServer, c.MaxInFlight)
 	num(&c.MaxPerFailingServer, 4)
+	num(&c.MaxRecordsPerRRset, 100)
+	num(&c.MaxTypesPerName, 100)
 	dur(&c.LameTTL, 5*time.Minute)
 	dur(&c.BrokenTTL, 10*time.Second)
 	dur(&c.HealthInterval, 2*time.Second)

@@ -35,6 +35,8 @@ func ExtendedError(err error) (code uint16, text string) {
 		return dns.ExtendedErrorCodeOther, "CNAME loop"
 	case errors.Is(err, ErrBudget):
 		return dns.ExtendedErrorCodeOther, "work budget of the query exhausted"
+	case errors.Is(err, ErrTooManyRecords):
+		return dns.ExtendedErrorCodeOther, "an RRset of the answer is larger than the limit"
 	case errors.Is(err, errSteps):
 		return dns.ExtendedErrorCodeOther, "too many referrals"
 	case errors.Is(err, ErrOverload), errors.Is(err, errBusy):

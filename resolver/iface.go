@@ -46,6 +46,12 @@ type Metrics interface {
 	// "inflight" (resolutions in flight) or "server" (queries outstanding to
 	// one server).
 	BudgetExhausted(which string)
+	// LimitHit: an upstream answer for name/qtype went past a limit on what
+	// we hold: which is "records_per_rrset" (count records in one RRset:
+	// the resolution failed) or "types_per_name" (name already holds count
+	// RRsets: this one was not cached). Rare by design: implementations may
+	// log each one.
+	LimitHit(which, name string, qtype uint16, count int)
 }
 
 type nopMetrics struct{}
@@ -57,11 +63,12 @@ func (nopMetrics) UpstreamQuery(netip.AddrPort, string)            {}
 func (nopMetrics) UpstreamTimeout(netip.AddrPort)                  {}
 func (nopMetrics) UpstreamRTT(netip.AddrPort, bool, time.Duration) {}
 func (nopMetrics) BudgetExhausted(string)                          {}
+func (nopMetrics) LimitHit(string, string, uint16, int)            {}
 
 // Counters is a Metrics that counts events; useful in tests and tools.
 type Counters struct {
 	Hits, Misses, Stale, Upstream, TCP, Timeouts atomic.Int64
-	Budget                                       atomic.Int64
+	Budget, Limits                               atomic.Int64
 }
 
 func (c *Counters) CacheHit()    { c.Hits.Add(1) }
@@ -76,3 +83,4 @@ func (c *Counters) UpstreamQuery(_ netip.AddrPort, network string) {
 func (c *Counters) UpstreamTimeout(netip.AddrPort)                  { c.Timeouts.Add(1) }
 func (c *Counters) UpstreamRTT(netip.AddrPort, bool, time.Duration) {}
 func (c *Counters) BudgetExhausted(string)                          { c.Budget.Add(1) }
+func (c *Counters) LimitHit(string, string, uint16, int)            { c.Limits.Add(1) }

@@ -167,6 +167,9 @@ func (r *Resolver) lookup(ctx context.Context, st *state, name string, qtype uin
 		}
 		out = extract(resp, zone, name, qtype, false)
 	}
+	if err := r.checkRRsets(&out, name, qtype); err != nil {
+		return outcome{}, err
+	}
 	r.store(&out, qtype, r.clock.Now())
 	return out, nil
 }
@@ -185,7 +188,7 @@ func (r *Resolver) store(out *outcome, qtype uint16, now time.Time) {
 			// within its length, and the capacity is cut so that an append
 			// to the entry's slice could not reach the chain's records.
 			set := out.chain[i:j:j]
-			r.c.rr.Add(typeKey(lower(h.Name), h.Rrtype), &entry{rrs: set, expires: now.Add(capTTL(ttlOf(set), r.cfg.MaxTTL))})
+			r.addTyped(typeKey(lower(h.Name), h.Rrtype), &entry{rrs: set, expires: now.Add(capTTL(ttlOf(set), r.cfg.MaxTTL))})
 		}
 		i = j
 	}
@@ -203,8 +206,34 @@ func (r *Resolver) store(out *outcome, qtype uint16, now time.Time) {
 		r.c.rr.Add(nameErrorKey(out.target), e)
 	} else {
 		e.rcode = dns.RcodeSuccess
-		r.c.rr.Add(typeKey(out.target, qtype), e)
+		r.addTyped(typeKey(out.target, qtype), e)
 	}
+}
+
+// addTyped caches a typed entry within MaxTypesPerName.
+func (r *Resolver) addTyped(k rrKey, e *entry) {
+	if n, ok := r.c.addTyped(k, e, r.cfg.MaxTypesPerName); !ok {
+		r.metrics.LimitHit("types_per_name", k.name, k.qtype, n)
+	}
+}
+
+// checkRRsets fails an answer holding an RRset larger than
+// MaxRecordsPerRRset (BIND's max-records-per-type, CVE-2024-1737): such a
+// set is neither cached nor served.
+func (r *Resolver) checkRRsets(out *outcome, name string, qtype uint16) error {
+	for i := 0; i < len(out.chain); {
+		h := out.chain[i].Header()
+		j := i + 1
+		for j < len(out.chain) && out.chain[j].Header().Rrtype == h.Rrtype && equalFold(out.chain[j].Header().Name, h.Name) {
+			j++
+		}
+		if n := j - i; n > r.cfg.MaxRecordsPerRRset {
+			r.metrics.LimitHit("records_per_rrset", lower(h.Name), h.Rrtype, n)
+			return fmt.Errorf("%s %s: %d records in the %s %s RRset: %w", name, dns.TypeToString[qtype], n, h.Name, dns.TypeToString[h.Rrtype], ErrTooManyRecords)
+		}
+		i = j
+	}
+	return nil
 }
 
 // extract reads qname's chain out of a reply from a server for zone. With
@@ -483,7 +512,9 @@ func (r *Resolver) iterate(ctx context.Context, st *state, qname string, qtype u
 			// Cache what the minimised query taught (the name exists in
 			// d's zone), so the next name below it skips the query.
 			out := extract(resp, d.zone, sname, stype, false)
-			r.store(&out, stype, r.clock.Now())
+			if r.checkRRsets(&out, sname, stype) == nil {
+				r.store(&out, stype, r.clock.Now())
+			}
 			known = sname
 			minimised++
 		}

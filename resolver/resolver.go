@@ -19,15 +19,16 @@ import (
 
 // Errors a resolution ends with (wrapped; test with errors.Is).
 var (
-	ErrBudget        = errors.New("work budget of the query exhausted")
-	ErrDeadline      = errors.New("deadline of the query passed")
-	ErrOverload      = errors.New("too many resolutions in flight")
-	ErrRecentFailure = errors.New("resolution failed recently (cached failure)")
-	ErrCNAMELoop     = errors.New("CNAME loop")
-	ErrNoServers     = errors.New("no usable server")
-	ErrMetaType      = errors.New("meta or reserved query type: not resolved")
-	errMismatch      = errors.New("reply does not match the query")
-	errSteps         = errors.New("too many referrals")
+	ErrBudget         = errors.New("work budget of the query exhausted")
+	ErrDeadline       = errors.New("deadline of the query passed")
+	ErrOverload       = errors.New("too many resolutions in flight")
+	ErrRecentFailure  = errors.New("resolution failed recently (cached failure)")
+	ErrCNAMELoop      = errors.New("CNAME loop")
+	ErrNoServers      = errors.New("no usable server")
+	ErrMetaType       = errors.New("meta or reserved query type: not resolved")
+	ErrTooManyRecords = errors.New("an RRset of the answer is larger than the limit")
+	errMismatch       = errors.New("reply does not match the query")
+	errSteps          = errors.New("too many referrals")
 )
 
 // Resolver resolves questions recursively. It is safe for concurrent use.

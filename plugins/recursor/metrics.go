@@ -2,9 +2,11 @@ package recursor
 
 import (
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/coredns/coredns/plugin"
+	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -42,6 +44,10 @@ var (
 	budgetExhausted = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "budget_exhausted_total",
 		Help: "Questions (or upstream queries, for which=server) stopped by a limit: sends, cname, nslookups, deadline, inflight, server.",
+	}, []string{"which"})
+	limitHits = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "limit_hits_total",
+		Help: "Upstream answers that went past a limit on what the cache holds: records_per_rrset (the resolution failed), types_per_name (the RRset was not cached).",
 	}, []string{"which"})
 )
 
@@ -83,3 +89,39 @@ func (promMetrics) UpstreamRTT(server netip.AddrPort, forward bool, rtt time.Dur
 	upstreamRTT.WithLabelValues(to).Observe(rtt.Seconds())
 }
 func (promMetrics) BudgetExhausted(which string) { budgetExhausted.WithLabelValues(which).Inc() }
+
+// LimitHit counts the event and logs it, at most once a second (the count
+// of those held back is in the next line): an attacker feeding us huge
+// RRsets must not flood the log.
+func (promMetrics) LimitHit(which, name string, qtype uint16, count int) {
+	limitHits.WithLabelValues(which).Inc()
+	limitLog.log(which, name, qtype, count)
+}
+
+var limitLog = &rateLog{every: time.Second}
+
+type rateLog struct {
+	every time.Duration
+	mu    sync.Mutex
+	last  time.Time
+	held  int
+}
+
+func (l *rateLog) log(which, name string, qtype uint16, count int) {
+	now := time.Now()
+	l.mu.Lock()
+	if now.Sub(l.last) < l.every {
+		l.held++
+		l.mu.Unlock()
+		return
+	}
+	held := l.held
+	l.last, l.held = now, 0
+	l.mu.Unlock()
+	switch which {
+	case "records_per_rrset":
+		log.Warningf("%s %s: an authority answered with %d records in one RRset, above the limit (max_records_per_rrset): resolution failed, nothing cached (%d similar events not logged)", name, dns.TypeToString[qtype], count, held)
+	default:
+		log.Warningf("%s %s: the name already holds %d cached RRsets (max_types_per_name): this one was not cached (%d similar events not logged)", name, dns.TypeToString[qtype], count, held)
+	}
+}

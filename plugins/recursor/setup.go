@@ -107,6 +107,10 @@ func parse(c *caddy.Controller) (resolver.Config, error) {
 				err = count(&cfg.MaxSends, 1, 1000)
 			case "max_inflight":
 				err = count(&cfg.MaxInFlight, 1, 1<<20)
+			case "max_records_per_rrset":
+				err = count(&cfg.MaxRecordsPerRRset, 1, 65535)
+			case "max_types_per_name":
+				err = count(&cfg.MaxTypesPerName, 1, 65535)
 			case "port":
 				var p int
 				err = count(&p, 1, 65535)

@@ -47,6 +47,8 @@ func TestParse(t *testing.T) {
 			deadline 3s
 			max_sends 20
 			max_inflight 50
+			max_records_per_rrset 200
+			max_types_per_name 20
 			port 5353
 			no_qname_minimisation
 			no_ipv6
@@ -54,7 +56,7 @@ func TestParse(t *testing.T) {
 			if c.CacheSize != 5000 || c.DelegationCacheSize != 100 || c.MaxTTL != time.Hour || c.NegativeMaxTTL != 10*time.Minute ||
 				c.FailureTTL != 3*time.Second || c.StaleClientTimeout != time.Second || c.MaxStale != 12*time.Hour ||
 				c.UpstreamTimeout != 800*time.Millisecond || c.Deadline != 3*time.Second || c.MaxSends != 20 || c.MaxInFlight != 50 ||
-				c.Port != 5353 || !c.DisableQNAMEMinimisation || !c.DisableIPv6 {
+				c.Port != 5353 || !c.DisableQNAMEMinimisation || !c.DisableIPv6 || c.MaxRecordsPerRRset != 200 || c.MaxTypesPerName != 20 {
 				t.Fatalf("parsed %+v", c)
 			}
 		}},
