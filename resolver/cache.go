@@ -77,6 +77,7 @@ type serverInfo struct {
 	outstanding int           // queries in flight to it
 	downUntil   time.Time
 	lameUntil   time.Time
+	noCaseUntil time.Time // did not echo a 0x20 question: lower case until then
 }
 
 type failure struct {

@@ -30,11 +30,22 @@ type Config struct {
 	Port uint16
 
 	// Transport is how upstream queries go out. Default (nil): UDP through
-	// a pool of sockets on random ports, each retired after a bounded use,
-	// owned by the Resolver and closed by Close; TCP with NetTransport.
+	// a fresh socket per query on a kernel-random port (or the pool, with
+	// UDPPool), TCP with NetTransport.
 	Transport Transport
-	Clock     Clock   // default the system clock
-	Metrics   Metrics // default none
+	// UDPPool sends UDP through long-lived connected sockets, each reused
+	// for up to 128 queries over 10 s (udpPool), instead of a socket per
+	// query: less CPU per query, but a port stays open across queries,
+	// which is what SAD DNS-style side channels look for. Opt-in.
+	UDPPool bool
+	// Disable0x20 sends query names in lower case. By default each letter
+	// of an upstream query name has a random case (draft-vixie-dnsext-
+	// dns0x20: up to one more bit per letter a spoofer must guess) and the
+	// reply must echo it exactly; a server that does not is asked again in
+	// lower case and then left in lower case for an hour.
+	Disable0x20 bool
+	Clock       Clock   // default the system clock
+	Metrics     Metrics // default none
 
 	CacheSize           int // RRsets and negative answers; default 100000
 	DelegationCacheSize int // zone cuts; default 10000

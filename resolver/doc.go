@@ -12,20 +12,22 @@
 // the clock are interfaces (Transport, Clock) so tests script authoritative
 // servers and let time pass without sleeping.
 //
-// Safety: every upstream query has a fresh random id (crypto/rand) and goes
-// out over UDP through a pooled socket connect()ed to that one server, on a
-// kernel-chosen random port, retired after a bounded number of queries and
-// time (udpPool). The kernel delivers only that server's datagrams to it, so
-// a reply reaches the query only from the address and port asked, with its
-// id; and since a socket never serves another server, the ports an attacker
-// learns by making us query its own server tell it nothing about the ports
-// towards any other: ≈14.8 bits of port and 16 of id (≈30.8) for an
-// off-path spoofer either way, as with a socket per query. A closed port
-// upstream (ICMP unreachable) fails the queries waiting on the socket at
-// once, as with a socket per query. NetTransport (a fresh connected socket
-// per query) remains available through Config.Transport. A reply is used
-// only if its id and question match what was asked; from it only records for
-// the question's chain inside the asked server's zone (bailiwick), the
-// referral's NS set and its in-bailiwick glue, and the SOA of a negative
-// answer are read: everything else is ignored, never cached.
+// Safety (the threat model, what each defence stops and its cost are in
+// README.md): every upstream query has a fresh random id (crypto/rand),
+// letters of its name in random case (0x20: the reply must echo them) and
+// goes out over UDP from a socket of its own, connect()ed to that server,
+// on a port the kernel picks at random, closed when the exchange ends
+// (freshUDP): a port is open only for one round trip, so an off-path
+// spoofer must guess ≈14.8 bits of port, 16 of id and one per letter, and
+// a side channel that finds open ports (SAD DNS) finds nothing that
+// outlives the query. A reply is used only if its id and question match
+// what was asked; from it only records for the question's chain inside the
+// asked server's zone (bailiwick), the referral's NS set and its
+// in-bailiwick glue, and the SOA of a negative answer are read: everything
+// else is ignored, never cached; an RRset above MaxRecordsPerRRset fails
+// the answer and a name holds at most MaxTypesPerName cached entries.
+// Meta and reserved query types (internal/wire) are never resolved or
+// cached, and the cache's name-error entries have keys no question can
+// build. The socket pool (udpPool, Config.UDPPool) trades the fresh port
+// for less CPU and stays available as an opt-in.
 package resolver

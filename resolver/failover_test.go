@@ -21,6 +21,7 @@ func authority(t *testing.T, addr string) netip.AddrPort {
 // each question 10 s: a test whose context allows 2 s can only pass if a
 // closed port fails at once instead of costing an attempt timeout.
 func slowConfig(c Config) Config {
+	c.UDPPool = true // the pool's failures counter tells a refused socket apart
 	c.UpstreamTimeout = 5 * time.Second
 	c.InitialTimeout = 5 * time.Second
 	c.MinTimeout = 5 * time.Second

@@ -756,16 +756,24 @@ func isTimeout(err error) bool {
 }
 
 // exchange sends one query to srv (UDP, then TCP if truncated) within the
-// budget, measures it and checks the reply matches.
+// budget, measures it and checks the reply matches: its id, and its
+// question, letter case included when the query went out with 0x20
+// mixed case (see mixCase); a server that does not echo the case is asked
+// again in lower case and remembered for no0x20TTL.
 func (r *Resolver) exchange(ctx context.Context, st *state, srv netip.AddrPort, name string, qtype uint16, rd, forward bool) (*dns.Msg, error) {
 	var m *dns.Msg
-	if r.pool != nil {
-		o := queryPool.Get().(*outQuery)
+	var o *outQuery
+	if r.direct != nil {
+		o = queryPool.Get().(*outQuery)
 		defer queryPool.Put(o)
-		o.init(name, qtype, rd)
-		m = &o.m
-	} else {
-		m = newQuery(name, qtype, rd)
+	}
+	build := func(qname string) {
+		if o != nil {
+			o.init(qname, qtype, rd)
+			m = &o.m
+		} else {
+			m = newQuery(qname, qtype, rd)
+		}
 	}
 	info := r.c.server(serverKey{addr: srv})
 	// Outstanding queries per server are capped, tightly for a server that
@@ -785,13 +793,22 @@ func (r *Resolver) exchange(ctx context.Context, st *state, srv netip.AddrPort, 
 		return nil, fmt.Errorf("%s %s: %w", srv, name, errBusy)
 	}
 	info.outstanding++
+	mixed := !r.cfg.Disable0x20 && !r.clock.Now().Before(info.noCaseUntil)
 	info.mu.Unlock()
 	defer func() {
 		info.mu.Lock()
 		info.outstanding--
 		info.mu.Unlock()
 	}()
-	for _, network := range [...]string{"udp", "tcp"} {
+	qname := name
+	if mixed {
+		qname = mixCase(name)
+	}
+	build(qname)
+	network := "udp"
+	// At most three sends: UDP, UDP again in lower case (a server that
+	// does not echo 0x20), TCP (truncated).
+	for try := 0; try < 3; try++ {
 		if st.sends >= r.cfg.MaxSends {
 			return nil, st.budget("sends")
 		}
@@ -810,10 +827,10 @@ func (r *Resolver) exchange(ctx context.Context, st *state, srv netip.AddrPort, 
 		r.metrics.UpstreamQuery(srv, network)
 		var resp *dns.Msg
 		var err error
-		if r.pool != nil {
-			// The default transport takes the attempt's deadline as it is:
+		if r.direct != nil {
+			// The built-in transports take the attempt's deadline as it is:
 			// no context (and its timer and cancel registration) per attempt.
-			resp, err = r.pool.exchangeUntil(ctx, time.Now().Add(to), network, srv, m)
+			resp, err = r.direct.exchangeUntil(ctx, time.Now().Add(to), network, srv, m)
 		} else {
 			actx, cancel := context.WithTimeout(ctx, to)
 			resp, err = r.net.Exchange(actx, network, srv, m)
@@ -840,13 +857,35 @@ func (r *Resolver) exchange(ctx context.Context, st *state, srv netip.AddrPort, 
 		rtt := r.clock.Now().Sub(now)
 		r.succeeded(info, rtt)
 		r.metrics.UpstreamRTT(srv, forward, rtt)
+		if mixed {
+			if resp.Question[0].Name != qname {
+				// The same question in another case: a server that does
+				// not echo the case (or a spoofer that guessed the port and
+				// id but not the case). Ask again in lower case, with a new
+				// id, and stop mixing for this server for a while.
+				info.mu.Lock()
+				info.noCaseUntil = r.clock.Now().Add(no0x20TTL)
+				info.mu.Unlock()
+				mixed = false
+				qname = name
+				build(name)
+				continue
+			}
+			unmixCase(resp, qname, name)
+		}
 		if resp.Truncated && network == "udp" {
+			network = "tcp"
 			continue
 		}
 		return resp, nil
 	}
-	return nil, fmt.Errorf("%s %s: truncated over TCP: %w", srv, name, errMismatch)
+	return nil, fmt.Errorf("%s %s: no usable reply after %d sends: %w", srv, name, 3, errMismatch)
 }
+
+// no0x20TTL is how long a server that did not echo a mixed-case question is
+// asked in lower case only (its entry in the bounded server cache may go
+// sooner).
+const no0x20TTL = time.Hour
 
 func (r *Resolver) attemptTimeout(s *serverInfo) time.Duration {
 	s.mu.Lock()

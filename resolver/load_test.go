@@ -130,7 +130,7 @@ func TestBlackholedUpstreamsStayBounded(t *testing.T) {
 	if res, err := r.Resolve(ctx, dns.Question{Name: "cached.corp.test.", Qtype: dns.TypeA, Qclass: dns.ClassINET}); err != nil || len(res.Answer) != 1 {
 		t.Fatalf("warm-up: %v %v", err, res)
 	}
-	base := runtime.NumGoroutine() - int(r.pool.readers.Load()) // the pooled sockets' readers are counted apart
+	base := runtime.NumGoroutine() - poolReaders(r) // the pooled sockets' readers are counted apart
 
 	stop := make(chan struct{})
 	var peak atomic.Int64
@@ -235,11 +235,20 @@ func TestBlackholedUpstreamsStayBounded(t *testing.T) {
 	// Everything winds down: no goroutine outlives its deadline for long
 	// (but the readers of the pooled sockets, which stay open).
 	end := time.Now().Add(5 * time.Second)
-	left := func() int { return runtime.NumGoroutine() - int(r.pool.readers.Load()) }
+	left := func() int { return runtime.NumGoroutine() - poolReaders(r) }
 	for left() > base+4 && time.Now().Before(end) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	if n := left(); n > base+4 {
 		t.Errorf("%d goroutines left after the load (pool readers not counted), base %d", n, base)
 	}
+}
+
+// poolReaders is how many reader goroutines the pooled sockets run (none
+// without Config.UDPPool).
+func poolReaders(r *Resolver) int {
+	if r.pool == nil {
+		return 0
+	}
+	return int(r.pool.readers.Load())
 }

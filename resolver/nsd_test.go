@@ -334,7 +334,7 @@ func TestIntegrationNSD(t *testing.T) {
 // minimisation skips it) already cached: from then on every unique name
 // under wild.example.com costs exactly one upstream UDP query (the W3
 // shape).
-func coldResolver(b *testing.B, m Metrics) *Resolver {
+func coldResolver(b *testing.B, m Metrics, v transportVariant) *Resolver {
 	b.Helper()
 	if _, err := os.Stat(nsdPath); err != nil {
 		b.Skip("NSD not installed")
@@ -349,7 +349,8 @@ func coldResolver(b *testing.B, m Metrics) *Resolver {
 	// a descheduled process into a failed server (and the per-server cap
 	// of a failing one into errors).
 	r, err := New(Config{RootHints: hints, Port: uint16(port), DisableIPv6: true, HealthInterval: -1, Metrics: m,
-		MinTimeout: time.Second, UpstreamTimeout: 2 * time.Second, InitialTimeout: 2 * time.Second})
+		MinTimeout: time.Second, UpstreamTimeout: 2 * time.Second, InitialTimeout: 2 * time.Second,
+		UDPPool: v.pool, Disable0x20: !v.mix})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -388,8 +389,28 @@ func cpuTime(b *testing.B) time.Duration {
 // cache insert and one answer. cpu-µs/op is the process's CPU per
 // resolution (run with GOMAXPROCS=1 taskset -c 0 for the per-core figure).
 func BenchmarkColdResolve(b *testing.B) {
+	for _, v := range transportVariants {
+		b.Run(v.name, func(b *testing.B) { benchColdResolve(b, v) })
+	}
+}
+
+// transportVariant is one way of sending upstream queries: the default (a
+// fresh socket per query, 0x20 on) and the alternatives, side by side.
+type transportVariant struct {
+	name      string
+	pool, mix bool
+}
+
+var transportVariants = []transportVariant{
+	{"fresh+0x20", false, true}, // the default
+	{"fresh", false, false},
+	{"pool+0x20", true, true},
+	{"pool", true, false}, // the old default
+}
+
+func benchColdResolve(b *testing.B, v transportVariant) {
 	c := &Counters{}
-	r := coldResolver(b, c)
+	r := coldResolver(b, c, v)
 	names := coldNames(b.N)
 	ctx := context.Background()
 	before := c.Upstream.Load()
@@ -412,8 +433,14 @@ func BenchmarkColdResolve(b *testing.B) {
 // BenchmarkColdRecursionNSD is BenchmarkColdResolve with 8 questions in
 // flight per core (dnsperf keeps many in flight).
 func BenchmarkColdRecursionNSD(b *testing.B) {
+	for _, v := range transportVariants {
+		b.Run(v.name, func(b *testing.B) { benchColdRecursion(b, v) })
+	}
+}
+
+func benchColdRecursion(b *testing.B, v transportVariant) {
 	c := &Counters{}
-	r := coldResolver(b, c)
+	r := coldResolver(b, c, v)
 	names := coldNames(b.N)
 	ctx := context.Background()
 	var seq atomic.Int64
@@ -426,7 +453,7 @@ func BenchmarkColdRecursionNSD(b *testing.B) {
 			n := seq.Add(1) - 1
 			m, err := r.Resolve(ctx, dns.Question{Name: names[n], Qtype: dns.TypeA, Qclass: dns.ClassINET})
 			if err != nil || len(m.Answer) != 1 {
-				b.Errorf("%v (upstream timeouts so far: %d, strays: %d)", err, c.Timeouts.Load(), r.pool.strays.Load())
+				b.Errorf("%v (upstream timeouts so far: %d)", err, c.Timeouts.Load())
 				return
 			}
 		}

@@ -38,7 +38,8 @@ type Resolver struct {
 	clock   Clock
 	metrics Metrics
 	net     Transport
-	pool    *udpPool // the default transport, nil when Config.Transport was set
+	direct  directTransport // the built-in transport; nil when Config.Transport was set
+	pool    *udpPool        // direct, when Config.UDPPool chose it
 	c       *caches
 	dyn     atomic.Pointer[dynamic]
 	flights flights
@@ -67,8 +68,13 @@ func New(cfg Config) (*Resolver, error) {
 	r := &Resolver{cfg: cfg, clock: cfg.Clock, metrics: cfg.Metrics, net: cfg.Transport, stop: make(chan struct{})}
 	r.workers.ch = make(chan flightTask)
 	if r.net == nil {
-		r.pool = newUDPPool()
-		r.net = r.pool
+		if cfg.UDPPool {
+			r.pool = newUDPPool()
+			r.direct = r.pool
+		} else {
+			r.direct = freshUDP{}
+		}
+		r.net = r.direct
 	}
 	r.c = newCaches(&r.cfg)
 	d, key, err := parseHints(cfg.RootHints)
@@ -84,8 +90,8 @@ func New(cfg Config) (*Resolver, error) {
 }
 
 // Close stops the background health checker and the idle resolution
-// workers and closes the pooled upstream sockets. Resolve keeps working (with a socket per upstream
-// query).
+// workers and closes the pooled upstream sockets (Config.UDPPool). Resolve
+// keeps working (with a socket per upstream query).
 func (r *Resolver) Close() {
 	r.mu.Lock()
 	select {

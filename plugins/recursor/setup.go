@@ -119,6 +119,10 @@ func parse(c *caddy.Controller) (resolver.Config, error) {
 				err = flag(&cfg.DisableQNAMEMinimisation)
 			case "no_ipv6":
 				err = flag(&cfg.DisableIPv6)
+			case "udp_pool":
+				err = flag(&cfg.UDPPool)
+			case "no_0x20":
+				err = flag(&cfg.Disable0x20)
 			default:
 				err = c.Errf("unknown property %q", key)
 			}

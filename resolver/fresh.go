@@ -1,0 +1,137 @@
+package resolver
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// freshUDP is the default Transport of a Resolver: every UDP query gets a
+// socket of its own, connect()ed to the server, on a port the kernel picks
+// at random from the ephemeral range, closed when the exchange ends; TCP
+// goes through NetTransport.
+//
+// Why not reuse sockets (udpPool): a port that stays open across queries
+// is what a side channel that finds open ports without seeing them looks
+// for (SAD DNS, CVE-2020-25705; its successors probe the same kernel
+// state), and every port it finds serves the next queries too. With a
+// socket per query a port is open only for the round trip of one query,
+// as Unbound, BIND and PowerDNS do it. What it costs (socket, connect,
+// epoll registration and close per query) is measured in resolver/README.md.
+//
+// Randomness: the port is the kernel's choice (Linux draws it from its own
+// CSPRNG-seeded hash, no syscall of ours); the id and the 0x20 case bits
+// come from crypto/rand, read 256 bytes at a time (newID, randomBytes), so
+// no query makes a getrandom call of its own.
+type freshUDP struct {
+	tcp NetTransport
+}
+
+// directTransport is a built-in Transport (freshUDP, udpPool) that takes
+// the attempt's deadline apart from ctx, so the resolver needs no context
+// per attempt.
+type directTransport interface {
+	Transport
+	exchangeUntil(ctx context.Context, deadline time.Time, network string, server netip.AddrPort, m *dns.Msg) (*dns.Msg, error)
+}
+
+// freshBuf is a reused packing and receiving buffer.
+type freshBuf struct{ b [poolReadBuf]byte }
+
+var freshBufs = sync.Pool{New: func() any { return new(freshBuf) }}
+
+// Exchange implements Transport.
+func (f freshUDP) Exchange(ctx context.Context, network string, server netip.AddrPort, m *dns.Msg) (*dns.Msg, error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(5 * time.Second)
+	}
+	return f.exchangeUntil(ctx, deadline, network, server, m)
+}
+
+// exchangeUntil is Exchange with the attempt's deadline apart from ctx, as
+// udpPool's: the resolver needs no context per attempt.
+func (f freshUDP) exchangeUntil(ctx context.Context, deadline time.Time, network string, server netip.AddrPort, m *dns.Msg) (*dns.Msg, error) {
+	if network != "udp" {
+		actx, cancel := context.WithDeadline(ctx, deadline)
+		defer cancel()
+		return f.tcp.Exchange(actx, network, server, m)
+	}
+	if err := checkDestination(network, server); err != nil {
+		return nil, err
+	}
+	server = netip.AddrPortFrom(server.Addr().Unmap(), server.Port()) // a v4 socket takes no mapped address
+	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(server))
+	if err != nil {
+		return nil, fmt.Errorf("dial udp %s: %w", server, err)
+	}
+	defer conn.Close()
+	// The resolution's own context ends at its deadline (no Done channel
+	// and timer needed); any other can end early: it unblocks the read.
+	if dc, ok := ctx.(*deadlineCtx); ok {
+		if dc.deadline.Before(deadline) {
+			deadline = dc.deadline
+		}
+	} else if ctx.Done() != nil {
+		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+			deadline = d
+		}
+		stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Now()) })
+		defer stop()
+	}
+	if err := conn.SetReadDeadline(deadline); err != nil {
+		return nil, fmt.Errorf("udp %s: %w", server, err)
+	}
+	fb := freshBufs.Get().(*freshBuf)
+	keep := true // give fb back: nothing decoded points into it
+	defer func() {
+		if keep {
+			freshBufs.Put(fb)
+		}
+	}()
+	wire, err := m.PackBuffer(fb.b[:])
+	if err != nil {
+		return nil, fmt.Errorf("pack query for %s: %w", server, err)
+	}
+	if _, err := conn.Write(wire); err != nil {
+		return nil, fmt.Errorf("write udp %s: %w", server, err)
+	}
+	for i := 0; i < maxStrayReplies; i++ {
+		n, err := conn.Read(fb.b[:])
+		if err != nil {
+			var ne net.Error
+			switch {
+			case ctx.Err() != nil:
+				return nil, fmt.Errorf("read udp %s: %w", server, ctx.Err())
+			case errors.As(err, &ne) && ne.Timeout():
+				return nil, fmt.Errorf("read udp %s: %w", server, context.DeadlineExceeded)
+			}
+			return nil, fmt.Errorf("read udp %s: %w", server, err) // ECONNREFUSED: the port is closed
+		}
+		if n < 12 || binary.BigEndian.Uint16(fb.b[:]) != m.Id {
+			continue // not ours: keep waiting for the real reply
+		}
+		r, lean := leanUnpack(fb.b[:n], m)
+		if !lean {
+			r = new(dns.Msg)
+			if r.Unpack(fb.b[:n]) != nil {
+				continue // garbage
+			}
+		}
+		if !sameQuestion(m, r) {
+			continue // another question: keep waiting
+		}
+		// As in udpPool: a reply Msg.Unpack decoded leaves the buffer to
+		// the GC rather than rely on every unpacker copying.
+		keep = lean
+		return r, nil
+	}
+	return nil, fmt.Errorf("udp %s: %w", server, errMismatch)
+}
