@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +22,23 @@ type authority struct {
 	records []dns.RR
 	refuse  []string
 	hits    atomic.Int64
+	// noEcho: zones whose replies carry the question in lower case (a
+	// server that does not echo 0x20).
+	noEcho []string
+
+	mu    sync.Mutex
+	asked []asked // every question, as spelled, and its source port
+}
+
+type asked struct {
+	name string
+	port int
+}
+
+func (a *authority) questions() []asked {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]asked(nil), a.asked...)
 }
 
 func newAuthority(t *testing.T, origin, text string, refuse ...string) *authority {
@@ -43,6 +61,14 @@ func (a *authority) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	m.SetReply(r)
 	q := r.Question[0]
 	name := strings.ToLower(q.Name)
+	a.mu.Lock()
+	a.asked = append(a.asked, asked{q.Name, w.RemoteAddr().(*net.UDPAddr).Port})
+	a.mu.Unlock()
+	for _, z := range a.noEcho {
+		if dns.IsSubDomain(z, name) {
+			m.Question[0].Name = name
+		}
+	}
 	for _, z := range a.refuse {
 		if dns.IsSubDomain(z, name) {
 			m.Rcode = dns.RcodeRefused
@@ -76,6 +102,22 @@ func (a *authority) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 			m.Answer = append(m.Answer, rr)
 		}
 	}
+	if len(m.Answer) == 0 && !exists {
+		// A wildcard at the closest encloser's child (RFC 4592, simplified:
+		// "*.X" answers every name below X); the owner is the question as
+		// spelled, as servers write it.
+		for _, rr := range a.records {
+			h := rr.Header()
+			if strings.HasPrefix(h.Name, "*.") && dns.IsSubDomain(h.Name[2:], name) && name != h.Name[2:] {
+				exists = true
+				if h.Rrtype == q.Qtype {
+					c := dns.Copy(rr)
+					c.Header().Name = q.Name
+					m.Answer = append(m.Answer, c)
+				}
+			}
+		}
+	}
 	if len(m.Answer) == 0 {
 		if !exists {
 			m.Rcode = dns.RcodeNameError
@@ -87,16 +129,19 @@ func (a *authority) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 
 // fakeInternet starts the authorities of a small hierarchy on loopback, all
 // on one port (the recursor's `port`): the root on 127.0.0.11, net. on .12,
-// example.net. on .13 (which is also named, lamely, for lame.net.), and
+// example.net. on .13 (which is also named, lamely, for lame.net.),
+// noecho.net. on .15 (its replies do not echo the question's case), and
 // example.org. delegated to .14 where nothing listens. It returns the port
 // and the root hints.
 func fakeInternet(t *testing.T) (port int, hints string, auths map[string]*authority) {
 	t.Helper()
 	auths = map[string]*authority{
 		"127.0.0.11": newAuthority(t, ".", "net. NS ns.net.\nns.net. A 127.0.0.12\norg. NS ns.org.\nns.org. A 127.0.0.12"),
-		"127.0.0.12": newAuthority(t, "net.", "example NS ns1.example\nns1.example A 127.0.0.13\nlame NS ns1.lame\nns1.lame A 127.0.0.13", "org."),
-		"127.0.0.13": newAuthority(t, "example.net.", "www A 198.51.100.80\nh006 A 198.51.100.6", "lame.net."),
+		"127.0.0.12": newAuthority(t, "net.", "example NS ns1.example\nns1.example A 127.0.0.13\nlame NS ns1.lame\nns1.lame A 127.0.0.13\nnoecho NS ns1.noecho\nns1.noecho A 127.0.0.15", "org."),
+		"127.0.0.13": newAuthority(t, "example.net.", "www A 198.51.100.80\nh006 A 198.51.100.6\n*.wild A 198.51.100.99", "lame.net."),
+		"127.0.0.15": newAuthority(t, "noecho.net.", "*.wild A 198.51.100.98"),
 	}
+	auths["127.0.0.15"].noEcho = []string{"noecho.net."}
 	// org. is served by .12 too, in a second server on the same address.
 	org := newAuthority(t, "org.", "example NS ns1.example\nns1.example A 127.0.0.14")
 	for attempt := 0; attempt < 20; attempt++ {
@@ -140,7 +185,7 @@ func fakeInternet(t *testing.T) (port int, hints string, auths map[string]*autho
 		})
 		return port, ".  3600000 IN NS a.root.test.\na.root.test. 3600000 IN A 127.0.0.11\n", auths
 	}
-	t.Fatal("no port free on 127.0.0.11-13")
+	t.Fatal("no port free on 127.0.0.11-15")
 	return 0, "", nil
 }
 
@@ -278,5 +323,55 @@ func TestServfailSaysWhy(t *testing.T) {
 	out := digNode(t, n, "-b", "127.0.0.5", "www.example.net", "A")
 	if !strings.Contains(out, "status: REFUSED") || strings.Contains(out, " ra") {
 		t.Errorf("client outside recursion.allow:\n%s\nwant REFUSED without RA", out)
+	}
+}
+
+// TestFreshPortsAndMixedCase: through the real binary, every upstream query
+// to an authority leaves from a port of its own with its name in random
+// case (0x20); a server that does not echo the case is asked again in
+// lower case, answers, and is asked in lower case from then on.
+func TestFreshPortsAndMixedCase(t *testing.T) {
+	n, auths := hardenedNode(t)
+	const count = 16
+	for i := 0; i < count; i++ {
+		name := fmt.Sprintf("host%02d-abcdefghij.wild.example.net", i)
+		if got := digNode(t, n, "+short", name, "A"); got != "198.51.100.99" {
+			t.Fatalf("%s = %q", name, got)
+		}
+	}
+	var q []asked
+	for _, a := range auths["127.0.0.13"].questions() {
+		if strings.HasSuffix(strings.ToLower(a.name), ".wild.example.net.") {
+			q = append(q, a)
+		}
+	}
+	ports := map[int]bool{}
+	mixed := 0
+	for _, a := range q {
+		ports[a.port] = true
+		if a.name != strings.ToLower(a.name) {
+			mixed++
+		}
+	}
+	if len(q) != count || len(ports) < count-3 || mixed != count {
+		t.Fatalf("%d queries for the %d names, from %d source ports, %d in mixed case: want one each, each from its own port, all mixed\n%v", len(q), count, len(ports), mixed, q)
+	}
+
+	for _, name := range []string{"first-abcdefghij.wild.noecho.net", "second-abcdefghij.wild.noecho.net"} {
+		if got := digNode(t, n, "+short", name, "A"); got != "198.51.100.98" {
+			t.Fatalf("%s through a server that does not echo the case = %q", name, got)
+		}
+	}
+	// The first question it gets (QNAME minimisation may make it an
+	// ancestor) goes out mixed, then again in lower case; every later one
+	// in lower case only.
+	qs := auths["127.0.0.15"].questions()
+	if len(qs) < 4 || qs[0].name == strings.ToLower(qs[0].name) || qs[1].name != strings.ToLower(qs[0].name) {
+		t.Fatalf("questions to the non-echoing server: %v: want a mixed-case one, then it again in lower case", qs)
+	}
+	for _, a := range qs[1:] {
+		if a.name != strings.ToLower(a.name) {
+			t.Fatalf("questions to the non-echoing server: %v: mixed case again after it did not echo", qs)
+		}
 	}
 }
