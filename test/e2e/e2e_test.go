@@ -143,6 +143,7 @@ func newNode(t *testing.T, repoDir, state string) *node {
 // 127.0.0.1 following main.
 type nodeSpec struct {
 	bind, ref, cluster, name string
+	fastpath                 string // the fastpath directive with its block; "" = bare
 }
 
 func newClusterNode(t *testing.T, repoDir, state string, spec nodeSpec) *node {
@@ -155,7 +156,17 @@ func newClusterNode(t *testing.T, repoDir, state string, spec nodeSpec) *node {
 	if spec.cluster == "" {
 		spec.cluster, spec.name = "dev", "local"
 	}
+	if spec.fastpath == "" {
+		spec.fastpath = "fastpath"
+	}
 	n := &node{t: t, bindAddr: spec.bind, port: freePort(t), metrics: freePort(t), read: freePort(t), state: state}
+	n.writeCorefile(repoDir, spec)
+	return n
+}
+
+// writeCorefile writes the node's Corefile for its ports and state.
+func (n *node) writeCorefile(repoDir string, spec nodeSpec) {
+	t := n.t
 	n.corefile = filepath.Join(t.TempDir(), "Corefile")
 	conf := fmt.Sprintf(`.:%d {
     bind %s
@@ -167,7 +178,7 @@ func newClusterNode(t *testing.T, repoDir, state string, spec nodeSpec) *node {
         poll    200ms
         state   %s
     }
-    fastpath
+    %s
     fallback
     authority
     recursor
@@ -175,11 +186,10 @@ func newClusterNode(t *testing.T, repoDir, state string, spec nodeSpec) *node {
     ready 127.0.0.1:%d
     errors
 }
-`, n.port, spec.bind, repoDir, spec.ref, spec.cluster, spec.name, state, n.metrics, n.read)
+`, n.port, spec.bind, repoDir, spec.ref, spec.cluster, spec.name, n.state, spec.fastpath, n.metrics, n.read)
 	if err := os.WriteFile(n.corefile, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return n
 }
 
 func (n *node) start() {
