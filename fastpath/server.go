@@ -232,8 +232,8 @@ func (s *Server) answer(dst, pkt []byte, q *Query, answers *Answers, from *net.U
 			// The precomputed answer is shared by every client; RA is not:
 			// it says whether this client may recurse here (RFC 1035
 			// 4.1.1), so it is set per response, as the chain's answers
-			// get it (one prefix-list check, no allocation).
-			if allowed(answers.Snapshot, from) {
+			// get it (a few integer compares, no allocation).
+			if answers.mayRecurse(from) {
 				dst[3] |= byte(flagRA) // the low byte of the flags word
 			}
 			if p.Counted != nil {
@@ -242,7 +242,7 @@ func (s *Server) answer(dst, pkt []byte, q *Query, answers *Answers, from *net.U
 			return size, p.Rcode(), PathPrebuilt, true
 		}
 	}
-	if s.Cache != nil && answers != nil && q.RD() && allowed(answers.Snapshot, from) {
+	if s.Cache != nil && answers != nil && q.RD() && answers.mayRecurse(from) {
 		if size, rcode, ok := s.Cache.Write(dst, pkt, q); ok {
 			return size, rcode, PathCache, true
 		}

@@ -472,3 +472,35 @@ func TestSecondProcessRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestTCPIdleClosed: a TCP connection that sends nothing, at first or after
+// an answer, is closed after the 3 s idle timeout (it holds a slot of the
+// bounds otherwise).
+func TestTCPIdleClosed(t *testing.T) {
+	n, _ := hardenedNode(t, 0, "")
+	for _, ask := range []bool{false, true} {
+		c, err := net.DialTimeout("tcp", n.addr(), 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if ask {
+			m := new(dns.Msg)
+			m.SetQuestion("www.corp.internal.", dns.TypeA)
+			writeTCP(t, c, packed(t, m))
+			if _, err := readTCP(c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		start := time.Now()
+		_, err = c.Read(make([]byte, 1))
+		var ne net.Error
+		if err == nil || errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("asked %v: a silent connection still open after %v: %v", ask, time.Since(start), err)
+		}
+		if waited := time.Since(start); waited < 2*time.Second {
+			t.Fatalf("asked %v: closed after %v, before the idle timeout", ask, waited)
+		}
+		c.Close()
+	}
+}
