@@ -3,6 +3,7 @@ package fastpath
 import (
 	"encoding/binary"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 
@@ -68,6 +69,11 @@ type Answers struct {
 	// paid that on every query).
 	tops     map[string]struct{}
 	rootZone bool
+	// recursers4 are the IPv4 prefixes of the snapshot's recursion.allow as
+	// masks: the RA bit of every precomputed answer is decided with them
+	// (mayRecurse), a few integer compares instead of RecursionAllowed's
+	// address conversion per query.
+	recursers4 []v4Net
 	// Responses is how many responses were built; Bytes their body bytes.
 	Responses int
 	Bytes     int
@@ -96,7 +102,19 @@ var commonTypes = []uint16{
 // revision instead of once per query.
 func Build(snap *cluster.Snapshot, o BuildOptions) (*Answers, error) {
 	a := &Answers{Snapshot: snap, owners: map[string]*ownerAnswers{}, zones: map[string]*zoneAnswers{}, tops: map[string]struct{}{}}
-	if snap == nil || snap.Authority == nil {
+	if snap == nil {
+		return a, nil
+	}
+	for _, p := range snap.RecursionAllow {
+		if p.Addr().Is4() {
+			mask := ^uint32(0) << (32 - p.Bits())
+			if p.Bits() == 0 {
+				mask = 0
+			}
+			a.recursers4 = append(a.recursers4, v4Net{net: binary.BigEndian.Uint32(p.Masked().Addr().AsSlice()), mask: mask})
+		}
+	}
+	if snap.Authority == nil {
 		return a, nil
 	}
 	total := 0
@@ -399,4 +417,27 @@ func (a *Answers) hasWildcard(parent []byte) bool {
 	n := 2 + copy(buf[2:], parent)
 	_, ok := a.owners[string(buf[:n])]
 	return ok
+}
+
+// v4Net is an IPv4 prefix as network and mask.
+type v4Net struct{ net, mask uint32 }
+
+// mayRecurse reports whether the client from may recurse under the
+// answers' snapshot, as cluster.Snapshot.RecursionAllowed decides it: an
+// IPv4 client (or an IPv4-mapped one, which RecursionAllowed unmaps) is
+// checked against the IPv4 prefixes, an IPv6 one by RecursionAllowed.
+func (a *Answers) mayRecurse(from *net.UDPAddr) bool {
+	if from == nil {
+		return false
+	}
+	if ip4 := from.IP.To4(); ip4 != nil {
+		v := binary.BigEndian.Uint32(ip4)
+		for _, n := range a.recursers4 {
+			if v&n.mask == n.net {
+				return true
+			}
+		}
+		return false
+	}
+	return allowed(a.Snapshot, from)
 }

@@ -14,6 +14,11 @@
 // (as NSD and BIND answer), and the OPT record's Z bits are zero (RFC 6891).
 // Anything it is unsure of goes to the slow path, which is always correct.
 //
+// TCPServer is the node's DNS-over-TCP side (RFC 7766): the queries
+// pipelined on a connection run concurrently and are answered out of order,
+// connections are bounded in total and per client (the longest idle makes
+// room), and idle ones close after 3 s.
+//
 // It does not import CoreDNS: the plugin in plugins/fastpath supplies the
 // slow path (dnsserver.Server.ServeDNS) and the Prometheus counters.
 package fastpath

@@ -229,13 +229,20 @@ func (s *Server) Serve(c *udpio.Conn) error {
 func (s *Server) answer(dst, pkt []byte, q *Query, answers *Answers, from *net.UDPAddr) (size, rcode int, path Path, ok bool) {
 	if p := answers.Lookup(q); p != nil {
 		if size, ok := p.Write(dst, pkt, q); ok {
+			// The precomputed answer is shared by every client; RA is not:
+			// it says whether this client may recurse here (RFC 1035
+			// 4.1.1), so it is set per response, as the chain's answers
+			// get it (a few integer compares, no allocation).
+			if answers.mayRecurse(from) {
+				dst[3] |= byte(flagRA) // the low byte of the flags word
+			}
 			if p.Counted != nil {
 				p.Counted.Inc()
 			}
 			return size, p.Rcode(), PathPrebuilt, true
 		}
 	}
-	if s.Cache != nil && answers != nil && q.RD() && allowed(answers.Snapshot, from) {
+	if s.Cache != nil && answers != nil && q.RD() && answers.mayRecurse(from) {
 		if size, rcode, ok := s.Cache.Write(dst, pkt, q); ok {
 			return size, rcode, PathCache, true
 		}

@@ -36,7 +36,7 @@ import (
 // directives is the plugin order: setup runs in this order and a query walks
 // the chain in this order. Observability first, then gitops (owns the
 // snapshot and answers version.config), fastpath (not in the chain: it
-// takes UDP in front of it, answering from precomputed internal-zone answers
+// takes UDP and TCP in front of it, answering from precomputed internal-zone answers
 // and a packet cache, and runs the chain for the rest), then fallback (wraps what follows so
 // it can see a failure), authority (internal zones), recursor (the rest).
 var directives = []string{

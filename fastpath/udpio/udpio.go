@@ -493,7 +493,14 @@ func steeringProgram(n int) ([]bpf.RawInstruction, error) {
 	return bpf.Assemble(prog)
 }
 
-func (c *Conn) attachSteering(n int) error {
+func (c *Conn) attachSteering(n int) error { return Steer(c.rc, n) }
+
+// Steer attaches to the reuseport group of the socket rc the program that
+// picks socket rxhash % n (always 0 when n == 1). The fast path's TCP
+// listener uses it with n == 1, so CoreDNS's listener, bound later on the
+// same address, gets no connection (the package comment's reasoning holds
+// for listeners as for datagram sockets).
+func Steer(rc syscall.RawConn, n int) error {
 	raw, err := steeringProgram(n)
 	if err != nil {
 		return err
@@ -503,9 +510,32 @@ func (c *Conn) attachSteering(n int) error {
 		filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
 	}
 	fprog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
-	return c.control(func(fd int) error {
-		return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_CBPF, &fprog)
+	var ferr error
+	if err := rc.Control(func(fd uintptr) {
+		ferr = unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_CBPF, &fprog)
+	}); err != nil {
+		return err
+	}
+	return ferr
+}
+
+// SetReuse sets SO_REUSEADDR and SO_REUSEPORT on the socket rc before it is
+// bound, as CoreDNS's reuseport package does, so it joins CoreDNS's group.
+func SetReuse(rc syscall.RawConn) error {
+	var serr error
+	err := rc.Control(func(fd uintptr) {
+		if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+			serr = fmt.Errorf("set SO_REUSEADDR: %w", err)
+			return
+		}
+		if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+			serr = fmt.Errorf("set SO_REUSEPORT: %w", err)
+		}
 	})
+	if err != nil {
+		return err
+	}
+	return serr
 }
 
 func (c *Conn) sockoptInt(opt int) (int, error) {

@@ -27,6 +27,7 @@ import (
 	"github.com/gitops-dns/resolverd/cluster"
 	"github.com/gitops-dns/resolverd/fastpath"
 	"github.com/gitops-dns/resolverd/plugins/gitops"
+	"github.com/gitops-dns/resolverd/plugins/internal/explain"
 	"github.com/miekg/dns"
 )
 
@@ -211,7 +212,10 @@ func (f *Fallback) guarded(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 			return res.rcode, res.err
 		}
 		if reason == ReasonTimeout {
-			return dns.RcodeServerFailure, plugin.Error(f.Name(), fmt.Errorf("%s: %s", name, detail))
+			// Say why (RFC 8914): within the deadline no authority answered
+			// the rest of the chain: 22, No Reachable Authority.
+			w.WriteMsg(explain.ServFail(request.Request{W: w, Req: r}, dns.ExtendedErrorCodeNoReachableAuthority, detail))
+			return dns.RcodeSuccess, plugin.Error(f.Name(), fmt.Errorf("%s: %s", name, detail))
 		}
 		return res.rcode, res.err
 	}

@@ -6,13 +6,16 @@
 // what it can from precomputed wire responses, and hands the rest to
 // CoreDNS's own server (dnsserver.Server.ServeDNS, the same entry point a
 // datagram on CoreDNS's socket takes), learning cacheable recursive answers
-// on the way out. TCP stays with CoreDNS.
+// on the way out. It takes TCP the same way (one listener steered ahead of
+// CoreDNS's) and runs the chain for each query of a connection
+// concurrently, within bounds on connections (fastpath.TCPServer).
 package fastpath
 
 import (
 	"context"
 	"encoding/binary"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,6 +46,8 @@ type listener struct {
 	server  string // "dns://127.0.0.1:53": the metrics' server label
 	group   *udpio.Group
 	fp      *fastpath.Server
+	tln     net.Listener
+	tcp     *fastpath.TCPServer
 	chain   atomic.Pointer[dnsserver.Server]
 	serving sync.Once
 }
@@ -80,7 +85,22 @@ func (p *Plugin) start(dc *dnsserver.Config) error {
 			p.closeLocked()
 			return err
 		}
-		l := &listener{addr: addr, server: dc.Transport + "://" + addr, group: g}
+		// TCP too: CoreDNS's TCP server answers a connection's queries one
+		// after the other (a slow one holds up the rest) and bounds
+		// neither connections nor clients.
+		tln, err := fastpath.ListenTCP(addr)
+		if err != nil {
+			g.Close()
+			p.closeLocked()
+			return err
+		}
+		l := &listener{addr: addr, server: dc.Transport + "://" + addr, group: g, tln: tln}
+		l.tcp = &fastpath.TCPServer{
+			Handler: l.serveTCP,
+			Options: p.cfg.TCP,
+			Refused: tcpClosedTotal.WithLabelValues(l.server, "refused").Inc,
+			Evicted: tcpClosedTotal.WithLabelValues(l.server, "evicted").Inc,
+		}
 		var m fastpath.Metrics
 		if counted {
 			m = newFastMetrics(l.server, ".")
@@ -128,6 +148,7 @@ func (p *Plugin) serverReady(s *dnsserver.Server) {
 		for _, c := range l.group.Conns() {
 			go l.fp.Serve(c)
 		}
+		go l.tcp.Serve(l.tln)
 	})
 }
 
@@ -141,6 +162,8 @@ func (p *Plugin) stop() error {
 func (p *Plugin) closeLocked() {
 	for addr, l := range p.listeners {
 		l.group.Close()
+		l.tln.Close()
+		l.tcp.Close()
 		delete(p.listeners, addr)
 	}
 }
@@ -153,14 +176,7 @@ func (l *listener) slow(c *udpio.Conn, pkt []byte, from *net.UDPAddr, q *fastpat
 	if srv == nil || len(pkt) < 12 {
 		return
 	}
-	dh := dns.Header{
-		Id:      binary.BigEndian.Uint16(pkt),
-		Bits:    binary.BigEndian.Uint16(pkt[2:]),
-		Qdcount: binary.BigEndian.Uint16(pkt[4:]),
-		Ancount: binary.BigEndian.Uint16(pkt[6:]),
-		Nscount: binary.BigEndian.Uint16(pkt[8:]),
-		Arcount: binary.BigEndian.Uint16(pkt[10:]),
-	}
+	dh := wireHeader(pkt)
 	// Everything the chain may still hold after ServeDNS returned (the
 	// fallback plugin lets a slow chain finish in the background): one
 	// allocation per query, never reused; pkt, from and q are the fast
@@ -168,12 +184,14 @@ func (l *listener) slow(c *udpio.Conn, pkt []byte, from *net.UDPAddr, q *fastpat
 	cl := &call{}
 	cl.from = net.UDPAddr{IP: cl.ip[:copy(cl.ip[:], from.IP)], Port: from.Port, Zone: from.Zone}
 	w := &cl.w
-	*w = responseWriter{c: c, from: &cl.from, l: l, gen: gen, verdict: &cl.ctx.verdict}
+	snap := l.fp.Source()
+	ip, _ := netip.AddrFromSlice(from.IP)
+	*w = responseWriter{c: c, from: &cl.from, l: l, gen: gen, verdict: &cl.ctx.verdict, snap: snap, ra: mayRecurse(snap, ip)}
 	if q != nil {
 		cl.q = *q
 		w.q = &cl.q
 	}
-	switch dns.DefaultMsgAcceptFunc(dh) {
+	switch acceptHeader(dh) {
 	case dns.MsgIgnore:
 		return
 	case dns.MsgReject:
@@ -189,6 +207,10 @@ func (l *listener) slow(c *udpio.Conn, pkt []byte, from *net.UDPAddr, q *fastpat
 			w.reject(dh, r.Question, dns.RcodeFormatError)
 			return
 		}
+	}
+	if resp := checkQuery(r); resp != nil {
+		w.WriteMsg(resp)
+		return
 	}
 	cl.ctx = queryCtx{Context: context.Background(), srv: srv}
 	srv.ServeDNS(&cl.ctx, w, r)
@@ -274,6 +296,10 @@ type responseWriter struct {
 	gen  uint64
 	// verdict is the chain's say on caching the response.
 	verdict *fastpath.Verdict
+	// snap is the snapshot served when the query arrived; ra whether the
+	// client may recurse under it (the RA bit of every response).
+	snap *cluster.Snapshot
+	ra   bool
 }
 
 func (w *responseWriter) LocalAddr() net.Addr  { return w.c.LocalAddr() }
@@ -284,6 +310,7 @@ func (w *responseWriter) TsigTimersOnly(bool)  {}
 func (w *responseWriter) Hijack()              {}
 
 func (w *responseWriter) WriteMsg(m *dns.Msg) error {
+	explainServfail(m, w.snap)
 	bp := packBuffers.Get().(*[]byte)
 	defer packBuffers.Put(bp)
 	b, err := m.PackBuffer((*bp)[:cap(*bp)])
@@ -302,6 +329,7 @@ var packBuffers = sync.Pool{New: func() any {
 }}
 
 func (w *responseWriter) Write(b []byte) (int, error) {
+	setRA(b, w.ra)
 	if err := w.c.WriteTo(b, w.from); err != nil {
 		return 0, err
 	}
@@ -327,19 +355,25 @@ func msgHdr(dh dns.Header) dns.MsgHdr {
 	}
 }
 
-// reject answers a query the server does not accept as miekg's server
-// (CoreDNS's own UDP socket) does: the query's header with QR set, AA and
+// rejectMsg is the answer to a query the server does not accept, as miekg's
+// server (CoreDNS's own sockets) gives it: the query's header with QR set, AA and
 // Z cleared, the rcode, the opcode kept for NOTIMP and QUERY for FORMERR;
 // the question when it could be read (a query that failed to unpack past
 // it), no other section.
-func (w *responseWriter) reject(dh dns.Header, question []dns.Question, rcode int) {
+func rejectMsg(dh dns.Header, question []dns.Question, rcode int) *dns.Msg {
 	m := &dns.Msg{MsgHdr: msgHdr(dh), Question: question}
 	m.Response, m.Authoritative, m.Zero = true, false, false
 	if rcode != dns.RcodeNotImplemented {
 		m.Opcode = dns.OpcodeQuery
 	}
 	m.Rcode = rcode
-	if b, err := m.Pack(); err == nil {
+	return m
+}
+
+// reject sends rejectMsg to the client.
+func (w *responseWriter) reject(dh dns.Header, question []dns.Question, rcode int) {
+	if b, err := rejectMsg(dh, question, rcode).Pack(); err == nil {
+		setRA(b, w.ra)
 		w.c.WriteTo(b, w.from)
 	}
 }

@@ -45,6 +45,18 @@ var (
 		Name:      "packetcache_bytes",
 		Help:      "Bytes of responses held by the packet cache (wire bodies only).",
 	})
+	tcpConns = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "fastpath",
+		Name:      "tcp_connections",
+		Help:      "TCP connections open.",
+	}, []string{"server"})
+	tcpClosedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "fastpath",
+		Name:      "tcp_limit_closed_total",
+		Help:      "TCP connections closed by the connection bounds: evicted (the longest idle, to make room) or refused (every competitor busy).",
+	}, []string{"server", "reason"})
 	recvBuffer = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "fastpath",
@@ -64,6 +76,7 @@ func (p *Plugin) gauges() {
 			if a := l.fp.Answers(); a != nil {
 				prebuiltResponses.WithLabelValues(l.server).Set(float64(a.Responses))
 			}
+			tcpConns.WithLabelValues(l.server).Set(float64(l.tcp.Conns()))
 		}
 		p.mu.Unlock()
 		if n == 0 {

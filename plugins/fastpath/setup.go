@@ -11,6 +11,7 @@ import (
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/miekg/dns"
 
+	"github.com/gitops-dns/resolverd/fastpath"
 	"github.com/gitops-dns/resolverd/fastpath/udpio"
 	"github.com/gitops-dns/resolverd/plugins/gitops"
 )
@@ -28,10 +29,17 @@ type Config struct {
 	CacheSize  int // packet cache entries; 0 disables the packet cache
 	MaxRecords int // internal zones larger than this are not precomputed
 	MaxSlow    int // queries in the chain at once
+	TCP        fastpath.TCPOptions
 }
 
 // DefaultConfig is what `fastpath` with no block means.
-var DefaultConfig = Config{CacheSize: 100_000, MaxRecords: 500_000, MaxSlow: 10_000}
+var DefaultConfig = Config{CacheSize: 100_000, MaxRecords: 500_000, MaxSlow: 10_000, TCP: fastpath.TCPOptions{
+	MaxConns:     fastpath.DefaultTCPConns,
+	MaxPerClient: fastpath.DefaultTCPPerClient,
+	MaxInFlight:  fastpath.DefaultTCPInFlight,
+	IdleTimeout:  fastpath.DefaultTCPIdleTimeout,
+	WriteTimeout: fastpath.DefaultTCPWriteTimeout,
+}}
 
 func setup(c *caddy.Controller) error {
 	cfg, err := parse(c)
@@ -53,6 +61,14 @@ func setup(c *caddy.Controller) error {
 		p.serverReady(s)
 		return nil
 	}
+	// Before anything of this process binds (OnFirstStartup runs before
+	// every OnStartup, and not on a reload): nobody else may serve here.
+	c.OnFirstStartup(func() error {
+		if err := checkAddrsFree(dc); err != nil {
+			return plugin.Error(pluginName, fmt.Errorf("server block %s:%s: %w", dc.Zone, dc.Port, err))
+		}
+		return nil
+	})
 	// Startup errors (a socket that cannot be bound) come after parsing:
 	// name the server block they belong to.
 	c.OnStartup(func() error {
@@ -95,13 +111,22 @@ func parse(c *caddy.Controller) (Config, error) {
 			cfg.CacheSize = n
 		case "max_records":
 			cfg.MaxRecords = n
-		case "max_slow":
+		case "max_slow", "tcp_connections", "tcp_per_client", "tcp_pipeline":
 			if n == 0 {
-				return cfg, c.Errf("max_slow must be at least 1")
+				return cfg, c.Errf("%s must be at least 1", key)
 			}
-			cfg.MaxSlow = n
+			switch key {
+			case "max_slow":
+				cfg.MaxSlow = n
+			case "tcp_connections":
+				cfg.TCP.MaxConns = n
+			case "tcp_per_client":
+				cfg.TCP.MaxPerClient = n
+			case "tcp_pipeline":
+				cfg.TCP.MaxInFlight = n
+			}
 		default:
-			return cfg, c.Errf("unknown property %q (sockets, recv_buffer, cache, max_records, max_slow)", key)
+			return cfg, c.Errf("unknown property %q (sockets, recv_buffer, cache, max_records, max_slow, tcp_connections, tcp_per_client, tcp_pipeline)", key)
 		}
 	}
 	if c.Next() {

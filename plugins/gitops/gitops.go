@@ -19,10 +19,12 @@ import (
 
 	"github.com/coredns/coredns/plugin"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
+	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 
 	"github.com/gitops-dns/resolverd/cluster"
 	"github.com/gitops-dns/resolverd/cluster/gitrepo"
+	"github.com/gitops-dns/resolverd/plugins/internal/explain"
 )
 
 var log = clog.NewWithPlugin(pluginName)
@@ -112,10 +114,11 @@ func (g *GitOps) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg)
 	case "version.config.":
 		s := g.holder.Snapshot()
 		if s == nil || s.Revision == nil {
-			m := new(dns.Msg)
-			m.SetRcode(r, dns.RcodeServerFailure)
-			w.WriteMsg(m)
-			return dns.RcodeServerFailure, nil
+			// RFC 8914 4.3: Not Ready, "the server is unable to answer the
+			// query, as it was not fully functional when the query was
+			// received": no revision is served yet.
+			w.WriteMsg(explain.ServFail(request.Request{W: w, Req: r}, dns.ExtendedErrorCodeNotReady, "no revision of the configuration is served yet"))
+			return dns.RcodeSuccess, nil // written: CoreDNS must not write a second reply
 		}
 		txt = s.Revision.ID
 	case "id.server.", "hostname.bind.":

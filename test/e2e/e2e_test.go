@@ -143,7 +143,7 @@ func newNode(t *testing.T, repoDir, state string) *node {
 // 127.0.0.1 following main.
 type nodeSpec struct {
 	bind, ref, cluster, name string
-	recursor                 string // the recursor block's settings, one per line ("" = none)
+	fastpath                 string // the fastpath directive with its block; "" = bare
 }
 
 func newClusterNode(t *testing.T, repoDir, state string, spec nodeSpec) *node {
@@ -156,7 +156,17 @@ func newClusterNode(t *testing.T, repoDir, state string, spec nodeSpec) *node {
 	if spec.cluster == "" {
 		spec.cluster, spec.name = "dev", "local"
 	}
+	if spec.fastpath == "" {
+		spec.fastpath = "fastpath"
+	}
 	n := &node{t: t, bindAddr: spec.bind, port: freePort(t), metrics: freePort(t), read: freePort(t), state: state}
+	n.writeCorefile(repoDir, spec)
+	return n
+}
+
+// writeCorefile writes the node's Corefile for its ports and state.
+func (n *node) writeCorefile(repoDir string, spec nodeSpec) {
+	t := n.t
 	n.corefile = filepath.Join(t.TempDir(), "Corefile")
 	conf := fmt.Sprintf(`.:%d {
     bind %s
@@ -168,21 +178,18 @@ func newClusterNode(t *testing.T, repoDir, state string, spec nodeSpec) *node {
         poll    200ms
         state   %s
     }
-    fastpath
+    %s
     fallback
     authority
-    recursor {
-%s
-    }
+    recursor
     prometheus 127.0.0.1:%d
     ready 127.0.0.1:%d
     errors
 }
-`, n.port, spec.bind, repoDir, spec.ref, spec.cluster, spec.name, state, spec.recursor, n.metrics, n.read)
+`, n.port, spec.bind, repoDir, spec.ref, spec.cluster, spec.name, n.state, spec.fastpath, n.metrics, n.read)
 	if err := os.WriteFile(n.corefile, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return n
 }
 
 func (n *node) start() {

@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
-	"math/rand/v2"
+	"io"
 	"net"
+	"os/exec"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,365 +16,491 @@ import (
 	"github.com/miekg/dns"
 )
 
-// authority is a scripted authoritative server on loopback for one zone:
-// exact answers, referrals (NS below the origin, with glue), NODATA and
-// NXDOMAIN with the SOA. refuse lists zones it is named for but does not
-// serve (a lame delegation): it answers REFUSED below them.
-type authority struct {
-	origin  string
-	records []dns.RR
-	refuse  []string
-	hits    atomic.Int64
-	// noEcho: zones whose replies carry the question in lower case (a
-	// server that does not echo 0x20).
-	noEcho []string
+// The listener and protocol half of issue 13: one bad packet or one
+// greedy client must not change what other clients get. Each test drives
+// the real binary over real sockets on loopback.
 
-	mu    sync.Mutex
-	asked []asked // every question, as spelled, and its source port
-}
-
-type asked struct {
-	name string
-	port int
-}
-
-func (a *authority) questions() []asked {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return append([]asked(nil), a.asked...)
-}
-
-func newAuthority(t *testing.T, origin, text string, refuse ...string) *authority {
+// hardenedNode starts a node serving corp.internal. whose cluster forwards
+// slow.test. to a server on loopback that answers after delay, and lets
+// only 127.0.0.1 recurse.
+func hardenedNode(t *testing.T, delay time.Duration, fastpath string) (*node, *atomic.Int32) {
 	t.Helper()
-	a := &authority{origin: origin, refuse: refuse}
-	text = "@ 300 IN SOA ns.invalid. h.invalid. 1 60 60 600 300\n" + text
-	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
-		rr, err := dns.NewRR("$ORIGIN " + origin + "\n$TTL 300\n" + strings.TrimSpace(line))
-		if err != nil {
-			t.Fatalf("%s: %v", line, err)
-		}
-		a.records = append(a.records, rr)
-	}
-	return a
+	slow, asked := slowServer(t, delay)
+	repo := newConfigRepo(t, baseFiles())
+	n := newClusterNode(t, repo.dir, t.TempDir(), nodeSpec{fastpath: fastpath})
+	head := repo.commit("forward slow.test., recursion for 127.0.0.1 only", map[string]string{
+		"clusters/dev.yaml": fmt.Sprintf(`name: dev
+environment: staging
+track: refs/heads/main
+nodes:
+  - {name: local, address: 127.0.0.1, port: %d}
+forward:
+  - zone: slow.test.
+    to: ["%s"]
+recursion:
+  allow: [127.0.0.1/32]
+`, n.port, slow),
+	})
+	n.start()
+	n.waitServed(head, 30*time.Second)
+	return n, asked
 }
 
-func (a *authority) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
-	a.hits.Add(1)
-	m := new(dns.Msg)
-	m.SetReply(r)
-	q := r.Question[0]
-	name := strings.ToLower(q.Name)
-	a.mu.Lock()
-	a.asked = append(a.asked, asked{q.Name, w.RemoteAddr().(*net.UDPAddr).Port})
-	a.mu.Unlock()
-	for _, z := range a.noEcho {
-		if dns.IsSubDomain(z, name) {
-			m.Question[0].Name = name
-		}
-	}
-	for _, z := range a.refuse {
-		if dns.IsSubDomain(z, name) {
-			m.Rcode = dns.RcodeRefused
-			w.WriteMsg(m)
-			return
-		}
-	}
-	for _, rr := range a.records {
-		h := rr.Header()
-		if ns, ok := rr.(*dns.NS); ok && h.Name != a.origin && dns.IsSubDomain(h.Name, name) {
-			m.Ns = append(m.Ns, rr)
-			for _, g := range a.records {
-				if g.Header().Name == ns.Ns && g.Header().Rrtype == dns.TypeA {
-					m.Extra = append(m.Extra, g)
-				}
-			}
-		}
-	}
-	if len(m.Ns) > 0 {
-		w.WriteMsg(m)
-		return
-	}
-	m.Authoritative = true
-	exists := false
-	for _, rr := range a.records {
-		h := rr.Header()
-		if dns.IsSubDomain(name, h.Name) {
-			exists = true
-		}
-		if h.Name == name && h.Rrtype == q.Qtype {
+// slowServer answers every A question with 198.18.99.1 after delay, over
+// UDP and TCP on one loopback port.
+func slowServer(t *testing.T, delay time.Duration) (string, *atomic.Int32) {
+	t.Helper()
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	asked := new(atomic.Int32)
+	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		asked.Add(1)
+		time.Sleep(delay)
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.Authoritative = true
+		if r.Question[0].Qtype == dns.TypeA {
+			rr, _ := dns.NewRR(r.Question[0].Name + " 60 IN A 198.18.99.1")
 			m.Answer = append(m.Answer, rr)
 		}
-	}
-	if len(m.Answer) == 0 && !exists {
-		// A wildcard at the closest encloser's child (RFC 4592, simplified:
-		// "*.X" answers every name below X); the owner is the question as
-		// spelled, as servers write it.
-		for _, rr := range a.records {
-			h := rr.Header()
-			if strings.HasPrefix(h.Name, "*.") && dns.IsSubDomain(h.Name[2:], name) && name != h.Name[2:] {
-				exists = true
-				if h.Rrtype == q.Qtype {
-					c := dns.Copy(rr)
-					c.Header().Name = q.Name
-					m.Answer = append(m.Answer, c)
-				}
-			}
+		w.WriteMsg(m)
+	})
+	for _, netw := range []string{"udp", "tcp"} {
+		srv := &dns.Server{Addr: addr, Net: netw, Handler: h}
+		started := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(started) }
+		go srv.ListenAndServe()
+		select {
+		case <-started:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("slow server on %s/%s did not start", addr, netw)
 		}
+		t.Cleanup(func() { srv.Shutdown() })
 	}
-	if len(m.Answer) == 0 {
-		if !exists {
-			m.Rcode = dns.RcodeNameError
-		}
-		m.Ns = append(m.Ns, a.records[0])
-	}
-	w.WriteMsg(m)
+	return addr, asked
 }
 
-// fakeInternet starts the authorities of a small hierarchy on loopback, all
-// on one port (the recursor's `port`): the root on 127.0.0.11, net. on .12,
-// example.net. on .13 (which is also named, lamely, for lame.net.),
-// noecho.net. on .15 (its replies do not echo the question's case), and
-// example.org. delegated to .14 where nothing listens. It returns the port
-// and the root hints.
-func fakeInternet(t *testing.T) (port int, hints string, auths map[string]*authority) {
+// rawUDP sends pkt from a socket bound to local ("" = any loopback port)
+// and returns the reply, nil when none comes within 5 s.
+func rawUDP(t *testing.T, local, addr string, pkt []byte) []byte {
 	t.Helper()
-	auths = map[string]*authority{
-		"127.0.0.11": newAuthority(t, ".", "net. NS ns.net.\nns.net. A 127.0.0.12\norg. NS ns.org.\nns.org. A 127.0.0.12"),
-		"127.0.0.12": newAuthority(t, "net.", "example NS ns1.example\nns1.example A 127.0.0.13\nlame NS ns1.lame\nns1.lame A 127.0.0.13\nnoecho NS ns1.noecho\nns1.noecho A 127.0.0.15", "org."),
-		"127.0.0.13": newAuthority(t, "example.net.", "www A 198.51.100.80\nh006 A 198.51.100.6\n*.wild A 198.51.100.99", "lame.net."),
-		"127.0.0.15": newAuthority(t, "noecho.net.", "*.wild A 198.51.100.98"),
+	var laddr *net.UDPAddr
+	if local != "" {
+		laddr = &net.UDPAddr{IP: net.ParseIP(local)}
 	}
-	auths["127.0.0.15"].noEcho = []string{"noecho.net."}
-	// org. is served by .12 too, in a second server on the same address.
-	org := newAuthority(t, "org.", "example NS ns1.example\nns1.example A 127.0.0.14")
-	for attempt := 0; attempt < 20; attempt++ {
-		port = 20000 + rand.IntN(30000)
-		var servers []*dns.Server
-		ok := true
-		for addr, a := range auths {
-			var h dns.Handler = a
-			if addr == "127.0.0.12" {
-				net12 := a
-				h = dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-					if len(r.Question) == 1 && dns.IsSubDomain("org.", strings.ToLower(r.Question[0].Name)) {
-						org.ServeDNS(w, r)
-						return
-					}
-					net12.ServeDNS(w, r)
-				})
-			}
-			pc, err := net.ListenPacket("udp", fmt.Sprintf("%s:%d", addr, port))
-			if err != nil {
-				ok = false
-				break
-			}
-			srv := &dns.Server{PacketConn: pc, Handler: h}
-			started := make(chan struct{})
-			srv.NotifyStartedFunc = func() { close(started) }
-			go srv.ActivateAndServe()
-			<-started
-			servers = append(servers, srv)
+	raddr, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.DialUDP("udp", laddr, raddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write(pkt); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 65535)
+	k, err := c.Read(buf)
+	if err != nil {
+		return nil
+	}
+	return buf[:k]
+}
+
+// rawTCP sends pkt on a new connection and returns the reply.
+func rawTCP(t *testing.T, addr string, pkt []byte) []byte {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(6 * time.Second))
+	writeTCP(t, c, pkt)
+	b, err := readTCP(c)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+func writeTCP(t *testing.T, c net.Conn, pkt []byte) {
+	t.Helper()
+	if _, err := c.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(pkt))), pkt...)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readTCP(c net.Conn) ([]byte, error) {
+	var l [2]byte
+	if _, err := io.ReadFull(c, l[:]); err != nil {
+		return nil, err
+	}
+	b := make([]byte, binary.BigEndian.Uint16(l[:]))
+	_, err := io.ReadFull(c, b)
+	return b, err
+}
+
+// exchangeBoth sends pkt over UDP and TCP and unpacks each reply.
+func exchangeBoth(t *testing.T, addr string, pkt []byte) map[string]*dns.Msg {
+	t.Helper()
+	out := map[string]*dns.Msg{}
+	for netw, b := range map[string][]byte{"udp": rawUDP(t, "", addr, pkt), "tcp": rawTCP(t, addr, pkt)} {
+		if b == nil {
+			t.Fatalf("%s: no reply", netw)
 		}
-		if !ok {
-			for _, s := range servers {
-				s.Shutdown()
+		m := new(dns.Msg)
+		if err := m.Unpack(b); err != nil {
+			t.Fatalf("%s: reply %x does not unpack: %v", netw, b, err)
+		}
+		out[netw] = m
+	}
+	return out
+}
+
+func packed(t *testing.T, m *dns.Msg) []byte {
+	t.Helper()
+	b, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestOnlyQueryIsAQuery: a NOTIFY (and every other opcode but QUERY) is
+// NOTIMP over both transports, never answered as a query: on an internal
+// name (which the fast path would answer) and on a forwarded one (which
+// would recurse).
+func TestOnlyQueryIsAQuery(t *testing.T) {
+	n, asked := hardenedNode(t, 0, "")
+	for _, tc := range []struct {
+		opcode int
+		name   string
+	}{
+		{dns.OpcodeNotify, "www.corp.internal."},
+		{dns.OpcodeNotify, "host.slow.test."},
+		{dns.OpcodeUpdate, "www.corp.internal."},
+		{dns.OpcodeStatus, "www.corp.internal."},
+		{3, "host.slow.test."},
+	} {
+		m := new(dns.Msg)
+		m.SetQuestion(tc.name, dns.TypeA)
+		m.Opcode = tc.opcode
+		for netw, r := range exchangeBoth(t, n.addr(), packed(t, m)) {
+			if r.Rcode != dns.RcodeNotImplemented || r.Opcode != tc.opcode || len(r.Answer) != 0 {
+				t.Errorf("%s opcode %s %s: rcode %s opcode %s, %d answers; want NOTIMP, the opcode echoed, no answer",
+					netw, dns.OpcodeToString[tc.opcode], tc.name, dns.RcodeToString[r.Rcode], dns.OpcodeToString[r.Opcode], len(r.Answer))
 			}
+		}
+	}
+	if k := asked.Load(); k != 0 {
+		t.Errorf("the forwarder was asked %d times for non-QUERY messages", k)
+	}
+}
+
+// TestMalformedQueries: two OPT records (RFC 6891 6.1.1) and a header that
+// claims a question it does not carry are FORMERR; an EDNS version we do
+// not speak is BADVERS with an OPT record that advertises our payload size.
+func TestMalformedQueries(t *testing.T) {
+	n, _ := hardenedNode(t, 0, "")
+
+	twoOPT := new(dns.Msg)
+	twoOPT.SetQuestion("www.corp.internal.", dns.TypeA)
+	twoOPT.SetEdns0(1232, false)
+	twoOPT.Extra = append(twoOPT.Extra, twoOPT.Extra[0])
+	for netw, r := range exchangeBoth(t, n.addr(), packed(t, twoOPT)) {
+		if r.Rcode != dns.RcodeFormatError || len(r.Answer) != 0 {
+			t.Errorf("%s: two OPT records: rcode %s, %d answers; want FORMERR", netw, dns.RcodeToString[r.Rcode], len(r.Answer))
+		}
+	}
+
+	// QDCOUNT=1, RD, and nothing after the header.
+	noQuestion := []byte{0xab, 0xcd, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0}
+	for netw, r := range exchangeBoth(t, n.addr(), noQuestion) {
+		if r.Rcode != dns.RcodeFormatError || r.Id != 0xabcd {
+			t.Errorf("%s: QDCOUNT=1 without a question: rcode %s id %x; want FORMERR", netw, dns.RcodeToString[r.Rcode], r.Id)
+		}
+	}
+
+	v1 := new(dns.Msg)
+	v1.SetQuestion("www.corp.internal.", dns.TypeA)
+	v1.SetEdns0(4096, true)
+	v1.IsEdns0().SetVersion(1)
+	for netw, r := range exchangeBoth(t, n.addr(), packed(t, v1)) {
+		opt := r.IsEdns0()
+		if r.Rcode != dns.RcodeBadVers || opt == nil || opt.Version() != 0 {
+			t.Errorf("%s: EDNS version 1: rcode %s, OPT %v; want BADVERS with version 0", netw, dns.RcodeToString[r.Rcode], opt)
 			continue
 		}
-		t.Cleanup(func() {
-			for _, s := range servers {
-				s.Shutdown()
-			}
-		})
-		return port, ".  3600000 IN NS a.root.test.\na.root.test. 3600000 IN A 127.0.0.11\n", auths
+		if opt.UDPSize() != 1232 {
+			t.Errorf("%s: BADVERS advertises a payload size of %d, want the node's 1232", netw, opt.UDPSize())
+		}
 	}
-	t.Fatal("no port free on 127.0.0.11-15")
-	return 0, "", nil
 }
 
-// hardenedNode runs the real binary recursing through fakeInternet; only
-// 127.0.0.1 may recurse.
-func hardenedNode(t *testing.T) (*node, map[string]*authority) {
-	t.Helper()
-	port, hints, auths := fakeInternet(t)
-	files := baseFiles()
-	files["root.hints"] = hints
-	files["clusters/dev.yaml"] = strings.Replace(devCluster, "allow: [127.0.0.0/8]", "allow: [127.0.0.1/32]", 1)
-	repo := newConfigRepo(t, files)
-	head, _ := repo.repo.Head()
-	n := newClusterNode(t, repo.dir, t.TempDir(), nodeSpec{recursor: fmt.Sprintf("        port %d\n        no_ipv6\n        deadline 2s", port)})
-	n.start()
-	n.waitServed(head.Hash().String(), 30*time.Second)
-	return n, auths
-}
-
-// digNode runs dig against n and returns its full output.
-func digNode(t *testing.T, n *node, args ...string) string {
-	t.Helper()
+// TestRecursionAvailable: RA tells a client whether it may recurse here,
+// on every response: internal answers from the fast path (UDP) and from the
+// authority plugin (TCP), SERVFAILs; and not for a client outside
+// recursion.allow. dig does not warn "recursion requested but not
+// available" on an internal name.
+func TestRecursionAvailable(t *testing.T) {
+	n, _ := hardenedNode(t, 0, "")
+	q := new(dns.Msg)
+	q.SetQuestion("www.corp.internal.", dns.TypeA)
+	q.SetEdns0(1232, false)
+	for netw, r := range exchangeBoth(t, n.addr(), packed(t, q)) {
+		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 || !r.RecursionAvailable {
+			t.Errorf("%s: www.corp.internal. from 127.0.0.1: rcode %s, %d answers, RA %v; want the answer with RA", netw, dns.RcodeToString[r.Rcode], len(r.Answer), r.RecursionAvailable)
+		}
+	}
+	// 127.0.0.2 may not recurse: the internal answer, without RA.
+	for i := 0; i < 3; i++ { // the fast path answers from its second sighting on, whichever path
+		b := rawUDP(t, "127.0.0.2", n.addr(), packed(t, q))
+		r := new(dns.Msg)
+		if b == nil || r.Unpack(b) != nil || r.Rcode != dns.RcodeSuccess || r.RecursionAvailable {
+			t.Fatalf("www.corp.internal. from 127.0.0.2 (no recursion): %v; want the answer without RA", r)
+		}
+	}
 	port := strings.TrimPrefix(n.addr(), "127.0.0.1:")
-	return dig(t, append([]string{"@127.0.0.1", "-p", port}, args...)...)
+	for _, tcp := range []string{"+notcp", "+tcp"} {
+		out := dig(t, "@127.0.0.1", "-p", port, tcp, "www.corp.internal", "A")
+		if strings.Contains(out, "recursion requested but not available") || !strings.Contains(out, " ra") {
+			t.Errorf("dig %s www.corp.internal:\n%s", tcp, out)
+		}
+	}
+
+	// A name whose resolution fails (the root of this test's internet is
+	// a dead loopback address): SERVFAIL, with RA, saying why.
+	q.SetQuestion("nowhere.example.", dns.TypeA)
+	for netw, r := range exchangeBoth(t, n.addr(), packed(t, q)) {
+		if r.Rcode != dns.RcodeServerFailure || !r.RecursionAvailable {
+			t.Errorf("%s: nowhere.example.: rcode %s RA %v; want SERVFAIL with RA", netw, dns.RcodeToString[r.Rcode], r.RecursionAvailable)
+		}
+		if ede := extendedError(r); ede == nil {
+			t.Errorf("%s: SERVFAIL without an Extended DNS Error: %v", netw, r)
+		}
+	}
 }
 
-// ask sends one question with miekg/dns over netw and returns the reply.
-func ask(t *testing.T, n *node, netw, name string, qtype uint16, rd bool) *dns.Msg {
-	t.Helper()
-	m := new(dns.Msg)
-	m.SetQuestion(name, qtype)
-	m.RecursionDesired = rd
-	m.SetEdns0(1232, false)
-	c := &dns.Client{Net: netw, Timeout: 5 * time.Second}
-	r, _, err := c.Exchange(m, n.addr())
-	if err != nil {
-		t.Fatalf("%s %s TYPE%d: %v", netw, name, qtype, err)
-	}
-	return r
-}
-
-// TestMetaTypesCannotPoisonTheCache is issue 13's severe defect, through
-// the real binary: a question of a meta or reserved type gets its RFC
-// answer (FORMERR / NOTIMP / REFUSED) over UDP and TCP without reaching
-// any authority, and does not change what anyone gets next. On the old
-// node `dig example.net TYPE0` made h006.example.net NXDOMAIN for an hour.
-func TestMetaTypesCannotPoisonTheCache(t *testing.T) {
-	n, auths := hardenedNode(t)
-	if out := digNode(t, n, "example.net", "TYPE0"); !strings.Contains(out, "status: FORMERR") {
-		t.Fatalf("dig example.net TYPE0:\n%s", out)
-	}
-	if out := digNode(t, n, "net", "TYPE0"); !strings.Contains(out, "status: FORMERR") {
-		t.Fatalf("dig net TYPE0:\n%s", out)
-	}
-	for _, tc := range []struct {
-		qtype uint16
-		rcode int
-	}{
-		{0, dns.RcodeFormatError},
-		{dns.TypeOPT, dns.RcodeFormatError},
-		{dns.TypeTSIG, dns.RcodeFormatError},
-		{dns.TypeTKEY, dns.RcodeNotImplemented},
-		{dns.TypeMAILB, dns.RcodeNotImplemented},
-		{dns.TypeMAILA, dns.RcodeNotImplemented},
-		{dns.TypeIXFR, dns.RcodeRefused},
-		{dns.TypeAXFR, dns.RcodeRefused},
-	} {
-		for _, netw := range []string{"udp", "tcp"} {
-			for _, name := range []string{"example.net.", "h006.example.net.", "www.corp.internal."} {
-				r := ask(t, n, netw, name, tc.qtype, true)
-				if r.Rcode != tc.rcode || len(r.Answer) != 0 {
-					t.Errorf("%s %s TYPE%d: %s with %d answers, want %s", netw, name, tc.qtype, dns.RcodeToString[r.Rcode], len(r.Answer), dns.RcodeToString[tc.rcode])
-				}
+func extendedError(m *dns.Msg) *dns.EDNS0_EDE {
+	if opt := m.IsEdns0(); opt != nil {
+		for _, o := range opt.Option {
+			if e, ok := o.(*dns.EDNS0_EDE); ok {
+				return e
 			}
 		}
 	}
-	for addr, a := range auths {
-		if h := a.hits.Load(); h != 0 {
-			t.Errorf("authority %s got %d queries from meta questions", addr, h)
+	return nil
+}
+
+// TestNotReadyExplained: before any revision is served (the config repo
+// does not exist yet), queries get SERVFAIL with EDE 2 (Not Ready) and RA,
+// over both transports, CHAOS version.config. included.
+func TestNotReadyExplained(t *testing.T) {
+	n := newNode(t, t.TempDir()+"/no-such-repo", t.TempDir())
+	n.start()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", n.addr(), 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			break
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the node does not listen: %v\n%s", err, n.logText())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	if out := digNode(t, n, "+short", "h006.example.net", "A"); out != "198.51.100.6" {
-		t.Fatalf("h006.example.net after the meta questions = %q, want 198.51.100.6", out)
-	}
-	if out := digNode(t, n, "+short", "www.example.net", "A"); out != "198.51.100.80" {
-		t.Fatalf("www.example.net after the meta questions = %q", out)
+	for _, q := range []struct {
+		name  string
+		class uint16
+		qtype uint16
+	}{{"www.corp.internal.", dns.ClassINET, dns.TypeA}, {"version.config.", dns.ClassCHAOS, dns.TypeTXT}} {
+		m := new(dns.Msg)
+		m.SetQuestion(q.name, q.qtype)
+		m.Question[0].Qclass = q.class
+		m.SetEdns0(1232, false)
+		for netw, r := range exchangeBoth(t, n.addr(), packed(t, m)) {
+			e := extendedError(r)
+			if r.Rcode != dns.RcodeServerFailure || e == nil || e.InfoCode != dns.ExtendedErrorCodeNotReady {
+				t.Errorf("%s %s before the first revision: rcode %s, EDE %v; want SERVFAIL with EDE 2 (Not Ready)", netw, q.name, dns.RcodeToString[r.Rcode], e)
+			}
+		}
 	}
 }
 
-// TestNoRecursionWithoutRD: `dig +norec` of a name never seen is not
-// resolved (RFC 1034 4.3.1): a referral, and no authority is asked. Once
-// the name is cached, +norec gets the cached answer; a name below a known
-// delegation gets that delegation.
-func TestNoRecursionWithoutRD(t *testing.T) {
-	n, auths := hardenedNode(t)
-	out := digNode(t, n, "+norec", "www.example.net", "A")
-	if !strings.Contains(out, "ANSWER: 0") || !strings.Contains(out, "a.root.test.") {
-		t.Fatalf("dig +norec of a never-seen name:\n%s\nwant a referral to the root, no answer", out)
+// TestTCPPipelinedOutOfOrder: five queries pipelined on one connection,
+// the first slow: the four others are answered before it (RFC 7766
+// 6.2.1.1), not held up behind it.
+func TestTCPPipelinedOutOfOrder(t *testing.T) {
+	n, _ := hardenedNode(t, time.Second, "")
+	c, err := net.DialTimeout("tcp", n.addr(), 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for addr, a := range auths {
-		if h := a.hits.Load(); h != 0 {
-			t.Fatalf("+norec made the node ask %s (%d queries)", addr, h)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	names := []string{"host.slow.test.", "www.corp.internal.", "db.corp.internal.", "intranet.corp.internal.", "ns1.corp.internal."}
+	for i, name := range names {
+		m := new(dns.Msg)
+		m.SetQuestion(name, dns.TypeA)
+		m.Id = uint16(i + 1)
+		writeTCP(t, c, packed(t, m))
+	}
+	var order []uint16
+	for range names {
+		b, err := readTCP(c)
+		if err != nil {
+			t.Fatalf("after %v: %v", order, err)
 		}
+		r := new(dns.Msg)
+		if err := r.Unpack(b); err != nil || len(r.Answer) == 0 {
+			t.Fatalf("reply %x: %v %v", b, r, err)
+		}
+		order = append(order, r.Id)
 	}
-	if got := digNode(t, n, "+short", "www.example.net", "A"); got != "198.51.100.80" {
-		t.Fatalf("with RD: %q", got)
-	}
-	before := auths["127.0.0.13"].hits.Load()
-	if got := digNode(t, n, "+norec", "+short", "www.example.net", "A"); got != "198.51.100.80" {
-		t.Fatalf("+norec of a cached name: %q", got)
-	}
-	out = digNode(t, n, "+norec", "other.example.net", "A")
-	if !strings.Contains(out, "ANSWER: 0") || !strings.Contains(out, "ns1.example.net.") || !strings.Contains(out, "127.0.0.13") {
-		t.Fatalf("+norec below a cached delegation:\n%s\nwant the example.net referral with glue", out)
-	}
-	if h := auths["127.0.0.13"].hits.Load(); h != before {
-		t.Fatalf("+norec asked example.net's server %d times", h-before)
+	if order[len(order)-1] != 1 {
+		t.Fatalf("answers came in the order %v: the slow first query (id 1) held up the others", order)
 	}
 }
 
-// TestServfailSaysWhy: a failed resolution is a SERVFAIL with RA and an
-// Extended DNS Error (RFC 8914) naming the cause; a client that may not
-// recurse gets REFUSED without RA.
-func TestServfailSaysWhy(t *testing.T) {
-	n, _ := hardenedNode(t)
-	for _, tc := range []struct{ name, ede string }{
-		{"x.example.org", "EDE: 23 (Network Error)"},       // its server's port is closed
-		{"x.lame.net", "EDE: 22 (No Reachable Authority)"}, // its server refuses
-	} {
-		out := digNode(t, n, tc.name, "A")
-		if !strings.Contains(out, "status: SERVFAIL") || !strings.Contains(out, "flags: qr rd ra;") || !strings.Contains(out, tc.ede) {
-			t.Errorf("dig %s:\n%s\nwant SERVFAIL, RA and %q", tc.name, out, tc.ede)
+// TestTCPConnectionBounds: with room for 3 connections, 2 per client, a
+// third connection from one address closes that client's longest-idle
+// connection, and a connection beyond the total closes the longest-idle
+// of all; connections that remain keep being answered.
+func TestTCPConnectionBounds(t *testing.T) {
+	n, _ := hardenedNode(t, 0, "fastpath {\n        tcp_connections 3\n        tcp_per_client 2\n    }")
+	dial := func(local string) net.Conn {
+		t.Helper()
+		d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+		c, err := d.Dial("tcp", n.addr())
+		if err != nil {
+			t.Fatal(err)
 		}
+		t.Cleanup(func() { c.Close() })
+		return c
 	}
-	out := digNode(t, n, "-b", "127.0.0.5", "www.example.net", "A")
-	if !strings.Contains(out, "status: REFUSED") || strings.Contains(out, " ra") {
-		t.Errorf("client outside recursion.allow:\n%s\nwant REFUSED without RA", out)
+	ask := func(c net.Conn) error {
+		m := new(dns.Msg)
+		m.SetQuestion("www.corp.internal.", dns.TypeA)
+		c.SetDeadline(time.Now().Add(time.Second))
+		if _, err := c.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(packed(t, m)))), packed(t, m)...)); err != nil {
+			return err
+		}
+		_, err := readTCP(c)
+		return err
+	}
+	closed := func(c net.Conn) bool {
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		_, err := c.Read(make([]byte, 1))
+		var ne net.Error
+		return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+	}
+	a := dial("127.0.0.1")
+	if err := ask(a); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	b := dial("127.0.0.1")
+	if err := ask(b); err != nil {
+		t.Fatal(err)
+	}
+	c := dial("127.0.0.1") // a third from 127.0.0.1: a, the longest idle, goes
+	if err := ask(c); err != nil {
+		t.Fatalf("the third connection of a client is not served: %v", err)
+	}
+	if !closed(a) {
+		t.Fatal("a client's third connection did not close its longest-idle one")
+	}
+	if err := ask(b); err != nil {
+		t.Fatalf("the client's other connection was closed too: %v", err)
+	}
+	d := dial("127.0.0.2") // total now 3: b, c, d
+	if err := ask(d); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if err := ask(c); err != nil { // c is now more recent than b
+		t.Fatal(err)
+	}
+	e := dial("127.0.0.3") // beyond the total: b, the longest idle, goes
+	if err := ask(e); err != nil {
+		t.Fatalf("a connection beyond the total is not served: %v", err)
+	}
+	if !closed(b) {
+		t.Fatal("a connection beyond the total did not close the longest-idle one")
+	}
+	for name, conn := range map[string]net.Conn{"c": c, "d": d, "e": e} {
+		if err := ask(conn); err != nil {
+			t.Errorf("connection %s: %v", name, err)
+		}
 	}
 }
 
-// TestFreshPortsAndMixedCase: through the real binary, every upstream query
-// to an authority leaves from a port of its own with its name in random
-// case (0x20); a server that does not echo the case is asked again in
-// lower case, answers, and is asked in lower case from then on.
-func TestFreshPortsAndMixedCase(t *testing.T) {
-	n, auths := hardenedNode(t)
-	const count = 16
-	for i := 0; i < count; i++ {
-		name := fmt.Sprintf("host%02d-abcdefghij.wild.example.net", i)
-		if got := digNode(t, n, "+short", name, "A"); got != "198.51.100.99" {
-			t.Fatalf("%s = %q", name, got)
-		}
-	}
-	var q []asked
-	for _, a := range auths["127.0.0.13"].questions() {
-		if strings.HasSuffix(strings.ToLower(a.name), ".wild.example.net.") {
-			q = append(q, a)
-		}
-	}
-	ports := map[int]bool{}
-	mixed := 0
-	for _, a := range q {
-		ports[a.port] = true
-		if a.name != strings.ToLower(a.name) {
-			mixed++
-		}
-	}
-	if len(q) != count || len(ports) < count-3 || mixed != count {
-		t.Fatalf("%d queries for the %d names, from %d source ports, %d in mixed case: want one each, each from its own port, all mixed\n%v", len(q), count, len(ports), mixed, q)
-	}
+// TestSecondProcessRefused: a second resolverd on the address (and metrics
+// port) of a running one exits non-zero naming the address, and the first
+// keeps every query: none of them lands on the second, none is SERVFAIL.
+func TestSecondProcessRefused(t *testing.T) {
+	repo := newConfigRepo(t, baseFiles())
+	head, _ := repo.repo.Head()
+	first := newNode(t, repo.dir, t.TempDir())
+	first.start()
+	first.waitServed(head.Hash().String(), 30*time.Second)
 
-	for _, name := range []string{"first-abcdefghij.wild.noecho.net", "second-abcdefghij.wild.noecho.net"} {
-		if got := digNode(t, n, "+short", name, "A"); got != "198.51.100.98" {
-			t.Fatalf("%s through a server that does not echo the case = %q", name, got)
+	// Same ports, its own state directory, a repository it cannot read
+	// (it would serve nothing: SERVFAIL for all it takes).
+	second := &node{t: t, bindAddr: first.bindAddr, port: first.port, metrics: first.metrics, read: first.read, state: t.TempDir()}
+	second.writeCorefile(t.TempDir()+"/no-such-repo", nodeSpec{bind: "127.0.0.1", ref: "refs/heads/main", cluster: "dev", name: "local", fastpath: "fastpath"})
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, resolverdBin, "-conf", second.corefile).CombinedOutput()
+	var exit *exec.ExitError
+	if ctx.Err() != nil || !errors.As(err, &exit) || exit.ExitCode() == 0 {
+		t.Fatalf("the second resolverd on %s did not refuse to start (err %v):\n%s", first.addr(), err, out)
+	}
+	if !strings.Contains(string(out), first.addr()) {
+		t.Errorf("the refusal does not name the address %s:\n%s", first.addr(), out)
+	}
+	for i := 0; i < 50; i++ {
+		for _, netw := range []string{"udp", "tcp"} {
+			r, err := first.query(netw, "www.corp.internal.", dns.TypeA, dns.ClassINET)
+			if err != nil || r.Rcode != dns.RcodeSuccess {
+				t.Fatalf("query %d over %s after the second start: %v %v", i, netw, r, err)
+			}
 		}
 	}
-	// The first question it gets (QNAME minimisation may make it an
-	// ancestor) goes out mixed, then again in lower case; every later one
-	// in lower case only.
-	qs := auths["127.0.0.15"].questions()
-	if len(qs) < 4 || qs[0].name == strings.ToLower(qs[0].name) || qs[1].name != strings.ToLower(qs[0].name) {
-		t.Fatalf("questions to the non-echoing server: %v: want a mixed-case one, then it again in lower case", qs)
-	}
-	for _, a := range qs[1:] {
-		if a.name != strings.ToLower(a.name) {
-			t.Fatalf("questions to the non-echoing server: %v: mixed case again after it did not echo", qs)
+}
+
+// TestTCPIdleClosed: a TCP connection that sends nothing, at first or after
+// an answer, is closed after the 3 s idle timeout (it holds a slot of the
+// bounds otherwise).
+func TestTCPIdleClosed(t *testing.T) {
+	n, _ := hardenedNode(t, 0, "")
+	for _, ask := range []bool{false, true} {
+		c, err := net.DialTimeout("tcp", n.addr(), 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
 		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if ask {
+			m := new(dns.Msg)
+			m.SetQuestion("www.corp.internal.", dns.TypeA)
+			writeTCP(t, c, packed(t, m))
+			if _, err := readTCP(c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		start := time.Now()
+		_, err = c.Read(make([]byte, 1))
+		var ne net.Error
+		if err == nil || errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("asked %v: a silent connection still open after %v: %v", ask, time.Since(start), err)
+		}
+		if waited := time.Since(start); waited < 2*time.Second {
+			t.Fatalf("asked %v: closed after %v, before the idle timeout", ask, waited)
+		}
+		c.Close()
 	}
 }
