@@ -157,7 +157,7 @@ func TestTCPBounds(t *testing.T) {
 	}
 	// b busy for a while; a idle: a third from 127.0.0.1 evicts a.
 	b.Write(frame(50, 1))
-	time.Sleep(20 * time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
 	c := dial("127.0.0.1")
 	if err := ping(c, 0); err != nil {
 		t.Fatal(err)
@@ -171,7 +171,7 @@ func TestTCPBounds(t *testing.T) {
 	// Both of 127.0.0.1's busy: a third is refused, nothing else closed.
 	b.Write(frame(50, 1))
 	c.Write(frame(50, 1))
-	time.Sleep(20 * time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
 	d := dial("127.0.0.1")
 	if !closed(d) {
 		t.Fatal("a connection beyond the client's bound was served while the others were busy")

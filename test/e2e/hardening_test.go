@@ -402,7 +402,7 @@ func TestTCPConnectionBounds(t *testing.T) {
 	if err := ask(a); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(20 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond)
 	b := dial("127.0.0.1")
 	if err := ask(b); err != nil {
 		t.Fatal(err)
@@ -417,14 +417,19 @@ func TestTCPConnectionBounds(t *testing.T) {
 	if err := ask(b); err != nil {
 		t.Fatalf("the client's other connection was closed too: %v", err)
 	}
+	// Idle orders are set by the time of the last answer: leave gaps a
+	// loaded machine cannot blur (the server's bookkeeping after an answer
+	// may run a little after the client read it).
+	time.Sleep(200 * time.Millisecond)
 	d := dial("127.0.0.2") // total now 3: b, c, d
 	if err := ask(d); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(20 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond)
 	if err := ask(c); err != nil { // c is now more recent than b
 		t.Fatal(err)
 	}
+	time.Sleep(200 * time.Millisecond)
 	e := dial("127.0.0.3") // beyond the total: b, the longest idle, goes
 	if err := ask(e); err != nil {
 		t.Fatalf("a connection beyond the total is not served: %v", err)
