@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/gitops-dns/resolverd/zones"
 	"github.com/miekg/dns"
 )
@@ -113,7 +114,7 @@ func (s Summary) String() string {
 }
 
 // Diff computes the plan from base to head.
-func Diff(base, head *Revision) *Plan {
+func Diff(base, head *model.Revision) *Plan {
 	p := &Plan{Base: base.ID, Head: head.ID}
 	s := &p.Summary
 
@@ -166,8 +167,8 @@ func Diff(base, head *Revision) *Plan {
 		p.Zones = append(p.Zones, zd)
 	}
 
-	bc := map[string]*Cluster{}
-	hc := map[string]*Cluster{}
+	bc := map[string]*model.Cluster{}
+	hc := map[string]*model.Cluster{}
 	var names []string
 	for _, c := range base.Clusters {
 		bc[c.Name] = c
@@ -186,11 +187,11 @@ func Diff(base, head *Revision) *Plan {
 		switch {
 		case b == nil:
 			cd.Status = Added
-			cd.Changes = diffCluster(&Cluster{}, h)
+			cd.Changes = diffCluster(&model.Cluster{}, h)
 			s.ClustersAdded++
 		case h == nil:
 			cd.Status = Removed
-			cd.Changes = diffCluster(b, &Cluster{})
+			cd.Changes = diffCluster(b, &model.Cluster{})
 			s.ClustersRemoved++
 		default:
 			cd.Status = Changed
@@ -248,7 +249,7 @@ func Diff(base, head *Revision) *Plan {
 	return p
 }
 
-func recordRRs(rs []Record) []dns.RR {
+func recordRRs(rs []model.Record) []dns.RR {
 	out := make([]dns.RR, len(rs))
 	for i, r := range rs {
 		out[i] = r.RR
@@ -314,7 +315,7 @@ func diffRecords(base, head []dns.RR) RecordDiff {
 	return d
 }
 
-func probeText(p Probe) string {
+func probeText(p model.Probe) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s -> %s", p.Query, dns.TypeToString[p.Type], dns.RcodeToString[p.Rcode])
 	if len(p.Expect) > 0 {
@@ -351,7 +352,7 @@ func joinStrings[T fmt.Stringer](xs []T) string {
 	return strings.Join(parts, ", ")
 }
 
-func diffCluster(b, h *Cluster) []Change {
+func diffCluster(b, h *model.Cluster) []Change {
 	var out []Change
 	one := func(what, old, new string) {
 		if old != new {
@@ -379,7 +380,7 @@ func diffCluster(b, h *Cluster) []Change {
 	sort.Strings(keys)
 	out = append(out, diffTexts("node ", keys, bn, hn)...)
 	// zones served
-	zs := func(c *Cluster) string {
+	zs := func(c *model.Cluster) string {
 		if c.Zones == nil {
 			if c.Name == "" {
 				return ""
@@ -418,7 +419,7 @@ func kindOf(old, new string) string {
 	return Changed
 }
 
-func diffPolicy(b, h Policy) []Change {
+func diffPolicy(b, h model.Policy) []Change {
 	var out []Change
 	num := func(what string, old, new uint64) {
 		if old != new {

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/gitops-dns/resolverd/zones"
 	"github.com/miekg/dns"
 )
@@ -23,7 +24,7 @@ type Graph struct {
 // Edge is one target of one forward rule.
 type Edge struct {
 	From      string // cluster holding the rule
-	Rule      ForwardRule
+	Rule      model.ForwardRule
 	Target    netip.AddrPort
 	TargetPos zones.Position
 	To        string // cluster owning the target ("" = outside the repo)
@@ -42,7 +43,7 @@ type Edge struct {
 // Hop is one step of a cycle: From forwards Zone (the rule's zone) to To.
 type Hop struct {
 	From, To string
-	Rule     ForwardRule
+	Rule     model.ForwardRule
 }
 
 // Cycle is a loop of forward rules: names at or below QName, sent from
@@ -84,7 +85,7 @@ func (c Cycle) Rules() string {
 // node of another cluster continues the walk there. It is enough to walk the
 // zone of every forward rule of the repo: any name behaves at every cluster
 // exactly as the longest rule zone enclosing it.
-func ForwardGraph(rev *Revision) *Graph {
+func ForwardGraph(rev *model.Revision) *Graph {
 	g := &Graph{}
 	owner := map[netip.AddrPort][2]string{} // addr:port -> cluster, node
 	for _, c := range rev.Clusters {
@@ -138,11 +139,11 @@ func ForwardGraph(rev *Revision) *Graph {
 		}
 	}
 	sort.Strings(qnames)
-	sorted := map[string][]ForwardRule{}
+	sorted := map[string][]model.ForwardRule{}
 	served := map[string][]string{}
 	for _, c := range rev.Clusters {
-		rs := append([]ForwardRule(nil), c.Forward...)
-		SortForward(rs)
+		rs := append([]model.ForwardRule(nil), c.Forward...)
+		model.SortForward(rs)
 		sorted[c.Name] = rs
 		if c.Zones == nil {
 			for _, z := range rev.Zones {
@@ -157,14 +158,14 @@ func ForwardGraph(rev *Revision) *Graph {
 		// adjacency for q
 		type arc struct {
 			to   string
-			rule ForwardRule
+			rule model.ForwardRule
 		}
 		adj := map[string][]arc{}
 		for _, c := range rev.Clusters {
 			if servesName(served[c.Name], q) {
 				continue
 			}
-			r := MatchForward(sorted[c.Name], q)
+			r := model.MatchForward(sorted[c.Name], q)
 			if r == nil {
 				continue
 			}
@@ -243,7 +244,7 @@ func servesName(origins []string, q string) bool {
 	return false
 }
 
-func allLoopback(c *Cluster) bool {
+func allLoopback(c *model.Cluster) bool {
 	if len(c.Nodes) == 0 {
 		return false
 	}
@@ -255,7 +256,7 @@ func allLoopback(c *Cluster) bool {
 	return true
 }
 
-func nodePort(c *Cluster, port uint16) bool {
+func nodePort(c *model.Cluster, port uint16) bool {
 	for _, n := range c.Nodes {
 		if n.Port == port {
 			return true

@@ -9,8 +9,8 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/gitops-dns/resolverd/cluster"
 	"github.com/gitops-dns/resolverd/internal/wire"
+	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/zones"
 )
 
@@ -59,7 +59,7 @@ type zoneAnswers struct {
 // Answers are the precomputed responses of one snapshot's internal zones.
 // Immutable once built; safe for concurrent use.
 type Answers struct {
-	Snapshot *cluster.Snapshot
+	Snapshot *node.Snapshot
 	owners   map[string]*ownerAnswers // by lower-case wire name
 	zones    map[string]*zoneAnswers  // by lower-case wire origin
 	// tops holds the last label (wire, with the root octet) of every
@@ -100,7 +100,7 @@ var commonTypes = []uint16{
 // Build precomputes the answers of snap's internal zones, as the authority
 // plugin would give them: one lookup per name and type, done once per
 // revision instead of once per query.
-func Build(snap *cluster.Snapshot, o BuildOptions) (*Answers, error) {
+func Build(snap *node.Snapshot, o BuildOptions) (*Answers, error) {
 	a := &Answers{Snapshot: snap, owners: map[string]*ownerAnswers{}, zones: map[string]*zoneAnswers{}, tops: map[string]struct{}{}}
 	if snap == nil {
 		return a, nil
@@ -146,7 +146,7 @@ func Build(snap *cluster.Snapshot, o BuildOptions) (*Answers, error) {
 
 type builder struct {
 	a      *Answers
-	snap   *cluster.Snapshot
+	snap   *node.Snapshot
 	o      BuildOptions
 	dedupe map[string]*Prebuilt // identical responses share one body
 	buf    []byte
@@ -423,7 +423,7 @@ func (a *Answers) hasWildcard(parent []byte) bool {
 type v4Net struct{ net, mask uint32 }
 
 // mayRecurse reports whether the client from may recurse under the
-// answers' snapshot, as cluster.Snapshot.RecursionAllowed decides it: an
+// answers' snapshot, as node.Snapshot.RecursionAllowed decides it: an
 // IPv4 client (or an IPv4-mapped one, which RecursionAllowed unmaps) is
 // checked against the IPv4 prefixes, an IPv6 one by RecursionAllowed.
 func (a *Answers) mayRecurse(from *net.UDPAddr) bool {

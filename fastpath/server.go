@@ -8,8 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gitops-dns/resolverd/cluster"
 	"github.com/gitops-dns/resolverd/fastpath/udpio"
+	"github.com/gitops-dns/resolverd/node"
 )
 
 // Path says which way a response went.
@@ -64,7 +64,7 @@ type SlowPath func(c *udpio.Conn, pkt []byte, from *net.UDPAddr, q *Query, gen u
 type Server struct {
 	// Source is the served snapshot (gitops); the fast path only answers
 	// from answers built for exactly that snapshot.
-	Source func() *cluster.Snapshot
+	Source func() *node.Snapshot
 	// Cache may be nil (no packet cache).
 	Cache *PacketCache
 	Slow  SlowPath
@@ -79,7 +79,7 @@ type Server struct {
 	Batch int
 	// BuildFailed, if set, hears why a revision's answers could not be
 	// precomputed (its queries then all take the slow path).
-	BuildFailed func(snap *cluster.Snapshot, err error)
+	BuildFailed func(snap *node.Snapshot, err error)
 
 	answers  atomic.Pointer[Answers]
 	building atomic.Bool
@@ -127,7 +127,7 @@ func (s *Server) Answers() *Answers {
 // under an older revision is served with the new one. A revision whose
 // answers cannot be precomputed (a record that does not pack) gets an
 // empty table: the slow path serves it.
-func (s *Server) prepare(snap *cluster.Snapshot) {
+func (s *Server) prepare(snap *node.Snapshot) {
 	if a := s.answers.Load(); a != nil && a.Snapshot == snap {
 		return
 	}
@@ -257,7 +257,7 @@ func family(a *net.UDPAddr) int {
 	return 1
 }
 
-func allowed(snap *cluster.Snapshot, a *net.UDPAddr) bool {
+func allowed(snap *node.Snapshot, a *net.UDPAddr) bool {
 	if a == nil {
 		return false
 	}

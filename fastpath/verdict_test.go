@@ -8,7 +8,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/node"
 )
 
 // TestLearnNeedsFreshVerdict: the packet cache learns only what the chain
@@ -16,8 +16,8 @@ import (
 // client without EDNS looks like any other answer on the wire), and only
 // for clients allowed to recurse.
 func TestLearnNeedsFreshVerdict(t *testing.T) {
-	snap := &cluster.Snapshot{RecursionAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
-	s := &Server{Source: func() *cluster.Snapshot { return snap }, Cache: NewPacketCache(10)}
+	snap := &node.Snapshot{RecursionAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
+	s := &Server{Source: func() *node.Snapshot { return snap }, Cache: NewPacketCache(10)}
 	qm := query("example.com.", dns.TypeA, false, false)
 	qm.RecursionDesired = true
 	q := parsed(t, qm)

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -61,7 +61,7 @@ type Record struct {
 // report is never recorded. When the tag exists it is kept and returned.
 func Save(repo *git.Repository, rep *Report, who object.Signature, baked bool) (*Record, error) {
 	if !rep.Pass {
-		return nil, fmt.Errorf("record: the verification of %s on %s failed; only a passing one is recorded", cluster.ShortID(rep.Revision), rep.Cluster)
+		return nil, fmt.Errorf("record: the verification of %s on %s failed; only a passing one is recorded", model.ShortID(rep.Revision), rep.Cluster)
 	}
 	name := VerifiedTag(rep.Cluster, rep.Revision)
 	if baked {
@@ -80,7 +80,7 @@ func Save(repo *git.Repository, rep *Report, who object.Signature, baked bool) (
 		return nil, fmt.Errorf("record: revision %s: %w", rep.Revision, err)
 	}
 	var msg strings.Builder
-	fmt.Fprintf(&msg, "dnsctl verify: %s on cluster %s: %s\n\n", cluster.ShortID(rep.Revision), rep.Cluster, rep.summary())
+	fmt.Fprintf(&msg, "dnsctl verify: %s on cluster %s: %s\n\n", model.ShortID(rep.Revision), rep.Cluster, rep.summary())
 	if err := rep.Render(&msg, "json"); err != nil {
 		return nil, err
 	}
@@ -128,8 +128,8 @@ func loadTag(repo *git.Repository, name plumbing.ReferenceName, clusterName, rev
 // PromoteOptions says what to promote where.
 type PromoteOptions struct {
 	Repo     *git.Repository
-	Revision *cluster.Revision // the revision to promote, loaded from its commit (its cluster files decide the refs)
-	To       cluster.Environment
+	Revision *model.Revision // the revision to promote, loaded from its commit (its cluster files decide the refs)
+	To       model.Environment
 
 	// AfterBake promotes to the ref the non-canary clusters of the
 	// environment track, once every canary cluster has served the revision
@@ -181,7 +181,7 @@ func Promote(ctx context.Context, opt PromoteOptions) (*Promotion, error) {
 		return nil, fmt.Errorf("promote: no revision")
 	}
 	if opt.To == "" {
-		opt.To = cluster.Production
+		opt.To = model.Production
 	}
 	rev := opt.Revision.ID
 	h := plumbing.NewHash(rev)
@@ -189,9 +189,9 @@ func Promote(ctx context.Context, opt PromoteOptions) (*Promotion, error) {
 
 	// Which clusters, which refs.
 	var stagingNames []string
-	var canaries, rest []*cluster.Cluster
+	var canaries, rest []*model.Cluster
 	for _, c := range opt.Revision.Clusters {
-		if c.Environment == cluster.Staging {
+		if c.Environment == model.Staging {
 			stagingNames = append(stagingNames, c.Name)
 		}
 		if c.Environment == opt.To {
@@ -203,9 +203,9 @@ func Promote(ctx context.Context, opt PromoteOptions) (*Promotion, error) {
 		}
 	}
 	if len(canaries)+len(rest) == 0 {
-		return nil, fmt.Errorf("promote: revision %s has no %s cluster", cluster.ShortID(rev), opt.To)
+		return nil, fmt.Errorf("promote: revision %s has no %s cluster", model.ShortID(rev), opt.To)
 	}
-	if opt.To == cluster.Staging {
+	if opt.To == model.Staging {
 		return nil, fmt.Errorf("promote: staging clusters track the main branch; nothing to promote to")
 	}
 
@@ -221,9 +221,9 @@ func Promote(ctx context.Context, opt PromoteOptions) (*Promotion, error) {
 	}
 	if len(p.Verified) == 0 {
 		if len(stagingNames) == 0 {
-			return nil, fmt.Errorf("promote: %w: revision %s has no staging cluster to verify it on", ErrNotVerified, cluster.ShortID(rev))
+			return nil, fmt.Errorf("promote: %w: revision %s has no staging cluster to verify it on", ErrNotVerified, model.ShortID(rev))
 		}
-		return nil, fmt.Errorf("promote %s: %w on any staging cluster: %s", cluster.ShortID(rev), ErrNotVerified, strings.Join(notVerified, "; "))
+		return nil, fmt.Errorf("promote %s: %w on any staging cluster: %s", model.ShortID(rev), ErrNotVerified, strings.Join(notVerified, "; "))
 	}
 
 	canaryRef, err := oneRef(canaries)
@@ -268,10 +268,10 @@ func Promote(ctx context.Context, opt PromoteOptions) (*Promotion, error) {
 		}
 		in, err := contains(opt.Repo, cur, h)
 		if err != nil {
-			return nil, fmt.Errorf("promote --after-bake: %w: the canary ref %s is at %s, which this repository cannot read (fetch it first): %v", ErrNotVerified, canaryRef, cluster.ShortID(cur.String()), err)
+			return nil, fmt.Errorf("promote --after-bake: %w: the canary ref %s is at %s, which this repository cannot read (fetch it first): %v", ErrNotVerified, canaryRef, model.ShortID(cur.String()), err)
 		}
 		if !in {
-			return nil, fmt.Errorf("promote --after-bake: %w: the canary ref %s (%s) does not contain %s; promote to the canary first", ErrNotVerified, canaryRef, cluster.ShortID(cur.String()), cluster.ShortID(rev))
+			return nil, fmt.Errorf("promote --after-bake: %w: the canary ref %s (%s) does not contain %s; promote to the canary first", ErrNotVerified, canaryRef, model.ShortID(cur.String()), model.ShortID(rev))
 		}
 		now := opt.Now()
 		for _, c := range canaries {
@@ -281,7 +281,7 @@ func Promote(ctx context.Context, opt PromoteOptions) (*Promotion, error) {
 			}
 			if served := now.Sub(first.When); served < opt.Bake {
 				return nil, fmt.Errorf("promote --after-bake: %w: canary %s passed its first verification of %s at %s; %s of the %s bake remain",
-					ErrBakeNotComplete, c.Name, cluster.ShortID(rev), first.When.UTC().Format(time.RFC3339), (opt.Bake - served).Round(time.Second), opt.Bake)
+					ErrBakeNotComplete, c.Name, model.ShortID(rev), first.When.UTC().Format(time.RFC3339), (opt.Bake - served).Round(time.Second), opt.Bake)
 			}
 			if opt.ReVerify == nil {
 				return nil, fmt.Errorf("promote --after-bake: no way to re-verify canary %s", c.Name)
@@ -291,7 +291,7 @@ func Promote(ctx context.Context, opt PromoteOptions) (*Promotion, error) {
 				return nil, fmt.Errorf("promote --after-bake: re-verify canary %s: %w", c.Name, err)
 			}
 			if !rep.Pass || rep.Revision != rev || rep.Cluster != c.Name {
-				return nil, fmt.Errorf("promote --after-bake: %w: canary %s fails its re-verification of %s: %s", ErrNotVerified, c.Name, cluster.ShortID(rev), rep.summary())
+				return nil, fmt.Errorf("promote --after-bake: %w: canary %s fails its re-verification of %s: %s", ErrNotVerified, c.Name, model.ShortID(rev), rep.summary())
 			}
 			who := opt.Who
 			who.When = now
@@ -315,7 +315,7 @@ func Promote(ctx context.Context, opt PromoteOptions) (*Promotion, error) {
 			return nil, fmt.Errorf("promote: %w", err)
 		} else if !in {
 			return nil, fmt.Errorf("promote %s: %w: %s is at %s, which is not an ancestor of %s (refusing to rewrite what production serves; revert on top of it instead)",
-				cluster.ShortID(rev), ErrNotFastForward, target, cluster.ShortID(cur.String()), cluster.ShortID(rev))
+				model.ShortID(rev), ErrNotFastForward, target, model.ShortID(cur.String()), model.ShortID(rev))
 		}
 	}
 
@@ -344,9 +344,9 @@ func Promote(ctx context.Context, opt PromoteOptions) (*Promotion, error) {
 	switch {
 	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):
 	case strings.Contains(err.Error(), "non-fast-forward"):
-		return nil, fmt.Errorf("promote %s: %w: the remote refused: %v", cluster.ShortID(rev), ErrNotFastForward, err)
+		return nil, fmt.Errorf("promote %s: %w: the remote refused: %v", model.ShortID(rev), ErrNotFastForward, err)
 	default:
-		return nil, fmt.Errorf("promote %s: push to %s: %w", cluster.ShortID(rev), opt.Remote, err)
+		return nil, fmt.Errorf("promote %s: push to %s: %w", model.ShortID(rev), opt.Remote, err)
 	}
 	// Keep the local view in step with what was pushed.
 	if !p.AlreadyThere {
@@ -356,7 +356,7 @@ func Promote(ctx context.Context, opt PromoteOptions) (*Promotion, error) {
 }
 
 // oneRef returns the single ref a set of clusters tracks ("" for none).
-func oneRef(cs []*cluster.Cluster) (plumbing.ReferenceName, error) {
+func oneRef(cs []*model.Cluster) (plumbing.ReferenceName, error) {
 	set := map[string][]string{}
 	for _, c := range cs {
 		set[c.Track] = append(set[c.Track], c.Name)
@@ -375,7 +375,7 @@ func oneRef(cs []*cluster.Cluster) (plumbing.ReferenceName, error) {
 	return "", nil
 }
 
-func names(cs []*cluster.Cluster) string {
+func names(cs []*model.Cluster) string {
 	n := make([]string, len(cs))
 	for i, c := range cs {
 		n[i] = c.Name

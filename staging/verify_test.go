@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/cluster/model"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -42,7 +42,7 @@ func TestVerify(t *testing.T) {
 
 	tests := []struct {
 		name     string
-		rev      *cluster.Revision
+		rev      *model.Revision
 		serve    func()
 		wantPass bool
 		check    func(t *testing.T, rep *Report)
@@ -131,7 +131,7 @@ func TestVerifyCannotRun(t *testing.T) {
 	if _, err := Verify(context.Background(), rev, "nowhere", Options{}); err == nil || !strings.Contains(err.Error(), `no such cluster "nowhere"`) {
 		t.Fatalf("err %v", err)
 	}
-	if _, err := Verify(context.Background(), &cluster.Revision{}, "staging", Options{}); err == nil {
+	if _, err := Verify(context.Background(), &model.Revision{}, "staging", Options{}); err == nil {
 		t.Fatal("no error for a revision without id")
 	}
 }
@@ -149,7 +149,7 @@ func TestReportGolden(t *testing.T) {
 	bad := r.load(r.commit(p, "db-primary moves"))
 	for _, tc := range []struct {
 		name string
-		rev  *cluster.Revision
+		rev  *model.Revision
 	}{{"pass", good}, {"fail", bad}} {
 		l.serve("staging", tc.rev)
 		rep, err := Verify(context.Background(), tc.rev, "staging", l.opts())

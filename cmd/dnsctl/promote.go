@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/gitops-dns/resolverd/staging"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -43,8 +43,8 @@ func runPromote(e *env, args []string) int {
 		fmt.Fprintln(e.stderr, "usage: dnsctl promote REV --to production [--after-bake --bake 1h]")
 		return exitCannotRun
 	}
-	env := cluster.Environment(*to)
-	if env != cluster.Production && env != cluster.Staging {
+	env := model.Environment(*to)
+	if env != model.Production && env != model.Staging {
 		return e.fail(fmt.Errorf("--to %q: want production", *to))
 	}
 	opt, err := vf.options()
@@ -119,7 +119,7 @@ func runPromote(e *env, args []string) int {
 	case p.From.IsZero():
 		fmt.Fprintf(e.stdout, "%s created at %s %s\n", p.Ref, p.To, where)
 	default:
-		fmt.Fprintf(e.stdout, "%s %s..%s %s (fast-forward)\n", p.Ref, cluster.ShortID(p.From.String()), cluster.ShortID(p.To.String()), where)
+		fmt.Fprintf(e.stdout, "%s %s..%s %s (fast-forward)\n", p.Ref, model.ShortID(p.From.String()), model.ShortID(p.To.String()), where)
 	}
 	return exitOK
 }

@@ -11,7 +11,8 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/cluster/model"
+	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/plugins/gitops"
 	"github.com/gitops-dns/resolverd/plugins/internal/corefiletest"
 	"github.com/gitops-dns/resolverd/zones"
@@ -67,10 +68,10 @@ func (n *nextHandler) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 	return dns.RcodeSuccess, nil
 }
 
-func snapshot(t *testing.T, forward ...string) *cluster.Snapshot {
-	s := &cluster.Snapshot{Authority: zones.NewAuthority(mustZone(t, "corp.internal.", corpZone), mustZone(t, "us.corp.internal.", usZone))}
+func snapshot(t *testing.T, forward ...string) *node.Snapshot {
+	s := &node.Snapshot{Authority: zones.NewAuthority(mustZone(t, "corp.internal.", corpZone), mustZone(t, "us.corp.internal.", usZone))}
 	for _, f := range forward {
-		s.Forward = append(s.Forward, cluster.ForwardRule{Zone: f, To: []netip.AddrPort{netip.MustParseAddrPort("198.18.1.1:53")}})
+		s.Forward = append(s.Forward, model.ForwardRule{Zone: f, To: []netip.AddrPort{netip.MustParseAddrPort("198.18.1.1:53")}})
 	}
 	return s
 }

@@ -24,8 +24,8 @@ import (
 	"github.com/coredns/coredns/plugin/metrics"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/coredns/coredns/request"
-	"github.com/gitops-dns/resolverd/cluster"
 	"github.com/gitops-dns/resolverd/fastpath"
+	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/plugins/gitops"
 	"github.com/gitops-dns/resolverd/plugins/internal/explain"
 	"github.com/miekg/dns"
@@ -75,7 +75,7 @@ func (f *Fallback) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	if f.Next == nil {
 		return plugin.NextOrFailure(f.Name(), f.Next, ctx, w, r)
 	}
-	var snap *cluster.Snapshot
+	var snap *node.Snapshot
 	if f.Source != nil {
 		snap = f.Source.Snapshot()
 	}
@@ -101,11 +101,11 @@ func (f *Fallback) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 // fallback records, which spares lower-casing and hashing its name: the cost
 // of the plugin for ordinary names is an atomic load and one bit test.
 type filter struct {
-	snap *cluster.Snapshot
+	snap *node.Snapshot
 	bits [256]uint64
 }
 
-func newFilter(snap *cluster.Snapshot) *filter {
+func newFilter(snap *node.Snapshot) *filter {
 	fl := &filter{snap: snap}
 	for name := range snap.Fallback {
 		if len(name) > 0 && len(name) < len(fl.bits) {
@@ -128,7 +128,7 @@ func lowerByte(b byte) byte {
 }
 
 // filterOf returns the filter of snap, building it once per snapshot.
-func (f *Fallback) filterOf(snap *cluster.Snapshot) *filter {
+func (f *Fallback) filterOf(snap *node.Snapshot) *filter {
 	if fl := f.filter.Load(); fl != nil && fl.snap == snap {
 		return fl
 	}
@@ -144,7 +144,7 @@ type outcome struct {
 }
 
 // guarded runs the rest of the chain for a name that has fallback records.
-func (f *Fallback) guarded(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, snap *cluster.Snapshot, name string, rrs []dns.RR) (int, error) {
+func (f *Fallback) guarded(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, snap *node.Snapshot, name string, rrs []dns.RR) (int, error) {
 	timeout := f.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout

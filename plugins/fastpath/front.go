@@ -5,7 +5,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/plugins/internal/explain"
 )
 
@@ -103,7 +103,7 @@ func formErr(r *dns.Msg) *dns.Msg {
 // whether recursive query support is available in the name server"), so
 // a stub (dig) does not warn that recursion is not available for answers
 // from internal zones, and a client outside recursion.allow is told.
-func mayRecurse(snap *cluster.Snapshot, ip netip.Addr) bool {
+func mayRecurse(snap *node.Snapshot, ip netip.Addr) bool {
 	return snap != nil && ip.IsValid() && snap.RecursionAllowed(ip)
 }
 
@@ -124,7 +124,7 @@ func setRA(b []byte, ra bool) {
 // the node is Not Ready (code 2); otherwise a plugin returned an error that
 // CoreDNS's server turned into a bare SERVFAIL (the node's log holds it).
 // Plugins that know the reason add their own; this is the floor.
-func explainServfail(m *dns.Msg, snap *cluster.Snapshot) {
+func explainServfail(m *dns.Msg, snap *node.Snapshot) {
 	if m.Rcode != dns.RcodeServerFailure {
 		return
 	}

@@ -23,9 +23,10 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/miekg/dns"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/gitops-dns/resolverd/fastpath"
 	"github.com/gitops-dns/resolverd/fastpath/udpio"
+	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/plugins/authority"
 	"github.com/gitops-dns/resolverd/plugins/gitops"
 )
@@ -111,10 +112,10 @@ func (p *Plugin) start(dc *dnsserver.Config) error {
 			Slow:    l.slow,
 			Metrics: m,
 			MaxSlow: p.cfg.MaxSlow,
-			BuildFailed: func(snap *cluster.Snapshot, err error) {
+			BuildFailed: func(snap *node.Snapshot, err error) {
 				rev := "(none)"
 				if snap != nil && snap.Revision != nil {
-					rev = cluster.ShortID(snap.Revision.ID)
+					rev = model.ShortID(snap.Revision.ID)
 				}
 				log.Errorf("%s: revision %s is served through the plugin chain only: %v", addr, rev, err)
 			},
@@ -298,7 +299,7 @@ type responseWriter struct {
 	verdict *fastpath.Verdict
 	// snap is the snapshot served when the query arrived; ra whether the
 	// client may recurse under it (the RA bit of every response).
-	snap *cluster.Snapshot
+	snap *node.Snapshot
 	ra   bool
 }
 

@@ -20,8 +20,9 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 
-	"github.com/gitops-dns/resolverd/cluster"
 	"github.com/gitops-dns/resolverd/cluster/gitrepo/gittest"
+	"github.com/gitops-dns/resolverd/cluster/model"
+	"github.com/gitops-dns/resolverd/node"
 )
 
 // BenchmarkPropagation measures, on a 3-node cluster (three CoreDNS server
@@ -273,7 +274,7 @@ func BenchmarkServeDNS(b *testing.B) {
 	g.Next = plugin.HandlerFunc(func(context.Context, dns.ResponseWriter, *dns.Msg) (int, error) {
 		return dns.RcodeSuccess, nil
 	})
-	g.holder.p.Store(&cluster.Snapshot{Revision: &cluster.Revision{ID: strings.Repeat("0123456789", 4)}})
+	g.holder.p.Store(&node.Snapshot{Revision: &model.Revision{ID: strings.Repeat("0123456789", 4)}})
 	for _, bc := range []struct {
 		name  string
 		qname string

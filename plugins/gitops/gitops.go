@@ -22,14 +22,14 @@ import (
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 
-	"github.com/gitops-dns/resolverd/cluster"
 	"github.com/gitops-dns/resolverd/cluster/gitrepo"
+	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/plugins/internal/explain"
 )
 
 var log = clog.NewWithPlugin(pluginName)
 
-type atomicSnapshot = atomic.Pointer[cluster.Snapshot]
+type atomicSnapshot = atomic.Pointer[node.Snapshot]
 
 // Clock is time as the sync loop sees it; tests use a fake one.
 type Clock interface {
@@ -88,7 +88,7 @@ func New(cfg Config) (*GitOps, error) {
 func (g *GitOps) Name() string { return pluginName }
 
 // Snapshot implements Source: the snapshot being served, or nil.
-func (g *GitOps) Snapshot() *cluster.Snapshot { return g.holder.Snapshot() }
+func (g *GitOps) Snapshot() *node.Snapshot { return g.holder.Snapshot() }
 
 // Ready implements the ready plugin's Readiness: true once a valid revision
 // is served.

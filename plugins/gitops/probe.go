@@ -7,12 +7,14 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/cluster/model"
+	"github.com/gitops-dns/resolverd/node"
+	"github.com/gitops-dns/resolverd/probe"
 )
 
 // gateProbes runs the revision's probes against this node and returns one
 // line per failed gate probe (non-gate failures are logged as warnings).
-func (g *GitOps) gateProbes(ctx context.Context, snap *cluster.Snapshot) []string {
+func (g *GitOps) gateProbes(ctx context.Context, snap *node.Snapshot) []string {
 	addr, _ := g.probeAddr.Load().(string)
 	if !g.cfg.Probes || snap == nil || snap.Revision == nil || len(snap.Revision.Probes) == 0 {
 		return nil
@@ -39,10 +41,10 @@ func (g *GitOps) gateProbes(ctx context.Context, snap *cluster.Snapshot) []strin
 }
 
 // RunProbe asks addr the probe's question and checks the response with
-// cluster.MatchProbe (the rcode, and every expected answer in the answer
+// probe.Match (the rcode, and every expected answer in the answer
 // section). Transport errors are retried until timeout (the node may be
 // starting to listen).
-func RunProbe(ctx context.Context, addr string, p cluster.Probe, timeout time.Duration) error {
+func RunProbe(ctx context.Context, addr string, p model.Probe, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	m := new(dns.Msg)
@@ -57,7 +59,7 @@ func RunProbe(ctx context.Context, addr string, p cluster.Probe, timeout time.Du
 			r, _, err = c.ExchangeContext(ctx, m, addr)
 		}
 		if err == nil {
-			return cluster.MatchProbe(p, r)
+			return probe.Match(p, r)
 		}
 		lastErr = err
 		select {

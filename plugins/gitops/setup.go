@@ -13,8 +13,8 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 
-	"github.com/gitops-dns/resolverd/cluster"
 	"github.com/gitops-dns/resolverd/cluster/gitrepo"
+	"github.com/gitops-dns/resolverd/node"
 )
 
 const pluginName = "gitops"
@@ -264,7 +264,7 @@ type holder struct {
 }
 
 // Snapshot implements Source.
-func (h *holder) Snapshot() *cluster.Snapshot { return h.p.Load() }
+func (h *holder) Snapshot() *node.Snapshot { return h.p.Load() }
 
 var (
 	registryMu sync.Mutex
@@ -298,7 +298,7 @@ func SourceOf(c *caddy.Controller) Source {
 
 // StaticSource returns a Source that always serves s: for tests of the
 // plugins that read snapshots.
-func StaticSource(s *cluster.Snapshot) Source {
+func StaticSource(s *node.Snapshot) Source {
 	h := &holder{}
 	h.p.Store(s)
 	return h

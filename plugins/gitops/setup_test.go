@@ -14,7 +14,8 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/cluster/model"
+	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/plugins/internal/corefiletest"
 )
 
@@ -122,7 +123,7 @@ func TestSourceOfAnyOrder(t *testing.T) {
 	if early != late || Source(g.holder) != early {
 		t.Fatal("SourceOf differs before and after setup")
 	}
-	snap := &cluster.Snapshot{Revision: &cluster.Revision{ID: strings.Repeat("ab", 20)}}
+	snap := &node.Snapshot{Revision: &model.Revision{ID: strings.Repeat("ab", 20)}}
 	g.holder.p.Store(snap)
 	if early.Snapshot() != snap || g.Snapshot() != snap {
 		t.Fatal("source does not see what gitops serves")
@@ -162,7 +163,7 @@ func TestServeDNS(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g.holder.p.Store(nil)
 			if tc.snap {
-				g.holder.p.Store(&cluster.Snapshot{Revision: &cluster.Revision{ID: id}})
+				g.holder.p.Store(&node.Snapshot{Revision: &model.Revision{ID: id}})
 			}
 			m := new(dns.Msg)
 			m.SetQuestion(tc.qname, tc.qtype)
@@ -194,7 +195,7 @@ func TestReady(t *testing.T) {
 	if g.Ready() {
 		t.Fatal("ready without a snapshot")
 	}
-	g.holder.p.Store(&cluster.Snapshot{Revision: &cluster.Revision{ID: "x"}})
+	g.holder.p.Store(&node.Snapshot{Revision: &model.Revision{ID: "x"}})
 	if !g.Ready() {
 		t.Fatal("not ready with a snapshot")
 	}

@@ -1,6 +1,6 @@
 package gitops
 
-import "github.com/gitops-dns/resolverd/cluster"
+import "github.com/gitops-dns/resolverd/node"
 
 // Source is how the other plugins of a server block (authority, recursor,
 // fallback) read what is being served. Snapshot is one atomic load: call it
@@ -9,5 +9,5 @@ import "github.com/gitops-dns/resolverd/cluster"
 type Source interface {
 	// Snapshot returns the snapshot being served, or nil before any valid
 	// revision has been applied.
-	Snapshot() *cluster.Snapshot
+	Snapshot() *node.Snapshot
 }

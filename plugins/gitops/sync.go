@@ -11,6 +11,8 @@ import (
 
 	"github.com/gitops-dns/resolverd/cluster"
 	"github.com/gitops-dns/resolverd/cluster/gitrepo"
+	"github.com/gitops-dns/resolverd/cluster/model"
+	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/zones"
 )
 
@@ -207,10 +209,10 @@ func (g *GitOps) syncOnce(ctx context.Context, store *gitrepo.Store) Attempt {
 
 // build runs verify -> load -> validate -> snapshot for commit h of store
 // against base. It returns nil and the failed attempt when any step refuses.
-func (g *GitOps) build(store *gitrepo.Store, h plumbing.Hash, base *cluster.Snapshot) (*cluster.Snapshot, Attempt) {
+func (g *GitOps) build(store *gitrepo.Store, h plumbing.Hash, base *node.Snapshot) (*node.Snapshot, Attempt) {
 	id := h.String()
 	repo := store.Repository()
-	reject := func(reason, class string, err error, findings []string) (*cluster.Snapshot, Attempt) {
+	reject := func(reason, class string, err error, findings []string) (*node.Snapshot, Attempt) {
 		return nil, Attempt{Revision: id, Result: ResultRejected, Reason: reason, Class: class, Message: err.Error(), Findings: findings}
 	}
 	commit, err := repo.CommitObject(h)
@@ -230,11 +232,11 @@ func (g *GitOps) build(store *gitrepo.Store, h plumbing.Hash, base *cluster.Snap
 		}
 		g.setVerified(true, "SignedByTrustedKey", "commit "+id+" signed by "+signer)
 	}
-	rev, findings, err := cluster.LoadCommit(repo, h, g.cfg.Path)
+	rev, findings, err := gitrepo.LoadCommit(repo, h, g.cfg.Path)
 	if err != nil {
 		return reject(ReasonLoadFailed, string(gitrepo.ClassOf(err)), err, nil)
 	}
-	var baseRev *cluster.Revision
+	var baseRev *model.Revision
 	if base != nil {
 		baseRev = base.Revision
 	}
@@ -256,14 +258,14 @@ func (g *GitOps) build(store *gitrepo.Store, h plumbing.Hash, base *cluster.Snap
 	if errs > 0 {
 		return reject(ReasonValidationFailed, "", fmt.Errorf("revision %s has %d errors", id, errs), kept)
 	}
-	snap, err := cluster.NewSnapshot(rev, g.cfg.Cluster, g.cfg.Node)
+	snap, err := node.NewSnapshot(rev, g.cfg.Cluster, g.cfg.Node)
 	if err != nil {
 		return reject(ReasonSnapshotFailed, "", fmt.Errorf("cluster %s node %s: %w", g.cfg.Cluster, g.cfg.Node, err), nil)
 	}
 	return snap, Attempt{Revision: id}
 }
 
-func (g *GitOps) apply(ctx context.Context, store *gitrepo.Store, h plumbing.Hash, prev *cluster.Snapshot) Attempt {
+func (g *GitOps) apply(ctx context.Context, store *gitrepo.Store, h plumbing.Hash, prev *node.Snapshot) Attempt {
 	t0 := time.Now()
 	id := h.String()
 	snap, a := g.build(store, h, prev)

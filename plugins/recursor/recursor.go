@@ -23,8 +23,9 @@ import (
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/gitops-dns/resolverd/fastpath"
+	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/resolver"
 )
 
@@ -35,7 +36,7 @@ var log = clog.NewWithPlugin(pluginName)
 // Source is what the plugin needs from the snapshot owner: the method set of
 // gitops.Source.
 type Source interface {
-	Snapshot() *cluster.Snapshot
+	Snapshot() *node.Snapshot
 }
 
 // Errors the handler returns (wrapped by plugin.Error).
@@ -54,7 +55,7 @@ type Recursor struct {
 
 	mu      sync.Mutex
 	res     atomic.Pointer[resolver.Resolver]
-	applied atomic.Pointer[cluster.Snapshot]
+	applied atomic.Pointer[node.Snapshot]
 }
 
 // Name implements plugin.Handler.
@@ -66,7 +67,7 @@ func (rc *Recursor) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		return dns.RcodeFormatError, plugin.Error(pluginName, fmt.Errorf("%d questions", len(r.Question)))
 	}
 	q := r.Question[0]
-	var snap *cluster.Snapshot
+	var snap *node.Snapshot
 	if rc.Source != nil {
 		snap = rc.Source.Snapshot()
 	}
@@ -206,7 +207,7 @@ func clientIP(addr net.Addr) netip.Addr {
 // resolverFor returns the resolver configured for snap: one pointer compare
 // on the hot path; a new snapshot swaps forward rules and root hints (the
 // cache survives unless the hints changed).
-func (rc *Recursor) resolverFor(snap *cluster.Snapshot) (*resolver.Resolver, error) {
+func (rc *Recursor) resolverFor(snap *node.Snapshot) (*resolver.Resolver, error) {
 	if rc.applied.Load() == snap {
 		if res := rc.res.Load(); res != nil {
 			return res, nil
@@ -247,14 +248,14 @@ func (rc *Recursor) resolverFor(snap *cluster.Snapshot) (*resolver.Resolver, err
 	return res, nil
 }
 
-func revID(s *cluster.Snapshot) string {
+func revID(s *node.Snapshot) string {
 	if s.Revision == nil || s.Revision.ID == "" {
 		return "(folder)"
 	}
 	return s.Revision.ID
 }
 
-func forwardRules(in []cluster.ForwardRule) []resolver.ForwardRule {
+func forwardRules(in []model.ForwardRule) []resolver.ForwardRule {
 	out := make([]resolver.ForwardRule, 0, len(in))
 	for _, fr := range in {
 		out = append(out, resolver.ForwardRule{Zone: fr.Zone, To: fr.To})
