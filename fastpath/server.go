@@ -159,8 +159,8 @@ func (s *Server) rebuild() {
 
 // Learn offers the chain's response to a query to the packet cache; the
 // slow path calls it for every response it sends over UDP, with the verdict
-// the chain left in the query's context (see Verdict).
-func (s *Server) Learn(q *Query, from *net.UDPAddr, resp []byte, gen uint64, v *Verdict) {
+// the chain left in the query's context (see node.Verdict).
+func (s *Server) Learn(q *Query, from *net.UDPAddr, resp []byte, gen uint64, v *node.Verdict) {
 	if s.Cache == nil || q == nil || !q.RD() || !v.Cacheable() {
 		return
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/gitops-dns/resolverd/node"
-	"github.com/gitops-dns/resolverd/plugins/gitops"
 	"github.com/gitops-dns/resolverd/zones"
 )
 
@@ -27,7 +26,7 @@ const maxChase = 8
 // Authority answers queries for internal zones.
 type Authority struct {
 	Next plugin.Handler
-	src  gitops.Source
+	src  node.Source
 }
 
 // Name implements plugin.Handler.

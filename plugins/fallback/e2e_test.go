@@ -147,7 +147,7 @@ func startCoreDNS(t *testing.T, upstream string, timeout time.Duration) (udp, tc
 	dnsserver.Quiet = true
 	// The snapshot comes from e2esource, standing for gitops.
 	orig := sourceOf
-	sourceOf = func(*caddy.Controller) Source { return e2eSource{} }
+	sourceOf = func(*caddy.Controller) node.Source { return e2eSource{} }
 	defer func() { sourceOf = orig }()
 	inst, err := caddy.Start(caddy.CaddyfileInput{Contents: []byte(corefile), Filepath: "Corefile.e2e", ServerTypeName: "dns"})
 	if err != nil {

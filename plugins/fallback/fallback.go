@@ -24,9 +24,7 @@ import (
 	"github.com/coredns/coredns/plugin/metrics"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/coredns/coredns/request"
-	"github.com/gitops-dns/resolverd/fastpath"
 	"github.com/gitops-dns/resolverd/node"
-	"github.com/gitops-dns/resolverd/plugins/gitops"
 	"github.com/gitops-dns/resolverd/plugins/internal/explain"
 	"github.com/miekg/dns"
 )
@@ -54,13 +52,10 @@ const (
 
 var log = clog.NewWithPlugin("fallback")
 
-// Source is where the served snapshot comes from (the gitops plugin).
-type Source = gitops.Source
-
 // Fallback is the plugin handler.
 type Fallback struct {
 	Next    plugin.Handler
-	Source  Source        // what is being served; nil or a nil snapshot = pass through
+	Source  node.Source   // what is being served; nil or a nil snapshot = pass through
 	Timeout time.Duration // deadline for the rest of the chain; <= 0 = DefaultTimeout
 
 	logs   logLimiter
@@ -222,7 +217,7 @@ func (f *Fallback) guarded(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 
 	// Static records stand in for a failure: never packet-cached, even if
 	// the chain marked its late answer fresh meanwhile.
-	fastpath.MarkNoCache(ctx)
+	node.MarkNoCache(ctx)
 	m := fallbackMsg(r, answer, snap.FallbackTTL, reason)
 	state := request.Request{W: w, Req: r}
 	m.Truncate(state.Size())

@@ -13,7 +13,6 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/gitops-dns/resolverd/node"
-	"github.com/gitops-dns/resolverd/plugins/gitops"
 	"github.com/miekg/dns"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -268,7 +267,7 @@ func TestNoSnapshotPassesThrough(t *testing.T) {
 	}{
 		{"nil source", &Fallback{}},
 		{"nil snapshot", &Fallback{Source: staticSource{}}},
-		{"gitops source before the first revision", &Fallback{Source: gitops.StaticSource(nil)}},
+		{"gitops source before the first revision", &Fallback{Source: node.StaticSource(nil)}},
 	} {
 		t.Run(src.name, func(t *testing.T) {
 			up := &upstream{kind: "servfail-write"}

@@ -23,6 +23,7 @@ import (
 	"github.com/miekg/dns"
 
 	_ "github.com/gitops-dns/resolverd/plugins/authority"
+	_ "github.com/gitops-dns/resolverd/plugins/gitops"
 	_ "github.com/gitops-dns/resolverd/plugins/recursor"
 )
 

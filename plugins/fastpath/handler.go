@@ -27,14 +27,13 @@ import (
 	"github.com/gitops-dns/resolverd/fastpath"
 	"github.com/gitops-dns/resolverd/fastpath/udpio"
 	"github.com/gitops-dns/resolverd/node"
-	"github.com/gitops-dns/resolverd/plugins/authority"
-	"github.com/gitops-dns/resolverd/plugins/gitops"
+	"github.com/gitops-dns/resolverd/plugins/internal/vars"
 )
 
 // Plugin is one server block's fast path.
 type Plugin struct {
 	cfg   Config
-	src   gitops.Source
+	src   node.Source
 	cache *fastpath.PacketCache
 
 	mu        sync.Mutex
@@ -53,7 +52,7 @@ type listener struct {
 	serving sync.Once
 }
 
-func newPlugin(cfg Config, src gitops.Source) *Plugin {
+func newPlugin(cfg Config, src node.Source) *Plugin {
 	p := &Plugin{cfg: cfg, src: src, listeners: map[string]*listener{}}
 	if cfg.CacheSize > 0 {
 		p.cache = fastpath.NewPacketCache(cfg.CacheSize)
@@ -122,7 +121,7 @@ func (p *Plugin) start(dc *dnsserver.Config) error {
 			Build: fastpath.BuildOptions{
 				MaxRecords: p.cfg.MaxRecords,
 				Counter: func(zone, result string) fastpath.Counter {
-					return authority.AnswersCounter(l.server, zone, result)
+					return vars.AuthorityAnswers.WithLabelValues(l.server, zone, result)
 				},
 			},
 		}
@@ -272,7 +271,7 @@ func (cl *call) fromWire(pkt []byte, dh dns.Header) bool {
 type queryCtx struct {
 	context.Context // Background: no deadline, never done
 	srv             *dnsserver.Server
-	verdict         fastpath.Verdict
+	verdict         node.Verdict
 }
 
 func (c *queryCtx) Value(key any) any {
@@ -281,7 +280,7 @@ func (c *queryCtx) Value(key any) any {
 		return c.srv
 	case dnsserver.LoopKey:
 		return 0
-	case fastpath.VerdictKey:
+	case node.VerdictKey:
 		return &c.verdict
 	}
 	return c.Context.Value(key)
@@ -296,7 +295,7 @@ type responseWriter struct {
 	q    *fastpath.Query
 	gen  uint64
 	// verdict is the chain's say on caching the response.
-	verdict *fastpath.Verdict
+	verdict *node.Verdict
 	// snap is the snapshot served when the query arrived; ra whether the
 	// client may recurse under it (the RA bit of every response).
 	snap *node.Snapshot

@@ -274,7 +274,7 @@ func BenchmarkServeDNS(b *testing.B) {
 	g.Next = plugin.HandlerFunc(func(context.Context, dns.ResponseWriter, *dns.Msg) (int, error) {
 		return dns.RcodeSuccess, nil
 	})
-	g.holder.p.Store(&node.Snapshot{Revision: &model.Revision{ID: strings.Repeat("0123456789", 4)}})
+	g.holder.Store(&node.Snapshot{Revision: &model.Revision{ID: strings.Repeat("0123456789", 4)}})
 	for _, bc := range []struct {
 		name  string
 		qname string

@@ -29,8 +29,6 @@ import (
 
 var log = clog.NewWithPlugin(pluginName)
 
-type atomicSnapshot = atomic.Pointer[node.Snapshot]
-
 // Clock is time as the sync loop sees it; tests use a fake one.
 type Clock interface {
 	Now() time.Time
@@ -47,7 +45,7 @@ type GitOps struct {
 	Next plugin.Handler
 
 	cfg     Config
-	holder  *holder
+	holder  *node.Holder
 	keyring *gitrepo.Keyring
 	clock   Clock
 	backoff gitrepo.Backoff
@@ -68,7 +66,7 @@ type GitOps struct {
 func New(cfg Config) (*GitOps, error) {
 	g := &GitOps{
 		cfg:     cfg,
-		holder:  &holder{},
+		holder:  &node.Holder{},
 		clock:   realClock{},
 		backoff: gitrepo.Backoff{Base: cfg.Poll, Max: max(cfg.MaxBackoff, cfg.Poll)},
 		trigger: make(chan chan Attempt, 16),

@@ -20,6 +20,7 @@ import (
 
 	"github.com/gitops-dns/resolverd/cluster/gitrepo"
 	"github.com/gitops-dns/resolverd/internal/fakeclock"
+	"github.com/gitops-dns/resolverd/node"
 )
 
 // fakeClock is time the tests move by hand (internal/fakeclock).
@@ -149,7 +150,7 @@ func newTestGitOps(t testing.TB, url, state string) (*GitOps, *fakeClock) {
 
 // answer looks name up in the snapshot g serves, as the authority plugin
 // would, and returns the rdata of the first answer ("" if none).
-func answer(t *testing.T, src Source, name string) string {
+func answer(t *testing.T, src node.Source, name string) string {
 	t.Helper()
 	s := src.Snapshot()
 	if s == nil {
@@ -166,7 +167,7 @@ func answer(t *testing.T, src Source, name string) string {
 	return a.Answer[0].(*dns.A).A.String()
 }
 
-func served(src Source) string {
+func served(src node.Source) string {
 	s := src.Snapshot()
 	if s == nil || s.Revision == nil {
 		return ""

@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/coredns/caddy"
@@ -14,7 +13,7 @@ import (
 	"github.com/coredns/coredns/plugin"
 
 	"github.com/gitops-dns/resolverd/cluster/gitrepo"
-	"github.com/gitops-dns/resolverd/node"
+	"github.com/gitops-dns/resolverd/plugins/internal/source"
 )
 
 const pluginName = "gitops"
@@ -62,13 +61,13 @@ func setup(c *caddy.Controller) error {
 		return plugin.Error(pluginName, err)
 	}
 	dc := dnsserver.GetConfig(c)
-	g.holder = holderOf(dc)
+	g.holder = source.HolderOf(dc)
 	c.OnStartup(func() error {
 		g.SetProbeAddr(listenAddr(dc))
 		return g.Start()
 	})
 	c.OnShutdown(func() error {
-		unregister(dc)
+		source.Forget(dc)
 		return g.Stop()
 	})
 	// A reload (SIGUSR1) starts the new instance while this one still
@@ -254,54 +253,6 @@ func parse(c *caddy.Controller) (Config, error) {
 		return cfg, c.Errf("repo: %v", err)
 	}
 	return cfg, nil
-}
-
-// holder is the per-server-block home of the served snapshot: gitops stores
-// into it, every other plugin of the block reads it. It exists as soon as
-// either side asks for it, so setup order does not matter.
-type holder struct {
-	p atomicSnapshot
-}
-
-// Snapshot implements Source.
-func (h *holder) Snapshot() *node.Snapshot { return h.p.Load() }
-
-var (
-	registryMu sync.Mutex
-	registry   = map[*dnsserver.Config]*holder{}
-)
-
-func holderOf(dc *dnsserver.Config) *holder {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	h := registry[dc]
-	if h == nil {
-		h = &holder{}
-		registry[dc] = h
-	}
-	return h
-}
-
-// unregister forgets the holder of a server block that shut down.
-func unregister(dc *dnsserver.Config) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	delete(registry, dc)
-}
-
-// SourceOf returns the Source of the server block c belongs to. It works
-// whether the gitops setup of that block ran before or after the caller's;
-// until gitops has applied a revision, Snapshot returns nil.
-func SourceOf(c *caddy.Controller) Source {
-	return holderOf(dnsserver.GetConfig(c))
-}
-
-// StaticSource returns a Source that always serves s: for tests of the
-// plugins that read snapshots.
-func StaticSource(s *node.Snapshot) Source {
-	h := &holder{}
-	h.p.Store(s)
-	return h
 }
 
 func (c Config) String() string {

@@ -17,6 +17,7 @@ import (
 	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/plugins/internal/corefiletest"
+	"github.com/gitops-dns/resolverd/plugins/internal/source"
 )
 
 func TestSetupREADME(t *testing.T) {
@@ -114,25 +115,25 @@ func TestParse(t *testing.T) {
 // before or after the caller's.
 func TestSourceOfAnyOrder(t *testing.T) {
 	c := caddy.NewTestController("dns", "gitops . {\ncluster dev\nnode local\n}")
-	early := SourceOf(c)
+	early := source.Of(c)
 	if err := setup(c); err != nil {
 		t.Fatal(err)
 	}
-	late := SourceOf(c)
+	late := source.Of(c)
 	g := dnsserver.GetConfig(c).Plugin[0](nil).(*GitOps)
-	if early != late || Source(g.holder) != early {
+	if early != late || node.Source(g.holder) != early {
 		t.Fatal("SourceOf differs before and after setup")
 	}
 	snap := &node.Snapshot{Revision: &model.Revision{ID: strings.Repeat("ab", 20)}}
-	g.holder.p.Store(snap)
+	g.holder.Store(snap)
 	if early.Snapshot() != snap || g.Snapshot() != snap {
 		t.Fatal("source does not see what gitops serves")
 	}
 	other := caddy.NewTestController("dns", "gitops . {\ncluster dev\nnode local\n}")
-	if SourceOf(other) == early {
+	if source.Of(other) == early {
 		t.Fatal("two server blocks share a source")
 	}
-	if StaticSource(snap).Snapshot() != snap {
+	if node.StaticSource(snap).Snapshot() != snap {
 		t.Fatal("StaticSource")
 	}
 }
@@ -161,9 +162,9 @@ func TestServeDNS(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			g.holder.p.Store(nil)
+			g.holder.Store(nil)
 			if tc.snap {
-				g.holder.p.Store(&node.Snapshot{Revision: &model.Revision{ID: id}})
+				g.holder.Store(&node.Snapshot{Revision: &model.Revision{ID: id}})
 			}
 			m := new(dns.Msg)
 			m.SetQuestion(tc.qname, tc.qtype)
@@ -195,7 +196,7 @@ func TestReady(t *testing.T) {
 	if g.Ready() {
 		t.Fatal("ready without a snapshot")
 	}
-	g.holder.p.Store(&node.Snapshot{Revision: &model.Revision{ID: "x"}})
+	g.holder.Store(&node.Snapshot{Revision: &model.Revision{ID: "x"}})
 	if !g.Ready() {
 		t.Fatal("not ready with a snapshot")
 	}

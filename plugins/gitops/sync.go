@@ -110,7 +110,7 @@ func (g *GitOps) Boot() {
 		g.finish(a)
 		return
 	}
-	g.holder.p.Store(snap)
+	g.holder.Store(snap)
 	a.Result = ResultBooted
 	a.Message = fmt.Sprintf("serving the last good revision from %s (applied %s) before any fetch", g.cfg.State, lg.AppliedAt.Format(time.RFC3339))
 	log.Infof("revision %s: %s", lg.Revision, a.Message)
@@ -272,7 +272,7 @@ func (g *GitOps) apply(ctx context.Context, store *gitrepo.Store, h plumbing.Has
 	if snap == nil {
 		return a
 	}
-	g.holder.p.Store(snap)
+	g.holder.Store(snap)
 	applyDuration.Observe(time.Since(t0).Seconds())
 	setRevisionMetric(id)
 	now := g.clock.Now()
@@ -282,7 +282,7 @@ func (g *GitOps) apply(ctx context.Context, store *gitrepo.Store, h plumbing.Has
 	log.Infof("applied revision %s (%s)", id, firstLine(snap.Revision.Message))
 
 	if failed := g.gateProbes(ctx, snap); len(failed) > 0 {
-		g.holder.p.Store(prev)
+		g.holder.Store(prev)
 		back, served := "nothing (no previous revision)", RevisionTime{}
 		if prev != nil && prev.Revision != nil {
 			back = prev.Revision.ID

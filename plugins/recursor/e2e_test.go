@@ -18,7 +18,7 @@ import (
 var e2eSource = &swapSource{}
 
 func init() {
-	sourceOf = func(*caddy.Controller) Source { return e2eSource }
+	sourceOf = func(*caddy.Controller) node.Source { return e2eSource }
 	dnsserver.Directives = []string{"bind", "recursor"}
 }
 

@@ -24,7 +24,6 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/gitops-dns/resolverd/cluster/model"
-	"github.com/gitops-dns/resolverd/fastpath"
 	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/resolver"
 )
@@ -32,12 +31,6 @@ import (
 const pluginName = "recursor"
 
 var log = clog.NewWithPlugin(pluginName)
-
-// Source is what the plugin needs from the snapshot owner: the method set of
-// gitops.Source.
-type Source interface {
-	Snapshot() *node.Snapshot
-}
 
 // Errors the handler returns (wrapped by plugin.Error).
 var (
@@ -48,7 +41,7 @@ var (
 // Recursor is the plugin handler.
 type Recursor struct {
 	Next   plugin.Handler // unused: the recursor answers everything
-	Source Source
+	Source node.Source
 	// Config is the resolver configuration from the Corefile; root hints and
 	// forward rules come from the snapshot.
 	Config resolver.Config
@@ -113,12 +106,12 @@ func (rc *Recursor) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		// The stale-answer EDE (the only OPT the resolver writes): a stale
 		// answer must never be packet-cached, whether or not the client
 		// sees the EDE.
-		fastpath.MarkNoCache(ctx)
+		node.MarkNoCache(ctx)
 		if r.IsEdns0() == nil {
 			ans.Extra = withoutOPT(ans.Extra) // the EDE is only for EDNS clients
 		}
 	} else if r.RecursionDesired {
-		fastpath.MarkFresh(ctx)
+		node.MarkFresh(ctx)
 	}
 	m := ans // the resolver's reply is ours: reuse it
 	setReply(m, r)
