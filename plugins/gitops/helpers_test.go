@@ -1,37 +1,20 @@
 package gitops
 
 import (
-	"context"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/miekg/dns"
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-
-	"github.com/gitops-dns/resolverd/cluster/gitrepo"
-	"github.com/gitops-dns/resolverd/internal/fakeclock"
-	"github.com/gitops-dns/resolverd/node"
 )
 
-// fakeClock is time the tests move by hand (internal/fakeclock).
-type fakeClock = fakeclock.Clock
-
-func newFakeClock() *fakeClock {
-	return fakeclock.New(time.Date(2026, 11, 21, 3, 0, 0, 0, time.UTC))
-}
-
-// testRepo is a real git repository made with go-git, holding the config of
-// testdata/config in its folder "dns".
+// testRepo is a real git repository made with go-git, holding the config
+// the syncer's tests use (node/syncer/testdata/config) in its folder "dns".
 type testRepo struct {
 	t    testing.TB
 	dir  string
@@ -42,6 +25,9 @@ type testRepo struct {
 }
 
 const cfgPath = "dns"
+
+// testConfig is the syncer tests' config folder, shared rather than copied.
+const testConfig = "../../node/syncer/testdata/config"
 
 func newTestRepo(t testing.TB) *testRepo {
 	t.Helper()
@@ -55,7 +41,7 @@ func newTestRepo(t testing.TB) *testRepo {
 		t.Fatal(err)
 	}
 	r := &testRepo{t: t, dir: dir, repo: repo, wt: wt}
-	err = filepath.WalkDir("testdata/config", func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(testConfig, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -63,7 +49,7 @@ func newTestRepo(t testing.TB) *testRepo {
 		if err != nil {
 			return err
 		}
-		r.write(strings.TrimPrefix(filepath.ToSlash(p), "testdata/config/"), string(data))
+		r.write(strings.TrimPrefix(filepath.ToSlash(p), testConfig+"/"), string(data))
 		return nil
 	})
 	if err != nil {
@@ -123,110 +109,13 @@ func itoa(n int) string {
 	return string(b)
 }
 
-// newTestGitOps makes a plugin instance on repo url with a fresh or given
-// state dir, a fake clock, and probes off unless addr is given.
-func newTestGitOps(t testing.TB, url, state string) (*GitOps, *fakeClock) {
+func waitFor(t *testing.T, ok func() bool) {
 	t.Helper()
-	cfg := Config{
-		Remote:       gitrepo.Remote{URL: url, Timeout: 5 * time.Second, Depth: DefaultDepth},
-		Ref:          "refs/heads/master",
-		Path:         cfgPath,
-		Cluster:      "dev",
-		Node:         "local",
-		Poll:         5 * time.Second,
-		MaxBackoff:   2 * time.Minute,
-		State:        state,
-		ProbeTimeout: 2 * time.Second,
-		Probes:       true,
-	}
-	g, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clk := newFakeClock()
-	g.clock = clk
-	return g, clk
-}
-
-// answer looks name up in the snapshot g serves, as the authority plugin
-// would, and returns the rdata of the first answer ("" if none).
-func answer(t *testing.T, src node.Source, name string) string {
-	t.Helper()
-	s := src.Snapshot()
-	if s == nil {
-		return ""
-	}
-	z := s.Authority.Match(name)
-	if z == nil {
-		return ""
-	}
-	a := z.Lookup(name, dns.TypeA)
-	if len(a.Answer) == 0 {
-		return ""
-	}
-	return a.Answer[0].(*dns.A).A.String()
-}
-
-func served(src node.Source) string {
-	s := src.Snapshot()
-	if s == nil || s.Revision == nil {
-		return ""
-	}
-	return s.Revision.ID
-}
-
-// serveDNS answers A queries over UDP on 127.0.0.1 from the snapshot src
-// serves, and CHAOS through g (the node as probes see it).
-func serveDNS(t testing.TB, g *GitOps) string { return serveDNSFailing(t, g, nil) }
-
-// serveDNSFailing is serveDNS that answers SERVFAIL while *fail is set.
-func serveDNSFailing(t testing.TB, g *GitOps, fail *atomic.Bool) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(r)
-		s := g.Snapshot()
-		if s == nil || (fail != nil && fail.Load()) {
-			m.Rcode = dns.RcodeServerFailure
-		} else if z := s.Authority.Match(r.Question[0].Name); z == nil {
-			m.Rcode = dns.RcodeRefused
-		} else {
-			a := z.Lookup(r.Question[0].Name, r.Question[0].Qtype)
-			m.Rcode, m.Answer, m.Ns, m.Authoritative = a.Rcode, a.Answer, a.Ns, a.Authoritative
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 10s")
 		}
-		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
-	return pc.LocalAddr().String()
-}
-
-var bg = context.Background()
-
-// startLoop runs g's sync loop until the test ends (stopping it before the
-// test's temporary folders go) and waits until it serves first and sleeps
-// until the next poll.
-func startLoop(t *testing.T, g *GitOps, clk *fakeClock, first string) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(bg)
-	done := make(chan struct{})
-	go func() { defer close(done); g.run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, func() bool { return served(g) == first && clk.Pending() == 1 })
-}
-
-// value reads a counter or gauge.
-func value(c prometheus.Metric) float64 {
-	m := &dto.Metric{}
-	if err := c.Write(m); err != nil {
-		return -1
+		time.Sleep(5 * time.Millisecond)
 	}
-	if m.Counter != nil {
-		return m.Counter.GetValue()
-	}
-	return m.Gauge.GetValue()
 }

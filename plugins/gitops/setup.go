@@ -1,7 +1,6 @@
 package gitops
 
 import (
-	"fmt"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"github.com/coredns/coredns/plugin"
 
 	"github.com/gitops-dns/resolverd/cluster/gitrepo"
+	"github.com/gitops-dns/resolverd/node/syncer"
 	"github.com/gitops-dns/resolverd/plugins/internal/source"
 )
 
@@ -25,43 +25,19 @@ func init() {
 	dnsserver.EnableChaos[pluginName] = struct{}{}
 }
 
-// Defaults of the optional settings.
-const (
-	DefaultPoll         = 30 * time.Second
-	DefaultState        = ".resolverd-state"
-	DefaultMaxBackoff   = 5 * time.Minute
-	DefaultProbeTimeout = 5 * time.Second
-	DefaultDepth        = 1
-)
-
-// Config is the gitops block of a server block.
-type Config struct {
-	Remote        gitrepo.Remote
-	Ref           string // as written; gitrepo.NormalizeRef applied when fetching
-	Path          string // folder of the repo holding the config
-	Cluster       string
-	Node          string
-	Poll          time.Duration
-	MaxBackoff    time.Duration
-	State         string // absolute
-	Trust         string // armored OpenPGP keyring; "" = no signature check
-	HTTP          string // listen address of the status / sync endpoint; "" = none
-	SyncTokenFile string // bearer token for POST /sync; "" = endpoint refuses
-	ProbeTimeout  time.Duration
-	Probes        bool // run the repo's probes against this node after applying
-}
+// Config is the gitops block of a server block: the syncer's settings.
+type Config = syncer.Config
 
 func setup(c *caddy.Controller) error {
 	cfg, err := parse(c)
 	if err != nil {
 		return plugin.Error(pluginName, err)
 	}
-	g, err := New(cfg)
+	dc := dnsserver.GetConfig(c)
+	g, err := newPlugin(cfg, source.HolderOf(dc))
 	if err != nil {
 		return plugin.Error(pluginName, err)
 	}
-	dc := dnsserver.GetConfig(c)
-	g.holder = source.HolderOf(dc)
 	c.OnStartup(func() error {
 		g.SetProbeAddr(listenAddr(dc))
 		return g.Start()
@@ -104,12 +80,12 @@ func listenAddr(dc *dnsserver.Config) string {
 // parse reads the gitops block; see README.md for every setting.
 func parse(c *caddy.Controller) (Config, error) {
 	cfg := Config{
-		Poll:         DefaultPoll,
-		MaxBackoff:   DefaultMaxBackoff,
-		State:        DefaultState,
-		ProbeTimeout: DefaultProbeTimeout,
+		Poll:         syncer.DefaultPoll,
+		MaxBackoff:   syncer.DefaultMaxBackoff,
+		State:        syncer.DefaultState,
+		ProbeTimeout: syncer.DefaultProbeTimeout,
 		Probes:       true,
-		Remote:       gitrepo.Remote{Timeout: gitrepo.DefaultTimeout, Depth: DefaultDepth},
+		Remote:       gitrepo.Remote{Timeout: gitrepo.DefaultTimeout, Depth: syncer.DefaultDepth},
 	}
 	i := 0
 	for c.Next() {
@@ -253,8 +229,4 @@ func parse(c *caddy.Controller) (Config, error) {
 		return cfg, c.Errf("repo: %v", err)
 	}
 	return cfg, nil
-}
-
-func (c Config) String() string {
-	return fmt.Sprintf("repo=%s ref=%s path=%q cluster=%s node=%s", c.Remote.Redacted(), gitrepo.NormalizeRef(c.Ref), c.Path, c.Cluster, c.Node)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/gitops-dns/resolverd/node"
+	"github.com/gitops-dns/resolverd/node/syncer"
 	"github.com/gitops-dns/resolverd/plugins/internal/corefiletest"
 	"github.com/gitops-dns/resolverd/plugins/internal/source"
 )
@@ -74,7 +75,7 @@ func TestParse(t *testing.T) {
 				c.Remote.Depth != 0 || c.Probes || c.Remote.Hosts["git.corp.internal"].String() != "198.18.5.20" {
 				t.Errorf("parsed %+v", c)
 			}
-			if c.State != filepath.Join(wd, DefaultState) || c.Poll != DefaultPoll {
+			if c.State != filepath.Join(wd, syncer.DefaultState) || c.Poll != syncer.DefaultPoll {
 				t.Errorf("defaults %+v", c)
 			}
 		}},
