@@ -343,146 +343,160 @@ func ParseCluster(file string, data []byte) (*model.Cluster, []zones.Finding) {
 				c.Canary = b
 			}
 		}},
-		"nodes": {required: true, fn: func(v *yaml.Node) {
-			names := map[string]bool{}
-			d.seq(v, "nodes", func(i int, item *yaml.Node) {
-				n := model.Node{Port: 53, Pos: d.pos(item)}
-				d.mapping(item, fmt.Sprintf("nodes[%d]", i), map[string]field{
-					"name": {required: true, fn: func(v *yaml.Node) {
-						if s, ok := d.str(v, "node name"); ok {
-							if !clusterNameRE.MatchString(s) {
-								d.errorf(v, RuleNodeAddress, "node name %q must be lower-case letters, digits and dashes", s)
-							}
-							if names[s] {
-								d.errorf(v, RuleNodeDuplicate, "node name %q used twice in this cluster", s)
-							}
-							names[s] = true
-							n.Name = s
-						}
-					}},
-					"address": {required: true, fn: func(v *yaml.Node) {
-						if s, ok := d.scalarText(v, "node address"); ok {
-							a, err := netip.ParseAddr(s)
-							if err != nil || a.Zone() != "" {
-								d.errorf(v, RuleNodeAddress, "node address must be an IP literal, not %q", s)
-								return
-							}
-							n.Address = a.Unmap()
-							if why := unusableAddr(n.Address); why != "" {
-								d.errorf(v, RuleNodeAddress, "node address %s is %s", n.Address, why)
-							}
-						}
-					}},
-					"port": {fn: func(v *yaml.Node) {
-						if p, ok := d.uint(v, "node port", 65535); ok {
-							if p == 0 {
-								d.errorf(v, RuleNodeAddress, "node port must be 1-65535")
-								return
-							}
-							n.Port = uint16(p)
-						}
-					}},
-				})
-				c.Nodes = append(c.Nodes, n)
-			})
-			if len(c.Nodes) == 0 {
-				d.errorf(v, RuleNodeAddress, "a cluster needs at least one node")
-			}
-		}},
-		"zones": {fn: func(v *yaml.Node) {
-			c.Zones = []string{}
-			seen := map[string]bool{}
-			d.seq(v, "zones", func(i int, item *yaml.Node) {
-				s, ok := d.str(item, "zone")
-				if !ok {
-					return
-				}
-				z, ok := normalizeName(s)
-				if !ok {
-					d.errorf(item, ruleYAMLType, "zone %q is not a domain name", s)
-					return
-				}
-				if seen[z] {
-					d.errorf(item, ruleYAMLDup, "zone %s listed twice", z)
-					return
-				}
-				seen[z] = true
-				c.Zones = append(c.Zones, z)
-				c.ZonesPos = append(c.ZonesPos, d.pos(item))
-			})
-		}},
-		"forward": {fn: func(v *yaml.Node) {
-			seen := map[string]bool{}
-			d.seq(v, "forward", func(i int, item *yaml.Node) {
-				r := model.ForwardRule{Pos: d.pos(item)}
-				var zoneNode *yaml.Node
-				d.mapping(item, fmt.Sprintf("forward[%d]", i), map[string]field{
-					"zone": {required: true, fn: func(v *yaml.Node) {
-						zoneNode = v
-						if s, ok := d.str(v, "forward zone"); ok {
-							z, ok := normalizeName(s)
-							if !ok {
-								d.errorf(v, RuleForwardSyntax, "forward zone %q is not a domain name", s)
-								return
-							}
-							r.Zone = z
-						}
-					}},
-					"to": {required: true, fn: func(v *yaml.Node) {
-						before := len(d.findings)
-						d.seq(v, "forward targets", func(j int, t *yaml.Node) {
-							s, ok := d.scalarText(t, "forward target")
-							if !ok {
-								return
-							}
-							ap, err := parseTarget(s)
-							if err != nil {
-								d.errorf(t, RuleForwardSyntax, "forward target %q: %v", s, err)
-								return
-							}
-							r.To = append(r.To, ap)
-							r.ToPos = append(r.ToPos, d.pos(t))
-						})
-						if len(r.To) == 0 && len(d.findings) == before {
-							d.errorf(v, RuleForwardSyntax, "a forward rule needs at least one target")
-						}
-					}},
-				})
-				if r.Zone != "" {
-					if seen[r.Zone] {
-						d.errorf(zoneNode, RuleForwardSyntax, "second forward rule for zone %s: merge the targets into one rule", r.Zone)
-						return
-					}
-					seen[r.Zone] = true
-					c.Forward = append(c.Forward, r)
-				}
-			})
-		}},
-		"recursion": {fn: func(v *yaml.Node) {
-			d.mapping(v, "recursion", map[string]field{
-				"allow": {fn: func(v *yaml.Node) {
-					d.seq(v, "recursion.allow", func(i int, item *yaml.Node) {
-						s, ok := d.scalarText(item, "recursion.allow entry")
-						if !ok {
-							return
-						}
-						p, err := parsePrefix(s)
-						if err != nil {
-							d.errorf(item, RuleRecursionAllow, "recursion.allow entry %q: %v", s, err)
-							return
-						}
-						c.Recursion.Allow = append(c.Recursion.Allow, p)
-						c.Recursion.AllowPos = append(c.Recursion.AllowPos, d.pos(item))
-					})
-				}},
-			})
-		}},
+		"nodes":     {required: true, fn: func(v *yaml.Node) { decodeNodes(d, v, c) }},
+		"zones":     {fn: func(v *yaml.Node) { decodeZones(d, v, c) }},
+		"forward":   {fn: func(v *yaml.Node) { decodeForward(d, v, c) }},
+		"recursion": {fn: func(v *yaml.Node) { decodeRecursion(d, v, c) }},
 	})
 	base := strings.TrimSuffix(path.Base(file), ".yaml")
 	if c.Name != "" && c.Name != base {
 		d.errorf(nameNode, RuleClusterName, "cluster name %q does not match its file name %s.yaml", c.Name, base)
 	}
 	return c, d.findings
+}
+
+// decodeNodes reads nodes: each with a name unique in the cluster, an IP
+// literal a server can listen on, and a port (default 53).
+func decodeNodes(d *ydec, v *yaml.Node, c *model.Cluster) {
+	names := map[string]bool{}
+	d.seq(v, "nodes", func(i int, item *yaml.Node) {
+		n := model.Node{Port: 53, Pos: d.pos(item)}
+		d.mapping(item, fmt.Sprintf("nodes[%d]", i), map[string]field{
+			"name": {required: true, fn: func(v *yaml.Node) {
+				if s, ok := d.str(v, "node name"); ok {
+					if !clusterNameRE.MatchString(s) {
+						d.errorf(v, RuleNodeAddress, "node name %q must be lower-case letters, digits and dashes", s)
+					}
+					if names[s] {
+						d.errorf(v, RuleNodeDuplicate, "node name %q used twice in this cluster", s)
+					}
+					names[s] = true
+					n.Name = s
+				}
+			}},
+			"address": {required: true, fn: func(v *yaml.Node) {
+				if s, ok := d.scalarText(v, "node address"); ok {
+					a, err := netip.ParseAddr(s)
+					if err != nil || a.Zone() != "" {
+						d.errorf(v, RuleNodeAddress, "node address must be an IP literal, not %q", s)
+						return
+					}
+					n.Address = a.Unmap()
+					if why := unusableAddr(n.Address); why != "" {
+						d.errorf(v, RuleNodeAddress, "node address %s is %s", n.Address, why)
+					}
+				}
+			}},
+			"port": {fn: func(v *yaml.Node) {
+				if p, ok := d.uint(v, "node port", 65535); ok {
+					if p == 0 {
+						d.errorf(v, RuleNodeAddress, "node port must be 1-65535")
+						return
+					}
+					n.Port = uint16(p)
+				}
+			}},
+		})
+		c.Nodes = append(c.Nodes, n)
+	})
+	if len(c.Nodes) == 0 {
+		d.errorf(v, RuleNodeAddress, "a cluster needs at least one node")
+	}
+}
+
+// decodeZones reads zones: the origins the cluster serves, each once.
+func decodeZones(d *ydec, v *yaml.Node, c *model.Cluster) {
+	c.Zones = []string{}
+	seen := map[string]bool{}
+	d.seq(v, "zones", func(i int, item *yaml.Node) {
+		s, ok := d.str(item, "zone")
+		if !ok {
+			return
+		}
+		z, ok := normalizeName(s)
+		if !ok {
+			d.errorf(item, ruleYAMLType, "zone %q is not a domain name", s)
+			return
+		}
+		if seen[z] {
+			d.errorf(item, ruleYAMLDup, "zone %s listed twice", z)
+			return
+		}
+		seen[z] = true
+		c.Zones = append(c.Zones, z)
+		c.ZonesPos = append(c.ZonesPos, d.pos(item))
+	})
+}
+
+// decodeForward reads forward: one rule per zone, each with at least one
+// target (an IP literal, port optional).
+func decodeForward(d *ydec, v *yaml.Node, c *model.Cluster) {
+	seen := map[string]bool{}
+	d.seq(v, "forward", func(i int, item *yaml.Node) {
+		r := model.ForwardRule{Pos: d.pos(item)}
+		var zoneNode *yaml.Node
+		d.mapping(item, fmt.Sprintf("forward[%d]", i), map[string]field{
+			"zone": {required: true, fn: func(v *yaml.Node) {
+				zoneNode = v
+				if s, ok := d.str(v, "forward zone"); ok {
+					z, ok := normalizeName(s)
+					if !ok {
+						d.errorf(v, RuleForwardSyntax, "forward zone %q is not a domain name", s)
+						return
+					}
+					r.Zone = z
+				}
+			}},
+			"to": {required: true, fn: func(v *yaml.Node) {
+				before := len(d.findings)
+				d.seq(v, "forward targets", func(j int, t *yaml.Node) {
+					s, ok := d.scalarText(t, "forward target")
+					if !ok {
+						return
+					}
+					ap, err := parseTarget(s)
+					if err != nil {
+						d.errorf(t, RuleForwardSyntax, "forward target %q: %v", s, err)
+						return
+					}
+					r.To = append(r.To, ap)
+					r.ToPos = append(r.ToPos, d.pos(t))
+				})
+				if len(r.To) == 0 && len(d.findings) == before {
+					d.errorf(v, RuleForwardSyntax, "a forward rule needs at least one target")
+				}
+			}},
+		})
+		if r.Zone != "" {
+			if seen[r.Zone] {
+				d.errorf(zoneNode, RuleForwardSyntax, "second forward rule for zone %s: merge the targets into one rule", r.Zone)
+				return
+			}
+			seen[r.Zone] = true
+			c.Forward = append(c.Forward, r)
+		}
+	})
+}
+
+// decodeRecursion reads recursion.allow: the CIDRs that may recurse.
+func decodeRecursion(d *ydec, v *yaml.Node, c *model.Cluster) {
+	d.mapping(v, "recursion", map[string]field{
+		"allow": {fn: func(v *yaml.Node) {
+			d.seq(v, "recursion.allow", func(i int, item *yaml.Node) {
+				s, ok := d.scalarText(item, "recursion.allow entry")
+				if !ok {
+					return
+				}
+				p, err := parsePrefix(s)
+				if err != nil {
+					d.errorf(item, RuleRecursionAllow, "recursion.allow entry %q: %v", s, err)
+					return
+				}
+				c.Recursion.Allow = append(c.Recursion.Allow, p)
+				c.Recursion.AllowPos = append(c.Recursion.AllowPos, d.pos(item))
+			})
+		}},
+	})
 }
 
 // normalizeName makes a domain name absolute and lower case.
