@@ -97,37 +97,59 @@ func ForwardGraph(rev *model.Revision) *Graph {
 		}
 	}
 	sort.Strings(g.Clusters)
-
 	for _, c := range rev.Clusters {
-		loopNodes := allLoopback(c)
-		for _, r := range c.Forward {
-			for i, t := range r.To {
-				e := Edge{From: c.Name, Rule: r, Target: t}
-				if i < len(r.ToPos) {
-					e.TargetPos = r.ToPos[i]
-				}
-				if o, ok := owner[t]; ok {
-					e.To, e.ToNode = o[0], o[1]
-					if o[0] == c.Name {
-						e.Peer = true
-						e.Self = len(c.Nodes) == 1
-					}
-				}
-				if why := unusableAddr(t.Addr()); why != "" {
-					e.Unreachable = why
-				} else if t.Addr().IsLoopback() && !loopNodes && e.To == "" {
-					if nodePort(c, t.Port()) {
-						e.Self = true
-					} else {
-						e.Unreachable = "a loopback address: on the nodes of " + c.Name + " (which are not on loopback) it reaches a process on the node itself, not a resolver of the network"
-					}
-				}
-				g.Edges = append(g.Edges, e)
+		g.Edges = append(g.Edges, edgesOf(c, owner)...)
+	}
+	g.Cycles = forwardCycles(rev, owner, g.Clusters)
+	markCycleEdges(g)
+	return g
+}
+
+// edgesOf returns the edges of c's forward rules, each target classified:
+// which cluster and node it is (owner: addr:port -> cluster, node), a peer
+// or the node itself, or unreachable.
+func edgesOf(c *model.Cluster, owner map[netip.AddrPort][2]string) []Edge {
+	var edges []Edge
+	loopNodes := allLoopback(c)
+	for _, r := range c.Forward {
+		for i, t := range r.To {
+			e := Edge{From: c.Name, Rule: r, Target: t}
+			if i < len(r.ToPos) {
+				e.TargetPos = r.ToPos[i]
 			}
+			if o, ok := owner[t]; ok {
+				e.To, e.ToNode = o[0], o[1]
+				if o[0] == c.Name {
+					e.Peer = true
+					e.Self = len(c.Nodes) == 1
+				}
+			}
+			if why := unusableAddr(t.Addr()); why != "" {
+				e.Unreachable = why
+			} else if t.Addr().IsLoopback() && !loopNodes && e.To == "" {
+				if nodePort(c, t.Port()) {
+					e.Self = true
+				} else {
+					e.Unreachable = "a loopback address: on the nodes of " + c.Name + " (which are not on loopback) it reaches a process on the node itself, not a resolver of the network"
+				}
+			}
+			edges = append(edges, e)
 		}
 	}
+	return edges
+}
 
-	// Cycle search, once per rule zone.
+// arc is one step of a query name's path: cluster -> cluster by a rule.
+type arc struct {
+	to   string
+	rule model.ForwardRule
+}
+
+// forwardCycles searches the forward graph once per rule zone q: a cluster
+// that does not serve q follows its most specific rule for q to the
+// clusters owning the targets. Every distinct cycle is returned once, in
+// canonical form.
+func forwardCycles(rev *model.Revision, owner map[netip.AddrPort][2]string, clusters []string) []Cycle {
 	var qnames []string
 	seenQ := map[string]bool{}
 	for _, c := range rev.Clusters {
@@ -153,13 +175,9 @@ func ForwardGraph(rev *model.Revision) *Graph {
 			served[c.Name] = c.Zones
 		}
 	}
+	var cycles []Cycle
 	seenCycle := map[string]bool{}
 	for _, q := range qnames {
-		// adjacency for q
-		type arc struct {
-			to   string
-			rule model.ForwardRule
-		}
 		adj := map[string][]arc{}
 		for _, c := range rev.Clusters {
 			if servesName(served[c.Name], q) {
@@ -179,47 +197,58 @@ func ForwardGraph(rev *model.Revision) *Graph {
 				adj[c.Name] = append(adj[c.Name], arc{to: o[0], rule: *r})
 			}
 		}
-		const (
-			white = iota
-			grey
-			black
-		)
-		color := map[string]int{}
-		var stack []Hop
-		var visit func(n string)
-		visit = func(n string) {
-			color[n] = grey
-			for _, a := range adj[n] {
-				h := Hop{From: n, To: a.to, Rule: a.rule}
-				switch color[a.to] {
-				case white:
-					stack = append(stack, h)
-					visit(a.to)
-					stack = stack[:len(stack)-1]
-				case grey:
-					// back edge: the cycle is the path from a.to to here.
-					i := 0
-					for i < len(stack) && stack[i].From != a.to {
-						i++
-					}
-					hops := append(append([]Hop(nil), stack[i:]...), h)
-					cyc := canonicalCycle(q, hops)
-					key := cycleKey(cyc)
-					if !seenCycle[key] {
-						seenCycle[key] = true
-						g.Cycles = append(g.Cycles, cyc)
-					}
-				}
-			}
-			color[n] = black
-		}
-		for _, name := range g.Clusters {
-			if color[name] == white {
-				visit(name)
+		for _, cyc := range cyclesOf(q, adj, clusters) {
+			if key := cycleKey(cyc); !seenCycle[key] {
+				seenCycle[key] = true
+				cycles = append(cycles, cyc)
 			}
 		}
 	}
-	// Mark edges that take part in a cycle.
+	return cycles
+}
+
+// cyclesOf is a depth-first search of the arcs of query name q from every
+// cluster: each back edge closes a cycle, the path from its target to here.
+func cyclesOf(q string, adj map[string][]arc, clusters []string) []Cycle {
+	const (
+		white = iota
+		grey
+		black
+	)
+	var cycles []Cycle
+	color := map[string]int{}
+	var stack []Hop
+	var visit func(n string)
+	visit = func(n string) {
+		color[n] = grey
+		for _, a := range adj[n] {
+			h := Hop{From: n, To: a.to, Rule: a.rule}
+			switch color[a.to] {
+			case white:
+				stack = append(stack, h)
+				visit(a.to)
+				stack = stack[:len(stack)-1]
+			case grey:
+				i := 0
+				for i < len(stack) && stack[i].From != a.to {
+					i++
+				}
+				hops := append(append([]Hop(nil), stack[i:]...), h)
+				cycles = append(cycles, canonicalCycle(q, hops))
+			}
+		}
+		color[n] = black
+	}
+	for _, name := range clusters {
+		if color[name] == white {
+			visit(name)
+		}
+	}
+	return cycles
+}
+
+// markCycleEdges marks the edges that take part in a cycle.
+func markCycleEdges(g *Graph) {
 	inCycle := map[[3]string]bool{}
 	for _, cy := range g.Cycles {
 		for _, h := range cy.Hops {
@@ -232,7 +261,6 @@ func ForwardGraph(rev *model.Revision) *Graph {
 			e.InCycle = true
 		}
 	}
-	return g
 }
 
 func servesName(origins []string, q string) bool {
