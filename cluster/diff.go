@@ -116,8 +116,21 @@ func (s Summary) String() string {
 // Diff computes the plan from base to head.
 func Diff(base, head *model.Revision) *Plan {
 	p := &Plan{Base: base.ID, Head: head.ID}
+	p.diffZones(base, head)
+	p.diffClusters(base, head)
+	p.Fallback = diffRecords(recordRRs(base.Fallback), recordRRs(head.Fallback))
 	s := &p.Summary
+	s.FallbackAdded, s.FallbackRemoved, s.FallbackChanged = len(p.Fallback.Added), len(p.Fallback.Removed), len(p.Fallback.Changed)
+	p.diffProbes(base, head)
+	p.Policy = diffPolicy(base.Policy, head.Policy)
+	s.PolicyChanged = len(p.Policy)
+	return p
+}
 
+// diffZones adds the record-level diff of every zone added, removed or
+// changed (a zone whose records only moved is not changed).
+func (p *Plan) diffZones(base, head *model.Revision) {
+	s := &p.Summary
 	bz := map[string]*zones.Zone{}
 	hz := map[string]*zones.Zone{}
 	var origins []string
@@ -167,6 +180,12 @@ func Diff(base, head *model.Revision) *Plan {
 		p.Zones = append(p.Zones, zd)
 	}
 
+}
+
+// diffClusters adds the changes of every cluster file added, removed or
+// changed, counting forward rules apart.
+func (p *Plan) diffClusters(base, head *model.Revision) {
+	s := &p.Summary
 	bc := map[string]*model.Cluster{}
 	hc := map[string]*model.Cluster{}
 	var names []string
@@ -203,22 +222,17 @@ func Diff(base, head *model.Revision) *Plan {
 		}
 		for _, c := range cd.Changes {
 			if strings.HasPrefix(c.What, "forward ") {
-				switch c.Kind {
-				case Added:
-					s.ForwardAdded++
-				case Removed:
-					s.ForwardRemoved++
-				default:
-					s.ForwardChanged++
-				}
+				c.count(&s.ForwardAdded, &s.ForwardRemoved, &s.ForwardChanged)
 			}
 		}
 		p.Clusters = append(p.Clusters, cd)
 	}
 
-	p.Fallback = diffRecords(recordRRs(base.Fallback), recordRRs(head.Fallback))
-	s.FallbackAdded, s.FallbackRemoved, s.FallbackChanged = len(p.Fallback.Added), len(p.Fallback.Removed), len(p.Fallback.Changed)
+}
 
+// diffProbes adds the probes added, removed or changed, by name.
+func (p *Plan) diffProbes(base, head *model.Revision) {
+	s := &p.Summary
 	bp := map[string]string{}
 	hp := map[string]string{}
 	var pnames []string
@@ -235,18 +249,20 @@ func Diff(base, head *model.Revision) *Plan {
 	sort.Strings(pnames)
 	p.Probes = diffTexts("probe ", pnames, bp, hp)
 	for _, c := range p.Probes {
-		switch c.Kind {
-		case Added:
-			s.ProbesAdded++
-		case Removed:
-			s.ProbesRemoved++
-		default:
-			s.ProbesChanged++
-		}
+		c.count(&s.ProbesAdded, &s.ProbesRemoved, &s.ProbesChanged)
 	}
-	p.Policy = diffPolicy(base.Policy, head.Policy)
-	s.PolicyChanged = len(p.Policy)
-	return p
+}
+
+// count adds one to the counter of c's kind.
+func (c Change) count(added, removed, changed *int) {
+	switch c.Kind {
+	case Added:
+		*added++
+	case Removed:
+		*removed++
+	default:
+		*changed++
+	}
 }
 
 func recordRRs(rs []model.Record) []dns.RR {
