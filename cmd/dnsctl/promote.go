@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"time"
 
+	"github.com/gitops-dns/resolverd/cluster/gitrepo"
 	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/gitops-dns/resolverd/staging"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/transport"
-	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 )
 
 func init() {
@@ -132,19 +131,9 @@ func httpAuthFromFile(path string) (transport.AuthMethod, error) {
 	if path == "" {
 		return nil, nil
 	}
-	data, err := os.ReadFile(path)
+	auth, err := gitrepo.ReadAuthFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("--auth-file: %w", err)
 	}
-	for _, line := range strings.SplitN(string(data), "\n", 1000) {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if user, pass, ok := strings.Cut(line, ":"); ok {
-			return &githttp.BasicAuth{Username: user, Password: pass}, nil
-		}
-		return &githttp.TokenAuth{Token: line}, nil
-	}
-	return nil, fmt.Errorf("--auth-file %s: no credentials (want `user:password` or a token)", path)
+	return auth, nil
 }
