@@ -62,8 +62,9 @@ type SlowPath func(c *udpio.Conn, pkt []byte, from *net.UDPAddr, q *Query, gen u
 
 // Server is the read-answer-write loop over a socket group.
 type Server struct {
-	// Source is the served snapshot (gitops); the fast path only answers
-	// from answers built for exactly that snapshot.
+	// Source is the served snapshot: the Snapshot method of the server
+	// block's node.Source. The fast path only answers from answers built
+	// for exactly that snapshot.
 	Source func() *node.Snapshot
 	// Cache may be nil (no packet cache).
 	Cache *PacketCache
