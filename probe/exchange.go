@@ -34,7 +34,8 @@ const UDPSize = 1232
 // a client asks for the whole answer, internal or not) and an EDNS OPT
 // record of UDPSize (RFC 6891), as the stub resolvers of the company's
 // hosts ask. Nodes and staging send the same message, so an answer that
-// only fits with EDNS, or that needs recursion, is judged alike on both.
+// only fits with EDNS is judged alike on both (the nodes' gate probes used
+// to ask without EDNS).
 func Query(name string, qtype uint16) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)
@@ -103,6 +104,7 @@ func Version(ctx context.Context, addr string, timeout time.Duration) (string, e
 	q := new(dns.Msg)
 	q.SetQuestion(VersionName, dns.TypeTXT)
 	q.Question[0].Qclass = dns.ClassCHAOS
+	q.RecursionDesired = false
 	r, err := Exchange(ctx, q, addr, timeout)
 	if err != nil {
 		return "", fmt.Errorf("no answer to CH TXT %s: %w", VersionName, err)
