@@ -32,7 +32,7 @@ type Prebuilt struct {
 }
 
 // Rcode is the response code of the answer.
-func (p *Prebuilt) Rcode() int { return int(p.Flags & maskRcode) }
+func (p *Prebuilt) Rcode() int { return int(p.Flags & wire.RcodeMask) }
 
 // Write writes the response to q (read from pkt) into dst.
 func (p *Prebuilt) Write(dst, pkt []byte, q *Query) (int, bool) {
@@ -265,16 +265,16 @@ func (b *builder) response(z *zones.Zone, name string, qtype uint16, ans zones.A
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", name, dns.TypeToString[qtype], err)
 	}
-	wire := b.buf
+	pkt := b.buf
 	off := headerLen
-	for wire[off] != 0 {
-		off += int(wire[off]) + 1
+	for pkt[off] != 0 {
+		off += int(pkt[off]) + 1
 	}
 	off += 5
-	flags := binary.BigEndian.Uint16(wire[2:])
+	flags := binary.BigEndian.Uint16(pkt[2:])
 	p := &Prebuilt{
-		Flags:  flags &^ (flagRD | flagCD),
-		Counts: [3]uint16{binary.BigEndian.Uint16(wire[6:]), binary.BigEndian.Uint16(wire[8:]), binary.BigEndian.Uint16(wire[10:])},
+		Flags:  flags &^ (wire.FlagRD | wire.FlagCD),
+		Counts: [3]uint16{binary.BigEndian.Uint16(pkt[6:]), binary.BigEndian.Uint16(pkt[8:]), binary.BigEndian.Uint16(pkt[10:])},
 		Zone:   z.Origin(),
 		Result: resultOf(ans),
 	}
@@ -284,14 +284,14 @@ func (b *builder) response(z *zones.Zone, name string, qtype uint16, ans zones.A
 	kb := binary.BigEndian.AppendUint16(b.key[:0], uint16(off))
 	kb = binary.BigEndian.AppendUint16(kb, p.Flags)
 	kb = append(append(kb, p.Zone...), 0)
-	kb = append(kb, wire[6:12]...) // counts
-	kb = append(kb, wire[off:]...)
+	kb = append(kb, pkt[6:12]...) // counts
+	kb = append(kb, pkt[off:]...)
 	b.key = kb
 	key := string(kb)
 	if old, ok := b.dedupe[key]; ok {
 		return old, nil
 	}
-	p.Body = append([]byte(nil), wire[off:]...)
+	p.Body = append([]byte(nil), pkt[off:]...)
 	if b.o.Counter != nil {
 		p.Counted = b.o.Counter(p.Zone, p.Result)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gitops-dns/resolverd/fastpath/udpio"
+	"github.com/gitops-dns/resolverd/internal/wire"
 	"github.com/gitops-dns/resolverd/node"
 )
 
@@ -235,7 +236,7 @@ func (s *Server) answer(dst, pkt []byte, q *Query, answers *Answers, from *net.U
 			// 4.1.1), so it is set per response, as the chain's answers
 			// get it (a few integer compares, no allocation).
 			if answers.mayRecurse(from) {
-				dst[3] |= byte(flagRA) // the low byte of the flags word
+				dst[3] |= byte(wire.FlagRA) // the low byte of the flags word
 			}
 			if p.Counted != nil {
 				p.Counted.Inc()

@@ -5,6 +5,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/gitops-dns/resolverd/internal/wire"
 	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/plugins/internal/explain"
 )
@@ -38,10 +39,10 @@ const advertisedUDPSize = 1232
 // it has no handler for; REFUSED it keeps for NOTIFYs its access lists deny
 // for auth zones it could transfer, which a resolver of ours never has.
 func acceptHeader(dh dns.Header) dns.MsgAcceptAction {
-	if dh.Bits&(1<<15) != 0 {
+	if dh.Bits&wire.FlagQR != 0 {
 		return dns.MsgIgnore // a response: never answered (no loops)
 	}
-	if opcode := int(dh.Bits>>11) & 0xf; opcode != dns.OpcodeQuery {
+	if opcode := int(dh.Bits&wire.OpcodeMask) >> 11; opcode != dns.OpcodeQuery {
 		return dns.MsgRejectNotImplemented
 	}
 	return dns.DefaultMsgAcceptFunc(dh)
@@ -113,9 +114,9 @@ func setRA(b []byte, ra bool) {
 		return
 	}
 	if ra {
-		b[3] |= 0x80
+		b[3] |= byte(wire.FlagRA) // the low byte of the flags word
 	} else {
-		b[3] &^= 0x80
+		b[3] &^= byte(wire.FlagRA)
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/gitops-dns/resolverd/fastpath"
 	"github.com/gitops-dns/resolverd/fastpath/udpio"
+	"github.com/gitops-dns/resolverd/internal/wire"
 	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/plugins/internal/vars"
 )
@@ -339,21 +340,7 @@ func (w *responseWriter) Write(b []byte) (int, error) {
 
 // msgHdr is the dns.MsgHdr of a wire header, field for field as
 // dns.Msg.Unpack (and miekg's server before it rejects a query) sets it.
-func msgHdr(dh dns.Header) dns.MsgHdr {
-	return dns.MsgHdr{
-		Id:                 dh.Id,
-		Response:           dh.Bits&(1<<15) != 0,
-		Opcode:             int(dh.Bits>>11) & 0xf,
-		Authoritative:      dh.Bits&(1<<10) != 0,
-		Truncated:          dh.Bits&(1<<9) != 0,
-		RecursionDesired:   dh.Bits&(1<<8) != 0,
-		RecursionAvailable: dh.Bits&(1<<7) != 0,
-		Zero:               dh.Bits&(1<<6) != 0,
-		AuthenticatedData:  dh.Bits&(1<<5) != 0,
-		CheckingDisabled:   dh.Bits&(1<<4) != 0,
-		Rcode:              int(dh.Bits & 0xf),
-	}
-}
+func msgHdr(dh dns.Header) dns.MsgHdr { return wire.MsgHdr(dh.Id, dh.Bits) }
 
 // rejectMsg is the answer to a query the server does not accept, as miekg's
 // server (CoreDNS's own sockets) gives it: the query's header with QR set, AA and
