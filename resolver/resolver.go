@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gitops-dns/resolverd/internal/clock"
 	"github.com/miekg/dns"
 
 	"github.com/gitops-dns/resolverd/internal/wire"
@@ -35,7 +36,7 @@ var (
 // Create it with New; stop its background health checker with Close.
 type Resolver struct {
 	cfg     Config
-	clock   Clock
+	clock   clock.Clock
 	metrics Metrics
 	net     Transport
 	direct  directTransport // the built-in transport; nil when Config.Transport was set

@@ -1,7 +1,9 @@
 package gitops
 
 import (
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -92,8 +94,38 @@ var (
 
 var revisionMu sync.Mutex
 
-// setRevisionMetric makes rev the only revision_info series ("" = none).
-func setRevisionMetric(rev string) {
+// promMetrics is the syncer's Metrics on the vectors above.
+type promMetrics struct{}
+
+func (promMetrics) SyncAttempt(t time.Time) {
+	syncAttempts.Inc()
+	lastAttemptTime.Set(float64(t.Unix()))
+}
+func (promMetrics) FetchFailed(class string)   { syncErrors.WithLabelValues(class).Inc() }
+func (promMetrics) FetchSucceeded(t time.Time) { lastSuccessTime.Set(float64(t.Unix())) }
+func (promMetrics) ConsecutiveFailures(n int)  { consecutiveFailures.Set(float64(n)) }
+func (promMetrics) Rejected(reason string)     { rejectedRevisions.WithLabelValues(reason).Inc() }
+func (promMetrics) Applied(d time.Duration)    { applyDuration.Observe(d.Seconds()) }
+func (promMetrics) LastGood(t time.Time)       { lastGoodTime.Set(float64(t.Unix())) }
+func (promMetrics) StateCorrupted()            { stateCorrupt.Inc() }
+func (promMetrics) SyncRequested()             { syncRequests.Inc() }
+func (promMetrics) ProbeFailed(p string, gate bool) {
+	probeFailures.WithLabelValues(p, strconv.FormatBool(gate)).Inc()
+}
+
+// Condition sets the condition's series of status to 1 and the others to 0.
+func (promMetrics) Condition(typ, status string) {
+	for _, v := range []string{"True", "False", "Unknown"} {
+		b := 0.0
+		if v == status {
+			b = 1
+		}
+		conditionGauge.WithLabelValues(typ, v).Set(b)
+	}
+}
+
+// Serving makes rev the only revision_info series ("" = none).
+func (promMetrics) Serving(rev string) {
 	revisionMu.Lock()
 	defer revisionMu.Unlock()
 	revisionInfo.Reset()

@@ -14,8 +14,11 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/cluster/model"
+	"github.com/gitops-dns/resolverd/node"
+	"github.com/gitops-dns/resolverd/node/syncer"
 	"github.com/gitops-dns/resolverd/plugins/internal/corefiletest"
+	"github.com/gitops-dns/resolverd/plugins/internal/source"
 )
 
 func TestSetupREADME(t *testing.T) {
@@ -72,7 +75,7 @@ func TestParse(t *testing.T) {
 				c.Remote.Depth != 0 || c.Probes || c.Remote.Hosts["git.corp.internal"].String() != "198.18.5.20" {
 				t.Errorf("parsed %+v", c)
 			}
-			if c.State != filepath.Join(wd, DefaultState) || c.Poll != DefaultPoll {
+			if c.State != filepath.Join(wd, syncer.DefaultState) || c.Poll != syncer.DefaultPoll {
 				t.Errorf("defaults %+v", c)
 			}
 		}},
@@ -113,25 +116,25 @@ func TestParse(t *testing.T) {
 // before or after the caller's.
 func TestSourceOfAnyOrder(t *testing.T) {
 	c := caddy.NewTestController("dns", "gitops . {\ncluster dev\nnode local\n}")
-	early := SourceOf(c)
+	early := source.Of(c)
 	if err := setup(c); err != nil {
 		t.Fatal(err)
 	}
-	late := SourceOf(c)
+	late := source.Of(c)
 	g := dnsserver.GetConfig(c).Plugin[0](nil).(*GitOps)
-	if early != late || Source(g.holder) != early {
+	if early != late || node.Source(g.holder) != early {
 		t.Fatal("SourceOf differs before and after setup")
 	}
-	snap := &cluster.Snapshot{Revision: &cluster.Revision{ID: strings.Repeat("ab", 20)}}
-	g.holder.p.Store(snap)
+	snap := &node.Snapshot{Revision: &model.Revision{ID: strings.Repeat("ab", 20)}}
+	g.holder.Store(snap)
 	if early.Snapshot() != snap || g.Snapshot() != snap {
 		t.Fatal("source does not see what gitops serves")
 	}
 	other := caddy.NewTestController("dns", "gitops . {\ncluster dev\nnode local\n}")
-	if SourceOf(other) == early {
+	if source.Of(other) == early {
 		t.Fatal("two server blocks share a source")
 	}
-	if StaticSource(snap).Snapshot() != snap {
+	if node.StaticSource(snap).Snapshot() != snap {
 		t.Fatal("StaticSource")
 	}
 }
@@ -160,9 +163,9 @@ func TestServeDNS(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			g.holder.p.Store(nil)
+			g.holder.Store(nil)
 			if tc.snap {
-				g.holder.p.Store(&cluster.Snapshot{Revision: &cluster.Revision{ID: id}})
+				g.holder.Store(&node.Snapshot{Revision: &model.Revision{ID: id}})
 			}
 			m := new(dns.Msg)
 			m.SetQuestion(tc.qname, tc.qtype)
@@ -194,7 +197,7 @@ func TestReady(t *testing.T) {
 	if g.Ready() {
 		t.Fatal("ready without a snapshot")
 	}
-	g.holder.p.Store(&cluster.Snapshot{Revision: &cluster.Revision{ID: "x"}})
+	g.holder.Store(&node.Snapshot{Revision: &model.Revision{ID: "x"}})
 	if !g.Ready() {
 		t.Fatal("not ready with a snapshot")
 	}

@@ -8,14 +8,15 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 
-	"github.com/gitops-dns/resolverd/plugins/gitops"
+	"github.com/gitops-dns/resolverd/node"
+	"github.com/gitops-dns/resolverd/plugins/internal/source"
 	"github.com/gitops-dns/resolverd/resolver"
 )
 
 func init() { plugin.Register(pluginName, setup) }
 
 // sourceOf finds the snapshot owner of a server block; tests replace it.
-var sourceOf = func(c *caddy.Controller) Source { return gitops.SourceOf(c) }
+var sourceOf = func(c *caddy.Controller) node.Source { return source.Of(c) }
 
 func setup(c *caddy.Controller) error {
 	cfg, err := parse(c)

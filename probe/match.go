@@ -1,22 +1,23 @@
-package cluster
+package probe
 
 import (
 	"fmt"
 	"strings"
 
+	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/miekg/dns"
 )
 
-// MatchProbe says whether the response r satisfies the probe p: r has the
+// Match says whether the response r satisfies the probe p: r has the
 // probe's rcode, and every expected rdata of p appears in r's answer
 // section (compared as NormRdata: case, surrounding quotes and a final dot
 // do not matter; other answers may be there too). It returns nil on a
 // match, otherwise an error saying what r answered and what it lacks.
 //
 // It is the one definition of a passing probe: nodes apply it to
-// themselves after a sync (plugins/gitops) and `dnsctl verify` applies it
-// to every node of a cluster (staging). A nil r never matches.
-func MatchProbe(p Probe, r *dns.Msg) error {
+// themselves after a sync (node/syncer) and `dnsctl verify` applies it to
+// every node of a cluster (staging). A nil r never matches.
+func Match(p model.Probe, r *dns.Msg) error {
 	if r == nil {
 		return fmt.Errorf("no answer")
 	}
@@ -24,7 +25,7 @@ func MatchProbe(p Probe, r *dns.Msg) error {
 		return fmt.Errorf("rcode %s, want %s", dns.RcodeToString[r.Rcode], dns.RcodeToString[p.Rcode])
 	}
 	var missing []string
-	for _, i := range missingExpect(p.Expect, r.Answer) {
+	for _, i := range Missing(p.Expect, r.Answer) {
 		missing = append(missing, p.Expect[i])
 	}
 	if len(missing) > 0 {
@@ -33,11 +34,11 @@ func MatchProbe(p Probe, r *dns.Msg) error {
 	return nil
 }
 
-// missingExpect returns the indexes of the expected rdata that no record of
-// answer has (compared as NormRdata). MatchProbe judges a node's response
-// with it, and Check a probe against the zone, so that Check refuses
+// Missing returns the indexes of the expected rdata that no record of
+// answer has (compared as NormRdata). Match judges a node's response
+// with it, and cluster.Check a probe against the zone, so that Check refuses
 // exactly the probes the nodes would fail.
-func missingExpect(expect []string, answer []dns.RR) []int {
+func Missing(expect []string, answer []dns.RR) []int {
 	have := make(map[string]bool, len(answer))
 	for _, rr := range answer {
 		have[NormRdata(RdataText(rr))] = true

@@ -1,4 +1,4 @@
-package fastpath
+package node
 
 import (
 	"context"
@@ -6,7 +6,9 @@ import (
 )
 
 // Verdict is how the chain tells the fast path whether the response it is
-// about to write may go into the packet cache. Looking at the response is
+// about to write may go into the packet cache. It lives here, not in
+// fastpath, so that the plugins that mark it (recursor, fallback) need not
+// link the fast path's sockets. Looking at the response is
 // not enough: a stale answer or a fallback answer to a client without EDNS
 // carries no Extended DNS Error to recognise it by. So the plugins say it:
 // the recursor marks a fresh answer, a stale one never; the fallback plugin

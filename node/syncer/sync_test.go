@@ -1,4 +1,4 @@
-package gitops
+package syncer
 
 import (
 	"os"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gitops-dns/resolverd/cluster/gitrepo"
+	"github.com/gitops-dns/resolverd/node/syncer/syncertest"
 )
 
 // The first slice: apply, change, broken revision keeps the old snapshot
@@ -132,16 +133,7 @@ func TestLoopPollAndTrigger(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+func waitFor(t *testing.T, ok func() bool) { syncertest.WaitFor(t, ok) }
 
 // A gate probe that fails against the node returns it to the last good
 // revision; the status says why.

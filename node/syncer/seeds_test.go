@@ -1,4 +1,4 @@
-package gitops
+package syncer
 
 import (
 	"bytes"
@@ -124,7 +124,7 @@ func TestAivenUntrustedSignatureRefused(t *testing.T) {
 	repo.sign = release
 	good := repo.commit("signed by release")
 	state := filepath.Join(t.TempDir(), "state")
-	newG := func() *GitOps {
+	newG := func() *Syncer {
 		g, _ := newTestGitOps(t, repo.dir, state)
 		k, err := gitrepo.LoadKeyring(trust)
 		if err != nil {

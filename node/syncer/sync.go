@@ -1,4 +1,4 @@
-package gitops
+package syncer
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 
 	"github.com/gitops-dns/resolverd/cluster"
 	"github.com/gitops-dns/resolverd/cluster/gitrepo"
+	"github.com/gitops-dns/resolverd/cluster/model"
+	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/zones"
 )
 
@@ -69,7 +71,7 @@ func classReason(c gitrepo.Class) string {
 // there, without any network access. A corrupted state directory (a record
 // that does not parse, objects that are missing or unreadable) is reported
 // loudly, moved aside into a quarantine folder, and never served.
-func (g *GitOps) Boot() {
+func (g *Syncer) Boot() {
 	now := g.clock.Now()
 	store, err := gitrepo.OpenStore(g.cfg.State)
 	if err != nil {
@@ -85,7 +87,7 @@ func (g *GitOps) Boot() {
 	g.mu.Unlock()
 	lg, err := store.LastGood()
 	if errors.Is(err, gitrepo.ErrNoLastGood) {
-		log.Infof("no last good revision in %s yet: not serving until the first sync succeeds", g.cfg.State)
+		g.log.Infof("no last good revision in %s yet: not serving until the first sync succeeds", g.cfg.State)
 		return
 	}
 	if err != nil {
@@ -104,44 +106,44 @@ func (g *GitOps) Boot() {
 			g.corrupted(now, store, errors.New(a.Message), lg.Revision)
 			return
 		}
-		log.Errorf("last good revision %s recorded in %s is refused now (%s): not serving it", lg.Revision, g.cfg.State, a.Reason)
+		g.log.Errorf("last good revision %s recorded in %s is refused now (%s): not serving it", lg.Revision, g.cfg.State, a.Reason)
 		g.finish(a)
 		return
 	}
-	g.holder.p.Store(snap)
+	g.holder.Store(snap)
 	a.Result = ResultBooted
 	a.Message = fmt.Sprintf("serving the last good revision from %s (applied %s) before any fetch", g.cfg.State, lg.AppliedAt.Format(time.RFC3339))
-	log.Infof("revision %s: %s", lg.Revision, a.Message)
+	g.log.Infof("revision %s: %s", lg.Revision, a.Message)
 	g.mu.Lock()
 	g.st.applied = RevisionTime{ID: lg.Revision, Time: now}
 	g.st.lastGood = RevisionTime{ID: lg.Revision, Time: lg.AppliedAt}
 	g.mu.Unlock()
-	setRevisionMetric(lg.Revision)
-	lastGoodTime.Set(float64(lg.AppliedAt.Unix()))
+	g.metrics.Serving(lg.Revision)
+	g.metrics.LastGood(lg.AppliedAt)
 	g.finish(a)
 }
 
-func (g *GitOps) bootFailed(now time.Time, reason string, err error, rev string) {
-	log.Errorf("state dir %s: %v", g.cfg.State, err)
+func (g *Syncer) bootFailed(now time.Time, reason string, err error, rev string) {
+	g.log.Errorf("state dir %s: %v", g.cfg.State, err)
 	g.finish(Attempt{Time: now, Revision: rev, Result: ResultRejected, Reason: reason, Message: err.Error()})
 }
 
 // corrupted reports a corrupted state directory as loudly as a node can,
 // and moves it aside so that the next fetch starts clean.
-func (g *GitOps) corrupted(now time.Time, store *gitrepo.Store, err error, rev string) {
-	stateCorrupt.Inc()
-	log.Errorf("STATE DIRECTORY CORRUPTED: %s: %v", g.cfg.State, err)
+func (g *Syncer) corrupted(now time.Time, store *gitrepo.Store, err error, rev string) {
+	g.metrics.StateCorrupted()
+	g.log.Errorf("STATE DIRECTORY CORRUPTED: %s: %v", g.cfg.State, err)
 	if rev != "" {
-		log.Errorf("STATE DIRECTORY CORRUPTED: the last good revision %s cannot be read back: it will NOT be served", rev)
+		g.log.Errorf("STATE DIRECTORY CORRUPTED: the last good revision %s cannot be read back: it will NOT be served", rev)
 	}
 	msg := err.Error()
 	if store != nil {
 		q, qerr := store.Quarantine(now)
 		if qerr != nil {
-			log.Errorf("STATE DIRECTORY CORRUPTED: moving it aside to %s failed: %v", q, qerr)
+			g.log.Errorf("STATE DIRECTORY CORRUPTED: moving it aside to %s failed: %v", q, qerr)
 			msg += "; quarantine failed: " + qerr.Error()
 		} else {
-			log.Errorf("STATE DIRECTORY CORRUPTED: moved aside to %s (nothing deleted); starting a fresh clone", q)
+			g.log.Errorf("STATE DIRECTORY CORRUPTED: moved aside to %s (nothing deleted); starting a fresh clone", q)
 			msg += "; moved aside to " + q
 		}
 		g.mu.Lock()
@@ -158,15 +160,14 @@ func (g *GitOps) corrupted(now time.Time, store *gitrepo.Store, err error, rev s
 // SyncOnce fetches the tracked ref and, if its head is new, verifies,
 // validates, builds and swaps it in, then runs the gate probes. Whatever
 // fails leaves the served revision as it was.
-func (g *GitOps) SyncOnce(ctx context.Context) Attempt {
+func (g *Syncer) SyncOnce(ctx context.Context) Attempt {
 	start := g.clock.Now()
 	g.mu.Lock()
 	g.st.syncing = true
 	g.updateConditions()
 	store := g.store
 	g.mu.Unlock()
-	syncAttempts.Inc()
-	lastAttemptTime.Set(float64(start.Unix()))
+	g.metrics.SyncAttempt(start)
 
 	a := g.syncOnce(ctx, store)
 	a.Time = start
@@ -175,7 +176,7 @@ func (g *GitOps) SyncOnce(ctx context.Context) Attempt {
 	return a
 }
 
-func (g *GitOps) syncOnce(ctx context.Context, store *gitrepo.Store) Attempt {
+func (g *Syncer) syncOnce(ctx context.Context, store *gitrepo.Store) Attempt {
 	if store == nil || store.Repository() == nil {
 		var err error
 		store, err = gitrepo.OpenStore(g.cfg.State)
@@ -207,10 +208,10 @@ func (g *GitOps) syncOnce(ctx context.Context, store *gitrepo.Store) Attempt {
 
 // build runs verify -> load -> validate -> snapshot for commit h of store
 // against base. It returns nil and the failed attempt when any step refuses.
-func (g *GitOps) build(store *gitrepo.Store, h plumbing.Hash, base *cluster.Snapshot) (*cluster.Snapshot, Attempt) {
+func (g *Syncer) build(store *gitrepo.Store, h plumbing.Hash, base *node.Snapshot) (*node.Snapshot, Attempt) {
 	id := h.String()
 	repo := store.Repository()
-	reject := func(reason, class string, err error, findings []string) (*cluster.Snapshot, Attempt) {
+	reject := func(reason, class string, err error, findings []string) (*node.Snapshot, Attempt) {
 		return nil, Attempt{Revision: id, Result: ResultRejected, Reason: reason, Class: class, Message: err.Error(), Findings: findings}
 	}
 	commit, err := repo.CommitObject(h)
@@ -230,11 +231,11 @@ func (g *GitOps) build(store *gitrepo.Store, h plumbing.Hash, base *cluster.Snap
 		}
 		g.setVerified(true, "SignedByTrustedKey", "commit "+id+" signed by "+signer)
 	}
-	rev, findings, err := cluster.LoadCommit(repo, h, g.cfg.Path)
+	rev, findings, err := gitrepo.LoadCommit(repo, h, g.cfg.Path)
 	if err != nil {
 		return reject(ReasonLoadFailed, string(gitrepo.ClassOf(err)), err, nil)
 	}
-	var baseRev *cluster.Revision
+	var baseRev *model.Revision
 	if base != nil {
 		baseRev = base.Revision
 	}
@@ -245,9 +246,9 @@ func (g *GitOps) build(store *gitrepo.Store, h plumbing.Hash, base *cluster.Snap
 		line := f.String()
 		if f.Severity == zones.SeverityError {
 			errs++
-			log.Error(line)
+			g.log.Error(line)
 		} else {
-			log.Warning(line)
+			g.log.Warning(line)
 		}
 		if len(kept) < maxFindingsKept {
 			kept = append(kept, line)
@@ -256,37 +257,37 @@ func (g *GitOps) build(store *gitrepo.Store, h plumbing.Hash, base *cluster.Snap
 	if errs > 0 {
 		return reject(ReasonValidationFailed, "", fmt.Errorf("revision %s has %d errors", id, errs), kept)
 	}
-	snap, err := cluster.NewSnapshot(rev, g.cfg.Cluster, g.cfg.Node)
+	snap, err := node.NewSnapshot(rev, g.cfg.Cluster, g.cfg.Node)
 	if err != nil {
 		return reject(ReasonSnapshotFailed, "", fmt.Errorf("cluster %s node %s: %w", g.cfg.Cluster, g.cfg.Node, err), nil)
 	}
 	return snap, Attempt{Revision: id}
 }
 
-func (g *GitOps) apply(ctx context.Context, store *gitrepo.Store, h plumbing.Hash, prev *cluster.Snapshot) Attempt {
+func (g *Syncer) apply(ctx context.Context, store *gitrepo.Store, h plumbing.Hash, prev *node.Snapshot) Attempt {
 	t0 := time.Now()
 	id := h.String()
 	snap, a := g.build(store, h, prev)
 	if snap == nil {
 		return a
 	}
-	g.holder.p.Store(snap)
-	applyDuration.Observe(time.Since(t0).Seconds())
-	setRevisionMetric(id)
+	g.holder.Store(snap)
+	g.metrics.Applied(time.Since(t0))
+	g.metrics.Serving(id)
 	now := g.clock.Now()
 	g.mu.Lock()
 	g.st.applied = RevisionTime{ID: id, Time: now}
 	g.mu.Unlock()
-	log.Infof("applied revision %s (%s)", id, firstLine(snap.Revision.Message))
+	g.log.Infof("applied revision %s (%s)", id, firstLine(snap.Revision.Message))
 
 	if failed := g.gateProbes(ctx, snap); len(failed) > 0 {
-		g.holder.p.Store(prev)
+		g.holder.Store(prev)
 		back, served := "nothing (no previous revision)", RevisionTime{}
 		if prev != nil && prev.Revision != nil {
 			back = prev.Revision.ID
 			served = RevisionTime{ID: back, Time: g.clock.Now()}
 		}
-		setRevisionMetric(served.ID)
+		g.metrics.Serving(served.ID)
 		g.mu.Lock()
 		g.st.applied = served
 		g.mu.Unlock()
@@ -295,12 +296,12 @@ func (g *GitOps) apply(ctx context.Context, store *gitrepo.Store, h plumbing.Has
 	}
 	lg := gitrepo.LastGood{Revision: id, Ref: gitrepo.NormalizeRef(g.cfg.Ref), Remote: g.cfg.Remote.Redacted(), AppliedAt: now}
 	if err := store.SetLastGood(lg); err != nil {
-		log.Errorf("revision %s is served but could not be recorded as last good in %s: %v", id, g.cfg.State, err)
+		g.log.Errorf("revision %s is served but could not be recorded as last good in %s: %v", id, g.cfg.State, err)
 	} else {
 		g.mu.Lock()
 		g.st.lastGood = RevisionTime{ID: id, Time: now}
 		g.mu.Unlock()
-		lastGoodTime.Set(float64(now.Unix()))
+		g.metrics.LastGood(now)
 	}
 	return Attempt{Revision: id, Result: ResultApplied}
 }

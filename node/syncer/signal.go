@@ -1,4 +1,4 @@
-package gitops
+package syncer
 
 import (
 	"os"
@@ -8,7 +8,7 @@ import (
 
 // watchSIGHUP makes SIGHUP trigger a sync now (CoreDNS ignores SIGHUP; its
 // reload is SIGUSR1). It returns the function that stops watching.
-func watchSIGHUP(g *GitOps) func() {
+func watchSIGHUP(g *Syncer) func() {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGHUP)
 	stop := make(chan struct{})
@@ -16,7 +16,7 @@ func watchSIGHUP(g *GitOps) func() {
 		for {
 			select {
 			case <-ch:
-				log.Infof("SIGHUP: syncing now")
+				g.log.Infof("SIGHUP: syncing now")
 				g.Trigger()
 			case <-stop:
 				return

@@ -1,4 +1,7 @@
-package cluster
+// Package gittree reads a config folder out of a git commit as an fs.FS, so
+// that package cluster loads revisions without knowing git. Objects are read
+// through go-git, never from a working directory.
+package gittree
 
 import (
 	"bytes"
@@ -11,39 +14,40 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gitops-dns/resolverd/zones"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
-// LoadCommit loads the config folder dir of one commit of repo, reading the
-// commit's tree with go-git (never a working directory). It fills the
-// Revision's ID and Message. The error reports what could not be read
-// (missing objects, no such folder); findings report what is wrong in the
-// files.
-func LoadCommit(repo *git.Repository, commit plumbing.Hash, dir string) (*Revision, []zones.Finding, error) {
+// Commit is the config folder of one commit, ready for cluster.Load.
+type Commit struct {
+	FS      fs.FS  // the folder's tree, read from git objects (never a working directory)
+	Dir     string // the folder, cleaned ("" = the repo's root)
+	ID      string // full commit id
+	Message string // full commit message
+}
+
+// Open reads commit of repo and the tree of its folder dir. The error says
+// what could not be read (a missing object, no such folder).
+func Open(repo *git.Repository, commit plumbing.Hash, dir string) (Commit, error) {
 	c, err := repo.CommitObject(commit)
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading commit %s: %w", commit, err)
+		return Commit{}, fmt.Errorf("reading commit %s: %w", commit, err)
 	}
 	tree, err := c.Tree()
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading the tree of commit %s: %w", commit, err)
+		return Commit{}, fmt.Errorf("reading the tree of commit %s: %w", commit, err)
 	}
 	dir = strings.Trim(path.Clean("/"+dir), "/")
 	if dir != "" {
 		sub, err := tree.Tree(dir)
 		if err != nil {
-			return nil, nil, fmt.Errorf("commit %s has no folder %s: %w", commit, dir, err)
+			return Commit{}, fmt.Errorf("commit %s has no folder %s: %w", commit, dir, err)
 		}
 		tree = sub
 	}
-	rev, findings := Load(TreeFS(tree), dir)
-	rev.ID = c.Hash.String()
-	rev.Message = c.Message
-	return rev, findings, nil
+	return Commit{FS: TreeFS(tree), Dir: dir, ID: c.Hash.String(), Message: c.Message}, nil
 }
 
 // TreeFS exposes a git tree as a read-only fs.FS (with ReadFile and ReadDir

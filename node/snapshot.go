@@ -1,12 +1,12 @@
-package cluster
+package node
 
 import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"sort"
 	"strings"
 
+	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/gitops-dns/resolverd/zones"
 	"github.com/miekg/dns"
 )
@@ -16,14 +16,14 @@ import (
 // per applied revision (NewSnapshot) and swapped atomically; it is never
 // mutated afterwards, so queries read it without locks.
 type Snapshot struct {
-	Revision *Revision
-	Cluster  *Cluster
-	Node     Node
+	Revision *model.Revision
+	Cluster  *model.Cluster
+	Node     model.Node
 
-	Authority      *zones.Authority // the zones this cluster serves
-	Forward        []ForwardRule    // this cluster's rules, longest zone first
-	RecursionAllow []netip.Prefix   // clients that may recurse
-	RootHints      []dns.RR         // effective root hints (repo's or built-in)
+	Authority      *zones.Authority    // the zones this cluster serves
+	Forward        []model.ForwardRule // this cluster's rules, longest zone first
+	RecursionAllow []netip.Prefix      // clients that may recurse
+	RootHints      []dns.RR            // effective root hints (repo's or built-in)
 	// StubZones are the zone cuts inside the served zones (a subzone
 	// delegated to a team's own servers): zone -> its NS records and the
 	// addresses the served zones give their names. Built here, off the
@@ -42,7 +42,7 @@ type Snapshot struct {
 //
 // An unknown cluster or node, or a zone the cluster names that the revision
 // does not hold, is an error: the node must not guess what to serve.
-func NewSnapshot(rev *Revision, clusterName, nodeName string) (*Snapshot, error) {
+func NewSnapshot(rev *model.Revision, clusterName, nodeName string) (*Snapshot, error) {
 	if rev == nil {
 		return nil, errors.New("no revision")
 	}
@@ -80,14 +80,14 @@ func NewSnapshot(rev *Revision, clusterName, nodeName string) (*Snapshot, error)
 	s.Authority = zones.NewAuthority(zs...)
 	s.StubZones = stubZones(zs)
 
-	s.Forward = append([]ForwardRule(nil), c.Forward...)
-	SortForward(s.Forward)
+	s.Forward = append([]model.ForwardRule(nil), c.Forward...)
+	model.SortForward(s.Forward)
 	s.RecursionAllow = append([]netip.Prefix(nil), c.Recursion.Allow...)
 	s.RootHints = rev.EffectiveRootHints()
 
 	s.FallbackTTL = rev.Policy.FallbackTTL
 	if s.FallbackTTL == 0 {
-		s.FallbackTTL = DefaultFallbackTTL
+		s.FallbackTTL = model.DefaultFallbackTTL
 	}
 	s.Fallback = make(map[string][]dns.RR)
 	for _, r := range rev.Fallback {
@@ -99,46 +99,7 @@ func NewSnapshot(rev *Revision, clusterName, nodeName string) (*Snapshot, error)
 	return s, nil
 }
 
-// SortForward orders rules longest zone first (most labels, then longest
-// text, then by name), so the first rule that matches a name is the one
-// that applies.
-func SortForward(rules []ForwardRule) {
-	sort.SliceStable(rules, func(i, j int) bool {
-		a, b := rules[i].Zone, rules[j].Zone
-		la, lb := dns.CountLabel(a), dns.CountLabel(b)
-		if la != lb {
-			return la > lb
-		}
-		if len(a) != len(b) {
-			return len(a) > len(b)
-		}
-		return a < b
-	})
-}
-
-// MatchForward returns the rule of rules (sorted by SortForward) that
-// applies to qname — the longest zone at or above it — or nil.
-func MatchForward(rules []ForwardRule, qname string) *ForwardRule {
-	q := strings.ToLower(dns.Fqdn(qname))
-	for i := range rules {
-		if dns.IsSubDomain(rules[i].Zone, q) {
-			return &rules[i]
-		}
-	}
-	return nil
-}
-
-// ShortID is the 12-character form of a commit id that reports, messages
-// and dnsctl's output show (an id of 12 characters or fewer is returned
-// whole).
-func ShortID(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
-}
-
-func revName(rev *Revision) string {
+func revName(rev *model.Revision) string {
 	if rev.ID != "" {
 		return rev.ID
 	}

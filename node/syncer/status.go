@@ -1,4 +1,4 @@
-package gitops
+package syncer
 
 import (
 	"crypto/subtle"
@@ -78,17 +78,17 @@ type state struct {
 }
 
 // finish records an attempt: history, counters, conditions, metrics, logs.
-func (g *GitOps) finish(a Attempt) {
+func (g *Syncer) finish(a Attempt) {
 	a.Message = strings.Join(strings.Fields(a.Message), " ")
 	if !a.quiet {
-		logAttempt(a)
+		g.logAttempt(a)
 	}
 	switch a.Result {
 	case ResultFetchFailed:
-		syncErrors.WithLabelValues(a.Class).Inc()
+		g.metrics.FetchFailed(a.Class)
 	case ResultRejected, ResultRolledBack:
 		if !a.quiet {
-			rejectedRevisions.WithLabelValues(a.Reason).Inc()
+			g.metrics.Rejected(a.Reason)
 		}
 	}
 	g.mu.Lock()
@@ -104,7 +104,7 @@ func (g *GitOps) finish(a Attempt) {
 		if a.Reason != ReasonStateCorrupted && a.Reason != ReasonStateUnusable {
 			st.failures = 0
 			st.lastSuccess = a.Time
-			lastSuccessTime.Set(float64(a.Time.Unix()))
+			g.metrics.FetchSucceeded(a.Time)
 		}
 	}
 	if (a.Result == ResultRejected || a.Result == ResultRolledBack) && a.Revision != "" && a.Reason != ReasonStateCorrupted {
@@ -135,7 +135,7 @@ func (g *GitOps) finish(a Attempt) {
 	if len(st.history) > historySize {
 		st.history = st.history[len(st.history)-historySize:]
 	}
-	consecutiveFailures.Set(float64(st.failures))
+	g.metrics.ConsecutiveFailures(st.failures)
 	g.updateConditions()
 }
 
@@ -146,22 +146,22 @@ func sameOutcome(a, b Attempt) bool {
 		a.Result != ResultApplied && a.Result != ResultBooted
 }
 
-func logAttempt(a Attempt) {
+func (g *Syncer) logAttempt(a Attempt) {
 	switch a.Result {
 	case ResultFetchFailed:
-		log.Errorf("fetch failed (%s): %s; still serving what was served before", a.Class, a.Message)
+		g.log.Errorf("fetch failed (%s): %s; still serving what was served before", a.Class, a.Message)
 	case ResultRejected, ResultRolledBack:
 		if a.Reason == ReasonProbeFailed {
 			for _, f := range a.Findings {
-				log.Error(f)
+				g.log.Error(f)
 			}
 		}
-		log.Errorf("revision %s %s (%s): %s; still serving what was served before", a.Revision, a.Result, a.Reason, a.Message)
+		g.log.Errorf("revision %s %s (%s): %s; still serving what was served before", a.Revision, a.Result, a.Reason, a.Message)
 	}
 }
 
 // setVerified records the outcome of the last signature check.
-func (g *GitOps) setVerified(ok bool, reason, msg string) {
+func (g *Syncer) setVerified(ok bool, reason, msg string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	s := "False"
@@ -172,7 +172,7 @@ func (g *GitOps) setVerified(ok bool, reason, msg string) {
 }
 
 // updateConditions derives the conditions from the state; g.mu is held.
-func (g *GitOps) updateConditions() {
+func (g *Syncer) updateConditions() {
 	st := &g.st
 	if st.conds == nil {
 		st.conds = map[string]*Condition{}
@@ -187,13 +187,7 @@ func (g *GitOps) updateConditions() {
 			c.LastTransitionTime = now
 		}
 		c.Status, c.Reason, c.Message = status, reason, msg
-		for _, v := range []string{"True", "False", "Unknown"} {
-			b := 0.0
-			if v == status {
-				b = 1
-			}
-			conditionGauge.WithLabelValues(typ, v).Set(b)
-		}
+		g.metrics.Condition(typ, status)
 	}
 	a := st.lastAttempt
 	served := g.holder.Snapshot() != nil
@@ -241,7 +235,7 @@ func (g *GitOps) updateConditions() {
 }
 
 // Status returns a copy of the current status.
-func (g *GitOps) Status() Status {
+func (g *Syncer) Status() Status {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.updateConditions()
@@ -275,7 +269,7 @@ func (g *GitOps) Status() Status {
 //	POST /sync    fetch now (Authorization: Bearer <sync_token_file>), wait
 //	              for the attempt and return it with the status; with
 //	              ?retry=1 a head refused before is evaluated again
-func (g *GitOps) Handler() http.Handler {
+func (g *Syncer) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, g.Status())
@@ -286,7 +280,7 @@ func (g *GitOps) Handler() http.Handler {
 			http.Error(w, msg, code)
 			return
 		}
-		syncRequests.Inc()
+		g.metrics.SyncRequested()
 		ch := g.Trigger
 		if r.URL.Query().Get("retry") == "1" {
 			ch = g.Retry
@@ -311,13 +305,13 @@ func (g *GitOps) Handler() http.Handler {
 	return mux
 }
 
-func (g *GitOps) authorize(r *http.Request) (int, string) {
+func (g *Syncer) authorize(r *http.Request) (int, string) {
 	if g.cfg.SyncTokenFile == "" {
 		return http.StatusForbidden, "sync endpoint disabled: no sync_token_file configured"
 	}
 	data, err := os.ReadFile(g.cfg.SyncTokenFile)
 	if err != nil {
-		log.Errorf("sync_token_file: %v", err)
+		g.log.Errorf("sync_token_file: %v", err)
 		return http.StatusServiceUnavailable, "sync token unavailable"
 	}
 	want := strings.TrimSpace(string(data))
@@ -336,13 +330,13 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = enc.Encode(v)
 }
 
-func (g *GitOps) serveHTTP(addr string) (func(), error) {
+func (g *Syncer) serveHTTP(addr string) (func(), error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	srv := &http.Server{Handler: g.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	log.Infof("status on http://%s/status, sync on POST http://%s/sync", ln.Addr(), ln.Addr())
+	g.log.Infof("status on http://%s/status, sync on POST http://%s/sync", ln.Addr(), ln.Addr())
 	return func() { _ = srv.Close() }, nil
 }

@@ -1,11 +1,11 @@
-// Package cluster owns the config-repo model: policy, clusters, nodes, forward
-// rules, fallback records and probes; loading one revision from a git tree
-// into an immutable value; validating it (alone and against the revision it
-// replaces); and deriving the per-node Snapshot a resolver node serves.
-//
-// The same code decides in CI (dnsctl check) and on a node (the gitops
-// plugin), so a revision CI accepts is a revision nodes accept.
-package cluster
+// Package model is the config-repo model as data: one revision's policy,
+// clusters, nodes, forward rules, fallback records and probes, and the few
+// questions asked of them (which cluster, which zone, which forward rule,
+// which root hints). It parses nothing and reads no git: package cluster
+// loads and checks a revision into these types, package node serves one.
+// It sits low so that the UDP hot path can hold a revision without linking
+// the YAML loader or go-git (ARCHITECTURE.md, "Layers").
+package model
 
 import (
 	"net/netip"
@@ -42,6 +42,14 @@ type Record struct {
 	RR  dns.RR
 	Pos zones.Position
 }
+
+// Defaults of policy.yaml.
+const (
+	DefaultFallbackTTL      = 30
+	DefaultMaxDeletePercent = 10
+	DefaultMinTTL           = 30
+	DefaultMaxTTL           = 86400
+)
 
 // Policy is policy.yaml: repo-wide rules.
 type Policy struct {
