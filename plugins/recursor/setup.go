@@ -1,6 +1,7 @@
 package recursor
 
 import (
+	"net"
 	"strconv"
 	"time"
 
@@ -24,8 +25,15 @@ func setup(c *caddy.Controller) error {
 		return plugin.Error(pluginName, err)
 	}
 	rc := &Recursor{Source: sourceOf(c), Config: cfg}
-	c.OnShutdown(rc.Close)
-	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
+	dc := dnsserver.GetConfig(c)
+	host := ""
+	if len(dc.ListenHosts) > 0 {
+		host = dc.ListenHosts[0]
+	}
+	server := "dns://" + net.JoinHostPort(host, dc.Port)
+	c.OnStartup(func() error { forwardCollector.add(rc, server); return nil })
+	c.OnShutdown(func() error { forwardCollector.remove(rc); return rc.Close() })
+	dc.AddPlugin(func(next plugin.Handler) plugin.Handler {
 		rc.Next = next
 		return rc
 	})
