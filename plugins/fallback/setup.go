@@ -26,7 +26,11 @@ func setup(c *caddy.Controller) error {
 		return plugin.Error("fallback", err)
 	}
 	f.Source = sourceOf(c)
-	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
+	dc := dnsserver.GetConfig(c)
+	servers := serverLabels(dc.ListenHosts, dc.Port)
+	c.OnStartup(func() error { answersCollector.add(f, servers); return nil })
+	c.OnShutdown(func() error { answersCollector.remove(f); return nil })
+	dc.AddPlugin(func(next plugin.Handler) plugin.Handler {
 		f.Next = next
 		return f
 	})
