@@ -22,8 +22,13 @@ type Metrics interface {
 	Rejected(reason string)
 	// Applied: a fetched head took d from fetch to swap.
 	Applied(d time.Duration)
-	// Serving: revision is the one served now ("" = none).
-	Serving(revision string)
+	// Node: New made the syncer of node in cluster; reasons and classes are
+	// every value Rejected and FetchFailed will be called with (RejectReasons,
+	// FetchClasses), so that counters can exist at zero before the first
+	// refusal or failed fetch (deploy/prometheus alerts on their increase).
+	Node(cluster, node string, reasons, classes []string)
+	// Serving: s is the revision served now (the zero Served: none).
+	Serving(s Served)
 	// LastGood: the last good revision was applied at t.
 	LastGood(t time.Time)
 	// StateCorrupted: the state directory was found corrupted and moved aside.
@@ -36,20 +41,28 @@ type Metrics interface {
 	SyncRequested()
 }
 
+// Served is what Metrics.Serving reports of the served revision.
+type Served struct {
+	Revision     string    // full commit id; "" = nothing served
+	Committed    time.Time // the commit's committer time (zero if unreadable): which node of a cluster lags
+	ClusterNodes int       // nodes of this node's cluster in the revision
+}
+
 type nopMetrics struct{}
 
-func (nopMetrics) SyncAttempt(time.Time)    {}
-func (nopMetrics) FetchFailed(string)       {}
-func (nopMetrics) FetchSucceeded(time.Time) {}
-func (nopMetrics) ConsecutiveFailures(int)  {}
-func (nopMetrics) Rejected(string)          {}
-func (nopMetrics) Applied(time.Duration)    {}
-func (nopMetrics) Serving(string)           {}
-func (nopMetrics) LastGood(time.Time)       {}
-func (nopMetrics) StateCorrupted()          {}
-func (nopMetrics) ProbeFailed(string, bool) {}
-func (nopMetrics) Condition(string, string) {}
-func (nopMetrics) SyncRequested()           {}
+func (nopMetrics) SyncAttempt(time.Time)                   {}
+func (nopMetrics) FetchFailed(string)                      {}
+func (nopMetrics) FetchSucceeded(time.Time)                {}
+func (nopMetrics) ConsecutiveFailures(int)                 {}
+func (nopMetrics) Rejected(string)                         {}
+func (nopMetrics) Applied(time.Duration)                   {}
+func (nopMetrics) Serving(Served)                          {}
+func (nopMetrics) Node(string, string, []string, []string) {}
+func (nopMetrics) LastGood(time.Time)                      {}
+func (nopMetrics) StateCorrupted()                         {}
+func (nopMetrics) ProbeFailed(string, bool)                {}
+func (nopMetrics) Condition(string, string)                {}
+func (nopMetrics) SyncRequested()                          {}
 
 // Logger is where the syncer says what it did and what went wrong; the
 // gitops plugin passes CoreDNS's plugin logger.

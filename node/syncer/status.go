@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gitops-dns/resolverd/cluster/gitrepo"
+	"github.com/gitops-dns/resolverd/internal/version"
 )
 
 // historySize is how many attempts status keeps.
@@ -43,6 +44,7 @@ type RevisionTime struct {
 
 // Status is what GET /status returns.
 type Status struct {
+	Version       string       `json:"version"` // the product version (internal/version), as resolverd -version prints it
 	Cluster       string       `json:"cluster"`
 	Node          string       `json:"node"`
 	Remote        string       `json:"remote"`
@@ -240,6 +242,7 @@ func (g *Syncer) Status() Status {
 	defer g.mu.Unlock()
 	g.updateConditions()
 	s := Status{
+		Version:     version.String(),
 		Cluster:     g.cfg.Cluster,
 		Node:        g.cfg.Node,
 		Remote:      g.cfg.Remote.Redacted(),

@@ -36,6 +36,34 @@ const (
 	ReasonStateUnusable    = "StateUnusable"
 )
 
+// RejectReasons and FetchClasses are every value Metrics.Rejected and
+// Metrics.FetchFailed are called with; New hands them to Metrics.Node so
+// that an adapter can create each series before the first event.
+var (
+	RejectReasons = []string{ReasonValidationFailed, ReasonLoadFailed, ReasonSnapshotFailed, ReasonProbeFailed,
+		ReasonStateCorrupted, ReasonStateUnusable, gitrepo.ReasonUnsigned, gitrepo.ReasonUntrusted, gitrepo.ReasonInvalid}
+	FetchClasses = []string{string(gitrepo.ClassUnreachable), string(gitrepo.ClassTimeout), string(gitrepo.ClassAuthRefused),
+		string(gitrepo.ClassRepoNotFound), string(gitrepo.ClassRefNotFound), string(gitrepo.ClassCorruptObject),
+		string(gitrepo.ClassConfig), string(gitrepo.ClassOther)}
+)
+
+// servedOf describes snap (nil: nothing served) for Metrics.Serving: its
+// commit id, the commit's committer time (read from store; zero if it
+// cannot be) and the size of this node's cluster in it.
+func servedOf(store *gitrepo.Store, snap *node.Snapshot) Served {
+	if snap == nil || snap.Revision == nil {
+		return Served{}
+	}
+	s := Served{Revision: snap.Revision.ID}
+	if snap.Cluster != nil {
+		s.ClusterNodes = len(snap.Cluster.Nodes)
+	}
+	if c, err := store.Repository().CommitObject(plumbing.NewHash(snap.Revision.ID)); err == nil {
+		s.Committed = c.Committer.When
+	}
+	return s
+}
+
 // maxFindingsKept bounds the findings kept in an attempt for status (all
 // of them are logged).
 const maxFindingsKept = 50
@@ -118,7 +146,7 @@ func (g *Syncer) Boot() {
 	g.st.applied = RevisionTime{ID: lg.Revision, Time: now}
 	g.st.lastGood = RevisionTime{ID: lg.Revision, Time: lg.AppliedAt}
 	g.mu.Unlock()
-	g.metrics.Serving(lg.Revision)
+	g.metrics.Serving(servedOf(store, snap))
 	g.metrics.LastGood(lg.AppliedAt)
 	g.finish(a)
 }
@@ -273,7 +301,7 @@ func (g *Syncer) apply(ctx context.Context, store *gitrepo.Store, h plumbing.Has
 	}
 	g.holder.Store(snap)
 	g.metrics.Applied(time.Since(t0))
-	g.metrics.Serving(id)
+	g.metrics.Serving(servedOf(store, snap))
 	now := g.clock.Now()
 	g.mu.Lock()
 	g.st.applied = RevisionTime{ID: id, Time: now}
@@ -287,7 +315,7 @@ func (g *Syncer) apply(ctx context.Context, store *gitrepo.Store, h plumbing.Has
 			back = prev.Revision.ID
 			served = RevisionTime{ID: back, Time: g.clock.Now()}
 		}
-		g.metrics.Serving(served.ID)
+		g.metrics.Serving(servedOf(store, prev))
 		g.mu.Lock()
 		g.st.applied = served
 		g.mu.Unlock()

@@ -80,6 +80,7 @@ func New(cfg Config, opt Options) (*Syncer, error) {
 	if g.log == nil {
 		g.log = StdLogger("syncer: ")
 	}
+	g.metrics.Node(cfg.Cluster, cfg.Node, RejectReasons, FetchClasses)
 	g.st.rejected = map[string]string{}
 	if cfg.Trust != "" {
 		k, err := gitrepo.LoadKeyring(cfg.Trust)

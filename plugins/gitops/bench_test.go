@@ -21,6 +21,7 @@ import (
 	"github.com/gitops-dns/resolverd/cluster/gitrepo/gittest"
 	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/gitops-dns/resolverd/node"
+	"github.com/gitops-dns/resolverd/node/syncer"
 )
 
 // BenchmarkPropagation measures, on a 3-node cluster (three CoreDNS server
@@ -155,7 +156,7 @@ func (r benchRepo) head() string {
 //
 //	go test -run ^$ -bench ServeDNS ./plugins/gitops
 func BenchmarkServeDNS(b *testing.B) {
-	g, _ := New(Config{Node: "ns1"})
+	g, _ := New(Config{Config: syncer.Config{Node: "ns1"}})
 	g.Next = plugin.HandlerFunc(func(context.Context, dns.ResponseWriter, *dns.Msg) (int, error) {
 		return dns.RcodeSuccess, nil
 	})

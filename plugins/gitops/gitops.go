@@ -3,7 +3,9 @@
 // the server block's node.Holder (plugins/internal/source, where the other
 // plugins of the block read the snapshot) and stops it on shutdown and
 // reload; its handler answers `version.config. CH TXT` with the served
-// commit id; and it maps the syncer's events to Prometheus metrics. Fetch,
+// commit id and `version.server.`/`version.bind.` with the product version
+// (unless hide_version); and it maps the syncer's events to Prometheus
+// metrics. Fetch,
 // verify, load, check, swap, gate probes, last good state and status are
 // the syncer's (ARCHITECTURE.md, "The node's sync").
 package gitops
@@ -17,6 +19,7 @@ import (
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 
+	"github.com/gitops-dns/resolverd/internal/version"
 	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/node/syncer"
 	"github.com/gitops-dns/resolverd/plugins/internal/explain"
@@ -30,7 +33,8 @@ var log = clog.NewWithPlugin(pluginName)
 type GitOps struct {
 	Next plugin.Handler
 
-	holder *node.Holder // the server block's; the syncer stores into it
+	holder      *node.Holder // the server block's; the syncer stores into it
+	hideVersion bool         // refuse version.server. and version.bind.
 	*syncer.Syncer
 }
 
@@ -39,11 +43,11 @@ type GitOps struct {
 func New(cfg Config) (*GitOps, error) { return newPlugin(cfg, &node.Holder{}) }
 
 func newPlugin(cfg Config, h *node.Holder) (*GitOps, error) {
-	s, err := syncer.New(cfg, syncer.Options{Holder: h, Metrics: promMetrics{}, Log: log})
+	s, err := syncer.New(cfg.Config, syncer.Options{Holder: h, Metrics: promMetrics{}, Log: log})
 	if err != nil {
 		return nil, err
 	}
-	return &GitOps{holder: h, Syncer: s}, nil
+	return &GitOps{holder: h, hideVersion: cfg.HideVersion, Syncer: s}, nil
 }
 
 // Name implements plugin.Handler.
@@ -51,8 +55,9 @@ func (g *GitOps) Name() string { return pluginName }
 
 // ServeDNS answers questions of meta types (answerMeta) and the CHAOS names
 // of the node (version.config. with the served commit id; id.server. and
-// hostname.bind. with the node name) and passes everything else, other
-// CHAOS names included, to the next plugin.
+// hostname.bind. with the node name; version.server. and version.bind. with
+// the product version) and passes everything else, other CHAOS names
+// included, to the next plugin.
 func (g *GitOps) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	if g.answerMeta(w, r) {
 		return dns.RcodeSuccess, nil // written: see answerMeta
@@ -75,6 +80,16 @@ func (g *GitOps) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg)
 		txt = s.Revision.ID
 	case "id.server.", "hostname.bind.":
 		txt = g.Config().Node
+	case "version.server.", "version.bind.":
+		// The software version (RFC 4892 describes these names as existing practice); hide_version
+		// refuses it, as Unbound's hide-version does.
+		if g.hideVersion {
+			m := new(dns.Msg)
+			m.SetRcode(r, dns.RcodeRefused)
+			w.WriteMsg(m)
+			return dns.RcodeRefused, nil
+		}
+		txt = "resolverd " + version.String()
 	default:
 		return plugin.NextOrFailure(g.Name(), g.Next, ctx, w, r)
 	}

@@ -25,8 +25,12 @@ func init() {
 	dnsserver.EnableChaos[pluginName] = struct{}{}
 }
 
-// Config is the gitops block of a server block: the syncer's settings.
-type Config = syncer.Config
+// Config is the gitops block of a server block: the syncer's settings and
+// what the CHAOS answer hides.
+type Config struct {
+	syncer.Config
+	HideVersion bool // CHAOS version.server. / version.bind. are refused instead of answered
+}
 
 func setup(c *caddy.Controller) error {
 	cfg, err := parse(c)
@@ -79,14 +83,14 @@ func listenAddr(dc *dnsserver.Config) string {
 
 // parse reads the gitops block; see README.md for every setting.
 func parse(c *caddy.Controller) (Config, error) {
-	cfg := Config{
+	cfg := Config{Config: syncer.Config{
 		Poll:         syncer.DefaultPoll,
 		MaxBackoff:   syncer.DefaultMaxBackoff,
 		State:        syncer.DefaultState,
 		ProbeTimeout: syncer.DefaultProbeTimeout,
 		Probes:       true,
 		Remote:       gitrepo.Remote{Timeout: gitrepo.DefaultTimeout, Depth: syncer.DefaultDepth},
-	}
+	}}
 	i := 0
 	for c.Next() {
 		if i > 0 {
@@ -202,6 +206,11 @@ func parseSetting(c *caddy.Controller, cfg *Config) error {
 				return c.Errf("probes: want on or off, got %q", s)
 			}
 		}
+	case "hide_version":
+		if len(a.args) != 0 {
+			err = c.ArgErr()
+		}
+		cfg.HideVersion = true
 	case "hosts":
 		if len(a.args) != 2 {
 			return c.Errf("hosts takes a name and an IP address")
