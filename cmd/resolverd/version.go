@@ -33,6 +33,9 @@ func init() {
 	caddy.AppName = "resolverd"
 	caddy.AppVersion = version.String()
 	coremain.GitCommit = version.Revision()
+	if coremain.GitCommit == "" {
+		coremain.GitCommit = "commit unknown" // as dnsctl version says
+	}
 	buildInfo.WithLabelValues(version.String(), version.Revision(), runtime.Version(), coremain.CoreVersion).Set(1)
 }
 
