@@ -60,7 +60,9 @@ type delegation struct {
 	zone    string                  // lower case, absolute
 	ns      []string                // lower case NS target names
 	glue    map[string][]netip.Addr // NS name -> addresses (in the parent's bailiwick)
+	oobGlue map[string][]netip.Addr // NS name -> addresses the parent gave outside its bailiwick: last resort
 	expires time.Time               // zero: never (root hints)
+	child   bool                    // the NS set is the child's own (RFC 2181 5.4.1: outranks the parent's)
 }
 
 // serverKey: zone "" holds a server's RTT and timeouts; a non-empty zone its
@@ -78,6 +80,7 @@ type serverInfo struct {
 	downUntil   time.Time
 	lameUntil   time.Time
 	noCaseUntil time.Time // did not echo a 0x20 question: lower case until then
+	noEDNSUntil time.Time // asked without EDNS until then (RFC 6891 7)
 }
 
 type failure struct {

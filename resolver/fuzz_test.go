@@ -65,7 +65,7 @@ func FuzzUpstreamAnswer(f *testing.F) {
 		}
 		if k == kindReferral {
 			r := &Resolver{cfg: Config{MaxTTL: time.Hour}}
-			d := r.referral(resp, &delegation{zone: zoneName}, sname, time.Unix(0, 0))
+			d := r.referral(resp, &delegation{zone: zoneName}, sname, dns.TypeA, time.Unix(0, 0))
 			if d.zone == zoneName || !dns.IsSubDomain(zoneName, d.zone) || !dns.IsSubDomain(d.zone, sname) {
 				t.Fatalf("referral to %s from %s for %s", d.zone, zoneName, sname)
 			}

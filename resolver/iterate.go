@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -24,6 +25,9 @@ const (
 	maxGluePerNS  = 8  // addresses kept per NS name
 	ednsBufSize   = 1232
 	downThreshold = 3 // consecutive failures before an authority is skipped
+	// noEDNSTTL is how long a server that answered FORMERR to EDNS is asked
+	// without it (Unbound's infra-host-ttl).
+	noEDNSTTL = 15 * time.Minute
 )
 
 // state is the work budget of one client question, shared by every
@@ -267,7 +271,7 @@ func extract(resp *dns.Msg, zone, qname string, qtype uint16, recursive bool) ou
 			}
 		}
 		if len(final) > 0 {
-			out.chain = append(out.chain, final...)
+			out.chain = append(out.chain, dedupe(final)...)
 			out.status, out.target = statusAnswer, name
 			return out
 		}
@@ -316,6 +320,34 @@ func extract(resp *dns.Msg, zone, qname string, qtype uint16, recursive bool) ou
 	return out
 }
 
+// dedupe drops repeated records of an RRset (RFC 2181 5: a set holds no
+// duplicates; TTLs aside, RFC 2181 5.2). Small sets, the usual, are
+// compared pairwise without allocating.
+func dedupe(rrs []dns.RR) []dns.RR {
+	if len(rrs) < 2 {
+		return rrs
+	}
+	out := rrs[:1]
+	if len(rrs) <= 16 {
+		for _, rr := range rrs[1:] {
+			if !slices.ContainsFunc(out, func(o dns.RR) bool { return dns.IsDuplicate(o, rr) }) {
+				out = append(out, rr)
+			}
+		}
+		return out
+	}
+	seen := make(map[string]bool, len(rrs))
+	out = rrs[:0]
+	for _, rr := range rrs {
+		k := strings.TrimPrefix(rr.String(), rr.Header().String())
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, rr)
+		}
+	}
+	return out
+}
+
 // soaFor returns the SOA of a negative answer about name, if it comes from
 // inside zone.
 func soaFor(resp *dns.Msg, zone, name string, recursive bool) []dns.RR {
@@ -338,37 +370,64 @@ const (
 	kindNXDOMAIN
 	kindNODATA
 	kindReferral
-	kindLame   // not authoritative for the zone
-	kindBroken // SERVFAIL, FORMERR, ...
+	kindLame   // not a server of the zone: REFUSED, upward or sideways referral, no data and no SOA
+	kindBroken // SERVFAIL, FORMERR, NOTIMP, ...: this server, this time
 )
 
 // classify says what a reply from a server of zone to sname/stype is.
+//
+// The AA bit decides nothing on its own: plenty of authorities, load
+// balancers and middleboxes leave it out, and a reply from a server the
+// delegation named that answers the question inside its zone is the
+// answer (RFC 1034 5.3.3 step 4 asks only that the response "answers the
+// question"; Unbound, BIND and Knot accept it). What makes a server lame
+// (RFC 1912 2.8, RFC 4697 2.1) is what shows it does not hold the zone:
+// REFUSED or NOTAUTH, a referral to the zone itself, above it or
+// sideways, or no data and no SOA of the zone.
 func classify(resp *dns.Msg, zone, sname string, stype uint16) kind {
 	switch resp.Rcode {
-	case dns.RcodeSuccess:
-	case dns.RcodeNameError:
-		if resp.Authoritative || soaFor(resp, zone, sname, false) != nil {
-			return kindNXDOMAIN
-		}
-		return kindLame
+	case dns.RcodeSuccess, dns.RcodeNameError:
 	case dns.RcodeRefused, dns.RcodeNotAuth:
 		return kindLame
 	default:
 		return kindBroken
 	}
 	if answersFor(resp, zone, sname, stype) {
-		if resp.Authoritative {
-			return kindAnswer
+		// RFC 6604: with a CNAME chain the rcode is about its end, so an
+		// NXDOMAIN that carries the chain is an answer to follow.
+		return kindAnswer
+	}
+	hasSOA := soaFor(resp, zone, sname, false) != nil
+	if resp.Rcode == dns.RcodeNameError {
+		// RFC 2308 2.1: NXDOMAIN, with the SOA when it is to be cached.
+		// Without AA and SOA it is still the server's word unless the
+		// reply points elsewhere (an upward referral: lame).
+		if resp.Authoritative || hasSOA || !upwardNS(resp, zone) {
+			return kindNXDOMAIN
 		}
 		return kindLame
 	}
-	if !resp.Authoritative && referralOwner(resp, zone, sname) != "" {
+	if !hasSOA && referralOwner(resp, zone, sname, stype) != "" {
+		// RFC 1034 4.3.2 3b. Some servers set AA on referrals too: the NS
+		// set below the zone, without a SOA, decides.
 		return kindReferral
 	}
-	if resp.Authoritative || soaFor(resp, zone, sname, false) != nil {
-		return kindNODATA
+	if hasSOA || (resp.Authoritative && !upwardNS(resp, zone)) {
+		return kindNODATA // RFC 2308 2.2
 	}
 	return kindLame
+}
+
+// upwardNS reports whether resp's authority section holds an NS set that
+// is not below zone: a referral to the zone itself, upward or sideways.
+func upwardNS(resp *dns.Msg, zone string) bool {
+	for _, rr := range resp.Ns {
+		h := rr.Header()
+		if h.Rrtype == dns.TypeNS && h.Class == dns.ClassINET && (equalFold(h.Name, zone) || !isSubDomain(zone, h.Name)) {
+			return !equalFold(h.Name, zone)
+		}
+	}
+	return false
 }
 
 func answersFor(resp *dns.Msg, zone, sname string, stype uint16) bool {
@@ -388,11 +447,16 @@ func answersFor(resp *dns.Msg, zone, sname string, stype uint16) bool {
 }
 
 // referralOwner returns the owner of the first NS set in the authority
-// section that is a zone cut strictly below zone on the way to sname.
-func referralOwner(resp *dns.Msg, zone, sname string) string {
+// section that is a zone cut strictly below zone on the way to sname. A DS
+// set lives on the parent side of its cut (RFC 4035 3.1.4.1), so for a DS
+// question the cut at sname itself is no referral.
+func referralOwner(resp *dns.Msg, zone, sname string, stype uint16) string {
 	for _, rr := range resp.Ns {
 		h := rr.Header()
 		if h.Rrtype != dns.TypeNS || h.Class != dns.ClassINET {
+			continue
+		}
+		if stype == dns.TypeDS && equalFold(h.Name, sname) {
 			continue
 		}
 		if !equalFold(h.Name, zone) && isSubDomain(zone, h.Name) && isSubDomain(h.Name, sname) {
@@ -404,8 +468,8 @@ func referralOwner(resp *dns.Msg, zone, sname string) string {
 
 // referral builds the delegation a referral reply describes. Glue is kept
 // only for the delegation's NS names and only inside the parent's zone.
-func (r *Resolver) referral(resp *dns.Msg, parent *delegation, sname string, now time.Time) *delegation {
-	owner := referralOwner(resp, parent.zone, sname)
+func (r *Resolver) referral(resp *dns.Msg, parent *delegation, sname string, stype uint16, now time.Time) *delegation {
+	owner := referralOwner(resp, parent.zone, sname, stype)
 	d := &delegation{zone: owner, glue: map[string][]netip.Addr{}}
 	var ttl uint32
 	first := true
@@ -432,15 +496,93 @@ func (r *Resolver) referral(resp *dns.Msg, parent *delegation, sname string, now
 			continue
 		}
 		n := lower(rr.Header().Name)
-		if !a.IsValid() || rr.Header().Class != dns.ClassINET || !slices.Contains(d.ns, n) || !isSubDomain(parent.zone, n) {
+		if !a.IsValid() || rr.Header().Class != dns.ClassINET || !slices.Contains(d.ns, n) {
 			continue
 		}
-		if len(d.glue[n]) < maxGluePerNS && !slices.Contains(d.glue[n], a) {
-			d.glue[n] = append(d.glue[n], a)
+		glue := d.glue
+		if !isSubDomain(parent.zone, n) {
+			// Glue outside the parent's zone is no data the parent may
+			// vouch for (RFC 2181 5.4.1): never cached as the name's
+			// address nor used while the name can be resolved. It is kept
+			// to reach this delegation's servers when their names need
+			// each other's addresses (the parent chooses where the
+			// delegation leads anyway).
+			if d.oobGlue == nil {
+				d.oobGlue = map[string][]netip.Addr{}
+			}
+			glue = d.oobGlue
+		}
+		if len(glue[n]) < maxGluePerNS && !slices.Contains(glue[n], a) {
+			glue[n] = append(glue[n], a)
 		}
 	}
 	d.expires = now.Add(capTTL(ttl, r.cfg.MaxTTL))
 	return d
+}
+
+// learnChildNS returns d updated with the zone's own NS set when resp, a
+// non-referral reply from one of d's servers, carries it (in the answer to
+// an NS question at the apex, or in authority): RFC 2181 5.4.1 ranks the
+// child's authoritative data above the parent's delegation, so later
+// questions go to the servers the zone itself names (a parent's stale NS
+// set gives way). Addresses come from the reply's in-zone records and
+// the glue d had. Root hints and stub zones (never expiring) are kept.
+func (r *Resolver) learnChildNS(resp *dns.Msg, d *delegation, now time.Time) *delegation {
+	if d.expires.IsZero() {
+		return d
+	}
+	var ns []string
+	var ttl uint32
+	for _, sec := range [2][]dns.RR{resp.Answer, resp.Ns} {
+		for _, rr := range sec {
+			v, ok := rr.(*dns.NS)
+			if !ok || v.Hdr.Class != dns.ClassINET || !equalFold(v.Hdr.Name, d.zone) {
+				continue
+			}
+			if n := lower(v.Ns); !slices.Contains(ns, n) && len(ns) < maxNSPerZone {
+				if len(ns) == 0 || v.Hdr.Ttl < ttl {
+					ttl = v.Hdr.Ttl
+				}
+				ns = append(ns, n)
+			}
+		}
+		if len(ns) > 0 {
+			break
+		}
+	}
+	if len(ns) == 0 {
+		return d
+	}
+	same := len(ns) == len(d.ns)
+	for _, n := range ns {
+		same = same && slices.Contains(d.ns, n)
+	}
+	if same && d.child {
+		return d
+	}
+	nd := &delegation{zone: d.zone, ns: ns, glue: map[string][]netip.Addr{}, oobGlue: d.oobGlue, child: true}
+	for _, n := range ns {
+		if g := d.glue[n]; len(g) > 0 {
+			nd.glue[n] = g
+		}
+	}
+	for _, sec := range [2][]dns.RR{resp.Answer, resp.Extra} {
+		for _, rr := range sec {
+			n := lower(rr.Header().Name)
+			if rr.Header().Class != dns.ClassINET || !slices.Contains(ns, n) || !isSubDomain(d.zone, n) || len(d.glue[n]) > 0 {
+				continue
+			}
+			if a := appendAddrs(nil, []dns.RR{rr}); len(a) == 1 && len(nd.glue[n]) < maxGluePerNS && !slices.Contains(nd.glue[n], a[0]) {
+				nd.glue[n] = append(nd.glue[n], a[0])
+			}
+		}
+	}
+	if !slices.ContainsFunc(ns, func(n string) bool { return len(nd.glue[n]) > 0 || !isSubDomain(d.zone, n) }) {
+		return d // no way to reach the set's servers: keep the one that works
+	}
+	nd.expires = now.Add(capTTL(ttl, r.cfg.MaxTTL))
+	r.c.deleg.Add(nd.zone, nd)
+	return nd
 }
 
 // closest returns the deepest delegation above or at name: a stub zone (an
@@ -469,7 +611,13 @@ func (r *Resolver) closest(name string, now time.Time) *delegation {
 // iterate follows referrals from the closest known delegation down to the
 // servers of qname's zone and returns their reply and the zone.
 func (r *Resolver) iterate(ctx context.Context, st *state, qname string, qtype uint16) (*dns.Msg, string, error) {
-	d := r.closest(qname, r.clock.Now())
+	start := qname
+	if i, end := dns.NextLabel(qname, 0); qtype == dns.TypeDS && !end {
+		// RFC 4035 3.1.4.1: the DS set is in the parent's zone; the
+		// child's servers (a cached delegation of qname) do not hold it.
+		start = qname[i:]
+	}
+	d := r.closest(start, r.clock.Now())
 	minimise := !r.cfg.DisableQNAMEMinimisation
 	known := d.zone
 	minimised := 0
@@ -495,10 +643,20 @@ func (r *Resolver) iterate(ctx context.Context, st *state, qname string, qtype u
 			}
 			return nil, d.zone, err
 		}
+		if k != kindReferral {
+			d = r.learnChildNS(resp, d, r.clock.Now())
+		}
 		switch k {
 		case kindReferral:
-			d = r.referral(resp, d, sname, r.clock.Now())
-			r.c.deleg.Add(d.zone, d)
+			nd := r.referral(resp, d, sname, stype, r.clock.Now())
+			if old, ok := r.c.deleg.Peek(nd.zone); ok && old.child && r.clock.Now().Before(old.expires) {
+				// RFC 2181 5.4.1: the child's own NS set outranks the
+				// parent's referral while it lives.
+				nd = old
+			} else {
+				r.c.deleg.Add(nd.zone, nd)
+			}
+			d = nd
 			known = d.zone
 		case kindNXDOMAIN:
 			if !isMin {
@@ -626,23 +784,34 @@ var (
 
 // ask sends sname/stype to d's servers, best first, until one gives a
 // usable reply. NS names without addresses are resolved only when the
-// servers with addresses have all failed, and only within budget.
+// servers with addresses have all failed, and only within budget; glue
+// outside the parent's zone is their last resort (a cycle), and NS names
+// outside the zone whose glue failed are resolved for their current
+// address (stale glue).
 func (r *Resolver) ask(ctx context.Context, st *state, d *delegation, sname string, stype uint16, minimised bool) (*dns.Msg, kind, error) {
 	now := r.clock.Now()
 	var abuf [8]netip.Addr // the usual NS set fits: no allocation
 	addrs := abuf[:0]
-	var missing []string
+	var missing, glued []string
 	for _, ns := range d.ns {
 		if a := r.addrsFor(d, ns, now); len(a) > 0 {
 			addrs = append(addrs, a...)
+			if len(d.glue[ns]) > 0 && !isSubDomain(d.zone, ns) {
+				glued = append(glued, ns)
+			}
 		} else {
 			missing = append(missing, ns)
 		}
 	}
 	var lastErr error // nil: no server tried (made at the end, not on every ask)
 	var timedOut []netip.AddrPort
+	var tried []netip.AddrPort
 	try := func(servers []netip.AddrPort) (*dns.Msg, kind, bool, error) {
 		for _, srv := range servers {
+			if slices.Contains(tried, srv) {
+				continue
+			}
+			tried = append(tried, srv)
 			resp, err := r.exchange(ctx, st, srv, sname, stype, false, false)
 			if err != nil {
 				if fatal(ctx, err) {
@@ -656,11 +825,13 @@ func (r *Resolver) ask(ctx context.Context, st *state, d *delegation, sname stri
 			}
 			k := classify(resp, d.zone, sname, stype)
 			if k == kindLame || k == kindBroken {
-				switch {
-				case k == kindLame:
+				// A lame server is skipped for the zone a while. A broken
+				// reply (SERVFAIL, FORMERR, NOTIMP) is about this question
+				// only, and a minimised question may be what the server
+				// mishandles (RFC 9156 4): both just move on to the next
+				// server (RFC 1034 5.3.3 step 4).
+				if k == kindLame && !minimised {
 					r.markLame(srv, d.zone, r.cfg.LameTTL)
-				case !minimised:
-					r.markLame(srv, d.zone, r.cfg.BrokenTTL)
 				}
 				lastErr = fmt.Errorf("%s for zone %s (rcode %s): %w", srv, d.zone, dns.RcodeToString[resp.Rcode], errLame)
 				continue
@@ -675,35 +846,55 @@ func (r *Resolver) ask(ctx context.Context, st *state, d *delegation, sname stri
 		return resp, k, err
 	}
 	looked := 0
-	for _, ns := range missing {
-		if looked >= r.cfg.MaxNSPerReferal {
-			break
-		}
-		if isSubDomain(d.zone, ns) || slices.Contains(st.busy, ns) || st.depth >= r.cfg.MaxDepth {
-			continue // needs glue we were not given, or a cycle
-		}
-		if st.nsLookups >= r.cfg.MaxNSLookups {
-			return nil, 0, st.budget("nslookups")
-		}
-		st.nsLookups++
-		looked++
-		a, err := r.lookupAddrs(ctx, st, ns)
-		if err != nil {
-			if fatal(ctx, err) {
-				return nil, 0, err
+	resolveNS := func(names []string, fallback bool) (*dns.Msg, kind, bool, error) {
+		for _, ns := range names {
+			cycle := slices.Contains(st.busy, ns) || st.depth >= r.cfg.MaxDepth
+			if isSubDomain(d.zone, ns) && len(d.oobGlue[ns]) == 0 {
+				continue // needs glue we were not given
 			}
-			lastErr = err
-			continue
+			var a []netip.Addr
+			if !cycle && looked < r.cfg.MaxNSPerReferal && !isSubDomain(d.zone, ns) {
+				if st.nsLookups >= r.cfg.MaxNSLookups {
+					return nil, 0, true, st.budget("nslookups")
+				}
+				st.nsLookups++
+				looked++
+				var err error
+				if a, err = r.lookupAddrs(ctx, st, ns); err != nil {
+					if fatal(ctx, err) {
+						return nil, 0, true, err
+					}
+					lastErr = err
+				}
+			}
+			if len(a) == 0 && fallback {
+				a = d.oobGlue[ns]
+			}
+			if len(a) == 0 {
+				continue
+			}
+			more := r.order(nil, d.zone, a, r.port(), r.clock.Now())
+			servers = append(servers, more...)
+			if resp, k, done, err := try(more); done {
+				return resp, k, done, err
+			}
 		}
-		more := r.order(nil, d.zone, a, r.port(), r.clock.Now())
-		servers = append(servers, more...)
-		if resp, k, done, err := try(more); done {
+		return nil, 0, false, nil
+	}
+	if resp, k, done, err := resolveNS(missing, true); done {
+		return resp, k, err
+	}
+	// Every glue address failed: the glue of names outside the zone may
+	// be stale (the host moved); their own zones know where they are now.
+	if len(timedOut) > 0 && len(glued) > 0 {
+		if resp, k, done, err := resolveNS(glued, false); done {
 			return resp, k, err
 		}
 	}
 	if len(servers) < 3 && len(timedOut) > 0 {
 		retry := timedOut
 		timedOut = nil
+		tried = nil
 		if resp, k, done, err := try(retry); done {
 			return resp, k, err
 		}
@@ -767,7 +958,7 @@ func (r *Resolver) exchange(ctx context.Context, st *state, srv netip.AddrPort, 
 		o = queryPool.Get().(*outQuery)
 		defer queryPool.Put(o)
 	}
-	build := func(qname string) {
+	buildQuery := func(qname string) {
 		if o != nil {
 			o.init(qname, qtype, rd)
 			m = &o.m
@@ -804,11 +995,23 @@ func (r *Resolver) exchange(ctx context.Context, st *state, srv netip.AddrPort, 
 	if mixed {
 		qname = mixCase(name)
 	}
+	// RFC 6891 7: a server remembered as not knowing EDNS is asked
+	// without it.
+	info.mu.Lock()
+	noEDNS := r.clock.Now().Before(info.noEDNSUntil)
+	info.mu.Unlock()
+	build := func(qname string) {
+		buildQuery(qname)
+		if noEDNS {
+			m.Extra = nil
+		}
+	}
 	build(qname)
 	network := "udp"
-	// At most three sends: UDP, UDP again in lower case (a server that
-	// does not echo 0x20), TCP (truncated).
-	for try := 0; try < 3; try++ {
+	// At most four sends: UDP, UDP again without EDNS (FORMERR), UDP
+	// again in lower case (a server that does not echo 0x20), TCP
+	// (truncated).
+	for try := 0; try < 4; try++ {
 		if st.sends >= r.cfg.MaxSends {
 			return nil, st.budget("sends")
 		}
@@ -851,6 +1054,20 @@ func (r *Resolver) exchange(ctx context.Context, st *state, srv netip.AddrPort, 
 			}
 			return nil, fmt.Errorf("%s %s %s: %w", network, srv, name, err)
 		}
+		if resp.Response && resp.Id == m.Id && resp.Rcode == dns.RcodeFormatError && !noEDNS && resp.IsEdns0() == nil && !forward &&
+			(len(resp.Question) == 0 || sameQuestion(m, resp)) {
+			// RFC 6891 7: FORMERR without an OPT to a query with one (old
+			// servers may not copy the question into it): the server does
+			// not know EDNS. Once more without it, with a new id, and it is
+			// remembered for a while (in the bounded server cache).
+			r.succeeded(info, r.clock.Now().Sub(now))
+			info.mu.Lock()
+			info.noEDNSUntil = r.clock.Now().Add(noEDNSTTL)
+			info.mu.Unlock()
+			noEDNS = true
+			build(qname)
+			continue
+		}
 		if !resp.Response || resp.Opcode != dns.OpcodeQuery || resp.Id != m.Id || !sameQuestion(m, resp) {
 			return nil, fmt.Errorf("%s %s %s: %w", network, srv, name, errMismatch)
 		}
@@ -879,7 +1096,7 @@ func (r *Resolver) exchange(ctx context.Context, st *state, srv netip.AddrPort, 
 		}
 		return resp, nil
 	}
-	return nil, fmt.Errorf("%s %s: no usable reply after %d sends: %w", srv, name, 3, errMismatch)
+	return nil, fmt.Errorf("%s %s: no usable reply after %d sends: %w", srv, name, 4, errMismatch)
 }
 
 // no0x20TTL is how long a server that did not echo a mixed-case question is
