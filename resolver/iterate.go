@@ -733,11 +733,15 @@ func (r *Resolver) order(dst []netip.AddrPort, zone string, addrs []netip.Addr, 
 	}
 	var buf [8]cand // the usual NS set fits: no allocation
 	cs := buf[:0]
+	peers := r.dyn.Load().peers
 	for _, a := range addrs {
 		if r.cfg.DisableIPv6 && a.Is6() && !a.Is4In6() {
 			continue
 		}
 		ap := netip.AddrPortFrom(a.Unmap(), port)
+		if !r.mayQuery(ap.Addr()) || slices.Contains(peers, ap) {
+			continue
+		}
 		if slices.ContainsFunc(cs, func(c cand) bool { return c.ap == ap }) {
 			continue
 		}
@@ -769,6 +773,27 @@ func (r *Resolver) order(dst []netip.AddrPort, zone string, addrs []netip.Addr, 
 	}
 	return dst
 }
+
+// mayQuery reports whether iteration may send to a: never to an
+// unspecified (0.0.0.0/8, ::), multicast or broadcast address, nor to
+// loopback unless Config.QueryLocalhost (Unbound's do-not-query-address
+// defaults and do-not-query-localhost): a delegation must not turn the
+// resolver against its own host or a whole segment. Skipped at once, not
+// waited on.
+func (r *Resolver) mayQuery(a netip.Addr) bool {
+	if a.Is4() {
+		b := a.As4()
+		if b[0] == 0 || a == broadcast4 {
+			return false
+		}
+	}
+	if a.IsUnspecified() || a.IsMulticast() {
+		return false
+	}
+	return r.cfg.QueryLocalhost || !a.IsLoopback()
+}
+
+var broadcast4 = netip.AddrFrom4([4]byte{255, 255, 255, 255})
 
 func (r *Resolver) port() uint16 {
 	if r.cfg.Port != 0 {

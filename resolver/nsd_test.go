@@ -257,7 +257,7 @@ func TestIntegrationNSD(t *testing.T) {
 	}
 	hints := mustRRs(t, ".", ". 518400 NS a.root.test.\na.root.test. 518400 A 127.0.53.1")
 	m := &Counters{}
-	r, err := New(Config{RootHints: hints, Port: uint16(port), Metrics: m, DisableIPv6: true, HealthInterval: -1})
+	r, err := New(Config{RootHints: hints, Port: uint16(port), Metrics: m, DisableIPv6: true, HealthInterval: -1, QueryLocalhost: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +348,7 @@ func coldResolver(b *testing.B, m Metrics, v transportVariant) *Resolver {
 	// Generous attempt timeouts: a benchmark on shared cores must not turn
 	// a descheduled process into a failed server (and the per-server cap
 	// of a failing one into errors).
-	r, err := New(Config{RootHints: hints, Port: uint16(port), DisableIPv6: true, HealthInterval: -1, Metrics: m,
+	r, err := New(Config{RootHints: hints, Port: uint16(port), DisableIPv6: true, HealthInterval: -1, Metrics: m, QueryLocalhost: true,
 		MinTimeout: time.Second, UpstreamTimeout: 2 * time.Second, InitialTimeout: 2 * time.Second,
 		UDPPool: v.pool, Disable0x20: !v.mix})
 	if err != nil {
