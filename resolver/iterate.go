@@ -158,6 +158,9 @@ func (r *Resolver) nxAncestor(name string, now time.Time) ([]dns.RR, bool) {
 // lookup asks the network about name once (forwarded or iteratively) and
 // caches what it learnt.
 func (r *Resolver) lookup(ctx context.Context, st *state, name string, qtype uint16) (outcome, error) {
+	if out, ok := r.local(name, qtype); ok {
+		return out, nil // not cached: a new forward rule or stub zone takes over at once
+	}
 	var out outcome
 	if rule := r.forwardRule(name); rule != nil {
 		var err error
