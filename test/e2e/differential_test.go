@@ -12,11 +12,13 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/internal/nsdconf"
+	"github.com/gitops-dns/resolverd/internal/testproc"
 )
 
 // The differential test: the same 500 questions (A, AAAA, MX, TXT, CNAME
@@ -89,14 +91,13 @@ func genDiffInternet() *diffInternet {
 		"deep.ent.example.com. 3600 IN A " + ip4(),
 		"sub.example.com. 3600 IN DS 23456 13 2 " + strings.Repeat("cd", 32),
 	}
-	var hosts, dual, netHosts []string
+	var hosts, netHosts []string
 	for i := 0; i < 150; i++ {
 		h := fmt.Sprintf("host-%03d.example.com.", i)
 		hosts = append(hosts, h)
 		ex = append(ex, h+" 3600 IN A "+ip4())
 		if i%3 == 0 {
 			ex = append(ex, h+" 3600 IN AAAA "+ip6())
-			dual = append(dual, h)
 		}
 		if i%5 == 0 {
 			ex = append(ex, fmt.Sprintf("%s 3600 IN TXT \"host %d\"", h, i))
@@ -130,31 +131,26 @@ func genDiffInternet() *diffInternet {
 	d.zones["example.com."] = ex
 	d.zones["example.net."] = en
 
-	sub := []string{soa("sub.example.com.", "ns.sub.example.com."), "sub.example.com. 3600 IN NS ns.sub.example.com.", "ns.sub.example.com. 3600 IN A " + diffAux}
-	var subHosts []string
-	for i := 0; i < 40; i++ {
-		h := fmt.Sprintf("s%02d.sub.example.com.", i)
-		subHosts = append(subHosts, h)
-		sub = append(sub, h+" 3600 IN A "+ip4())
+	// hostsIn adds n A records named by format to zone, returning the names.
+	hostsIn := func(zone *[]string, format string, n int) []string {
+		var names []string
+		for i := 0; i < n; i++ {
+			h := fmt.Sprintf(format, i)
+			names = append(names, h)
+			*zone = append(*zone, h+" 3600 IN A "+ip4())
+		}
+		return names
 	}
+	sub := []string{soa("sub.example.com.", "ns.sub.example.com."), "sub.example.com. 3600 IN NS ns.sub.example.com.", "ns.sub.example.com. 3600 IN A " + diffAux}
+	subHosts := hostsIn(&sub, "s%02d.sub.example.com.", 40)
 	d.zones["sub.example.com."] = sub
 	shop := []string{soa("shop.com.", "ns.hosting.net."), "shop.com. 3600 IN NS ns.hosting.net.", "www.shop.com. 3600 IN CNAME shop.com.", "shop.com. 3600 IN A " + ip4()}
-	var shopHosts []string
-	for i := 0; i < 20; i++ {
-		h := fmt.Sprintf("item-%02d.shop.com.", i)
-		shopHosts = append(shopHosts, h)
-		shop = append(shop, h+" 3600 IN A "+ip4())
-	}
+	shopHosts := hostsIn(&shop, "item-%02d.shop.com.", 20)
 	d.zones["shop.com."] = shop
 	d.zones["hosting.net."] = []string{soa("hosting.net.", "ns1.hosting.net."), "hosting.net. 3600 IN NS ns1.hosting.net.",
 		"ns1.hosting.net. 3600 IN A " + diffAux, "ns.hosting.net. 3600 IN A " + diffAux}
 	cross := []string{soa("cross.org.", "ns1.example.com."), "cross.org. 3600 IN NS ns1.example.com."}
-	var crossHosts []string
-	for i := 0; i < 20; i++ {
-		h := fmt.Sprintf("c%02d.cross.org.", i)
-		crossHosts = append(crossHosts, h)
-		cross = append(cross, h+" 3600 IN A "+ip4())
-	}
+	crossHosts := hostsIn(&cross, "c%02d.cross.org.", 20)
 	d.zones["cross.org."] = cross
 
 	q := func(name string, t uint16) {
@@ -342,36 +338,16 @@ func startNSD(t *testing.T, dir, ip string, origins []string, zones map[string][
 	if err := os.MkdirAll(d, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	var conf strings.Builder
-	fmt.Fprintf(&conf, `server:
-  ip-address: %s
-  port: 53
-  server-count: 1
-  do-ip6: no
-  username: ""
-  chroot: ""
-  database: ""
-  zonelistfile: "%[2]s/zone.list"
-  xfrdfile: "%[2]s/xfrd.state"
-  xfrdir: "%[2]s"
-  pidfile: "%[2]s/nsd.pid"
-  zonesdir: "%[2]s"
-  logfile: "%[2]s/nsd.log"
-  verbosity: 1
-  hide-version: yes
-  rrl-ratelimit: 0
-remote-control:
-  control-enable: no
-`, ip, d)
+	srv := nsdconf.Server{Addr: ip, Dir: d, ZonesDir: d, LogFile: filepath.Join(d, "nsd.log")}
 	for i, o := range origins {
 		file := fmt.Sprintf("zone%d.zone", i)
 		if err := os.WriteFile(filepath.Join(d, file), []byte(strings.Join(zones[o], "\n")+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(&conf, "zone:\n  name: %q\n  zonefile: %q\n", o, file)
+		srv.Zones = append(srv.Zones, nsdconf.Zone{Origin: o, File: file})
 	}
 	cf := filepath.Join(d, "nsd.conf")
-	if err := os.WriteFile(cf, []byte(conf.String()), 0o644); err != nil {
+	if err := os.WriteFile(cf, []byte(srv.Config()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	startDaemon(t, "nsd "+ip, filepath.Join(d, "nsd.log"), "nsd", "-d", "-c", cf)
@@ -424,32 +400,20 @@ remote-control:
 	return addr
 }
 
-// startDaemon starts a foreground daemon in its own process group and stops
-// it (that group, by its id) when the test ends.
+// startDaemon starts a foreground daemon, its output in logfile.out,
+// stopped when the test ends.
 func startDaemon(t *testing.T, what, logfile string, argv ...string) {
 	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out, err := os.Create(logfile + ".out")
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { out.Close() }) // runs after the daemon's stop
 	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
+	if err := testproc.Start(t, cmd, 10*time.Second); err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		out.Close()
-	})
 }
 
 // waitDNS waits until addr answers name/qtype (any rcode but SERVFAIL).
