@@ -530,6 +530,7 @@ func (r *Resolver) referral(resp *dns.Msg, parent *delegation, sname string, sty
 // questions go to the servers the zone itself names (a parent's stale NS
 // set gives way). Addresses come from the reply's in-zone records and
 // the glue d had. Root hints and stub zones (never expiring) are kept.
+// Seen again, the same set changes nothing (its expiry is not renewed).
 func (r *Resolver) learnChildNS(resp *dns.Msg, d *delegation, now time.Time) *delegation {
 	if d.expires.IsZero() {
 		return d
@@ -583,7 +584,13 @@ func (r *Resolver) learnChildNS(resp *dns.Msg, d *delegation, now time.Time) *de
 	if !slices.ContainsFunc(ns, func(n string) bool { return len(nd.glue[n]) > 0 || !isSubDomain(d.zone, n) }) {
 		return d // no way to reach the set's servers: keep the one that works
 	}
+	// Never past the delegation it replaces: servers the parent no longer
+	// names must not keep their zone alive by repeating their own NS set
+	// (ghost domains, CVE-2012-1192); when it ends the parent is asked.
 	nd.expires = now.Add(capTTL(ttl, r.cfg.MaxTTL))
+	if d.expires.Before(nd.expires) {
+		nd.expires = d.expires
+	}
 	r.c.deleg.Add(nd.zone, nd)
 	return nd
 }
@@ -1121,6 +1128,11 @@ func (r *Resolver) exchange(ctx context.Context, st *state, srv netip.AddrPort, 
 		if resp.Truncated && network == "udp" {
 			network = "tcp"
 			continue
+		}
+		if resp.Truncated {
+			// Over TCP the whole reply fits (RFC 7766 5): a truncated one
+			// is broken, not a partial answer to use.
+			return nil, fmt.Errorf("%s %s: truncated over TCP: %w", srv, name, errMismatch)
 		}
 		return resp, nil
 	}

@@ -34,7 +34,8 @@ package resolver
 //	                        (or *) and QTYPE (or *); records that follow go
 //	                        to the answer section until "section
 //	                        authority|additional". OPT: aa, rd, ra,
-//	                        rcode=NAME, upper
+//	                        rcode=NAME, upper, tc (truncated over UDP and
+//	                        TCP alike)
 //	query NAME TYPE         a client question (a step)
 //	expect RCODE [OPT...]   the expected reply of the last question; the
 //	                        record lines that follow are its whole answer
@@ -389,6 +390,7 @@ func (s *scServer) answer(network string, q *dns.Msg) (*dns.Msg, error) {
 			resp.Answer = slices.Clone(rep.sec[0])
 			resp.Ns = slices.Clone(rep.sec[1])
 			resp.Extra = slices.Clone(rep.sec[2])
+			resp.Truncated = hasOpt(rep.opts, "tc") // on every transport
 			s.flags(resp, rep.opts)
 		} else {
 			s.authAnswer(resp, q.Question[0])
@@ -716,6 +718,25 @@ func loadScenarios(t *testing.T) []*scenario {
 		all = append(all, scs...)
 	}
 	return all
+}
+
+// TestScenarioTopics: the suite keeps a file of scenarios for each RFC
+// topic the iterator implements, and at least 80 in all.
+func TestScenarioTopics(t *testing.T) {
+	count := map[string]int{}
+	all := loadScenarios(t)
+	for _, sc := range all {
+		count[strings.TrimSuffix(sc.file, ".scn")]++
+	}
+	for _, topic := range []string{"rfc1034-delegation", "rfc2181-ranking", "rfc2308-negative", "rfc4592-wildcard", "rfc6672-dname",
+		"rfc6891-edns", "rfc9156-qmin", "rfc8020-nxdomain-cut", "rfc8767-stale", "rfc9520-failures"} {
+		if count[topic] < 3 {
+			t.Errorf("%s: %d scenarios, want at least 3", topic, count[topic])
+		}
+	}
+	if len(all) < 80 {
+		t.Errorf("%d scenarios, want at least 80", len(all))
+	}
 }
 
 // TestScenarios runs every scenario of testdata/scenarios, one subtest
