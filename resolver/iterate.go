@@ -934,6 +934,9 @@ func (r *Resolver) ask(ctx context.Context, st *state, d *delegation, sname stri
 			return resp, k, err
 		}
 	}
+	if lastErr == nil && len(addrs) > 0 {
+		lastErr = fmt.Errorf("zone %s: none of its %d server addresses may be asked (lame, down, or loopback, unspecified, multicast, broadcast or a peer of this cluster): %w", d.zone, len(addrs), ErrNoServers)
+	}
 	if lastErr == nil {
 		lastErr = fmt.Errorf("zone %s: %w", d.zone, ErrNoServers)
 	}
