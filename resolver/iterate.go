@@ -840,13 +840,8 @@ func (r *Resolver) ask(ctx context.Context, st *state, d *delegation, sname stri
 	}
 	var lastErr error // nil: no server tried (made at the end, not on every ask)
 	var timedOut []netip.AddrPort
-	var tried []netip.AddrPort
 	try := func(servers []netip.AddrPort) (*dns.Msg, kind, bool, error) {
 		for _, srv := range servers {
-			if slices.Contains(tried, srv) {
-				continue
-			}
-			tried = append(tried, srv)
 			resp, err := r.exchange(ctx, st, srv, sname, stype, false, false)
 			if err != nil {
 				if fatal(ctx, err) {
@@ -909,6 +904,8 @@ func (r *Resolver) ask(ctx context.Context, st *state, d *delegation, sname stri
 				continue
 			}
 			more := r.order(nil, d.zone, a, r.port(), r.clock.Now())
+			// Each server once: an NS name's address may be one asked already.
+			more = slices.DeleteFunc(more, func(ap netip.AddrPort) bool { return slices.Contains(servers, ap) })
 			servers = append(servers, more...)
 			if resp, k, done, err := try(more); done {
 				return resp, k, done, err
@@ -929,7 +926,6 @@ func (r *Resolver) ask(ctx context.Context, st *state, d *delegation, sname stri
 	if len(servers) < 3 && len(timedOut) > 0 {
 		retry := timedOut
 		timedOut = nil
-		tried = nil
 		if resp, k, done, err := try(retry); done {
 			return resp, k, err
 		}
