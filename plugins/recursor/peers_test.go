@@ -1,0 +1,41 @@
+package recursor
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/resolver"
+)
+
+// A node of the cluster is never asked by iteration, even when the root
+// hints (or any delegation) name its address: the cluster must not become
+// its own upstream (seed 004). Another snapshot without that node lets the
+// same server be asked again.
+func TestPeersNeverAsked(t *testing.T) {
+	root, rootHits := authServer(t, "www.example.com. 300 IN A 192.0.2.1", false)
+	src := &swapSource{}
+	rc := &Recursor{Source: src, Config: resolver.Config{Port: root.Port(), DisableIPv6: true, HealthInterval: -1, QueryLocalhost: true}}
+	defer rc.Close()
+	allow := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	peer := &cluster.Snapshot{
+		Cluster:        &cluster.Cluster{Nodes: []cluster.Node{{Name: "ns1", Address: root.Addr(), Port: root.Port()}}},
+		RecursionAllow: allow,
+		RootHints:      hints(t),
+	}
+	src.p.Store(peer)
+	if _, rcode, _ := query(t, rc, "127.0.0.9", "www.example.com.", dns.TypeA, dns.ClassINET); rcode != dns.RcodeServerFailure || rootHits.Load() != 0 {
+		t.Fatalf("root server at a peer's address: rcode %s after %d queries to it, want SERVFAIL and none", dns.RcodeToString[rcode], rootHits.Load())
+	}
+	src.p.Store(&cluster.Snapshot{
+		Cluster:        &cluster.Cluster{Nodes: []cluster.Node{{Name: "ns1", Address: netip.MustParseAddr("198.18.1.1")}}},
+		RecursionAllow: allow,
+		RootHints:      hints(t),
+	})
+	m, rcode, err := query(t, rc, "127.0.0.9", "www.example.com.", dns.TypeA, dns.ClassINET)
+	if rcode != dns.RcodeSuccess || m == nil || len(m.Answer) != 1 || rootHits.Load() == 0 {
+		t.Fatalf("the same server, no longer a peer: rcode %s %v %v after %d queries", dns.RcodeToString[rcode], m, err, rootHits.Load())
+	}
+}
