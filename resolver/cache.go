@@ -73,14 +73,15 @@ type serverKey struct {
 }
 
 type serverInfo struct {
-	mu          sync.Mutex
-	srtt        time.Duration // smoothed RTT; 0 = never measured
-	fails       int           // consecutive failures
-	outstanding int           // queries in flight to it
-	downUntil   time.Time
-	lameUntil   time.Time
-	noCaseUntil time.Time // did not echo a 0x20 question: lower case until then
-	noEDNSUntil time.Time // asked without EDNS until then (RFC 6891 7)
+	mu           sync.Mutex
+	srtt         time.Duration // smoothed RTT; 0 = never measured
+	fails        int           // consecutive failures
+	outstanding  int           // queries in flight to it
+	downUntil    time.Time
+	lameUntil    time.Time
+	recLameUntil time.Time // answers with RA and without AA: asked last for the zone
+	noCaseUntil  time.Time // did not echo a 0x20 question: lower case until then
+	noEDNSUntil  time.Time // asked without EDNS until then (RFC 6891 7)
 }
 
 type failure struct {

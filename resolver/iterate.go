@@ -755,9 +755,11 @@ func (r *Resolver) order(dst []netip.AddrPort, zone string, addrs []netip.Addr, 
 		if slices.ContainsFunc(cs, func(c cand) bool { return c.ap == ap }) {
 			continue
 		}
+		recLame := false
 		if l, ok := r.c.servers.Peek(serverKey{ap, zone}); ok {
 			l.mu.Lock()
 			lame := now.Before(l.lameUntil)
+			recLame = now.Before(l.recLameUntil)
 			l.mu.Unlock()
 			if lame {
 				continue
@@ -774,6 +776,9 @@ func (r *Resolver) order(dst []netip.AddrPort, zone string, addrs []netip.Addr, 
 			if down {
 				continue
 			}
+		}
+		if recLame {
+			score += time.Hour // last: asked only when the others fail
 		}
 		cs = append(cs, cand{ap, score})
 	}
@@ -840,6 +845,8 @@ func (r *Resolver) ask(ctx context.Context, st *state, d *delegation, sname stri
 	}
 	var lastErr error // nil: no server tried (made at the end, not on every ask)
 	var timedOut []netip.AddrPort
+	var recLame *dns.Msg // a recursive server's answer: the last resort
+	var recLameKind kind
 	try := func(servers []netip.AddrPort) (*dns.Msg, kind, bool, error) {
 		for _, srv := range servers {
 			resp, err := r.exchange(ctx, st, srv, sname, stype, false, false)
@@ -854,6 +861,19 @@ func (r *Resolver) ask(ctx context.Context, st *state, d *delegation, sname stri
 				continue
 			}
 			k := classify(resp, d.zone, sname, stype)
+			if k != kindReferral && k != kindLame && k != kindBroken && resp.RecursionAvailable && !resp.Authoritative {
+				// RA without AA to a question without RD: a recursive
+				// server answering from its cache, not the zone's
+				// authority ("recursion lame", as Unbound calls it). Its
+				// reply is kept as the last resort; the zone's other
+				// servers are asked first, now and for a while.
+				r.markRecLame(srv, d.zone, r.cfg.LameTTL)
+				if recLame == nil {
+					recLame, recLameKind = resp, k
+				}
+				lastErr = fmt.Errorf("%s for zone %s: recursive, not authoritative: %w", srv, d.zone, errLame)
+				continue
+			}
 			if k == kindLame || k == kindBroken {
 				// A lame server is skipped for the zone a while. A broken
 				// reply (SERVFAIL, FORMERR, NOTIMP) is about this question
@@ -929,6 +949,9 @@ func (r *Resolver) ask(ctx context.Context, st *state, d *delegation, sname stri
 		if resp, k, done, err := try(retry); done {
 			return resp, k, err
 		}
+	}
+	if recLame != nil {
+		return recLame, recLameKind, nil
 	}
 	if lastErr == nil && len(addrs) > 0 {
 		lastErr = fmt.Errorf("zone %s: none of its %d server addresses may be asked (lame, down, or loopback, unspecified, multicast, broadcast or a peer of this cluster): %w", d.zone, len(addrs), ErrNoServers)
@@ -1176,6 +1199,13 @@ func (r *Resolver) succeeded(s *serverInfo, rtt time.Duration) {
 	} else {
 		s.srtt = (7*s.srtt + 3*rtt) / 10
 	}
+}
+
+func (r *Resolver) markRecLame(srv netip.AddrPort, zone string, d time.Duration) {
+	s := r.c.server(serverKey{srv, zone})
+	s.mu.Lock()
+	s.recLameUntil = r.clock.Now().Add(d)
+	s.mu.Unlock()
 }
 
 func (r *Resolver) markLame(srv netip.AddrPort, zone string, d time.Duration) {

@@ -35,7 +35,7 @@ package resolver
 //	                        to the answer section until "section
 //	                        authority|additional". OPT: aa, rd, ra,
 //	                        rcode=NAME, upper, tc (truncated over UDP and
-//	                        TCP alike)
+//	                        TCP alike), noquestion (no question section)
 //	query NAME TYPE         a client question (a step)
 //	expect RCODE [OPT...]   the expected reply of the last question; the
 //	                        record lines that follow are its whole answer
@@ -417,6 +417,9 @@ func (s *scServer) flags(resp *dns.Msg, opts map[string]string) {
 	}
 	if hasOpt(opts, "upper") {
 		resp.Question[0].Name = strings.ToUpper(resp.Question[0].Name)
+	}
+	if hasOpt(opts, "noquestion") {
+		resp.Question = nil
 	}
 }
 
