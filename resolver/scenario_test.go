@@ -35,7 +35,8 @@ package resolver
 //	                        to the answer section until "section
 //	                        authority|additional". OPT: aa, rd, ra,
 //	                        rcode=NAME, upper, tc (truncated over UDP and
-//	                        TCP alike), noquestion (no question section)
+//	                        TCP alike), noquestion (no question section),
+//	                        silent (the question is dropped)
 //	query NAME TYPE         a client question (a step)
 //	expect RCODE [OPT...]   the expected reply of the last question; the
 //	                        record lines that follow are its whole answer
@@ -383,6 +384,9 @@ func (s *scServer) answer(network string, q *dns.Msg) (*dns.Msg, error) {
 		resp.Truncated, resp.Authoritative = true, true
 	default:
 		if rep := s.canned(q.Question[0]); rep != nil {
+			if hasOpt(rep.opts, "silent") {
+				return nil, fmt.Errorf("%s drops %s: %w", s.addr, q.Question[0].Name, context.DeadlineExceeded)
+			}
 			resp.Authoritative = hasOpt(rep.opts, "aa")
 			if v := rep.opts["rcode"]; v != "" {
 				resp.Rcode = rcodeOpt(v)
