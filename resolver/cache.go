@@ -78,7 +78,8 @@ type serverInfo struct {
 	fails        int           // consecutive failures
 	outstanding  int           // queries in flight to it
 	downUntil    time.Time
-	lameUntil    time.Time
+	lameUntil    time.Time // lame for the zone's non-A questions
+	lameAUntil   time.Time // lame for its A questions
 	recLameUntil time.Time // answers with RA and without AA: asked last for the zone
 	noCaseUntil  time.Time // did not echo a 0x20 question: lower case until then
 	noEDNSUntil  time.Time // asked without EDNS until then (RFC 6891 7)

@@ -736,7 +736,7 @@ func appendAddrs(out []netip.Addr, rrs []dns.RR) []netip.Addr {
 
 // order appends the usable servers among addrs for zone to dst, fastest
 // first: lame ones (for zone) and down ones are left out.
-func (r *Resolver) order(dst []netip.AddrPort, zone string, addrs []netip.Addr, port uint16, now time.Time) []netip.AddrPort {
+func (r *Resolver) order(dst []netip.AddrPort, zone string, qtype uint16, addrs []netip.Addr, port uint16, now time.Time) []netip.AddrPort {
 	type cand struct {
 		ap    netip.AddrPort
 		score time.Duration
@@ -759,6 +759,9 @@ func (r *Resolver) order(dst []netip.AddrPort, zone string, addrs []netip.Addr, 
 		if l, ok := r.c.servers.Peek(serverKey{ap, zone}); ok {
 			l.mu.Lock()
 			lame := now.Before(l.lameUntil)
+			if qtype == dns.TypeA {
+				lame = now.Before(l.lameAUntil)
+			}
 			recLame = now.Before(l.recLameUntil)
 			l.mu.Unlock()
 			if lame {
@@ -881,7 +884,7 @@ func (r *Resolver) ask(ctx context.Context, st *state, d *delegation, sname stri
 				// mishandles (RFC 9156 4): both just move on to the next
 				// server (RFC 1034 5.3.3 step 4).
 				if k == kindLame && !minimised {
-					r.markLame(srv, d.zone, r.cfg.LameTTL)
+					r.markLame(srv, d.zone, stype, r.cfg.LameTTL)
 				}
 				lastErr = fmt.Errorf("%s for zone %s (rcode %s): %w", srv, d.zone, dns.RcodeToString[resp.Rcode], errLame)
 				continue
@@ -891,7 +894,7 @@ func (r *Resolver) ask(ctx context.Context, st *state, d *delegation, sname stri
 		return nil, 0, false, nil
 	}
 	var sbuf [8]netip.AddrPort
-	servers := r.order(sbuf[:0], d.zone, addrs, r.port(), now)
+	servers := r.order(sbuf[:0], d.zone, stype, addrs, r.port(), now)
 	if resp, k, done, err := try(servers); done {
 		return resp, k, err
 	}
@@ -923,7 +926,7 @@ func (r *Resolver) ask(ctx context.Context, st *state, d *delegation, sname stri
 			if len(a) == 0 {
 				continue
 			}
-			more := r.order(nil, d.zone, a, r.port(), r.clock.Now())
+			more := r.order(nil, d.zone, stype, a, r.port(), r.clock.Now())
 			// Each server once: an NS name's address may be one asked already.
 			more = slices.DeleteFunc(more, func(ap netip.AddrPort) bool { return slices.Contains(servers, ap) })
 			servers = append(servers, more...)
@@ -1208,9 +1211,16 @@ func (r *Resolver) markRecLame(srv netip.AddrPort, zone string, d time.Duration)
 	s.mu.Unlock()
 }
 
-func (r *Resolver) markLame(srv netip.AddrPort, zone string, d time.Duration) {
+// markLame skips srv for zone a while, for A questions or for the others:
+// a server may be lame for one kind only (an AAAA question answered with an
+// upward referral while A works), as Unbound's infra cache tells them apart.
+func (r *Resolver) markLame(srv netip.AddrPort, zone string, qtype uint16, d time.Duration) {
 	s := r.c.server(serverKey{srv, zone})
 	s.mu.Lock()
-	s.lameUntil = r.clock.Now().Add(d)
+	if qtype == dns.TypeA {
+		s.lameAUntil = r.clock.Now().Add(d)
+	} else {
+		s.lameUntil = r.clock.Now().Add(d)
+	}
 	s.mu.Unlock()
 }
