@@ -244,8 +244,9 @@ func (r *Resolver) checkRRsets(out *outcome, name string, qtype uint16) error {
 }
 
 // extract reads qname's chain out of a reply from a server for zone. With
-// recursive (a forward target) the whole reply is trusted; else only records
-// inside zone are.
+// recursive (a forward target) the whole chain is taken; from an authority
+// only records inside zone, and of a CNAME or DNAME chain only its first
+// link: the target is asked for on its own.
 func extract(resp *dns.Msg, zone, qname string, qtype uint16, recursive bool) outcome {
 	var out outcome
 	name := qname
@@ -296,7 +297,12 @@ func extract(resp *dns.Msg, zone, qname string, qtype uint16, recursive bool) ou
 		if next == "" {
 			break
 		}
-		if slices.Contains(seen, next) {
+		if slices.Contains(seen, next) || !recursive {
+			// From an authority only the first link is taken: the AA bit
+			// speaks for the question's name alone (RFC 1035 4.1.1), and
+			// the rest of a chain, even inside the zone, may lie below a
+			// cut the server does not serve. The target is asked for on
+			// its own (as Unbound cuts chain remainders too).
 			out.status, out.target = statusFollow, next
 			return out
 		}
