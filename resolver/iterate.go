@@ -55,7 +55,8 @@ const (
 	statusAnswer status = iota
 	statusNXDOMAIN
 	statusNODATA
-	statusFollow // the chain leaves the reply: resolve target
+	statusFollow   // the chain leaves the reply: resolve target
+	statusYXDOMAIN // a DNAME's substitution is too long (RFC 6672 2.2)
 )
 
 // outcome is what one reply says about a name: its chain of CNAMEs (and
@@ -125,6 +126,9 @@ func (r *Resolver) resolveChain(ctx context.Context, st *state, qname string, qt
 		case statusNODATA:
 			res.rcode = dns.RcodeSuccess
 			res.ns = out.soa
+			return res, nil
+		case statusYXDOMAIN:
+			res.rcode = dns.RcodeYXDomain
 			return res, nil
 		}
 		links := 0
@@ -288,7 +292,10 @@ func extract(resp *dns.Msg, zone, qname string, qtype uint16, recursive bool) ou
 			prefix := name[:len(name)-len(dname.Hdr.Name)]
 			next = lower(prefix + dname.Target)
 			if _, ok := dns.IsDomainName(next); !ok || len(next) > 255 {
-				out.status, out.target = statusNXDOMAIN, name // RFC 6672 YXDOMAIN: no such name
+				// RFC 6672 2.2: the substitution does not fit: YXDOMAIN,
+				// with the DNAME that says so.
+				out.chain = append(out.chain, dname)
+				out.status, out.target = statusYXDOMAIN, name
 				return out
 			}
 			synth := &dns.CNAME{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: dname.Hdr.Ttl}, Target: next}
@@ -396,6 +403,12 @@ const (
 func classify(resp *dns.Msg, zone, sname string, stype uint16) kind {
 	switch resp.Rcode {
 	case dns.RcodeSuccess, dns.RcodeNameError:
+	case dns.RcodeYXDomain:
+		// RFC 6672 2.2: a DNAME whose substitution is too long.
+		if answersFor(resp, zone, sname, stype) {
+			return kindAnswer
+		}
+		return kindBroken
 	case dns.RcodeRefused, dns.RcodeNotAuth:
 		return kindLame
 	default:
