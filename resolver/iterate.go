@@ -121,11 +121,11 @@ func (r *Resolver) resolveChain(ctx context.Context, st *state, qname string, qt
 			return res, nil
 		case statusNXDOMAIN:
 			res.rcode = dns.RcodeNameError
-			res.ns = out.soa
+			res.ns = r.negativeSOA(out.soa)
 			return res, nil
 		case statusNODATA:
 			res.rcode = dns.RcodeSuccess
-			res.ns = out.soa
+			res.ns = r.negativeSOA(out.soa)
 			return res, nil
 		case statusYXDOMAIN:
 			res.rcode = dns.RcodeYXDomain
@@ -145,6 +145,28 @@ func (r *Resolver) resolveChain(ctx context.Context, st *state, qname string, qt
 		}
 		name = out.target
 	}
+}
+
+// negativeSOA is the SOA a fresh negative answer carries: a copy with the
+// TTL the answer is cached for, min(SOA TTL, MINIMUM) within
+// NegativeMaxTTL (RFC 2308 3 and 5), as the same answer from the cache
+// counts down from.
+func (r *Resolver) negativeSOA(soa []dns.RR) []dns.RR {
+	v, ok := firstSOA(soa)
+	if !ok {
+		return soa
+	}
+	c := dns.Copy(v).(*dns.SOA)
+	c.Hdr.Ttl = uint32(capTTL(min(v.Hdr.Ttl, v.Minttl), r.cfg.NegativeMaxTTL) / time.Second)
+	return []dns.RR{c}
+}
+
+func firstSOA(rrs []dns.RR) (*dns.SOA, bool) {
+	if len(rrs) == 0 {
+		return nil, false
+	}
+	v, ok := rrs[0].(*dns.SOA)
+	return v, ok
 }
 
 // nxAncestor reports whether a proper ancestor of name is cached as
@@ -203,10 +225,10 @@ func (r *Resolver) store(out *outcome, qtype uint16, now time.Time) {
 		}
 		i = j
 	}
-	if (out.status != statusNXDOMAIN && out.status != statusNODATA) || len(out.soa) == 0 || wire.IsMeta(qtype) {
+	if (out.status != statusNXDOMAIN && out.status != statusNODATA) || wire.IsMeta(qtype) {
 		return // nothing negative to keep; never anything for a meta type
 	}
-	soa, ok := out.soa[0].(*dns.SOA)
+	soa, ok := firstSOA(out.soa)
 	if !ok {
 		return
 	}

@@ -41,8 +41,9 @@ package resolver
 //	expect RCODE [OPT...]   the expected reply of the last question; the
 //	                        record lines that follow are its whole answer
 //	                        section (compared as a set, TTLs aside). OPT:
-//	                        soa (a SOA in authority), ede=N (an Extended
-//	                        DNS Error with that code)
+//	                        soa (a SOA in authority), soattl=N (one with
+//	                        that TTL), ede=N (an Extended DNS Error with
+//	                        that code)
 //	sent ADDR none|some [NAME [TYPE]]
 //	                        whether the last question sent anything (that
 //	                        question) to ADDR (ADDR * : to anyone)
@@ -101,6 +102,7 @@ type scStep struct {
 	rcode  int
 	answer []string
 	soa    bool
+	soaTTL int // -1: not checked
 	ede    int // -1: not checked
 	sent   []scSent
 }
@@ -245,7 +247,7 @@ func parseScenarios(path string) ([]*scenario, error) {
 			if !ok {
 				return nil, fail(n, "unknown type %q", args[1])
 			}
-			step = &scStep{line: n, query: dns.Question{Name: dns.Fqdn(args[0]), Qtype: t, Qclass: dns.ClassINET}, ede: -1}
+			step = &scStep{line: n, query: dns.Question{Name: dns.Fqdn(args[0]), Qtype: t, Qclass: dns.ClassINET}, ede: -1, soaTTL: -1}
 			sc.steps = append(sc.steps, step)
 			records = ""
 		case "expect":
@@ -261,6 +263,10 @@ func parseScenarios(path string) ([]*scenario, error) {
 			_, step.soa = opts["soa"]
 			if v, ok := opts["ede"]; ok {
 				step.ede, _ = strconv.Atoi(v)
+			}
+			if v, ok := opts["soattl"]; ok {
+				step.soa = true
+				step.soaTTL, _ = strconv.Atoi(v)
 			}
 			records = "expect"
 		case "sent":
@@ -671,6 +677,11 @@ func (sc *scenario) run(t *testing.T) {
 		}
 		if st.soa && !slices.ContainsFunc(m.Ns, func(rr dns.RR) bool { return rr.Header().Rrtype == dns.TypeSOA }) {
 			t.Errorf("%s: no SOA in authority: %v", where, m.Ns)
+		}
+		if st.soaTTL >= 0 && !slices.ContainsFunc(m.Ns, func(rr dns.RR) bool {
+			return rr.Header().Rrtype == dns.TypeSOA && rr.Header().Ttl == uint32(st.soaTTL)
+		}) {
+			t.Errorf("%s: no SOA with TTL %d in authority: %v", where, st.soaTTL, m.Ns)
 		}
 		if st.ede >= 0 && !hasEDE(m, uint16(st.ede)) {
 			t.Errorf("%s: no Extended DNS Error %d in %v", where, st.ede, m.Extra)
