@@ -78,10 +78,18 @@ func localZone(name string) (string, localKind, bool) {
 }
 
 // local answers name/qtype when it is a special-use name the repository
-// does not route anywhere (no forward rule, no stub zone covers it).
+// does not route anywhere (no stub zone and no forward rule other than
+// the catch-all "." covers it).
 func (r *Resolver) local(name string, qtype uint16) (outcome, bool) {
 	zone, kind, ok := localZone(name)
-	if !ok || r.forwardRule(name) != nil || r.stubCovers(name) {
+	if !ok || r.stubCovers(name) {
+		return outcome{}, false
+	}
+	if rule := r.forwardRule(name); rule != nil && rule.Zone != "." {
+		// A rule naming the zone or one above it (in-addr.arpa. to the
+		// company's own DNS) routes it; forwarding everything (".") is
+		// no word about these names, which stay here (RFC 6762 3: .local
+		// must not leak to unicast DNS).
 		return outcome{}, false
 	}
 	out := outcome{target: name, status: statusNODATA}
