@@ -6,7 +6,8 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/cluster/model"
+	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/resolver"
 )
 
@@ -20,8 +21,8 @@ func TestPeersNeverAsked(t *testing.T) {
 	rc := &Recursor{Source: src, Config: resolver.Config{Port: root.Port(), DisableIPv6: true, HealthInterval: -1, QueryLocalhost: true}}
 	defer rc.Close()
 	allow := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
-	peer := &cluster.Snapshot{
-		Cluster:        &cluster.Cluster{Nodes: []cluster.Node{{Name: "ns1", Address: root.Addr(), Port: root.Port()}}},
+	peer := &node.Snapshot{
+		Cluster:        &model.Cluster{Nodes: []model.Node{{Name: "ns1", Address: root.Addr(), Port: root.Port()}}},
 		RecursionAllow: allow,
 		RootHints:      hints(t),
 	}
@@ -29,8 +30,8 @@ func TestPeersNeverAsked(t *testing.T) {
 	if m, _, _ := query(t, rc, "127.0.0.9", "www.example.com.", dns.TypeA, dns.ClassINET); m == nil || m.Rcode != dns.RcodeServerFailure || rootHits.Load() != 0 {
 		t.Fatalf("root server at a peer's address: %v after %d queries to it, want SERVFAIL and none", m, rootHits.Load())
 	}
-	src.p.Store(&cluster.Snapshot{
-		Cluster:        &cluster.Cluster{Nodes: []cluster.Node{{Name: "ns1", Address: netip.MustParseAddr("198.18.1.1")}}},
+	src.p.Store(&node.Snapshot{
+		Cluster:        &model.Cluster{Nodes: []model.Node{{Name: "ns1", Address: netip.MustParseAddr("198.18.1.1")}}},
 		RecursionAllow: allow,
 		RootHints:      hints(t),
 	})
