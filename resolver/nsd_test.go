@@ -18,7 +18,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/gitops-dns/resolverd/internal/nsdconf"
-	"github.com/gitops-dns/resolverd/internal/testproc"
+	"github.com/gitops-dns/resolverd/internal/proctest"
 )
 
 const nsdPath = "/usr/sbin/nsd"
@@ -149,7 +149,7 @@ func startNSD(t testing.TB, addr string, port int, zones map[string]string) {
 	}
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := testproc.Start(t, cmd, 5*time.Second); err != nil {
+	if err := proctest.Start(t, cmd, 5*time.Second); err != nil {
 		t.Fatalf("start nsd: %v", err)
 	}
 	// Wait until it answers for one of its zones.

@@ -18,7 +18,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/gitops-dns/resolverd/internal/nsdconf"
-	"github.com/gitops-dns/resolverd/internal/testproc"
+	"github.com/gitops-dns/resolverd/internal/proctest"
 )
 
 // The differential test: the same 500 questions (A, AAAA, MX, TXT, CNAME
@@ -411,7 +411,7 @@ func startDaemon(t *testing.T, what, logfile string, argv ...string) {
 	}
 	t.Cleanup(func() { out.Close() }) // runs after the daemon's stop
 	cmd.Stdout, cmd.Stderr = out, out
-	if err := testproc.Start(t, cmd, 10*time.Second); err != nil {
+	if err := proctest.Start(t, cmd, 10*time.Second); err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
 }

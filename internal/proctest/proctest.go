@@ -1,7 +1,7 @@
-// Package testproc owns how tests run real daemons (NSD, Unbound) beside
+// Package proctest owns how tests run real daemons (NSD, Unbound) beside
 // them: each in a process group of its own, stopped with the whole group
 // (by its id, never by name) when the test ends.
-package testproc
+package proctest
 
 import (
 	"os/exec"
