@@ -90,6 +90,12 @@ type Config struct {
 
 	DisableQNAMEMinimisation bool
 	DisableIPv6              bool // never ask IPv6 servers
+	// QueryLocalhost lets iteration ask servers on loopback addresses
+	// (127.0.0.0/8, ::1), as Unbound's "do-not-query-localhost: no": for
+	// tests and labs whose authorities run on loopback. Off, the default,
+	// a delegation can never make the resolver query the host it runs on.
+	// Unspecified, multicast and broadcast addresses are never asked.
+	QueryLocalhost bool
 }
 
 func (c *Config) setDefaults() {

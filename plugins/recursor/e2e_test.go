@@ -39,7 +39,7 @@ func TestEndToEndDig(t *testing.T) {
 	}
 	port := l.LocalAddr().(*net.UDPAddr).Port
 	l.Close()
-	corefile := fmt.Sprintf(".:%d {\n    bind 127.0.0.1\n    recursor {\n        port %d\n        no_ipv6\n    }\n}\n", port, root.Port())
+	corefile := fmt.Sprintf(".:%d {\n    bind 127.0.0.1\n    recursor {\n        port %d\n        no_ipv6\n        query_localhost\n    }\n}\n", port, root.Port())
 	inst, err := caddy.Start(caddy.CaddyfileInput{Contents: []byte(corefile), Filepath: "Corefile.e2e", ServerTypeName: "dns"})
 	if err != nil {
 		t.Fatal(err)

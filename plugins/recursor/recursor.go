@@ -233,12 +233,30 @@ func (rc *Recursor) resolverFor(snap *node.Snapshot) (*resolver.Resolver, error)
 		}
 		res.SetForwardRules(rules)
 	}
+	res.SetPeers(peers(snap))
 	if err := res.SetStubZones(snap.StubZones); err != nil {
 		// As with the hints: the resolver keeps the stub zones it had.
 		log.Errorf("revision %s: keeping the previous internal delegations (stub zones): %v", revID(snap), err)
 	}
 	rc.applied.Store(snap)
 	return res, nil
+}
+
+// peers are the DNS addresses of the nodes of snap's cluster, which
+// iteration never asks.
+func peers(snap *node.Snapshot) []netip.AddrPort {
+	if snap.Cluster == nil {
+		return nil
+	}
+	out := make([]netip.AddrPort, 0, len(snap.Cluster.Nodes))
+	for _, n := range snap.Cluster.Nodes {
+		ap := n.AddrPort()
+		if ap.Port() == 0 {
+			ap = netip.AddrPortFrom(ap.Addr(), 53)
+		}
+		out = append(out, ap)
+	}
+	return out
 }
 
 func revID(s *node.Snapshot) string {

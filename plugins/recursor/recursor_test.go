@@ -137,7 +137,7 @@ func TestServeDNS(t *testing.T) {
 	root, rootHits := authServer(t, "www.example.com. 300 IN A 192.0.2.1", false)
 	fwd, fwdHits := authServer(t, "www.example.com. 300 IN A 198.51.100.7\nintranet.corp. 300 IN A 198.51.100.8", true)
 	src := &swapSource{}
-	rc := &Recursor{Source: src, Config: resolver.Config{Port: root.Port(), DisableIPv6: true, HealthInterval: -1}}
+	rc := &Recursor{Source: src, Config: resolver.Config{Port: root.Port(), DisableIPv6: true, HealthInterval: -1, QueryLocalhost: true}}
 	defer rc.Close()
 
 	// No revision yet: SERVFAIL, nothing written (the server writes it).
@@ -234,7 +234,7 @@ func TestServeDNSUnreachableIsServfail(t *testing.T) {
 	pc.Close()
 	src := &swapSource{}
 	src.p.Store(&node.Snapshot{RecursionAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, RootHints: hints(t)})
-	rc := &Recursor{Source: src, Config: resolver.Config{Port: uint16(port), DisableIPv6: true, HealthInterval: -1, Deadline: time.Second}}
+	rc := &Recursor{Source: src, Config: resolver.Config{Port: uint16(port), DisableIPv6: true, HealthInterval: -1, Deadline: time.Second, QueryLocalhost: true}}
 	defer rc.Close()
 	m, rcode, err := query(t, rc, "127.0.0.1", "www.example.com.", dns.TypeA, dns.ClassINET)
 	if !plugin.ClientWrite(rcode) || m == nil || err == nil {
@@ -262,7 +262,7 @@ func BenchmarkServeDNSCacheHit(b *testing.B) {
 	root, _ := authServer(b, "www.example.com. 300 IN A 192.0.2.1", false)
 	src := &swapSource{}
 	src.p.Store(&node.Snapshot{RecursionAllow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.0/8")}, RootHints: hints(b)})
-	rc := &Recursor{Source: src, Config: resolver.Config{Port: root.Port(), DisableIPv6: true, HealthInterval: -1}}
+	rc := &Recursor{Source: src, Config: resolver.Config{Port: root.Port(), DisableIPv6: true, HealthInterval: -1, QueryLocalhost: true}}
 	defer rc.Close()
 	w := &test.ResponseWriter{RemoteIP: "127.0.0.9"}
 	q := new(dns.Msg)
@@ -326,7 +326,7 @@ func TestServeDNSNoRecursionWithoutRD(t *testing.T) {
 	root, rootHits := authServer(t, "www.example.com. 300 IN A 192.0.2.1", false)
 	src := &swapSource{}
 	src.p.Store(&node.Snapshot{RecursionAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, RootHints: hints(t)})
-	rc := &Recursor{Source: src, Config: resolver.Config{Port: root.Port(), DisableIPv6: true, HealthInterval: -1}}
+	rc := &Recursor{Source: src, Config: resolver.Config{Port: root.Port(), DisableIPv6: true, HealthInterval: -1, QueryLocalhost: true}}
 	defer rc.Close()
 	ask := func(rd bool) *dns.Msg {
 		t.Helper()

@@ -132,6 +132,8 @@ func parse(c *caddy.Controller) (resolver.Config, error) {
 				err = flag(&cfg.UDPPool)
 			case "no_0x20":
 				err = flag(&cfg.Disable0x20)
+			case "query_localhost":
+				err = flag(&cfg.QueryLocalhost)
 			default:
 				err = c.Errf("unknown property %q", key)
 			}

@@ -181,7 +181,9 @@ func (n *node) writeCorefile(repoDir string, spec nodeSpec) {
     %s
     fallback
     authority
-    recursor
+    recursor {
+        query_localhost
+    }
     prometheus 127.0.0.1:%d
     ready 127.0.0.1:%d
     errors
