@@ -50,6 +50,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -255,7 +256,52 @@ func (e *env) openRepo(dir string) (*repoCtx, error) {
 	if err != nil {
 		return nil, err
 	}
+	if rel == "" {
+		if rel, err = markedConfigPath(root); err != nil {
+			return nil, err
+		}
+	}
 	return &repoCtx{repo: repo, root: root, dir: rel}, nil
+}
+
+// markerFile, at the root of a repository, names the folder holding the
+// config repo when it is not the root (a monorepo, or this project with
+// examples/dns-config): one line `path FOLDER`, the same word and value as
+// the gitops block's `path` of the nodes. It applies only when dnsctl runs
+// at the root: inside a folder (or with -C FOLDER) that folder is the
+// config, so a config repo at its root needs no marker at all.
+const markerFile = ".dnsctl"
+
+// markedConfigPath returns the folder markerFile at root names, or "" when
+// there is no marker.
+func markedConfigPath(root string) (string, error) {
+	data, err := os.ReadFile(filepath.Join(root, markerFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", markerFile, err)
+	}
+	path := ""
+	for i, line := range strings.Split(string(data), "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 0:
+		case f[0] == "path" && len(f) == 2 && path == "":
+			path = f[1]
+		default:
+			return "", fmt.Errorf("%s/%s:%d: want one line `path FOLDER`, got %q", root, markerFile, i+1, strings.TrimSpace(line))
+		}
+	}
+	clean := filepath.ToSlash(filepath.Clean(filepath.FromSlash(path)))
+	if path == "" || filepath.IsAbs(path) || clean == ".." || strings.HasPrefix(clean, "../") {
+		return "", fmt.Errorf("%s/%s: want `path FOLDER` with a folder inside the repository, got %q", root, markerFile, path)
+	}
+	if clean == "." {
+		return "", nil
+	}
+	return clean, nil
 }
 
 func relPath(root, dir string) (string, error) {

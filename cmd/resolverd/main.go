@@ -10,6 +10,7 @@ package main
 
 import (
 	_ "embed"
+	"flag"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
@@ -64,7 +65,14 @@ func init() {
 	dnsserver.Directives = directives
 	// Replaces coremain's "./Corefile" default: no -conf means the example.
 	caddy.SetDefaultCaddyfileLoader("resolverd-default", caddy.LoaderFunc(loadDefault))
+	// coremain's help names its own default, ./Corefile, which never applies.
+	if f := flag.Lookup("conf"); f != nil {
+		f.Usage = confUsage
+	}
 }
+
+// confUsage is -conf's line of -help.
+const confUsage = "Corefile to load (default: the built-in Corefile.example, which serves examples/dns-config of the git repository in the current directory)"
 
 func loadDefault(serverType string) (caddy.Input, error) {
 	return caddy.CaddyfileInput{

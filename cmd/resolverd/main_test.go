@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -37,5 +39,17 @@ func TestDirectivesOrder(t *testing.T) {
 	}
 	if directives[len(directives)-1] != "recursor" {
 		t.Errorf("recursor must be the last directive, got %q", directives[len(directives)-1])
+	}
+}
+
+// `resolverd -help` must name the default that applies: the built-in
+// example, not coremain's ./Corefile.
+func TestHelpNamesTheBuiltInDefault(t *testing.T) {
+	f := flag.Lookup("conf")
+	if f == nil {
+		t.Fatal("no -conf flag")
+	}
+	if f.Usage != confUsage || !strings.Contains(f.Usage, "Corefile.example") {
+		t.Fatalf("-conf help = %q, want it to name the built-in Corefile.example", f.Usage)
 	}
 }
