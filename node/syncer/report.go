@@ -34,6 +34,8 @@ type Metrics interface {
 	Condition(typ, status string)
 	// SyncRequested: an authenticated POST /sync arrived.
 	SyncRequested()
+	// CacheFlushed: an authenticated POST /cache/flush dropped n entries.
+	CacheFlushed(n int)
 }
 
 type nopMetrics struct{}
@@ -50,6 +52,7 @@ func (nopMetrics) StateCorrupted()          {}
 func (nopMetrics) ProbeFailed(string, bool) {}
 func (nopMetrics) Condition(string, string) {}
 func (nopMetrics) SyncRequested()           {}
+func (nopMetrics) CacheFlushed(int)         {}
 
 // Logger is where the syncer says what it did and what went wrong; the
 // gitops plugin passes CoreDNS's plugin logger.

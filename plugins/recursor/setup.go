@@ -25,6 +25,8 @@ func setup(c *caddy.Controller) error {
 	}
 	rc := &Recursor{Source: sourceOf(c), Config: cfg}
 	c.OnShutdown(rc.Close)
+	// The node's HTTP endpoint flushes and inspects the cache through it.
+	source.HolderOf(dnsserver.GetConfig(c)).RegisterCache(rc)
 	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
 		rc.Next = next
 		return rc
