@@ -12,6 +12,7 @@ _dnsctl() {
     -C | --C) COMPREPLY=($(compgen -d -- "$cur")); return ;;
     --format | -format)
       case $cmd in
+        cache) words="text json" ;;
         check) words="human json github" ;;
         diff) words="text markdown json" ;;
         graph) words="dot svg" ;;
@@ -20,9 +21,10 @@ _dnsctl() {
       COMPREPLY=($(compgen -W "$words" -- "$cur")); return ;;
   esac
   case $cmd in
-    "") COMPREPLY=($(compgen -W "check completion diff graph promote verify version help --help --version -C" -- "$cur")); return ;;
-    help) COMPREPLY=($(compgen -W "check completion diff graph promote verify version" -- "$cur")); return ;;
+    "") COMPREPLY=($(compgen -W "cache check completion diff graph promote verify version help --help --version -C" -- "$cur")); return ;;
+    help) COMPREPLY=($(compgen -W "cache check completion diff graph promote verify version" -- "$cur")); return ;;
     completion) COMPREPLY=($(compgen -W "bash" -- "$cur")); return ;;
+    cache) words="-C --format --node --subtree --timeout --token-file --type --help" ;;
     check) words="-C --base --format --no-base --help" ;;
     diff) words="-C --format --help" ;;
     graph) words="-C --format --help" ;;
