@@ -261,3 +261,23 @@ func TestPacketCacheNeverKeepsMetaTypes(t *testing.T) {
 		}
 	}
 }
+
+func TestKeyQuestion(t *testing.T) {
+	for _, tc := range []struct {
+		key  string
+		name string
+		typ  uint16
+		ok   bool
+	}{
+		{"\x03www\x07example\x03com\x00\x00\x01\x00\x01\x01", "www.example.com.", 1, true},
+		{"\x00\x00\x1c\x00\x01\x00", ".", 28, true},
+		{"\x03a.b\x00\x00\x01\x00\x01\x00", `a\.b.`, 1, true},
+		{"\x09www\x00\x00\x01\x00\x01\x00", "", 0, false}, // label runs past the name
+		{"\x00\x01", "", 0, false},
+	} {
+		name, typ, ok := keyQuestion(tc.key)
+		if name != tc.name || typ != tc.typ || ok != tc.ok {
+			t.Errorf("keyQuestion(%q) = %q, %d, %v; want %q, %d, %v", tc.key, name, typ, ok, tc.name, tc.typ, tc.ok)
+		}
+	}
+}

@@ -16,7 +16,8 @@ type Source interface {
 // swap to a new revision is a single store and in-flight queries finish on
 // the snapshot they loaded. The zero Holder serves nothing (nil).
 type Holder struct {
-	p atomic.Pointer[Snapshot]
+	p      atomic.Pointer[Snapshot]
+	caches caches // of the query path, for the operator's flush and inspect
 }
 
 // Snapshot implements Source.

@@ -42,6 +42,7 @@ type entry struct {
 	neg     bool
 	rcode   int // negative: dns.RcodeNameError or dns.RcodeSuccess (NODATA)
 	expires time.Time
+	from    netip.AddrPort // the server it came from (cache inspection)
 }
 
 func (e *entry) fresh(now time.Time) bool { return now.Before(e.expires) }

@@ -37,6 +37,7 @@ type state struct {
 	deadline                        time.Time
 	busy                            []string // NS names being resolved (cycle guard)
 	exhausted                       string
+	from                            netip.AddrPort // the server that gave the last accepted answer (cache inspection)
 }
 
 func (st *state) budget(which string) error {
@@ -65,7 +66,8 @@ type outcome struct {
 	chain  []dns.RR
 	target string // lower case: where the chain ends
 	status status
-	soa    []dns.RR // negative answers: the SOA (at most one)
+	soa    []dns.RR       // negative answers: the SOA (at most one)
+	from   netip.AddrPort // the server that gave it (cache inspection)
 }
 
 // resolveChain resolves qname/qtype to the end of its CNAME chain.
@@ -203,6 +205,7 @@ func (r *Resolver) lookup(ctx context.Context, st *state, name string, qtype uin
 	if err := r.checkRRsets(&out, name, qtype); err != nil {
 		return outcome{}, err
 	}
+	out.from = st.from
 	r.store(&out, qtype, r.clock.Now())
 	return out, nil
 }
@@ -221,7 +224,7 @@ func (r *Resolver) store(out *outcome, qtype uint16, now time.Time) {
 			// within its length, and the capacity is cut so that an append
 			// to the entry's slice could not reach the chain's records.
 			set := out.chain[i:j:j]
-			r.addTyped(typeKey(lower(h.Name), h.Rrtype), &entry{rrs: set, expires: now.Add(capTTL(ttlOf(set), r.cfg.MaxTTL))})
+			r.addTyped(typeKey(lower(h.Name), h.Rrtype), &entry{rrs: set, from: out.from, expires: now.Add(capTTL(ttlOf(set), r.cfg.MaxTTL))})
 		}
 		i = j
 	}
@@ -233,7 +236,7 @@ func (r *Resolver) store(out *outcome, qtype uint16, now time.Time) {
 		return
 	}
 	ttl := min(soa.Hdr.Ttl, soa.Minttl)
-	e := &entry{rrs: out.soa[:1:1], neg: true, expires: now.Add(capTTL(ttl, r.cfg.NegativeMaxTTL))}
+	e := &entry{rrs: out.soa[:1:1], neg: true, from: out.from, expires: now.Add(capTTL(ttl, r.cfg.NegativeMaxTTL))}
 	if out.status == statusNXDOMAIN {
 		e.rcode = dns.RcodeNameError
 		r.c.rr.Add(nameErrorKey(out.target), e)
@@ -722,6 +725,7 @@ func (r *Resolver) iterate(ctx context.Context, st *state, qname string, qtype u
 			// d's zone), so the next name below it skips the query.
 			out := extract(resp, d.zone, sname, stype, false)
 			if r.checkRRsets(&out, sname, stype) == nil {
+				out.from = st.from
 				r.store(&out, stype, r.clock.Now())
 			}
 			known = sname
@@ -1174,6 +1178,7 @@ func (r *Resolver) exchange(ctx context.Context, st *state, srv netip.AddrPort, 
 		}
 		rtt := r.clock.Now().Sub(now)
 		r.succeeded(info, rtt)
+		st.from = srv
 		r.metrics.UpstreamRTT(srv, forward, rtt)
 		if mixed {
 			if resp.Question[0].Name != qname {

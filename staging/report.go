@@ -202,6 +202,12 @@ func (r *Report) title() string {
 	return fmt.Sprintf("verify %s on cluster %s (%s%s)", r.Revision, r.Cluster, r.Environment, canary)
 }
 
+// noChecks says why a report has no checks: they run only on nodes that
+// serve the revision.
+func (r *Report) noChecks() string {
+	return fmt.Sprintf("No checks ran: they run on the nodes that serve %s, and none does.", model.ShortID(r.Revision))
+}
+
 func (r *Report) summary() string {
 	return fmt.Sprintf("%d failures, %d warnings, %d passed", r.Failures, r.Warnings, r.Passed)
 }
@@ -256,12 +262,17 @@ func (r *Report) renderText(w io.Writer) error {
 	}
 	tw.Flush()
 	b.WriteString("\n")
-	tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STATUS\tCHECK\tNODE\tSUBJECT\tRESULT")
-	for _, c := range r.Checks {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", strings.ToUpper(string(c.Status)), c.Kind, orDash(c.Node), c.subject(), c.text())
+	if len(r.Checks) == 0 {
+		// A table header over no rows reads as "nothing wrong".
+		fmt.Fprintln(&b, r.noChecks())
+	} else {
+		tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "STATUS\tCHECK\tNODE\tSUBJECT\tRESULT")
+		for _, c := range r.Checks {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", strings.ToUpper(string(c.Status)), c.Kind, orDash(c.Node), c.subject(), c.text())
+		}
+		tw.Flush()
 	}
-	tw.Flush()
 	fmt.Fprintf(&b, "\n%s: %s\n", r.verdict(), r.summary())
 	_, err := w.Write(b.Bytes())
 	return err
@@ -289,7 +300,12 @@ func (r *Report) renderMarkdown(w io.Writer) error {
 	for _, n := range r.Nodes {
 		fmt.Fprintf(&b, "| %s | `%s` | %s | %s |\n", md(n.Name), md(n.Address), mdStatus(n.status()), md(n.text()))
 	}
-	b.WriteString("\n### Checks\n\n| status | check | node | subject | result |\n|---|---|---|---|---|\n")
+	b.WriteString("\n### Checks\n\n")
+	if len(r.Checks) == 0 {
+		b.WriteString(md(r.noChecks()) + "\n")
+	} else {
+		b.WriteString("| status | check | node | subject | result |\n|---|---|---|---|---|\n")
+	}
 	for _, c := range r.Checks {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", mdStatus(c.Status), c.Kind, md(orDash(c.Node)), md(c.subject()), md(c.text()))
 	}
@@ -322,10 +338,10 @@ svg { border: 1px solid #ddd; background: #fcfcfc; }
 {{range .R.Nodes}}<tr><td>{{.Name}}</td><td><code>{{.Address}}</code></td><td class="{{.Status}}">{{.Status}}</td><td>{{.Text}}</td></tr>
 {{end}}</table>
 <h2>Checks</h2>
-<table>
+{{if .R.Checks}}<table>
 <tr><th>status</th><th>check</th><th>node</th><th>subject</th><th>result</th></tr>
 {{range .R.Checks}}<tr><td class="{{.Status}}">{{.Status}}</td><td>{{.Kind}}</td><td>{{.NodeOrDash}}</td><td>{{.SubjectText}}</td><td>{{.Text}}</td></tr>
-{{end}}</table>
+{{end}}</table>{{else}}<p class="fail">{{.R.NoChecks}}</p>{{end}}
 <h2>Forwarder graph</h2>
 <p>Clusters of the revision (boxes; the verified one is bold), forward rules as arrows labelled with their zone,
 targets outside the repo as ellipses. Red: a peer or a cycle, or a target that did not answer.</p>
@@ -347,13 +363,13 @@ func (c htmlCheck) SubjectText() string { return c.subject() }
 func (c htmlCheck) Text() string        { return c.text() }
 
 type htmlReport struct {
-	Verdict, Title, Summary string
-	Nodes                   []htmlNode
-	Checks                  []htmlCheck
+	Verdict, Title, Summary, NoChecks string
+	Nodes                             []htmlNode
+	Checks                            []htmlCheck
 }
 
 func (r *Report) renderHTML(w io.Writer) error {
-	hr := htmlReport{Verdict: r.verdict(), Title: r.title(), Summary: r.summary()}
+	hr := htmlReport{Verdict: r.verdict(), Title: r.title(), Summary: r.summary(), NoChecks: r.noChecks()}
 	for _, n := range r.Nodes {
 		hr.Nodes = append(hr.Nodes, htmlNode{n})
 	}

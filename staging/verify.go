@@ -57,6 +57,11 @@ type Options struct {
 	Port uint16
 	// Now is the clock of the report (default time.Now).
 	Now func() time.Time
+	// Progress, when set, is called after every version query to a node
+	// while it does not serve the revision yet, and once when it does
+	// (ServesRevision): who is still on which revision during the wait.
+	// Calls for different nodes may come concurrently.
+	Progress func(NodeResult)
 }
 
 func (o *Options) defaults() {
@@ -218,10 +223,14 @@ func (v *verifier) waitRevision(ctx context.Context, n model.Node) NodeResult {
 		case served == v.rev.ID:
 			res.Served, res.ServesRevision, res.Detail = served, true, ""
 			res.Polls = polls
+			v.progress(res)
 			return res
 		default:
 			res.Served = served
 			res.Detail = fmt.Sprintf("serves %s, not %s", orNone(served), v.rev.ID)
+		}
+		if err == nil || ctx.Err() == nil {
+			v.progress(res)
 		}
 		t := time.NewTimer(v.opt.Poll)
 		select {
@@ -232,6 +241,12 @@ func (v *verifier) waitRevision(ctx context.Context, n model.Node) NodeResult {
 			return res
 		case <-t.C:
 		}
+	}
+}
+
+func (v *verifier) progress(res NodeResult) {
+	if v.opt.Progress != nil {
+		v.opt.Progress(res)
 	}
 }
 

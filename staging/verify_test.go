@@ -280,3 +280,23 @@ func TestVerifyProbesAskAsClients(t *testing.T) {
 		}
 	}
 }
+
+// TestReportNoChecks: when no node serves the revision no check runs; the
+// report says why instead of printing a checks table with no rows.
+func TestReportNoChecks(t *testing.T) {
+	rep := &Report{Revision: "0123456789abcdef0123456789abcdef01234567", Cluster: "staging", Environment: "staging",
+		Nodes: []NodeResult{{Name: "stg1", Address: "127.0.0.2:53", Served: "fedcba9876543210fedcba9876543210fedcba98", Detail: "serves fedcba9876543210fedcba9876543210fedcba98, not 0123456789abcdef0123456789abcdef01234567 after waiting 30s"}}}
+	rep.tally()
+	for format, header := range map[string]string{"text": "STATUS  CHECK", "markdown": "| status | check |", "html": "<th>check</th>"} {
+		var b strings.Builder
+		if err := rep.Render(&b, format); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(b.String(), header) {
+			t.Errorf("%s: an empty checks table (%q):\n%s", format, header, b.String())
+		}
+		if !strings.Contains(b.String(), "No checks ran: they run on the nodes that serve 0123456789ab, and none does.") {
+			t.Errorf("%s: does not say why no check ran:\n%s", format, b.String())
+		}
+	}
+}

@@ -14,9 +14,15 @@ import (
 func init() {
 	register(command{
 		name:    "check",
-		usage:   "check [--base REV] [--format F] [REV]",
-		summary: "run every validation rule on REV (default HEAD, against its first parent)",
-		run:     runCheck,
+		usage:   "check [--base REV | --no-base] [--format human|json|github] [REV]",
+		summary: "run every validation rule on REV (default HEAD, against its first parent), as CI and the nodes do",
+		args:    []string{"REV  the revision to check: a commit id, branch, tag or HEAD~N (default HEAD)"},
+		examples: []string{
+			"dnsctl check                                   # HEAD against its first parent",
+			"dnsctl check --base origin/main --format github HEAD   # in CI: annotations on the pull request",
+			"dnsctl -C dns check --format json              # the config folder dns/ of a monorepo, for scripts",
+		},
+		run: runCheck,
 	})
 }
 
@@ -29,8 +35,7 @@ func runCheck(e *env, args []string) int {
 		return code
 	}
 	if len(pos) > 1 {
-		fmt.Fprintf(e.stderr, "dnsctl check: one revision at most, got %d\n", len(pos))
-		return exitCannotRun
+		return e.badArgs("one revision at most, got %d", len(pos))
 	}
 	revName := "HEAD"
 	if len(pos) == 1 {

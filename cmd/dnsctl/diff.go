@@ -14,9 +14,18 @@ import (
 func init() {
 	register(command{
 		name:    "diff",
-		usage:   "diff [--format F] BASE HEAD",
-		summary: "record-level plan from BASE to HEAD, per zone and per cluster",
-		run:     runDiff,
+		usage:   "diff [--format text|markdown|json] BASE HEAD",
+		summary: "the record-level plan from BASE to HEAD, per zone and per cluster",
+		args: []string{
+			"BASE  the revision before the change (e.g. origin/main, HEAD~1)",
+			"HEAD  the revision after it",
+		},
+		examples: []string{
+			"dnsctl diff HEAD~1 HEAD                                   # what the last commit changes",
+			"dnsctl diff --format markdown origin/main HEAD > plan.md  # the plan as a pull-request comment",
+		},
+		exits: "findings of severity error in HEAD",
+		run:   runDiff,
 	})
 }
 
@@ -27,8 +36,7 @@ func runDiff(e *env, args []string) int {
 		return code
 	}
 	if len(pos) != 2 {
-		fmt.Fprintln(e.stderr, "usage: dnsctl diff [--format text|markdown|json] BASE HEAD")
-		return exitCannotRun
+		return e.badArgs("want BASE and HEAD, got %d revisions", len(pos))
 	}
 	repo, err := e.openRepo(common.dir)
 	if err != nil {

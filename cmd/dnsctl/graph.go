@@ -18,8 +18,14 @@ func init() {
 	register(command{
 		name:    "graph",
 		usage:   "graph [--format dot|svg] [REV]",
-		summary: "the forwarder graph of REV (default HEAD) as Graphviz DOT or SVG",
-		run:     runGraph,
+		summary: "the forwarder graph of REV (default HEAD) as Graphviz DOT or SVG; cycles and peer edges in red",
+		args:    []string{"REV  the revision to draw (default HEAD)"},
+		examples: []string{
+			"dnsctl graph | dot -Tsvg > forwarders.svg  # with Graphviz",
+			"dnsctl graph --format svg origin/main      # runs Graphviz's dot itself",
+		},
+		exits: "findings of severity error (a cycle, a forward to a peer)",
+		run:   runGraph,
 	})
 }
 
@@ -36,8 +42,7 @@ func runGraph(e *env, args []string) int {
 		return code
 	}
 	if len(pos) > 1 {
-		fmt.Fprintln(e.stderr, "usage: dnsctl graph [--format dot|svg] [REV]")
-		return exitCannotRun
+		return e.badArgs("one revision at most, got %d", len(pos))
 	}
 	revName := "HEAD"
 	if len(pos) == 1 {

@@ -10,12 +10,18 @@
 //
 //	func init() {
 //		register(command{
-//			name:    "verify",
-//			usage:   "verify [flags] [REV]",
-//			summary: "probe every staging node and check it serves REV",
-//			run:     runVerify,
+//			name:     "verify",
+//			usage:    "verify [flags] [REV]",
+//			summary:  "probe every staging node and check it serves REV",
+//			args:     []string{"REV  the revision every node must serve"},
+//			examples: []string{"dnsctl verify --cluster staging HEAD"},
+//			exits:    "a node does not serve REV or fails a check", // what exit 1 means
+//			run:      runVerify,
 //		})
 //	}
+//
+// --help, `dnsctl help verify` and the bash completion (completion.go) are
+// generated from that entry and the subcommand's own flag set.
 //
 //	func runVerify(e *env, args []string) int {
 //		fs, common := e.flags("verify", "human", "human", "json") // -C DIR, --format
@@ -50,6 +56,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -71,10 +78,13 @@ const (
 
 // command is one subcommand.
 type command struct {
-	name    string
-	usage   string // e.g. "check [--base REV] [REV]"
-	summary string // one line for the usage message
-	run     func(e *env, args []string) int
+	name     string
+	usage    string   // e.g. "check [--base REV] [REV]"
+	summary  string   // one line for the usage message
+	args     []string // the positional arguments, "NAME  what it is", one per line of --help
+	examples []string // command lines of --help, each "dnsctl ...  # what it does"
+	exits    string   // what exit status 1 means for this command ("" = findings of severity error)
+	run      func(e *env, args []string) int
 }
 
 // commands holds every subcommand, filled by each file's init.
@@ -93,6 +103,8 @@ type env struct {
 	cwd            string // working directory; "" = the process's
 	cmd            string // the running subcommand, for messages
 	common         *commonFlags
+	helpAsked      bool      // -h/--help among the arguments: help goes to stdout
+	flagsOnly      *[]string // completion: collect the flag names, run nothing
 }
 
 func main() {
@@ -107,35 +119,92 @@ func run(args []string, stdout, stderr io.Writer, cwd string) int {
 		e.cwd = e.abs(args[1])
 		args = args[2:]
 	}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		e.usage(stderr)
-		if len(args) == 0 {
-			return exitCannotRun
-		}
+		return exitCannotRun
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		e.usage(stdout)
 		return exitOK
+	case "help":
+		// `dnsctl help CMD` is `dnsctl CMD --help`.
+		if len(args) == 1 {
+			e.usage(stdout)
+			return exitOK
+		}
+		args = []string{args[1], "--help"}
+	case "-version", "--version":
+		args[0] = "version"
 	}
 	c, ok := commands[args[0]]
 	if !ok {
-		fmt.Fprintf(stderr, "dnsctl: unknown command %q\n", args[0])
-		e.usage(stderr)
+		fmt.Fprintf(stderr, "dnsctl: unknown command %q (dnsctl --help lists them)\n", args[0])
 		return exitCannotRun
 	}
 	e.cmd = c.name
 	return c.run(e, args[1:])
 }
 
-func (e *env) usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: dnsctl [-C DIR] <command> [flags] [args]")
-	fmt.Fprintln(w, "\ncommands:")
+// commandNames returns the subcommands in order.
+func commandNames() []string {
 	names := make([]string, 0, len(commands))
 	for n := range commands {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-40s %s\n", commands[n].usage, commands[n].summary)
+	return names
+}
+
+// exitStatusHelp is the exit status paragraph of every help text
+// (DESIGN.md "Interfaces v1").
+const exitStatusHelp = "exit status: 0 clean, 1 %s, 2 could not run (no repository, unknown revision, bad flags or arguments)\n"
+
+func (e *env) usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: dnsctl [-C DIR] <command> [flags] [args]")
+	fmt.Fprintln(w, "\ncommands:")
+	for _, n := range commandNames() {
+		fmt.Fprintf(w, "  %-11s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(w, "\nexit status: 0 clean, 1 findings of severity error (or a failed verify), 2 could not run")
+	fmt.Fprintln(w, "\n`dnsctl <command> --help` (or `dnsctl help <command>`) shows its arguments, flags and examples.")
+	fmt.Fprintln(w, "-C DIR runs as if started in DIR; at a repository's root, a .dnsctl file (`path FOLDER`) names the config folder.")
+	fmt.Fprintf(w, "\n"+exitStatusHelp, "findings of severity error (or a failed verify or promotion)")
+}
+
+// commandHelp writes the --help of subcommand c: usage line, what it does,
+// arguments, flags, examples, exit status.
+func commandHelp(w io.Writer, c command, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "usage: dnsctl %s\n\n%s\n", c.usage, c.summary)
+	if len(c.args) > 0 {
+		fmt.Fprintln(w, "\narguments:")
+		for _, a := range c.args {
+			fmt.Fprintf(w, "  %s\n", a)
+		}
+	}
+	if fs != nil {
+		fmt.Fprintln(w, "\nflags:")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+	}
+	if len(c.examples) > 0 {
+		fmt.Fprintln(w, "\nexamples:")
+		for _, x := range c.examples {
+			fmt.Fprintf(w, "  %s\n", x)
+		}
+	}
+	exits := c.exits
+	if exits == "" {
+		exits = "findings of severity error"
+	}
+	fmt.Fprintf(w, "\n"+exitStatusHelp, exits)
+}
+
+// badArgs reports wrong positional arguments in one line plus the usage
+// line, and returns exitCannotRun.
+func (e *env) badArgs(format string, a ...any) int {
+	c := commands[e.cmd]
+	fmt.Fprintf(e.stderr, "dnsctl %s: %s\nusage: dnsctl %s (dnsctl %s --help for more)\n", e.cmd, fmt.Sprintf(format, a...), c.usage, e.cmd)
+	return exitCannotRun
 }
 
 // abs makes p absolute against the env's working directory.
@@ -168,6 +237,14 @@ type commonFlags struct {
 func (e *env) flags(name, def string, formats ...string) (*flag.FlagSet, *commonFlags) {
 	fs := flag.NewFlagSet("dnsctl "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
+	// --help goes to stdout (it was asked for); a bad flag's message to stderr.
+	fs.Usage = func() {
+		if e.helpAsked {
+			commandHelp(e.stdout, commands[name], fs)
+			return
+		}
+		fmt.Fprintf(e.stderr, "usage: dnsctl %s (dnsctl %s --help for more)\n", commands[name].usage, name)
+	}
 	c := &commonFlags{formats: formats}
 	fs.StringVar(&c.dir, "C", "", "run as if started in `DIR` (a folder inside the repository: the config folder)")
 	if len(formats) > 0 {
@@ -179,6 +256,17 @@ func (e *env) flags(name, def string, formats ...string) (*flag.FlagSet, *common
 
 // parse parses args; ok=false means return code now (help or bad flags).
 func (e *env) parse(fs *flag.FlagSet, args []string) (int, bool) {
+	if e.flagsOnly != nil {
+		// Shell completion asks which flags the subcommand has.
+		fs.VisitAll(func(f *flag.Flag) { *e.flagsOnly = append(*e.flagsOnly, f.Name) })
+		return exitOK, false
+	}
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		e.helpAsked = e.helpAsked || a == "-h" || a == "-help" || a == "--help"
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK, false
@@ -255,7 +343,52 @@ func (e *env) openRepo(dir string) (*repoCtx, error) {
 	if err != nil {
 		return nil, err
 	}
+	if rel == "" {
+		if rel, err = markedConfigPath(root); err != nil {
+			return nil, err
+		}
+	}
 	return &repoCtx{repo: repo, root: root, dir: rel}, nil
+}
+
+// markerFile, at the root of a repository, names the folder holding the
+// config repo when it is not the root (a monorepo, or this project with
+// examples/dns-config): one line `path FOLDER`, the same word and value as
+// the gitops block's `path` of the nodes. It applies only when dnsctl runs
+// at the root: inside a folder (or with -C FOLDER) that folder is the
+// config, so a config repo at its root needs no marker at all.
+const markerFile = ".dnsctl"
+
+// markedConfigPath returns the folder markerFile at root names, or "" when
+// there is no marker.
+func markedConfigPath(root string) (string, error) {
+	data, err := os.ReadFile(filepath.Join(root, markerFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", markerFile, err)
+	}
+	path := ""
+	for i, line := range strings.Split(string(data), "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 0:
+		case f[0] == "path" && len(f) == 2 && path == "":
+			path = f[1]
+		default:
+			return "", fmt.Errorf("%s/%s:%d: want one line `path FOLDER`, got %q", root, markerFile, i+1, strings.TrimSpace(line))
+		}
+	}
+	clean := filepath.ToSlash(filepath.Clean(filepath.FromSlash(path)))
+	if path == "" || filepath.IsAbs(path) || clean == ".." || strings.HasPrefix(clean, "../") {
+		return "", fmt.Errorf("%s/%s: want `path FOLDER` with a folder inside the repository, got %q", root, markerFile, path)
+	}
+	if clean == "." {
+		return "", nil
+	}
+	return clean, nil
 }
 
 func relPath(root, dir string) (string, error) {

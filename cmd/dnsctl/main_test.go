@@ -290,3 +290,33 @@ func TestSeed004(t *testing.T) {
 	}
 	golden(t, "graph-le.dot", out)
 }
+
+// TestMarkerFile: at the root of a monorepo, .dnsctl names the config
+// folder; inside a folder (or with -C) that folder wins; a bad marker is
+// one line that says what to fix.
+func TestMarkerFile(t *testing.T) {
+	g, _, _ := monorepo(t)
+	writeFile(t, filepath.Join(g.dir, markerFile), "# the config repo of this monorepo\npath dns   # as the nodes' gitops path\n")
+	out, errOut, code := dnsctl(t, g.dir, "check", "HEAD~1") // the clean base revision
+	if code != exitOK || !strings.Contains(out, "0 errors, 0 warnings in dns at") {
+		t.Fatalf("from the root with a marker: exit %d, stdout %s, stderr %s", code, out, errOut)
+	}
+	// -C a folder: that folder, whatever the marker says.
+	out, _, code = dnsctl(t, g.dir, "-C", "app", "check")
+	if code != exitFindings || !strings.Contains(out, "app/clusters: error: repo-layout") {
+		t.Errorf("-C app: exit %d, stdout %s", code, out)
+	}
+	for _, tc := range []struct{ marker, want string }{
+		{"path ../elsewhere\n", "a folder inside the repository"},
+		{"path /etc\n", "a folder inside the repository"},
+		{"folder dns\n", ".dnsctl:1: want one line `path FOLDER`"},
+		{"path dns\npath other\n", ".dnsctl:2: want one line `path FOLDER`"},
+		{"path\n", ".dnsctl:1: want one line"},
+	} {
+		writeFile(t, filepath.Join(g.dir, markerFile), tc.marker)
+		_, errOut, code := dnsctl(t, g.dir, "check")
+		if code != exitCannotRun || !strings.Contains(errOut, tc.want) || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("marker %q: exit %d, stderr %q, want one line with %q", tc.marker, code, errOut, tc.want)
+		}
+	}
+}

@@ -20,7 +20,14 @@ func init() {
 		name:    "promote",
 		usage:   "promote REV --to production [--after-bake --bake 1h]",
 		summary: "move the ref production tracks to a verified REV, fast-forward only, and push it",
-		run:     runPromote,
+		args:    []string{"REV  a revision verified on a staging cluster (dnsctl verify)"},
+		examples: []string{
+			"dnsctl promote 3f2a9c1 --to production                         # the canary clusters' ref",
+			"dnsctl promote 3f2a9c1 --to production --after-bake --bake 1h  # the others, once the canary served it 1h",
+			"dnsctl promote HEAD --remote ''                                # move the local ref only",
+		},
+		exits: "REV is not verified, not a fast-forward, or the bake is not complete",
+		run:   runPromote,
 	})
 }
 
@@ -39,8 +46,7 @@ func runPromote(e *env, args []string) int {
 		return code
 	}
 	if len(pos) != 1 {
-		fmt.Fprintln(e.stderr, "usage: dnsctl promote REV --to production [--after-bake --bake 1h]")
-		return exitCannotRun
+		return e.badArgs("want one revision, got %d", len(pos))
 	}
 	env := model.Environment(*to)
 	if env != model.Production && env != model.Staging {
@@ -72,6 +78,7 @@ func runPromote(e *env, args []string) int {
 	if err != nil {
 		return e.fail(err)
 	}
+	opt.Progress = e.waitProgress(rev.ID)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	p, err := staging.Promote(ctx, staging.PromoteOptions{

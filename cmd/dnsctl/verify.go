@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gitops-dns/resolverd/cluster/model"
@@ -25,7 +26,14 @@ func init() {
 		name:    "verify",
 		usage:   "verify --cluster NAME [--format text|markdown|json|html] [--wait 30s] REV",
 		summary: "check every node of a cluster serves REV and passes the probes; record a pass in git",
-		run:     runVerify,
+		args:    []string{"REV  the revision every node must serve (a commit id, branch, tag or HEAD)"},
+		examples: []string{
+			"dnsctl verify --cluster staging HEAD                        # waits up to 30s for every node",
+			"dnsctl verify --cluster staging --format markdown --wait 2m $(git rev-parse origin/main)",
+			"dnsctl verify --cluster dev --node local=127.0.0.1:1053 HEAD  # ask a node elsewhere (tunnel, NAT)",
+		},
+		exits: "a node does not serve REV within --wait or fails a check",
+		run:   runVerify,
 	})
 }
 
@@ -82,9 +90,34 @@ func (v *verifyFlags) options() (staging.Options, error) {
 	return staging.Options{Wait: v.wait, Timeout: v.timeout, Port: uint16(v.port), Addrs: v.nodes, Now: verifyNow}, nil
 }
 
+// waitProgress prints, on stderr, each node's state while verify waits for
+// it to serve the revision: one line whenever what a node serves (or why it
+// does not answer) changes, so a long --wait says who holds it up.
+func (e *env) waitProgress(want string) func(staging.NodeResult) {
+	var mu sync.Mutex
+	last := map[string]string{}
+	return func(n staging.NodeResult) {
+		state := "serves " + model.ShortID(want)
+		switch {
+		case n.ServesRevision:
+		case n.Served != "":
+			state = "serves " + model.ShortID(n.Served) + ", waiting for " + model.ShortID(want)
+		default:
+			state = n.Detail + ", waiting for " + model.ShortID(want)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if last[n.Name] == state {
+			return
+		}
+		last[n.Name] = state
+		fmt.Fprintf(e.stderr, "dnsctl %s: node %s (%s) %s\n", e.cmd, n.Name, n.Address, state)
+	}
+}
+
 func runVerify(e *env, args []string) int {
 	fs, common := e.flags("verify", "text", staging.Formats...)
-	clusterName := fs.String("cluster", "", "the cluster to verify on (required)")
+	clusterName := fs.String("cluster", "", "the cluster `NAME` to verify on (required)")
 	record := fs.Bool("record", true, "record a passing verification as the annotated tag verified/<cluster>/<rev>")
 	var vf verifyFlags
 	vf.add(fs)
@@ -92,9 +125,11 @@ func runVerify(e *env, args []string) int {
 	if !ok {
 		return code
 	}
-	if len(pos) != 1 || *clusterName == "" {
-		fmt.Fprintln(e.stderr, "usage: dnsctl verify --cluster NAME [--format text|markdown|json|html] [--wait 30s] REV")
-		return exitCannotRun
+	if *clusterName == "" {
+		return e.badArgs("--cluster is required")
+	}
+	if len(pos) != 1 {
+		return e.badArgs("want one revision, got %d", len(pos))
 	}
 	opt, err := vf.options()
 	if err != nil {
@@ -113,6 +148,7 @@ func runVerify(e *env, args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	opt.Progress = e.waitProgress(rev.ID)
 	rep, err := staging.Verify(ctx, rev, *clusterName, opt)
 	if err != nil {
 		return e.fail(err)

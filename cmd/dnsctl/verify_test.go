@@ -315,3 +315,31 @@ func TestVerifyNodeOverride(t *testing.T) {
 		t.Fatal("--record=false recorded the verification")
 	}
 }
+
+// TestVerifyWaitProgress: while verify waits, stderr says which node still
+// serves which revision, once per change; when the node takes the revision
+// within the wait, that is said too.
+func TestVerifyWaitProgress(t *testing.T) {
+	f := newVerifyFixture(t)
+	old := f.commit("198.18.5.10")
+	h := f.commit("198.18.5.10", old)
+	f.serve(old)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		f.serve(h)
+	}()
+	_, stderr, code := dnsctl(t, f.dir, "verify", "--cluster", "staging", h.String(), "--port", strconv.Itoa(f.port), "--wait", "10s", "--record=false")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	for _, node := range []string{"stg1 (127.0.0.2", "stg2 (127.0.0.3"} {
+		waiting := fmt.Sprintf("dnsctl verify: node %s:%d) serves %s, waiting for %s\n", node, f.port, model.ShortID(old.String()), model.ShortID(h.String()))
+		if strings.Count(stderr, waiting) != 1 {
+			t.Errorf("want the line %q once:\n%s", waiting, stderr)
+		}
+		done := fmt.Sprintf("dnsctl verify: node %s:%d) serves %s\n", node, f.port, model.ShortID(h.String()))
+		if !strings.Contains(stderr, done) || strings.Index(stderr, done) < strings.Index(stderr, waiting) {
+			t.Errorf("want the line %q after the waiting one:\n%s", done, stderr)
+		}
+	}
+}

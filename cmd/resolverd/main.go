@@ -20,6 +20,7 @@ import (
 	// CoreDNS's own plugins that we use. Each registers itself on import.
 	_ "github.com/coredns/coredns/plugin/bind"
 	_ "github.com/coredns/coredns/plugin/debug"
+	_ "github.com/coredns/coredns/plugin/dnstap"
 	_ "github.com/coredns/coredns/plugin/errors"
 	_ "github.com/coredns/coredns/plugin/health"
 	_ "github.com/coredns/coredns/plugin/log"
@@ -50,6 +51,7 @@ var directives = []string{
 	"prometheus",
 	"errors",
 	"log",
+	"dnstap",
 	"gitops",
 	"fastpath",
 	"fallback",
@@ -66,7 +68,14 @@ func init() {
 	dnsserver.Directives = directives
 	// Replaces coremain's "./Corefile" default: no -conf means the example.
 	caddy.SetDefaultCaddyfileLoader("resolverd-default", caddy.LoaderFunc(loadDefault))
+	// coremain's help names its own default, ./Corefile, which never applies.
+	if f := flag.Lookup("conf"); f != nil {
+		f.Usage = confUsage
+	}
 }
+
+// confUsage is -conf's line of -help.
+const confUsage = "Corefile to load (default: the built-in Corefile.example, which serves examples/dns-config of the git repository in the current directory)"
 
 func loadDefault(serverType string) (caddy.Input, error) {
 	return caddy.CaddyfileInput{

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,5 +82,17 @@ func TestDeployCorefilesParse(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// `resolverd -help` must name the default that applies: the built-in
+// example, not coremain's ./Corefile.
+func TestHelpNamesTheBuiltInDefault(t *testing.T) {
+	f := flag.Lookup("conf")
+	if f == nil {
+		t.Fatal("no -conf flag")
+	}
+	if f.Usage != confUsage || !strings.Contains(f.Usage, "Corefile.example") {
+		t.Fatalf("-conf help = %q, want it to name the built-in Corefile.example", f.Usage)
 	}
 }

@@ -39,6 +39,8 @@ type Metrics interface {
 	Condition(typ, status string)
 	// SyncRequested: an authenticated POST /sync arrived.
 	SyncRequested()
+	// CacheFlushed: an authenticated POST /cache/flush dropped n entries.
+	CacheFlushed(n int)
 }
 
 // Served is what Metrics.Serving reports of the served revision.
@@ -63,6 +65,7 @@ func (nopMetrics) StateCorrupted()                         {}
 func (nopMetrics) ProbeFailed(string, bool)                {}
 func (nopMetrics) Condition(string, string)                {}
 func (nopMetrics) SyncRequested()                          {}
+func (nopMetrics) CacheFlushed(int)                        {}
 
 // Logger is where the syncer says what it did and what went wrong; the
 // gitops plugin passes CoreDNS's plugin logger.

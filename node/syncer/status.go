@@ -272,6 +272,7 @@ func (g *Syncer) Status() Status {
 //	POST /sync    fetch now (Authorization: Bearer <sync_token_file>), wait
 //	              for the attempt and return it with the status; with
 //	              ?retry=1 a head refused before is evaluated again
+//	POST /cache/flush, GET /cache  the query path's caches (cachectl.go)
 func (g *Syncer) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
@@ -305,6 +306,7 @@ func (g *Syncer) Handler() http.Handler {
 		res.Status = g.Status()
 		writeJSON(w, http.StatusOK, res)
 	})
+	g.handleCache(mux)
 	return mux
 }
 

@@ -65,9 +65,11 @@ func newPlugin(cfg Config, src node.Source) *Plugin {
 // CoreDNS binds its own (caddy's OnStartup), so ours come first in the
 // kernel's SO_REUSEPORT group and the steering program picks only ours.
 func (p *Plugin) start(dc *dnsserver.Config) error {
-	if dc.Handler("log") != nil {
-		log.Warning("disabled: the block has `log`, and query logging needs every query to walk the chain")
-		return nil
+	for _, logger := range []string{"log", "dnstap"} {
+		if dc.Handler(logger) != nil {
+			log.Warningf("disabled: the block has `%s`, and query logging needs every query to walk the chain", logger)
+			return nil
+		}
 	}
 	if dc.Port == "0" {
 		log.Warning("disabled: port 0 cannot be shared with CoreDNS's socket")

@@ -54,6 +54,10 @@ func setup(c *caddy.Controller) error {
 		return plugin.Error(pluginName, c.Errf("fastpath serves plain DNS over UDP, not %s://: move it to a dns:// (or scheme-less) server block", dc.Transport))
 	}
 	p := newPlugin(cfg, source.Of(c))
+	if p.cache != nil {
+		// The node's HTTP endpoint flushes and inspects it with the resolver's.
+		source.HolderOf(dc).RegisterCache(p.cache)
+	}
 	// The hook CoreDNS calls when it starts serving UDP on an address: it
 	// hands us the server whose ServeDNS is the slow path. We decorate
 	// nothing.

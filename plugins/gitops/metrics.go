@@ -55,6 +55,18 @@ var (
 		Name:      "sync_requests_total",
 		Help:      "Authenticated on-demand sync requests (HTTP POST /sync).",
 	})
+	cacheFlushes = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "gitops",
+		Name:      "cache_flushes_total",
+		Help:      "Authenticated cache flushes (HTTP POST /cache/flush).",
+	})
+	cacheFlushedEntries = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "gitops",
+		Name:      "cache_flushed_entries_total",
+		Help:      "Entries dropped from the resolver's and the packet cache by POST /cache/flush.",
+	})
 	rejectedRevisions = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "gitops",
@@ -131,6 +143,10 @@ func (promMetrics) Applied(d time.Duration)    { applyDuration.Observe(d.Seconds
 func (promMetrics) LastGood(t time.Time)       { lastGoodTime.Set(float64(t.Unix())) }
 func (promMetrics) StateCorrupted()            { stateCorrupt.Inc() }
 func (promMetrics) SyncRequested()             { syncRequests.Inc() }
+func (promMetrics) CacheFlushed(n int) {
+	cacheFlushes.Inc()
+	cacheFlushedEntries.Add(float64(n))
+}
 func (promMetrics) ProbeFailed(p string, gate bool) {
 	probeFailures.WithLabelValues(p, strconv.FormatBool(gate)).Inc()
 }

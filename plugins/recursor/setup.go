@@ -33,6 +33,8 @@ func setup(c *caddy.Controller) error {
 	server := "dns://" + net.JoinHostPort(host, dc.Port)
 	c.OnStartup(func() error { forwardCollector.add(rc, server); return nil })
 	c.OnShutdown(func() error { forwardCollector.remove(rc); return rc.Close() })
+	// The node's HTTP endpoint flushes and inspects the cache through it.
+	source.HolderOf(dc).RegisterCache(rc)
 	dc.AddPlugin(func(next plugin.Handler) plugin.Handler {
 		rc.Next = next
 		return rc

@@ -144,6 +144,7 @@ func newNode(t *testing.T, repoDir, state string) *node {
 type nodeSpec struct {
 	bind, ref, cluster, name string
 	fastpath                 string // the fastpath directive with its block; "" = bare
+	gitops                   string // more lines of the gitops block (http, sync_token_file)
 }
 
 func newClusterNode(t *testing.T, repoDir, state string, spec nodeSpec) *node {
@@ -177,6 +178,7 @@ func (n *node) writeCorefile(repoDir string, spec nodeSpec) {
         node    %s
         poll    200ms
         state   %s
+        %s
     }
     %s
     fallback
@@ -188,7 +190,7 @@ func (n *node) writeCorefile(repoDir string, spec nodeSpec) {
     ready 127.0.0.1:%d
     errors
 }
-`, n.port, spec.bind, repoDir, spec.ref, spec.cluster, spec.name, n.state, spec.fastpath, n.metrics, n.read)
+`, n.port, spec.bind, repoDir, spec.ref, spec.cluster, spec.name, n.state, spec.gitops, spec.fastpath, n.metrics, n.read)
 	if err := os.WriteFile(n.corefile, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -24,10 +24,15 @@ import (
 // slow.test. to a server on loopback that answers after delay, and lets
 // only 127.0.0.1 recurse.
 func hardenedNode(t *testing.T, delay time.Duration, fastpath string) (*node, *atomic.Int32) {
+	return forwardingNode(t, delay, nodeSpec{fastpath: fastpath})
+}
+
+// forwardingNode is hardenedNode with the node's spec.
+func forwardingNode(t *testing.T, delay time.Duration, spec nodeSpec) (*node, *atomic.Int32) {
 	t.Helper()
 	slow, asked := slowServer(t, delay)
 	repo := newConfigRepo(t, baseFiles())
-	n := newClusterNode(t, repo.dir, t.TempDir(), nodeSpec{fastpath: fastpath})
+	n := newClusterNode(t, repo.dir, t.TempDir(), spec)
 	head := repo.commit("forward slow.test., recursion for 127.0.0.1 only", map[string]string{
 		"clusters/dev.yaml": fmt.Sprintf(`name: dev
 environment: staging
