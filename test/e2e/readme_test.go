@@ -17,6 +17,10 @@ import (
 type readmeCommand struct {
 	exit int      // expected exit status
 	want []string // substrings of stdout+stderr ("$HEAD" = the served commit id)
+	// verifiedBy: a command of a production host (systemd, a container
+	// runtime, a Kubernetes cluster) that this machine cannot run; it names
+	// the test that checks the artefact the command uses instead.
+	verifiedBy string
 }
 
 // readmeCommands is every shell command of README.md's ```sh blocks, as
@@ -45,6 +49,15 @@ var readmeCommands = map[string]readmeCommand{
 	"go run ./cmd/dnsctl promote HEAD --to production --remote ''": {want: []string{"verified: verified/dev/", "refs/heads/production created at $HEAD locally"}},
 	"go run ./cmd/dnsctl promote HEAD --to production --after-bake --bake 1h --remote ''": {
 		exit: 1, want: []string{"canary us-east"}},
+
+	// Run in production: what these commands use is checked by deploy's tests.
+	"systemctl daemon-reload && systemctl enable --now resolverd": {verifiedBy: "deploy.TestSystemdUnit (make install + systemd-analyze verify)"},
+	"systemctl kill -s HUP resolverd":                             {verifiedBy: "node/syncer.TestSIGHUP (a HUP syncs now)"},
+	"docker build -f deploy/Dockerfile --build-arg REVISION=$(git rev-parse HEAD) -t resolverd:0.1.0 .": {
+		verifiedBy: "deploy.TestDockerfile (its stages parsed, its go build run as written)"},
+	"docker run -d -p 53:53/udp -p 53:53/tcp -v resolverd-state:/var/lib/resolverd -v /etc/resolverd:/etc/resolverd:ro resolverd:0.1.0": {
+		verifiedBy: "deploy.TestDockerfile (volume, user, healthcheck)"},
+	"kubectl -n dns apply -k deploy/kubernetes/base": {verifiedBy: "deploy.TestKubernetesBase (every manifest parsed, references checked)"},
 }
 
 // readmeShellCommands returns the commands of README.md's ```sh blocks,
@@ -58,6 +71,7 @@ func readmeShellCommands(t *testing.T) []string {
 	defer f.Close()
 	var cmds []string
 	in := false
+	cont := ""
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := sc.Text()
@@ -68,7 +82,15 @@ func readmeShellCommands(t *testing.T) []string {
 			in = false
 		case in:
 			cmd, _, _ := strings.Cut(line, " #")
-			if cmd = strings.TrimSpace(cmd); cmd != "" {
+			cmd = strings.TrimSpace(cmd)
+			if cont != "" { // the line before ended in a backslash
+				cmd, cont = cont+" "+cmd, ""
+			}
+			if c, ok := strings.CutSuffix(cmd, "\\"); ok {
+				cont = strings.TrimSpace(c)
+				continue
+			}
+			if cmd != "" {
 				cmds = append(cmds, cmd)
 			}
 		}
@@ -164,6 +186,9 @@ func TestReadmeCommandsAsWritten(t *testing.T) {
 			continue
 		}
 		want := readmeCommands[c]
+		if want.verifiedBy != "" {
+			continue
+		}
 		cctx, ccancel := context.WithTimeout(context.Background(), time.Minute)
 		cmd := exec.CommandContext(cctx, "ip", "netns", "exec", ns, "sh", "-c", repl.Replace(c))
 		cmd.Dir = dir
