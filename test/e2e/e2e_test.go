@@ -144,6 +144,7 @@ func newNode(t *testing.T, repoDir, state string) *node {
 type nodeSpec struct {
 	bind, ref, cluster, name string
 	fastpath                 string // the fastpath directive with its block; "" = bare
+	recursor                 string // the recursor block's settings, one per line ("" = none)
 }
 
 func newClusterNode(t *testing.T, repoDir, state string, spec nodeSpec) *node {
@@ -181,12 +182,14 @@ func (n *node) writeCorefile(repoDir string, spec nodeSpec) {
     %s
     fallback
     authority
-    recursor
+    recursor {
+%s
+    }
     prometheus 127.0.0.1:%d
     ready 127.0.0.1:%d
     errors
 }
-`, n.port, spec.bind, repoDir, spec.ref, spec.cluster, spec.name, n.state, spec.fastpath, n.metrics, n.read)
+`, n.port, spec.bind, repoDir, spec.ref, spec.cluster, spec.name, n.state, spec.fastpath, spec.recursor, n.metrics, n.read)
 	if err := os.WriteFile(n.corefile, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
