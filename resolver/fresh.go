@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -149,47 +150,73 @@ func (f freshUDP) exchangeUntil(ctx context.Context, deadline time.Time, network
 	if _, err := writeRetry(fd, wire); err != nil {
 		return nil, fmt.Errorf("write udp %s: %w", server, os.NewSyscallError("write", err))
 	}
+	r, lean, err := awaitReply(fd, fb.b[:], m, w.ready, w.timer.C, done)
+	if err != nil {
+		if errors.Is(err, errDone) {
+			err = ctx.Err()
+		}
+		return nil, fmt.Errorf("udp %s: %w", server, err)
+	}
+	// As in udpPool: a reply Msg.Unpack decoded leaves the buffer to the
+	// GC rather than rely on every unpacker copying.
+	keep = lean
+	return r, nil
+}
+
+// errDone: the caller's context ended while the query waited.
+var errDone = errors.New("context done")
+
+// awaitReply waits for the reply to m on the connected socket fd, reading
+// into buf: each token on ready says the socket may hold datagrams (or an
+// error). It reads until the socket is empty (an edge may stand for
+// several datagrams), skipping up to maxStrayReplies that are not the
+// reply (wrong id, another question, garbage), then waits again. When
+// expire fires it reads once more before giving up: a reply that is
+// already in the socket counts, even if the wake-up that announced it has
+// not reached this goroutine yet (on a busy machine the deadline and the
+// reply can be a scheduling delay apart). lean says r was decoded by
+// leanUnpack.
+func awaitReply(fd int, buf []byte, m *dns.Msg, ready <-chan struct{}, expire <-chan time.Time, done <-chan struct{}) (r *dns.Msg, lean bool, err error) {
 	for strays := 0; strays < maxStrayReplies; {
 		// Wait first: the reply cannot be there yet, and a read that
 		// says EAGAIN is a syscall spent on nothing.
+		expired := false
 		select {
-		case <-w.ready:
-		case <-w.timer.C:
-			return nil, fmt.Errorf("read udp %s: %w", server, context.DeadlineExceeded)
+		case <-ready:
+		case <-expire:
+			expired = true
 		case <-done:
-			return nil, fmt.Errorf("read udp %s: %w", server, ctx.Err())
+			return nil, false, errDone
 		}
-		// Read until the socket is empty: an edge (one event) may stand
-		// for several datagrams.
 		for ; strays < maxStrayReplies; strays++ {
-			n, err := readRetry(fd, fb.b[:])
+			n, err := readRetry(fd, buf)
 			if err == unix.EAGAIN {
-				break // wait for the next event
+				break // empty: wait for the next event
 			}
 			if err != nil {
 				// ECONNREFUSED: the port is closed (an ICMP error came back).
-				return nil, fmt.Errorf("read udp %s: %w", server, os.NewSyscallError("read", err))
+				return nil, false, os.NewSyscallError("read", err)
 			}
-			if n < 12 || binary.BigEndian.Uint16(fb.b[:]) != m.Id {
+			if n < 12 || binary.BigEndian.Uint16(buf) != m.Id {
 				continue // not ours (or an empty datagram): keep waiting for the real reply
 			}
-			r, lean := leanUnpack(fb.b[:n], m)
+			r, lean := leanUnpack(buf[:n], m)
 			if !lean {
 				r = new(dns.Msg)
-				if r.Unpack(fb.b[:n]) != nil {
+				if r.Unpack(buf[:n]) != nil {
 					continue // garbage
 				}
 			}
 			if !sameQuestion(m, r) {
 				continue // another question: keep waiting
 			}
-			// As in udpPool: a reply Msg.Unpack decoded leaves the buffer to
-			// the GC rather than rely on every unpacker copying.
-			keep = lean
-			return r, nil
+			return r, lean, nil
+		}
+		if expired {
+			return nil, false, fmt.Errorf("read: %w", context.DeadlineExceeded)
 		}
 	}
-	return nil, fmt.Errorf("udp %s: %w", server, errMismatch)
+	return nil, false, errMismatch
 }
 
 // readRetry is read(2) on a non-blocking socket, retried when a signal

@@ -21,7 +21,7 @@ import (
 // the epoll set (no other descriptor refers to the socket); the query
 // reads only once told there is a datagram or an error. What is added is
 // an epoll_wait shared by every socket ready at that moment and a goroutine
-// hand-off. Measured in the notes of resolver/README.md.
+// hand-off. What it saves is measured in resolver/README.md.
 //
 // How: the epoll descriptor is itself registered with the runtime's poller
 // (it is readable when one of its sockets is ready), so the watching

@@ -302,3 +302,41 @@ func TestFreshUDPFamilies(t *testing.T) {
 		replyFor(t, r, "www.example.")
 	}
 }
+
+// TestFreshUDPReplyAtDeadline: when the deadline fires, a reply already in
+// the socket is still taken (its wake-up may not have reached the query on
+// a busy machine); an empty socket then times out.
+func TestFreshUDPReplyAtDeadline(t *testing.T) {
+	rs := startResponder(t, false, func(rs *responder, q *dns.Msg, from net.Addr) { rs.send(goodReply(q), from) })
+	fd, err := dialUDP(rs.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	m := query("www.example.")
+	wire, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.Write(fd, wire); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 5000); err != nil || n != 1 {
+		t.Fatalf("reply not there: %d %v", n, err)
+	}
+	expired := func() <-chan time.Time {
+		c := make(chan time.Time, 1)
+		c <- time.Now()
+		return c
+	}
+	buf := make([]byte, poolReadBuf)
+	// No wake-up ever comes (ready is nil): only the deadline.
+	r, _, err := awaitReply(fd, buf, m, nil, expired(), nil)
+	if err != nil {
+		t.Fatalf("reply in the socket at the deadline: %v", err)
+	}
+	replyFor(t, r, "www.example.")
+	if _, _, err := awaitReply(fd, buf, m, nil, expired(), nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("empty socket at the deadline: %v, want %v", err, context.DeadlineExceeded)
+	}
+}
