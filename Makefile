@@ -3,19 +3,49 @@
 #   make test                   the whole test suite (what CI runs)
 GO          ?= go
 STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
+PROMTOOL    ?= promtool
 
-.PHONY: all build test lint vet unit lab bench bench-go fuzz clean
+# The product version is internal/version/VERSION; builds stamp the commit
+# (and whether the tree was modified) next to it. `go build` in a plain clone
+# stamps it too (build info); these flags also work in worktrees and with
+# -buildvcs=false.
+REVISION := $(shell git rev-parse HEAD 2>/dev/null)
+MODIFIED := $(shell git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo true || echo false)
+LDFLAGS  := -X github.com/gitops-dns/resolverd/internal/version.revision=$(REVISION) -X github.com/gitops-dns/resolverd/internal/version.modified=$(MODIFIED)
+
+# install: the binaries, the systemd unit and (only when none is there) the
+# production Corefile. DESTDIR for packaging.
+PREFIX     ?= /usr/local
+UNITDIR    ?= /etc/systemd/system
+CONFDIR    ?= /etc/resolverd
+
+.PHONY: all build test lint vet unit lab bench bench-go fuzz clean install deploy-check
 
 all: build
 
 build:
-	$(GO) build -o resolverd ./cmd/resolverd
-	$(GO) build -o dnsctl ./cmd/dnsctl
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o resolverd ./cmd/resolverd
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dnsctl ./cmd/dnsctl
 
-# Everything CI checks: formatting, vet, staticcheck, every test (unit,
-# end-to-end on loopback, and the network-namespace lab when run as root).
-test: lint
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(CONFDIR)
+	install -m 0755 resolverd dnsctl $(DESTDIR)$(PREFIX)/bin/
+	sed 's|/usr/local/bin/resolverd|$(PREFIX)/bin/resolverd|; s|/etc/resolverd/Corefile|$(CONFDIR)/Corefile|' deploy/systemd/resolverd.service > $(DESTDIR)$(UNITDIR)/resolverd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/resolverd.service
+	test -e $(DESTDIR)$(CONFDIR)/Corefile || install -m 0644 deploy/Corefile $(DESTDIR)$(CONFDIR)/Corefile
+	@echo "installed; edit $(CONFDIR)/Corefile (cluster, node, repo), then: systemctl daemon-reload && systemctl enable --now resolverd"
+
+# Everything CI checks: formatting, vet, staticcheck, the alert rules'
+# unit tests, every test (unit, end-to-end on loopback, the deploy/
+# artefacts, and the network-namespace lab when run as root).
+test: lint deploy-check
 	$(GO) test -count=1 -timeout 20m ./...
+
+# The Prometheus rules (Debian: prometheus ships promtool; .ci/run installs it).
+deploy-check:
+	$(PROMTOOL) check rules deploy/prometheus/resolverd.rules.yml
+	$(PROMTOOL) test rules deploy/prometheus/resolverd.rules_test.yml
+	$(PROMTOOL) check config deploy/prometheus/scrape.yml
 
 lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "not gofmt-clean:"; echo "$$out"; exit 1; fi

@@ -9,6 +9,8 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/gitops-dns/resolverd/cluster/model"
+
 	"github.com/gitops-dns/resolverd/zones"
 	"github.com/go-git/go-billy/v5/memfs"
 	"github.com/go-git/go-git/v5"
@@ -60,7 +62,7 @@ func bigRepo(nZones, perZone int, serial uint32, bump int) fstest.MapFS {
 	return m
 }
 
-func countRecords(rev *Revision) int {
+func countRecords(rev *model.Revision) int {
 	n := 0
 	for _, z := range rev.Zones {
 		n += z.Len()
@@ -73,7 +75,7 @@ func countRecords(rev *Revision) int {
 func BenchmarkLoadCheck1M(b *testing.B) {
 	fsys := bigRepo(100, 10_000, 1, -1)
 	b.ReportAllocs()
-	var rev *Revision
+	var rev *model.Revision
 	for b.Loop() {
 		var fs []zones.Finding
 		rev, fs = Load(fsys, "")
@@ -92,7 +94,7 @@ func BenchmarkLoadCheck1M(b *testing.B) {
 }
 
 // reportRetained reports the heap a loaded revision keeps alive.
-func reportRetained(b *testing.B, rev *Revision) {
+func reportRetained(b *testing.B, rev *model.Revision) {
 	b.StopTimer()
 	var ms runtime.MemStats
 	runtime.GC()
@@ -180,7 +182,7 @@ func BenchmarkLoadCommitCheck1M(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
-	var rev *Revision
+	var rev *model.Revision
 	for b.Loop() {
 		var fs []zones.Finding
 		rev, fs, err = LoadCommit(repo, h, "cfg")

@@ -6,6 +6,8 @@ import (
 	"path"
 	"strings"
 
+	"github.com/gitops-dns/resolverd/cluster/model"
+	"github.com/gitops-dns/resolverd/probe"
 	"github.com/gitops-dns/resolverd/zones"
 	"github.com/miekg/dns"
 )
@@ -51,7 +53,7 @@ const nearEmptyPercent = 10
 // when base is not nil, the rules against the revision being replaced
 // (serials, deletions; the trailer is read from rev.Message). It returns
 // every finding, sorted by position. Load's findings are not repeated.
-func Check(rev, base *Revision) []zones.Finding {
+func Check(rev, base *model.Revision) []zones.Finding {
 	c := &checker{rev: rev}
 	c.forwarders()
 	c.clusters()
@@ -68,7 +70,7 @@ func Check(rev, base *Revision) []zones.Finding {
 }
 
 type checker struct {
-	rev       *Revision
+	rev       *model.Revision
 	authority *zones.Authority
 	out       []zones.Finding
 }
@@ -98,7 +100,7 @@ func (c *checker) forwarders() {
 		cluster string
 		zone    string
 	}
-	env := map[string]Environment{}
+	env := map[string]model.Environment{}
 	for _, cl := range c.rev.Clusters {
 		env[cl.Name] = cl.Environment
 	}
@@ -124,7 +126,7 @@ func (c *checker) forwarders() {
 			c.errorf(pos, RuleForwardSelf, "cluster %s forwards %s to %s: loopback at the DNS port reaches the node itself", e.From, e.Rule.Zone, e.Target)
 		case e.Unreachable != "":
 			unreachable[k] = append(unreachable[k], e)
-		case e.To != "" && env[e.From] == Production && env[e.To] == Staging:
+		case e.To != "" && env[e.From] == model.Production && env[e.To] == model.Staging:
 			c.warnf(pos, RuleForwardToStaging, "production cluster %s forwards %s to %s, a node of staging cluster %s: production would depend on what staging is testing", e.From, e.Rule.Zone, e.Target, e.To)
 		}
 	}
@@ -153,9 +155,9 @@ func (c *checker) clusters() {
 	prod, staging := false, false
 	for _, cl := range c.rev.Clusters {
 		switch cl.Environment {
-		case Production:
+		case model.Production:
 			prod = true
-		case Staging:
+		case model.Staging:
 			staging = true
 		}
 		for i, p := range cl.Recursion.Allow {
@@ -262,7 +264,7 @@ func (c *checker) fallback() {
 // own zone says does not exist would only hide a mistake), and special-use
 // names that never resolve are refused. Names outside our zones are
 // external and resolved by recursion or forwarding: allowed.
-func (c *checker) fallbackName(r Record, name string) {
+func (c *checker) fallbackName(r model.Record, name string) {
 	for _, n := range neverResolved {
 		if dns.IsSubDomain(n, name) {
 			c.errorf(r.Pos, RuleFallbackName, "fallback owner %s is under %s, a special-use name that is never resolved", name, n)
@@ -284,9 +286,9 @@ func (c *checker) fallbackName(r Record, name string) {
 	case ans.Rcode != dns.RcodeSuccess:
 		return
 	}
-	want := RdataText(r.RR)
+	want := probe.RdataText(r.RR)
 	for _, rr := range ans.Answer {
-		if rr.Header().Rrtype == t && strings.EqualFold(RdataText(rr), want) {
+		if rr.Header().Rrtype == t && strings.EqualFold(probe.RdataText(rr), want) {
 			return
 		}
 	}
@@ -320,7 +322,7 @@ func (c *checker) probes() {
 				continue
 			}
 		}
-		for _, i := range missingExpect(p.Expect, ans.Answer) {
+		for _, i := range probe.Missing(p.Expect, ans.Answer) {
 			c.errorf(p.ExpectPos[i], RuleProbeZone, "probe %q expects %q for %s %s but zone %s (%s) answers %s", p.Name, p.Expect[i], p.Query, dns.TypeToString[p.Type], z.Origin(), z.File(), answerText(ans.Answer))
 		}
 	}
@@ -330,11 +332,11 @@ func (c *checker) probes() {
 // probe of an internal name: they neither serve its zone nor forward it, so
 // after every revision their self-probe would fail and return them to their
 // last good revision.
-func (c *checker) gateReach(p Probe, origin string) {
+func (c *checker) gateReach(p model.Probe, origin string) {
 	for _, cl := range c.rev.Clusters {
 		// Whether some rule forwards the name does not depend on the
 		// rules' order: no need to sort them for MatchForward.
-		if cl.Zones == nil || servesName(cl.Zones, p.Query) || MatchForward(cl.Forward, p.Query) != nil {
+		if cl.Zones == nil || servesName(cl.Zones, p.Query) || model.MatchForward(cl.Forward, p.Query) != nil {
 			continue
 		}
 		c.errorf(p.Pos, RuleProbeUnreachable, "gate probe %q asks %s in internal zone %s, which cluster %s neither serves nor forwards: its nodes would fail the probe and return to their last good revision after every change (serve or forward the zone in %s, or make the probe not a gate)",
@@ -343,7 +345,7 @@ func (c *checker) gateReach(p Probe, origin string) {
 }
 
 // dataRecords counts records that are not the SOA or NS of a zone apex.
-func dataRecords(rev *Revision) int {
+func dataRecords(rev *model.Revision) int {
 	n := 0
 	for _, z := range rev.Zones {
 		for _, rr := range z.Records() {
@@ -360,7 +362,7 @@ func dataRecords(rev *Revision) int {
 // nearEmpty refuses, whatever the commit message says, a revision whose
 // zones hold nothing but their SOA and NS records, or that keeps fewer than
 // nearEmptyPercent of its base's data records.
-func (c *checker) nearEmpty(base *Revision) {
+func (c *checker) nearEmpty(base *model.Revision) {
 	if len(c.rev.Zones) == 0 {
 		return // Load already reported it
 	}
@@ -397,7 +399,7 @@ func Trailer(message, name string) (string, bool) {
 // recordKey identifies a record by owner, class, type and rdata (not TTL).
 func recordKey(rr dns.RR) string {
 	h := rr.Header()
-	return strings.ToLower(h.Name) + " " + dns.ClassToString[h.Class] + " " + dns.TypeToString[h.Rrtype] + " " + RdataText(rr)
+	return strings.ToLower(h.Name) + " " + dns.ClassToString[h.Class] + " " + dns.TypeToString[h.Rrtype] + " " + probe.RdataText(rr)
 }
 
 func answerText(rrs []dns.RR) string {
@@ -406,14 +408,14 @@ func answerText(rrs []dns.RR) string {
 	}
 	parts := make([]string, 0, len(rrs))
 	for _, rr := range rrs {
-		parts = append(parts, dns.TypeToString[rr.Header().Rrtype]+" "+RdataText(rr))
+		parts = append(parts, dns.TypeToString[rr.Header().Rrtype]+" "+probe.RdataText(rr))
 	}
 	return strings.Join(parts, ", ")
 }
 
 // againstBase applies the rules that compare rev with the revision it
 // replaces.
-func (c *checker) againstBase(base *Revision) {
+func (c *checker) againstBase(base *model.Revision) {
 	reason, hasTrailer := Trailer(c.rev.Message, MassDeleteTrailer)
 	if hasTrailer && reason == "" {
 		c.errorf(zones.Position{File: c.path(ZonesDir)}, RuleTrailer, "the %s trailer needs a reason: `%s: <why>`", MassDeleteTrailer, MassDeleteTrailer)
@@ -459,7 +461,7 @@ func (c *checker) againstBase(base *Revision) {
 	}
 	for _, r := range base.Fallback {
 		if !headFB[recordKey(r.RR)] {
-			refuse(zones.Position{File: c.path(FallbackFile)}, RuleFallbackDeleted, "fallback record %s %s %s is deleted", strings.ToLower(r.RR.Header().Name), dns.TypeToString[r.RR.Header().Rrtype], RdataText(r.RR))
+			refuse(zones.Position{File: c.path(FallbackFile)}, RuleFallbackDeleted, "fallback record %s %s %s is deleted", strings.ToLower(r.RR.Header().Name), dns.TypeToString[r.RR.Header().Rrtype], probe.RdataText(r.RR))
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/gitops-dns/resolverd/zones"
 	"github.com/miekg/dns"
 )
@@ -113,10 +114,23 @@ func (s Summary) String() string {
 }
 
 // Diff computes the plan from base to head.
-func Diff(base, head *Revision) *Plan {
+func Diff(base, head *model.Revision) *Plan {
 	p := &Plan{Base: base.ID, Head: head.ID}
+	p.diffZones(base, head)
+	p.diffClusters(base, head)
+	p.Fallback = diffRecords(recordRRs(base.Fallback), recordRRs(head.Fallback))
 	s := &p.Summary
+	s.FallbackAdded, s.FallbackRemoved, s.FallbackChanged = len(p.Fallback.Added), len(p.Fallback.Removed), len(p.Fallback.Changed)
+	p.diffProbes(base, head)
+	p.Policy = diffPolicy(base.Policy, head.Policy)
+	s.PolicyChanged = len(p.Policy)
+	return p
+}
 
+// diffZones adds the record-level diff of every zone added, removed or
+// changed (a zone whose records only moved is not changed).
+func (p *Plan) diffZones(base, head *model.Revision) {
+	s := &p.Summary
 	bz := map[string]*zones.Zone{}
 	hz := map[string]*zones.Zone{}
 	var origins []string
@@ -166,8 +180,14 @@ func Diff(base, head *Revision) *Plan {
 		p.Zones = append(p.Zones, zd)
 	}
 
-	bc := map[string]*Cluster{}
-	hc := map[string]*Cluster{}
+}
+
+// diffClusters adds the changes of every cluster file added, removed or
+// changed, counting forward rules apart.
+func (p *Plan) diffClusters(base, head *model.Revision) {
+	s := &p.Summary
+	bc := map[string]*model.Cluster{}
+	hc := map[string]*model.Cluster{}
 	var names []string
 	for _, c := range base.Clusters {
 		bc[c.Name] = c
@@ -186,11 +206,11 @@ func Diff(base, head *Revision) *Plan {
 		switch {
 		case b == nil:
 			cd.Status = Added
-			cd.Changes = diffCluster(&Cluster{}, h)
+			cd.Changes = diffCluster(&model.Cluster{}, h)
 			s.ClustersAdded++
 		case h == nil:
 			cd.Status = Removed
-			cd.Changes = diffCluster(b, &Cluster{})
+			cd.Changes = diffCluster(b, &model.Cluster{})
 			s.ClustersRemoved++
 		default:
 			cd.Status = Changed
@@ -202,22 +222,17 @@ func Diff(base, head *Revision) *Plan {
 		}
 		for _, c := range cd.Changes {
 			if strings.HasPrefix(c.What, "forward ") {
-				switch c.Kind {
-				case Added:
-					s.ForwardAdded++
-				case Removed:
-					s.ForwardRemoved++
-				default:
-					s.ForwardChanged++
-				}
+				c.count(&s.ForwardAdded, &s.ForwardRemoved, &s.ForwardChanged)
 			}
 		}
 		p.Clusters = append(p.Clusters, cd)
 	}
 
-	p.Fallback = diffRecords(recordRRs(base.Fallback), recordRRs(head.Fallback))
-	s.FallbackAdded, s.FallbackRemoved, s.FallbackChanged = len(p.Fallback.Added), len(p.Fallback.Removed), len(p.Fallback.Changed)
+}
 
+// diffProbes adds the probes added, removed or changed, by name.
+func (p *Plan) diffProbes(base, head *model.Revision) {
+	s := &p.Summary
 	bp := map[string]string{}
 	hp := map[string]string{}
 	var pnames []string
@@ -234,21 +249,23 @@ func Diff(base, head *Revision) *Plan {
 	sort.Strings(pnames)
 	p.Probes = diffTexts("probe ", pnames, bp, hp)
 	for _, c := range p.Probes {
-		switch c.Kind {
-		case Added:
-			s.ProbesAdded++
-		case Removed:
-			s.ProbesRemoved++
-		default:
-			s.ProbesChanged++
-		}
+		c.count(&s.ProbesAdded, &s.ProbesRemoved, &s.ProbesChanged)
 	}
-	p.Policy = diffPolicy(base.Policy, head.Policy)
-	s.PolicyChanged = len(p.Policy)
-	return p
 }
 
-func recordRRs(rs []Record) []dns.RR {
+// count adds one to the counter of c's kind.
+func (c Change) count(added, removed, changed *int) {
+	switch c.Kind {
+	case Added:
+		*added++
+	case Removed:
+		*removed++
+	default:
+		*changed++
+	}
+}
+
+func recordRRs(rs []model.Record) []dns.RR {
 	out := make([]dns.RR, len(rs))
 	for i, r := range rs {
 		out[i] = r.RR
@@ -314,7 +331,7 @@ func diffRecords(base, head []dns.RR) RecordDiff {
 	return d
 }
 
-func probeText(p Probe) string {
+func probeText(p model.Probe) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s -> %s", p.Query, dns.TypeToString[p.Type], dns.RcodeToString[p.Rcode])
 	if len(p.Expect) > 0 {
@@ -351,7 +368,7 @@ func joinStrings[T fmt.Stringer](xs []T) string {
 	return strings.Join(parts, ", ")
 }
 
-func diffCluster(b, h *Cluster) []Change {
+func diffCluster(b, h *model.Cluster) []Change {
 	var out []Change
 	one := func(what, old, new string) {
 		if old != new {
@@ -379,7 +396,7 @@ func diffCluster(b, h *Cluster) []Change {
 	sort.Strings(keys)
 	out = append(out, diffTexts("node ", keys, bn, hn)...)
 	// zones served
-	zs := func(c *Cluster) string {
+	zs := func(c *model.Cluster) string {
 		if c.Zones == nil {
 			if c.Name == "" {
 				return ""
@@ -418,7 +435,7 @@ func kindOf(old, new string) string {
 	return Changed
 }
 
-func diffPolicy(b, h Policy) []Change {
+func diffPolicy(b, h model.Policy) []Change {
 	var out []Change
 	num := func(what string, old, new uint64) {
 		if old != new {

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gitops-dns/resolverd/cluster/model"
+
 	"github.com/gitops-dns/resolverd/zones"
 )
 
@@ -34,7 +36,7 @@ func FuzzLoadCluster(f *testing.F) {
 			return
 		}
 		// A cluster without errors is usable as it is.
-		if c.Name != "us-east" || len(c.Nodes) == 0 || (c.Environment != Production && c.Environment != Staging) {
+		if c.Name != "us-east" || len(c.Nodes) == 0 || (c.Environment != model.Production && c.Environment != model.Staging) {
 			t.Fatalf("accepted an unusable cluster: %+v", c)
 		}
 		for _, n := range c.Nodes {

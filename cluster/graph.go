@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/gitops-dns/resolverd/zones"
 	"github.com/miekg/dns"
 )
@@ -23,7 +24,7 @@ type Graph struct {
 // Edge is one target of one forward rule.
 type Edge struct {
 	From      string // cluster holding the rule
-	Rule      ForwardRule
+	Rule      model.ForwardRule
 	Target    netip.AddrPort
 	TargetPos zones.Position
 	To        string // cluster owning the target ("" = outside the repo)
@@ -42,7 +43,7 @@ type Edge struct {
 // Hop is one step of a cycle: From forwards Zone (the rule's zone) to To.
 type Hop struct {
 	From, To string
-	Rule     ForwardRule
+	Rule     model.ForwardRule
 }
 
 // Cycle is a loop of forward rules: names at or below QName, sent from
@@ -84,7 +85,7 @@ func (c Cycle) Rules() string {
 // node of another cluster continues the walk there. It is enough to walk the
 // zone of every forward rule of the repo: any name behaves at every cluster
 // exactly as the longest rule zone enclosing it.
-func ForwardGraph(rev *Revision) *Graph {
+func ForwardGraph(rev *model.Revision) *Graph {
 	g := &Graph{}
 	owner := map[netip.AddrPort][2]string{} // addr:port -> cluster, node
 	for _, c := range rev.Clusters {
@@ -96,37 +97,59 @@ func ForwardGraph(rev *Revision) *Graph {
 		}
 	}
 	sort.Strings(g.Clusters)
-
 	for _, c := range rev.Clusters {
-		loopNodes := allLoopback(c)
-		for _, r := range c.Forward {
-			for i, t := range r.To {
-				e := Edge{From: c.Name, Rule: r, Target: t}
-				if i < len(r.ToPos) {
-					e.TargetPos = r.ToPos[i]
-				}
-				if o, ok := owner[t]; ok {
-					e.To, e.ToNode = o[0], o[1]
-					if o[0] == c.Name {
-						e.Peer = true
-						e.Self = len(c.Nodes) == 1
-					}
-				}
-				if why := unusableAddr(t.Addr()); why != "" {
-					e.Unreachable = why
-				} else if t.Addr().IsLoopback() && !loopNodes && e.To == "" {
-					if nodePort(c, t.Port()) {
-						e.Self = true
-					} else {
-						e.Unreachable = "a loopback address: on the nodes of " + c.Name + " (which are not on loopback) it reaches a process on the node itself, not a resolver of the network"
-					}
-				}
-				g.Edges = append(g.Edges, e)
+		g.Edges = append(g.Edges, edgesOf(c, owner)...)
+	}
+	g.Cycles = forwardCycles(rev, owner, g.Clusters)
+	markCycleEdges(g)
+	return g
+}
+
+// edgesOf returns the edges of c's forward rules, each target classified:
+// which cluster and node it is (owner: addr:port -> cluster, node), a peer
+// or the node itself, or unreachable.
+func edgesOf(c *model.Cluster, owner map[netip.AddrPort][2]string) []Edge {
+	var edges []Edge
+	loopNodes := allLoopback(c)
+	for _, r := range c.Forward {
+		for i, t := range r.To {
+			e := Edge{From: c.Name, Rule: r, Target: t}
+			if i < len(r.ToPos) {
+				e.TargetPos = r.ToPos[i]
 			}
+			if o, ok := owner[t]; ok {
+				e.To, e.ToNode = o[0], o[1]
+				if o[0] == c.Name {
+					e.Peer = true
+					e.Self = len(c.Nodes) == 1
+				}
+			}
+			if why := unusableAddr(t.Addr()); why != "" {
+				e.Unreachable = why
+			} else if t.Addr().IsLoopback() && !loopNodes && e.To == "" {
+				if nodePort(c, t.Port()) {
+					e.Self = true
+				} else {
+					e.Unreachable = "a loopback address: on the nodes of " + c.Name + " (which are not on loopback) it reaches a process on the node itself, not a resolver of the network"
+				}
+			}
+			edges = append(edges, e)
 		}
 	}
+	return edges
+}
 
-	// Cycle search, once per rule zone.
+// arc is one step of a query name's path: cluster -> cluster by a rule.
+type arc struct {
+	to   string
+	rule model.ForwardRule
+}
+
+// forwardCycles searches the forward graph once per rule zone q: a cluster
+// that does not serve q follows its most specific rule for q to the
+// clusters owning the targets. Every distinct cycle is returned once, in
+// canonical form.
+func forwardCycles(rev *model.Revision, owner map[netip.AddrPort][2]string, clusters []string) []Cycle {
 	var qnames []string
 	seenQ := map[string]bool{}
 	for _, c := range rev.Clusters {
@@ -138,11 +161,11 @@ func ForwardGraph(rev *Revision) *Graph {
 		}
 	}
 	sort.Strings(qnames)
-	sorted := map[string][]ForwardRule{}
+	sorted := map[string][]model.ForwardRule{}
 	served := map[string][]string{}
 	for _, c := range rev.Clusters {
-		rs := append([]ForwardRule(nil), c.Forward...)
-		SortForward(rs)
+		rs := append([]model.ForwardRule(nil), c.Forward...)
+		model.SortForward(rs)
 		sorted[c.Name] = rs
 		if c.Zones == nil {
 			for _, z := range rev.Zones {
@@ -152,19 +175,15 @@ func ForwardGraph(rev *Revision) *Graph {
 			served[c.Name] = c.Zones
 		}
 	}
+	var cycles []Cycle
 	seenCycle := map[string]bool{}
 	for _, q := range qnames {
-		// adjacency for q
-		type arc struct {
-			to   string
-			rule ForwardRule
-		}
 		adj := map[string][]arc{}
 		for _, c := range rev.Clusters {
 			if servesName(served[c.Name], q) {
 				continue
 			}
-			r := MatchForward(sorted[c.Name], q)
+			r := model.MatchForward(sorted[c.Name], q)
 			if r == nil {
 				continue
 			}
@@ -178,47 +197,58 @@ func ForwardGraph(rev *Revision) *Graph {
 				adj[c.Name] = append(adj[c.Name], arc{to: o[0], rule: *r})
 			}
 		}
-		const (
-			white = iota
-			grey
-			black
-		)
-		color := map[string]int{}
-		var stack []Hop
-		var visit func(n string)
-		visit = func(n string) {
-			color[n] = grey
-			for _, a := range adj[n] {
-				h := Hop{From: n, To: a.to, Rule: a.rule}
-				switch color[a.to] {
-				case white:
-					stack = append(stack, h)
-					visit(a.to)
-					stack = stack[:len(stack)-1]
-				case grey:
-					// back edge: the cycle is the path from a.to to here.
-					i := 0
-					for i < len(stack) && stack[i].From != a.to {
-						i++
-					}
-					hops := append(append([]Hop(nil), stack[i:]...), h)
-					cyc := canonicalCycle(q, hops)
-					key := cycleKey(cyc)
-					if !seenCycle[key] {
-						seenCycle[key] = true
-						g.Cycles = append(g.Cycles, cyc)
-					}
-				}
-			}
-			color[n] = black
-		}
-		for _, name := range g.Clusters {
-			if color[name] == white {
-				visit(name)
+		for _, cyc := range cyclesOf(q, adj, clusters) {
+			if key := cycleKey(cyc); !seenCycle[key] {
+				seenCycle[key] = true
+				cycles = append(cycles, cyc)
 			}
 		}
 	}
-	// Mark edges that take part in a cycle.
+	return cycles
+}
+
+// cyclesOf is a depth-first search of the arcs of query name q from every
+// cluster: each back edge closes a cycle, the path from its target to here.
+func cyclesOf(q string, adj map[string][]arc, clusters []string) []Cycle {
+	const (
+		white = iota
+		grey
+		black
+	)
+	var cycles []Cycle
+	color := map[string]int{}
+	var stack []Hop
+	var visit func(n string)
+	visit = func(n string) {
+		color[n] = grey
+		for _, a := range adj[n] {
+			h := Hop{From: n, To: a.to, Rule: a.rule}
+			switch color[a.to] {
+			case white:
+				stack = append(stack, h)
+				visit(a.to)
+				stack = stack[:len(stack)-1]
+			case grey:
+				i := 0
+				for i < len(stack) && stack[i].From != a.to {
+					i++
+				}
+				hops := append(append([]Hop(nil), stack[i:]...), h)
+				cycles = append(cycles, canonicalCycle(q, hops))
+			}
+		}
+		color[n] = black
+	}
+	for _, name := range clusters {
+		if color[name] == white {
+			visit(name)
+		}
+	}
+	return cycles
+}
+
+// markCycleEdges marks the edges that take part in a cycle.
+func markCycleEdges(g *Graph) {
 	inCycle := map[[3]string]bool{}
 	for _, cy := range g.Cycles {
 		for _, h := range cy.Hops {
@@ -231,7 +261,6 @@ func ForwardGraph(rev *Revision) *Graph {
 			e.InCycle = true
 		}
 	}
-	return g
 }
 
 func servesName(origins []string, q string) bool {
@@ -243,7 +272,7 @@ func servesName(origins []string, q string) bool {
 	return false
 }
 
-func allLoopback(c *Cluster) bool {
+func allLoopback(c *model.Cluster) bool {
 	if len(c.Nodes) == 0 {
 		return false
 	}
@@ -255,7 +284,7 @@ func allLoopback(c *Cluster) bool {
 	return true
 }
 
-func nodePort(c *Cluster, port uint16) bool {
+func nodePort(c *model.Cluster, port uint16) bool {
 	for _, n := range c.Nodes {
 		if n.Port == port {
 			return true

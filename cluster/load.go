@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/gitops-dns/resolverd/zones"
 	"github.com/miekg/dns"
 	"go.yaml.in/yaml/v3"
@@ -25,14 +26,6 @@ const (
 	ZonesDir     = "zones"
 	FallbackFile = "fallback.zone"
 	ProbesFile   = "probes.yaml"
-)
-
-// Defaults of policy.yaml.
-const (
-	DefaultFallbackTTL      = 30
-	DefaultMaxDeletePercent = 10
-	DefaultMinTTL           = 30
-	DefaultMaxTTL           = 86400
 )
 
 // maxZoneFileSize bounds one zone file; maxRecordFileSize bounds
@@ -120,10 +113,10 @@ func (l *loader) read(name string, limit int64, optional bool) ([]byte, bool) {
 // malformed addresses, zone file syntax, unknown zones named by a cluster. A
 // revision with findings of severity error must not be served; Check adds the
 // semantic rules (forwarder graph, zone lint, base revision rules).
-func Load(fsys fs.FS, dir string) (*Revision, []zones.Finding) {
+func Load(fsys fs.FS, dir string) (*model.Revision, []zones.Finding) {
 	dir = strings.Trim(path.Clean("/"+dir), "/")
 	l := &loader{fsys: fsys, dir: dir}
-	rev := &Revision{Dir: dir}
+	rev := &model.Revision{Dir: dir}
 	l.loadPolicy(rev)
 	l.loadClusters(rev)
 	l.loadZones(rev)
@@ -153,7 +146,7 @@ func SortFindings(fs []zones.Finding) {
 	})
 }
 
-func (l *loader) loadPolicy(rev *Revision) {
+func (l *loader) loadPolicy(rev *model.Revision) {
 	rev.Policy = defaultPolicy(l.path(PolicyFile))
 	data, ok := l.read(PolicyFile, maxYAMLSize, true)
 	if !ok {
@@ -166,19 +159,19 @@ func (l *loader) loadPolicy(rev *Revision) {
 
 // defaultPolicy is the policy of a repo without policy.yaml (file is where
 // it would be).
-func defaultPolicy(file string) Policy {
-	return Policy{
-		FallbackTTL:      DefaultFallbackTTL,
-		MaxDeletePercent: DefaultMaxDeletePercent,
-		MinTTL:           DefaultMinTTL,
-		MaxTTL:           DefaultMaxTTL,
+func defaultPolicy(file string) model.Policy {
+	return model.Policy{
+		FallbackTTL:      model.DefaultFallbackTTL,
+		MaxDeletePercent: model.DefaultMaxDeletePercent,
+		MinTTL:           model.DefaultMinTTL,
+		MaxTTL:           model.DefaultMaxTTL,
 		Pos:              zones.Position{File: file},
 	}
 }
 
 // ParsePolicy decodes policy.yaml (file is the path used in findings),
 // starting from the defaults.
-func ParsePolicy(file string, data []byte) (Policy, []zones.Finding) {
+func ParsePolicy(file string, data []byte) (model.Policy, []zones.Finding) {
 	p := defaultPolicy(file)
 	d := &ydec{file: file}
 	if root := d.parse(data); root != nil {
@@ -187,7 +180,7 @@ func ParsePolicy(file string, data []byte) (Policy, []zones.Finding) {
 	return p, d.findings
 }
 
-func decodePolicy(d *ydec, root *yaml.Node, p *Policy) {
+func decodePolicy(d *ydec, root *yaml.Node, p *model.Policy) {
 	var minNode, maxNode *yaml.Node
 	d.mapping(root, "policy", map[string]field{
 		"recursion": {fn: func(v *yaml.Node) {
@@ -248,7 +241,7 @@ func decodePolicy(d *ydec, root *yaml.Node, p *Policy) {
 
 var clusterNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
-func (l *loader) loadClusters(rev *Revision) {
+func (l *loader) loadClusters(rev *model.Revision) {
 	entries, err := fs.ReadDir(l.fsys, ClustersDir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -308,13 +301,13 @@ func (l *loader) loadClusters(rev *Revision) {
 // ParseCluster decodes one clusters/<name>.yaml. file is the path used in
 // findings; its base name (without .yaml) must equal the cluster's name. It
 // returns nil when the file is unusable (not YAML, not a mapping).
-func ParseCluster(file string, data []byte) (*Cluster, []zones.Finding) {
+func ParseCluster(file string, data []byte) (*model.Cluster, []zones.Finding) {
 	d := &ydec{file: file}
 	root := d.parse(data)
 	if root == nil {
 		return nil, d.findings
 	}
-	c := &Cluster{Pos: zones.Position{File: file}}
+	c := &model.Cluster{Pos: zones.Position{File: file}}
 	var nameNode *yaml.Node
 	d.mapping(root, "cluster", map[string]field{
 		"name": {required: true, fn: func(v *yaml.Node) {
@@ -328,9 +321,9 @@ func ParseCluster(file string, data []byte) (*Cluster, []zones.Finding) {
 		}},
 		"environment": {required: true, fn: func(v *yaml.Node) {
 			if s, ok := d.str(v, "environment"); ok {
-				switch Environment(s) {
-				case Production, Staging:
-					c.Environment = Environment(s)
+				switch model.Environment(s) {
+				case model.Production, model.Staging:
+					c.Environment = model.Environment(s)
 				default:
 					d.errorf(v, RuleEnvironment, "environment must be production or staging, not %q", s)
 				}
@@ -350,146 +343,160 @@ func ParseCluster(file string, data []byte) (*Cluster, []zones.Finding) {
 				c.Canary = b
 			}
 		}},
-		"nodes": {required: true, fn: func(v *yaml.Node) {
-			names := map[string]bool{}
-			d.seq(v, "nodes", func(i int, item *yaml.Node) {
-				n := Node{Port: 53, Pos: d.pos(item)}
-				d.mapping(item, fmt.Sprintf("nodes[%d]", i), map[string]field{
-					"name": {required: true, fn: func(v *yaml.Node) {
-						if s, ok := d.str(v, "node name"); ok {
-							if !clusterNameRE.MatchString(s) {
-								d.errorf(v, RuleNodeAddress, "node name %q must be lower-case letters, digits and dashes", s)
-							}
-							if names[s] {
-								d.errorf(v, RuleNodeDuplicate, "node name %q used twice in this cluster", s)
-							}
-							names[s] = true
-							n.Name = s
-						}
-					}},
-					"address": {required: true, fn: func(v *yaml.Node) {
-						if s, ok := d.scalarText(v, "node address"); ok {
-							a, err := netip.ParseAddr(s)
-							if err != nil || a.Zone() != "" {
-								d.errorf(v, RuleNodeAddress, "node address must be an IP literal, not %q", s)
-								return
-							}
-							n.Address = a.Unmap()
-							if why := unusableAddr(n.Address); why != "" {
-								d.errorf(v, RuleNodeAddress, "node address %s is %s", n.Address, why)
-							}
-						}
-					}},
-					"port": {fn: func(v *yaml.Node) {
-						if p, ok := d.uint(v, "node port", 65535); ok {
-							if p == 0 {
-								d.errorf(v, RuleNodeAddress, "node port must be 1-65535")
-								return
-							}
-							n.Port = uint16(p)
-						}
-					}},
-				})
-				c.Nodes = append(c.Nodes, n)
-			})
-			if len(c.Nodes) == 0 {
-				d.errorf(v, RuleNodeAddress, "a cluster needs at least one node")
-			}
-		}},
-		"zones": {fn: func(v *yaml.Node) {
-			c.Zones = []string{}
-			seen := map[string]bool{}
-			d.seq(v, "zones", func(i int, item *yaml.Node) {
-				s, ok := d.str(item, "zone")
-				if !ok {
-					return
-				}
-				z, ok := normalizeName(s)
-				if !ok {
-					d.errorf(item, ruleYAMLType, "zone %q is not a domain name", s)
-					return
-				}
-				if seen[z] {
-					d.errorf(item, ruleYAMLDup, "zone %s listed twice", z)
-					return
-				}
-				seen[z] = true
-				c.Zones = append(c.Zones, z)
-				c.ZonesPos = append(c.ZonesPos, d.pos(item))
-			})
-		}},
-		"forward": {fn: func(v *yaml.Node) {
-			seen := map[string]bool{}
-			d.seq(v, "forward", func(i int, item *yaml.Node) {
-				r := ForwardRule{Pos: d.pos(item)}
-				var zoneNode *yaml.Node
-				d.mapping(item, fmt.Sprintf("forward[%d]", i), map[string]field{
-					"zone": {required: true, fn: func(v *yaml.Node) {
-						zoneNode = v
-						if s, ok := d.str(v, "forward zone"); ok {
-							z, ok := normalizeName(s)
-							if !ok {
-								d.errorf(v, RuleForwardSyntax, "forward zone %q is not a domain name", s)
-								return
-							}
-							r.Zone = z
-						}
-					}},
-					"to": {required: true, fn: func(v *yaml.Node) {
-						before := len(d.findings)
-						d.seq(v, "forward targets", func(j int, t *yaml.Node) {
-							s, ok := d.scalarText(t, "forward target")
-							if !ok {
-								return
-							}
-							ap, err := parseTarget(s)
-							if err != nil {
-								d.errorf(t, RuleForwardSyntax, "forward target %q: %v", s, err)
-								return
-							}
-							r.To = append(r.To, ap)
-							r.ToPos = append(r.ToPos, d.pos(t))
-						})
-						if len(r.To) == 0 && len(d.findings) == before {
-							d.errorf(v, RuleForwardSyntax, "a forward rule needs at least one target")
-						}
-					}},
-				})
-				if r.Zone != "" {
-					if seen[r.Zone] {
-						d.errorf(zoneNode, RuleForwardSyntax, "second forward rule for zone %s: merge the targets into one rule", r.Zone)
-						return
-					}
-					seen[r.Zone] = true
-					c.Forward = append(c.Forward, r)
-				}
-			})
-		}},
-		"recursion": {fn: func(v *yaml.Node) {
-			d.mapping(v, "recursion", map[string]field{
-				"allow": {fn: func(v *yaml.Node) {
-					d.seq(v, "recursion.allow", func(i int, item *yaml.Node) {
-						s, ok := d.scalarText(item, "recursion.allow entry")
-						if !ok {
-							return
-						}
-						p, err := parsePrefix(s)
-						if err != nil {
-							d.errorf(item, RuleRecursionAllow, "recursion.allow entry %q: %v", s, err)
-							return
-						}
-						c.Recursion.Allow = append(c.Recursion.Allow, p)
-						c.Recursion.AllowPos = append(c.Recursion.AllowPos, d.pos(item))
-					})
-				}},
-			})
-		}},
+		"nodes":     {required: true, fn: func(v *yaml.Node) { decodeNodes(d, v, c) }},
+		"zones":     {fn: func(v *yaml.Node) { decodeZones(d, v, c) }},
+		"forward":   {fn: func(v *yaml.Node) { decodeForward(d, v, c) }},
+		"recursion": {fn: func(v *yaml.Node) { decodeRecursion(d, v, c) }},
 	})
 	base := strings.TrimSuffix(path.Base(file), ".yaml")
 	if c.Name != "" && c.Name != base {
 		d.errorf(nameNode, RuleClusterName, "cluster name %q does not match its file name %s.yaml", c.Name, base)
 	}
 	return c, d.findings
+}
+
+// decodeNodes reads nodes: each with a name unique in the cluster, an IP
+// literal a server can listen on, and a port (default 53).
+func decodeNodes(d *ydec, v *yaml.Node, c *model.Cluster) {
+	names := map[string]bool{}
+	d.seq(v, "nodes", func(i int, item *yaml.Node) {
+		n := model.Node{Port: 53, Pos: d.pos(item)}
+		d.mapping(item, fmt.Sprintf("nodes[%d]", i), map[string]field{
+			"name": {required: true, fn: func(v *yaml.Node) {
+				if s, ok := d.str(v, "node name"); ok {
+					if !clusterNameRE.MatchString(s) {
+						d.errorf(v, RuleNodeAddress, "node name %q must be lower-case letters, digits and dashes", s)
+					}
+					if names[s] {
+						d.errorf(v, RuleNodeDuplicate, "node name %q used twice in this cluster", s)
+					}
+					names[s] = true
+					n.Name = s
+				}
+			}},
+			"address": {required: true, fn: func(v *yaml.Node) {
+				if s, ok := d.scalarText(v, "node address"); ok {
+					a, err := netip.ParseAddr(s)
+					if err != nil || a.Zone() != "" {
+						d.errorf(v, RuleNodeAddress, "node address must be an IP literal, not %q", s)
+						return
+					}
+					n.Address = a.Unmap()
+					if why := unusableAddr(n.Address); why != "" {
+						d.errorf(v, RuleNodeAddress, "node address %s is %s", n.Address, why)
+					}
+				}
+			}},
+			"port": {fn: func(v *yaml.Node) {
+				if p, ok := d.uint(v, "node port", 65535); ok {
+					if p == 0 {
+						d.errorf(v, RuleNodeAddress, "node port must be 1-65535")
+						return
+					}
+					n.Port = uint16(p)
+				}
+			}},
+		})
+		c.Nodes = append(c.Nodes, n)
+	})
+	if len(c.Nodes) == 0 {
+		d.errorf(v, RuleNodeAddress, "a cluster needs at least one node")
+	}
+}
+
+// decodeZones reads zones: the origins the cluster serves, each once.
+func decodeZones(d *ydec, v *yaml.Node, c *model.Cluster) {
+	c.Zones = []string{}
+	seen := map[string]bool{}
+	d.seq(v, "zones", func(i int, item *yaml.Node) {
+		s, ok := d.str(item, "zone")
+		if !ok {
+			return
+		}
+		z, ok := normalizeName(s)
+		if !ok {
+			d.errorf(item, ruleYAMLType, "zone %q is not a domain name", s)
+			return
+		}
+		if seen[z] {
+			d.errorf(item, ruleYAMLDup, "zone %s listed twice", z)
+			return
+		}
+		seen[z] = true
+		c.Zones = append(c.Zones, z)
+		c.ZonesPos = append(c.ZonesPos, d.pos(item))
+	})
+}
+
+// decodeForward reads forward: one rule per zone, each with at least one
+// target (an IP literal, port optional).
+func decodeForward(d *ydec, v *yaml.Node, c *model.Cluster) {
+	seen := map[string]bool{}
+	d.seq(v, "forward", func(i int, item *yaml.Node) {
+		r := model.ForwardRule{Pos: d.pos(item)}
+		var zoneNode *yaml.Node
+		d.mapping(item, fmt.Sprintf("forward[%d]", i), map[string]field{
+			"zone": {required: true, fn: func(v *yaml.Node) {
+				zoneNode = v
+				if s, ok := d.str(v, "forward zone"); ok {
+					z, ok := normalizeName(s)
+					if !ok {
+						d.errorf(v, RuleForwardSyntax, "forward zone %q is not a domain name", s)
+						return
+					}
+					r.Zone = z
+				}
+			}},
+			"to": {required: true, fn: func(v *yaml.Node) {
+				before := len(d.findings)
+				d.seq(v, "forward targets", func(j int, t *yaml.Node) {
+					s, ok := d.scalarText(t, "forward target")
+					if !ok {
+						return
+					}
+					ap, err := parseTarget(s)
+					if err != nil {
+						d.errorf(t, RuleForwardSyntax, "forward target %q: %v", s, err)
+						return
+					}
+					r.To = append(r.To, ap)
+					r.ToPos = append(r.ToPos, d.pos(t))
+				})
+				if len(r.To) == 0 && len(d.findings) == before {
+					d.errorf(v, RuleForwardSyntax, "a forward rule needs at least one target")
+				}
+			}},
+		})
+		if r.Zone != "" {
+			if seen[r.Zone] {
+				d.errorf(zoneNode, RuleForwardSyntax, "second forward rule for zone %s: merge the targets into one rule", r.Zone)
+				return
+			}
+			seen[r.Zone] = true
+			c.Forward = append(c.Forward, r)
+		}
+	})
+}
+
+// decodeRecursion reads recursion.allow: the CIDRs that may recurse.
+func decodeRecursion(d *ydec, v *yaml.Node, c *model.Cluster) {
+	d.mapping(v, "recursion", map[string]field{
+		"allow": {fn: func(v *yaml.Node) {
+			d.seq(v, "recursion.allow", func(i int, item *yaml.Node) {
+				s, ok := d.scalarText(item, "recursion.allow entry")
+				if !ok {
+					return
+				}
+				p, err := parsePrefix(s)
+				if err != nil {
+					d.errorf(item, RuleRecursionAllow, "recursion.allow entry %q: %v", s, err)
+					return
+				}
+				c.Recursion.Allow = append(c.Recursion.Allow, p)
+				c.Recursion.AllowPos = append(c.Recursion.AllowPos, d.pos(item))
+			})
+		}},
+	})
 }
 
 // normalizeName makes a domain name absolute and lower case.
@@ -553,7 +560,7 @@ type zoneJob struct {
 	findings     []zones.Finding
 }
 
-func (l *loader) loadZones(rev *Revision) {
+func (l *loader) loadZones(rev *model.Revision) {
 	entries, err := fs.ReadDir(l.fsys, ZonesDir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		l.errorf(zones.Position{File: l.path(ZonesDir)}, RuleRead, "cannot read folder: %v", err)
@@ -633,7 +640,7 @@ func originFromFileName(name string) (string, bool) {
 	return z, true
 }
 
-func (l *loader) loadFallback(rev *Revision) {
+func (l *loader) loadFallback(rev *model.Revision) {
 	data, ok := l.read(FallbackFile, maxRecordFileSize, true)
 	if !ok {
 		return
@@ -643,7 +650,7 @@ func (l *loader) loadFallback(rev *Revision) {
 	rev.Fallback = recs
 }
 
-func (l *loader) loadRootHints(rev *Revision) {
+func (l *loader) loadRootHints(rev *model.Revision) {
 	if rev.Policy.RootHintsFile == "" {
 		return
 	}
@@ -660,10 +667,10 @@ func (l *loader) loadRootHints(rev *Revision) {
 	l.findings = append(l.findings, checkRootHints(file, recs)...)
 }
 
-func checkRootHints(file string, recs []Record) []zones.Finding {
+func checkRootHints(file string, recs []model.Record) []zones.Finding {
 	var out []zones.Finding
 	addrs := map[string]bool{}
-	var ns []Record
+	var ns []model.Record
 	for _, r := range recs {
 		switch rr := r.RR.(type) {
 		case *dns.NS:
@@ -695,8 +702,8 @@ var lineInErrRE = regexp.MustCompile(` at line: (\d+):(\d+)$`)
 // parseRecordFile reads a small RFC 1035 master file whose owner names are
 // all absolute (fallback.zone, root hints), keeping the position of every
 // record. $ORIGIN, $INCLUDE and $GENERATE are refused; $TTL is honoured.
-func parseRecordFile(file string, data []byte) ([]Record, []zones.Finding) {
-	var recs []Record
+func parseRecordFile(file string, data []byte) ([]model.Record, []zones.Finding) {
+	var recs []model.Record
 	var out []zones.Finding
 	errf := func(line, col int, format string, args ...any) {
 		out = append(out, zones.Finding{Pos: zones.Position{File: file, Line: line, Col: col}, Rule: RuleRecordSyntax, Msg: fmt.Sprintf(format, args...)})
@@ -762,7 +769,7 @@ func parseRecordFile(file string, data []byte) ([]Record, []zones.Finding) {
 		}
 		rr.Header().Name = strings.ToLower(rr.Header().Name)
 		prevOwner = rr.Header().Name
-		recs = append(recs, Record{RR: rr, Pos: zones.Position{File: file, Line: e.line, Col: 1}})
+		recs = append(recs, model.Record{RR: rr, Pos: zones.Position{File: file, Line: e.line, Col: 1}})
 	}
 	return recs, out
 }
@@ -837,7 +844,7 @@ func splitEntries(data []byte) []entry {
 	return out
 }
 
-func (l *loader) loadProbes(rev *Revision) {
+func (l *loader) loadProbes(rev *model.Revision) {
 	data, ok := l.read(ProbesFile, maxYAMLSize, true)
 	if !ok {
 		return
@@ -848,18 +855,18 @@ func (l *loader) loadProbes(rev *Revision) {
 }
 
 // ParseProbes decodes probes.yaml. file is the path used in findings.
-func ParseProbes(file string, data []byte) ([]Probe, []zones.Finding) {
+func ParseProbes(file string, data []byte) ([]model.Probe, []zones.Finding) {
 	d := &ydec{file: file}
 	root := d.parse(data)
 	if root == nil {
 		return nil, d.findings
 	}
-	var probes []Probe
+	var probes []model.Probe
 	names := map[string]bool{}
 	d.mapping(root, "probes file", map[string]field{
 		"probes": {fn: func(v *yaml.Node) {
 			d.seq(v, "probes", func(i int, item *yaml.Node) {
-				p := Probe{Pos: d.pos(item), Type: dns.TypeA, Rcode: dns.RcodeSuccess}
+				p := model.Probe{Pos: d.pos(item), Type: dns.TypeA, Rcode: dns.RcodeSuccess}
 				what := fmt.Sprintf("probes[%d]", i)
 				d.mapping(item, what, map[string]field{
 					"name": {required: true, fn: func(v *yaml.Node) {
@@ -961,7 +968,7 @@ func checkExpectedAnswer(t uint16, s string) string {
 }
 
 // crossRefs checks references between files: zones named by clusters.
-func (l *loader) crossRefs(rev *Revision) {
+func (l *loader) crossRefs(rev *model.Revision) {
 	have := map[string]bool{}
 	for _, z := range rev.Zones {
 		have[z.Origin()] = true

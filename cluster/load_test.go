@@ -7,6 +7,10 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/gitops-dns/resolverd/cluster/gittree"
+	"github.com/gitops-dns/resolverd/cluster/model"
+	"github.com/gitops-dns/resolverd/node"
+
 	"github.com/gitops-dns/resolverd/zones"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/miekg/dns"
@@ -48,7 +52,7 @@ func TestLoadGood(t *testing.T) {
 	if len(rev.Probes) != 2 || rev.Probes[1].Rcode != dns.RcodeNameError || !rev.Probes[0].Gate {
 		t.Errorf("probes = %+v", rev.Probes)
 	}
-	if rev.Policy.FallbackTTL != 30 || rev.Policy.MinTTL != DefaultMinTTL || rev.Policy.MaxTTL != DefaultMaxTTL {
+	if rev.Policy.FallbackTTL != 30 || rev.Policy.MinTTL != model.DefaultMinTTL || rev.Policy.MaxTTL != model.DefaultMaxTTL {
 		t.Errorf("policy = %+v", rev.Policy)
 	}
 }
@@ -103,7 +107,7 @@ func TestNewSnapshot(t *testing.T) {
 	if len(fs) != 0 {
 		t.Fatal(findingStrings(fs))
 	}
-	s, err := NewSnapshot(rev, "eu-west", "ns2")
+	s, err := node.NewSnapshot(rev, "eu-west", "ns2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,27 +130,13 @@ func TestNewSnapshot(t *testing.T) {
 	if rev.Fallback[0].RR.Header().Ttl != 300 {
 		t.Error("NewSnapshot modified the revision's records")
 	}
-	if _, err := NewSnapshot(rev, "nope", "ns1"); err == nil {
+	if _, err := node.NewSnapshot(rev, "nope", "ns1"); err == nil {
 		t.Error("unknown cluster: want error")
 	} else if want := "(clusters: " + strings.Join(rev.ClusterNames(), ", ") + ")"; len(rev.Clusters) < 2 || !strings.Contains(err.Error(), want) || !strings.Contains(want, "eu-west") {
 		t.Errorf("unknown cluster: %v, want it to list the clusters %s", err, want)
 	}
-	if _, err := NewSnapshot(rev, "eu-west", "ns9"); err == nil {
+	if _, err := node.NewSnapshot(rev, "eu-west", "ns9"); err == nil {
 		t.Error("unknown node: want error")
-	}
-}
-
-func TestSortForward(t *testing.T) {
-	rules := []ForwardRule{{Zone: "."}, {Zone: "example."}, {Zone: "a.b.example."}, {Zone: "b.example."}}
-	SortForward(rules)
-	want := []string{"a.b.example.", "b.example.", "example.", "."}
-	for i, w := range want {
-		if rules[i].Zone != w {
-			t.Fatalf("order %v", rules)
-		}
-	}
-	if r := MatchForward(rules, "X.B.Example"); r == nil || r.Zone != "b.example." {
-		t.Errorf("match = %v", r)
 	}
 }
 
@@ -170,7 +160,7 @@ func TestTreeFS(t *testing.T) {
 	for k := range goodRepo {
 		names = append(names, k)
 	}
-	if err := fstest.TestFS(TreeFS(sub), names...); err != nil {
+	if err := fstest.TestFS(gittree.TreeFS(sub), names...); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -197,18 +187,5 @@ func TestAliasBomb(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("no budget finding among %d findings:\n%s", len(fs), findingStrings(fs[:min(5, len(fs))]))
-	}
-}
-
-func TestShortID(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"3426a0ca2177c7f1e0d5b1a3f5e9c2d4b6a8e0f2", "3426a0ca2177"},
-		{"3426a0ca2177", "3426a0ca2177"},
-		{"3426a0c", "3426a0c"},
-		{"", ""},
-	} {
-		if got := ShortID(tc.in); got != tc.want {
-			t.Errorf("ShortID(%q) = %q, want %q", tc.in, got, tc.want)
-		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gitops-dns/resolverd/cluster/model"
+
 	"github.com/gitops-dns/resolverd/zones"
 )
 
@@ -25,7 +27,7 @@ type ruleCase struct {
 func runCase(t *testing.T, tc ruleCase) []zones.Finding {
 	t.Helper()
 	r := newTestRepo(t)
-	var baseRev *Revision
+	var baseRev *model.Revision
 	if tc.base {
 		h := r.commit("base", prefixed("dns", goodRepo))
 		var fs []zones.Finding

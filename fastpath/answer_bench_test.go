@@ -7,7 +7,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/node"
 )
 
 // BenchmarkServerAnswer is one precomputed internal answer as the read loop
@@ -21,7 +21,7 @@ func BenchmarkServerAnswer(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := &Server{Source: func() *cluster.Snapshot { return snap }}
+	s := &Server{Source: func() *node.Snapshot { return snap }}
 	pkt := pack(b, query("www.Example.internal.", dns.TypeA, true, false))
 	buf := make([]byte, 4096)
 	for _, tc := range []struct {
@@ -48,7 +48,7 @@ func BenchmarkServerAnswer(b *testing.B) {
 // cost the per-client RA bit adds, measured apart from the machine's noise
 // on the whole path.
 func BenchmarkRecursionAllowedCheck(b *testing.B) {
-	snap := &cluster.Snapshot{RecursionAllow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.0.0/16"), netip.MustParsePrefix("127.0.0.0/8")}}
+	snap := &node.Snapshot{RecursionAllow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.0.0/16"), netip.MustParsePrefix("127.0.0.0/8")}}
 	a, err := Build(snap, BuildOptions{})
 	if err != nil {
 		b.Fatal(err)

@@ -9,8 +9,8 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/gitops-dns/resolverd/cluster"
 	"github.com/gitops-dns/resolverd/internal/wire"
+	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/zones"
 )
 
@@ -32,7 +32,7 @@ type Prebuilt struct {
 }
 
 // Rcode is the response code of the answer.
-func (p *Prebuilt) Rcode() int { return int(p.Flags & maskRcode) }
+func (p *Prebuilt) Rcode() int { return int(p.Flags & wire.RcodeMask) }
 
 // Write writes the response to q (read from pkt) into dst.
 func (p *Prebuilt) Write(dst, pkt []byte, q *Query) (int, bool) {
@@ -59,7 +59,7 @@ type zoneAnswers struct {
 // Answers are the precomputed responses of one snapshot's internal zones.
 // Immutable once built; safe for concurrent use.
 type Answers struct {
-	Snapshot *cluster.Snapshot
+	Snapshot *node.Snapshot
 	owners   map[string]*ownerAnswers // by lower-case wire name
 	zones    map[string]*zoneAnswers  // by lower-case wire origin
 	// tops holds the last label (wire, with the root octet) of every
@@ -100,7 +100,7 @@ var commonTypes = []uint16{
 // Build precomputes the answers of snap's internal zones, as the authority
 // plugin would give them: one lookup per name and type, done once per
 // revision instead of once per query.
-func Build(snap *cluster.Snapshot, o BuildOptions) (*Answers, error) {
+func Build(snap *node.Snapshot, o BuildOptions) (*Answers, error) {
 	a := &Answers{Snapshot: snap, owners: map[string]*ownerAnswers{}, zones: map[string]*zoneAnswers{}, tops: map[string]struct{}{}}
 	if snap == nil {
 		return a, nil
@@ -146,7 +146,7 @@ func Build(snap *cluster.Snapshot, o BuildOptions) (*Answers, error) {
 
 type builder struct {
 	a      *Answers
-	snap   *cluster.Snapshot
+	snap   *node.Snapshot
 	o      BuildOptions
 	dedupe map[string]*Prebuilt // identical responses share one body
 	buf    []byte
@@ -265,16 +265,16 @@ func (b *builder) response(z *zones.Zone, name string, qtype uint16, ans zones.A
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", name, dns.TypeToString[qtype], err)
 	}
-	wire := b.buf
+	pkt := b.buf
 	off := headerLen
-	for wire[off] != 0 {
-		off += int(wire[off]) + 1
+	for pkt[off] != 0 {
+		off += int(pkt[off]) + 1
 	}
 	off += 5
-	flags := binary.BigEndian.Uint16(wire[2:])
+	flags := binary.BigEndian.Uint16(pkt[2:])
 	p := &Prebuilt{
-		Flags:  flags &^ (flagRD | flagCD),
-		Counts: [3]uint16{binary.BigEndian.Uint16(wire[6:]), binary.BigEndian.Uint16(wire[8:]), binary.BigEndian.Uint16(wire[10:])},
+		Flags:  flags &^ (wire.FlagRD | wire.FlagCD),
+		Counts: [3]uint16{binary.BigEndian.Uint16(pkt[6:]), binary.BigEndian.Uint16(pkt[8:]), binary.BigEndian.Uint16(pkt[10:])},
 		Zone:   z.Origin(),
 		Result: resultOf(ans),
 	}
@@ -284,14 +284,14 @@ func (b *builder) response(z *zones.Zone, name string, qtype uint16, ans zones.A
 	kb := binary.BigEndian.AppendUint16(b.key[:0], uint16(off))
 	kb = binary.BigEndian.AppendUint16(kb, p.Flags)
 	kb = append(append(kb, p.Zone...), 0)
-	kb = append(kb, wire[6:12]...) // counts
-	kb = append(kb, wire[off:]...)
+	kb = append(kb, pkt[6:12]...) // counts
+	kb = append(kb, pkt[off:]...)
 	b.key = kb
 	key := string(kb)
 	if old, ok := b.dedupe[key]; ok {
 		return old, nil
 	}
-	p.Body = append([]byte(nil), wire[off:]...)
+	p.Body = append([]byte(nil), pkt[off:]...)
 	if b.o.Counter != nil {
 		p.Counted = b.o.Counter(p.Zone, p.Result)
 	}
@@ -423,7 +423,7 @@ func (a *Answers) hasWildcard(parent []byte) bool {
 type v4Net struct{ net, mask uint32 }
 
 // mayRecurse reports whether the client from may recurse under the
-// answers' snapshot, as cluster.Snapshot.RecursionAllowed decides it: an
+// answers' snapshot, as node.Snapshot.RecursionAllowed decides it: an
 // IPv4 client (or an IPv4-mapped one, which RecursionAllowed unmaps) is
 // checked against the IPv4 prefixes, an IPv6 one by RecursionAllowed.
 func (a *Answers) mayRecurse(from *net.UDPAddr) bool {

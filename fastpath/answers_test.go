@@ -7,11 +7,12 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/cluster/model"
+	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/zones"
 )
 
-func testSnapshot(t testing.TB) *cluster.Snapshot {
+func testSnapshot(t testing.TB) *node.Snapshot {
 	t.Helper()
 	data, err := os.ReadFile("testdata/example.zone")
 	if err != nil {
@@ -23,9 +24,9 @@ func testSnapshot(t testing.TB) *cluster.Snapshot {
 			t.Fatal(f)
 		}
 	}
-	return &cluster.Snapshot{
+	return &node.Snapshot{
 		Authority: zones.NewAuthority(z),
-		Forward:   []cluster.ForwardRule{{Zone: "fwd.example.internal.", To: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.9:53")}}},
+		Forward:   []model.ForwardRule{{Zone: "fwd.example.internal.", To: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.9:53")}}},
 	}
 }
 
@@ -285,7 +286,7 @@ func buildZone(t *testing.T, origin, text string) *Answers {
 			t.Fatal(f)
 		}
 	}
-	a, err := Build(&cluster.Snapshot{Authority: zones.NewAuthority(z)}, BuildOptions{})
+	a, err := Build(&node.Snapshot{Authority: zones.NewAuthority(z)}, BuildOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

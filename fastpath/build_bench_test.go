@@ -6,13 +6,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/zones"
 )
 
 // zone10k is shaped like the benchmark kit's corp.internal. (10,000
 // records: A 4000, AAAA 2000, CNAME 1500, SRV 1000, TXT 1500).
-func zone10k(t testing.TB) *cluster.Snapshot {
+func zone10k(t testing.TB) *node.Snapshot {
 	var b strings.Builder
 	b.WriteString("$ORIGIN corp.internal.\n$TTL 3600\n@ IN SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ IN NS ns1\n@ IN NS ns2\nns1 IN A 198.18.0.1\nns2 IN A 198.18.0.2\n")
 	for i := 0; i < 4000; i++ {
@@ -36,7 +36,7 @@ func zone10k(t testing.TB) *cluster.Snapshot {
 			t.Fatal(f)
 		}
 	}
-	return &cluster.Snapshot{Authority: zones.NewAuthority(z)}
+	return &node.Snapshot{Authority: zones.NewAuthority(z)}
 }
 
 // BenchmarkBuild10k: precomputing a revision's answers for a 10,000-record

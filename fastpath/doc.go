@@ -9,7 +9,7 @@
 // that leaves the zone, no wildcard synthesis), built with the same zone
 // lookup; cached answers are what the chain sent an allowed client for the
 // same question and flags, under the same revision, and that the chain
-// marked fresh (Verdict). Two differences on the wire, both valid DNS:
+// marked fresh (node.Verdict). Two differences on the wire, both valid DNS:
 // owner names compressed against the question carry the client's spelling
 // (as NSD and BIND answer), and the OPT record's Z bits are zero (RFC 6891).
 // Anything it is unsure of goes to the slow path, which is always correct.

@@ -110,10 +110,10 @@ func cacheKey(buf *[maxNameWire + 5]byte, q *Query) []byte {
 	binary.BigEndian.PutUint16(buf[n:], q.QType)
 	binary.BigEndian.PutUint16(buf[n+2:], q.QClass)
 	var f byte
-	if q.Flags&flagRD != 0 {
+	if q.Flags&wire.FlagRD != 0 {
 		f |= 1
 	}
-	if q.Flags&flagCD != 0 {
+	if q.Flags&wire.FlagCD != 0 {
 		f |= 2
 	}
 	if q.DO {
@@ -217,8 +217,8 @@ func parseCacheable(resp []byte, q *Query) (*cachedResponse, bool) {
 		return nil, false
 	}
 	flags := binary.BigEndian.Uint16(resp[2:])
-	rcode := int(flags & maskRcode)
-	if flags&flagQR == 0 || flags&flagTC != 0 || flags&flagRA == 0 || (rcode != 0 && rcode != 3) {
+	rcode := int(flags & wire.RcodeMask)
+	if flags&wire.FlagQR == 0 || flags&wire.FlagTC != 0 || flags&wire.FlagRA == 0 || (rcode != 0 && rcode != 3) {
 		return nil, false
 	}
 	if binary.BigEndian.Uint16(resp[4:]) != 1 {
@@ -245,7 +245,7 @@ func parseCacheable(resp []byte, q *Query) (*cachedResponse, bool) {
 		return nil, false
 	}
 	off := q.QEnd
-	e := &cachedResponse{flags: flags &^ (flagRD | flagCD), counts: counts, rcode: rcode}
+	e := &cachedResponse{flags: flags &^ (wire.FlagRD | wire.FlagCD), counts: counts, rcode: rcode}
 	end := len(resp)
 	for i := 0; i < total; i++ {
 		start := off

@@ -1,17 +1,9 @@
 package fastpath
 
-import "encoding/binary"
+import (
+	"encoding/binary"
 
-// Header flag bits of the second 16-bit word of a DNS header.
-const (
-	flagQR     = 1 << 15
-	flagOpcode = 0xf << 11
-	flagAA     = 1 << 10
-	flagTC     = 1 << 9
-	flagRD     = 1 << 8
-	flagRA     = 1 << 7
-	flagCD     = 1 << 4
-	maskRcode  = 0xf
+	"github.com/gitops-dns/resolverd/internal/wire"
 )
 
 const (
@@ -49,7 +41,7 @@ type Query struct {
 func (q *Query) Name() []byte { return q.name[:q.nameLen] }
 
 // RD reports whether the query asks for recursion.
-func (q *Query) RD() bool { return q.Flags&flagRD != 0 }
+func (q *Query) RD() bool { return q.Flags&wire.FlagRD != 0 }
 
 // Parse reads pkt into q and reports whether the query is one the fast
 // path may answer. It never reads past pkt and does not allocate.
@@ -59,7 +51,7 @@ func (q *Query) Parse(pkt []byte) bool {
 	}
 	q.ID = binary.BigEndian.Uint16(pkt)
 	q.Flags = binary.BigEndian.Uint16(pkt[2:])
-	if q.Flags&(flagQR|flagOpcode|flagTC) != 0 {
+	if q.Flags&(wire.FlagQR|wire.OpcodeMask|wire.FlagTC) != 0 {
 		return false
 	}
 	qd := binary.BigEndian.Uint16(pkt[4:])
@@ -155,7 +147,7 @@ func writeResponse(dst, pkt []byte, q *Query, flags uint16, counts [3]uint16, bo
 	}
 	dst = dst[:size]
 	copy(dst, pkt[:2]) // id
-	binary.BigEndian.PutUint16(dst[2:], flags|q.Flags&(flagRD|flagCD))
+	binary.BigEndian.PutUint16(dst[2:], flags|q.Flags&(wire.FlagRD|wire.FlagCD))
 	binary.BigEndian.PutUint16(dst[4:], 1)
 	binary.BigEndian.PutUint16(dst[6:], counts[0])
 	binary.BigEndian.PutUint16(dst[8:], counts[1])

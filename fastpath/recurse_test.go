@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/node"
 )
 
 // TestMayRecurseMatchesSnapshot: the precomputed answers' RA decision is
@@ -21,7 +21,7 @@ func TestMayRecurseMatchesSnapshot(t *testing.T) {
 		{"::/0"},
 		{"::ffff:10.0.0.0/104"}, // a mapped prefix matches no unmapped client
 	} {
-		snap := &cluster.Snapshot{}
+		snap := &node.Snapshot{}
 		for _, p := range allow {
 			snap.RecursionAllow = append(snap.RecursionAllow, netip.MustParsePrefix(p))
 		}

@@ -8,8 +8,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gitops-dns/resolverd/cluster"
 	"github.com/gitops-dns/resolverd/fastpath/udpio"
+	"github.com/gitops-dns/resolverd/internal/wire"
+	"github.com/gitops-dns/resolverd/node"
 )
 
 // Path says which way a response went.
@@ -62,9 +63,10 @@ type SlowPath func(c *udpio.Conn, pkt []byte, from *net.UDPAddr, q *Query, gen u
 
 // Server is the read-answer-write loop over a socket group.
 type Server struct {
-	// Source is the served snapshot (gitops); the fast path only answers
-	// from answers built for exactly that snapshot.
-	Source func() *cluster.Snapshot
+	// Source is the served snapshot: the Snapshot method of the server
+	// block's node.Source. The fast path only answers from answers built
+	// for exactly that snapshot.
+	Source func() *node.Snapshot
 	// Cache may be nil (no packet cache).
 	Cache *PacketCache
 	Slow  SlowPath
@@ -79,7 +81,7 @@ type Server struct {
 	Batch int
 	// BuildFailed, if set, hears why a revision's answers could not be
 	// precomputed (its queries then all take the slow path).
-	BuildFailed func(snap *cluster.Snapshot, err error)
+	BuildFailed func(snap *node.Snapshot, err error)
 
 	answers  atomic.Pointer[Answers]
 	building atomic.Bool
@@ -127,7 +129,7 @@ func (s *Server) Answers() *Answers {
 // under an older revision is served with the new one. A revision whose
 // answers cannot be precomputed (a record that does not pack) gets an
 // empty table: the slow path serves it.
-func (s *Server) prepare(snap *cluster.Snapshot) {
+func (s *Server) prepare(snap *node.Snapshot) {
 	if a := s.answers.Load(); a != nil && a.Snapshot == snap {
 		return
 	}
@@ -159,8 +161,8 @@ func (s *Server) rebuild() {
 
 // Learn offers the chain's response to a query to the packet cache; the
 // slow path calls it for every response it sends over UDP, with the verdict
-// the chain left in the query's context (see Verdict).
-func (s *Server) Learn(q *Query, from *net.UDPAddr, resp []byte, gen uint64, v *Verdict) {
+// the chain left in the query's context (see node.Verdict).
+func (s *Server) Learn(q *Query, from *net.UDPAddr, resp []byte, gen uint64, v *node.Verdict) {
 	if s.Cache == nil || q == nil || !q.RD() || !v.Cacheable() {
 		return
 	}
@@ -234,7 +236,7 @@ func (s *Server) answer(dst, pkt []byte, q *Query, answers *Answers, from *net.U
 			// 4.1.1), so it is set per response, as the chain's answers
 			// get it (a few integer compares, no allocation).
 			if answers.mayRecurse(from) {
-				dst[3] |= byte(flagRA) // the low byte of the flags word
+				dst[3] |= byte(wire.FlagRA) // the low byte of the flags word
 			}
 			if p.Counted != nil {
 				p.Counted.Inc()
@@ -257,7 +259,7 @@ func family(a *net.UDPAddr) int {
 	return 1
 }
 
-func allowed(snap *cluster.Snapshot, a *net.UDPAddr) bool {
+func allowed(snap *node.Snapshot, a *net.UDPAddr) bool {
 	if a == nil {
 		return false
 	}

@@ -10,8 +10,9 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/gitops-dns/resolverd/fastpath/udpio"
+	"github.com/gitops-dns/resolverd/node"
 )
 
 // TestSlowPathWorkers: queries in the slow path at once each get a worker
@@ -85,19 +86,19 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // a new packet cache generation.
 func TestRevisionNotPrecomputable(t *testing.T) {
 	good := testSnapshot(t)
-	bad := &cluster.Snapshot{
+	bad := &node.Snapshot{
 		Authority: good.Authority,
 		// A forward rule under the served zone whose name does not pack.
-		Forward: []cluster.ForwardRule{{Zone: strings.Repeat("a", 64) + ".example.internal."}},
+		Forward: []model.ForwardRule{{Zone: strings.Repeat("a", 64) + ".example.internal."}},
 	}
 	qm := query("www.example.internal.", dns.TypeA, false, false)
 	q := parsed(t, qm)
 	snap := good
 	var reported []error
 	s := &Server{
-		Source:      func() *cluster.Snapshot { return snap },
+		Source:      func() *node.Snapshot { return snap },
 		Cache:       NewPacketCache(10),
-		BuildFailed: func(sn *cluster.Snapshot, err error) { reported = append(reported, err) },
+		BuildFailed: func(sn *node.Snapshot, err error) { reported = append(reported, err) },
 	}
 	s.rebuild()
 	if a := s.Answers(); a == nil || a.Lookup(&q) == nil {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/node"
 )
 
 // TestLearnNeedsFreshVerdict: the packet cache learns only what the chain
@@ -16,8 +16,8 @@ import (
 // client without EDNS looks like any other answer on the wire), and only
 // for clients allowed to recurse.
 func TestLearnNeedsFreshVerdict(t *testing.T) {
-	snap := &cluster.Snapshot{RecursionAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
-	s := &Server{Source: func() *cluster.Snapshot { return snap }, Cache: NewPacketCache(10)}
+	snap := &node.Snapshot{RecursionAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
+	s := &Server{Source: func() *node.Snapshot { return snap }, Cache: NewPacketCache(10)}
 	qm := query("example.com.", dns.TypeA, false, false)
 	qm.RecursionDesired = true
 	q := parsed(t, qm)
@@ -32,15 +32,15 @@ func TestLearnNeedsFreshVerdict(t *testing.T) {
 		store bool
 	}{
 		{"unmarked", func(context.Context) {}, allowed, false},
-		{"stale", MarkNoCache, allowed, false},
-		{"fresh then fallback", func(ctx context.Context) { MarkFresh(ctx); MarkNoCache(ctx) }, allowed, false},
-		{"fresh, client not allowed", MarkFresh, other, false},
-		{"fresh", MarkFresh, allowed, true},
+		{"stale", node.MarkNoCache, allowed, false},
+		{"fresh then fallback", func(ctx context.Context) { node.MarkFresh(ctx); node.MarkNoCache(ctx) }, allowed, false},
+		{"fresh, client not allowed", node.MarkFresh, other, false},
+		{"fresh", node.MarkFresh, allowed, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s.Cache.Purge()
-			ctx, v := WithVerdict(context.Background())
+			ctx, v := node.WithVerdict(context.Background())
 			tt.mark(ctx)
 			s.Learn(&q, tt.from, resp, s.Cache.Generation(), v)
 			s.Learn(&q, tt.from, resp, s.Cache.Generation(), v) // past the door keeper
@@ -50,6 +50,6 @@ func TestLearnNeedsFreshVerdict(t *testing.T) {
 		})
 	}
 	// Marks outside a fast-path query are no-ops.
-	MarkFresh(context.Background())
-	MarkNoCache(context.Background())
+	node.MarkFresh(context.Background())
+	node.MarkNoCache(context.Background())
 }

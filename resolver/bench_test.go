@@ -58,7 +58,7 @@ func BenchmarkCacheHitParallel(b *testing.B) {
 func BenchmarkMemoryPerRRset(b *testing.B) {
 	const n = 100000
 	for i := 0; i < b.N; i++ {
-		r, err := New(Config{RootHints: mustRRs(b, ".", ". NS a.root.test.\na.root.test. A 127.0.0.1"), Transport: newFakeNet(), HealthInterval: -1, CacheSize: n})
+		r, err := New(Config{RootHints: mustRRs(b, ".", ". NS a.root.test.\na.root.test. A 127.0.0.1"), Transport: newFakeNet(), HealthInterval: -1, CacheSize: n, QueryLocalhost: true})
 		if err != nil {
 			b.Fatal(err)
 		}

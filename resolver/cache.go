@@ -60,7 +60,9 @@ type delegation struct {
 	zone    string                  // lower case, absolute
 	ns      []string                // lower case NS target names
 	glue    map[string][]netip.Addr // NS name -> addresses (in the parent's bailiwick)
+	oobGlue map[string][]netip.Addr // NS name -> addresses the parent gave outside its bailiwick: last resort
 	expires time.Time               // zero: never (root hints)
+	child   bool                    // the NS set is the child's own (RFC 2181 5.4.1: outranks the parent's)
 }
 
 // serverKey: zone "" holds a server's RTT and timeouts; a non-empty zone its
@@ -71,13 +73,16 @@ type serverKey struct {
 }
 
 type serverInfo struct {
-	mu          sync.Mutex
-	srtt        time.Duration // smoothed RTT; 0 = never measured
-	fails       int           // consecutive failures
-	outstanding int           // queries in flight to it
-	downUntil   time.Time
-	lameUntil   time.Time
-	noCaseUntil time.Time // did not echo a 0x20 question: lower case until then
+	mu           sync.Mutex
+	srtt         time.Duration // smoothed RTT; 0 = never measured
+	fails        int           // consecutive failures
+	outstanding  int           // queries in flight to it
+	downUntil    time.Time
+	lameUntil    time.Time // lame for the zone's non-A questions
+	lameAUntil   time.Time // lame for its A questions
+	recLameUntil time.Time // answers with RA and without AA: asked last for the zone
+	noCaseUntil  time.Time // did not echo a 0x20 question: lower case until then
+	noEDNSUntil  time.Time // asked without EDNS until then (RFC 6891 7)
 }
 
 type failure struct {

@@ -159,7 +159,7 @@ func TestCaseOverRealSockets(t *testing.T) {
 		mu.Unlock()
 		r, err := New(Config{
 			RootHints: mustRRs(t, ".", ". NS a.root.test.\na.root.test. A 127.0.0.1"), Port: uint16(port),
-			HealthInterval: -1, DisableIPv6: true, Disable0x20: off,
+			HealthInterval: -1, DisableIPv6: true, Disable0x20: off, QueryLocalhost: true,
 			InitialTimeout: 5 * time.Second, UpstreamTimeout: 5 * time.Second, MinTimeout: 5 * time.Second, Deadline: 10 * time.Second,
 		})
 		if err != nil {

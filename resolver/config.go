@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/gitops-dns/resolverd/internal/clock"
 	"github.com/miekg/dns"
 )
 
@@ -44,8 +45,8 @@ type Config struct {
 	// reply must echo it exactly; a server that does not is asked again in
 	// lower case and then left in lower case for an hour.
 	Disable0x20 bool
-	Clock       Clock   // default the system clock
-	Metrics     Metrics // default none
+	Clock       clock.Clock // TTLs, backoffs, the serve-stale wait (upstream deadlines use ctx); default the system clock
+	Metrics     Metrics     // default none
 
 	CacheSize           int // RRsets and negative answers; default 100000
 	DelegationCacheSize int // zone cuts; default 10000
@@ -89,6 +90,12 @@ type Config struct {
 
 	DisableQNAMEMinimisation bool
 	DisableIPv6              bool // never ask IPv6 servers
+	// QueryLocalhost lets iteration ask servers on loopback addresses
+	// (127.0.0.0/8, ::1), as Unbound's "do-not-query-localhost: no": for
+	// tests and labs whose authorities run on loopback. Off, the default,
+	// a delegation can never make the resolver query the host it runs on.
+	// Unspecified, multicast and broadcast addresses are never asked.
+	QueryLocalhost bool
 }
 
 func (c *Config) setDefaults() {
@@ -103,7 +110,7 @@ func (c *Config) setDefaults() {
 		}
 	}
 	if c.Clock == nil {
-		c.Clock = systemClock{}
+		c.Clock = clock.System{}
 	}
 	if c.Metrics == nil {
 		c.Metrics = nopMetrics{}

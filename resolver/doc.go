@@ -8,6 +8,19 @@
 // restarts, NS-name lookups, an overall deadline, a cap on resolutions in
 // flight).
 //
+// Real authorities are not clean: an answer is taken from a server of the
+// zone with or without the AA bit; SERVFAIL, REFUSED, FORMERR and NOTIMP
+// move on to the zone's other servers; FORMERR to EDNS is retried without
+// it (RFC 6891 7); replies are scrubbed to the question's chain rather than
+// thrown away; the child's NS set outranks the parent's (RFC 2181 5.4.1);
+// DS is asked of the parent. Iteration never queries unspecified,
+// multicast, broadcast or (unless Config.QueryLocalhost) loopback addresses,
+// nor the node's own cluster (SetPeers); special-use names (localhost.,
+// invalid., test., onion., local., home.arpa., internal., the RFC 6303
+// reverse zones) are answered locally unless a forward rule or stub zone
+// covers them. testdata/scenarios scripts authorities that misbehave as
+// real ones do (scenario_test.go describes the format).
+//
 // It knows nothing about CoreDNS: plugins/recursor serves it. The network and
 // the clock are interfaces (Transport, Clock) so tests script authoritative
 // servers and let time pass without sleeping.

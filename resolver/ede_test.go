@@ -64,6 +64,7 @@ func TestExtendedErrorNetwork(t *testing.T) {
 		RootHints:      mustRRs(t, ".", fmt.Sprintf(". NS a.root.test.\na.root.test. A %s", closed.Addr())),
 		Port:           closed.Port(),
 		HealthInterval: -1,
+		QueryLocalhost: true,
 		Deadline:       2 * time.Second,
 	})
 	if err != nil {

@@ -29,6 +29,7 @@ func slowConfig(c Config) Config {
 	c.StaleClientTimeout = 10 * time.Second
 	c.HealthInterval = -1
 	c.DisableIPv6 = true
+	c.QueryLocalhost = true // the test's servers are on loopback
 	return c
 }
 

@@ -114,3 +114,18 @@ func (r *Resolver) healthLoop() {
 		}
 	}
 }
+
+// ForwardTargetDown reports whether forward target t is marked down now:
+// it failed its recent queries in a row and is skipped while another target
+// answers, until its back-off ends or a health check reply clears it. A
+// target never asked is not down. plugins/recursor exports it per rule for
+// the "healthy forward targets below a floor" alert.
+func (r *Resolver) ForwardTargetDown(t netip.AddrPort) bool {
+	s, ok := r.c.servers.Peek(serverKey{addr: t})
+	if !ok {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return r.clock.Now().Before(s.downUntil)
+}

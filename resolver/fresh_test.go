@@ -44,7 +44,7 @@ func TestFreshPortPerQuery(t *testing.T) {
 		mu.Unlock()
 		r, err := New(Config{
 			RootHints: mustRRs(t, ".", ". NS a.root.test.\na.root.test. A 127.0.0.1"), Port: uint16(pc.LocalAddr().(*net.UDPAddr).Port),
-			HealthInterval: -1, DisableIPv6: true, DisableQNAMEMinimisation: true, UDPPool: pool,
+			HealthInterval: -1, DisableIPv6: true, DisableQNAMEMinimisation: true, UDPPool: pool, QueryLocalhost: true,
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -65,7 +65,7 @@ func FuzzUpstreamAnswer(f *testing.F) {
 		}
 		if k == kindReferral {
 			r := &Resolver{cfg: Config{MaxTTL: time.Hour}}
-			d := r.referral(resp, &delegation{zone: zoneName}, sname, time.Unix(0, 0))
+			d := r.referral(resp, &delegation{zone: zoneName}, sname, dns.TypeA, time.Unix(0, 0))
 			if d.zone == zoneName || !dns.IsSubDomain(zoneName, d.zone) || !dns.IsSubDomain(d.zone, sname) {
 				t.Fatalf("referral to %s from %s for %s", d.zone, zoneName, sname)
 			}
@@ -87,7 +87,7 @@ func FuzzUpstreamAnswer(f *testing.F) {
 				&dns.NS{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: 3600}, Ns: "a.root.test."},
 				&dns.A{Hdr: dns.RR_Header{Name: "a.root.test.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 3600}, A: []byte{127, 0, 0, 1}},
 			},
-			Transport: net, Clock: clk, HealthInterval: -1, MaxSends: 16,
+			Transport: net, Clock: clk, HealthInterval: -1, MaxSends: 16, QueryLocalhost: true,
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -243,7 +243,7 @@ func newEnv(t testing.TB, setup func(f *fakeNet), mod func(c *Config)) *testEnv 
 	}
 	clk := newFakeClock()
 	m := &Counters{}
-	cfg := Config{RootHints: hints, Transport: f, Clock: clk, Metrics: m, HealthInterval: -1}
+	cfg := Config{RootHints: hints, Transport: f, Clock: clk, Metrics: m, HealthInterval: -1, QueryLocalhost: true}
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -17,18 +17,6 @@ type Transport interface {
 	Exchange(ctx context.Context, network string, server netip.AddrPort, m *dns.Msg) (*dns.Msg, error)
 }
 
-// Clock is the resolver's source of time for TTLs, backoffs and the
-// serve-stale wait. Upstream attempt deadlines use ctx (real time).
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time                         { return time.Now() }
-func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
-
 // Metrics receives the resolver's events; plugins/recursor maps them to
 // Prometheus. Methods are called on hot paths and must be cheap and safe for
 // concurrent use.

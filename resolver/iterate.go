@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -24,6 +25,9 @@ const (
 	maxGluePerNS  = 8  // addresses kept per NS name
 	ednsBufSize   = 1232
 	downThreshold = 3 // consecutive failures before an authority is skipped
+	// noEDNSTTL is how long a server that answered FORMERR to EDNS is asked
+	// without it (Unbound's infra-host-ttl).
+	noEDNSTTL = 15 * time.Minute
 )
 
 // state is the work budget of one client question, shared by every
@@ -51,7 +55,8 @@ const (
 	statusAnswer status = iota
 	statusNXDOMAIN
 	statusNODATA
-	statusFollow // the chain leaves the reply: resolve target
+	statusFollow   // the chain leaves the reply: resolve target
+	statusYXDOMAIN // a DNAME's substitution is too long (RFC 6672 2.2)
 )
 
 // outcome is what one reply says about a name: its chain of CNAMEs (and
@@ -116,11 +121,14 @@ func (r *Resolver) resolveChain(ctx context.Context, st *state, qname string, qt
 			return res, nil
 		case statusNXDOMAIN:
 			res.rcode = dns.RcodeNameError
-			res.ns = out.soa
+			res.ns = r.negativeSOA(out.soa)
 			return res, nil
 		case statusNODATA:
 			res.rcode = dns.RcodeSuccess
-			res.ns = out.soa
+			res.ns = r.negativeSOA(out.soa)
+			return res, nil
+		case statusYXDOMAIN:
+			res.rcode = dns.RcodeYXDomain
 			return res, nil
 		}
 		links := 0
@@ -139,6 +147,28 @@ func (r *Resolver) resolveChain(ctx context.Context, st *state, qname string, qt
 	}
 }
 
+// negativeSOA is the SOA a fresh negative answer carries: a copy with the
+// TTL the answer is cached for, min(SOA TTL, MINIMUM) within
+// NegativeMaxTTL (RFC 2308 3 and 5), as the same answer from the cache
+// counts down from.
+func (r *Resolver) negativeSOA(soa []dns.RR) []dns.RR {
+	v, ok := firstSOA(soa)
+	if !ok {
+		return soa
+	}
+	c := dns.Copy(v).(*dns.SOA)
+	c.Hdr.Ttl = uint32(capTTL(min(v.Hdr.Ttl, v.Minttl), r.cfg.NegativeMaxTTL) / time.Second)
+	return []dns.RR{c}
+}
+
+func firstSOA(rrs []dns.RR) (*dns.SOA, bool) {
+	if len(rrs) == 0 {
+		return nil, false
+	}
+	v, ok := rrs[0].(*dns.SOA)
+	return v, ok
+}
+
 // nxAncestor reports whether a proper ancestor of name is cached as
 // non-existent (RFC 8020: nothing exists below it) and returns its SOA.
 func (r *Resolver) nxAncestor(name string, now time.Time) ([]dns.RR, bool) {
@@ -154,6 +184,9 @@ func (r *Resolver) nxAncestor(name string, now time.Time) ([]dns.RR, bool) {
 // lookup asks the network about name once (forwarded or iteratively) and
 // caches what it learnt.
 func (r *Resolver) lookup(ctx context.Context, st *state, name string, qtype uint16) (outcome, error) {
+	if out, ok := r.local(name, qtype); ok {
+		return out, nil // not cached: a new forward rule or stub zone takes over at once
+	}
 	var out outcome
 	if rule := r.forwardRule(name); rule != nil {
 		var err error
@@ -192,10 +225,10 @@ func (r *Resolver) store(out *outcome, qtype uint16, now time.Time) {
 		}
 		i = j
 	}
-	if (out.status != statusNXDOMAIN && out.status != statusNODATA) || len(out.soa) == 0 || wire.IsMeta(qtype) {
+	if (out.status != statusNXDOMAIN && out.status != statusNODATA) || wire.IsMeta(qtype) {
 		return // nothing negative to keep; never anything for a meta type
 	}
-	soa, ok := out.soa[0].(*dns.SOA)
+	soa, ok := firstSOA(out.soa)
 	if !ok {
 		return
 	}
@@ -237,8 +270,9 @@ func (r *Resolver) checkRRsets(out *outcome, name string, qtype uint16) error {
 }
 
 // extract reads qname's chain out of a reply from a server for zone. With
-// recursive (a forward target) the whole reply is trusted; else only records
-// inside zone are.
+// recursive (a forward target) the whole chain is taken; from an authority
+// only records inside zone, and of a CNAME or DNAME chain only its first
+// link: the target is asked for on its own.
 func extract(resp *dns.Msg, zone, qname string, qtype uint16, recursive bool) outcome {
 	var out outcome
 	name := qname
@@ -267,7 +301,7 @@ func extract(resp *dns.Msg, zone, qname string, qtype uint16, recursive bool) ou
 			}
 		}
 		if len(final) > 0 {
-			out.chain = append(out.chain, final...)
+			out.chain = append(out.chain, dedupe(final)...)
 			out.status, out.target = statusAnswer, name
 			return out
 		}
@@ -280,7 +314,10 @@ func extract(resp *dns.Msg, zone, qname string, qtype uint16, recursive bool) ou
 			prefix := name[:len(name)-len(dname.Hdr.Name)]
 			next = lower(prefix + dname.Target)
 			if _, ok := dns.IsDomainName(next); !ok || len(next) > 255 {
-				out.status, out.target = statusNXDOMAIN, name // RFC 6672 YXDOMAIN: no such name
+				// RFC 6672 2.2: the substitution does not fit: YXDOMAIN,
+				// with the DNAME that says so.
+				out.chain = append(out.chain, dname)
+				out.status, out.target = statusYXDOMAIN, name
 				return out
 			}
 			synth := &dns.CNAME{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: dname.Hdr.Ttl}, Target: next}
@@ -289,7 +326,12 @@ func extract(resp *dns.Msg, zone, qname string, qtype uint16, recursive bool) ou
 		if next == "" {
 			break
 		}
-		if slices.Contains(seen, next) {
+		if slices.Contains(seen, next) || !recursive {
+			// From an authority only the first link is taken: the AA bit
+			// speaks for the question's name alone (RFC 1035 4.1.1), and
+			// the rest of a chain, even inside the zone, may lie below a
+			// cut the server does not serve. The target is asked for on
+			// its own (as Unbound cuts chain remainders too).
 			out.status, out.target = statusFollow, next
 			return out
 		}
@@ -316,6 +358,34 @@ func extract(resp *dns.Msg, zone, qname string, qtype uint16, recursive bool) ou
 	return out
 }
 
+// dedupe drops repeated records of an RRset (RFC 2181 5: a set holds no
+// duplicates; TTLs aside, RFC 2181 5.2). Small sets, the usual, are
+// compared pairwise without allocating.
+func dedupe(rrs []dns.RR) []dns.RR {
+	if len(rrs) < 2 {
+		return rrs
+	}
+	out := rrs[:1]
+	if len(rrs) <= 16 {
+		for _, rr := range rrs[1:] {
+			if !slices.ContainsFunc(out, func(o dns.RR) bool { return dns.IsDuplicate(o, rr) }) {
+				out = append(out, rr)
+			}
+		}
+		return out
+	}
+	seen := make(map[string]bool, len(rrs))
+	out = rrs[:0]
+	for _, rr := range rrs {
+		k := strings.TrimPrefix(rr.String(), rr.Header().String())
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, rr)
+		}
+	}
+	return out
+}
+
 // soaFor returns the SOA of a negative answer about name, if it comes from
 // inside zone.
 func soaFor(resp *dns.Msg, zone, name string, recursive bool) []dns.RR {
@@ -338,37 +408,70 @@ const (
 	kindNXDOMAIN
 	kindNODATA
 	kindReferral
-	kindLame   // not authoritative for the zone
-	kindBroken // SERVFAIL, FORMERR, ...
+	kindLame   // not a server of the zone: REFUSED, upward or sideways referral, no data and no SOA
+	kindBroken // SERVFAIL, FORMERR, NOTIMP, ...: this server, this time
 )
 
 // classify says what a reply from a server of zone to sname/stype is.
+//
+// The AA bit decides nothing on its own: plenty of authorities, load
+// balancers and middleboxes leave it out, and a reply from a server the
+// delegation named that answers the question inside its zone is the
+// answer (RFC 1034 5.3.3 step 4 asks only that the response "answers the
+// question"; Unbound, BIND and Knot accept it). What makes a server lame
+// (RFC 1912 2.8, RFC 4697 2.1) is what shows it does not hold the zone:
+// REFUSED or NOTAUTH, a referral to the zone itself, above it or
+// sideways, or no data and no SOA of the zone.
 func classify(resp *dns.Msg, zone, sname string, stype uint16) kind {
 	switch resp.Rcode {
-	case dns.RcodeSuccess:
-	case dns.RcodeNameError:
-		if resp.Authoritative || soaFor(resp, zone, sname, false) != nil {
-			return kindNXDOMAIN
+	case dns.RcodeSuccess, dns.RcodeNameError:
+	case dns.RcodeYXDomain:
+		// RFC 6672 2.2: a DNAME whose substitution is too long.
+		if answersFor(resp, zone, sname, stype) {
+			return kindAnswer
 		}
-		return kindLame
+		return kindBroken
 	case dns.RcodeRefused, dns.RcodeNotAuth:
 		return kindLame
 	default:
 		return kindBroken
 	}
 	if answersFor(resp, zone, sname, stype) {
-		if resp.Authoritative {
-			return kindAnswer
+		// RFC 6604: with a CNAME chain the rcode is about its end, so an
+		// NXDOMAIN that carries the chain is an answer to follow.
+		return kindAnswer
+	}
+	hasSOA := soaFor(resp, zone, sname, false) != nil
+	if resp.Rcode == dns.RcodeNameError {
+		// RFC 2308 2.1: NXDOMAIN, with the SOA when it is to be cached.
+		// Without AA and SOA it is still the server's word unless the
+		// reply points elsewhere (an upward referral: lame).
+		if resp.Authoritative || hasSOA || !upwardNS(resp, zone) {
+			return kindNXDOMAIN
 		}
 		return kindLame
 	}
-	if !resp.Authoritative && referralOwner(resp, zone, sname) != "" {
+	if !hasSOA && referralOwner(resp, zone, sname, stype) != "" {
+		// RFC 1034 4.3.2 3b. Some servers set AA on referrals too: the NS
+		// set below the zone, without a SOA, decides.
 		return kindReferral
 	}
-	if resp.Authoritative || soaFor(resp, zone, sname, false) != nil {
-		return kindNODATA
+	if hasSOA || (resp.Authoritative && !upwardNS(resp, zone)) {
+		return kindNODATA // RFC 2308 2.2
 	}
 	return kindLame
+}
+
+// upwardNS reports whether resp's authority section holds an NS set that
+// is not below zone: a referral to the zone itself, upward or sideways.
+func upwardNS(resp *dns.Msg, zone string) bool {
+	for _, rr := range resp.Ns {
+		h := rr.Header()
+		if h.Rrtype == dns.TypeNS && h.Class == dns.ClassINET && (equalFold(h.Name, zone) || !isSubDomain(zone, h.Name)) {
+			return !equalFold(h.Name, zone)
+		}
+	}
+	return false
 }
 
 func answersFor(resp *dns.Msg, zone, sname string, stype uint16) bool {
@@ -388,11 +491,16 @@ func answersFor(resp *dns.Msg, zone, sname string, stype uint16) bool {
 }
 
 // referralOwner returns the owner of the first NS set in the authority
-// section that is a zone cut strictly below zone on the way to sname.
-func referralOwner(resp *dns.Msg, zone, sname string) string {
+// section that is a zone cut strictly below zone on the way to sname. A DS
+// set lives on the parent side of its cut (RFC 4035 3.1.4.1), so for a DS
+// question the cut at sname itself is no referral.
+func referralOwner(resp *dns.Msg, zone, sname string, stype uint16) string {
 	for _, rr := range resp.Ns {
 		h := rr.Header()
 		if h.Rrtype != dns.TypeNS || h.Class != dns.ClassINET {
+			continue
+		}
+		if stype == dns.TypeDS && equalFold(h.Name, sname) {
 			continue
 		}
 		if !equalFold(h.Name, zone) && isSubDomain(zone, h.Name) && isSubDomain(h.Name, sname) {
@@ -404,8 +512,8 @@ func referralOwner(resp *dns.Msg, zone, sname string) string {
 
 // referral builds the delegation a referral reply describes. Glue is kept
 // only for the delegation's NS names and only inside the parent's zone.
-func (r *Resolver) referral(resp *dns.Msg, parent *delegation, sname string, now time.Time) *delegation {
-	owner := referralOwner(resp, parent.zone, sname)
+func (r *Resolver) referral(resp *dns.Msg, parent *delegation, sname string, stype uint16, now time.Time) *delegation {
+	owner := referralOwner(resp, parent.zone, sname, stype)
 	d := &delegation{zone: owner, glue: map[string][]netip.Addr{}}
 	var ttl uint32
 	first := true
@@ -432,15 +540,100 @@ func (r *Resolver) referral(resp *dns.Msg, parent *delegation, sname string, now
 			continue
 		}
 		n := lower(rr.Header().Name)
-		if !a.IsValid() || rr.Header().Class != dns.ClassINET || !slices.Contains(d.ns, n) || !isSubDomain(parent.zone, n) {
+		if !a.IsValid() || rr.Header().Class != dns.ClassINET || !slices.Contains(d.ns, n) {
 			continue
 		}
-		if len(d.glue[n]) < maxGluePerNS && !slices.Contains(d.glue[n], a) {
-			d.glue[n] = append(d.glue[n], a)
+		glue := d.glue
+		if !isSubDomain(parent.zone, n) {
+			// Glue outside the parent's zone is no data the parent may
+			// vouch for (RFC 2181 5.4.1): never cached as the name's
+			// address nor used while the name can be resolved. It is kept
+			// to reach this delegation's servers when their names need
+			// each other's addresses (the parent chooses where the
+			// delegation leads anyway).
+			if d.oobGlue == nil {
+				d.oobGlue = map[string][]netip.Addr{}
+			}
+			glue = d.oobGlue
+		}
+		if len(glue[n]) < maxGluePerNS && !slices.Contains(glue[n], a) {
+			glue[n] = append(glue[n], a)
 		}
 	}
 	d.expires = now.Add(capTTL(ttl, r.cfg.MaxTTL))
 	return d
+}
+
+// learnChildNS returns d updated with the zone's own NS set when resp, a
+// non-referral reply from one of d's servers, carries it (in the answer to
+// an NS question at the apex, or in authority): RFC 2181 5.4.1 ranks the
+// child's authoritative data above the parent's delegation, so later
+// questions go to the servers the zone itself names (a parent's stale NS
+// set gives way). Addresses come from the reply's in-zone records and
+// the glue d had. Root hints and stub zones (never expiring) are kept.
+// Seen again, the same set changes nothing (its expiry is not renewed).
+func (r *Resolver) learnChildNS(resp *dns.Msg, d *delegation, now time.Time) *delegation {
+	if d.expires.IsZero() {
+		return d
+	}
+	var ns []string
+	var ttl uint32
+	for _, sec := range [2][]dns.RR{resp.Answer, resp.Ns} {
+		for _, rr := range sec {
+			v, ok := rr.(*dns.NS)
+			if !ok || v.Hdr.Class != dns.ClassINET || !equalFold(v.Hdr.Name, d.zone) {
+				continue
+			}
+			if n := lower(v.Ns); !slices.Contains(ns, n) && len(ns) < maxNSPerZone {
+				if len(ns) == 0 || v.Hdr.Ttl < ttl {
+					ttl = v.Hdr.Ttl
+				}
+				ns = append(ns, n)
+			}
+		}
+		if len(ns) > 0 {
+			break
+		}
+	}
+	if len(ns) == 0 {
+		return d
+	}
+	same := len(ns) == len(d.ns)
+	for _, n := range ns {
+		same = same && slices.Contains(d.ns, n)
+	}
+	if same && d.child {
+		return d
+	}
+	nd := &delegation{zone: d.zone, ns: ns, glue: map[string][]netip.Addr{}, oobGlue: d.oobGlue, child: true}
+	for _, n := range ns {
+		if g := d.glue[n]; len(g) > 0 {
+			nd.glue[n] = g
+		}
+	}
+	for _, sec := range [2][]dns.RR{resp.Answer, resp.Extra} {
+		for _, rr := range sec {
+			n := lower(rr.Header().Name)
+			if rr.Header().Class != dns.ClassINET || !slices.Contains(ns, n) || !isSubDomain(d.zone, n) || len(d.glue[n]) > 0 {
+				continue
+			}
+			if a := appendAddrs(nil, []dns.RR{rr}); len(a) == 1 && len(nd.glue[n]) < maxGluePerNS && !slices.Contains(nd.glue[n], a[0]) {
+				nd.glue[n] = append(nd.glue[n], a[0])
+			}
+		}
+	}
+	if !slices.ContainsFunc(ns, func(n string) bool { return len(nd.glue[n]) > 0 || !isSubDomain(d.zone, n) }) {
+		return d // no way to reach the set's servers: keep the one that works
+	}
+	// Never past the delegation it replaces: servers the parent no longer
+	// names must not keep their zone alive by repeating their own NS set
+	// (ghost domains, CVE-2012-1192); when it ends the parent is asked.
+	nd.expires = now.Add(capTTL(ttl, r.cfg.MaxTTL))
+	if d.expires.Before(nd.expires) {
+		nd.expires = d.expires
+	}
+	r.c.deleg.Add(nd.zone, nd)
+	return nd
 }
 
 // closest returns the deepest delegation above or at name: a stub zone (an
@@ -469,7 +662,13 @@ func (r *Resolver) closest(name string, now time.Time) *delegation {
 // iterate follows referrals from the closest known delegation down to the
 // servers of qname's zone and returns their reply and the zone.
 func (r *Resolver) iterate(ctx context.Context, st *state, qname string, qtype uint16) (*dns.Msg, string, error) {
-	d := r.closest(qname, r.clock.Now())
+	start := qname
+	if i, end := dns.NextLabel(qname, 0); qtype == dns.TypeDS && !end {
+		// RFC 4035 3.1.4.1: the DS set is in the parent's zone; the
+		// child's servers (a cached delegation of qname) do not hold it.
+		start = qname[i:]
+	}
+	d := r.closest(start, r.clock.Now())
 	minimise := !r.cfg.DisableQNAMEMinimisation
 	known := d.zone
 	minimised := 0
@@ -495,10 +694,20 @@ func (r *Resolver) iterate(ctx context.Context, st *state, qname string, qtype u
 			}
 			return nil, d.zone, err
 		}
+		if k != kindReferral {
+			d = r.learnChildNS(resp, d, r.clock.Now())
+		}
 		switch k {
 		case kindReferral:
-			d = r.referral(resp, d, sname, r.clock.Now())
-			r.c.deleg.Add(d.zone, d)
+			nd := r.referral(resp, d, sname, stype, r.clock.Now())
+			if old, ok := r.c.deleg.Peek(nd.zone); ok && old.child && r.clock.Now().Before(old.expires) {
+				// RFC 2181 5.4.1: the child's own NS set outranks the
+				// parent's referral while it lives.
+				nd = old
+			} else {
+				r.c.deleg.Add(nd.zone, nd)
+			}
+			d = nd
 			known = d.zone
 		case kindNXDOMAIN:
 			if !isMin {
@@ -568,24 +777,33 @@ func appendAddrs(out []netip.Addr, rrs []dns.RR) []netip.Addr {
 
 // order appends the usable servers among addrs for zone to dst, fastest
 // first: lame ones (for zone) and down ones are left out.
-func (r *Resolver) order(dst []netip.AddrPort, zone string, addrs []netip.Addr, port uint16, now time.Time) []netip.AddrPort {
+func (r *Resolver) order(dst []netip.AddrPort, zone string, qtype uint16, addrs []netip.Addr, port uint16, now time.Time) []netip.AddrPort {
 	type cand struct {
 		ap    netip.AddrPort
 		score time.Duration
 	}
 	var buf [8]cand // the usual NS set fits: no allocation
 	cs := buf[:0]
+	peers := r.dyn.Load().peers
 	for _, a := range addrs {
 		if r.cfg.DisableIPv6 && a.Is6() && !a.Is4In6() {
 			continue
 		}
 		ap := netip.AddrPortFrom(a.Unmap(), port)
+		if !r.mayQuery(ap.Addr()) || slices.Contains(peers, ap) {
+			continue
+		}
 		if slices.ContainsFunc(cs, func(c cand) bool { return c.ap == ap }) {
 			continue
 		}
+		recLame := false
 		if l, ok := r.c.servers.Peek(serverKey{ap, zone}); ok {
 			l.mu.Lock()
 			lame := now.Before(l.lameUntil)
+			if qtype == dns.TypeA {
+				lame = now.Before(l.lameAUntil)
+			}
+			recLame = now.Before(l.recLameUntil)
 			l.mu.Unlock()
 			if lame {
 				continue
@@ -603,6 +821,9 @@ func (r *Resolver) order(dst []netip.AddrPort, zone string, addrs []netip.Addr, 
 				continue
 			}
 		}
+		if recLame {
+			score += time.Hour // last: asked only when the others fail
+		}
 		cs = append(cs, cand{ap, score})
 	}
 	slices.SortFunc(cs, func(a, b cand) int { return cmp.Compare(a.score, b.score) })
@@ -611,6 +832,27 @@ func (r *Resolver) order(dst []netip.AddrPort, zone string, addrs []netip.Addr, 
 	}
 	return dst
 }
+
+// mayQuery reports whether iteration may send to a: never to an
+// unspecified (0.0.0.0/8, ::), multicast or broadcast address, nor to
+// loopback unless Config.QueryLocalhost (Unbound's do-not-query-address
+// defaults and do-not-query-localhost): a delegation must not turn the
+// resolver against its own host or a whole segment. Skipped at once, not
+// waited on.
+func (r *Resolver) mayQuery(a netip.Addr) bool {
+	if a.Is4() {
+		b := a.As4()
+		if b[0] == 0 || a == broadcast4 {
+			return false
+		}
+	}
+	if a.IsUnspecified() || a.IsMulticast() {
+		return false
+	}
+	return r.cfg.QueryLocalhost || !a.IsLoopback()
+}
+
+var broadcast4 = netip.AddrFrom4([4]byte{255, 255, 255, 255})
 
 func (r *Resolver) port() uint16 {
 	if r.cfg.Port != 0 {
@@ -626,21 +868,29 @@ var (
 
 // ask sends sname/stype to d's servers, best first, until one gives a
 // usable reply. NS names without addresses are resolved only when the
-// servers with addresses have all failed, and only within budget.
+// servers with addresses have all failed, and only within budget; glue
+// outside the parent's zone is their last resort (a cycle), and NS names
+// outside the zone whose glue failed are resolved for their current
+// address (stale glue).
 func (r *Resolver) ask(ctx context.Context, st *state, d *delegation, sname string, stype uint16, minimised bool) (*dns.Msg, kind, error) {
 	now := r.clock.Now()
 	var abuf [8]netip.Addr // the usual NS set fits: no allocation
 	addrs := abuf[:0]
-	var missing []string
+	var missing, glued []string
 	for _, ns := range d.ns {
 		if a := r.addrsFor(d, ns, now); len(a) > 0 {
 			addrs = append(addrs, a...)
+			if len(d.glue[ns]) > 0 && !isSubDomain(d.zone, ns) {
+				glued = append(glued, ns)
+			}
 		} else {
 			missing = append(missing, ns)
 		}
 	}
 	var lastErr error // nil: no server tried (made at the end, not on every ask)
 	var timedOut []netip.AddrPort
+	var recLame *dns.Msg // a recursive server's answer: the last resort
+	var recLameKind kind
 	try := func(servers []netip.AddrPort) (*dns.Msg, kind, bool, error) {
 		for _, srv := range servers {
 			resp, err := r.exchange(ctx, st, srv, sname, stype, false, false)
@@ -655,12 +905,27 @@ func (r *Resolver) ask(ctx context.Context, st *state, d *delegation, sname stri
 				continue
 			}
 			k := classify(resp, d.zone, sname, stype)
+			if k != kindReferral && k != kindLame && k != kindBroken && resp.RecursionAvailable && !resp.Authoritative {
+				// RA without AA to a question without RD: a recursive
+				// server answering from its cache, not the zone's
+				// authority ("recursion lame", as Unbound calls it). Its
+				// reply is kept as the last resort; the zone's other
+				// servers are asked first, now and for a while.
+				r.markRecLame(srv, d.zone, r.cfg.LameTTL)
+				if recLame == nil {
+					recLame, recLameKind = resp, k
+				}
+				lastErr = fmt.Errorf("%s for zone %s: recursive, not authoritative: %w", srv, d.zone, errLame)
+				continue
+			}
 			if k == kindLame || k == kindBroken {
-				switch {
-				case k == kindLame:
-					r.markLame(srv, d.zone, r.cfg.LameTTL)
-				case !minimised:
-					r.markLame(srv, d.zone, r.cfg.BrokenTTL)
+				// A lame server is skipped for the zone a while. A broken
+				// reply (SERVFAIL, FORMERR, NOTIMP) is about this question
+				// only, and a minimised question may be what the server
+				// mishandles (RFC 9156 4): both just move on to the next
+				// server (RFC 1034 5.3.3 step 4).
+				if k == kindLame && !minimised {
+					r.markLame(srv, d.zone, stype, r.cfg.LameTTL)
 				}
 				lastErr = fmt.Errorf("%s for zone %s (rcode %s): %w", srv, d.zone, dns.RcodeToString[resp.Rcode], errLame)
 				continue
@@ -670,34 +935,55 @@ func (r *Resolver) ask(ctx context.Context, st *state, d *delegation, sname stri
 		return nil, 0, false, nil
 	}
 	var sbuf [8]netip.AddrPort
-	servers := r.order(sbuf[:0], d.zone, addrs, r.port(), now)
+	servers := r.order(sbuf[:0], d.zone, stype, addrs, r.port(), now)
 	if resp, k, done, err := try(servers); done {
 		return resp, k, err
 	}
 	looked := 0
-	for _, ns := range missing {
-		if looked >= r.cfg.MaxNSPerReferal {
-			break
-		}
-		if isSubDomain(d.zone, ns) || slices.Contains(st.busy, ns) || st.depth >= r.cfg.MaxDepth {
-			continue // needs glue we were not given, or a cycle
-		}
-		if st.nsLookups >= r.cfg.MaxNSLookups {
-			return nil, 0, st.budget("nslookups")
-		}
-		st.nsLookups++
-		looked++
-		a, err := r.lookupAddrs(ctx, st, ns)
-		if err != nil {
-			if fatal(ctx, err) {
-				return nil, 0, err
+	resolveNS := func(names []string, fallback bool) (*dns.Msg, kind, bool, error) {
+		for _, ns := range names {
+			cycle := slices.Contains(st.busy, ns) || st.depth >= r.cfg.MaxDepth
+			if isSubDomain(d.zone, ns) && len(d.oobGlue[ns]) == 0 {
+				continue // needs glue we were not given
 			}
-			lastErr = err
-			continue
+			var a []netip.Addr
+			if !cycle && looked < r.cfg.MaxNSPerReferal && !isSubDomain(d.zone, ns) {
+				if st.nsLookups >= r.cfg.MaxNSLookups {
+					return nil, 0, true, st.budget("nslookups")
+				}
+				st.nsLookups++
+				looked++
+				var err error
+				if a, err = r.lookupAddrs(ctx, st, ns); err != nil {
+					if fatal(ctx, err) {
+						return nil, 0, true, err
+					}
+					lastErr = err
+				}
+			}
+			if len(a) == 0 && fallback {
+				a = d.oobGlue[ns]
+			}
+			if len(a) == 0 {
+				continue
+			}
+			more := r.order(nil, d.zone, stype, a, r.port(), r.clock.Now())
+			// Each server once: an NS name's address may be one asked already.
+			more = slices.DeleteFunc(more, func(ap netip.AddrPort) bool { return slices.Contains(servers, ap) })
+			servers = append(servers, more...)
+			if resp, k, done, err := try(more); done {
+				return resp, k, done, err
+			}
 		}
-		more := r.order(nil, d.zone, a, r.port(), r.clock.Now())
-		servers = append(servers, more...)
-		if resp, k, done, err := try(more); done {
+		return nil, 0, false, nil
+	}
+	if resp, k, done, err := resolveNS(missing, true); done {
+		return resp, k, err
+	}
+	// Every glue address failed: the glue of names outside the zone may
+	// be stale (the host moved); their own zones know where they are now.
+	if len(timedOut) > 0 && len(glued) > 0 {
+		if resp, k, done, err := resolveNS(glued, false); done {
 			return resp, k, err
 		}
 	}
@@ -707,6 +993,12 @@ func (r *Resolver) ask(ctx context.Context, st *state, d *delegation, sname stri
 		if resp, k, done, err := try(retry); done {
 			return resp, k, err
 		}
+	}
+	if recLame != nil {
+		return recLame, recLameKind, nil
+	}
+	if lastErr == nil && len(addrs) > 0 {
+		lastErr = fmt.Errorf("zone %s: none of its %d server addresses may be asked (lame, down, or loopback, unspecified, multicast, broadcast or a peer of this cluster): %w", d.zone, len(addrs), ErrNoServers)
 	}
 	if lastErr == nil {
 		lastErr = fmt.Errorf("zone %s: %w", d.zone, ErrNoServers)
@@ -767,7 +1059,7 @@ func (r *Resolver) exchange(ctx context.Context, st *state, srv netip.AddrPort, 
 		o = queryPool.Get().(*outQuery)
 		defer queryPool.Put(o)
 	}
-	build := func(qname string) {
+	buildQuery := func(qname string) {
 		if o != nil {
 			o.init(qname, qtype, rd)
 			m = &o.m
@@ -804,11 +1096,23 @@ func (r *Resolver) exchange(ctx context.Context, st *state, srv netip.AddrPort, 
 	if mixed {
 		qname = mixCase(name)
 	}
+	// RFC 6891 7: a server remembered as not knowing EDNS is asked
+	// without it.
+	info.mu.Lock()
+	noEDNS := r.clock.Now().Before(info.noEDNSUntil)
+	info.mu.Unlock()
+	build := func(qname string) {
+		buildQuery(qname)
+		if noEDNS {
+			m.Extra = nil
+		}
+	}
 	build(qname)
 	network := "udp"
-	// At most three sends: UDP, UDP again in lower case (a server that
-	// does not echo 0x20), TCP (truncated).
-	for try := 0; try < 3; try++ {
+	// At most four sends: UDP, UDP again without EDNS (FORMERR), UDP
+	// again in lower case (a server that does not echo 0x20), TCP
+	// (truncated).
+	for try := 0; try < 4; try++ {
 		if st.sends >= r.cfg.MaxSends {
 			return nil, st.budget("sends")
 		}
@@ -851,6 +1155,20 @@ func (r *Resolver) exchange(ctx context.Context, st *state, srv netip.AddrPort, 
 			}
 			return nil, fmt.Errorf("%s %s %s: %w", network, srv, name, err)
 		}
+		if resp.Response && resp.Id == m.Id && resp.Rcode == dns.RcodeFormatError && !noEDNS && resp.IsEdns0() == nil && !forward &&
+			(len(resp.Question) == 0 || sameQuestion(m, resp)) {
+			// RFC 6891 7: FORMERR without an OPT to a query with one (old
+			// servers may not copy the question into it): the server does
+			// not know EDNS. Once more without it, with a new id, and it is
+			// remembered for a while (in the bounded server cache).
+			r.succeeded(info, r.clock.Now().Sub(now))
+			info.mu.Lock()
+			info.noEDNSUntil = r.clock.Now().Add(noEDNSTTL)
+			info.mu.Unlock()
+			noEDNS = true
+			build(qname)
+			continue
+		}
 		if !resp.Response || resp.Opcode != dns.OpcodeQuery || resp.Id != m.Id || !sameQuestion(m, resp) {
 			return nil, fmt.Errorf("%s %s %s: %w", network, srv, name, errMismatch)
 		}
@@ -877,9 +1195,14 @@ func (r *Resolver) exchange(ctx context.Context, st *state, srv netip.AddrPort, 
 			network = "tcp"
 			continue
 		}
+		if resp.Truncated {
+			// Over TCP the whole reply fits (RFC 7766 5): a truncated one
+			// is broken, not a partial answer to use.
+			return nil, fmt.Errorf("%s %s: truncated over TCP: %w", srv, name, errMismatch)
+		}
 		return resp, nil
 	}
-	return nil, fmt.Errorf("%s %s: no usable reply after %d sends: %w", srv, name, 3, errMismatch)
+	return nil, fmt.Errorf("%s %s: no usable reply after %d sends: %w", srv, name, 4, errMismatch)
 }
 
 // no0x20TTL is how long a server that did not echo a mixed-case question is
@@ -922,9 +1245,23 @@ func (r *Resolver) succeeded(s *serverInfo, rtt time.Duration) {
 	}
 }
 
-func (r *Resolver) markLame(srv netip.AddrPort, zone string, d time.Duration) {
+func (r *Resolver) markRecLame(srv netip.AddrPort, zone string, d time.Duration) {
 	s := r.c.server(serverKey{srv, zone})
 	s.mu.Lock()
-	s.lameUntil = r.clock.Now().Add(d)
+	s.recLameUntil = r.clock.Now().Add(d)
+	s.mu.Unlock()
+}
+
+// markLame skips srv for zone a while, for A questions or for the others:
+// a server may be lame for one kind only (an AAAA question answered with an
+// upward referral while A works), as Unbound's infra cache tells them apart.
+func (r *Resolver) markLame(srv netip.AddrPort, zone string, qtype uint16, d time.Duration) {
+	s := r.c.server(serverKey{srv, zone})
+	s.mu.Lock()
+	if qtype == dns.TypeA {
+		s.lameAUntil = r.clock.Now().Add(d)
+	} else {
+		s.lameUntil = r.clock.Now().Add(d)
+	}
 	s.mu.Unlock()
 }

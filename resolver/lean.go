@@ -3,6 +3,7 @@ package resolver
 import (
 	"encoding/binary"
 
+	"github.com/gitops-dns/resolverd/internal/wire"
 	"github.com/miekg/dns"
 )
 
@@ -51,18 +52,6 @@ func newA(h dns.RR_Header, ip []byte) *dns.A {
 	return &a.rr
 }
 
-// Header bits (RFC 1035 4.1.1), as miekg/dns names them.
-const (
-	bitQR = 1 << 15
-	bitAA = 1 << 10
-	bitTC = 1 << 9
-	bitRD = 1 << 8
-	bitRA = 1 << 7
-	bitZ  = 1 << 6
-	bitAD = 1 << 5
-	bitCD = 1 << 4
-)
-
 // maxPointers is miekg/dns's bound on compression pointers in one name.
 const maxPointers = (255+1)/2 - 2
 
@@ -74,7 +63,7 @@ func leanUnpack(msg []byte, q *dns.Msg) (*dns.Msg, bool) {
 		return nil, false
 	}
 	bits := binary.BigEndian.Uint16(msg[2:])
-	if bits&0xF != dns.RcodeSuccess || binary.BigEndian.Uint16(msg[4:]) != 1 {
+	if bits&wire.RcodeMask != dns.RcodeSuccess || binary.BigEndian.Uint16(msg[4:]) != 1 {
 		return nil, false
 	}
 	ancount := int(binary.BigEndian.Uint16(msg[6:]))
@@ -163,17 +152,7 @@ func leanUnpack(msg []byte, q *dns.Msg) (*dns.Msg, bool) {
 	}
 
 	m := &lr.m
-	m.Id = binary.BigEndian.Uint16(msg)
-	m.Response = bits&bitQR != 0
-	m.Opcode = int(bits>>11) & 0xF
-	m.Authoritative = bits&bitAA != 0
-	m.Truncated = bits&bitTC != 0
-	m.RecursionDesired = bits&bitRD != 0
-	m.RecursionAvailable = bits&bitRA != 0
-	m.Zero = bits&bitZ != 0
-	m.AuthenticatedData = bits&bitAD != 0
-	m.CheckingDisabled = bits&bitCD != 0
-	m.Rcode = dns.RcodeSuccess
+	m.MsgHdr = wire.MsgHdr(binary.BigEndian.Uint16(msg), bits) // rcode NOERROR: checked above
 	m.Question = lr.q[:]
 	return m, true
 }

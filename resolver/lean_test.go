@@ -207,7 +207,7 @@ func TestLeanRepliesOwnedByCaller(t *testing.T) {
 		rs.send(r, from)
 	})
 	hints := mustRRs(t, ".", ". NS a.root.test.\na.root.test. A "+rs.addr.Addr().String())
-	r, err := New(Config{RootHints: hints, Port: rs.addr.Port(), HealthInterval: -1, DisableIPv6: true})
+	r, err := New(Config{RootHints: hints, Port: rs.addr.Port(), HealthInterval: -1, DisableIPv6: true, QueryLocalhost: true})
 	if err != nil {
 		t.Fatal(err)
 	}

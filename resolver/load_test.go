@@ -112,6 +112,7 @@ func TestBlackholedUpstreamsStayBounded(t *testing.T) {
 	r, err := New(Config{
 		RootHints:       mustRRs(t, ".", ". NS a.root.test.\na.root.test. A 127.0.54.1"),
 		Port:            uint16(port),
+		QueryLocalhost:  true,
 		Forward:         []ForwardRule{{Zone: "corp.test.", To: []netip.AddrPort{fwd}}},
 		Metrics:         m,
 		UpstreamTimeout: time.Second,

@@ -16,6 +16,9 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/internal/nsdconf"
+	"github.com/gitops-dns/resolverd/internal/proctest"
 )
 
 const nsdPath = "/usr/sbin/nsd"
@@ -124,28 +127,7 @@ func freePort(t testing.TB, addrs []string) int {
 func startNSD(t testing.TB, addr string, port int, zones map[string]string) {
 	t.Helper()
 	dir := t.TempDir()
-	var conf strings.Builder
-	fmt.Fprintf(&conf, `server:
-	ip-address: %s@%d
-	port: %d
-	do-ip6: no
-	username: ""
-	chroot: ""
-	zonesdir: "%s"
-	pidfile: "%s/nsd.pid"
-	database: ""
-	zonelistfile: "%s/zone.list"
-	xfrdfile: "%s/xfrd.state"
-	xfrdir: "%s"
-	logfile: "%s/nsd.log"
-	server-count: 1
-	verbosity: 1
-	hide-version: yes
-	rrl-ratelimit: 0
-	rrl-whitelist-ratelimit: 0
-remote-control:
-	control-enable: no
-`, addr, port, port, dir, dir, dir, dir, dir, dir)
+	srv := nsdconf.Server{Addr: addr, Port: port, Dir: dir, ZonesDir: dir, LogFile: filepath.Join(dir, "nsd.log")}
 	i := 0
 	for origin, text := range zones {
 		file := fmt.Sprintf("z%d.zone", i)
@@ -153,10 +135,10 @@ remote-control:
 		if err := os.WriteFile(filepath.Join(dir, file), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(&conf, "zone:\n\tname: \"%s\"\n\tzonefile: \"%s\"\n", origin, file)
+		srv.Zones = append(srv.Zones, nsdconf.Zone{Origin: origin, File: file})
 	}
 	cf := filepath.Join(dir, "nsd.conf")
-	if err := os.WriteFile(cf, []byte(conf.String()), 0o644); err != nil {
+	if err := os.WriteFile(cf, []byte(srv.Config()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(nsdPath, "-d", "-c", cf)
@@ -165,23 +147,11 @@ remote-control:
 		// as the benchmark kit does: RESOLVER_NSD_CPUS=1.
 		cmd = exec.Command("taskset", "-c", cpus, nsdPath, "-d", "-c", cf)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
+	if err := proctest.Start(t, cmd, 5*time.Second); err != nil {
 		t.Fatalf("start nsd: %v", err)
 	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	})
 	// Wait until it answers for one of its zones.
 	var origin string
 	for o := range zones {
@@ -257,7 +227,7 @@ func TestIntegrationNSD(t *testing.T) {
 	}
 	hints := mustRRs(t, ".", ". 518400 NS a.root.test.\na.root.test. 518400 A 127.0.53.1")
 	m := &Counters{}
-	r, err := New(Config{RootHints: hints, Port: uint16(port), Metrics: m, DisableIPv6: true, HealthInterval: -1})
+	r, err := New(Config{RootHints: hints, Port: uint16(port), Metrics: m, DisableIPv6: true, HealthInterval: -1, QueryLocalhost: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +318,7 @@ func coldResolver(b *testing.B, m Metrics, v transportVariant) *Resolver {
 	// Generous attempt timeouts: a benchmark on shared cores must not turn
 	// a descheduled process into a failed server (and the per-server cap
 	// of a failing one into errors).
-	r, err := New(Config{RootHints: hints, Port: uint16(port), DisableIPv6: true, HealthInterval: -1, Metrics: m,
+	r, err := New(Config{RootHints: hints, Port: uint16(port), DisableIPv6: true, HealthInterval: -1, Metrics: m, QueryLocalhost: true,
 		MinTimeout: time.Second, UpstreamTimeout: 2 * time.Second, InitialTimeout: 2 * time.Second,
 		UDPPool: v.pool, Disable0x20: !v.mix})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gitops-dns/resolverd/internal/clock"
 	"github.com/miekg/dns"
 
 	"github.com/gitops-dns/resolverd/internal/wire"
@@ -35,7 +36,7 @@ var (
 // Create it with New; stop its background health checker with Close.
 type Resolver struct {
 	cfg     Config
-	clock   Clock
+	clock   clock.Clock
 	metrics Metrics
 	net     Transport
 	direct  directTransport // the built-in transport; nil when Config.Transport was set
@@ -59,6 +60,7 @@ type dynamic struct {
 	rules    []ForwardRule          // longest zone first; zones lower case
 	stubs    map[string]*delegation // internal zone cuts: zone -> its servers (never expire)
 	stubsKey string
+	peers    []netip.AddrPort // the node's own cluster: never asked by iteration
 }
 
 // New returns a resolver. The root hints must hold at least one NS record
@@ -118,6 +120,27 @@ func (r *Resolver) SetForwardRules(rules []ForwardRule) {
 	}
 	nd := *old
 	nd.rules = nr
+	r.dyn.Store(&nd)
+}
+
+// SetPeers replaces the addresses of the node's own cluster (its nodes'
+// DNS addresses, its own included); a changed set forgets remembered
+// failures. Iteration never sends to them: a
+// delegation that names a peer must not make the cluster its own upstream
+// (seed 004); forward targets are the repository's explicit choice and
+// are checked by cluster validation instead.
+func (r *Resolver) SetPeers(peers []netip.AddrPort) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.dyn.Load()
+	nd := *old
+	nd.peers = make([]netip.AddrPort, 0, len(peers))
+	for _, p := range peers {
+		nd.peers = append(nd.peers, netip.AddrPortFrom(p.Addr().Unmap(), p.Port()))
+	}
+	if !slices.Equal(old.peers, nd.peers) {
+		r.c.fail.Purge() // failures the old set caused (RFC 9520) may be gone
+	}
 	r.dyn.Store(&nd)
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"testing"
 	"time"
 
 	"github.com/miekg/dns"
@@ -27,13 +26,29 @@ type NetTransport struct{}
 // reads before giving up.
 const maxStrayReplies = 16
 
-// testNets are the only destinations a test binary may send to: loopback
-// and the benchmarking range the multi-host tests use.
+// DestinationCheck, when not nil, vets every server a message is about to
+// be sent to (the UDP pool and NetTransport alike) and refuses it with its
+// error. The resolver leaves it nil. A test binary that runs resolvers sets
+// it to TestNetsOnly from an init function of a _test.go file, so that no
+// test reaches the real internet, not even through the built-in root hints;
+// internal/layers checks that every such package does.
+var DestinationCheck func(server netip.AddrPort) error
+
+// testNet is the benchmarking range (RFC 2544) the multi-host tests use.
 var testNet = netip.MustParsePrefix("198.18.0.0/15")
 
 // ErrTestDestination: a test tried to reach a real server (for instance the
 // built-in IANA root hints).
 var ErrTestDestination = errors.New("tests may only send to 127.0.0.0/8, ::1 and 198.18.0.0/15")
+
+// TestNetsOnly is the DestinationCheck of test binaries: loopback and
+// 198.18.0.0/15 only.
+func TestNetsOnly(server netip.AddrPort) error {
+	if a := server.Addr().Unmap(); !a.IsLoopback() && !testNet.Contains(a) {
+		return ErrTestDestination
+	}
+	return nil
+}
 
 // Exchange implements Transport.
 func (NetTransport) Exchange(ctx context.Context, network string, server netip.AddrPort, m *dns.Msg) (*dns.Msg, error) {
@@ -84,10 +99,13 @@ func (NetTransport) Exchange(ctx context.Context, network string, server netip.A
 	return nil, fmt.Errorf("%s %s: %w", network, server, errMismatch)
 }
 
-// checkDestination keeps test binaries off the real internet.
+// checkDestination applies DestinationCheck.
 func checkDestination(network string, server netip.AddrPort) error {
-	if a := server.Addr().Unmap(); testing.Testing() && !a.IsLoopback() && !testNet.Contains(a) {
-		return fmt.Errorf("%s %s: %w", network, server, ErrTestDestination)
+	if DestinationCheck == nil {
+		return nil
+	}
+	if err := DestinationCheck(server); err != nil {
+		return fmt.Errorf("%s %s: %w", network, server, err)
 	}
 	return nil
 }

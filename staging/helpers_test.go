@@ -12,7 +12,9 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/cluster/gitrepo"
+	"github.com/gitops-dns/resolverd/cluster/model"
+	"github.com/gitops-dns/resolverd/probe"
 	"github.com/gitops-dns/resolverd/staging/stagingtest"
 	"github.com/gitops-dns/resolverd/zones"
 	"github.com/go-git/go-git/v5"
@@ -108,9 +110,9 @@ func (r *testRepo) commit(p params, msg string, parents ...plumbing.Hash) plumbi
 	return h
 }
 
-func (r *testRepo) load(h plumbing.Hash) *cluster.Revision {
+func (r *testRepo) load(h plumbing.Hash) *model.Revision {
 	r.t.Helper()
-	rev, findings, err := cluster.LoadCommit(r.repo, h, "")
+	rev, findings, err := gitrepo.LoadCommit(r.repo, h, "")
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -127,14 +129,14 @@ func (r *testRepo) load(h plumbing.Hash) *cluster.Revision {
 // no internet), and SERVFAIL for the rest.
 type testNode struct {
 	mu       sync.Mutex
-	served   *cluster.Revision
+	served   *model.Revision
 	auth     *zones.Authority
-	pending  *cluster.Revision // served after switchAt version queries
+	pending  *model.Revision // served after switchAt version queries
 	switchAt int
 	versionQ int
 }
 
-func (n *testNode) serve(rev *cluster.Revision) {
+func (n *testNode) serve(rev *model.Revision) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.served, n.auth, n.pending = rev, zones.NewAuthority(rev.Zones...), nil
@@ -142,13 +144,13 @@ func (n *testNode) serve(rev *cluster.Revision) {
 
 // serveAs answers the revision id of rev with the data of data: a node
 // whose probes fail while it claims the right revision.
-func (n *testNode) serveAs(rev, data *cluster.Revision) {
+func (n *testNode) serveAs(rev, data *model.Revision) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.served, n.auth, n.pending = rev, zones.NewAuthority(data.Zones...), nil
 }
 
-func (n *testNode) serveLater(rev *cluster.Revision, afterQueries int) {
+func (n *testNode) serveLater(rev *model.Revision, afterQueries int) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.pending, n.switchAt, n.versionQ = rev, afterQueries, 0
@@ -169,8 +171,8 @@ func (n *testNode) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	m := new(dns.Msg)
 	m.SetReply(r)
 	switch {
-	case q.Qclass == dns.ClassCHAOS && strings.EqualFold(q.Name, VersionName) && rev != nil:
-		m.Answer = []dns.RR{&dns.TXT{Hdr: dns.RR_Header{Name: VersionName, Rrtype: dns.TypeTXT, Class: dns.ClassCHAOS}, Txt: []string{rev.ID}}}
+	case q.Qclass == dns.ClassCHAOS && strings.EqualFold(q.Name, probe.VersionName) && rev != nil:
+		m.Answer = []dns.RR{&dns.TXT{Hdr: dns.RR_Header{Name: probe.VersionName, Rrtype: dns.TypeTXT, Class: dns.ClassCHAOS}, Txt: []string{rev.ID}}}
 	case rev == nil:
 		m.Rcode = dns.RcodeServerFailure
 	case auth.Match(q.Name) != nil:
@@ -224,7 +226,7 @@ func newLab(t *testing.T) *lab {
 }
 
 // serve makes the nodes of a cluster serve rev.
-func (l *lab) serve(clusterName string, rev *cluster.Revision) {
+func (l *lab) serve(clusterName string, rev *model.Revision) {
 	for name, n := range l.nodes {
 		if clusterName == "staging" && !strings.Contains(name, "/") || strings.HasPrefix(name, clusterName+"/") {
 			n.serve(rev)

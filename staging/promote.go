@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -61,7 +61,7 @@ type Record struct {
 // report is never recorded. When the tag exists it is kept and returned.
 func Save(repo *git.Repository, rep *Report, who object.Signature, baked bool) (*Record, error) {
 	if !rep.Pass {
-		return nil, fmt.Errorf("record: the verification of %s on %s failed; only a passing one is recorded", cluster.ShortID(rep.Revision), rep.Cluster)
+		return nil, fmt.Errorf("record: the verification of %s on %s failed; only a passing one is recorded", model.ShortID(rep.Revision), rep.Cluster)
 	}
 	name := VerifiedTag(rep.Cluster, rep.Revision)
 	if baked {
@@ -80,7 +80,7 @@ func Save(repo *git.Repository, rep *Report, who object.Signature, baked bool) (
 		return nil, fmt.Errorf("record: revision %s: %w", rep.Revision, err)
 	}
 	var msg strings.Builder
-	fmt.Fprintf(&msg, "dnsctl verify: %s on cluster %s: %s\n\n", cluster.ShortID(rep.Revision), rep.Cluster, rep.summary())
+	fmt.Fprintf(&msg, "dnsctl verify: %s on cluster %s: %s\n\n", model.ShortID(rep.Revision), rep.Cluster, rep.summary())
 	if err := rep.Render(&msg, "json"); err != nil {
 		return nil, err
 	}
@@ -128,8 +128,8 @@ func loadTag(repo *git.Repository, name plumbing.ReferenceName, clusterName, rev
 // PromoteOptions says what to promote where.
 type PromoteOptions struct {
 	Repo     *git.Repository
-	Revision *cluster.Revision // the revision to promote, loaded from its commit (its cluster files decide the refs)
-	To       cluster.Environment
+	Revision *model.Revision // the revision to promote, loaded from its commit (its cluster files decide the refs)
+	To       model.Environment
 
 	// AfterBake promotes to the ref the non-canary clusters of the
 	// environment track, once every canary cluster has served the revision
@@ -171,61 +171,26 @@ type Promotion struct {
 // least Bake ago and pass a fresh one now; the ref moved is the one the
 // non-canary clusters track.
 func Promote(ctx context.Context, opt PromoteOptions) (*Promotion, error) {
-	if opt.Now == nil {
-		opt.Now = time.Now
-	}
-	if opt.Timeout <= 0 {
-		opt.Timeout = 30 * time.Second
-	}
-	if opt.Repo == nil || opt.Revision == nil || opt.Revision.ID == "" {
-		return nil, fmt.Errorf("promote: no revision")
-	}
-	if opt.To == "" {
-		opt.To = cluster.Production
+	if err := opt.defaults(); err != nil {
+		return nil, err
 	}
 	rev := opt.Revision.ID
 	h := plumbing.NewHash(rev)
 	p := &Promotion{To: h, Remote: opt.Remote}
 
 	// Which clusters, which refs.
-	var stagingNames []string
-	var canaries, rest []*cluster.Cluster
-	for _, c := range opt.Revision.Clusters {
-		if c.Environment == cluster.Staging {
-			stagingNames = append(stagingNames, c.Name)
-		}
-		if c.Environment == opt.To {
-			if c.Canary {
-				canaries = append(canaries, c)
-			} else {
-				rest = append(rest, c)
-			}
-		}
-	}
+	stagingNames, canaries, rest := clustersOf(opt.Revision, opt.To)
 	if len(canaries)+len(rest) == 0 {
-		return nil, fmt.Errorf("promote: revision %s has no %s cluster", cluster.ShortID(rev), opt.To)
+		return nil, fmt.Errorf("promote: revision %s has no %s cluster", model.ShortID(rev), opt.To)
 	}
-	if opt.To == cluster.Staging {
+	if opt.To == model.Staging {
 		return nil, fmt.Errorf("promote: staging clusters track the main branch; nothing to promote to")
 	}
-
-	// A passing verification of exactly this revision on a staging cluster.
-	var notVerified []string
-	for _, n := range stagingNames {
-		r, err := LoadRecord(opt.Repo, n, rev)
-		if err != nil {
-			notVerified = append(notVerified, err.Error())
-			continue
-		}
-		p.Verified = append(p.Verified, r)
+	verified, err := verifiedOnStaging(opt.Repo, stagingNames, rev)
+	if err != nil {
+		return nil, err
 	}
-	if len(p.Verified) == 0 {
-		if len(stagingNames) == 0 {
-			return nil, fmt.Errorf("promote: %w: revision %s has no staging cluster to verify it on", ErrNotVerified, cluster.ShortID(rev))
-		}
-		return nil, fmt.Errorf("promote %s: %w on any staging cluster: %s", cluster.ShortID(rev), ErrNotVerified, strings.Join(notVerified, "; "))
-	}
-
+	p.Verified = verified
 	canaryRef, err := oneRef(canaries)
 	if err != nil {
 		return nil, fmt.Errorf("promote: canary clusters: %w", err)
@@ -242,72 +207,31 @@ func Promote(ctx context.Context, opt PromoteOptions) (*Promotion, error) {
 		return nil, err
 	}
 
-	var target plumbing.ReferenceName
+	// Which ref moves: the canaries' first; the others' after the bake.
 	var pushTags []plumbing.ReferenceName
 	for _, r := range p.Verified {
 		pushTags = append(pushTags, r.Tag)
 	}
 	switch {
 	case !opt.AfterBake && len(canaries) > 0:
-		target = canaryRef
+		p.Ref = canaryRef
 		if restRef == canaryRef {
 			p.Warnings = append(p.Warnings, fmt.Sprintf("clusters %s track %s like the canary %s: they take the revision at the same time (track a separate ref, e.g. refs/heads/production-baked, and promote with --after-bake)", names(rest), canaryRef, names(canaries)))
 		}
 	case !opt.AfterBake:
-		target = restRef
+		p.Ref = restRef
 	default:
-		if len(canaries) == 0 {
-			return nil, fmt.Errorf("promote --after-bake: %s has no canary cluster (canary: true); promote without --after-bake", opt.To)
-		}
-		if len(rest) == 0 || restRef == canaryRef {
-			return nil, fmt.Errorf("promote --after-bake: no separate ref for the non-canary %s clusters: they track %s like the canary", opt.To, canaryRef)
-		}
-		cur, ok := refs[canaryRef]
-		if !ok {
-			return nil, fmt.Errorf("promote --after-bake: %w: %s does not exist yet; promote to the canary first", ErrNotVerified, canaryRef)
-		}
-		in, err := contains(opt.Repo, cur, h)
+		baked, tags, err := bake(ctx, opt, refs, canaries, rest, canaryRef, restRef)
 		if err != nil {
-			return nil, fmt.Errorf("promote --after-bake: %w: the canary ref %s is at %s, which this repository cannot read (fetch it first): %v", ErrNotVerified, canaryRef, cluster.ShortID(cur.String()), err)
+			return nil, err
 		}
-		if !in {
-			return nil, fmt.Errorf("promote --after-bake: %w: the canary ref %s (%s) does not contain %s; promote to the canary first", ErrNotVerified, canaryRef, cluster.ShortID(cur.String()), cluster.ShortID(rev))
-		}
-		now := opt.Now()
-		for _, c := range canaries {
-			first, err := LoadRecord(opt.Repo, c.Name, rev)
-			if err != nil {
-				return nil, fmt.Errorf("promote --after-bake: canary %s: %w (the bake starts at its first passing verification)", c.Name, err)
-			}
-			if served := now.Sub(first.When); served < opt.Bake {
-				return nil, fmt.Errorf("promote --after-bake: %w: canary %s passed its first verification of %s at %s; %s of the %s bake remain",
-					ErrBakeNotComplete, c.Name, cluster.ShortID(rev), first.When.UTC().Format(time.RFC3339), (opt.Bake - served).Round(time.Second), opt.Bake)
-			}
-			if opt.ReVerify == nil {
-				return nil, fmt.Errorf("promote --after-bake: no way to re-verify canary %s", c.Name)
-			}
-			rep, err := opt.ReVerify(ctx, c.Name)
-			if err != nil {
-				return nil, fmt.Errorf("promote --after-bake: re-verify canary %s: %w", c.Name, err)
-			}
-			if !rep.Pass || rep.Revision != rev || rep.Cluster != c.Name {
-				return nil, fmt.Errorf("promote --after-bake: %w: canary %s fails its re-verification of %s: %s", ErrNotVerified, c.Name, cluster.ShortID(rev), rep.summary())
-			}
-			who := opt.Who
-			who.When = now
-			baked, err := Save(opt.Repo, rep, who, true)
-			if err != nil {
-				return nil, err
-			}
-			p.Baked = append(p.Baked, baked)
-			pushTags = append(pushTags, first.Tag, baked.Tag)
-		}
-		target = restRef
+		p.Baked = baked
+		pushTags = append(pushTags, tags...)
+		p.Ref = restRef
 	}
-	p.Ref = target
 
 	// Fast-forward only.
-	if cur, ok := refs[target]; ok {
+	if cur, ok := refs[p.Ref]; ok {
 		p.From = cur
 		if cur == h {
 			p.AlreadyThere = true
@@ -315,48 +239,174 @@ func Promote(ctx context.Context, opt PromoteOptions) (*Promotion, error) {
 			return nil, fmt.Errorf("promote: %w", err)
 		} else if !in {
 			return nil, fmt.Errorf("promote %s: %w: %s is at %s, which is not an ancestor of %s (refusing to rewrite what production serves; revert on top of it instead)",
-				cluster.ShortID(rev), ErrNotFastForward, target, cluster.ShortID(cur.String()), cluster.ShortID(rev))
+				model.ShortID(rev), ErrNotFastForward, p.Ref, model.ShortID(cur.String()), model.ShortID(rev))
 		}
 	}
-
-	if opt.Remote == "" {
-		if !p.AlreadyThere {
-			if err := opt.Repo.Storer.SetReference(plumbing.NewHashReference(target, h)); err != nil {
-				return nil, fmt.Errorf("promote: update %s: %w", target, err)
-			}
-		}
-		return p, nil
-	}
-	specs := []config.RefSpec{}
-	if !p.AlreadyThere {
-		specs = append(specs, config.RefSpec(h.String()+":"+target.String()))
-	}
-	for _, t := range pushTags {
-		if _, there := refs[t]; there {
-			continue // the remote's record is kept (the first one wins)
-		}
-		specs = append(specs, config.RefSpec(t.String()+":"+t.String()))
-	}
-	if len(specs) == 0 {
-		return p, nil
-	}
-	err = opt.Repo.PushContext(ctx, &git.PushOptions{RemoteName: opt.Remote, RefSpecs: specs, Auth: opt.Auth})
-	switch {
-	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):
-	case strings.Contains(err.Error(), "non-fast-forward"):
-		return nil, fmt.Errorf("promote %s: %w: the remote refused: %v", cluster.ShortID(rev), ErrNotFastForward, err)
-	default:
-		return nil, fmt.Errorf("promote %s: push to %s: %w", cluster.ShortID(rev), opt.Remote, err)
-	}
-	// Keep the local view in step with what was pushed.
-	if !p.AlreadyThere {
-		_ = opt.Repo.Storer.SetReference(plumbing.NewHashReference(plumbing.NewRemoteReferenceName(opt.Remote, target.Short()), h))
+	if err := publish(ctx, opt, p, refs, pushTags); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
 
+func (opt *PromoteOptions) defaults() error {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Timeout <= 0 {
+		opt.Timeout = 30 * time.Second
+	}
+	if opt.Repo == nil || opt.Revision == nil || opt.Revision.ID == "" {
+		return fmt.Errorf("promote: no revision")
+	}
+	if opt.To == "" {
+		opt.To = model.Production
+	}
+	return nil
+}
+
+// clustersOf returns the names of rev's staging clusters and its clusters
+// of environment to, canaries apart from the rest.
+func clustersOf(rev *model.Revision, to model.Environment) (stagingNames []string, canaries, rest []*model.Cluster) {
+	for _, c := range rev.Clusters {
+		if c.Environment == model.Staging {
+			stagingNames = append(stagingNames, c.Name)
+		}
+		if c.Environment == to {
+			if c.Canary {
+				canaries = append(canaries, c)
+			} else {
+				rest = append(rest, c)
+			}
+		}
+	}
+	return stagingNames, canaries, rest
+}
+
+// verifiedOnStaging returns the recorded passing verifications of exactly
+// rev on the staging clusters; none is an error (ErrNotVerified) that says
+// why for each.
+func verifiedOnStaging(repo *git.Repository, stagingNames []string, rev string) ([]*Record, error) {
+	var verified []*Record
+	var notVerified []string
+	for _, n := range stagingNames {
+		r, err := LoadRecord(repo, n, rev)
+		if err != nil {
+			notVerified = append(notVerified, err.Error())
+			continue
+		}
+		verified = append(verified, r)
+	}
+	if len(verified) == 0 {
+		if len(stagingNames) == 0 {
+			return nil, fmt.Errorf("promote: %w: revision %s has no staging cluster to verify it on", ErrNotVerified, model.ShortID(rev))
+		}
+		return nil, fmt.Errorf("promote %s: %w on any staging cluster: %s", model.ShortID(rev), ErrNotVerified, strings.Join(notVerified, "; "))
+	}
+	return verified, nil
+}
+
+// bake is the gate of an after-bake promotion: the canary ref already holds
+// the revision, and every canary cluster passed its first verification of it
+// at least opt.Bake ago and passes a fresh one now (recorded as a baked tag).
+// It returns the baked records and the tags to push with the ref.
+func bake(ctx context.Context, opt PromoteOptions, refs map[plumbing.ReferenceName]plumbing.Hash,
+	canaries, rest []*model.Cluster, canaryRef, restRef plumbing.ReferenceName) ([]*Record, []plumbing.ReferenceName, error) {
+	rev := opt.Revision.ID
+	h := plumbing.NewHash(rev)
+	if len(canaries) == 0 {
+		return nil, nil, fmt.Errorf("promote --after-bake: %s has no canary cluster (canary: true); promote without --after-bake", opt.To)
+	}
+	if len(rest) == 0 || restRef == canaryRef {
+		return nil, nil, fmt.Errorf("promote --after-bake: no separate ref for the non-canary %s clusters: they track %s like the canary", opt.To, canaryRef)
+	}
+	cur, ok := refs[canaryRef]
+	if !ok {
+		return nil, nil, fmt.Errorf("promote --after-bake: %w: %s does not exist yet; promote to the canary first", ErrNotVerified, canaryRef)
+	}
+	in, err := contains(opt.Repo, cur, h)
+	if err != nil {
+		return nil, nil, fmt.Errorf("promote --after-bake: %w: the canary ref %s is at %s, which this repository cannot read (fetch it first): %v", ErrNotVerified, canaryRef, model.ShortID(cur.String()), err)
+	}
+	if !in {
+		return nil, nil, fmt.Errorf("promote --after-bake: %w: the canary ref %s (%s) does not contain %s; promote to the canary first", ErrNotVerified, canaryRef, model.ShortID(cur.String()), model.ShortID(rev))
+	}
+	now := opt.Now()
+	var baked []*Record
+	var tags []plumbing.ReferenceName
+	for _, c := range canaries {
+		first, err := LoadRecord(opt.Repo, c.Name, rev)
+		if err != nil {
+			return nil, nil, fmt.Errorf("promote --after-bake: canary %s: %w (the bake starts at its first passing verification)", c.Name, err)
+		}
+		if served := now.Sub(first.When); served < opt.Bake {
+			return nil, nil, fmt.Errorf("promote --after-bake: %w: canary %s passed its first verification of %s at %s; %s of the %s bake remain",
+				ErrBakeNotComplete, c.Name, model.ShortID(rev), first.When.UTC().Format(time.RFC3339), (opt.Bake - served).Round(time.Second), opt.Bake)
+		}
+		if opt.ReVerify == nil {
+			return nil, nil, fmt.Errorf("promote --after-bake: no way to re-verify canary %s", c.Name)
+		}
+		rep, err := opt.ReVerify(ctx, c.Name)
+		if err != nil {
+			return nil, nil, fmt.Errorf("promote --after-bake: re-verify canary %s: %w", c.Name, err)
+		}
+		if !rep.Pass || rep.Revision != rev || rep.Cluster != c.Name {
+			return nil, nil, fmt.Errorf("promote --after-bake: %w: canary %s fails its re-verification of %s: %s", ErrNotVerified, c.Name, model.ShortID(rev), rep.summary())
+		}
+		who := opt.Who
+		who.When = now
+		b, err := Save(opt.Repo, rep, who, true)
+		if err != nil {
+			return nil, nil, err
+		}
+		baked = append(baked, b)
+		tags = append(tags, first.Tag, b.Tag)
+	}
+	return baked, tags, nil
+}
+
+// publish moves p.Ref to p.To: in the local repository when opt.Remote is
+// "", else by pushing it with the record tags the remote lacks (its own
+// records are kept: the first one wins).
+func publish(ctx context.Context, opt PromoteOptions, p *Promotion, refs map[plumbing.ReferenceName]plumbing.Hash, pushTags []plumbing.ReferenceName) error {
+	rev := opt.Revision.ID
+	if opt.Remote == "" {
+		if !p.AlreadyThere {
+			if err := opt.Repo.Storer.SetReference(plumbing.NewHashReference(p.Ref, p.To)); err != nil {
+				return fmt.Errorf("promote: update %s: %w", p.Ref, err)
+			}
+		}
+		return nil
+	}
+	specs := []config.RefSpec{}
+	if !p.AlreadyThere {
+		specs = append(specs, config.RefSpec(p.To.String()+":"+p.Ref.String()))
+	}
+	for _, t := range pushTags {
+		if _, there := refs[t]; there {
+			continue
+		}
+		specs = append(specs, config.RefSpec(t.String()+":"+t.String()))
+	}
+	if len(specs) == 0 {
+		return nil
+	}
+	err := opt.Repo.PushContext(ctx, &git.PushOptions{RemoteName: opt.Remote, RefSpecs: specs, Auth: opt.Auth})
+	switch {
+	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):
+	case strings.Contains(err.Error(), "non-fast-forward"):
+		return fmt.Errorf("promote %s: %w: the remote refused: %v", model.ShortID(rev), ErrNotFastForward, err)
+	default:
+		return fmt.Errorf("promote %s: push to %s: %w", model.ShortID(rev), opt.Remote, err)
+	}
+	// Keep the local view in step with what was pushed.
+	if !p.AlreadyThere {
+		_ = opt.Repo.Storer.SetReference(plumbing.NewHashReference(plumbing.NewRemoteReferenceName(opt.Remote, p.Ref.Short()), p.To))
+	}
+	return nil
+}
+
 // oneRef returns the single ref a set of clusters tracks ("" for none).
-func oneRef(cs []*cluster.Cluster) (plumbing.ReferenceName, error) {
+func oneRef(cs []*model.Cluster) (plumbing.ReferenceName, error) {
 	set := map[string][]string{}
 	for _, c := range cs {
 		set[c.Track] = append(set[c.Track], c.Name)
@@ -375,7 +425,7 @@ func oneRef(cs []*cluster.Cluster) (plumbing.ReferenceName, error) {
 	return "", nil
 }
 
-func names(cs []*cluster.Cluster) string {
+func names(cs []*model.Cluster) string {
 	n := make([]string, len(cs))
 	for i, c := range cs {
 		n[i] = c.Name

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/cluster/model"
 )
 
 // Status of one check.
@@ -104,7 +105,7 @@ type GraphEdge struct {
 	Status Status `json:"status,omitempty"` // the forward check, for the verified cluster's edges
 }
 
-func graphOf(rev *cluster.Revision, verified string, checks []Check) Graph {
+func graphOf(rev *model.Revision, verified string, checks []Check) Graph {
 	fg := cluster.ForwardGraph(rev)
 	g := Graph{}
 	for _, c := range fg.Clusters {

@@ -20,7 +20,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/cluster/model"
+	"github.com/gitops-dns/resolverd/probe"
 	"github.com/miekg/dns"
 )
 
@@ -35,9 +36,6 @@ const (
 	// fallback names) + targets): the repo is reviewed, but still untrusted.
 	maxChecks = 100000
 )
-
-// VersionName is the CHAOS TXT name a node answers with the revision it serves.
-const VersionName = "version.config."
 
 // FallbackEDEPrefix is the start of the EDE text of an answer given from
 // fallback records (plugins/fallback): a node answering that way has a broken
@@ -82,14 +80,14 @@ var ErrNoSuchCluster = errors.New("no such cluster")
 // Verify verifies rev on the nodes of the named cluster. The error is for a
 // verification that could not run (no such cluster, no nodes, no revision
 // id); a verification that ran returns a Report whose Pass says the outcome.
-func Verify(ctx context.Context, rev *cluster.Revision, clusterName string, opt Options) (*Report, error) {
+func Verify(ctx context.Context, rev *model.Revision, clusterName string, opt Options) (*Report, error) {
 	opt.defaults()
 	if rev == nil || rev.ID == "" {
 		return nil, fmt.Errorf("verify: the revision has no commit id")
 	}
 	c := rev.ClusterByName(clusterName)
 	if c == nil {
-		return nil, fmt.Errorf("verify: %w %q in revision %s (clusters: %s)", ErrNoSuchCluster, clusterName, cluster.ShortID(rev.ID), strings.Join(rev.ClusterNames(), ", "))
+		return nil, fmt.Errorf("verify: %w %q in revision %s (clusters: %s)", ErrNoSuchCluster, clusterName, model.ShortID(rev.ID), strings.Join(rev.ClusterNames(), ", "))
 	}
 	if len(c.Nodes) == 0 {
 		return nil, fmt.Errorf("verify: cluster %q (%s) has no nodes", c.Name, c.Pos.File)
@@ -183,11 +181,11 @@ func Verify(ctx context.Context, rev *cluster.Revision, clusterName string, opt 
 
 type verifier struct {
 	opt Options
-	rev *cluster.Revision
-	c   *cluster.Cluster
+	rev *model.Revision
+	c   *model.Cluster
 }
 
-func (v *verifier) addr(n cluster.Node) string {
+func (v *verifier) addr(n model.Node) string {
 	if a, ok := v.opt.Addrs[n.Name]; ok {
 		return a.String()
 	}
@@ -201,35 +199,17 @@ func (v *verifier) addr(n cluster.Node) string {
 	return netip.AddrPortFrom(n.Address, port).String()
 }
 
-// exchange sends one query with a deadline, over UDP and again over TCP when
-// the answer is truncated.
-func (v *verifier) exchange(ctx context.Context, m *dns.Msg, addr string) (*dns.Msg, error) {
-	ctx, cancel := context.WithTimeout(ctx, v.opt.Timeout)
-	defer cancel()
-	c := &dns.Client{Net: "udp", Timeout: v.opt.Timeout}
-	r, _, err := c.ExchangeContext(ctx, m, addr)
-	if err == nil && r.Truncated {
-		c.Net = "tcp"
-		r, _, err = c.ExchangeContext(ctx, m, addr)
-	}
-	return r, err
-}
-
 // waitRevision asks the node which revision it serves until it is rev or the
 // wait is over.
-func (v *verifier) waitRevision(ctx context.Context, n cluster.Node) NodeResult {
+func (v *verifier) waitRevision(ctx context.Context, n model.Node) NodeResult {
 	addr := v.addr(n)
 	res := NodeResult{Name: n.Name, Address: addr}
 	ctx, cancel := context.WithTimeout(ctx, v.opt.Wait)
 	defer cancel()
-	q := new(dns.Msg)
-	q.SetQuestion(VersionName, dns.TypeTXT)
-	q.Question[0].Qclass = dns.ClassCHAOS
-	q.RecursionDesired = false
 	polls := 0
 	for {
 		polls++
-		served, err := v.version(ctx, q, addr)
+		served, err := probe.Version(ctx, addr, v.opt.Timeout)
 		switch {
 		case err != nil && ctx.Err() != nil && res.Detail != "":
 			// The wait ended during this query: keep what the node said last.
@@ -255,22 +235,6 @@ func (v *verifier) waitRevision(ctx context.Context, n cluster.Node) NodeResult 
 	}
 }
 
-func (v *verifier) version(ctx context.Context, q *dns.Msg, addr string) (string, error) {
-	r, err := v.exchange(ctx, q.Copy(), addr)
-	if err != nil {
-		return "", fmt.Errorf("no answer to CH TXT %s: %w", VersionName, err)
-	}
-	if r.Rcode != dns.RcodeSuccess {
-		return "", fmt.Errorf("CH TXT %s: %s", VersionName, dns.RcodeToString[r.Rcode])
-	}
-	for _, rr := range r.Answer {
-		if t, ok := rr.(*dns.TXT); ok && len(t.Txt) > 0 {
-			return strings.Join(t.Txt, ""), nil
-		}
-	}
-	return "", nil
-}
-
 func orNone(s string) string {
 	if s == "" {
 		return "no revision"
@@ -279,16 +243,12 @@ func orNone(s string) string {
 }
 
 // probe runs one probe against one node.
-func (v *verifier) probe(ctx context.Context, node, addr string, p cluster.Probe) Check {
+func (v *verifier) probe(ctx context.Context, node, addr string, p model.Probe) Check {
 	ch := Check{Kind: KindProbe, Node: node, Subject: p.Name, Gate: p.Gate,
 		Query: p.Query + " " + dns.TypeToString[p.Type]}
-	q := new(dns.Msg)
-	q.SetQuestion(dns.Fqdn(p.Query), p.Type)
-	q.SetEdns0(1232, false)
-	r, err := v.exchange(ctx, q, addr)
-	if err == nil {
-		err = cluster.MatchProbe(p, r)
-		ch.Answer = cluster.ResponseText(r)
+	r, err := probe.Run(ctx, addr, p, v.opt.Timeout)
+	if r != nil {
+		ch.Answer = probe.ResponseText(r)
 	}
 	if err != nil {
 		ch.Status = StatusFail
@@ -309,7 +269,7 @@ type fallbackSet struct {
 	want  []string // rdata, as written
 }
 
-func fallbackSets(rev *cluster.Revision) []fallbackSet {
+func fallbackSets(rev *model.Revision) []fallbackSet {
 	var out []fallbackSet
 	idx := map[[2]string]int{}
 	for _, rec := range rev.Fallback {
@@ -321,7 +281,7 @@ func fallbackSets(rev *cluster.Revision) []fallbackSet {
 			idx[k] = i
 			out = append(out, fallbackSet{name: strings.ToLower(h.Name), qtype: h.Rrtype})
 		}
-		out[i].want = append(out[i].want, cluster.RdataText(rec.RR))
+		out[i].want = append(out[i].want, probe.RdataText(rec.RR))
 	}
 	return out
 }
@@ -333,17 +293,14 @@ func fallbackSets(rev *cluster.Revision) []fallbackSet {
 func (v *verifier) fallback(ctx context.Context, node, addr string, set fallbackSet) Check {
 	ch := Check{Kind: KindFallback, Node: node, Subject: set.name + " " + dns.TypeToString[set.qtype],
 		Query: set.name + " " + dns.TypeToString[set.qtype], Expected: strings.Join(set.want, ", ")}
-	q := new(dns.Msg)
-	q.SetQuestion(set.name, set.qtype)
-	q.SetEdns0(1232, false)
-	r, err := v.exchange(ctx, q, addr)
+	r, err := probe.Exchange(ctx, probe.Query(set.name, set.qtype), addr, v.opt.Timeout)
 	if err != nil {
 		ch.Status = StatusWarn
 		ch.Detail = fmt.Sprintf("fallback %s; the node did not answer: %v", ch.Expected, err)
 		return ch
 	}
-	ch.Answer = cluster.ResponseText(r)
-	if e := cluster.EDEText(r); strings.HasPrefix(e, FallbackEDEPrefix) {
+	ch.Answer = probe.ResponseText(r)
+	if e := probe.EDEText(r); strings.HasPrefix(e, FallbackEDEPrefix) {
 		ch.Status = StatusWarn
 		ch.Detail = fmt.Sprintf("the node answered from its fallback records (%s): normal resolution of the name fails there", e)
 		return ch
@@ -351,7 +308,7 @@ func (v *verifier) fallback(ctx context.Context, node, addr string, set fallback
 	var got []string
 	for _, rr := range r.Answer {
 		if rr.Header().Rrtype == set.qtype {
-			got = append(got, cluster.RdataText(rr))
+			got = append(got, probe.RdataText(rr))
 		}
 	}
 	switch {
@@ -378,7 +335,7 @@ func sameSet(a, b []string) bool {
 	norm := func(s []string) string {
 		c := make([]string, len(s))
 		for i, x := range s {
-			c[i] = cluster.NormRdata(x)
+			c[i] = probe.NormRdata(x)
 		}
 		sort.Strings(c)
 		return strings.Join(c, "\n")
@@ -389,11 +346,11 @@ func sameSet(a, b []string) bool {
 // forward checks that a forward target answers a simple query (the SOA of
 // the rule's zone) before the deadline. Any response counts: the target is
 // up and speaking DNS; what it answers is the target's business.
-func (v *verifier) forward(ctx context.Context, r cluster.ForwardRule, t netip.AddrPort) Check {
+func (v *verifier) forward(ctx context.Context, r model.ForwardRule, t netip.AddrPort) Check {
 	ch := Check{Kind: KindForward, Subject: r.Zone + " -> " + t.String(), Query: r.Zone + " SOA"}
 	q := new(dns.Msg)
 	q.SetQuestion(r.Zone, dns.TypeSOA)
-	resp, err := v.exchange(ctx, q, t.String())
+	resp, err := probe.Exchange(ctx, q, t.String(), v.opt.Timeout)
 	if err != nil {
 		ch.Status = StatusFail
 		ch.Detail = fmt.Sprintf("forward target of %s (%s) does not answer: %v", r.Zone, r.Pos, err)

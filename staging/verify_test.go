@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/cluster/model"
+	"github.com/gitops-dns/resolverd/staging/stagingtest"
+	"github.com/miekg/dns"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -42,7 +44,7 @@ func TestVerify(t *testing.T) {
 
 	tests := []struct {
 		name     string
-		rev      *cluster.Revision
+		rev      *model.Revision
 		serve    func()
 		wantPass bool
 		check    func(t *testing.T, rep *Report)
@@ -131,7 +133,7 @@ func TestVerifyCannotRun(t *testing.T) {
 	if _, err := Verify(context.Background(), rev, "nowhere", Options{}); err == nil || !strings.Contains(err.Error(), `no such cluster "nowhere"`) {
 		t.Fatalf("err %v", err)
 	}
-	if _, err := Verify(context.Background(), &cluster.Revision{}, "staging", Options{}); err == nil {
+	if _, err := Verify(context.Background(), &model.Revision{}, "staging", Options{}); err == nil {
 		t.Fatal("no error for a revision without id")
 	}
 }
@@ -149,7 +151,7 @@ func TestReportGolden(t *testing.T) {
 	bad := r.load(r.commit(p, "db-primary moves"))
 	for _, tc := range []struct {
 		name string
-		rev  *cluster.Revision
+		rev  *model.Revision
 	}{{"pass", good}, {"fail", bad}} {
 		l.serve("staging", tc.rev)
 		rep, err := Verify(context.Background(), tc.rev, "staging", l.opts())
@@ -236,5 +238,45 @@ func TestSVGEscapes(t *testing.T) {
 	svg := g.SVG()
 	if strings.Contains(svg, "a<b>") || !strings.Contains(svg, "a&lt;b&gt;") || !strings.Contains(svg, "c&amp;d") || !strings.Contains(svg, "(cycle)") {
 		t.Fatalf("svg not escaped:\n%s", svg)
+	}
+}
+
+// clientsOnly stands for a node that answers only as clients ask (RD set,
+// EDNS): anything else in class IN is REFUSED.
+type clientsOnly struct{ *testNode }
+
+func (c clientsOnly) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
+	if r.Question[0].Qclass == dns.ClassINET && (!r.RecursionDesired || r.IsEdns0() == nil) {
+		m := new(dns.Msg)
+		m.SetRcode(r, dns.RcodeRefused)
+		w.WriteMsg(m)
+		return
+	}
+	c.testNode.ServeDNS(w, r)
+}
+
+// Staging sends a probe as the nodes' own gate probes do and as clients ask,
+// with RD and EDNS (package probe): a node that answers only such queries
+// passes. (The node side is node/syncer's TestGateProbesAskAsStagingDoes.)
+func TestVerifyProbesAskAsClients(t *testing.T) {
+	l := newLab(t)
+	r := newTestRepo(t)
+	good := r.load(r.commit(goodParams(l.fwdPort), "good"))
+	var hs []dns.Handler
+	for range 2 {
+		n := &testNode{}
+		n.serve(good)
+		hs = append(hs, clientsOnly{n})
+	}
+	opt := l.opts()
+	opt.Port = uint16(stagingtest.StartNodes(t, []string{"127.0.0.2", "127.0.0.3"}, hs))
+	rep, err := Verify(context.Background(), good, "staging", opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"stg1", "stg2"} {
+		if c := findCheck(t, rep, KindProbe, n, "db-primary"); c.Status != StatusPass {
+			t.Errorf("%s db-primary: %+v", n, c)
+		}
 	}
 }

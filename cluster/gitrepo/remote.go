@@ -219,9 +219,21 @@ func (r Remote) httpAuth(ep *transport.Endpoint) (transport.AuthMethod, error) {
 		}
 		return nil, nil
 	}
-	data, err := os.ReadFile(r.AuthFile)
+	auth, err := ReadAuthFile(r.AuthFile)
 	if err != nil {
 		return nil, fmt.Errorf("auth_file: %w", err)
+	}
+	return auth, nil
+}
+
+// ReadAuthFile reads http(s) credentials from an auth file: the first line
+// that is not blank or a comment (of the first 1000), either
+// `user:password` (basic auth) or a token (bearer). The nodes' auth_file
+// and dnsctl's --auth-file share the format.
+func ReadAuthFile(path string) (transport.AuthMethod, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
 	}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for n := 0; sc.Scan() && n < 1000; n++ {
@@ -234,7 +246,7 @@ func (r Remote) httpAuth(ep *transport.Endpoint) (transport.AuthMethod, error) {
 		}
 		return &githttp.TokenAuth{Token: line}, nil
 	}
-	return nil, fmt.Errorf("auth_file %s: no credentials (want `user:password` or a token)", r.AuthFile)
+	return nil, fmt.Errorf("%s: no credentials (want `user:password` or a token)", path)
 }
 
 // The http(s) transport of go-git is process-wide; ours dials only the

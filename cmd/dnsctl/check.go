@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/cluster/gitrepo"
+	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
@@ -42,12 +44,12 @@ func runCheck(e *env, args []string) int {
 	if err != nil {
 		return e.fail(err)
 	}
-	head, findings, err := cluster.LoadCommit(repo.repo, h, repo.dir)
+	head, findings, err := gitrepo.LoadCommit(repo.repo, h, repo.dir)
 	if err != nil {
 		return e.fail(err)
 	}
 
-	var baseRev *cluster.Revision
+	var baseRev *model.Revision
 	if !*noBase {
 		var bh plumbing.Hash
 		have := false
@@ -60,7 +62,7 @@ func runCheck(e *env, args []string) int {
 			return e.fail(err)
 		}
 		if have {
-			b, _, err := cluster.LoadCommit(repo.repo, bh, repo.dir)
+			b, _, err := gitrepo.LoadCommit(repo.repo, bh, repo.dir)
 			switch {
 			case err == nil:
 				baseRev = b

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/gitops-dns/resolverd/zones"
 )
 
@@ -122,7 +123,7 @@ func changeLines(cs []cluster.Change, split bool) []string {
 }
 
 func planTitle(p *cluster.Plan) string {
-	return fmt.Sprintf("DNS plan %s..%s", cluster.ShortID(p.Base), cluster.ShortID(p.Head))
+	return fmt.Sprintf("DNS plan %s..%s", model.ShortID(p.Base), model.ShortID(p.Head))
 }
 
 func writeTextPlan(w io.Writer, p *cluster.Plan) error {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/cluster/model"
 )
 
 func init() {
@@ -94,8 +95,8 @@ func dotLabel(lines ...string) string {
 
 // writeDOT draws clusters as boxes and forward rules as labelled edges:
 // edges of a cycle and peer edges in red, unreachable targets dashed grey.
-func writeDOT(w io.Writer, rev *cluster.Revision, g *cluster.Graph) {
-	title := fmt.Sprintf("forwarder graph of %s at %s", displayDir(rev.Dir), cluster.ShortID(rev.ID))
+func writeDOT(w io.Writer, rev *model.Revision, g *cluster.Graph) {
+	title := fmt.Sprintf("forwarder graph of %s at %s", displayDir(rev.Dir), model.ShortID(rev.ID))
 	fmt.Fprintf(w, "digraph forwarders {\n")
 	fmt.Fprintf(w, "  graph [rankdir=LR, labelloc=t, fontname=Helvetica, label=%s];\n", dotLabel(title))
 	fmt.Fprintf(w, "  node [fontname=Helvetica];\n  edge [fontname=Helvetica, fontsize=10];\n")

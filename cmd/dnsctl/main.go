@@ -55,7 +55,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/cluster/gitrepo"
+	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/gitops-dns/resolverd/zones"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -284,12 +285,12 @@ func (r *repoCtx) resolve(rev string) (plumbing.Hash, error) {
 }
 
 // load loads the config folder of revision rev.
-func (r *repoCtx) load(rev string) (*cluster.Revision, []zones.Finding, error) {
+func (r *repoCtx) load(rev string) (*model.Revision, []zones.Finding, error) {
 	h, err := r.resolve(rev)
 	if err != nil {
 		return nil, nil, err
 	}
-	return cluster.LoadCommit(r.repo, h, r.dir)
+	return gitrepo.LoadCommit(r.repo, h, r.dir)
 }
 
 // firstParent returns the first parent of commit h, or false for a root

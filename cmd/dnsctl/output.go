@@ -6,7 +6,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/gitops-dns/resolverd/zones"
 )
 
@@ -57,9 +57,9 @@ func (r *checkReport) summary() string {
 	}
 	against := "without a base revision"
 	if r.Base != "" {
-		against = "against " + cluster.ShortID(r.Base)
+		against = "against " + model.ShortID(r.Base)
 	}
-	return fmt.Sprintf("dnsctl check: %s, %s in %s at %s (%s)", plural(r.Errors, "error"), plural(r.Warnings, "warning"), where, cluster.ShortID(r.Revision), against)
+	return fmt.Sprintf("dnsctl check: %s, %s in %s at %s (%s)", plural(r.Errors, "error"), plural(r.Warnings, "warning"), where, model.ShortID(r.Revision), against)
 }
 
 // printFindings writes the report in format human, json or github.

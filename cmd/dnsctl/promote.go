@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"time"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/cluster/gitrepo"
+	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/gitops-dns/resolverd/staging"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/transport"
-	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 )
 
 func init() {
@@ -43,8 +42,8 @@ func runPromote(e *env, args []string) int {
 		fmt.Fprintln(e.stderr, "usage: dnsctl promote REV --to production [--after-bake --bake 1h]")
 		return exitCannotRun
 	}
-	env := cluster.Environment(*to)
-	if env != cluster.Production && env != cluster.Staging {
+	env := model.Environment(*to)
+	if env != model.Production && env != model.Staging {
 		return e.fail(fmt.Errorf("--to %q: want production", *to))
 	}
 	opt, err := vf.options()
@@ -119,7 +118,7 @@ func runPromote(e *env, args []string) int {
 	case p.From.IsZero():
 		fmt.Fprintf(e.stdout, "%s created at %s %s\n", p.Ref, p.To, where)
 	default:
-		fmt.Fprintf(e.stdout, "%s %s..%s %s (fast-forward)\n", p.Ref, cluster.ShortID(p.From.String()), cluster.ShortID(p.To.String()), where)
+		fmt.Fprintf(e.stdout, "%s %s..%s %s (fast-forward)\n", p.Ref, model.ShortID(p.From.String()), model.ShortID(p.To.String()), where)
 	}
 	return exitOK
 }
@@ -132,19 +131,9 @@ func httpAuthFromFile(path string) (transport.AuthMethod, error) {
 	if path == "" {
 		return nil, nil
 	}
-	data, err := os.ReadFile(path)
+	auth, err := gitrepo.ReadAuthFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("--auth-file: %w", err)
 	}
-	for _, line := range strings.SplitN(string(data), "\n", 1000) {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if user, pass, ok := strings.Cut(line, ":"); ok {
-			return &githttp.BasicAuth{Username: user, Password: pass}, nil
-		}
-		return &githttp.TokenAuth{Token: line}, nil
-	}
-	return nil, fmt.Errorf("--auth-file %s: no credentials (want `user:password` or a token)", path)
+	return auth, nil
 }

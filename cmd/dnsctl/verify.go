@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/gitops-dns/resolverd/staging"
 	"github.com/gitops-dns/resolverd/zones"
 	"github.com/go-git/go-git/v5"
@@ -109,7 +109,7 @@ func runVerify(e *env, args []string) int {
 		return e.fail(err)
 	}
 	if zones.HasErrors(findings) {
-		fmt.Fprintf(e.stderr, "dnsctl verify: warning: revision %s has findings of severity error (see dnsctl check); nodes refuse it\n", cluster.ShortID(rev.ID))
+		fmt.Fprintf(e.stderr, "dnsctl verify: warning: revision %s has findings of severity error (see dnsctl check); nodes refuse it\n", model.ShortID(rev.ID))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -121,7 +121,7 @@ func runVerify(e *env, args []string) int {
 		return e.fail(err)
 	}
 	if !rep.Pass {
-		fmt.Fprintf(e.stderr, "dnsctl verify: %s FAILED on cluster %s: %d failures; it cannot be promoted\n", cluster.ShortID(rev.ID), rep.Cluster, rep.Failures)
+		fmt.Fprintf(e.stderr, "dnsctl verify: %s FAILED on cluster %s: %d failures; it cannot be promoted\n", model.ShortID(rev.ID), rep.Cluster, rep.Failures)
 		return exitFindings
 	}
 	if *record {

@@ -14,7 +14,9 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/cluster/gitrepo"
+	"github.com/gitops-dns/resolverd/cluster/model"
+	"github.com/gitops-dns/resolverd/probe"
 	"github.com/gitops-dns/resolverd/staging"
 	"github.com/gitops-dns/resolverd/staging/stagingtest"
 	"github.com/gitops-dns/resolverd/zones"
@@ -33,11 +35,11 @@ import (
 
 type stagingNode struct {
 	mu   sync.Mutex
-	rev  *cluster.Revision
+	rev  *model.Revision
 	auth *zones.Authority
 }
 
-func (n *stagingNode) serve(rev *cluster.Revision) {
+func (n *stagingNode) serve(rev *model.Revision) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.rev, n.auth = rev, zones.NewAuthority(rev.Zones...)
@@ -53,7 +55,7 @@ func (n *stagingNode) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	switch {
 	case rev == nil:
 		m.Rcode = dns.RcodeServerFailure
-	case q.Qclass == dns.ClassCHAOS && strings.EqualFold(q.Name, staging.VersionName):
+	case q.Qclass == dns.ClassCHAOS && strings.EqualFold(q.Name, probe.VersionName):
 		m.Answer = []dns.RR{&dns.TXT{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeTXT, Class: dns.ClassCHAOS}, Txt: []string{rev.ID}}}
 	case auth.Match(q.Name) != nil:
 		a := auth.Match(q.Name).Lookup(q.Name, q.Qtype)
@@ -138,7 +140,7 @@ func (f *verifyFixture) commit(dbPrimary string, parents ...plumbing.Hash) plumb
 }
 
 func (f *verifyFixture) serve(h plumbing.Hash) {
-	rev, _, err := cluster.LoadCommit(f.repo, h, "")
+	rev, _, err := gitrepo.LoadCommit(f.repo, h, "")
 	if err != nil {
 		f.t.Fatal(err)
 	}

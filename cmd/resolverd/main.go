@@ -10,6 +10,8 @@ package main
 
 import (
 	_ "embed"
+	"flag"
+	"os"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
@@ -75,6 +77,10 @@ func loadDefault(serverType string) (caddy.Input, error) {
 }
 
 func main() {
+	flag.Parse()
+	if *healthURL != "" {
+		os.Exit(healthcheck(*healthURL))
+	}
 	// coremain parses the flags (-conf, -version, ...) and runs until a signal.
 	coremain.Run()
 }

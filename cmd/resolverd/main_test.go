@@ -3,7 +3,11 @@ package main
 import (
 	"bytes"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/coredns/caddy/caddyfile"
 )
 
 // The built-in bootstrap must be the documented one: README and operators
@@ -37,5 +41,45 @@ func TestDirectivesOrder(t *testing.T) {
 	}
 	if directives[len(directives)-1] != "recursor" {
 		t.Errorf("recursor must be the last directive, got %q", directives[len(directives)-1])
+	}
+}
+
+// The production Corefiles of deploy/ parse as Corefiles and use only
+// directives this binary has (a typo would stop the node at start).
+func TestDeployCorefilesParse(t *testing.T) {
+	t.Setenv("POD_NAME", "resolverd-0")
+	t.Setenv("NODE_NAME", "k8s-node-1")
+	t.Setenv("HOST_IP", "198.18.1.1")
+	files, err := filepath.Glob("../../deploy/Corefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	more, _ := filepath.Glob("../../deploy/kubernetes/*/Corefile")
+	files = append(files, more...)
+	more, _ = filepath.Glob("../../deploy/kubernetes/overlays/*/Corefile")
+	files = append(files, more...)
+	if len(files) < 3 {
+		t.Fatalf("deploy Corefiles: %v", files)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks, err := caddyfile.Parse(f, bytes.NewReader(data), directives)
+		if err != nil {
+			t.Errorf("%v", err)
+			continue
+		}
+		if len(blocks) != 1 || len(blocks[0].Tokens["gitops"]) == 0 || len(blocks[0].Tokens["recursor"]) == 0 {
+			t.Errorf("%s: want one server block with gitops and recursor", f)
+		}
+		for _, b := range blocks {
+			for _, k := range b.Keys {
+				if strings.Contains(k, "{$") {
+					t.Errorf("%s: server key %q: an environment reference left unreplaced", f, k)
+				}
+			}
+		}
 	}
 }

@@ -1,7 +1,7 @@
 // Package fakeclock owns the clock that tests move by hand: Now and After
-// as the resolver and gitops Clock interfaces want them, and Advance to
-// move time and fire the After channels that are due. It is for tests
-// only; no production code imports it.
+// as internal/clock.Clock (the resolver's and the syncer's) wants them, and
+// Advance to move time and fire the After channels that are due. It is for
+// tests only; no production code imports it.
 package fakeclock
 
 import (

@@ -1,5 +1,6 @@
-// Package wire owns the facts about DNS query types that more than one
-// package decides on: which question types are meta types (no data of that
+// Package wire owns the facts about the DNS wire format that more than one
+// package decides on: the bits of the header's flags word (header.go), and,
+// about query types, which question types are meta types (no data of that
 // type exists, so nothing may be resolved, answered from data or cached for
 // them) and the response code each of them gets. The front door of the
 // plugin chain (plugins/gitops), the resolver and the fast path's answer

@@ -15,8 +15,7 @@ import (
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 
-	"github.com/gitops-dns/resolverd/cluster"
-	"github.com/gitops-dns/resolverd/plugins/gitops"
+	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/zones"
 )
 
@@ -27,7 +26,7 @@ const maxChase = 8
 // Authority answers queries for internal zones.
 type Authority struct {
 	Next plugin.Handler
-	src  gitops.Source
+	src  node.Source
 }
 
 // Name implements plugin.Handler.
@@ -87,7 +86,7 @@ func (a *Authority) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 
 // chase follows a CNAME chain that ends outside the zone that answered:
 // through our other zones first, then through the rest of the plugin chain.
-func (a *Authority) chase(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, snap *cluster.Snapshot, m *dns.Msg) {
+func (a *Authority) chase(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, snap *node.Snapshot, m *dns.Msg) {
 	qtype := r.Question[0].Qtype
 	for i := 0; i < maxChase; i++ {
 		target, ok := zones.DanglingCNAME(m.Answer)
@@ -135,7 +134,7 @@ func (a *Authority) chase(ctx context.Context, w dns.ResponseWriter, r *dns.Msg,
 }
 
 // mayRecurse reports whether the client may have the recursor work for it.
-func mayRecurse(snap *cluster.Snapshot, state request.Request) bool {
+func mayRecurse(snap *node.Snapshot, state request.Request) bool {
 	ip, err := netip.ParseAddr(state.IP())
 	return err == nil && snap.RecursionAllowed(ip)
 }

@@ -11,8 +11,8 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 
-	"github.com/gitops-dns/resolverd/cluster"
-	"github.com/gitops-dns/resolverd/plugins/gitops"
+	"github.com/gitops-dns/resolverd/cluster/model"
+	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/plugins/internal/corefiletest"
 	"github.com/gitops-dns/resolverd/zones"
 )
@@ -67,10 +67,10 @@ func (n *nextHandler) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 	return dns.RcodeSuccess, nil
 }
 
-func snapshot(t *testing.T, forward ...string) *cluster.Snapshot {
-	s := &cluster.Snapshot{Authority: zones.NewAuthority(mustZone(t, "corp.internal.", corpZone), mustZone(t, "us.corp.internal.", usZone))}
+func snapshot(t *testing.T, forward ...string) *node.Snapshot {
+	s := &node.Snapshot{Authority: zones.NewAuthority(mustZone(t, "corp.internal.", corpZone), mustZone(t, "us.corp.internal.", usZone))}
 	for _, f := range forward {
-		s.Forward = append(s.Forward, cluster.ForwardRule{Zone: f, To: []netip.AddrPort{netip.MustParseAddrPort("198.18.1.1:53")}})
+		s.Forward = append(s.Forward, model.ForwardRule{Zone: f, To: []netip.AddrPort{netip.MustParseAddrPort("198.18.1.1:53")}})
 	}
 	return s
 }
@@ -125,7 +125,7 @@ func TestServeDNS(t *testing.T) {
 			if tc.allow != "" {
 				snap.RecursionAllow = []netip.Prefix{netip.MustParsePrefix(tc.allow)}
 			}
-			a := &Authority{Next: next, src: gitops.StaticSource(snap)}
+			a := &Authority{Next: next, src: node.StaticSource(snap)}
 			req := new(dns.Msg)
 			req.SetQuestion(tc.qname, tc.qtype)
 			req.RecursionDesired = tc.rd
@@ -159,7 +159,7 @@ func TestServeDNS(t *testing.T) {
 // query goes on to the next plugin.
 func TestNoSnapshotPassesThrough(t *testing.T) {
 	next := &nextHandler{}
-	a := &Authority{Next: next, src: gitops.StaticSource(nil)}
+	a := &Authority{Next: next, src: node.StaticSource(nil)}
 	req := new(dns.Msg)
 	req.SetQuestion("www.corp.internal.", dns.TypeA)
 	if _, err := a.ServeDNS(context.Background(), dnstest.NewRecorder(&test.ResponseWriter{}), req); err != nil {
@@ -174,7 +174,7 @@ func TestNoSnapshotPassesThrough(t *testing.T) {
 // reply must never write into them (a data race under load).
 func TestEDNSReplyDoesNotTouchZoneData(t *testing.T) {
 	snap := snapshot(t)
-	a := &Authority{Next: &nextHandler{}, src: gitops.StaticSource(snap)}
+	a := &Authority{Next: &nextHandler{}, src: node.StaticSource(snap)}
 	for i := 0; i < 3; i++ {
 		req := new(dns.Msg)
 		req.SetQuestion("corp.internal.", dns.TypeMX) // NODATA: SOA in authority, nothing in additional
@@ -221,7 +221,7 @@ var _ plugin.Handler = (*Authority)(nil)
 
 func BenchmarkServeDNS(b *testing.B) {
 	t := &testing.T{}
-	a := &Authority{Next: &nextHandler{}, src: gitops.StaticSource(snapshot(t))}
+	a := &Authority{Next: &nextHandler{}, src: node.StaticSource(snapshot(t))}
 	req := new(dns.Msg)
 	req.SetQuestion("www.corp.internal.", dns.TypeA)
 	w := &test.ResponseWriter{}

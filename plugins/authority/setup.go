@@ -4,8 +4,7 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
-
-	"github.com/gitops-dns/resolverd/plugins/gitops"
+	"github.com/gitops-dns/resolverd/plugins/internal/source"
 )
 
 const pluginName = "authority"
@@ -23,7 +22,7 @@ func setup(c *caddy.Controller) error {
 	if c.Next() {
 		return plugin.Error(pluginName, c.Err("authority may appear only once per server block"))
 	}
-	a := &Authority{src: gitops.SourceOf(c)}
+	a := &Authority{src: source.Of(c)}
 	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
 		a.Next = next
 		return a

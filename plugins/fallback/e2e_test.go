@@ -14,7 +14,7 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 	_ "github.com/coredns/coredns/plugin/bind"
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/node"
 	"github.com/miekg/dns"
 )
 
@@ -26,7 +26,7 @@ import (
 
 var e2eSnap struct {
 	sync.Mutex
-	s *cluster.Snapshot
+	s *node.Snapshot
 }
 
 type e2eSource struct{ Next plugin.Handler }
@@ -35,7 +35,7 @@ func (e e2eSource) Name() string { return "e2esource" }
 func (e e2eSource) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	return plugin.NextOrFailure(e.Name(), e.Next, ctx, w, r)
 }
-func (e e2eSource) Snapshot() *cluster.Snapshot {
+func (e e2eSource) Snapshot() *node.Snapshot {
 	e2eSnap.Lock()
 	defer e2eSnap.Unlock()
 	return e2eSnap.s
@@ -147,7 +147,7 @@ func startCoreDNS(t *testing.T, upstream string, timeout time.Duration) (udp, tc
 	dnsserver.Quiet = true
 	// The snapshot comes from e2esource, standing for gitops.
 	orig := sourceOf
-	sourceOf = func(*caddy.Controller) Source { return e2eSource{} }
+	sourceOf = func(*caddy.Controller) node.Source { return e2eSource{} }
 	defer func() { sourceOf = orig }()
 	inst, err := caddy.Start(caddy.CaddyfileInput{Contents: []byte(corefile), Filepath: "Corefile.e2e", ServerTypeName: "dns"})
 	if err != nil {
@@ -162,7 +162,7 @@ func startCoreDNS(t *testing.T, upstream string, timeout time.Duration) (udp, tc
 }
 
 func TestEndToEnd(t *testing.T) {
-	snap := &cluster.Snapshot{FallbackTTL: 30, Fallback: map[string][]dns.RR{}}
+	snap := &node.Snapshot{FallbackTTL: 30, Fallback: map[string][]dns.RR{}}
 	for _, s := range []string{
 		"db-primary.corp.internal. 300 IN A 198.18.5.10",
 		"ct.log.example. 300 IN A 198.18.9.30",

@@ -24,9 +24,7 @@ import (
 	"github.com/coredns/coredns/plugin/metrics"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/coredns/coredns/request"
-	"github.com/gitops-dns/resolverd/cluster"
-	"github.com/gitops-dns/resolverd/fastpath"
-	"github.com/gitops-dns/resolverd/plugins/gitops"
+	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/plugins/internal/explain"
 	"github.com/miekg/dns"
 )
@@ -54,13 +52,10 @@ const (
 
 var log = clog.NewWithPlugin("fallback")
 
-// Source is where the served snapshot comes from (the gitops plugin).
-type Source = gitops.Source
-
 // Fallback is the plugin handler.
 type Fallback struct {
 	Next    plugin.Handler
-	Source  Source        // what is being served; nil or a nil snapshot = pass through
+	Source  node.Source   // what is being served; nil or a nil snapshot = pass through
 	Timeout time.Duration // deadline for the rest of the chain; <= 0 = DefaultTimeout
 
 	logs   logLimiter
@@ -75,7 +70,7 @@ func (f *Fallback) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	if f.Next == nil {
 		return plugin.NextOrFailure(f.Name(), f.Next, ctx, w, r)
 	}
-	var snap *cluster.Snapshot
+	var snap *node.Snapshot
 	if f.Source != nil {
 		snap = f.Source.Snapshot()
 	}
@@ -101,11 +96,11 @@ func (f *Fallback) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 // fallback records, which spares lower-casing and hashing its name: the cost
 // of the plugin for ordinary names is an atomic load and one bit test.
 type filter struct {
-	snap *cluster.Snapshot
+	snap *node.Snapshot
 	bits [256]uint64
 }
 
-func newFilter(snap *cluster.Snapshot) *filter {
+func newFilter(snap *node.Snapshot) *filter {
 	fl := &filter{snap: snap}
 	for name := range snap.Fallback {
 		if len(name) > 0 && len(name) < len(fl.bits) {
@@ -128,7 +123,7 @@ func lowerByte(b byte) byte {
 }
 
 // filterOf returns the filter of snap, building it once per snapshot.
-func (f *Fallback) filterOf(snap *cluster.Snapshot) *filter {
+func (f *Fallback) filterOf(snap *node.Snapshot) *filter {
 	if fl := f.filter.Load(); fl != nil && fl.snap == snap {
 		return fl
 	}
@@ -144,7 +139,7 @@ type outcome struct {
 }
 
 // guarded runs the rest of the chain for a name that has fallback records.
-func (f *Fallback) guarded(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, snap *cluster.Snapshot, name string, rrs []dns.RR) (int, error) {
+func (f *Fallback) guarded(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, snap *node.Snapshot, name string, rrs []dns.RR) (int, error) {
 	timeout := f.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
@@ -222,7 +217,7 @@ func (f *Fallback) guarded(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 
 	// Static records stand in for a failure: never packet-cached, even if
 	// the chain marked its late answer fresh meanwhile.
-	fastpath.MarkNoCache(ctx)
+	node.MarkNoCache(ctx)
 	m := fallbackMsg(r, answer, snap.FallbackTTL, reason)
 	state := request.Request{W: w, Req: r}
 	m.Truncate(state.Size())

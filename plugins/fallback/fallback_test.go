@@ -12,16 +12,15 @@ import (
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
-	"github.com/gitops-dns/resolverd/cluster"
-	"github.com/gitops-dns/resolverd/plugins/gitops"
+	"github.com/gitops-dns/resolverd/node"
 	"github.com/miekg/dns"
 	dto "github.com/prometheus/client_model/go"
 )
 
 // staticSource serves one fixed snapshot.
-type staticSource struct{ snap *cluster.Snapshot }
+type staticSource struct{ snap *node.Snapshot }
 
-func (s staticSource) Snapshot() *cluster.Snapshot { return s.snap }
+func (s staticSource) Snapshot() *node.Snapshot { return s.snap }
 
 func mustRR(t testing.TB, s string) dns.RR {
 	t.Helper()
@@ -33,8 +32,8 @@ func mustRR(t testing.TB, s string) dns.RR {
 }
 
 // testSnapshot has fallback records for db-primary (A), git (A + AAAA) and
-// an alias chain www -> git, as cluster.NewSnapshot would build them.
-func testSnapshot(t testing.TB) *cluster.Snapshot {
+// an alias chain www -> git, as node.NewSnapshot would build them.
+func testSnapshot(t testing.TB) *node.Snapshot {
 	fb := map[string][]dns.RR{}
 	for _, s := range []string{
 		"db-primary.corp.internal. 30 IN A 198.18.5.10",
@@ -46,7 +45,7 @@ func testSnapshot(t testing.TB) *cluster.Snapshot {
 		n := strings.ToLower(rr.Header().Name)
 		fb[n] = append(fb[n], rr)
 	}
-	return &cluster.Snapshot{Fallback: fb, FallbackTTL: 17}
+	return &node.Snapshot{Fallback: fb, FallbackTTL: 17}
 }
 
 // upstream is a next plugin whose behaviour the test chooses.
@@ -268,7 +267,7 @@ func TestNoSnapshotPassesThrough(t *testing.T) {
 	}{
 		{"nil source", &Fallback{}},
 		{"nil snapshot", &Fallback{Source: staticSource{}}},
-		{"gitops source before the first revision", &Fallback{Source: gitops.StaticSource(nil)}},
+		{"gitops source before the first revision", &Fallback{Source: node.StaticSource(nil)}},
 	} {
 		t.Run(src.name, func(t *testing.T) {
 			up := &upstream{kind: "servfail-write"}
@@ -284,16 +283,16 @@ func TestNoSnapshotPassesThrough(t *testing.T) {
 
 // swapSource serves whatever snapshot the test sets.
 type swapSource struct {
-	p atomic.Pointer[cluster.Snapshot]
+	p atomic.Pointer[node.Snapshot]
 }
 
-func (s *swapSource) Snapshot() *cluster.Snapshot { return s.p.Load() }
+func (s *swapSource) Snapshot() *node.Snapshot { return s.p.Load() }
 
 // TestNewRevisionFallbackNames: the pre-check follows the snapshot, so a
 // name that gains fallback records in a new revision is protected at once.
 func TestNewRevisionFallbackNames(t *testing.T) {
 	src := &swapSource{}
-	src.p.Store(&cluster.Snapshot{Fallback: map[string][]dns.RR{"other.corp.internal.": {mustRR(t, "other.corp.internal. 30 IN A 198.18.5.1")}}})
+	src.p.Store(&node.Snapshot{Fallback: map[string][]dns.RR{"other.corp.internal.": {mustRR(t, "other.corp.internal. 30 IN A 198.18.5.1")}}})
 	f := &Fallback{Next: &upstream{kind: "servfail-write"}, Source: src, Timeout: 50 * time.Millisecond}
 	for i, want := range []int{dns.RcodeServerFailure, dns.RcodeSuccess} {
 		if i == 1 {

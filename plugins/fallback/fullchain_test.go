@@ -15,7 +15,7 @@ import (
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/cluster/gitrepo"
 	"github.com/gitops-dns/resolverd/staging"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -23,6 +23,7 @@ import (
 	"github.com/miekg/dns"
 
 	_ "github.com/gitops-dns/resolverd/plugins/authority"
+	_ "github.com/gitops-dns/resolverd/plugins/gitops"
 	_ "github.com/gitops-dns/resolverd/plugins/recursor"
 )
 
@@ -166,7 +167,7 @@ func TestFullChain(t *testing.T) {
 // drift verify must report naming both; ct.log.example. is answered from
 // fallback, which verify must report too.
 func verifyDrift(t *testing.T, repo *git.Repository, head plumbing.Hash, blackholeAddr, healthyAddr string) {
-	rev, _, err := cluster.LoadCommit(repo, head, "")
+	rev, _, err := gitrepo.LoadCommit(repo, head, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,8 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
-	"github.com/gitops-dns/resolverd/plugins/gitops"
+	"github.com/gitops-dns/resolverd/node"
+	"github.com/gitops-dns/resolverd/plugins/internal/source"
 )
 
 func init() { plugin.Register("fallback", setup) }
@@ -17,7 +18,7 @@ const maxTimeout = 30 * time.Second
 
 // sourceOf finds the snapshot of the server block: the gitops plugin's
 // (tests replace it).
-var sourceOf = func(c *caddy.Controller) Source { return gitops.SourceOf(c) }
+var sourceOf = func(c *caddy.Controller) node.Source { return source.Of(c) }
 
 func setup(c *caddy.Controller) error {
 	f, err := parse(c)
@@ -25,7 +26,11 @@ func setup(c *caddy.Controller) error {
 		return plugin.Error("fallback", err)
 	}
 	f.Source = sourceOf(c)
-	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
+	dc := dnsserver.GetConfig(c)
+	servers := serverLabels(dc.ListenHosts, dc.Port)
+	c.OnStartup(func() error { answersCollector.add(f, servers); return nil })
+	c.OnShutdown(func() error { answersCollector.remove(f); return nil })
+	dc.AddPlugin(func(next plugin.Handler) plugin.Handler {
 		f.Next = next
 		return f
 	})

@@ -41,8 +41,8 @@ func defaultVars(port, upstream, crit, stale int) e2eVars {
 		Swap: [2]string{"198.18.10.1", "198.18.10.2"}, Ext: "svc1.example."}
 }
 
-// node is one running resolverd server block.
-type node struct {
+// testNode is one running resolverd server block.
+type testNode struct {
 	t        testing.TB
 	addr     string // DNS, UDP and TCP
 	metrics  string // prometheus endpoint
@@ -60,9 +60,9 @@ const fastpathBlock = `fastpath {
 
 // startNode commits vars to a new config repo and starts a node serving it
 // on port; it returns once the node serves the commit.
-func startNode(t testing.TB, vars e2eVars, fastpath string) *node {
+func startNode(t testing.TB, vars e2eVars, fastpath string) *testNode {
 	t.Helper()
-	n := &node{t: t, addr: fmt.Sprintf("127.0.0.1:%d", vars.Port), token: "s3cret"}
+	n := &testNode{t: t, addr: fmt.Sprintf("127.0.0.1:%d", vars.Port), token: "s3cret"}
 	n.repo = newConfigRepo(t, os.DirFS("testdata/e2e"), vars)
 	head := n.repo.commit("first revision")
 	tmp := t.TempDir()
@@ -118,7 +118,7 @@ func startNode(t testing.TB, vars e2eVars, fastpath string) *node {
 }
 
 // waitRevision waits (bounded) until the node serves commit h.
-func (n *node) waitRevision(h plumbing.Hash) {
+func (n *testNode) waitRevision(h plumbing.Hash) {
 	n.t.Helper()
 	c := &dns.Client{Net: "tcp", Timeout: 2 * time.Second}
 	served := ""
@@ -140,7 +140,7 @@ func (n *node) waitRevision(h plumbing.Hash) {
 
 // commit commits vars as a new revision and has the node sync it now
 // (POST /sync), returning once the node serves it.
-func (n *node) commit(vars e2eVars, msg string) {
+func (n *testNode) commit(vars e2eVars, msg string) {
 	n.t.Helper()
 	n.repo.apply(vars)
 	h := n.repo.commit(msg)
@@ -158,12 +158,12 @@ func (n *node) commit(vars e2eVars, msg string) {
 }
 
 // exchange asks the node over UDP from the default source address.
-func (n *node) exchange(name string, qtype uint16, edns bool) *dns.Msg {
+func (n *testNode) exchange(name string, qtype uint16, edns bool) *dns.Msg {
 	n.t.Helper()
 	return n.exchangeFrom(nil, name, qtype, edns)
 }
 
-func (n *node) exchangeFrom(local net.Addr, name string, qtype uint16, edns bool) *dns.Msg {
+func (n *testNode) exchangeFrom(local net.Addr, name string, qtype uint16, edns bool) *dns.Msg {
 	n.t.Helper()
 	q := new(dns.Msg)
 	q.SetQuestion(name, qtype)
@@ -179,7 +179,7 @@ func (n *node) exchangeFrom(local net.Addr, name string, qtype uint16, edns bool
 }
 
 // metricsOf scrapes the node's /metrics.
-func (n *node) scrape() map[string]*dto.MetricFamily {
+func (n *testNode) scrape() map[string]*dto.MetricFamily {
 	n.t.Helper()
 	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(n.metrics)
 	if err != nil {
@@ -229,17 +229,17 @@ func delta(before, after map[string]*dto.MetricFamily, name string, labels map[s
 	return metric(after, name, labels) - metric(before, name, labels)
 }
 
-func (n *node) server() string { return "dns://" + n.addr }
+func (n *testNode) server() string { return "dns://" + n.addr }
 
 // fastCount is the fast path's own count of responses on one path.
-func (n *node) fastCount(path string) float64 {
+func (n *testNode) fastCount(path string) float64 {
 	return metric(n.scrape(), "coredns_fastpath_responses_total", map[string]string{"server": n.server(), "path": path})
 }
 
 // waitFast asks name until an answer comes from the fast path's path
 // (the precomputed answers are built when the first query sees a new
 // revision; until then every query takes the chain).
-func (n *node) waitFast(name string, qtype uint16, path string) {
+func (n *testNode) waitFast(name string, qtype uint16, path string) {
 	n.t.Helper()
 	for i := 0; i < 100; i++ {
 		before := n.fastCount(path)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/gitops-dns/resolverd/cluster"
 	"github.com/gitops-dns/resolverd/fastpath"
+	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/plugins/gitops"
 	"github.com/gitops-dns/resolverd/zones"
 )
@@ -84,8 +85,8 @@ func authorityOf(t testing.TB, dir, clusterName, node string, next plugin.Handle
 }
 
 // loadSnapshot builds the snapshot of the example config for cluster/node
-// as a node does (cluster.Load + cluster.NewSnapshot).
-func loadSnapshot(t testing.TB, dir, clusterName, node string) *cluster.Snapshot {
+// as a node does (cluster.Load + node.NewSnapshot).
+func loadSnapshot(t testing.TB, dir, clusterName, nodeName string) *node.Snapshot {
 	t.Helper()
 	rev, findings := cluster.Load(os.DirFS(dir), dir)
 	for _, f := range findings {
@@ -93,7 +94,7 @@ func loadSnapshot(t testing.TB, dir, clusterName, node string) *cluster.Snapshot
 			t.Fatalf("finding: %s", f)
 		}
 	}
-	snap, err := cluster.NewSnapshot(rev, clusterName, node)
+	snap, err := node.NewSnapshot(rev, clusterName, nodeName)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,8 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/internal/wire"
+	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/plugins/internal/explain"
 )
 
@@ -38,10 +39,10 @@ const advertisedUDPSize = 1232
 // it has no handler for; REFUSED it keeps for NOTIFYs its access lists deny
 // for auth zones it could transfer, which a resolver of ours never has.
 func acceptHeader(dh dns.Header) dns.MsgAcceptAction {
-	if dh.Bits&(1<<15) != 0 {
+	if dh.Bits&wire.FlagQR != 0 {
 		return dns.MsgIgnore // a response: never answered (no loops)
 	}
-	if opcode := int(dh.Bits>>11) & 0xf; opcode != dns.OpcodeQuery {
+	if opcode := int(dh.Bits&wire.OpcodeMask) >> 11; opcode != dns.OpcodeQuery {
 		return dns.MsgRejectNotImplemented
 	}
 	return dns.DefaultMsgAcceptFunc(dh)
@@ -103,7 +104,7 @@ func formErr(r *dns.Msg) *dns.Msg {
 // whether recursive query support is available in the name server"), so
 // a stub (dig) does not warn that recursion is not available for answers
 // from internal zones, and a client outside recursion.allow is told.
-func mayRecurse(snap *cluster.Snapshot, ip netip.Addr) bool {
+func mayRecurse(snap *node.Snapshot, ip netip.Addr) bool {
 	return snap != nil && ip.IsValid() && snap.RecursionAllowed(ip)
 }
 
@@ -113,9 +114,9 @@ func setRA(b []byte, ra bool) {
 		return
 	}
 	if ra {
-		b[3] |= 0x80
+		b[3] |= byte(wire.FlagRA) // the low byte of the flags word
 	} else {
-		b[3] &^= 0x80
+		b[3] &^= byte(wire.FlagRA)
 	}
 }
 
@@ -124,7 +125,7 @@ func setRA(b []byte, ra bool) {
 // the node is Not Ready (code 2); otherwise a plugin returned an error that
 // CoreDNS's server turned into a bare SERVFAIL (the node's log holds it).
 // Plugins that know the reason add their own; this is the floor.
-func explainServfail(m *dns.Msg, snap *cluster.Snapshot) {
+func explainServfail(m *dns.Msg, snap *node.Snapshot) {
 	if m.Rcode != dns.RcodeServerFailure {
 		return
 	}

@@ -23,17 +23,18 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/miekg/dns"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/gitops-dns/resolverd/fastpath"
 	"github.com/gitops-dns/resolverd/fastpath/udpio"
-	"github.com/gitops-dns/resolverd/plugins/authority"
-	"github.com/gitops-dns/resolverd/plugins/gitops"
+	"github.com/gitops-dns/resolverd/internal/wire"
+	"github.com/gitops-dns/resolverd/node"
+	"github.com/gitops-dns/resolverd/plugins/internal/vars"
 )
 
 // Plugin is one server block's fast path.
 type Plugin struct {
 	cfg   Config
-	src   gitops.Source
+	src   node.Source
 	cache *fastpath.PacketCache
 
 	mu        sync.Mutex
@@ -52,7 +53,7 @@ type listener struct {
 	serving sync.Once
 }
 
-func newPlugin(cfg Config, src gitops.Source) *Plugin {
+func newPlugin(cfg Config, src node.Source) *Plugin {
 	p := &Plugin{cfg: cfg, src: src, listeners: map[string]*listener{}}
 	if cfg.CacheSize > 0 {
 		p.cache = fastpath.NewPacketCache(cfg.CacheSize)
@@ -111,17 +112,17 @@ func (p *Plugin) start(dc *dnsserver.Config) error {
 			Slow:    l.slow,
 			Metrics: m,
 			MaxSlow: p.cfg.MaxSlow,
-			BuildFailed: func(snap *cluster.Snapshot, err error) {
+			BuildFailed: func(snap *node.Snapshot, err error) {
 				rev := "(none)"
 				if snap != nil && snap.Revision != nil {
-					rev = cluster.ShortID(snap.Revision.ID)
+					rev = model.ShortID(snap.Revision.ID)
 				}
 				log.Errorf("%s: revision %s is served through the plugin chain only: %v", addr, rev, err)
 			},
 			Build: fastpath.BuildOptions{
 				MaxRecords: p.cfg.MaxRecords,
 				Counter: func(zone, result string) fastpath.Counter {
-					return authority.AnswersCounter(l.server, zone, result)
+					return vars.AuthorityAnswers.WithLabelValues(l.server, zone, result)
 				},
 			},
 		}
@@ -271,7 +272,7 @@ func (cl *call) fromWire(pkt []byte, dh dns.Header) bool {
 type queryCtx struct {
 	context.Context // Background: no deadline, never done
 	srv             *dnsserver.Server
-	verdict         fastpath.Verdict
+	verdict         node.Verdict
 }
 
 func (c *queryCtx) Value(key any) any {
@@ -280,7 +281,7 @@ func (c *queryCtx) Value(key any) any {
 		return c.srv
 	case dnsserver.LoopKey:
 		return 0
-	case fastpath.VerdictKey:
+	case node.VerdictKey:
 		return &c.verdict
 	}
 	return c.Context.Value(key)
@@ -295,10 +296,10 @@ type responseWriter struct {
 	q    *fastpath.Query
 	gen  uint64
 	// verdict is the chain's say on caching the response.
-	verdict *fastpath.Verdict
+	verdict *node.Verdict
 	// snap is the snapshot served when the query arrived; ra whether the
 	// client may recurse under it (the RA bit of every response).
-	snap *cluster.Snapshot
+	snap *node.Snapshot
 	ra   bool
 }
 
@@ -339,21 +340,7 @@ func (w *responseWriter) Write(b []byte) (int, error) {
 
 // msgHdr is the dns.MsgHdr of a wire header, field for field as
 // dns.Msg.Unpack (and miekg's server before it rejects a query) sets it.
-func msgHdr(dh dns.Header) dns.MsgHdr {
-	return dns.MsgHdr{
-		Id:                 dh.Id,
-		Response:           dh.Bits&(1<<15) != 0,
-		Opcode:             int(dh.Bits>>11) & 0xf,
-		Authoritative:      dh.Bits&(1<<10) != 0,
-		Truncated:          dh.Bits&(1<<9) != 0,
-		RecursionDesired:   dh.Bits&(1<<8) != 0,
-		RecursionAvailable: dh.Bits&(1<<7) != 0,
-		Zero:               dh.Bits&(1<<6) != 0,
-		AuthenticatedData:  dh.Bits&(1<<5) != 0,
-		CheckingDisabled:   dh.Bits&(1<<4) != 0,
-		Rcode:              int(dh.Bits & 0xf),
-	}
-}
+func msgHdr(dh dns.Header) dns.MsgHdr { return wire.MsgHdr(dh.Id, dh.Bits) }
 
 // rejectMsg is the answer to a query the server does not accept, as miekg's
 // server (CoreDNS's own sockets) gives it: the query's header with QR set, AA and

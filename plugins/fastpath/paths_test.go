@@ -19,7 +19,7 @@ import (
 // e2e is a node with its forwarders: up answers example., crit (blackholed)
 // stands for crit.example.'s forwarder, stale (TTL 1 s) for stale.example.'s.
 type e2e struct {
-	*node
+	*testNode
 	up, stale *upstream
 	crit      net.PacketConn
 	vars      e2eVars
@@ -42,7 +42,7 @@ func newE2E(t *testing.T) *e2e {
 		stale: startUpstream(t, "", 1, map[string]string{"stale.example.": "198.18.99.5"}),
 	}
 	e.vars = defaultVars(freePort(t), e.up.port(), e.crit.LocalAddr().(*net.UDPAddr).Port, e.stale.port())
-	e.node = startNode(t, e.vars, fastpathBlock)
+	e.testNode = startNode(t, e.vars, fastpathBlock)
 	return e
 }
 

@@ -13,7 +13,7 @@ import (
 
 	"github.com/gitops-dns/resolverd/fastpath"
 	"github.com/gitops-dns/resolverd/fastpath/udpio"
-	"github.com/gitops-dns/resolverd/plugins/gitops"
+	"github.com/gitops-dns/resolverd/plugins/internal/source"
 )
 
 const pluginName = "fastpath"
@@ -53,7 +53,7 @@ func setup(c *caddy.Controller) error {
 	if dc.Transport != "dns" {
 		return plugin.Error(pluginName, c.Errf("fastpath serves plain DNS over UDP, not %s://: move it to a dns:// (or scheme-less) server block", dc.Transport))
 	}
-	p := newPlugin(cfg, gitops.SourceOf(c))
+	p := newPlugin(cfg, source.Of(c))
 	// The hook CoreDNS calls when it starts serving UDP on an address: it
 	// hands us the server whose ServeDNS is the slow path. We decorate
 	// nothing.

@@ -8,8 +8,8 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/miekg/dns"
 
-	"github.com/gitops-dns/resolverd/cluster"
 	"github.com/gitops-dns/resolverd/fastpath"
+	"github.com/gitops-dns/resolverd/node"
 )
 
 // serveTCP runs the chain for one query of a TCP connection, as CoreDNS's
@@ -63,7 +63,7 @@ func wireHeader(pkt []byte) dns.Header {
 // tcpWriter is the chain's ResponseWriter for one TCP query.
 type tcpWriter struct {
 	c    *fastpath.TCPConn
-	snap *cluster.Snapshot
+	snap *node.Snapshot
 	ra   bool
 }
 

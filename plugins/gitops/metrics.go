@@ -1,11 +1,15 @@
 package gitops
 
 import (
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/gitops-dns/resolverd/node/syncer"
 )
 
 var (
@@ -82,6 +86,26 @@ var (
 		Name:      "probe_failures_total",
 		Help:      "Probes of the repo that failed against this node, by probe name and gate.",
 	}, []string{"probe", "gate"})
+	// nodeInfo names the node's cluster and node: alerting rules join on it
+	// (deploy/prometheus), so scrape configs need no per-cluster labels.
+	nodeInfo = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "gitops",
+		Name:      "node_info",
+		Help:      "1, labelled with the cluster and node this resolverd is (the gitops block's cluster and node).",
+	}, []string{"cluster", "node"})
+	clusterNodes = promauto.NewGauge(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "gitops",
+		Name:      "cluster_nodes",
+		Help:      "Nodes of this node's cluster in the served revision (0 while none is served).",
+	})
+	revisionTime = promauto.NewGauge(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "gitops",
+		Name:      "revision_timestamp_seconds",
+		Help:      "Commit (committer) time of the served revision, Unix seconds (0 while none is served): which node of a cluster lags.",
+	})
 	conditionGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "gitops",
@@ -92,12 +116,65 @@ var (
 
 var revisionMu sync.Mutex
 
-// setRevisionMetric makes rev the only revision_info series ("" = none).
-func setRevisionMetric(rev string) {
+// promMetrics is the syncer's Metrics on the vectors above.
+type promMetrics struct{}
+
+func (promMetrics) SyncAttempt(t time.Time) {
+	syncAttempts.Inc()
+	lastAttemptTime.Set(float64(t.Unix()))
+}
+func (promMetrics) FetchFailed(class string)   { syncErrors.WithLabelValues(class).Inc() }
+func (promMetrics) FetchSucceeded(t time.Time) { lastSuccessTime.Set(float64(t.Unix())) }
+func (promMetrics) ConsecutiveFailures(n int)  { consecutiveFailures.Set(float64(n)) }
+func (promMetrics) Rejected(reason string)     { rejectedRevisions.WithLabelValues(reason).Inc() }
+func (promMetrics) Applied(d time.Duration)    { applyDuration.Observe(d.Seconds()) }
+func (promMetrics) LastGood(t time.Time)       { lastGoodTime.Set(float64(t.Unix())) }
+func (promMetrics) StateCorrupted()            { stateCorrupt.Inc() }
+func (promMetrics) SyncRequested()             { syncRequests.Inc() }
+func (promMetrics) ProbeFailed(p string, gate bool) {
+	probeFailures.WithLabelValues(p, strconv.FormatBool(gate)).Inc()
+}
+
+// Condition sets the condition's series of status to 1 and the others to 0.
+func (promMetrics) Condition(typ, status string) {
+	for _, v := range []string{"True", "False", "Unknown"} {
+		b := 0.0
+		if v == status {
+			b = 1
+		}
+		conditionGauge.WithLabelValues(typ, v).Set(b)
+	}
+}
+
+// Node makes node_info name this node and creates every rejected-revision
+// reason and sync-error class at zero, so that a node's first refusal or
+// failed fetch is an increase rules can see, not a new series
+// (deploy/prometheus).
+func (promMetrics) Node(clusterName, node string, reasons, classes []string) {
+	nodeInfo.Reset()
+	nodeInfo.WithLabelValues(clusterName, node).Set(1)
+	for _, r := range reasons {
+		rejectedRevisions.WithLabelValues(r)
+	}
+	for _, c := range classes {
+		syncErrors.WithLabelValues(c)
+	}
+}
+
+// Serving makes s.Revision the only revision_info series (none when
+// nothing is served) and sets the served commit's time and cluster size
+// (0 when nothing is served).
+func (promMetrics) Serving(s syncer.Served) {
 	revisionMu.Lock()
 	defer revisionMu.Unlock()
 	revisionInfo.Reset()
-	if rev != "" {
-		revisionInfo.WithLabelValues(rev).Set(1)
+	if s.Revision != "" {
+		revisionInfo.WithLabelValues(s.Revision).Set(1)
 	}
+	committed := 0.0
+	if !s.Committed.IsZero() {
+		committed = float64(s.Committed.Unix())
+	}
+	revisionTime.Set(committed)
+	clusterNodes.Set(float64(s.ClusterNodes))
 }

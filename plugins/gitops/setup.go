@@ -1,20 +1,19 @@
 package gitops
 
 import (
-	"fmt"
 	"net"
 	"net/netip"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 
-	"github.com/gitops-dns/resolverd/cluster"
 	"github.com/gitops-dns/resolverd/cluster/gitrepo"
+	"github.com/gitops-dns/resolverd/node/syncer"
+	"github.com/gitops-dns/resolverd/plugins/internal/source"
 )
 
 const pluginName = "gitops"
@@ -26,30 +25,11 @@ func init() {
 	dnsserver.EnableChaos[pluginName] = struct{}{}
 }
 
-// Defaults of the optional settings.
-const (
-	DefaultPoll         = 30 * time.Second
-	DefaultState        = ".resolverd-state"
-	DefaultMaxBackoff   = 5 * time.Minute
-	DefaultProbeTimeout = 5 * time.Second
-	DefaultDepth        = 1
-)
-
-// Config is the gitops block of a server block.
+// Config is the gitops block of a server block: the syncer's settings and
+// what the CHAOS answer hides.
 type Config struct {
-	Remote        gitrepo.Remote
-	Ref           string // as written; gitrepo.NormalizeRef applied when fetching
-	Path          string // folder of the repo holding the config
-	Cluster       string
-	Node          string
-	Poll          time.Duration
-	MaxBackoff    time.Duration
-	State         string // absolute
-	Trust         string // armored OpenPGP keyring; "" = no signature check
-	HTTP          string // listen address of the status / sync endpoint; "" = none
-	SyncTokenFile string // bearer token for POST /sync; "" = endpoint refuses
-	ProbeTimeout  time.Duration
-	Probes        bool // run the repo's probes against this node after applying
+	syncer.Config
+	HideVersion bool // CHAOS version.server. / version.bind. are refused instead of answered
 }
 
 func setup(c *caddy.Controller) error {
@@ -57,18 +37,17 @@ func setup(c *caddy.Controller) error {
 	if err != nil {
 		return plugin.Error(pluginName, err)
 	}
-	g, err := New(cfg)
+	dc := dnsserver.GetConfig(c)
+	g, err := newPlugin(cfg, source.HolderOf(dc))
 	if err != nil {
 		return plugin.Error(pluginName, err)
 	}
-	dc := dnsserver.GetConfig(c)
-	g.holder = holderOf(dc)
 	c.OnStartup(func() error {
 		g.SetProbeAddr(listenAddr(dc))
 		return g.Start()
 	})
 	c.OnShutdown(func() error {
-		unregister(dc)
+		source.Forget(dc)
 		return g.Stop()
 	})
 	// A reload (SIGUSR1) starts the new instance while this one still
@@ -104,14 +83,14 @@ func listenAddr(dc *dnsserver.Config) string {
 
 // parse reads the gitops block; see README.md for every setting.
 func parse(c *caddy.Controller) (Config, error) {
-	cfg := Config{
-		Poll:         DefaultPoll,
-		MaxBackoff:   DefaultMaxBackoff,
-		State:        DefaultState,
-		ProbeTimeout: DefaultProbeTimeout,
+	cfg := Config{Config: syncer.Config{
+		Poll:         syncer.DefaultPoll,
+		MaxBackoff:   syncer.DefaultMaxBackoff,
+		State:        syncer.DefaultState,
+		ProbeTimeout: syncer.DefaultProbeTimeout,
 		Probes:       true,
-		Remote:       gitrepo.Remote{Timeout: gitrepo.DefaultTimeout, Depth: DefaultDepth},
-	}
+		Remote:       gitrepo.Remote{Timeout: gitrepo.DefaultTimeout, Depth: syncer.DefaultDepth},
+	}}
 	i := 0
 	for c.Next() {
 		if i > 0 {
@@ -126,184 +105,155 @@ func parse(c *caddy.Controller) (Config, error) {
 			cfg.Remote.URL = args[0]
 		}
 		for c.NextBlock() {
-			key := c.Val()
-			args := c.RemainingArgs()
-			one := func() (string, error) {
-				if len(args) != 1 {
-					return "", c.Errf("%s takes exactly one argument", key)
-				}
-				return args[0], nil
-			}
-			dur := func() (time.Duration, error) {
-				s, err := one()
-				if err != nil {
-					return 0, err
-				}
-				d, err := time.ParseDuration(s)
-				if err != nil || d <= 0 {
-					return 0, c.Errf("%s: %q is not a positive duration", key, s)
-				}
-				return d, nil
-			}
-			var err error
-			switch key {
-			case "repo":
-				cfg.Remote.URL, err = one()
-			case "ref":
-				cfg.Ref, err = one()
-			case "path":
-				switch len(args) {
-				case 0:
-					cfg.Path = ""
-				case 1:
-					cfg.Path = args[0]
-				default:
-					err = c.ArgErr()
-				}
-			case "cluster":
-				cfg.Cluster, err = one()
-			case "node":
-				cfg.Node, err = one()
-			case "poll":
-				cfg.Poll, err = dur()
-			case "max_backoff":
-				cfg.MaxBackoff, err = dur()
-			case "fetch_timeout":
-				cfg.Remote.Timeout, err = dur()
-			case "probe_timeout":
-				cfg.ProbeTimeout, err = dur()
-			case "state":
-				cfg.State, err = one()
-			case "trust":
-				cfg.Trust, err = one()
-			case "auth_file":
-				cfg.Remote.AuthFile, err = one()
-			case "ca_file":
-				cfg.Remote.CAFile, err = one()
-			case "ssh_key":
-				cfg.Remote.SSHKeyFile, err = one()
-			case "known_hosts":
-				cfg.Remote.KnownHostsFile, err = one()
-			case "http":
-				cfg.HTTP, err = one()
-			case "sync_token_file":
-				cfg.SyncTokenFile, err = one()
-			case "depth":
-				var s string
-				if s, err = one(); err == nil {
-					n, perr := strconv.Atoi(s)
-					if perr != nil || n < 0 {
-						return cfg, c.Errf("depth: %q is not a number >= 0 (0 = full history)", s)
-					}
-					cfg.Remote.Depth = n
-				}
-			case "probes":
-				var s string
-				if s, err = one(); err == nil {
-					switch s {
-					case "on":
-						cfg.Probes = true
-					case "off":
-						cfg.Probes = false
-					default:
-						return cfg, c.Errf("probes: want on or off, got %q", s)
-					}
-				}
-			case "hosts":
-				if len(args) != 2 {
-					return cfg, c.Errf("hosts takes a name and an IP address")
-				}
-				a, perr := netip.ParseAddr(args[1])
-				if perr != nil {
-					return cfg, c.Errf("hosts %s: %q is not an IP address", args[0], args[1])
-				}
-				if cfg.Remote.Hosts == nil {
-					cfg.Remote.Hosts = map[string]netip.Addr{}
-				}
-				cfg.Remote.Hosts[args[0]] = a
-			default:
-				return cfg, c.Errf("unknown property '%s'", key)
-			}
-			if err != nil {
+			if err := parseSetting(c, &cfg); err != nil {
 				return cfg, err
 			}
 		}
 	}
+	return cfg, complete(c, &cfg)
+}
+
+// setting is one line of the block: a key and its arguments.
+type setting struct {
+	c    *caddy.Controller
+	key  string
+	args []string
+}
+
+func (a setting) one() (string, error) {
+	if len(a.args) != 1 {
+		return "", a.c.Errf("%s takes exactly one argument", a.key)
+	}
+	return a.args[0], nil
+}
+
+func (a setting) dur() (time.Duration, error) {
+	s, err := a.one()
+	if err != nil {
+		return 0, err
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, a.c.Errf("%s: %q is not a positive duration", a.key, s)
+	}
+	return d, nil
+}
+
+// parseSetting reads the line the controller is on into cfg.
+func parseSetting(c *caddy.Controller, cfg *Config) error {
+	a := setting{c: c, key: c.Val(), args: c.RemainingArgs()}
+	var err error
+	switch a.key {
+	case "repo":
+		cfg.Remote.URL, err = a.one()
+	case "ref":
+		cfg.Ref, err = a.one()
+	case "path":
+		switch len(a.args) {
+		case 0:
+			cfg.Path = ""
+		case 1:
+			cfg.Path = a.args[0]
+		default:
+			err = c.ArgErr()
+		}
+	case "cluster":
+		cfg.Cluster, err = a.one()
+	case "node":
+		cfg.Node, err = a.one()
+	case "poll":
+		cfg.Poll, err = a.dur()
+	case "max_backoff":
+		cfg.MaxBackoff, err = a.dur()
+	case "fetch_timeout":
+		cfg.Remote.Timeout, err = a.dur()
+	case "probe_timeout":
+		cfg.ProbeTimeout, err = a.dur()
+	case "state":
+		cfg.State, err = a.one()
+	case "trust":
+		cfg.Trust, err = a.one()
+	case "auth_file":
+		cfg.Remote.AuthFile, err = a.one()
+	case "ca_file":
+		cfg.Remote.CAFile, err = a.one()
+	case "ssh_key":
+		cfg.Remote.SSHKeyFile, err = a.one()
+	case "known_hosts":
+		cfg.Remote.KnownHostsFile, err = a.one()
+	case "http":
+		cfg.HTTP, err = a.one()
+	case "sync_token_file":
+		cfg.SyncTokenFile, err = a.one()
+	case "depth":
+		var s string
+		if s, err = a.one(); err == nil {
+			n, perr := strconv.Atoi(s)
+			if perr != nil || n < 0 {
+				return c.Errf("depth: %q is not a number >= 0 (0 = full history)", s)
+			}
+			cfg.Remote.Depth = n
+		}
+	case "probes":
+		var s string
+		if s, err = a.one(); err == nil {
+			switch s {
+			case "on":
+				cfg.Probes = true
+			case "off":
+				cfg.Probes = false
+			default:
+				return c.Errf("probes: want on or off, got %q", s)
+			}
+		}
+	case "hide_version":
+		if len(a.args) != 0 {
+			err = c.ArgErr()
+		}
+		cfg.HideVersion = true
+	case "hosts":
+		if len(a.args) != 2 {
+			return c.Errf("hosts takes a name and an IP address")
+		}
+		ip, perr := netip.ParseAddr(a.args[1])
+		if perr != nil {
+			return c.Errf("hosts %s: %q is not an IP address", a.args[0], a.args[1])
+		}
+		if cfg.Remote.Hosts == nil {
+			cfg.Remote.Hosts = map[string]netip.Addr{}
+		}
+		cfg.Remote.Hosts[a.args[0]] = ip
+	default:
+		return c.Errf("unknown property '%s'", a.key)
+	}
+	return err
+}
+
+// complete checks what the block must name and makes the paths absolute.
+func complete(c *caddy.Controller, cfg *Config) error {
 	if cfg.Remote.URL == "" {
-		return cfg, c.Err("repo is required")
+		return c.Err("repo is required")
 	}
 	if cfg.Cluster == "" {
-		return cfg, c.Err("cluster is required")
+		return c.Err("cluster is required")
 	}
 	if cfg.Node == "" {
-		return cfg, c.Err("node is required")
+		return c.Err("node is required")
 	}
 	if gitrepo.IsLocalPath(cfg.Remote.URL) {
 		abs, err := filepath.Abs(cfg.Remote.URL)
 		if err != nil {
-			return cfg, c.Errf("repo %q: %v", cfg.Remote.URL, err)
+			return c.Errf("repo %q: %v", cfg.Remote.URL, err)
 		}
 		cfg.Remote.URL = abs
 	}
 	abs, err := filepath.Abs(cfg.State)
 	if err != nil {
-		return cfg, c.Errf("state %q: %v", cfg.State, err)
+		return c.Errf("state %q: %v", cfg.State, err)
 	}
 	cfg.State = abs
 	if err := cfg.Remote.Validate(); err != nil {
-		return cfg, c.Errf("repo: %v", err)
+		return c.Errf("repo: %v", err)
 	}
-	return cfg, nil
-}
-
-// holder is the per-server-block home of the served snapshot: gitops stores
-// into it, every other plugin of the block reads it. It exists as soon as
-// either side asks for it, so setup order does not matter.
-type holder struct {
-	p atomicSnapshot
-}
-
-// Snapshot implements Source.
-func (h *holder) Snapshot() *cluster.Snapshot { return h.p.Load() }
-
-var (
-	registryMu sync.Mutex
-	registry   = map[*dnsserver.Config]*holder{}
-)
-
-func holderOf(dc *dnsserver.Config) *holder {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	h := registry[dc]
-	if h == nil {
-		h = &holder{}
-		registry[dc] = h
-	}
-	return h
-}
-
-// unregister forgets the holder of a server block that shut down.
-func unregister(dc *dnsserver.Config) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	delete(registry, dc)
-}
-
-// SourceOf returns the Source of the server block c belongs to. It works
-// whether the gitops setup of that block ran before or after the caller's;
-// until gitops has applied a revision, Snapshot returns nil.
-func SourceOf(c *caddy.Controller) Source {
-	return holderOf(dnsserver.GetConfig(c))
-}
-
-// StaticSource returns a Source that always serves s: for tests of the
-// plugins that read snapshots.
-func StaticSource(s *cluster.Snapshot) Source {
-	h := &holder{}
-	h.p.Store(s)
-	return h
-}
-
-func (c Config) String() string {
-	return fmt.Sprintf("repo=%s ref=%s path=%q cluster=%s node=%s", c.Remote.Redacted(), gitrepo.NormalizeRef(c.Ref), c.Path, c.Cluster, c.Node)
+	return nil
 }

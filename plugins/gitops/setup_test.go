@@ -14,8 +14,12 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/cluster/model"
+	"github.com/gitops-dns/resolverd/internal/version"
+	"github.com/gitops-dns/resolverd/node"
+	"github.com/gitops-dns/resolverd/node/syncer"
 	"github.com/gitops-dns/resolverd/plugins/internal/corefiletest"
+	"github.com/gitops-dns/resolverd/plugins/internal/source"
 )
 
 func TestSetupREADME(t *testing.T) {
@@ -72,7 +76,7 @@ func TestParse(t *testing.T) {
 				c.Remote.Depth != 0 || c.Probes || c.Remote.Hosts["git.corp.internal"].String() != "198.18.5.20" {
 				t.Errorf("parsed %+v", c)
 			}
-			if c.State != filepath.Join(wd, DefaultState) || c.Poll != DefaultPoll {
+			if c.State != filepath.Join(wd, syncer.DefaultState) || c.Poll != syncer.DefaultPoll {
 				t.Errorf("defaults %+v", c)
 			}
 		}},
@@ -88,6 +92,17 @@ func TestParse(t *testing.T) {
 		{"bad scheme", "gitops ftp://198.18.5.20/x {\ncluster c\nnode n\n}", "unsupported scheme", nil},
 		{"two args", "gitops a b {\ncluster c\nnode n\n}", "Wrong argument count", nil},
 		{"bad depth", "gitops . {\ncluster c\nnode n\ndepth -1\n}", "depth", nil},
+		{"hide_version", "gitops . {\ncluster c\nnode n\nhide_version\n}", "", func(t *testing.T, c Config) {
+			if !c.HideVersion {
+				t.Error("hide_version not set")
+			}
+		}},
+		{"version shown by default", "gitops . {\ncluster c\nnode n\n}", "", func(t *testing.T, c Config) {
+			if c.HideVersion {
+				t.Error("version hidden without hide_version")
+			}
+		}},
+		{"hide_version with an argument", "gitops . {\ncluster c\nnode n\nhide_version yes\n}", "Wrong argument count", nil},
 		{"missing trust file", "gitops . {\ncluster c\nnode n\ntrust /nonexistent/trusted.asc\n}", "trust", nil},
 	}
 	for _, tc := range tests {
@@ -113,32 +128,32 @@ func TestParse(t *testing.T) {
 // before or after the caller's.
 func TestSourceOfAnyOrder(t *testing.T) {
 	c := caddy.NewTestController("dns", "gitops . {\ncluster dev\nnode local\n}")
-	early := SourceOf(c)
+	early := source.Of(c)
 	if err := setup(c); err != nil {
 		t.Fatal(err)
 	}
-	late := SourceOf(c)
+	late := source.Of(c)
 	g := dnsserver.GetConfig(c).Plugin[0](nil).(*GitOps)
-	if early != late || Source(g.holder) != early {
+	if early != late || node.Source(g.holder) != early {
 		t.Fatal("SourceOf differs before and after setup")
 	}
-	snap := &cluster.Snapshot{Revision: &cluster.Revision{ID: strings.Repeat("ab", 20)}}
-	g.holder.p.Store(snap)
+	snap := &node.Snapshot{Revision: &model.Revision{ID: strings.Repeat("ab", 20)}}
+	g.holder.Store(snap)
 	if early.Snapshot() != snap || g.Snapshot() != snap {
 		t.Fatal("source does not see what gitops serves")
 	}
 	other := caddy.NewTestController("dns", "gitops . {\ncluster dev\nnode local\n}")
-	if SourceOf(other) == early {
+	if source.Of(other) == early {
 		t.Fatal("two server blocks share a source")
 	}
-	if StaticSource(snap).Snapshot() != snap {
+	if node.StaticSource(snap).Snapshot() != snap {
 		t.Fatal("StaticSource")
 	}
 }
 
 func TestServeDNS(t *testing.T) {
 	id := strings.Repeat("0123456789", 4)
-	g, _ := New(Config{Node: "ns1"})
+	g, _ := New(Config{Config: syncer.Config{Node: "ns1"}})
 	g.Next = test.NextHandler(dns.RcodeNameError, nil)
 	tests := []struct {
 		name  string
@@ -148,21 +163,27 @@ func TestServeDNS(t *testing.T) {
 		snap  bool
 		rcode int
 		txt   string
+		hide  bool // hide_version
 	}{
-		{"revision", "version.config.", dns.TypeTXT, dns.ClassCHAOS, true, dns.RcodeSuccess, id},
-		{"revision, mixed case", "Version.Config.", dns.TypeTXT, dns.ClassCHAOS, true, dns.RcodeSuccess, id},
-		{"revision, not served yet", "version.config.", dns.TypeTXT, dns.ClassCHAOS, false, dns.RcodeServerFailure, ""},
-		{"revision, type A: no data", "version.config.", dns.TypeA, dns.ClassCHAOS, true, dns.RcodeSuccess, ""},
-		{"node name", "id.server.", dns.TypeTXT, dns.ClassCHAOS, true, dns.RcodeSuccess, "ns1"},
-		{"node name bind", "hostname.bind.", dns.TypeTXT, dns.ClassCHAOS, true, dns.RcodeSuccess, "ns1"},
-		{"other chaos passes", "version.bind.", dns.TypeTXT, dns.ClassCHAOS, true, dns.RcodeNameError, ""},
-		{"IN passes", "version.config.", dns.TypeTXT, dns.ClassINET, true, dns.RcodeNameError, ""},
+		{"revision", "version.config.", dns.TypeTXT, dns.ClassCHAOS, true, dns.RcodeSuccess, id, false},
+		{"revision, mixed case", "Version.Config.", dns.TypeTXT, dns.ClassCHAOS, true, dns.RcodeSuccess, id, false},
+		{"revision, not served yet", "version.config.", dns.TypeTXT, dns.ClassCHAOS, false, dns.RcodeServerFailure, "", false},
+		{"revision, type A: no data", "version.config.", dns.TypeA, dns.ClassCHAOS, true, dns.RcodeSuccess, "", false},
+		{"node name", "id.server.", dns.TypeTXT, dns.ClassCHAOS, true, dns.RcodeSuccess, "ns1", false},
+		{"node name bind", "hostname.bind.", dns.TypeTXT, dns.ClassCHAOS, true, dns.RcodeSuccess, "ns1", false},
+		{"version", "version.bind.", dns.TypeTXT, dns.ClassCHAOS, true, dns.RcodeSuccess, "resolverd " + version.String(), false},
+		{"version server", "VERSION.SERVER.", dns.TypeTXT, dns.ClassCHAOS, false, dns.RcodeSuccess, "resolverd " + version.String(), false},
+		{"version hidden", "version.bind.", dns.TypeTXT, dns.ClassCHAOS, true, dns.RcodeRefused, "", true},
+		{"version server hidden", "version.server.", dns.TypeTXT, dns.ClassCHAOS, true, dns.RcodeRefused, "", true},
+		{"other chaos passes", "authors.bind.", dns.TypeTXT, dns.ClassCHAOS, true, dns.RcodeNameError, "", false},
+		{"IN passes", "version.config.", dns.TypeTXT, dns.ClassINET, true, dns.RcodeNameError, "", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			g.holder.p.Store(nil)
+			g.holder.Store(nil)
+			g.hideVersion = tc.hide
 			if tc.snap {
-				g.holder.p.Store(&cluster.Snapshot{Revision: &cluster.Revision{ID: id}})
+				g.holder.Store(&node.Snapshot{Revision: &model.Revision{ID: id}})
 			}
 			m := new(dns.Msg)
 			m.SetQuestion(tc.qname, tc.qtype)
@@ -194,7 +215,7 @@ func TestReady(t *testing.T) {
 	if g.Ready() {
 		t.Fatal("ready without a snapshot")
 	}
-	g.holder.p.Store(&cluster.Snapshot{Revision: &cluster.Revision{ID: "x"}})
+	g.holder.Store(&node.Snapshot{Revision: &model.Revision{ID: "x"}})
 	if !g.Ready() {
 		t.Fatal("not ready with a snapshot")
 	}

@@ -12,13 +12,13 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	_ "github.com/coredns/coredns/plugin/bind"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/node"
 )
 
 var e2eSource = &swapSource{}
 
 func init() {
-	sourceOf = func(*caddy.Controller) Source { return e2eSource }
+	sourceOf = func(*caddy.Controller) node.Source { return e2eSource }
 	dnsserver.Directives = []string{"bind", "recursor"}
 }
 
@@ -31,7 +31,7 @@ func TestEndToEndDig(t *testing.T) {
 		t.Skip("dig is not installed")
 	}
 	root, _ := authServer(t, "www.example.com. 300 IN A 192.0.2.1\nwww.example.com. 300 IN TXT \"hello\"", false)
-	e2eSource.p.Store(&cluster.Snapshot{RecursionAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, RootHints: hints(t)})
+	e2eSource.p.Store(&node.Snapshot{RecursionAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, RootHints: hints(t)})
 
 	l, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -39,7 +39,7 @@ func TestEndToEndDig(t *testing.T) {
 	}
 	port := l.LocalAddr().(*net.UDPAddr).Port
 	l.Close()
-	corefile := fmt.Sprintf(".:%d {\n    bind 127.0.0.1\n    recursor {\n        port %d\n        no_ipv6\n    }\n}\n", port, root.Port())
+	corefile := fmt.Sprintf(".:%d {\n    bind 127.0.0.1\n    recursor {\n        port %d\n        no_ipv6\n        query_localhost\n    }\n}\n", port, root.Port())
 	inst, err := caddy.Start(caddy.CaddyfileInput{Contents: []byte(corefile), Filepath: "Corefile.e2e", ServerTypeName: "dns"})
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +69,7 @@ func TestEndToEndDig(t *testing.T) {
 		}
 	}
 	// A revision that no longer lets loopback recurse: REFUSED.
-	e2eSource.p.Store(&cluster.Snapshot{RecursionAllow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, RootHints: hints(t)})
+	e2eSource.p.Store(&node.Snapshot{RecursionAllow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, RootHints: hints(t)})
 	if out := run("www.example.com", "A"); !strings.Contains(out, "status: REFUSED") {
 		t.Fatalf("client outside recursion.allow:\n%s", out)
 	}

@@ -23,20 +23,14 @@ import (
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 
-	"github.com/gitops-dns/resolverd/cluster"
-	"github.com/gitops-dns/resolverd/fastpath"
+	"github.com/gitops-dns/resolverd/cluster/model"
+	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/resolver"
 )
 
 const pluginName = "recursor"
 
 var log = clog.NewWithPlugin(pluginName)
-
-// Source is what the plugin needs from the snapshot owner: the method set of
-// gitops.Source.
-type Source interface {
-	Snapshot() *cluster.Snapshot
-}
 
 // Errors the handler returns (wrapped by plugin.Error).
 var (
@@ -47,14 +41,14 @@ var (
 // Recursor is the plugin handler.
 type Recursor struct {
 	Next   plugin.Handler // unused: the recursor answers everything
-	Source Source
+	Source node.Source
 	// Config is the resolver configuration from the Corefile; root hints and
 	// forward rules come from the snapshot.
 	Config resolver.Config
 
 	mu      sync.Mutex
 	res     atomic.Pointer[resolver.Resolver]
-	applied atomic.Pointer[cluster.Snapshot]
+	applied atomic.Pointer[node.Snapshot]
 }
 
 // Name implements plugin.Handler.
@@ -66,7 +60,7 @@ func (rc *Recursor) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		return dns.RcodeFormatError, plugin.Error(pluginName, fmt.Errorf("%d questions", len(r.Question)))
 	}
 	q := r.Question[0]
-	var snap *cluster.Snapshot
+	var snap *node.Snapshot
 	if rc.Source != nil {
 		snap = rc.Source.Snapshot()
 	}
@@ -112,12 +106,12 @@ func (rc *Recursor) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		// The stale-answer EDE (the only OPT the resolver writes): a stale
 		// answer must never be packet-cached, whether or not the client
 		// sees the EDE.
-		fastpath.MarkNoCache(ctx)
+		node.MarkNoCache(ctx)
 		if r.IsEdns0() == nil {
 			ans.Extra = withoutOPT(ans.Extra) // the EDE is only for EDNS clients
 		}
 	} else if r.RecursionDesired {
-		fastpath.MarkFresh(ctx)
+		node.MarkFresh(ctx)
 	}
 	m := ans // the resolver's reply is ours: reuse it
 	setReply(m, r)
@@ -206,7 +200,7 @@ func clientIP(addr net.Addr) netip.Addr {
 // resolverFor returns the resolver configured for snap: one pointer compare
 // on the hot path; a new snapshot swaps forward rules and root hints (the
 // cache survives unless the hints changed).
-func (rc *Recursor) resolverFor(snap *cluster.Snapshot) (*resolver.Resolver, error) {
+func (rc *Recursor) resolverFor(snap *node.Snapshot) (*resolver.Resolver, error) {
 	if rc.applied.Load() == snap {
 		if res := rc.res.Load(); res != nil {
 			return res, nil
@@ -239,6 +233,7 @@ func (rc *Recursor) resolverFor(snap *cluster.Snapshot) (*resolver.Resolver, err
 		}
 		res.SetForwardRules(rules)
 	}
+	res.SetPeers(peers(snap))
 	if err := res.SetStubZones(snap.StubZones); err != nil {
 		// As with the hints: the resolver keeps the stub zones it had.
 		log.Errorf("revision %s: keeping the previous internal delegations (stub zones): %v", revID(snap), err)
@@ -247,14 +242,31 @@ func (rc *Recursor) resolverFor(snap *cluster.Snapshot) (*resolver.Resolver, err
 	return res, nil
 }
 
-func revID(s *cluster.Snapshot) string {
+// peers are the DNS addresses of the nodes of snap's cluster, which
+// iteration never asks.
+func peers(snap *node.Snapshot) []netip.AddrPort {
+	if snap.Cluster == nil {
+		return nil
+	}
+	out := make([]netip.AddrPort, 0, len(snap.Cluster.Nodes))
+	for _, n := range snap.Cluster.Nodes {
+		ap := n.AddrPort()
+		if ap.Port() == 0 {
+			ap = netip.AddrPortFrom(ap.Addr(), 53)
+		}
+		out = append(out, ap)
+	}
+	return out
+}
+
+func revID(s *node.Snapshot) string {
 	if s.Revision == nil || s.Revision.ID == "" {
 		return "(folder)"
 	}
 	return s.Revision.ID
 }
 
-func forwardRules(in []cluster.ForwardRule) []resolver.ForwardRule {
+func forwardRules(in []model.ForwardRule) []resolver.ForwardRule {
 	out := make([]resolver.ForwardRule, 0, len(in))
 	for _, fr := range in {
 		out = append(out, resolver.ForwardRule{Zone: fr.Zone, To: fr.To})

@@ -14,16 +14,17 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 
-	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/cluster/model"
+	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/resolver"
 )
 
 // swapSource serves whatever snapshot the test stores.
 type swapSource struct {
-	p atomic.Pointer[cluster.Snapshot]
+	p atomic.Pointer[node.Snapshot]
 }
 
-func (s *swapSource) Snapshot() *cluster.Snapshot { return s.p.Load() }
+func (s *swapSource) Snapshot() *node.Snapshot { return s.p.Load() }
 
 // authServer runs a real DNS server on 127.0.0.1 (UDP) authoritative for
 // "." holding records (authHandler); it stops when the test ends.
@@ -136,7 +137,7 @@ func TestServeDNS(t *testing.T) {
 	root, rootHits := authServer(t, "www.example.com. 300 IN A 192.0.2.1", false)
 	fwd, fwdHits := authServer(t, "www.example.com. 300 IN A 198.51.100.7\nintranet.corp. 300 IN A 198.51.100.8", true)
 	src := &swapSource{}
-	rc := &Recursor{Source: src, Config: resolver.Config{Port: root.Port(), DisableIPv6: true, HealthInterval: -1}}
+	rc := &Recursor{Source: src, Config: resolver.Config{Port: root.Port(), DisableIPv6: true, HealthInterval: -1, QueryLocalhost: true}}
 	defer rc.Close()
 
 	// No revision yet: SERVFAIL, nothing written (the server writes it).
@@ -145,7 +146,7 @@ func TestServeDNS(t *testing.T) {
 		t.Fatalf("nil snapshot: rcode %d msg %v err %v", rcode, m, err)
 	}
 
-	snap1 := &cluster.Snapshot{
+	snap1 := &node.Snapshot{
 		RecursionAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 		RootHints:      hints(t),
 	}
@@ -190,10 +191,10 @@ func TestServeDNS(t *testing.T) {
 
 	// A new revision forwarding everything: the next query goes to the
 	// forward target; the resolver (and its cache) is the same.
-	snap2 := &cluster.Snapshot{
+	snap2 := &node.Snapshot{
 		RecursionAllow: snap1.RecursionAllow,
 		RootHints:      hints(t),
-		Forward:        []cluster.ForwardRule{{Zone: ".", To: []netip.AddrPort{fwd}}},
+		Forward:        []model.ForwardRule{{Zone: ".", To: []netip.AddrPort{fwd}}},
 	}
 	src.p.Store(snap2)
 	m, _, err = query(t, rc, "127.0.0.9", "intranet.corp.", dns.TypeA, dns.ClassINET)
@@ -213,7 +214,7 @@ func TestServeDNS(t *testing.T) {
 	}
 
 	// Recursion ACL follows the snapshot too.
-	src.p.Store(&cluster.Snapshot{RootHints: hints(t), RecursionAllow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	src.p.Store(&node.Snapshot{RootHints: hints(t), RecursionAllow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
 	if _, rcode, _ := query(t, rc, "127.0.0.9", "www.example.com.", dns.TypeA, dns.ClassINET); rcode != dns.RcodeRefused {
 		t.Fatalf("client no longer allowed: %s", dns.RcodeToString[rcode])
 	}
@@ -232,8 +233,8 @@ func TestServeDNSUnreachableIsServfail(t *testing.T) {
 	port := pc.LocalAddr().(*net.UDPAddr).Port
 	pc.Close()
 	src := &swapSource{}
-	src.p.Store(&cluster.Snapshot{RecursionAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, RootHints: hints(t)})
-	rc := &Recursor{Source: src, Config: resolver.Config{Port: uint16(port), DisableIPv6: true, HealthInterval: -1, Deadline: time.Second}}
+	src.p.Store(&node.Snapshot{RecursionAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, RootHints: hints(t)})
+	rc := &Recursor{Source: src, Config: resolver.Config{Port: uint16(port), DisableIPv6: true, HealthInterval: -1, Deadline: time.Second, QueryLocalhost: true}}
 	defer rc.Close()
 	m, rcode, err := query(t, rc, "127.0.0.1", "www.example.com.", dns.TypeA, dns.ClassINET)
 	if !plugin.ClientWrite(rcode) || m == nil || err == nil {
@@ -260,8 +261,8 @@ func TestServeDNSUnreachableIsServfail(t *testing.T) {
 func BenchmarkServeDNSCacheHit(b *testing.B) {
 	root, _ := authServer(b, "www.example.com. 300 IN A 192.0.2.1", false)
 	src := &swapSource{}
-	src.p.Store(&cluster.Snapshot{RecursionAllow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.0/8")}, RootHints: hints(b)})
-	rc := &Recursor{Source: src, Config: resolver.Config{Port: root.Port(), DisableIPv6: true, HealthInterval: -1}}
+	src.p.Store(&node.Snapshot{RecursionAllow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.0/8")}, RootHints: hints(b)})
+	rc := &Recursor{Source: src, Config: resolver.Config{Port: root.Port(), DisableIPv6: true, HealthInterval: -1, QueryLocalhost: true}}
 	defer rc.Close()
 	w := &test.ResponseWriter{RemoteIP: "127.0.0.9"}
 	q := new(dns.Msg)
@@ -324,8 +325,8 @@ func TestSetReplyMatchesMiekg(t *testing.T) {
 func TestServeDNSNoRecursionWithoutRD(t *testing.T) {
 	root, rootHits := authServer(t, "www.example.com. 300 IN A 192.0.2.1", false)
 	src := &swapSource{}
-	src.p.Store(&cluster.Snapshot{RecursionAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, RootHints: hints(t)})
-	rc := &Recursor{Source: src, Config: resolver.Config{Port: root.Port(), DisableIPv6: true, HealthInterval: -1}}
+	src.p.Store(&node.Snapshot{RecursionAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, RootHints: hints(t)})
+	rc := &Recursor{Source: src, Config: resolver.Config{Port: root.Port(), DisableIPv6: true, HealthInterval: -1, QueryLocalhost: true}}
 	defer rc.Close()
 	ask := func(rd bool) *dns.Msg {
 		t.Helper()

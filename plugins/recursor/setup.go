@@ -1,6 +1,7 @@
 package recursor
 
 import (
+	"net"
 	"strconv"
 	"time"
 
@@ -8,14 +9,15 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 
-	"github.com/gitops-dns/resolverd/plugins/gitops"
+	"github.com/gitops-dns/resolverd/node"
+	"github.com/gitops-dns/resolverd/plugins/internal/source"
 	"github.com/gitops-dns/resolverd/resolver"
 )
 
 func init() { plugin.Register(pluginName, setup) }
 
 // sourceOf finds the snapshot owner of a server block; tests replace it.
-var sourceOf = func(c *caddy.Controller) Source { return gitops.SourceOf(c) }
+var sourceOf = func(c *caddy.Controller) node.Source { return source.Of(c) }
 
 func setup(c *caddy.Controller) error {
 	cfg, err := parse(c)
@@ -23,8 +25,15 @@ func setup(c *caddy.Controller) error {
 		return plugin.Error(pluginName, err)
 	}
 	rc := &Recursor{Source: sourceOf(c), Config: cfg}
-	c.OnShutdown(rc.Close)
-	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
+	dc := dnsserver.GetConfig(c)
+	host := ""
+	if len(dc.ListenHosts) > 0 {
+		host = dc.ListenHosts[0]
+	}
+	server := "dns://" + net.JoinHostPort(host, dc.Port)
+	c.OnStartup(func() error { forwardCollector.add(rc, server); return nil })
+	c.OnShutdown(func() error { forwardCollector.remove(rc); return rc.Close() })
+	dc.AddPlugin(func(next plugin.Handler) plugin.Handler {
 		rc.Next = next
 		return rc
 	})
@@ -123,6 +132,8 @@ func parse(c *caddy.Controller) (resolver.Config, error) {
 				err = flag(&cfg.UDPPool)
 			case "no_0x20":
 				err = flag(&cfg.Disable0x20)
+			case "query_localhost":
+				err = flag(&cfg.QueryLocalhost)
 			default:
 				err = c.Errf("unknown property %q", key)
 			}

@@ -54,11 +54,13 @@ func TestParse(t *testing.T) {
 			no_ipv6
 			udp_pool
 			no_0x20
+			query_localhost
 		}`, check: func(t *testing.T, c caddyCfg) {
 			if c.CacheSize != 5000 || c.DelegationCacheSize != 100 || c.MaxTTL != time.Hour || c.NegativeMaxTTL != 10*time.Minute ||
 				c.FailureTTL != 3*time.Second || c.StaleClientTimeout != time.Second || c.MaxStale != 12*time.Hour ||
 				c.UpstreamTimeout != 800*time.Millisecond || c.Deadline != 3*time.Second || c.MaxSends != 20 || c.MaxInFlight != 50 ||
-				c.Port != 5353 || !c.DisableQNAMEMinimisation || !c.DisableIPv6 || c.MaxRecordsPerRRset != 200 || c.MaxTypesPerName != 20 || !c.UDPPool || !c.Disable0x20 {
+				c.Port != 5353 || !c.DisableQNAMEMinimisation || !c.DisableIPv6 || c.MaxRecordsPerRRset != 200 || c.MaxTypesPerName != 20 || !c.UDPPool || !c.Disable0x20 ||
+				!c.QueryLocalhost {
 				t.Fatalf("parsed %+v", c)
 			}
 		}},

@@ -9,8 +9,8 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 
-	"github.com/gitops-dns/resolverd/cluster"
 	"github.com/gitops-dns/resolverd/internal/fakeclock"
+	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/resolver"
 )
 
@@ -24,8 +24,8 @@ func TestStaleAnswerCarriesEDE(t *testing.T) {
 
 	clk := fakeclock.New(time.Unix(1_800_000_000, 0))
 	src := &swapSource{}
-	src.p.Store(&cluster.Snapshot{RecursionAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, RootHints: hints(t)})
-	rc := &Recursor{Source: src, Config: resolver.Config{Port: root.Port(), Clock: clk, DisableIPv6: true, HealthInterval: -1,
+	src.p.Store(&node.Snapshot{RecursionAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, RootHints: hints(t)})
+	rc := &Recursor{Source: src, Config: resolver.Config{Port: root.Port(), Clock: clk, DisableIPv6: true, HealthInterval: -1, QueryLocalhost: true,
 		UpstreamTimeout: 100 * time.Millisecond, Deadline: time.Second}}
 	defer rc.Close()
 	if m, _, err := query(t, rc, "127.0.0.1", "www.example.com.", dns.TypeA, dns.ClassINET); err != nil || len(m.Answer) != 1 {

@@ -183,6 +183,7 @@ func (n *node) writeCorefile(repoDir string, spec nodeSpec) {
     fallback
     authority
     recursor {
+        query_localhost
 %s
     }
     prometheus 127.0.0.1:%d

@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
+
+	"github.com/gitops-dns/resolverd/internal/nsdconf"
 )
 
 // The lab's internet: one host (site "inet", 198.18.5.0/24) running three
@@ -112,31 +113,12 @@ func (l *Lab) startInternet() error {
 		if err := os.MkdirAll(idir, 0o755); err != nil {
 			return err
 		}
-		var b strings.Builder
-		fmt.Fprintf(&b, `server:
-  ip-address: %s
-  port: 53
-  server-count: 1
-  do-ip6: no
-  username: ""
-  chroot: ""
-  database: ""
-  zonesdir: %q
-  zonelistfile: %q
-  xfrdfile: %q
-  xfrdir: %q
-  pidfile: %q
-  verbosity: 1
-  hide-version: yes
-  rrl-ratelimit: 0
-remote-control:
-  control-enable: no
-`, in.ip, zdir, filepath.Join(idir, "zone.list"), filepath.Join(idir, "xfrd.state"), idir, filepath.Join(idir, "nsd.pid"))
+		srv := nsdconf.Server{Addr: in.ip, Dir: idir, ZonesDir: zdir}
 		for _, z := range in.zones {
-			fmt.Fprintf(&b, "zone:\n  name: %q\n  zonefile: %q\n", z[0], z[1])
+			srv.Zones = append(srv.Zones, nsdconf.Zone{Origin: z[0], File: z[1]})
 		}
 		conf := filepath.Join(idir, "nsd.conf")
-		if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
+		if err := os.WriteFile(conf, []byte(srv.Config()), 0o644); err != nil {
 			return err
 		}
 		if out, err := run("nsd-checkconf", conf); err != nil {

@@ -1,0 +1,113 @@
+// Package model is the config-repo model as data: one revision's policy,
+// clusters, nodes, forward rules, fallback records and probes, and the few
+// questions asked of them (which cluster, which zone, which forward rule,
+// which root hints). It parses nothing and reads no git: package cluster
+// loads and checks a revision into these types, package node serves one.
+// It sits low so that the UDP hot path can hold a revision without linking
+// the YAML loader or go-git (ARCHITECTURE.md, "Layers").
+package model
+
+import (
+	"net/netip"
+
+	"github.com/gitops-dns/resolverd/zones"
+	"github.com/miekg/dns"
+)
+
+// Environment is production or staging.
+type Environment string
+
+const (
+	Production Environment = "production"
+	Staging    Environment = "staging"
+)
+
+// Revision is one commit of the config repo, parsed. It is immutable once
+// loaded: nodes share it between goroutines without locks.
+type Revision struct {
+	ID      string // full commit id (40 hex); "" when loaded from a plain folder
+	Message string // full commit message (trailers are read from it)
+	Dir     string // folder of the repo holding the config ("" = root)
+
+	Policy    Policy
+	Clusters  []*Cluster    // sorted by Name
+	Zones     []*zones.Zone // sorted by origin
+	Fallback  []Record      // fallback.zone, in file order
+	Probes    []Probe       // probes.yaml, in file order
+	RootHints []dns.RR      // NS + A/AAAA of the root servers; nil = built-in IANA hints
+}
+
+// Record is a resource record and where it was written.
+type Record struct {
+	RR  dns.RR
+	Pos zones.Position
+}
+
+// Defaults of policy.yaml.
+const (
+	DefaultFallbackTTL      = 30
+	DefaultMaxDeletePercent = 10
+	DefaultMinTTL           = 30
+	DefaultMaxTTL           = 86400
+)
+
+// Policy is policy.yaml: repo-wide rules.
+type Policy struct {
+	RootHintsFile    string         // recursion.root_hints, relative to the config folder
+	FallbackTTL      uint32         // fallback.ttl (default 30)
+	MaxDeletePercent int            // limits.max_delete_percent (default 10)
+	MinTTL           uint32         // limits.min_ttl (default 30)
+	MaxTTL           uint32         // limits.max_ttl (default 86400)
+	Pos              zones.Position // policy.yaml (line 0); the file may not exist
+}
+
+// Cluster is clusters/<name>.yaml: one datacenter or environment.
+type Cluster struct {
+	Name        string
+	Environment Environment
+	Track       string // the ref this cluster's nodes follow
+	Canary      bool
+	Nodes       []Node
+	Zones       []string         // origins this cluster serves (absolute, lower case); nil = every zone
+	ZonesPos    []zones.Position // parallel to Zones
+	Forward     []ForwardRule
+	Recursion   Recursion
+	Pos         zones.Position // position of the file (line 0)
+}
+
+// Node is one resolver of a cluster.
+type Node struct {
+	Name    string
+	Address netip.Addr
+	Port    uint16 // DNS port the node serves on (nodes[].port, default 53)
+	Pos     zones.Position
+}
+
+// AddrPort is where the node answers DNS.
+func (n Node) AddrPort() netip.AddrPort { return netip.AddrPortFrom(n.Address, n.Port) }
+
+// ForwardRule sends queries at or below Zone to its targets.
+type ForwardRule struct {
+	Zone  string           // absolute, lower case; "." forwards everything
+	To    []netip.AddrPort // port 53 when the file gave none
+	Pos   zones.Position
+	ToPos []zones.Position // parallel to To: where each target was written
+}
+
+// Recursion says who may recurse through a cluster.
+type Recursion struct {
+	Allow    []netip.Prefix
+	AllowPos []zones.Position // parallel to Allow
+}
+
+// Probe is one entry of probes.yaml: a query and what its answer must hold.
+type Probe struct {
+	Name      string
+	Query     string // absolute name
+	Type      uint16
+	Rcode     int      // expected rcode
+	Expect    []string // each must appear in the answer (rdata text, e.g. "198.18.5.10")
+	Gate      bool     // a failing gate blocks promotion and makes a node return to LKG
+	Pos       zones.Position
+	ExpectPos []zones.Position // parallel to Expect
+}

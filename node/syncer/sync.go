@@ -1,0 +1,340 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/gitops-dns/resolverd/cluster"
+	"github.com/gitops-dns/resolverd/cluster/gitrepo"
+	"github.com/gitops-dns/resolverd/cluster/model"
+	"github.com/gitops-dns/resolverd/node"
+	"github.com/gitops-dns/resolverd/zones"
+)
+
+// Results of one attempt.
+const (
+	ResultBooted      = "booted"       // last good revision served from the state dir at start
+	ResultApplied     = "applied"      // a new revision is served
+	ResultUnchanged   = "unchanged"    // the head is the revision already served
+	ResultFetchFailed = "fetch-failed" // the remote could not be read: nothing changed
+	ResultRejected    = "rejected"     // the head was refused: nothing changed
+	ResultRolledBack  = "rolled-back"  // applied, a gate probe failed, the previous revision is served again
+)
+
+// Reasons (CamelCase, as GitOps controllers write them).
+const (
+	ReasonValidationFailed = "ValidationFailed"
+	ReasonLoadFailed       = "LoadFailed"
+	ReasonSnapshotFailed   = "SnapshotFailed"
+	ReasonProbeFailed      = "ProbeFailed"
+	ReasonStateCorrupted   = "StateCorrupted"
+	ReasonStateUnusable    = "StateUnusable"
+)
+
+// RejectReasons and FetchClasses are every value Metrics.Rejected and
+// Metrics.FetchFailed are called with; New hands them to Metrics.Node so
+// that an adapter can create each series before the first event.
+var (
+	RejectReasons = []string{ReasonValidationFailed, ReasonLoadFailed, ReasonSnapshotFailed, ReasonProbeFailed,
+		ReasonStateCorrupted, ReasonStateUnusable, gitrepo.ReasonUnsigned, gitrepo.ReasonUntrusted, gitrepo.ReasonInvalid}
+	FetchClasses = []string{string(gitrepo.ClassUnreachable), string(gitrepo.ClassTimeout), string(gitrepo.ClassAuthRefused),
+		string(gitrepo.ClassRepoNotFound), string(gitrepo.ClassRefNotFound), string(gitrepo.ClassCorruptObject),
+		string(gitrepo.ClassConfig), string(gitrepo.ClassOther)}
+)
+
+// servedOf describes snap (nil: nothing served) for Metrics.Serving: its
+// commit id, the commit's committer time (read from store; zero if it
+// cannot be) and the size of this node's cluster in it.
+func servedOf(store *gitrepo.Store, snap *node.Snapshot) Served {
+	if snap == nil || snap.Revision == nil {
+		return Served{}
+	}
+	s := Served{Revision: snap.Revision.ID}
+	if snap.Cluster != nil {
+		s.ClusterNodes = len(snap.Cluster.Nodes)
+	}
+	if c, err := store.Repository().CommitObject(plumbing.NewHash(snap.Revision.ID)); err == nil {
+		s.Committed = c.Committer.When
+	}
+	return s
+}
+
+// maxFindingsKept bounds the findings kept in an attempt for status (all
+// of them are logged).
+const maxFindingsKept = 50
+
+// Attempt is the outcome of one sync (or of the boot from the state dir).
+type Attempt struct {
+	Time     time.Time `json:"time"`
+	Duration float64   `json:"duration_seconds"`
+	Revision string    `json:"revision,omitempty"`
+	Result   string    `json:"result"`
+	Reason   string    `json:"reason,omitempty"`
+	Class    string    `json:"class,omitempty"` // fetch error class
+	Message  string    `json:"message,omitempty"`
+	Findings []string  `json:"findings,omitempty"`
+	// Count is how many identical attempts in a row this entry stands for
+	// (history keeps one entry per run of equal outcomes); Time is the last.
+	Count int `json:"count,omitempty"`
+
+	quiet bool // already reported: do not log again
+}
+
+func classReason(c gitrepo.Class) string {
+	parts := strings.Split(string(c), "-")
+	for i, p := range parts {
+		if p != "" {
+			parts[i] = strings.ToUpper(p[:1]) + p[1:]
+		}
+	}
+	return strings.Join(parts, "")
+}
+
+// Boot opens the state directory and serves the last good revision recorded
+// there, without any network access. A corrupted state directory (a record
+// that does not parse, objects that are missing or unreadable) is reported
+// loudly, moved aside into a quarantine folder, and never served.
+func (g *Syncer) Boot() {
+	now := g.clock.Now()
+	store, err := gitrepo.OpenStore(g.cfg.State)
+	if err != nil {
+		if gitrepo.ClassOf(err) != gitrepo.ClassCorruptObject {
+			g.bootFailed(now, ReasonStateUnusable, err, "")
+			return
+		}
+		g.corrupted(now, store, err, "")
+		return
+	}
+	g.mu.Lock()
+	g.store = store
+	g.mu.Unlock()
+	lg, err := store.LastGood()
+	if errors.Is(err, gitrepo.ErrNoLastGood) {
+		g.log.Infof("no last good revision in %s yet: not serving until the first sync succeeds", g.cfg.State)
+		return
+	}
+	if err != nil {
+		g.corrupted(now, store, err, "")
+		return
+	}
+	h := plumbing.NewHash(lg.Revision)
+	if err := store.CheckCommit(h, g.cfg.Path, 1_000_000); err != nil {
+		g.corrupted(now, store, err, lg.Revision)
+		return
+	}
+	snap, a := g.build(store, h, nil)
+	a.Time = now
+	if snap == nil {
+		if a.Class == string(gitrepo.ClassCorruptObject) {
+			g.corrupted(now, store, errors.New(a.Message), lg.Revision)
+			return
+		}
+		g.log.Errorf("last good revision %s recorded in %s is refused now (%s): not serving it", lg.Revision, g.cfg.State, a.Reason)
+		g.finish(a)
+		return
+	}
+	g.holder.Store(snap)
+	a.Result = ResultBooted
+	a.Message = fmt.Sprintf("serving the last good revision from %s (applied %s) before any fetch", g.cfg.State, lg.AppliedAt.Format(time.RFC3339))
+	g.log.Infof("revision %s: %s", lg.Revision, a.Message)
+	g.mu.Lock()
+	g.st.applied = RevisionTime{ID: lg.Revision, Time: now}
+	g.st.lastGood = RevisionTime{ID: lg.Revision, Time: lg.AppliedAt}
+	g.mu.Unlock()
+	g.metrics.Serving(servedOf(store, snap))
+	g.metrics.LastGood(lg.AppliedAt)
+	g.finish(a)
+}
+
+func (g *Syncer) bootFailed(now time.Time, reason string, err error, rev string) {
+	g.log.Errorf("state dir %s: %v", g.cfg.State, err)
+	g.finish(Attempt{Time: now, Revision: rev, Result: ResultRejected, Reason: reason, Message: err.Error()})
+}
+
+// corrupted reports a corrupted state directory as loudly as a node can,
+// and moves it aside so that the next fetch starts clean.
+func (g *Syncer) corrupted(now time.Time, store *gitrepo.Store, err error, rev string) {
+	g.metrics.StateCorrupted()
+	g.log.Errorf("STATE DIRECTORY CORRUPTED: %s: %v", g.cfg.State, err)
+	if rev != "" {
+		g.log.Errorf("STATE DIRECTORY CORRUPTED: the last good revision %s cannot be read back: it will NOT be served", rev)
+	}
+	msg := err.Error()
+	if store != nil {
+		q, qerr := store.Quarantine(now)
+		if qerr != nil {
+			g.log.Errorf("STATE DIRECTORY CORRUPTED: moving it aside to %s failed: %v", q, qerr)
+			msg += "; quarantine failed: " + qerr.Error()
+		} else {
+			g.log.Errorf("STATE DIRECTORY CORRUPTED: moved aside to %s (nothing deleted); starting a fresh clone", q)
+			msg += "; moved aside to " + q
+		}
+		g.mu.Lock()
+		g.store = store
+		g.mu.Unlock()
+	}
+	g.mu.Lock()
+	g.st.corrupt = msg
+	g.mu.Unlock()
+	g.finish(Attempt{Time: now, Revision: rev, Result: ResultRejected, Reason: ReasonStateCorrupted,
+		Class: string(gitrepo.ClassCorruptObject), Message: msg})
+}
+
+// SyncOnce fetches the tracked ref and, if its head is new, verifies,
+// validates, builds and swaps it in, then runs the gate probes. Whatever
+// fails leaves the served revision as it was.
+func (g *Syncer) SyncOnce(ctx context.Context) Attempt {
+	start := g.clock.Now()
+	g.mu.Lock()
+	g.st.syncing = true
+	g.updateConditions()
+	store := g.store
+	g.mu.Unlock()
+	g.metrics.SyncAttempt(start)
+
+	a := g.syncOnce(ctx, store)
+	a.Time = start
+	a.Duration = g.clock.Now().Sub(start).Seconds()
+	g.finish(a)
+	return a
+}
+
+func (g *Syncer) syncOnce(ctx context.Context, store *gitrepo.Store) Attempt {
+	if store == nil || store.Repository() == nil {
+		var err error
+		store, err = gitrepo.OpenStore(g.cfg.State)
+		if err != nil {
+			return Attempt{Result: ResultFetchFailed, Class: string(gitrepo.ClassOf(err)), Reason: ReasonStateUnusable, Message: err.Error()}
+		}
+		g.mu.Lock()
+		g.store = store
+		g.mu.Unlock()
+	}
+	h, err := store.Fetch(ctx, g.cfg.Remote, g.cfg.Ref)
+	if err != nil {
+		c := gitrepo.ClassOf(err)
+		return Attempt{Result: ResultFetchFailed, Class: string(c), Reason: classReason(c), Message: err.Error()}
+	}
+	id := h.String()
+	prev := g.holder.Snapshot()
+	if prev != nil && prev.Revision != nil && prev.Revision.ID == id {
+		return Attempt{Result: ResultUnchanged, Revision: id}
+	}
+	g.mu.Lock()
+	why, refused := g.st.rejected[id]
+	g.mu.Unlock()
+	if refused {
+		return Attempt{Result: ResultRejected, Revision: id, Reason: why, Message: "head was refused before; waiting for a new commit", quiet: true}
+	}
+	return g.apply(ctx, store, h, prev)
+}
+
+// build runs verify -> load -> validate -> snapshot for commit h of store
+// against base. It returns nil and the failed attempt when any step refuses.
+func (g *Syncer) build(store *gitrepo.Store, h plumbing.Hash, base *node.Snapshot) (*node.Snapshot, Attempt) {
+	id := h.String()
+	repo := store.Repository()
+	reject := func(reason, class string, err error, findings []string) (*node.Snapshot, Attempt) {
+		return nil, Attempt{Revision: id, Result: ResultRejected, Reason: reason, Class: class, Message: err.Error(), Findings: findings}
+	}
+	commit, err := repo.CommitObject(h)
+	if err != nil {
+		return reject(ReasonLoadFailed, string(gitrepo.ClassCorruptObject), fmt.Errorf("commit %s: %w", id, err), nil)
+	}
+	if g.keyring != nil {
+		signer, err := g.keyring.Verify(commit)
+		var se *gitrepo.SignatureError
+		if errors.As(err, &se) {
+			g.setVerified(false, se.Reason, err.Error())
+			return reject(se.Reason, "", err, nil)
+		}
+		if err != nil {
+			g.setVerified(false, gitrepo.ReasonInvalid, err.Error())
+			return reject(gitrepo.ReasonInvalid, "", err, nil)
+		}
+		g.setVerified(true, "SignedByTrustedKey", "commit "+id+" signed by "+signer)
+	}
+	rev, findings, err := gitrepo.LoadCommit(repo, h, g.cfg.Path)
+	if err != nil {
+		return reject(ReasonLoadFailed, string(gitrepo.ClassOf(err)), err, nil)
+	}
+	var baseRev *model.Revision
+	if base != nil {
+		baseRev = base.Revision
+	}
+	findings = append(findings, cluster.Check(rev, baseRev)...)
+	errs := 0
+	kept := make([]string, 0, min(len(findings), maxFindingsKept))
+	for _, f := range findings {
+		line := f.String()
+		if f.Severity == zones.SeverityError {
+			errs++
+			g.log.Error(line)
+		} else {
+			g.log.Warning(line)
+		}
+		if len(kept) < maxFindingsKept {
+			kept = append(kept, line)
+		}
+	}
+	if errs > 0 {
+		return reject(ReasonValidationFailed, "", fmt.Errorf("revision %s has %d errors", id, errs), kept)
+	}
+	snap, err := node.NewSnapshot(rev, g.cfg.Cluster, g.cfg.Node)
+	if err != nil {
+		return reject(ReasonSnapshotFailed, "", fmt.Errorf("cluster %s node %s: %w", g.cfg.Cluster, g.cfg.Node, err), nil)
+	}
+	return snap, Attempt{Revision: id}
+}
+
+func (g *Syncer) apply(ctx context.Context, store *gitrepo.Store, h plumbing.Hash, prev *node.Snapshot) Attempt {
+	t0 := time.Now()
+	id := h.String()
+	snap, a := g.build(store, h, prev)
+	if snap == nil {
+		return a
+	}
+	g.holder.Store(snap)
+	g.metrics.Applied(time.Since(t0))
+	g.metrics.Serving(servedOf(store, snap))
+	now := g.clock.Now()
+	g.mu.Lock()
+	g.st.applied = RevisionTime{ID: id, Time: now}
+	g.mu.Unlock()
+	g.log.Infof("applied revision %s (%s)", id, firstLine(snap.Revision.Message))
+
+	if failed := g.gateProbes(ctx, snap); len(failed) > 0 {
+		g.holder.Store(prev)
+		back, served := "nothing (no previous revision)", RevisionTime{}
+		if prev != nil && prev.Revision != nil {
+			back = prev.Revision.ID
+			served = RevisionTime{ID: back, Time: g.clock.Now()}
+		}
+		g.metrics.Serving(servedOf(store, prev))
+		g.mu.Lock()
+		g.st.applied = served
+		g.mu.Unlock()
+		return Attempt{Revision: id, Result: ResultRolledBack, Reason: ReasonProbeFailed,
+			Message: fmt.Sprintf("gate probes failed on this node; serving %s again", back), Findings: failed}
+	}
+	lg := gitrepo.LastGood{Revision: id, Ref: gitrepo.NormalizeRef(g.cfg.Ref), Remote: g.cfg.Remote.Redacted(), AppliedAt: now}
+	if err := store.SetLastGood(lg); err != nil {
+		g.log.Errorf("revision %s is served but could not be recorded as last good in %s: %v", id, g.cfg.State, err)
+	} else {
+		g.mu.Lock()
+		g.st.lastGood = RevisionTime{ID: id, Time: now}
+		g.mu.Unlock()
+		g.metrics.LastGood(now)
+	}
+	return Attempt{Revision: id, Result: ResultApplied}
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}

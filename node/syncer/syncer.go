@@ -1,0 +1,215 @@
+// Package syncer keeps what a node serves current, without CoreDNS: it
+// boots from the last good revision in the state directory before any
+// network access, then fetches the tracked ref (cluster/gitrepo), verifies
+// the head commit's signature, loads and checks the revision with the same
+// code as `dnsctl check` (package cluster), builds this node's
+// node.Snapshot and swaps it into a node.Holder, runs the repo's gate
+// probes against the node (package probe) and returns to the previous
+// revision when one fails. It records every attempt for status (HTTP JSON)
+// and reports to a Metrics and a Logger, and syncs on demand (HTTP POST,
+// SIGHUP). The gitops plugin is its CoreDNS face: setup, the CHAOS answer
+// and the Prometheus Metrics (ARCHITECTURE.md, "The node's sync").
+package syncer
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gitops-dns/resolverd/cluster/gitrepo"
+	"github.com/gitops-dns/resolverd/internal/clock"
+	"github.com/gitops-dns/resolverd/node"
+)
+
+// Syncer is the sync loop of one node: it owns the Holder the query path
+// reads and everything status reports.
+type Syncer struct {
+	cfg     Config
+	holder  *node.Holder
+	keyring *gitrepo.Keyring
+	clock   clock.Clock
+	backoff gitrepo.Backoff
+	metrics Metrics
+	log     Logger
+
+	probeAddr atomic.Value // string: this node's DNS address for probes
+
+	trigger  chan chan Attempt // sync now; the result is sent on the channel
+	cancel   context.CancelFunc
+	done     chan struct{}
+	stopHTTP func()
+
+	mu    sync.Mutex // guards everything below
+	store *gitrepo.Store
+	st    state
+}
+
+// Options are what a Syncer reports to and stores into; a nil field takes
+// its default.
+type Options struct {
+	Holder  *node.Holder // where the served snapshot goes (default: a new one)
+	Clock   clock.Clock  // default clock.System
+	Metrics Metrics      // default: none
+	Log     Logger       // default: the standard logger, prefixed "syncer: "
+}
+
+// New builds a syncer from its configuration (reads the trust keyring).
+// Nothing runs until Start (or Boot and SyncOnce, for tests and tools).
+func New(cfg Config, opt Options) (*Syncer, error) {
+	g := &Syncer{
+		cfg:     cfg,
+		holder:  opt.Holder,
+		clock:   opt.Clock,
+		metrics: opt.Metrics,
+		log:     opt.Log,
+		backoff: gitrepo.Backoff{Base: cfg.Poll, Max: max(cfg.MaxBackoff, cfg.Poll)},
+		trigger: make(chan chan Attempt, 16),
+	}
+	if g.holder == nil {
+		g.holder = &node.Holder{}
+	}
+	if g.clock == nil {
+		g.clock = clock.System{}
+	}
+	if g.metrics == nil {
+		g.metrics = nopMetrics{}
+	}
+	if g.log == nil {
+		g.log = StdLogger("syncer: ")
+	}
+	g.metrics.Node(cfg.Cluster, cfg.Node, RejectReasons, FetchClasses)
+	g.st.rejected = map[string]string{}
+	if cfg.Trust != "" {
+		k, err := gitrepo.LoadKeyring(cfg.Trust)
+		if err != nil {
+			return nil, err
+		}
+		g.keyring = k
+	}
+	return g, nil
+}
+
+// Snapshot implements node.Source: the snapshot being served, or nil.
+func (g *Syncer) Snapshot() *node.Snapshot { return g.holder.Snapshot() }
+
+// Ready is true once a valid revision is served.
+func (g *Syncer) Ready() bool { return g.holder.Snapshot() != nil }
+
+// SetProbeAddr sets the address the node's own probes are sent to.
+func (g *Syncer) SetProbeAddr(addr string) { g.probeAddr.Store(addr) }
+
+// Start boots from the state directory (serving the last good revision, if
+// any, before any network access) and starts the sync loop, the status
+// endpoint and the SIGHUP handler.
+func (g *Syncer) Start() error {
+	if g.keyring == nil {
+		g.log.Warningf("NO TRUSTED KEYS CONFIGURED: any commit on %s %s will be applied without a signature check; set `trust <keyring.asc>` in the gitops block",
+			g.cfg.Remote.Redacted(), gitrepo.NormalizeRef(g.cfg.Ref))
+	} else {
+		g.log.Infof("applying only commits signed by one of %d trusted keys from %s: %s", len(g.keyring.KeyIDs()), g.cfg.Trust, strings.Join(g.keyring.KeyIDs(), ", "))
+	}
+	g.Boot()
+	if g.cfg.HTTP != "" {
+		stop, err := g.serveHTTP(g.cfg.HTTP)
+		if err != nil {
+			return fmt.Errorf("gitops http %s: %w", g.cfg.HTTP, err)
+		}
+		g.stopHTTP = stop
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g.cancel = cancel
+	g.done = make(chan struct{})
+	stopSig := watchSIGHUP(g)
+	go func() {
+		defer close(g.done)
+		defer stopSig()
+		g.run(ctx)
+	}()
+	return nil
+}
+
+// Stop ends the sync loop and the status endpoint. It may be called more
+// than once.
+func (g *Syncer) Stop() error {
+	if g.cancel != nil {
+		g.cancel()
+		select {
+		case <-g.done:
+		case <-time.After(5 * time.Second):
+		}
+		g.cancel = nil
+	}
+	if g.stopHTTP != nil {
+		g.stopHTTP()
+		g.stopHTTP = nil
+	}
+	return nil
+}
+
+// run is the sync loop: sync now, then after the poll interval (backed off
+// with jitter after failures) or on demand.
+func (g *Syncer) run(ctx context.Context) {
+	var waiters []chan Attempt
+	for {
+		a := g.SyncOnce(ctx)
+		for _, w := range waiters {
+			w <- a
+		}
+		waiters = waiters[:0]
+		if ctx.Err() != nil {
+			return
+		}
+		g.mu.Lock()
+		delay := g.backoff.Delay(g.st.failures)
+		g.st.nextSync = g.clock.Now().Add(delay)
+		g.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-g.clock.After(delay):
+		case w := <-g.trigger:
+			if w != nil {
+				waiters = append(waiters, w)
+			}
+		}
+		// Collect every request queued meanwhile: one sync answers them all.
+		for more := true; more; {
+			select {
+			case w := <-g.trigger:
+				if w != nil {
+					waiters = append(waiters, w)
+				}
+			default:
+				more = false
+			}
+		}
+	}
+}
+
+// Retry forgets which heads were refused, so that the next sync evaluates
+// the head again (after a transient probe failure, say), and syncs now.
+func (g *Syncer) Retry() <-chan Attempt {
+	g.mu.Lock()
+	clear(g.st.rejected)
+	g.st.rejectedOrder = nil
+	g.mu.Unlock()
+	return g.Trigger()
+}
+
+// Trigger asks the loop to sync now; the returned channel receives the
+// attempt's result (buffered, so the caller may ignore it).
+func (g *Syncer) Trigger() <-chan Attempt {
+	ch := make(chan Attempt, 1)
+	select {
+	case g.trigger <- ch:
+	default: // the queue is full: a sync is already requested
+		close(ch)
+	}
+	return ch
+}
+
+// Config returns the syncer's configuration.
+func (g *Syncer) Config() Config { return g.cfg }
