@@ -16,6 +16,9 @@ type denialSet struct {
 	zone  string // the signer, canonical
 	nsec  []*dns.NSEC
 	nsec3 []*dns.NSEC3
+
+	signed [][]dns.RR // the verified RRsets with their RRSIGs (for aggressive use)
+	soa    []dns.RR   // the zone's verified SOA RRset and RRSIGs, if the reply had it
 }
 
 func (d *denialSet) empty() bool { return len(d.nsec) == 0 && len(d.nsec3) == 0 }

@@ -39,6 +39,10 @@ type Config struct {
 	BogusTTL     time.Duration // how long a bogus chain is remembered (Unbound's val-bogus-ttl); default 60s
 	MaxKeyTTL    time.Duration // cap on how long a validated key set is trusted without refetching; default 24h
 	MaxDepth     int           // zone cuts followed from an anchor to one signer; default 32
+
+	// Aggressive, when set, receives the NSEC records of every secure
+	// denial for aggressive use (RFC 8198).
+	Aggressive *Aggressive
 }
 
 // Validator validates responses against a chain of trust from its anchors,
@@ -181,13 +185,32 @@ func (v *Validator) Validate(ctx context.Context, b *Budget, qname string, qtype
 		if d == nil {
 			return worse(res, v.missingDenial(ctx, b, target, zone, "no NSEC/NSEC3 record proves the denial of "+target))
 		}
+		var r Result
 		if negative {
-			res = worse(res, proveNXDOMAIN(b, d, target))
+			r = proveNXDOMAIN(b, d, target)
 		} else {
-			res = worse(res, proveNODATA(b, d, target, qtype))
+			r = proveNODATA(b, d, target, qtype)
+		}
+		res = worse(res, r)
+		if res.Status == Secure && len(d.nsec3) == 0 {
+			// RFC 8198 section 5.4: trusted no longer than the negative TTL.
+			until := earlier(res.Until, v.cfg.Now().Add(time.Duration(negativeTTL(reply))*time.Second))
+			v.cfg.Aggressive.add(d.zone, d.soa, d.signed, until)
 		}
 	}
 	return res
+}
+
+// Aggressive is the store of validated denial records Validate fills
+// (nil when aggressive use is off).
+func (v *Validator) Aggressive() *Aggressive { return v.cfg.Aggressive }
+
+func sigsAsRRs(sigs []*dns.RRSIG) []dns.RR {
+	out := make([]dns.RR, len(sigs))
+	for i, s := range sigs {
+		out[i] = s
+	}
+	return out
 }
 
 type wildcardUse struct{ name, wildcard string }
@@ -259,7 +282,7 @@ func (v *Validator) denialSets(ctx context.Context, b *Budget, ns []dns.RR, zone
 			return nil, r
 		}
 		res = worse(res, r)
-		if r.Status != Secure || s.rtype == dns.TypeSOA {
+		if r.Status != Secure {
 			continue
 		}
 		if ver.wildcard != "" {
@@ -279,6 +302,12 @@ func (v *Validator) denialSets(ctx context.Context, b *Budget, ns []dns.RR, zone
 			d = &denialSet{zone: signer}
 			sets[signer] = d
 		}
+		set := append(append([]dns.RR{}, s.rrs...), sigsAsRRs(s.sigs)...)
+		if s.rtype == dns.TypeSOA {
+			d.soa = set
+			continue
+		}
+		d.signed = append(d.signed, set)
 		for _, rr := range s.rrs {
 			switch x := rr.(type) {
 			case *dns.NSEC:

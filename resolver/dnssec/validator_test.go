@@ -36,13 +36,13 @@ func TestValidate(t *testing.T) {
 	n3Neg := n3.sign(t, w.n3SOA)
 
 	tests := []struct {
-		name   string
-		qname  string
-		qtype  uint16
-		zone   string
-		reply  *dns.Msg
-		want   Status
-		ede    uint16
+		name  string
+		qname string
+		qtype uint16
+		zone  string
+		reply *dns.Msg
+		want  Status
+		ede   uint16
 	}{
 		{"secure answer", "www.example.", dns.TypeA, "example.",
 			reply("www.example.", dns.TypeA, 0, ex.sign(t, wwwA), nil), Secure, 0},
