@@ -43,6 +43,15 @@ func RootAnchors() *Anchors {
 	return a
 }
 
+// AnchorsOrRoot is NewAnchors(rrs), or the built-in root anchors when rrs
+// is empty (a repository without a trust anchor file).
+func AnchorsOrRoot(rrs []dns.RR) (*Anchors, error) {
+	if len(rrs) == 0 {
+		return RootAnchors(), nil
+	}
+	return NewAnchors(rrs)
+}
+
 // CheckAnchor says what is wrong with rr as a trust anchor (a DS or a zone
 // DNSKEY of class IN), or nil. dnsctl check and NewAnchors share it.
 func CheckAnchor(rr dns.RR) error {

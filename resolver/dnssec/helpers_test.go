@@ -232,12 +232,11 @@ func concat(sets ...[]dns.RR) []dns.RR {
 // unsigned.example. (no DS), n3.example. (signed, NSEC3 with opt-out) and
 // the DS/DNSKEY replies the chain needs.
 type world struct {
-	net                    *fakeNet
-	root, example, n3      *signedZone
-	anchors                *Anchors
-	exampleNSEC, n3NSEC3   map[string][]dns.RR
-	rootSOA, exSOA, n3SOA  dns.RR
-	unsignedNS, unsignedDS []dns.RR
+	net                   *fakeNet
+	root, example, n3     *signedZone
+	anchors               *Anchors
+	exampleNSEC, n3NSEC3  map[string][]dns.RR
+	rootSOA, exSOA, n3SOA dns.RR
 }
 
 func soa(t testing.TB, zone string) dns.RR {
