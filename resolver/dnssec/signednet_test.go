@@ -82,12 +82,12 @@ func TestSignedInternet(t *testing.T) {
 		ede   uint16
 	}{
 		{"www." + signednet.Secure, dns.TypeA, Secure, 0},
-		{"www." + signednet.Secure, dns.TypeMX, Secure, 0},       // NODATA
-		{"nope." + signednet.Secure, dns.TypeA, Secure, 0},       // NXDOMAIN
-		{"x.wild." + signednet.Secure, dns.TypeA, Secure, 0},     // wildcard
-		{"x.wild." + signednet.Secure, dns.TypeMX, Secure, 0},    // wildcard NODATA
-		{"b." + signednet.Secure, dns.TypeA, Secure, 0},          // empty non-terminal
-		{"alias." + signednet.Secure, dns.TypeA, Secure, 0},      // CNAME and target
+		{"www." + signednet.Secure, dns.TypeMX, Secure, 0},    // NODATA
+		{"nope." + signednet.Secure, dns.TypeA, Secure, 0},    // NXDOMAIN
+		{"x.wild." + signednet.Secure, dns.TypeA, Secure, 0},  // wildcard
+		{"x.wild." + signednet.Secure, dns.TypeMX, Secure, 0}, // wildcard NODATA
+		{"b." + signednet.Secure, dns.TypeA, Secure, 0},       // empty non-terminal
+		{"alias." + signednet.Secure, dns.TypeA, Secure, 0},   // CNAME and target
 		{"www." + signednet.NSEC3, dns.TypeA, Secure, 0},
 		{"www." + signednet.NSEC3, dns.TypeMX, Secure, 0},
 		{"nope." + signednet.NSEC3, dns.TypeA, Secure, 0},

@@ -135,6 +135,11 @@ func (v *Validator) Validate(ctx context.Context, b *Budget, qname string, qtype
 	if r, done := v.preCheck(qname); done {
 		return r
 	}
+	if qtype == dns.TypeRRSIG {
+		// An RRSIG RRset has no signature of its own (RFC 4035 section
+		// 2.2): nothing to validate, and never AD.
+		return Result{Status: Indeterminate, Why: "RRSIG queries are not validated"}
+	}
 	res := Result{Status: Secure}
 	answer := groupRRsets(reply.Answer)
 	target := qname
@@ -146,7 +151,7 @@ func (v *Validator) Validate(ctx context.Context, b *Budget, qname string, qtype
 		}
 	}
 	for _, s := range answer {
-		if c, ok := s.rrs[0].(*dns.CNAME); ok && equalNames(c.Hdr.Name, target) {
+		if c, ok := s.rrs[0].(*dns.CNAME); ok && equalNames(c.Hdr.Name, target) && qtype != dns.TypeCNAME && qtype != dns.TypeANY {
 			target = canonical(c.Target)
 			// RFC 6672 section 5.3.1: the CNAME a DNAME synthesises is
 			// unsigned; it is as good as the DNAME when it matches it.
@@ -164,7 +169,8 @@ func (v *Validator) Validate(ctx context.Context, b *Budget, qname string, qtype
 		}
 	}
 	negative := reply.Rcode == dns.RcodeNameError
-	nodata := reply.Rcode == dns.RcodeSuccess && !hasRRset(answer, target, qtype) && !isReferral(reply)
+	nodata := reply.Rcode == dns.RcodeSuccess && !hasRRset(answer, target, qtype) && !isReferral(reply) &&
+		!(qtype == dns.TypeANY && len(answer) > 0)
 	if len(wildcards) == 0 && !negative && !nodata {
 		return res
 	}
