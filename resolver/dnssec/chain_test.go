@@ -202,3 +202,33 @@ func TestNegativeTrustAnchor(t *testing.T) {
 		t.Error("a relative NTA name was accepted")
 	}
 }
+
+// TestInternalZones: the node's own zones are validated only under an
+// anchor of their own; other names keep the root's chain.
+func TestInternalZones(t *testing.T) {
+	w := newWorld(t, dns.ECDSAP256SHA256)
+	unsigned := reply("www.corp.example.", dns.TypeA, 0, rrs(t, "www.corp.example. 300 IN A 192.0.2.1"), nil)
+	v := w.validator(t, func(c *Config) { c.Internal = []string{"Corp.Example."} })
+	if got := v.Validate(context.Background(), v.NewBudget(), "www.corp.example.", dns.TypeA, unsigned, "corp.example."); got.Status != Indeterminate {
+		t.Fatalf("internal name: %v, want indeterminate", got)
+	}
+	if v.Covers("www.corp.example.") || !v.Covers("www.example.") {
+		t.Error("Covers disagrees with the internal zones")
+	}
+	// An anchor at the internal zone: validated (and this unsigned answer
+	// is bogus).
+	corp := newZone(t, "corp.example.", dns.ED25519)
+	a, err := NewAnchors([]dns.RR{w.root.ds(dns.SHA256), corp.ds(dns.SHA256)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.net.set("corp.example.", dns.TypeDNSKEY, "corp.example.", 0, corp.keys(t), nil)
+	v = w.validator(t, func(c *Config) { c.Internal = []string{"corp.example."}; c.Anchors = a })
+	if got := v.Validate(context.Background(), v.NewBudget(), "www.corp.example.", dns.TypeA, unsigned, "corp.example."); got.Status != Bogus {
+		t.Fatalf("internal name under its own anchor: %v, want bogus", got)
+	}
+	signed := reply("www.corp.example.", dns.TypeA, 0, corp.sign(t, rr(t, "www.corp.example. 300 IN A 192.0.2.1")), nil)
+	if got := v.Validate(context.Background(), v.NewBudget(), "www.corp.example.", dns.TypeA, signed, "corp.example."); got.Status != Secure {
+		t.Fatalf("signed internal name under its own anchor: %v, want secure", got)
+	}
+}

@@ -24,6 +24,11 @@ type Fetcher interface {
 type Config struct {
 	Anchors  *Anchors         // nil: the IANA root KSKs (RootAnchors)
 	Negative *NegativeAnchors // RFC 7646; nil: none
+	// Internal are the node's own zones (absolute names). Data at or below
+	// one is validated only when a trust anchor sits at or below that zone
+	// (like Unbound's domain-insecure): the root's chain cannot speak for
+	// names the public DNS does not hold, and would call them bogus.
+	Internal []string
 	Limits   Limits
 	Fetcher  Fetcher // required for Validate
 
@@ -80,6 +85,11 @@ func New(cfg Config) (*Validator, error) {
 	if cfg.MaxDepth <= 0 {
 		cfg.MaxDepth = 32
 	}
+	internal := make([]string, 0, len(cfg.Internal))
+	for _, z := range cfg.Internal {
+		internal = append(internal, canonical(z))
+	}
+	cfg.Internal = internal
 	cfg.Limits.setDefaults()
 	c, err := lru.New[string, keyEntry](cfg.KeyCacheSize)
 	if err != nil {
@@ -103,13 +113,11 @@ func (v *Validator) sigTime() time.Time {
 }
 
 // Covers reports whether data at name is validated at all: a trust anchor
-// is at or above it and no negative trust anchor is.
+// is at or above it, no negative trust anchor is, and it is not in an
+// internal zone without an anchor of its own.
 func (v *Validator) Covers(name string) bool {
-	if _, ok := v.cfg.Negative.Covers(name); ok {
-		return false
-	}
-	_, ok := v.cfg.Anchors.Closest(name)
-	return ok
+	_, done := v.preCheck(canonical(name))
+	return !done
 }
 
 // preCheck is the result for name before any signature is looked at:
@@ -119,8 +127,14 @@ func (v *Validator) preCheck(name string) (Result, bool) {
 	if nta, ok := v.cfg.Negative.Covers(name); ok {
 		return Result{Status: Insecure, Why: "negative trust anchor " + nta}, true
 	}
-	if _, ok := v.cfg.Anchors.Closest(name); !ok {
+	anchor, ok := v.cfg.Anchors.Closest(name)
+	if !ok {
 		return Result{Status: Indeterminate, Why: "no trust anchor covers " + name}, true
+	}
+	for _, z := range v.cfg.Internal {
+		if isSubdomain(z, name) && !isSubdomain(z, anchor) {
+			return Result{Status: Indeterminate, Why: "internal zone " + z + " has no trust anchor of its own"}, true
+		}
 	}
 	return Result{}, false
 }
