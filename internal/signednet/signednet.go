@@ -1,5 +1,5 @@
 // Package signednet owns the DNSSEC-signed fake internet the validation
-// tests resolve against: a root, a TLD (test.) and child zones signed with
+// tests resolve against: a root, a TLD (example.) and child zones signed with
 // Debian's bind9-utils (dnssec-keygen, dnssec-signzone; fresh keys every
 // run), each served by NSD on loopback, in the variants a validator must
 // tell apart: secure (NSEC and NSEC3), insecure (no DS), bogus (tampered
@@ -24,30 +24,31 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Loopback addresses of the servers: the root, test., and every child.
+// Loopback addresses of the servers: the root, example., and every child.
 const (
 	RootAddr  = "127.0.54.1"
 	TLDAddr   = "127.0.54.2"
 	ChildAddr = "127.0.54.3"
 )
 
-// Zone names of the variants (children of test.).
+// Zone names of the variants (children of example.).
 const (
-	Secure     = "secure.test."     // ECDSA P-256, NSEC
-	NSEC3      = "nsec3.test."      // RSA/SHA-256, NSEC3 with opt-out
-	Insecure   = "insecure.test."   // unsigned, no DS in test.
-	Tampered   = "tampered.test."   // www's A changed after signing
-	Expired    = "expired.test."    // every signature expired a day ago
-	NoSig      = "nosig.test."      // www's A RRSIG removed
-	WrongDS    = "wrongds.test."    // the DS in test. matches no DNSKEY
-	NSEC3Gone  = "nsec3gone.test."  // the NSEC3 covering nope.nsec3gone.test. removed
-	Ed448      = "ed448.test."      // signed with Ed448 (algorithm 16)
-	UnknownAlg = "unknownalg.test." // the DS in test. names algorithm 253
-	KeyTrap    = "keytrap.test."    // 40 DNSKEYs with one tag, 40 bad RRSIGs on www
+	Secure     = "secure.example."     // ECDSA P-256, NSEC
+	NSEC3      = "nsec3.example."      // RSA/SHA-256, NSEC3
+	OptOut     = "optout.example."     // NSEC3 with opt-out
+	Insecure   = "insecure.example."   // unsigned, no DS in example.
+	Tampered   = "tampered.example."   // www's A changed after signing
+	Expired    = "expired.example."    // every signature expired a day ago
+	NoSig      = "nosig.example."      // www's A RRSIG removed
+	WrongDS    = "wrongds.example."    // the DS in example. matches no DNSKEY
+	NSEC3Gone  = "nsec3gone.example."  // the NSEC3 covering nope.nsec3gone.example. removed
+	Ed448      = "ed448.example."      // signed with Ed448 (algorithm 16)
+	UnknownAlg = "unknownalg.example." // the DS in example. names algorithm 253
+	KeyTrap    = "keytrap.example."    // 40 DNSKEYs with one tag, 40 bad RRSIGs on www
 )
 
 // Children lists every child zone.
-var Children = []string{Secure, NSEC3, Insecure, Tampered, Expired, NoSig, WrongDS, NSEC3Gone, Ed448, UnknownAlg, KeyTrap}
+var Children = []string{Secure, NSEC3, OptOut, Insecure, Tampered, Expired, NoSig, WrongDS, NSEC3Gone, Ed448, UnknownAlg, KeyTrap}
 
 // Internet is a running signed fake internet.
 type Internet struct {
@@ -94,7 +95,7 @@ func Start(t testing.TB) *Internet {
 	var tld strings.Builder
 	fmt.Fprintf(&tld, "$TTL 300\n@ IN SOA ns.nic hostmaster.nic 1 3600 600 86400 300\n@ IN NS ns.nic\nns.nic IN A %s\n", TLDAddr)
 	for _, c := range Children {
-		label := strings.TrimSuffix(c, ".test.")
+		label := strings.TrimSuffix(c, ".example.")
 		fmt.Fprintf(&tld, "%s IN NS ns.%s\nns.%s IN A %s\n", label, label, label, ChildAddr)
 		var rrs []dns.RR
 		var ds []dns.RR
@@ -102,7 +103,9 @@ func Start(t testing.TB) *Internet {
 		case Insecure:
 			rrs = parse(t, c, child(c))
 		case NSEC3:
-			rrs, ds = s.sign(c, child(c), "RSASHA256", "RSASHA256", []string{"-3", "-", "-A"}, nil)
+			rrs, ds = s.sign(c, child(c), "RSASHA256", "RSASHA256", []string{"-3", "-"}, nil)
+		case OptOut:
+			rrs, ds = s.sign(c, child(c), "ECDSAP256SHA256", "ECDSAP256SHA256", []string{"-3", "AB12", "-A"}, nil)
 		case Tampered:
 			rrs, ds = s.sign(c, child(c), "ECDSAP256SHA256", "ECDSAP256SHA256", nil, nil)
 			for _, rr := range rrs {
@@ -155,11 +158,11 @@ func Start(t testing.TB) *Internet {
 			tld.WriteString(d.String() + "\n")
 		}
 	}
-	tldRRs, tldDS := s.sign("test.", tld.String(), "ECDSAP256SHA256", "ECDSAP256SHA256", nil, nil)
-	in.Zones["test."] = tldRRs
+	tldRRs, tldDS := s.sign("example.", tld.String(), "ECDSAP256SHA256", "ECDSAP256SHA256", nil, nil)
+	in.Zones["example."] = tldRRs
 
 	var root strings.Builder
-	fmt.Fprintf(&root, "$TTL 86400\n. IN SOA a.root.test. hostmaster.root.test. 1 1800 900 604800 86400\n. IN NS a.root.test.\ntest. IN NS ns.nic.test.\nns.nic.test. IN A %s\n", TLDAddr)
+	fmt.Fprintf(&root, "$TTL 86400\n. IN SOA a.root-servers.net. hostmaster.root-servers.net. 1 1800 900 604800 86400\n. IN NS a.root-servers.net.\nexample. IN NS ns.nic.example.\nns.nic.example. IN A %s\n", TLDAddr)
 	for _, d := range tldDS {
 		root.WriteString(d.String() + "\n")
 	}
@@ -168,11 +171,11 @@ func Start(t testing.TB) *Internet {
 	for _, d := range rootDS {
 		in.TrustAnchor += d.String() + "\n"
 	}
-	in.RootHints = fmt.Sprintf(". 3600000 IN NS a.root.test.\na.root.test. 3600000 IN A %s\n", RootAddr)
+	in.RootHints = fmt.Sprintf(". 3600000 IN NS a.root-servers.net.\na.root-servers.net. 3600000 IN A %s\n", RootAddr)
 
 	in.Port = nsdtest.FreePort(t, []string{RootAddr, TLDAddr, ChildAddr})
 	nsdtest.Start(t, RootAddr, in.Port, map[string]string{".": text(in.Zones["."])})
-	nsdtest.Start(t, TLDAddr, in.Port, map[string]string{"test.": text(in.Zones["test."])})
+	nsdtest.Start(t, TLDAddr, in.Port, map[string]string{"example.": text(in.Zones["example."])})
 	children := map[string]string{}
 	for _, c := range Children {
 		children[c] = text(in.Zones[c])
@@ -303,7 +306,7 @@ func flipHex(h string) string {
 }
 
 // KeyTrapKeys is how many extra DNSKEYs share the ZSK's key tag in
-// keytrap.test., and how many bad RRSIGs www.keytrap.test. A carries.
+// keytrap.example., and how many bad RRSIGs www.keytrap.example. A carries.
 const KeyTrapKeys = 40
 
 // keyTrapKeys makes DNSKEYs with the ZSK's key tag: the tag is a sum of

@@ -104,8 +104,12 @@ func TestDelegations(t *testing.T) {
 		}, Bogus, EDERRSIGsMissing}, // the unsigned A is in the signed zone example.
 		{"NSEC3 opt-out covers the delegation", "optout.n3.example.", func(t *testing.T, w *world) {
 			w.net.set("optout.n3.example.", dns.TypeDS, "n3.example.", 0, nil, concat(w.n3.sign(t, w.n3SOA),
-				w.n3NSEC3["n3.example."], coverOf(t, w.n3NSEC3, "optout.n3.example.")))
+				w.n3OptOut["n3.example."], coverOf(t, w.n3OptOut, "optout.n3.example.")))
 		}, Insecure, 0},
+		{"NSEC3 without opt-out proves the delegation absent", "optout.n3.example.", func(t *testing.T, w *world) {
+			w.net.set("optout.n3.example.", dns.TypeDS, "n3.example.", 0, nil, concat(w.n3.sign(t, w.n3SOA),
+				w.n3NSEC3["n3.example."], coverOf(t, w.n3NSEC3, "optout.n3.example.")))
+		}, Bogus, EDEBogus}, // the name does not exist, yet data came from it
 		{"NSEC3 delegation without DS", "sec.n3.example.", func(t *testing.T, w *world) {
 			chain := w.n3.nsec3Chain(t, map[string][]uint16{"n3.example.": {dns.TypeSOA}, "sec.n3.example.": {dns.TypeNS}}, 0, "", false)
 			w.net.set("sec.n3.example.", dns.TypeDS, "n3.example.", 0, nil, concat(w.n3.sign(t, w.n3SOA), chain["sec.n3.example."]))

@@ -259,7 +259,7 @@ func proveNXDOMAIN(b *Budget, d *denialSet, name string) Result {
 	if p == nil {
 		return res
 	}
-	ce, _, exists, err := p.closestEncloser(name)
+	ce, nc, exists, err := p.closestEncloser(name)
 	if err != nil {
 		return budgetResult(err)
 	}
@@ -275,6 +275,17 @@ func proveNXDOMAIN(b *Budget, d *denialSet, name string) Result {
 	}
 	if c == nil {
 		return bogus(EDENSECMissing, "no NSEC3 proves the wildcard *.%s does not exist", ce)
+	}
+	return optOut(nc, name, d.zone)
+}
+
+// optOut is the status of a proof whose next closer name nc covers: an
+// opt-out span may hold unsigned delegations, so the proof says nothing
+// secure about names below it (RFC 5155 section 9.2; Unbound returns
+// insecure for NXDOMAIN, wildcard and wildcard NODATA proofs alike).
+func optOut(nc *dns.NSEC3, name, zone string) Result {
+	if nc != nil && nc.Flags&1 == 1 {
+		return insecure(0, "%s is covered by an opt-out NSEC3 of %s", name, zone)
 	}
 	return Result{Status: Secure}
 }
@@ -345,7 +356,10 @@ func proveNODATA(b *Budget, d *denialSet, name string, qtype uint16) Result {
 		return budgetResult(err)
 	}
 	if w != nil {
-		return typeOK(w.TypeBitMap, "*."+ce)
+		if r := typeOK(w.TypeBitMap, "*."+ce); r.Status != Secure {
+			return r
+		}
+		return optOut(nc, name, d.zone)
 	}
 	return bogus(EDENSECMissing, "no NSEC3 proves %s has no %s", name, dns.TypeToString[qtype])
 }
@@ -375,7 +389,7 @@ func proveNoCloserMatch(b *Budget, d *denialSet, name, wildcard string) Result {
 	if c == nil {
 		return bogus(EDENSECMissing, "no NSEC3 proves %s has no closer match than %s", name, wildcard)
 	}
-	return Result{Status: Secure}
+	return optOut(c, name, d.zone)
 }
 
 // proveDS says what d, the parent zone's verified denial records, proves

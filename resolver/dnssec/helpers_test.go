@@ -236,6 +236,7 @@ type world struct {
 	root, example, n3     *signedZone
 	anchors               *Anchors
 	exampleNSEC, n3NSEC3  map[string][]dns.RR
+	n3OptOut              map[string][]dns.RR // an opt-out chain of n3.example.
 	rootSOA, exSOA, n3SOA dns.RR
 }
 
@@ -282,6 +283,10 @@ func newWorld(t testing.TB, alg uint8) *world {
 		"*.w.n3.example.": {dns.TypeA, dns.TypeTXT},
 		"w.n3.example.":   nil, // empty non-terminal
 		"sec.n3.example.": {dns.TypeNS, dns.TypeDS},
+	}, 0, "", false)
+	w.n3OptOut = w.n3.nsec3Chain(t, map[string][]uint16{
+		"n3.example.":     {dns.TypeSOA, dns.TypeNS, dns.TypeDNSKEY, dns.TypeNSEC3PARAM},
+		"www.n3.example.": {dns.TypeA},
 	}, 0, "", true)
 	return w
 }

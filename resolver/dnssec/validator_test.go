@@ -90,6 +90,8 @@ func TestValidate(t *testing.T) {
 			reply("nope.n3.example.", dns.TypeA, dns.RcodeNameError, nil, concat(n3Neg, w.n3NSEC3["n3.example."], coverOf(t, w.n3NSEC3, "nope.n3.example."), coverOf(t, w.n3NSEC3, "*.n3.example."))), Secure, 0},
 		{"NSEC3 NXDOMAIN without closest encloser", "nope.n3.example.", dns.TypeA, "n3.example.",
 			reply("nope.n3.example.", dns.TypeA, dns.RcodeNameError, nil, concat(n3Neg, without(concat(coverOf(t, w.n3NSEC3, "nope.n3.example."), coverOf(t, w.n3NSEC3, "*.n3.example.")), w.n3NSEC3["n3.example."]))), Bogus, EDENSECMissing},
+		{"NSEC3 NXDOMAIN in an opt-out span", "nope.n3.example.", dns.TypeA, "n3.example.",
+			reply("nope.n3.example.", dns.TypeA, dns.RcodeNameError, nil, concat(n3Neg, w.n3OptOut["n3.example."], coverOf(t, w.n3OptOut, "nope.n3.example."), coverOf(t, w.n3OptOut, "*.n3.example."))), Insecure, 0},
 		{"NSEC3 NODATA", "www.n3.example.", dns.TypeAAAA, "n3.example.",
 			reply("www.n3.example.", dns.TypeAAAA, 0, nil, concat(n3Neg, w.n3NSEC3["www.n3.example."])), Secure, 0},
 		{"NSEC3 NODATA, type exists", "www.n3.example.", dns.TypeA, "n3.example.",
