@@ -597,7 +597,7 @@ func (v *Validator) chainDS(ctx context.Context, b *Budget, zone string, depth i
 		return final(keyEntry{res: bogus(EDENSECMissing, "no verified NSEC/NSEC3 of %s for the DS of %s", signer, zone), signer: zone})
 	}
 	kind, r := proveDS(b, d, zone)
-	until := earlier(v.cfg.Now().Add(time.Duration(negativeTTL(reply))*time.Second), pe.expires)
+	until := earlier(v.cfg.Now().Add(time.Duration(denialTTL(reply))*time.Second), pe.expires)
 	switch {
 	case r.Status == Bogus:
 		return final(keyEntry{res: r, signer: zone})
@@ -641,4 +641,24 @@ func negativeTTL(m *dns.Msg) uint32 {
 		}
 	}
 	return 0
+}
+
+// denialTTL is how long a proof from m's authority section holds: the
+// shortest TTL of its NSEC/NSEC3 records, capped by the negative TTL when
+// a SOA came with them (RFC 8198 section 5.4).
+func denialTTL(m *dns.Msg) uint32 {
+	ttl, found := uint32(0), false
+	for _, rr := range m.Ns {
+		if t := rr.Header().Rrtype; t == dns.TypeNSEC || t == dns.TypeNSEC3 {
+			if h := rr.Header().Ttl; !found || h < ttl {
+				ttl, found = h, true
+			}
+		}
+	}
+	for _, rr := range m.Ns {
+		if _, ok := rr.(*dns.SOA); ok {
+			return min(ttl, negativeTTL(m))
+		}
+	}
+	return ttl
 }
