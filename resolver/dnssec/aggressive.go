@@ -143,3 +143,19 @@ func relevant(sets []dns.RR, qname string) []dns.RR {
 	}
 	return out
 }
+
+// LookupName is Lookup in the deepest zone at or above qname that has
+// stored records (one map lookup per label).
+func (a *Aggressive) LookupName(b *Budget, qname string, qtype uint16, now time.Time) (rcode int, authority []dns.RR, ok bool) {
+	if a == nil {
+		return 0, nil, false
+	}
+	for n := canonical(qname); ; n = parentName(n) {
+		if a.zones.Contains(n) {
+			return a.Lookup(b, n, qname, qtype, now)
+		}
+		if n == "." {
+			return 0, nil, false
+		}
+	}
+}

@@ -29,6 +29,9 @@ func TestAggressive(t *testing.T) {
 	if got := v.Validate(context.Background(), v.NewBudget(), "nope2.example.", dns.TypeA, reply("nope2.example.", dns.TypeA, dns.RcodeNameError, nil, auth), "example."); got.Status != Secure {
 		t.Fatalf("synthesised denial does not validate: %v", got)
 	}
+	if rcode, _, ok := agg.LookupName(v.NewBudget(), "deeper.nope2.example.", dns.TypeA, testNow); !ok || rcode != dns.RcodeNameError {
+		t.Errorf("LookupName(deeper.nope2) = %d, %v; want NXDOMAIN from example.'s records", rcode, ok)
+	}
 	if _, _, ok := agg.Lookup(v.NewBudget(), "example.", "www.example.", dns.TypeA, testNow); ok {
 		t.Error("an existing name was denied from the store")
 	}

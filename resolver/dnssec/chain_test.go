@@ -236,3 +236,31 @@ func TestInternalZones(t *testing.T) {
 		t.Fatalf("signed internal name under its own anchor: %v, want secure", got)
 	}
 }
+
+// TestUnknownZone: a forwarder's reply does not say which zone it came
+// from; unsigned data is then placed by walking the DS chain down from the
+// anchor.
+func TestUnknownZone(t *testing.T) {
+	w := newWorld(t, dns.ECDSAP256SHA256)
+	// DS of names that are no zone cut: the NSEC of their zone says so.
+	w.net.set("host.unsigned.example.", dns.TypeDS, "unsigned.example.", 0, rrs(t, "host.unsigned.example. 300 IN A 192.0.2.5"), nil)
+	w.net.set("www.example.", dns.TypeDS, "example.", 0, nil, concat(w.example.sign(t, w.exSOA), w.exampleNSEC["www.example."]))
+	v := w.validator(t, nil)
+	tests := []struct {
+		qname string
+		want  Status
+		ede   uint16
+	}{
+		{"host.unsigned.example.", Insecure, 0},
+		{"www.example.", Bogus, EDERRSIGsMissing},
+	}
+	for _, tc := range tests {
+		got := v.Validate(context.Background(), v.NewBudget(), tc.qname, dns.TypeA, reply(tc.qname, dns.TypeA, 0, rrs(t, tc.qname+" 300 IN A 192.0.2.5"), nil), "")
+		if got.Status != tc.want || got.EDE != tc.ede {
+			t.Errorf("%s: got %v (EDE %d), want %v (EDE %d)", tc.qname, got, got.EDE, tc.want, tc.ede)
+		}
+	}
+	if n := w.net.count("host.unsigned.example.", dns.TypeDS); n != 0 {
+		t.Errorf("asked the DS of host.unsigned.example. %d times: the walk must stop at the insecure delegation", n)
+	}
+}

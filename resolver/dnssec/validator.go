@@ -140,12 +140,15 @@ func (v *Validator) preCheck(name string) (Result, bool) {
 }
 
 // Validate validates reply, the answer to qname/qtype from the servers of
-// zone: every RRset of the answer section, the wildcard proofs of expanded
+// zone ("" when unknown: a forwarder's reply): every RRset of the answer section, the wildcard proofs of expanded
 // ones, and for NXDOMAIN and NODATA (also at the end of a CNAME chain) the
 // denial in the authority section. Referrals are not validated here (the
 // chain fetches DS itself). b is the client query's budget.
 func (v *Validator) Validate(ctx context.Context, b *Budget, qname string, qtype uint16, reply *dns.Msg, zone string) Result {
-	qname, zone = canonical(qname), canonical(zone)
+	qname = canonical(qname)
+	if zone != "" {
+		zone = canonical(zone)
+	}
 	if r, done := v.preCheck(qname); done {
 		return r
 	}
@@ -241,15 +244,29 @@ func (v *Validator) missingDenial(ctx context.Context, b *Budget, name, zone, wh
 	if r, done := v.preCheck(name); done {
 		return r
 	}
-	z := zone
-	if !isSubdomain(z, name) {
-		z = name
-	}
-	e := v.keysFor(ctx, b, z, 0)
+	e := v.keysForData(ctx, b, name, zone)
 	if e.res.Status != Secure {
 		return e.res
 	}
 	return bogus(EDENSECMissing, "%s", why)
+}
+
+// keysForData is the key status of the zone unsigned data at name came
+// from. zone is the zone whose servers sent it (the iterator knows); when
+// it is "" (a forwarder's reply) or not above name, the zone is found by
+// walking down from the closest trust anchor, one DS question per label
+// (each cached), as far as the chain stays secure.
+func (v *Validator) keysForData(ctx context.Context, b *Budget, name, zone string) keyEntry {
+	if zone != "" && isSubdomain(zone, name) {
+		return v.keysFor(ctx, b, zone, 0)
+	}
+	anchor, _ := v.cfg.Anchors.Closest(name)
+	e := v.keysFor(ctx, b, anchor, 0)
+	labels := dns.CountLabel(name)
+	for n := dns.CountLabel(anchor) + 1; n <= labels && e.res.Status == Secure; n++ {
+		e = v.keysFor(ctx, b, ancestorWithLabels(name, n), 0)
+	}
+	return e
 }
 
 // validateRRset validates one RRset of a reply from zone.
@@ -267,11 +284,7 @@ func (v *Validator) validateRRset(ctx context.Context, b *Budget, s rrset, zone 
 		}
 	}
 	if signer == "" {
-		z := zone
-		if !isSubdomain(z, s.name) {
-			z = s.name
-		}
-		e := v.keysFor(ctx, b, z, 0)
+		e := v.keysForData(ctx, b, s.name, zone)
 		if e.res.Status != Secure {
 			return e.res, verified{}
 		}
