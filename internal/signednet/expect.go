@@ -52,4 +52,5 @@ var Expectations = []Expectation{
 		Unbound: "secure", Why: "Unbound verifies Ed448 with OpenSSL; miekg/dns has no Ed448 verifier, so ours treats the algorithm as unsupported (RFC 4035 5.2)"},
 	{Name: "www." + UnknownAlg, Type: dns.TypeA, Status: "insecure", EDE: 1},
 	{Name: "www." + KeyTrap, Type: dns.TypeA, Status: "bogus", EDE: 6},
+	{Name: "nope." + KeyTrap, Type: dns.TypeA, Status: "bogus"},
 }

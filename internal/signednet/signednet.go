@@ -44,7 +44,7 @@ const (
 	NSEC3Gone  = "nsec3gone.example."  // the NSEC3 covering nope.nsec3gone.example. removed
 	Ed448      = "ed448.example."      // signed with Ed448 (algorithm 16)
 	UnknownAlg = "unknownalg.example." // the DS in example. names algorithm 253
-	KeyTrap    = "keytrap.example."    // 40 DNSKEYs with one tag, 40 bad RRSIGs on www
+	KeyTrap    = "keytrap.example."    // 40 DNSKEYs with one tag, 40 bad RRSIGs on every RRset
 )
 
 // Children lists every child zone.
@@ -149,7 +149,7 @@ func Start(t testing.TB) *Internet {
 			}
 		case KeyTrap:
 			rrs, ds = s.sign(c, child(c), "RSASHA256", "RSASHA256", nil, keyTrapKeys)
-			rrs = keyTrapSigs(rrs, "www."+c)
+			rrs = keyTrapSigs(rrs)
 		default:
 			rrs, ds = s.sign(c, child(c), "ECDSAP256SHA256", "ECDSAP256SHA256", nil, nil)
 		}
@@ -306,7 +306,7 @@ func flipHex(h string) string {
 }
 
 // KeyTrapKeys is how many extra DNSKEYs share the ZSK's key tag in
-// keytrap.example., and how many bad RRSIGs www.keytrap.example. A carries.
+// keytrap.example., and how many bad RRSIGs each of its RRsets carries.
 const KeyTrapKeys = 40
 
 // keyTrapKeys makes DNSKEYs with the ZSK's key tag: the tag is a sum of
@@ -344,32 +344,33 @@ func keyTrapKeys(t testing.TB, zsk *dns.DNSKEY) []dns.RR {
 	return out
 }
 
-// keyTrapSigs replaces the RRSIGs of owner's A RRset by KeyTrapKeys
-// signatures with the ZSK's tag that verify under no key.
-func keyTrapSigs(rrs []dns.RR, owner string) []dns.RR {
-	var proto *dns.RRSIG
+// keyTrapSigs replaces the RRSIGs of every RRset but the DNSKEY RRset by
+// KeyTrapKeys signatures with the ZSK's tag that verify under no key, so
+// every answer from the zone (positive or a denial) sends a validator
+// through every colliding key and signature it is willing to try.
+func keyTrapSigs(rrs []dns.RR) []dns.RR {
+	var protos []*dns.RRSIG
 	out := drop(rrs, func(rr dns.RR) bool {
 		sig, ok := rr.(*dns.RRSIG)
-		if ok && sig.Hdr.Name == owner && sig.TypeCovered == dns.TypeA {
-			proto = sig
+		if ok && sig.TypeCovered != dns.TypeDNSKEY {
+			protos = append(protos, sig)
 			return true
 		}
 		return false
 	})
-	if proto == nil {
-		return out
-	}
-	sig, err := base64.StdEncoding.DecodeString(proto.Signature)
-	if err != nil || len(sig) < 2 {
-		return out
-	}
-	for i := 0; i < KeyTrapKeys; i++ {
-		s := *proto
-		b := append([]byte{}, sig...)
-		b[0] ^= byte(i + 1)
-		b[len(b)/2] ^= 0x5a
-		s.Signature = base64.StdEncoding.EncodeToString(b)
-		out = append(out, &s)
+	for _, proto := range protos {
+		sig, err := base64.StdEncoding.DecodeString(proto.Signature)
+		if err != nil || len(sig) < 2 {
+			continue
+		}
+		for i := 0; i < KeyTrapKeys; i++ {
+			s := *proto
+			b := append([]byte{}, sig...)
+			b[0] ^= byte(i + 1)
+			b[len(b)/2] ^= 0x5a
+			s.Signature = base64.StdEncoding.EncodeToString(b)
+			out = append(out, &s)
+		}
 	}
 	return out
 }
