@@ -1,4 +1,4 @@
-// Package signednet owns the DNSSEC-signed fake internet the validation
+// Package dnssectest owns the DNSSEC-signed fake internet the validation
 // tests resolve against: a root, a TLD (example.) and child zones signed with
 // Debian's bind9-utils (dnssec-keygen, dnssec-signzone; fresh keys every
 // run), each served by NSD on loopback, in the variants a validator must
@@ -7,7 +7,7 @@
 // proof removed), algorithms the validator lacks (Ed448, an unknown one)
 // and a KeyTrap zone (many DNSKEYs sharing one key tag, many signatures).
 // For tests only; no production code imports it.
-package signednet
+package dnssectest
 
 import (
 	"bytes"
@@ -137,7 +137,7 @@ func Start(t testing.TB) *Internet {
 				}
 			}
 			if gone == "" {
-				t.Fatalf("signednet: no NSEC3 covers nope.%s", c)
+				t.Fatalf("dnssectest: no NSEC3 covers nope.%s", c)
 			}
 			rrs = drop(rrs, func(rr dns.RR) bool { return rr.Header().Name == gone })
 		case Ed448:
@@ -243,7 +243,7 @@ func (s *signer) sign(origin, text, kskAlg, zskAlg string, flags []string, extra
 		ds, err = os.ReadFile(filepath.Join(kdir, "dsset-."))
 	}
 	if err != nil {
-		t.Fatalf("signednet: DS set of %s: %v", origin, err)
+		t.Fatalf("dnssectest: DS set of %s: %v", origin, err)
 	}
 	return parse(t, origin, string(signed)), parse(t, origin, string(ds))
 }
@@ -255,7 +255,7 @@ func (s *signer) run(dir, prog string, args ...string) string {
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
-		s.t.Fatalf("signednet: %s %s: %v\n%s%s", prog, strings.Join(args, " "), err, out.String(), errb.String())
+		s.t.Fatalf("dnssectest: %s %s: %v\n%s%s", prog, strings.Join(args, " "), err, out.String(), errb.String())
 	}
 	return out.String()
 }
@@ -269,7 +269,7 @@ func parse(t testing.TB, origin, text string) []dns.RR {
 		out = append(out, rr)
 	}
 	if err := zp.Err(); err != nil {
-		t.Fatalf("signednet: parse %s: %v", origin, err)
+		t.Fatalf("dnssectest: parse %s: %v", origin, err)
 	}
 	return out
 }
@@ -318,7 +318,7 @@ func keyTrapKeys(t testing.TB, zsk *dns.DNSKEY) []dns.RR {
 	t.Helper()
 	pub, err := base64.StdEncoding.DecodeString(zsk.PublicKey)
 	if err != nil {
-		t.Fatalf("signednet: ZSK key: %v", err)
+		t.Fatalf("dnssectest: ZSK key: %v", err)
 	}
 	var out []dns.RR
 	for i := 0; len(out) < KeyTrapKeys; i++ {
@@ -328,7 +328,7 @@ func keyTrapKeys(t testing.TB, zsk *dns.DNSKEY) []dns.RR {
 		// exponent); offsets 20+2i and 22+2i share parity.
 		a, b := 20+2*i, 22+2*i
 		if b >= len(p) {
-			t.Fatalf("signednet: key too short for %d collisions", KeyTrapKeys)
+			t.Fatalf("dnssectest: key too short for %d collisions", KeyTrapKeys)
 		}
 		if p[a] == 0xff || p[b] == 0 {
 			continue
@@ -337,7 +337,7 @@ func keyTrapKeys(t testing.TB, zsk *dns.DNSKEY) []dns.RR {
 		p[b]--
 		k.PublicKey = base64.StdEncoding.EncodeToString(p)
 		if k.KeyTag() != zsk.KeyTag() {
-			t.Fatalf("signednet: collision arithmetic is wrong (%d != %d)", k.KeyTag(), zsk.KeyTag())
+			t.Fatalf("dnssectest: collision arithmetic is wrong (%d != %d)", k.KeyTag(), zsk.KeyTag())
 		}
 		out = append(out, &k)
 	}

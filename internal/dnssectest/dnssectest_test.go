@@ -1,4 +1,4 @@
-package signednet
+package dnssectest
 
 import (
 	"fmt"

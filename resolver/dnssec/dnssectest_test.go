@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitops-dns/resolverd/internal/signednet"
+	"github.com/gitops-dns/resolverd/internal/dnssectest"
 	"github.com/miekg/dns"
 )
 
@@ -21,7 +21,7 @@ type netFetcher struct {
 
 func (f netFetcher) zoneOf(name string, qtype uint16) string {
 	best := "."
-	for _, z := range append([]string{"example."}, signednet.Children...) {
+	for _, z := range append([]string{"example."}, dnssectest.Children...) {
 		if dns.IsSubDomain(z, name) && !(qtype == dns.TypeDS && equalNames(z, name)) && dns.CountLabel(z) > dns.CountLabel(best) {
 			best = z
 		}
@@ -32,11 +32,11 @@ func (f netFetcher) zoneOf(name string, qtype uint16) string {
 func (f netFetcher) addr(zone string) string {
 	switch zone {
 	case ".":
-		return signednet.RootAddr
+		return dnssectest.RootAddr
 	case "example.":
-		return signednet.TLDAddr
+		return dnssectest.TLDAddr
 	}
-	return signednet.ChildAddr
+	return dnssectest.ChildAddr
 }
 
 func (f netFetcher) ask(name string, qtype uint16) (*dns.Msg, string, error) {
@@ -58,13 +58,13 @@ func (f netFetcher) Fetch(_ context.Context, name string, qtype uint16) (*dns.Ms
 // serves: every variant of the signed fake internet, through the chain
 // from its root's trust anchor.
 func TestSignedInternet(t *testing.T) {
-	if !signednet.Available() {
+	if !dnssectest.Available() {
 		t.Skip("bind9-utils or NSD not installed")
 	}
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	in := signednet.Start(t)
+	in := dnssectest.Start(t)
 	var anchors []dns.RR
 	zp := dns.NewZoneParser(strings.NewReader(in.TrustAnchor), ".", "")
 	for r, ok := zp.Next(); ok; r, ok = zp.Next() {
@@ -80,7 +80,7 @@ func TestSignedInternet(t *testing.T) {
 		t.Fatal(err)
 	}
 	status := map[string]Status{"secure": Secure, "insecure": Insecure, "bogus": Bogus}
-	for _, tc := range signednet.Expectations {
+	for _, tc := range dnssectest.Expectations {
 		t.Run(tc.Name+"/"+dns.TypeToString[tc.Type], func(t *testing.T) {
 			r, zone, err := f.ask(tc.Name, tc.Type)
 			if err != nil {
