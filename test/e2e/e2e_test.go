@@ -144,6 +144,7 @@ func newNode(t *testing.T, repoDir, state string) *node {
 type nodeSpec struct {
 	bind, ref, cluster, name string
 	fastpath                 string // the fastpath directive with its block; "" = bare
+	recursor                 string // more lines of the recursor plugin's block
 }
 
 func newClusterNode(t *testing.T, repoDir, state string, spec nodeSpec) *node {
@@ -182,16 +183,24 @@ func (n *node) writeCorefile(repoDir string, spec nodeSpec) {
     fallback
     authority
     recursor {
-        query_localhost
+        query_localhost%s
     }
     prometheus 127.0.0.1:%d
     ready 127.0.0.1:%d
     errors
 }
-`, n.port, spec.bind, repoDir, spec.ref, spec.cluster, spec.name, n.state, spec.fastpath, n.metrics, n.read)
+`, n.port, spec.bind, repoDir, spec.ref, spec.cluster, spec.name, n.state, spec.fastpath, recursorBlock(spec.recursor), n.metrics, n.read)
 	if err := os.WriteFile(n.corefile, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// recursorBlock is the extra lines of the recursor plugin's block.
+func recursorBlock(body string) string {
+	if body == "" {
+		return ""
+	}
+	return "\n        " + body
 }
 
 func (n *node) start() {
