@@ -43,11 +43,9 @@ func flagsOf(out string) string {
 	return ""
 }
 
+// hasFlag reports whether dig's header flags (";; flags: qr rd ra ad;")
+// include flag.
 func hasFlag(out, flag string) bool {
-	f := flagsOf(out)
-	if i := strings.Index(f, ";"); i >= 0 {
-		f = f[:strings.Index(f[1:], ";")+1]
-	}
 	for _, w := range strings.Fields(strings.TrimPrefix(flagsOf(out), ";; flags:")) {
 		if strings.TrimSuffix(w, ";") == flag {
 			return true
