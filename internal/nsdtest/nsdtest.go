@@ -1,7 +1,8 @@
-// Package nsdtest owns running NSD, the authoritative server tests use as
-// "the internet", on loopback: a configuration for a set of zones, the
-// process (its own process group, stopped at the end of the test) and the
-// wait until it answers. For tests only; no production code imports it.
+// Package nsdtest owns running NSD on loopback for a test: a free port
+// shared by several addresses, the zone files and nsd.conf (internal/nsdconf
+// writes it) in a temporary folder, the process (internal/proctest stops it
+// when the test ends) and the wait until it answers. For tests only; no
+// production code imports it.
 package nsdtest
 
 import (
@@ -12,10 +13,11 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gitops-dns/resolverd/internal/nsdconf"
+	"github.com/gitops-dns/resolverd/internal/proctest"
 	"github.com/miekg/dns"
 )
 
@@ -63,32 +65,12 @@ func FreePort(t testing.TB, addrs []string) int {
 
 // Start runs NSD on addr:port serving zones (origin -> master file text)
 // until the test ends, and returns once it answers the SOA of one of them.
-// RESOLVER_NSD_CPUS pins it (taskset -c), as the benchmarks do.
+// RESOLVER_NSD_CPUS pins it (taskset -c): benchmarks pin the resolver
+// elsewhere, as the benchmark kit does.
 func Start(t testing.TB, addr string, port int, zones map[string]string) {
 	t.Helper()
 	dir := t.TempDir()
-	var conf strings.Builder
-	fmt.Fprintf(&conf, `server:
-	ip-address: %s@%d
-	port: %d
-	do-ip6: no
-	username: ""
-	chroot: ""
-	zonesdir: "%s"
-	pidfile: "%s/nsd.pid"
-	database: ""
-	zonelistfile: "%s/zone.list"
-	xfrdfile: "%s/xfrd.state"
-	xfrdir: "%s"
-	logfile: "%s/nsd.log"
-	server-count: 1
-	verbosity: 1
-	hide-version: yes
-	rrl-ratelimit: 0
-	rrl-whitelist-ratelimit: 0
-remote-control:
-	control-enable: no
-`, addr, port, port, dir, dir, dir, dir, dir, dir)
+	srv := nsdconf.Server{Addr: addr, Port: port, Dir: dir, ZonesDir: dir, LogFile: filepath.Join(dir, "nsd.log")}
 	origins := make([]string, 0, len(zones))
 	for o := range zones {
 		origins = append(origins, o)
@@ -99,42 +81,28 @@ remote-control:
 		if err := os.WriteFile(filepath.Join(dir, file), []byte(zones[origin]), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(&conf, "zone:\n\tname: \"%s\"\n\tzonefile: \"%s\"\n", origin, file)
+		srv.Zones = append(srv.Zones, nsdconf.Zone{Origin: origin, File: file})
 	}
 	cf := filepath.Join(dir, "nsd.conf")
-	if err := os.WriteFile(cf, []byte(conf.String()), 0o644); err != nil {
+	if err := os.WriteFile(cf, []byte(srv.Config()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(Path, "-d", "-c", cf)
 	if cpus := os.Getenv("RESOLVER_NSD_CPUS"); cpus != "" {
 		cmd = exec.Command("taskset", "-c", cpus, Path, "-d", "-c", cf)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
+	if err := proctest.Start(t, cmd, 5*time.Second); err != nil {
 		t.Fatalf("start nsd: %v", err)
 	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	})
 	c := &dns.Client{Timeout: 200 * time.Millisecond}
 	m := new(dns.Msg)
 	m.SetQuestion(origins[0], dns.TypeSOA)
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if r, _, err := c.Exchange(m, net.JoinHostPort(addr, fmt.Sprint(port))); err == nil && r.Rcode == dns.RcodeSuccess {
 			return
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 	log, _ := os.ReadFile(filepath.Join(dir, "nsd.log"))
 	t.Fatalf("nsd on %s:%d did not come up:\n%s\n%s", addr, port, out.String(), log)
