@@ -2,6 +2,7 @@ package dnssec
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -30,7 +31,7 @@ type Config struct {
 	// names the public DNS does not hold, and would call them bogus.
 	Internal []string
 	Limits   Limits
-	Fetcher  Fetcher // required for Validate
+	Fetcher  Fetcher // used unless a query's Budget has its own (SetFetcher)
 
 	// Now is the clock for cache lifetimes and, unless OverrideDate is
 	// set, signature windows. Default time.Now.
@@ -96,6 +97,23 @@ func New(cfg Config) (*Validator, error) {
 		return nil, fmt.Errorf("dnssec: key cache: %w", err)
 	}
 	return &Validator{cfg: cfg, keys: c}, nil
+}
+
+// fetcher is where b's chain fetches go.
+func (v *Validator) fetcher(b *Budget) Fetcher {
+	if b.fetcher != nil {
+		return b.fetcher
+	}
+	if v.cfg.Fetcher == nil {
+		return noFetcher{}
+	}
+	return v.cfg.Fetcher
+}
+
+type noFetcher struct{}
+
+func (noFetcher) Fetch(context.Context, string, uint16) (*dns.Msg, string, error) {
+	return nil, "", errors.New("no fetcher configured")
 }
 
 // NewBudget is the budget of one client query under the validator's limits.
@@ -487,7 +505,7 @@ func (v *Validator) buildKeys(ctx context.Context, b *Budget, zone string, depth
 		}
 		ds, dsUntil = c.ds, c.until
 	}
-	reply, _, err := v.cfg.Fetcher.Fetch(ctx, zone, dns.TypeDNSKEY)
+	reply, _, err := v.fetcher(b).Fetch(ctx, zone, dns.TypeDNSKEY)
 	if err != nil {
 		return keyEntry{res: bogus(EDEDNSKEYMissing, "cannot fetch the DNSKEY RRset of %s: %v", zone, err), signer: zone}
 	}
@@ -526,7 +544,7 @@ type dsChain struct {
 // the keys of the parent zone that signed it.
 func (v *Validator) chainDS(ctx context.Context, b *Budget, zone string, depth int) dsChain {
 	final := func(e keyEntry) dsChain { return dsChain{entry: &e} }
-	reply, respZone, err := v.cfg.Fetcher.Fetch(ctx, zone, dns.TypeDS)
+	reply, respZone, err := v.fetcher(b).Fetch(ctx, zone, dns.TypeDS)
 	if err != nil {
 		return final(keyEntry{res: bogus(EDEBogus, "cannot fetch the DS RRset of %s: %v", zone, err), signer: zone})
 	}

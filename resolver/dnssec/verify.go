@@ -43,7 +43,13 @@ type Budget struct {
 	validations int // left
 	hashes      int // left
 	hashCache   map[nsec3HashKey]string
+	fetcher     Fetcher // this query's own, when set (SetFetcher)
 }
+
+// SetFetcher makes the chain fetches of this query go through f instead of
+// Config.Fetcher: the resolver passes one bound to the client question, so
+// the fetches spend that question's upstream budget and deadline.
+func (b *Budget) SetFetcher(f Fetcher) { b.fetcher = f }
 
 // NewBudget is the full budget of one client query under l (zero fields
 // take the defaults).
