@@ -245,7 +245,11 @@ func (s *signer) sign(origin, text, kskAlg, zskAlg string, flags []string, extra
 	if err != nil {
 		t.Fatalf("dnssectest: DS set of %s: %v", origin, err)
 	}
-	return parse(t, origin, string(signed)), parse(t, origin, string(ds))
+	dsRRs := parse(t, origin, string(ds))
+	for _, rr := range dsRRs {
+		rr.Header().Ttl = 3600 // dsset files carry none
+	}
+	return parse(t, origin, string(signed)), dsRRs
 }
 
 func (s *signer) run(dir, prog string, args ...string) string {
