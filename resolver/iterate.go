@@ -663,10 +663,14 @@ func (r *Resolver) closest(name string, now time.Time) *delegation {
 // servers of qname's zone and returns their reply and the zone.
 func (r *Resolver) iterate(ctx context.Context, st *state, qname string, qtype uint16) (*dns.Msg, string, error) {
 	start := qname
-	if i, end := dns.NextLabel(qname, 0); qtype == dns.TypeDS && !end {
+	if qtype == dns.TypeDS && qname != "." {
 		// RFC 4035 3.1.4.1: the DS set is in the parent's zone; the
 		// child's servers (a cached delegation of qname) do not hold it.
-		start = qname[i:]
+		// A top-level name's parent is the root.
+		start = "."
+		if i, end := dns.NextLabel(qname, 0); !end {
+			start = qname[i:]
+		}
 	}
 	d := r.closest(start, r.clock.Now())
 	minimise := !r.cfg.DisableQNAMEMinimisation
