@@ -15,6 +15,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/gitops-dns/resolverd/internal/wire"
+	"github.com/gitops-dns/resolverd/resolver/dnssec"
 )
 
 const (
@@ -37,6 +38,7 @@ type state struct {
 	deadline                        time.Time
 	busy                            []string // NS names being resolved (cycle guard)
 	exhausted                       string
+	vb                              *dnssec.Budget // validation work, made on first use
 }
 
 func (st *state) budget(which string) error {
@@ -66,11 +68,17 @@ type outcome struct {
 	target string // lower case: where the chain ends
 	status status
 	soa    []dns.RR // negative answers: the SOA (at most one)
+	// With validation on (validate.go): the chain's RRSIGs, the proof of a
+	// negative answer or wildcard expansion, the security of the reply, and
+	// when its shortest signature expires.
+	sigs, proof []dns.RR
+	sec         security
+	until       time.Time
 }
 
 // resolveChain resolves qname/qtype to the end of its CNAME chain.
 func (r *Resolver) resolveChain(ctx context.Context, st *state, qname string, qtype uint16) (result, error) {
-	var res result
+	res := result{sec: fullySecure()}
 	name := qname
 	seen := []string{qname}
 	follow := func(next string, links int) error {
@@ -86,7 +94,7 @@ func (r *Resolver) resolveChain(ctx context.Context, st *state, qname string, qt
 	}
 	for {
 		now := r.clock.Now()
-		rrs, next, rcode, neg, ok := r.cacheStep(res.answer, name, qtype, now, false, nil)
+		rrs, next, rcode, neg, ok := r.cacheStep(res.answer, name, qtype, now, false, nil, &res.sec)
 		if ok {
 			res.answer = rrs
 			if next == "" {
@@ -99,13 +107,22 @@ func (r *Resolver) resolveChain(ctx context.Context, st *state, qname string, qt
 			name = next
 			continue
 		}
-		if soa, ok := r.nxAncestor(name, now); ok {
+		if soa, sec, ok := r.nxAncestor(name, now); ok {
 			res.rcode, res.ns = dns.RcodeNameError, soa
+			res.sec.merge(sec)
+			return res, nil
+		}
+		if agg, ok := r.aggressive(st, name, qtype, now); ok {
+			res.rcode, res.ns = agg.rcode, agg.ns
 			return res, nil
 		}
 		out, err := r.lookup(ctx, st, name, qtype)
 		if err != nil {
 			return result{}, err
+		}
+		res.sec.merge(out.sec)
+		if len(out.sigs) > 0 {
+			out.chain = append(out.chain[:len(out.chain):len(out.chain)], out.sigs...)
 		}
 		// The records are shared with the cache, read only: reply gives
 		// each client copies. Appending to res.answer later never writes
@@ -121,11 +138,11 @@ func (r *Resolver) resolveChain(ctx context.Context, st *state, qname string, qt
 			return res, nil
 		case statusNXDOMAIN:
 			res.rcode = dns.RcodeNameError
-			res.ns = r.negativeSOA(out.soa)
+			res.ns = append(r.negativeSOA(out.soa), out.proof...)
 			return res, nil
 		case statusNODATA:
 			res.rcode = dns.RcodeSuccess
-			res.ns = r.negativeSOA(out.soa)
+			res.ns = append(r.negativeSOA(out.soa), out.proof...)
 			return res, nil
 		case statusYXDOMAIN:
 			res.rcode = dns.RcodeYXDomain
@@ -171,37 +188,50 @@ func firstSOA(rrs []dns.RR) (*dns.SOA, bool) {
 
 // nxAncestor reports whether a proper ancestor of name is cached as
 // non-existent (RFC 8020: nothing exists below it) and returns its SOA.
-func (r *Resolver) nxAncestor(name string, now time.Time) ([]dns.RR, bool) {
+//
+// With validation on only a validated, not bogus, NXDOMAIN counts (as
+// Unbound's harden-below-nxdomain): its proof (kept with it) covers every
+// name below too, the closest encloser and wildcard being the same.
+func (r *Resolver) nxAncestor(name string, now time.Time) ([]dns.RR, security, bool) {
+	validating := r.validator() != nil
 	for i, end := dns.NextLabel(name, 0); !end; i, end = dns.NextLabel(name, i) {
 		e, ok := r.c.rr.Peek(nameErrorKey(name[i:]))
-		if ok && e.fresh(now) {
-			return appendCopies(nil, e.rrs, remaining(e, now, false, 0)), true
+		if ok && e.fresh(now) && (!validating || e.sec.checked && e.sec.status != dnssec.Bogus) {
+			ttl := remaining(e, now, false, 0)
+			return appendSigCopies(appendCopies(nil, e.rrs, ttl), e.sigs, ttl), e.sec, true
 		}
 	}
-	return nil, false
+	return nil, security{}, false
 }
 
 // lookup asks the network about name once (forwarded or iteratively) and
 // caches what it learnt.
 func (r *Resolver) lookup(ctx context.Context, st *state, name string, qtype uint16) (outcome, error) {
 	if out, ok := r.local(name, qtype); ok {
+		out.sec = security{checked: true, status: dnssec.Indeterminate}
 		return out, nil // not cached: a new forward rule or stub zone takes over at once
 	}
 	var out outcome
+	var resp *dns.Msg
+	zone := ""
 	if rule := r.forwardRule(name); rule != nil {
 		var err error
-		if out, err = r.forward(ctx, st, rule, name, qtype); err != nil {
+		if resp, err = r.forwardReply(ctx, st, rule, name, qtype); err != nil {
 			return outcome{}, err
 		}
+		out = extract(resp, ".", name, qtype, true)
 	} else {
-		resp, zone, err := r.iterate(ctx, st, name, qtype)
-		if err != nil {
+		var err error
+		if resp, zone, err = r.iterate(ctx, st, name, qtype); err != nil {
 			return outcome{}, err
 		}
 		out = extract(resp, zone, name, qtype, false)
 	}
 	if err := r.checkRRsets(&out, name, qtype); err != nil {
 		return outcome{}, err
+	}
+	if v := r.validator(); v != nil {
+		r.validate(ctx, st, v, resp, zone, name, qtype, &out)
 	}
 	r.store(&out, qtype, r.clock.Now())
 	return out, nil
@@ -221,7 +251,8 @@ func (r *Resolver) store(out *outcome, qtype uint16, now time.Time) {
 			// within its length, and the capacity is cut so that an append
 			// to the entry's slice could not reach the chain's records.
 			set := out.chain[i:j:j]
-			r.addTyped(typeKey(lower(h.Name), h.Rrtype), &entry{rrs: set, expires: now.Add(capTTL(ttlOf(set), r.cfg.MaxTTL))})
+			r.addTyped(typeKey(lower(h.Name), h.Rrtype), &entry{rrs: set, expires: r.expiry(out, now, capTTL(ttlOf(set), r.cfg.MaxTTL)),
+				sigs: sigsFor(out.sigs, h.Name, h.Rrtype), sec: out.sec})
 		}
 		i = j
 	}
@@ -233,7 +264,7 @@ func (r *Resolver) store(out *outcome, qtype uint16, now time.Time) {
 		return
 	}
 	ttl := min(soa.Hdr.Ttl, soa.Minttl)
-	e := &entry{rrs: out.soa[:1:1], neg: true, expires: now.Add(capTTL(ttl, r.cfg.NegativeMaxTTL))}
+	e := &entry{rrs: out.soa[:1:1], neg: true, expires: r.expiry(out, now, capTTL(ttl, r.cfg.NegativeMaxTTL)), sigs: out.proof, sec: out.sec}
 	if out.status == statusNXDOMAIN {
 		e.rcode = dns.RcodeNameError
 		r.c.rr.Add(nameErrorKey(out.target), e)
@@ -1070,6 +1101,7 @@ func (r *Resolver) exchange(ctx context.Context, st *state, srv netip.AddrPort, 
 		} else {
 			m = newQuery(qname, qtype, rd)
 		}
+		r.setDNSSECBits(m, forward)
 	}
 	info := r.c.server(serverKey{addr: srv})
 	// Outstanding queries per server are capped, tightly for a server that

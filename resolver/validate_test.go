@@ -1,0 +1,165 @@
+package resolver
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/internal/fakeclock"
+	"github.com/gitops-dns/resolverd/internal/signednet"
+	"github.com/gitops-dns/resolverd/resolver/dnssec"
+)
+
+// validatingResolver resolves from the signed internet with its root's
+// trust anchor.
+func validatingResolver(t testing.TB, in *signednet.Internet) *Resolver {
+	t.Helper()
+	anchors, err := dnssec.NewAnchors(mustRRs(t, ".", in.TrustAnchor))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(Config{RootHints: mustRRs(t, ".", in.RootHints), Port: uint16(in.Port), QueryLocalhost: true,
+		DisableIPv6: true, HealthInterval: -1, DNSSEC: &dnssec.Config{Anchors: anchors}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	return r
+}
+
+func hasType(rrs []dns.RR, t uint16) bool {
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == t {
+			return true
+		}
+	}
+	return false
+}
+
+// TestValidationSignedInternet resolves every question of the signed
+// internet with validation on, twice (the second from the cache): secure
+// answers carry AD and their RRSIGs, insecure ones neither, bogus ones are
+// SERVFAIL with the EDE of why, and with CD the data without AD.
+func TestValidationSignedInternet(t *testing.T) {
+	if !signednet.Available() {
+		t.Skip("bind9-utils or NSD not installed")
+	}
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	in := signednet.Start(t)
+	r := validatingResolver(t, in)
+	for _, tc := range signednet.Expectations {
+		t.Run(tc.Name+"/"+dns.TypeToString[tc.Type], func(t *testing.T) {
+			q := dns.Question{Name: tc.Name, Qtype: tc.Type, Qclass: dns.ClassINET}
+			for _, from := range []string{"network", "cache"} {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				m, err := r.Resolve(ctx, q)
+				cancel()
+				switch tc.Status {
+				case "secure":
+					if m.Rcode == dns.RcodeServerFailure || !m.AuthenticatedData {
+						t.Fatalf("%s: rcode %s ad=%v err=%v, want secure", from, dns.RcodeToString[m.Rcode], m.AuthenticatedData, err)
+					}
+					if !hasType(m.Answer, dns.TypeRRSIG) && !hasType(m.Ns, dns.TypeRRSIG) {
+						t.Errorf("%s: no RRSIG in the reply:\n%v", from, m)
+					}
+				case "insecure":
+					if m.Rcode == dns.RcodeServerFailure || m.AuthenticatedData {
+						t.Fatalf("%s: rcode %s ad=%v err=%v, want insecure", from, dns.RcodeToString[m.Rcode], m.AuthenticatedData, err)
+					}
+				case "bogus":
+					code, _, ok := ExtendedErrorOf(err)
+					if m.Rcode != dns.RcodeServerFailure || !ok || (tc.EDE != 0 && code != tc.EDE) {
+						t.Fatalf("%s: rcode %s err=%v (EDE %d), want SERVFAIL with EDE %d", from, dns.RcodeToString[m.Rcode], err, code, tc.EDE)
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					m, err = r.ResolveCD(ctx, q, true)
+					cancel()
+					if m.Rcode == dns.RcodeServerFailure || m.AuthenticatedData {
+						t.Fatalf("%s, CD: rcode %s ad=%v err=%v, want the data without AD", from, dns.RcodeToString[m.Rcode], m.AuthenticatedData, err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestValidationCaching: bogus data is cached for the bogus TTL (60 s)
+// and then asked again; a secure answer from the cache keeps AD.
+func TestValidationCaching(t *testing.T) {
+	if !signednet.Available() {
+		t.Skip("bind9-utils or NSD not installed")
+	}
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	in := signednet.Start(t)
+	anchors, err := dnssec.NewAnchors(mustRRs(t, ".", in.TrustAnchor))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := fakeclock.New(time.Now())
+	counts := &Counters{}
+	r, err := New(Config{RootHints: mustRRs(t, ".", in.RootHints), Port: uint16(in.Port), QueryLocalhost: true, DisableIPv6: true,
+		HealthInterval: -1, Clock: clock, Metrics: counts, DNSSEC: &dnssec.Config{Anchors: anchors}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ask := func(name string) (*dns.Msg, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return r.Resolve(ctx, dns.Question{Name: name, Qtype: dns.TypeA, Qclass: dns.ClassINET})
+	}
+	bogusName := "www." + signednet.Tampered
+	if m, err := ask(bogusName); m.Rcode != dns.RcodeServerFailure || err == nil {
+		t.Fatalf("first: %v %v", m, err)
+	}
+	sent := counts.Upstream.Load()
+	clock.Advance(59 * time.Second)
+	if m, _ := ask(bogusName); m.Rcode != dns.RcodeServerFailure || counts.Upstream.Load() != sent {
+		t.Fatalf("within the bogus TTL: rcode %s, %d new upstream queries; want SERVFAIL from the cache", dns.RcodeToString[m.Rcode], counts.Upstream.Load()-sent)
+	}
+	clock.Advance(2 * time.Second)
+	if m, _ := ask(bogusName); m.Rcode != dns.RcodeServerFailure || counts.Upstream.Load() == sent {
+		t.Fatalf("after the bogus TTL: rcode %s, no new upstream query; want it asked again", dns.RcodeToString[m.Rcode])
+	}
+	good := "www." + signednet.Secure
+	if m, _ := ask(good); !m.AuthenticatedData {
+		t.Fatalf("secure: %v", m)
+	}
+	sent = counts.Upstream.Load()
+	if m, _ := ask(good); !m.AuthenticatedData || counts.Upstream.Load() != sent {
+		t.Fatalf("secure from the cache: ad=%v, %d upstream queries", m.AuthenticatedData, counts.Upstream.Load()-sent)
+	}
+}
+
+// TestStaleNeverSecure: expired data served stale (RFC 8767) never has
+// AD, and expired bogus data is never served at all.
+func TestStaleNeverSecure(t *testing.T) {
+	clock := fakeclock.New(time.Now())
+	r, err := New(Config{RootHints: mustRRs(t, ".", ". NS a.root.test.\na.root.test. A 127.0.0.1"), Transport: newFakeNet(), HealthInterval: -1,
+		Clock: clock, QueryLocalhost: true, DNSSEC: &dnssec.Config{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	now := clock.Now()
+	for name, st := range map[string]dnssec.Status{"secure.example.": dnssec.Secure, "bogus.example.": dnssec.Bogus} {
+		a := mustRRs(t, ".", name+" 60 A 192.0.2.1")
+		r.c.rr.Add(typeKey(name, dns.TypeA), &entry{rrs: a, expires: now.Add(-time.Second), sec: security{checked: true, status: st}})
+		// A failure remembered (RFC 9520) sends Resolve to the stale data.
+		r.c.fail.Add(typeKey(name, dns.TypeA), failure{count: 1, until: now.Add(time.Minute)})
+	}
+	m, _ := r.Resolve(context.Background(), dns.Question{Name: "secure.example.", Qtype: dns.TypeA, Qclass: dns.ClassINET})
+	if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 || m.AuthenticatedData {
+		t.Errorf("stale secure data: rcode %s, %d records, ad=%v; want the stale answer without AD", dns.RcodeToString[m.Rcode], len(m.Answer), m.AuthenticatedData)
+	}
+	m, _ = r.Resolve(context.Background(), dns.Question{Name: "bogus.example.", Qtype: dns.TypeA, Qclass: dns.ClassINET})
+	if m.Rcode != dns.RcodeServerFailure {
+		t.Errorf("stale bogus data: rcode %s, want SERVFAIL", dns.RcodeToString[m.Rcode])
+	}
+}
