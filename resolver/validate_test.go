@@ -163,3 +163,45 @@ func TestStaleNeverSecure(t *testing.T) {
 		t.Errorf("stale bogus data: rcode %s, want SERVFAIL", dns.RcodeToString[m.Rcode])
 	}
 }
+
+// TestAggressiveNSEC: after a validated NXDOMAIN, a name in the same NSEC
+// gap is denied without a query (RFC 8198), securely.
+func TestAggressiveNSEC(t *testing.T) {
+	if !signednet.Available() {
+		t.Skip("bind9-utils or NSD not installed")
+	}
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	in := signednet.Start(t)
+	anchors, err := dnssec.NewAnchors(mustRRs(t, ".", in.TrustAnchor))
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := &Counters{}
+	r, err := New(Config{RootHints: mustRRs(t, ".", in.RootHints), Port: uint16(in.Port), QueryLocalhost: true, DisableIPv6: true,
+		HealthInterval: -1, Metrics: counts, DNSSEC: &dnssec.Config{Anchors: anchors}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ask := func(name string) *dns.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		m, _ := r.Resolve(ctx, dns.Question{Name: name, Qtype: dns.TypeA, Qclass: dns.ClassINET})
+		return m
+	}
+	// secure.example.'s names sort apex, *.wild, a.b, alias, ns, txt, www:
+	// "nope" and "nope2" share the gap between ns and txt.
+	if m := ask("nope." + signednet.Secure); m.Rcode != dns.RcodeNameError || !m.AuthenticatedData {
+		t.Fatalf("nope: %v", m)
+	}
+	sent := counts.Upstream.Load()
+	m := ask("nope2." + signednet.Secure)
+	if m.Rcode != dns.RcodeNameError || !m.AuthenticatedData || !hasType(m.Ns, dns.TypeNSEC) {
+		t.Fatalf("nope2: %v", m)
+	}
+	if n := counts.Upstream.Load() - sent; n != 0 {
+		t.Errorf("nope2 cost %d upstream queries; the cached NSEC proves it", n)
+	}
+}
