@@ -89,7 +89,9 @@ func Start(t testing.TB) *Internet {
 	t.Helper()
 	dir := t.TempDir()
 	now := time.Now().UTC()
-	in := &Internet{Zones: map[string][]dns.RR{}, Inception: now.Add(-time.Hour), Expiration: now.Add(30 * 24 * time.Hour)}
+	// Valid from 40 days ago: a test may move the validator's clock back
+	// to when Expired's signatures (30 days ago to yesterday) were valid.
+	in := &Internet{Zones: map[string][]dns.RR{}, Inception: now.Add(-40 * 24 * time.Hour), Expiration: now.Add(30 * 24 * time.Hour)}
 	s := &signer{t: t, dir: dir, inception: in.Inception, expiration: in.Expiration}
 
 	var tld strings.Builder
