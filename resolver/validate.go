@@ -2,7 +2,6 @@ package resolver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -218,20 +217,6 @@ func (r *Resolver) aggressive(st *state, name string, qtype uint16, now time.Tim
 		return result{}, false
 	}
 	return result{rcode: rcode, ns: auth, sec: fullySecure()}, true
-}
-
-// ExtendedErrorOf returns the RFC 8914 code and text for a failed
-// resolution caused by bogus data, ok=false for other causes.
-func ExtendedErrorOf(err error) (code uint16, text string, ok bool) {
-	var ve *ValidationError
-	if !errors.As(err, &ve) {
-		return 0, "", false
-	}
-	code = ve.Result.EDE
-	if code == 0 {
-		code = dns.ExtendedErrorCodeDNSBogus
-	}
-	return code, ve.Result.Why, true
 }
 
 // bogusError is the error of a reply whose data is bogus.

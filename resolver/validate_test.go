@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -71,8 +72,9 @@ func TestValidationSignedInternet(t *testing.T) {
 						t.Fatalf("%s: rcode %s ad=%v err=%v, want insecure", from, dns.RcodeToString[m.Rcode], m.AuthenticatedData, err)
 					}
 				case "bogus":
-					code, _, ok := ExtendedErrorOf(err)
-					if m.Rcode != dns.RcodeServerFailure || !ok || (tc.EDE != 0 && code != tc.EDE) {
+					var ve *ValidationError
+					code, _ := ExtendedError(err)
+					if m.Rcode != dns.RcodeServerFailure || !errors.As(err, &ve) || (tc.EDE != 0 && code != tc.EDE) {
 						t.Fatalf("%s: rcode %s err=%v (EDE %d), want SERVFAIL with EDE %d", from, dns.RcodeToString[m.Rcode], err, code, tc.EDE)
 					}
 					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -57,8 +57,11 @@ type Result struct {
 	// an unsupported algorithm or digest); 0 otherwise.
 	EDE uint16
 	// Why is one line for logs and the EDE extra text: the zone and record
-	// at fault and the reason.
+	// at fault and the reason. It names no server.
 	Why string
+	// Cause is the error behind a chain that could not be fetched (for
+	// logs: it may name a server), nil otherwise.
+	Cause error
 	// Until is when the shortest-lived signature used expires (zero when
 	// none was used): cached data must not outlive it (RFC 4035 section
 	// 5.3.3).

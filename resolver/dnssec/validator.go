@@ -507,7 +507,9 @@ func (v *Validator) buildKeys(ctx context.Context, b *Budget, zone string, depth
 	}
 	reply, _, err := v.fetcher(b).Fetch(ctx, zone, dns.TypeDNSKEY)
 	if err != nil {
-		return keyEntry{res: bogus(EDEDNSKEYMissing, "cannot fetch the DNSKEY RRset of %s: %v", zone, err), signer: zone}
+		r := bogus(EDEDNSKEYMissing, "cannot fetch the DNSKEY RRset of %s", zone)
+		r.Cause = err
+		return keyEntry{res: r, signer: zone}
 	}
 	var keys []dns.RR
 	var sigs []*dns.RRSIG
@@ -546,7 +548,9 @@ func (v *Validator) chainDS(ctx context.Context, b *Budget, zone string, depth i
 	final := func(e keyEntry) dsChain { return dsChain{entry: &e} }
 	reply, respZone, err := v.fetcher(b).Fetch(ctx, zone, dns.TypeDS)
 	if err != nil {
-		return final(keyEntry{res: bogus(EDEBogus, "cannot fetch the DS RRset of %s: %v", zone, err), signer: zone})
+		r := bogus(EDEBogus, "cannot fetch the DS RRset of %s", zone)
+		r.Cause = err
+		return final(keyEntry{res: r, signer: zone})
 	}
 	if reply.Rcode != dns.RcodeSuccess && reply.Rcode != dns.RcodeNameError {
 		return final(keyEntry{res: bogus(EDEBogus, "DS query for %s answered %s", zone, dns.RcodeToString[reply.Rcode]), signer: zone})
