@@ -16,7 +16,7 @@ import (
 func dnssecNode(t *testing.T, in *signednet.Internet, dnssecPolicy, recursor string) *node {
 	t.Helper()
 	files := baseFiles()
-	files["policy.yaml"] = policyYAML + "dnssec:\n  validation: true\n  trust_anchors: trust-anchors.zone\n" + dnssecPolicy
+	files["policy.yaml"] = policyBase + "dnssec:\n  validation: true\n  trust_anchors: trust-anchors.zone\n" + dnssecPolicy
 	files["root.hints"] = in.RootHints
 	files["trust-anchors.zone"] = in.TrustAnchor
 	repo := newConfigRepo(t, files)
