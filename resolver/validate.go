@@ -140,15 +140,12 @@ func (r *Resolver) budget(v *dnssec.Validator, st *state) *dnssec.Budget {
 // zone ("" for a forwarder), and records in out its status and the DNSSEC
 // records that go with what out holds: the RRSIGs of the chain's RRsets,
 // and for a negative answer the SOA's RRSIGs and the NSEC/NSEC3 proof.
+//
+// What is validated is what the resolver keeps: the chain extract read
+// (with the RRSIGs covering it) and the authority section's SOA, NSEC and
+// NSEC3 records inside zone; whatever else a server sent is not used and
+// cannot make an answer bogus.
 func (r *Resolver) validate(ctx context.Context, st *state, v *dnssec.Validator, resp *dns.Msg, zone, name string, qtype uint16, out *outcome) {
-	res := v.Validate(ctx, r.budget(v, st), name, qtype, resp, zone)
-	out.sec = security{checked: true, status: res.Status}
-	if res.Status == dnssec.Bogus {
-		out.sec.bogus = &res
-	}
-	if res.Status == dnssec.Secure && !res.Until.IsZero() {
-		out.until = res.Until
-	}
 	owners := map[rrKey]bool{}
 	for _, rr := range out.chain {
 		h := rr.Header()
@@ -159,23 +156,38 @@ func (r *Resolver) validate(ctx context.Context, st *state, v *dnssec.Validator,
 			out.sigs = append(out.sigs, sig)
 		}
 	}
-	if out.status != statusNXDOMAIN && out.status != statusNODATA && !hasWildcardSig(out.sigs) {
-		return
-	}
-	// The authority records that prove the denial (or the wildcard
-	// expansion): from the answering zone only.
+	var ns []dns.RR
 	for _, rr := range resp.Ns {
 		h := rr.Header()
 		if zone != "" && !isSubDomain(zone, h.Name) {
 			continue
 		}
 		switch x := rr.(type) {
-		case *dns.NSEC, *dns.NSEC3:
-			out.proof = append(out.proof, rr)
+		case *dns.SOA, *dns.NSEC, *dns.NSEC3:
+			ns = append(ns, rr)
 		case *dns.RRSIG:
 			if x.TypeCovered == dns.TypeNSEC || x.TypeCovered == dns.TypeNSEC3 || x.TypeCovered == dns.TypeSOA {
-				out.proof = append(out.proof, rr)
+				ns = append(ns, rr)
 			}
+		}
+	}
+	kept := &dns.Msg{MsgHdr: resp.MsgHdr, Question: resp.Question, Answer: append(out.chain[:len(out.chain):len(out.chain)], out.sigs...), Ns: ns}
+	res := v.Validate(ctx, r.budget(v, st), name, qtype, kept, zone)
+	out.sec = security{checked: true, status: res.Status}
+	if res.Status == dnssec.Bogus {
+		out.sec.bogus = &res
+	}
+	if res.Status == dnssec.Secure && !res.Until.IsZero() {
+		out.until = res.Until
+	}
+	if out.status != statusNXDOMAIN && out.status != statusNODATA && !hasWildcardSig(out.sigs) {
+		return
+	}
+	// The authority records that prove the denial (or the wildcard
+	// expansion), kept to hand to DO clients: SOA signatures, NSEC, NSEC3.
+	for _, rr := range ns {
+		if rr.Header().Rrtype != dns.TypeSOA { // the SOA itself is out.soa
+			out.proof = append(out.proof, rr)
 		}
 	}
 }
