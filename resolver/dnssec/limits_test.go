@@ -185,3 +185,29 @@ func TestAnchors(t *testing.T) {
 		t.Error("an anchor for corp.example. covers www.example.")
 	}
 }
+
+// TestVerifiedOnce: a signature that verified is not verified again (the
+// same key, signature and records), so the denial every name of a gap
+// shares costs one verification; a changed record is verified afresh.
+func TestVerifiedOnce(t *testing.T) {
+	w := newWorld(t, dns.ECDSAP256SHA256)
+	v := w.validator(t, nil)
+	ns := concat(w.example.sign(t, w.exSOA), coverOf(t, w.exampleNSEC, "nope.example."), coverOf(t, w.exampleNSEC, "*.example."))
+	m := reply("nope.example.", dns.TypeA, dns.RcodeNameError, nil, ns)
+	if got := v.Validate(context.Background(), v.NewBudget(), "nope.example.", dns.TypeA, m, "example."); got.Status != Secure {
+		t.Fatal(got)
+	}
+	b := v.NewBudget()
+	if got := v.Validate(context.Background(), b, "nope.example.", dns.TypeA, m, "example."); got.Status != Secure {
+		t.Fatal(got)
+	}
+	if spent, _ := b.Spent(); spent != 0 {
+		t.Errorf("the same denial again cost %d verifications, want 0", spent)
+	}
+	a := w.example.sign(t, rr(t, "www.example. 300 IN A 192.0.2.1"))
+	v.Validate(context.Background(), v.NewBudget(), "www.example.", dns.TypeA, reply("www.example.", dns.TypeA, 0, a, nil), "example.")
+	forged := []dns.RR{rr(t, "www.example. 300 IN A 192.0.2.66"), a[1]}
+	if got := v.Validate(context.Background(), v.NewBudget(), "www.example.", dns.TypeA, reply("www.example.", dns.TypeA, 0, forged, nil), "example."); got.Status != Bogus {
+		t.Fatalf("changed data under a signature seen before: %v, want bogus", got)
+	}
+}

@@ -56,6 +56,7 @@ type Config struct {
 type Validator struct {
 	cfg  Config
 	keys *lru.Cache[string, keyEntry]
+	seen *lru.Cache[[32]byte, struct{}] // signatures that verified (verifiedKey)
 }
 
 // keyEntry is what is known about one zone's keys.
@@ -96,7 +97,11 @@ func New(cfg Config) (*Validator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dnssec: key cache: %w", err)
 	}
-	return &Validator{cfg: cfg, keys: c}, nil
+	seen, err := lru.New[[32]byte, struct{}](4 * cfg.KeyCacheSize)
+	if err != nil {
+		return nil, fmt.Errorf("dnssec: signature cache: %w", err)
+	}
+	return &Validator{cfg: cfg, keys: c, seen: seen}, nil
 }
 
 // fetcher is where b's chain fetches go.
@@ -117,7 +122,11 @@ func (noFetcher) Fetch(context.Context, string, uint16) (*dns.Msg, string, error
 }
 
 // NewBudget is the budget of one client query under the validator's limits.
-func (v *Validator) NewBudget() *Budget { return NewBudget(v.cfg.Limits) }
+func (v *Validator) NewBudget() *Budget {
+	b := NewBudget(v.cfg.Limits)
+	b.seen = v.seen
+	return b
+}
 
 // BogusTTL is how long a bogus result may be cached.
 func (v *Validator) BogusTTL() time.Duration { return v.cfg.BogusTTL }

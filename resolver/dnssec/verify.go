@@ -1,10 +1,13 @@
 package dnssec
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"strings"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/miekg/dns"
 )
 
@@ -43,7 +46,8 @@ type Budget struct {
 	validations int // left
 	hashes      int // left
 	hashCache   map[nsec3HashKey]string
-	fetcher     Fetcher // this query's own, when set (SetFetcher)
+	fetcher     Fetcher                        // this query's own, when set (SetFetcher)
+	seen        *lru.Cache[[32]byte, struct{}] // signatures that verified (the Validator's), or nil
 }
 
 // SetFetcher makes the chain fetches of this query go through f instead of
@@ -203,13 +207,19 @@ func verifyRRset(b *Budget, now time.Time, rrset []dns.RR, sigs []*dns.RRSIG, si
 			if n == 1 {
 				tried++
 			}
-			if !b.takeValidation() {
-				return verified{}, limited("%s: %v (%d signature verifications)", what, errBudget, b.limits.MaxValidations)
-			}
-			if err := sig.Verify(k, rrset); err != nil {
-				failed++
-				lastErr = err
-				continue
+			key, keyed := verifiedKey(k, sig, rrset)
+			if !keyed || b.seen == nil || !b.seen.Contains(key) {
+				if !b.takeValidation() {
+					return verified{}, limited("%s: %v (%d signature verifications)", what, errBudget, b.limits.MaxValidations)
+				}
+				if err := sig.Verify(k, rrset); err != nil {
+					failed++
+					lastErr = err
+					continue
+				}
+				if keyed && b.seen != nil {
+					b.seen.Add(key, struct{}{})
+				}
 			}
 			v := verified{until: sigExpiry(sig, now)}
 			// RFC 4035 section 5.3.2: fewer labels than the owner (a
@@ -229,6 +239,29 @@ func verifyRRset(b *Budget, now time.Time, rrset []dns.RR, sigs []*dns.RRSIG, si
 		return verified{}, bogus(EDESignatureNotYetValid, "every RRSIG of %s by %s is not yet valid", what, signer)
 	}
 	return verified{}, bogus(EDERRSIGsMissing, "no RRSIG of %s by %s matches a key of %s", what, signer, signer)
+}
+
+// verifiedKey identifies a verification: the key, the signature and the
+// exact records (wire form), hashed. The same triple verifies the same way
+// every time, so a signature that verified once (a denial's NSEC shared by
+// every name in its gap, say) is not verified again; its validity window
+// is still checked each time, before this.
+func verifiedKey(k *dns.DNSKEY, sig *dns.RRSIG, rrset []dns.RR) ([32]byte, bool) {
+	h := sha256.New()
+	buf := make([]byte, 4096)
+	for _, rr := range append([]dns.RR{k, sig}, rrset...) {
+		n, err := dns.PackRR(rr, buf, 0, nil, false)
+		if err != nil {
+			return [32]byte{}, false
+		}
+		var l [2]byte
+		binary.BigEndian.PutUint16(l[:], uint16(n))
+		h.Write(l[:])
+		h.Write(buf[:n])
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out, true
 }
 
 // dnskeyResult is the outcome of checking a zone's DNSKEY RRset against
