@@ -735,6 +735,7 @@ func (r *Resolver) iterate(ctx context.Context, st *state, qname string, qtype u
 		switch k {
 		case kindReferral:
 			nd := r.referral(resp, d, sname, stype, r.clock.Now())
+			r.noteReferral(resp, d.zone, nd.zone)
 			if old, ok := r.c.deleg.Peek(nd.zone); ok && old.child && r.clock.Now().Before(old.expires) {
 				// RFC 2181 5.4.1: the child's own NS set outranks the
 				// parent's referral while it lives.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gitops-dns/resolverd/internal/clock"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/miekg/dns"
 
 	"github.com/gitops-dns/resolverd/internal/wire"
@@ -48,6 +49,7 @@ type Resolver struct {
 	workers workers // idle goroutines that run the next flight
 	running atomic.Int64
 	val     atomic.Pointer[dnssec.Validator] // nil: validation off
+	dsHints *lru.Cache[string, dsHint]       // DS sets and their denials seen in referrals (validate.go)
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	mu      sync.Mutex // serialises reconfiguration
@@ -81,6 +83,7 @@ func New(cfg Config) (*Resolver, error) {
 		r.net = r.direct
 	}
 	r.c = newCaches(&r.cfg)
+	r.dsHints, _ = lru.New[string, dsHint](r.cfg.DelegationCacheSize)
 	d, key, err := parseHints(cfg.RootHints)
 	if err != nil {
 		return nil, err

@@ -120,11 +120,73 @@ type chainFetcher struct {
 
 func (f chainFetcher) Fetch(ctx context.Context, name string, qtype uint16) (*dns.Msg, string, error) {
 	name = lower(name)
+	if qtype == dns.TypeDS {
+		if h, ok := f.r.dsHints.Get(name); ok && f.r.clock.Now().Before(h.expires) {
+			return h.reply, h.parent, nil
+		}
+	}
 	if rule := f.r.forwardRule(name); rule != nil {
 		resp, err := f.r.forwardReply(ctx, f.st, rule, name, qtype)
 		return resp, "", err
 	}
 	return f.r.iterate(ctx, f.st, name, qtype)
+}
+
+// dsHint is what a referral said about the DS RRset of the zone it
+// delegates to: the DS records and their RRSIGs, or the NSEC/NSEC3 records
+// (with theirs) denying them, as the reply to a DS question the parent
+// would give. The validator checks it like any fetched reply, so a hint is
+// only a saved round trip, never trusted as such.
+type dsHint struct {
+	reply   *dns.Msg
+	parent  string
+	expires time.Time
+}
+
+// noteReferral keeps the DS information of a referral from the servers of
+// parent to child (RFC 4035 3.1.4: a signed parent sends it with DO).
+func (r *Resolver) noteReferral(resp *dns.Msg, parent, child string) {
+	if r.validator() == nil {
+		return
+	}
+	m := &dns.Msg{}
+	m.SetQuestion(child, dns.TypeDS)
+	m.Response, m.Authoritative = true, true
+	var ttl uint32
+	first := true
+	for _, rr := range resp.Ns {
+		h := rr.Header()
+		if h.Class != dns.ClassINET || !isSubDomain(parent, h.Name) {
+			continue
+		}
+		keep := false
+		switch x := rr.(type) {
+		case *dns.DS:
+			keep = equalFold(h.Name, child)
+			if keep {
+				m.Answer = append(m.Answer, rr)
+			}
+		case *dns.NSEC, *dns.NSEC3:
+			keep = true
+			m.Ns = append(m.Ns, rr)
+		case *dns.RRSIG:
+			switch x.TypeCovered {
+			case dns.TypeDS:
+				if equalFold(h.Name, child) {
+					m.Answer = append(m.Answer, rr)
+				}
+			case dns.TypeNSEC, dns.TypeNSEC3:
+				m.Ns = append(m.Ns, rr)
+			}
+		}
+		if keep && (first || h.Ttl < ttl) {
+			ttl, first = h.Ttl, false
+		}
+	}
+	if first {
+		return // an unsigned parent's referral: nothing to keep
+	}
+	r.dsHints.Add(child, dsHint{reply: m, parent: parent, expires: r.clock.Now().Add(capTTL(ttl, r.cfg.MaxTTL))})
 }
 
 // budget is st's validation budget, made on first use.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -252,5 +254,53 @@ func BenchmarkColdResolveSigned(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
 		})
+	}
+}
+
+// recordingTransport is NetTransport noting the types asked.
+type recordingTransport struct {
+	NetTransport
+	mu    sync.Mutex
+	asked map[uint16]int
+}
+
+func (t *recordingTransport) Exchange(ctx context.Context, network string, server netip.AddrPort, m *dns.Msg) (*dns.Msg, error) {
+	t.mu.Lock()
+	t.asked[m.Question[0].Qtype]++
+	t.mu.Unlock()
+	return t.NetTransport.Exchange(ctx, network, server, m)
+}
+
+// TestReferralDS: the DS records (and the NSEC denying them) that signed
+// parents put in referrals spare the chain its DS questions.
+func TestReferralDS(t *testing.T) {
+	if !signednet.Available() {
+		t.Skip("bind9-utils or NSD not installed")
+	}
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	in := signednet.Start(t)
+	anchors, err := dnssec.NewAnchors(mustRRs(t, ".", in.TrustAnchor))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &recordingTransport{asked: map[uint16]int{}}
+	r, err := New(Config{RootHints: mustRRs(t, ".", in.RootHints), Port: uint16(in.Port), QueryLocalhost: true, DisableIPv6: true,
+		HealthInterval: -1, Transport: tr, DNSSEC: &dnssec.Config{Anchors: anchors}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, name := range []string{"www." + signednet.Secure, "www." + signednet.Insecure} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		m, err := r.Resolve(ctx, dns.Question{Name: name, Qtype: dns.TypeA, Qclass: dns.ClassINET})
+		cancel()
+		if err != nil || m.Rcode != dns.RcodeSuccess {
+			t.Fatalf("%s: %v %v", name, err, m)
+		}
+	}
+	if n := tr.asked[dns.TypeDS]; n != 0 {
+		t.Errorf("%d DS questions sent; the referrals held the DS sets and their denials", n)
 	}
 }
