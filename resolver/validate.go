@@ -234,7 +234,11 @@ func (r *Resolver) validate(ctx context.Context, st *state, v *dnssec.Validator,
 		}
 	}
 	kept := &dns.Msg{MsgHdr: resp.MsgHdr, Question: resp.Question, Answer: append(out.chain[:len(out.chain):len(out.chain)], out.sigs...), Ns: ns}
-	res := v.Validate(ctx, r.budget(v, st), name, qtype, kept, zone)
+	validate := v.Validate
+	if out.status == statusFollow {
+		validate = v.ValidatePartial // the chain's target is another question
+	}
+	res := validate(ctx, r.budget(v, st), name, qtype, kept, zone)
 	out.sec = security{checked: true, status: res.Status}
 	if res.Status == dnssec.Bogus {
 		out.sec.bogus = &res

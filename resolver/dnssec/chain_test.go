@@ -264,3 +264,18 @@ func TestUnknownZone(t *testing.T) {
 		t.Errorf("asked the DS of host.unsigned.example. %d times: the walk must stop at the insecure delegation", n)
 	}
 }
+
+// TestValidatePartial: a reply holding only the start of a CNAME chain
+// (its target is another question) is secure when its RRsets are; as a
+// complete reply the missing target would be a NODATA without proof.
+func TestValidatePartial(t *testing.T) {
+	w := newWorld(t, dns.ECDSAP256SHA256)
+	v := w.validator(t, nil)
+	m := reply("alias.example.", dns.TypeA, 0, w.example.sign(t, rr(t, "alias.example. 300 IN CNAME target.elsewhere.")), nil)
+	if got := v.ValidatePartial(context.Background(), v.NewBudget(), "alias.example.", dns.TypeA, m, "example."); got.Status != Secure {
+		t.Errorf("partial: %v, want secure", got)
+	}
+	if got := v.Validate(context.Background(), v.NewBudget(), "alias.example.", dns.TypeA, m, "example."); got.Status != Bogus {
+		t.Errorf("complete: %v, want bogus (no proof the target has no A)", got)
+	}
+}

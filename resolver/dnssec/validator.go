@@ -172,6 +172,18 @@ func (v *Validator) preCheck(name string) (Result, bool) {
 // denial in the authority section. Referrals are not validated here (the
 // chain fetches DS itself). b is the client query's budget.
 func (v *Validator) Validate(ctx context.Context, b *Budget, qname string, qtype uint16, reply *dns.Msg, zone string) Result {
+	return v.validate(ctx, b, qname, qtype, reply, zone, true)
+}
+
+// ValidatePartial is Validate for a reply whose CNAME chain continues
+// beyond it (its target is resolved by another question): the RRsets and
+// wildcard proofs are validated, but the end of the chain is not expected
+// here, so its absence is no NODATA to prove.
+func (v *Validator) ValidatePartial(ctx context.Context, b *Budget, qname string, qtype uint16, reply *dns.Msg, zone string) Result {
+	return v.validate(ctx, b, qname, qtype, reply, zone, false)
+}
+
+func (v *Validator) validate(ctx context.Context, b *Budget, qname string, qtype uint16, reply *dns.Msg, zone string, complete bool) Result {
 	qname = canonical(qname)
 	if zone != "" {
 		zone = canonical(zone)
@@ -212,8 +224,8 @@ func (v *Validator) Validate(ctx context.Context, b *Budget, qname string, qtype
 			wildcards = append(wildcards, wildcardUse{name: canonical(s.name), wildcard: ver.wildcard})
 		}
 	}
-	negative := reply.Rcode == dns.RcodeNameError
-	nodata := reply.Rcode == dns.RcodeSuccess && !hasRRset(answer, target, qtype) && !isReferral(reply) &&
+	negative := complete && reply.Rcode == dns.RcodeNameError
+	nodata := complete && reply.Rcode == dns.RcodeSuccess && !hasRRset(answer, target, qtype) && !isReferral(reply) &&
 		!(qtype == dns.TypeANY && len(answer) > 0)
 	if len(wildcards) == 0 && !negative && !nodata {
 		return res
