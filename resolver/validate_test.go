@@ -11,14 +11,14 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/gitops-dns/resolverd/internal/dnssectest"
 	"github.com/gitops-dns/resolverd/internal/fakeclock"
-	"github.com/gitops-dns/resolverd/internal/signednet"
 	"github.com/gitops-dns/resolverd/resolver/dnssec"
 )
 
 // validatingResolver resolves from the signed internet with its root's
 // trust anchor.
-func validatingResolver(t testing.TB, in *signednet.Internet) *Resolver {
+func validatingResolver(t testing.TB, in *dnssectest.Internet) *Resolver {
 	t.Helper()
 	anchors, err := dnssec.NewAnchors(mustRRs(t, ".", in.TrustAnchor))
 	if err != nil {
@@ -47,15 +47,15 @@ func hasType(rrs []dns.RR, t uint16) bool {
 // answers carry AD and their RRSIGs, insecure ones neither, bogus ones are
 // SERVFAIL with the EDE of why, and with CD the data without AD.
 func TestValidationSignedInternet(t *testing.T) {
-	if !signednet.Available() {
+	if !dnssectest.Available() {
 		t.Skip("bind9-utils or NSD not installed")
 	}
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	in := signednet.Start(t)
+	in := dnssectest.Start(t)
 	r := validatingResolver(t, in)
-	for _, tc := range signednet.Expectations {
+	for _, tc := range dnssectest.Expectations {
 		t.Run(tc.Name+"/"+dns.TypeToString[tc.Type], func(t *testing.T) {
 			q := dns.Question{Name: tc.Name, Qtype: tc.Type, Qclass: dns.ClassINET}
 			for _, from := range []string{"network", "cache"} {
@@ -95,13 +95,13 @@ func TestValidationSignedInternet(t *testing.T) {
 // TestValidationCaching: bogus data is cached for the bogus TTL (60 s)
 // and then asked again; a secure answer from the cache keeps AD.
 func TestValidationCaching(t *testing.T) {
-	if !signednet.Available() {
+	if !dnssectest.Available() {
 		t.Skip("bind9-utils or NSD not installed")
 	}
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	in := signednet.Start(t)
+	in := dnssectest.Start(t)
 	anchors, err := dnssec.NewAnchors(mustRRs(t, ".", in.TrustAnchor))
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +119,7 @@ func TestValidationCaching(t *testing.T) {
 		defer cancel()
 		return r.Resolve(ctx, dns.Question{Name: name, Qtype: dns.TypeA, Qclass: dns.ClassINET})
 	}
-	bogusName := "www." + signednet.Tampered
+	bogusName := "www." + dnssectest.Tampered
 	if m, err := ask(bogusName); m.Rcode != dns.RcodeServerFailure || err == nil {
 		t.Fatalf("first: %v %v", m, err)
 	}
@@ -132,7 +132,7 @@ func TestValidationCaching(t *testing.T) {
 	if m, _ := ask(bogusName); m.Rcode != dns.RcodeServerFailure || counts.Upstream.Load() == sent {
 		t.Fatalf("after the bogus TTL: rcode %s, no new upstream query; want it asked again", dns.RcodeToString[m.Rcode])
 	}
-	good := "www." + signednet.Secure
+	good := "www." + dnssectest.Secure
 	if m, _ := ask(good); !m.AuthenticatedData {
 		t.Fatalf("secure: %v", m)
 	}
@@ -172,13 +172,13 @@ func TestStaleNeverSecure(t *testing.T) {
 // TestAggressiveNSEC: after a validated NXDOMAIN, a name in the same NSEC
 // gap is denied without a query (RFC 8198), securely.
 func TestAggressiveNSEC(t *testing.T) {
-	if !signednet.Available() {
+	if !dnssectest.Available() {
 		t.Skip("bind9-utils or NSD not installed")
 	}
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	in := signednet.Start(t)
+	in := dnssectest.Start(t)
 	anchors, err := dnssec.NewAnchors(mustRRs(t, ".", in.TrustAnchor))
 	if err != nil {
 		t.Fatal(err)
@@ -198,11 +198,11 @@ func TestAggressiveNSEC(t *testing.T) {
 	}
 	// secure.example.'s names sort apex, *.wild, a.b, alias, ns, txt, www:
 	// "nope" and "nope2" share the gap between ns and txt.
-	if m := ask("nope." + signednet.Secure); m.Rcode != dns.RcodeNameError || !m.AuthenticatedData {
+	if m := ask("nope." + dnssectest.Secure); m.Rcode != dns.RcodeNameError || !m.AuthenticatedData {
 		t.Fatalf("nope: %v", m)
 	}
 	sent := counts.Upstream.Load()
-	m := ask("nope2." + signednet.Secure)
+	m := ask("nope2." + dnssectest.Secure)
 	if m.Rcode != dns.RcodeNameError || !m.AuthenticatedData || !hasType(m.Ns, dns.TypeNSEC) {
 		t.Fatalf("nope2: %v", m)
 	}
@@ -217,10 +217,10 @@ func TestAggressiveNSEC(t *testing.T) {
 // validation on (two signature verifications, the chain cached) and off,
 // side by side in one run. cpu-µs/op is the process's CPU per resolution.
 func BenchmarkColdResolveSigned(b *testing.B) {
-	if !signednet.Available() {
+	if !dnssectest.Available() {
 		b.Skip("bind9-utils or NSD not installed")
 	}
-	in := signednet.Start(b)
+	in := dnssectest.Start(b)
 	anchors, err := dnssec.NewAnchors(mustRRs(b, ".", in.TrustAnchor))
 	if err != nil {
 		b.Fatal(err)
@@ -244,12 +244,12 @@ func BenchmarkColdResolveSigned(b *testing.B) {
 				}
 				return m
 			}
-			q("prime.wild." + signednet.Secure) // delegations and keys cached
+			q("prime.wild." + dnssectest.Secure) // delegations and keys cached
 			b.ReportAllocs()
 			b.ResetTimer()
 			cpu0 := cpuTime(b)
 			for i := 0; i < b.N; i++ {
-				q(fmt.Sprintf("n%d.wild.%s", i, signednet.Secure))
+				q(fmt.Sprintf("n%d.wild.%s", i, dnssectest.Secure))
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
@@ -274,13 +274,13 @@ func (t *recordingTransport) Exchange(ctx context.Context, network string, serve
 // TestReferralDS: the DS records (and the NSEC denying them) that signed
 // parents put in referrals spare the chain its DS questions.
 func TestReferralDS(t *testing.T) {
-	if !signednet.Available() {
+	if !dnssectest.Available() {
 		t.Skip("bind9-utils or NSD not installed")
 	}
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	in := signednet.Start(t)
+	in := dnssectest.Start(t)
 	anchors, err := dnssec.NewAnchors(mustRRs(t, ".", in.TrustAnchor))
 	if err != nil {
 		t.Fatal(err)
@@ -292,7 +292,7 @@ func TestReferralDS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	for _, name := range []string{"www." + signednet.Secure, "www." + signednet.Insecure} {
+	for _, name := range []string{"www." + dnssectest.Secure, "www." + dnssectest.Insecure} {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		m, err := r.Resolve(ctx, dns.Question{Name: name, Qtype: dns.TypeA, Qclass: dns.ClassINET})
 		cancel()

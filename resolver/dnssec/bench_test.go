@@ -43,7 +43,7 @@ func BenchmarkValidateNSEC3Denial(b *testing.B) {
 }
 
 // BenchmarkKeyTrapAnswer is the cost of refusing one answer of
-// signednet's KeyTrap shape built in Go: 40 keys sharing the ZSK's tag, 40
+// dnssectest's KeyTrap shape built in Go: 40 keys sharing the ZSK's tag, 40
 // bad signatures (the chain cached). The limits bound it to 8 signatures x
 // 2 keys.
 func BenchmarkKeyTrapAnswer(b *testing.B) {

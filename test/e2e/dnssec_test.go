@@ -7,13 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitops-dns/resolverd/internal/signednet"
+	"github.com/gitops-dns/resolverd/internal/dnssectest"
 	"github.com/miekg/dns"
 )
 
 // dnssecNode runs a node resolving from the signed fake internet with its
 // root's trust anchor, plus the given policy.yaml dnssec lines.
-func dnssecNode(t *testing.T, in *signednet.Internet, dnssecPolicy, recursor string) *node {
+func dnssecNode(t *testing.T, in *dnssectest.Internet, dnssecPolicy, recursor string) *node {
 	t.Helper()
 	files := baseFiles()
 	files["policy.yaml"] = policyBase + "dnssec:\n  validation: true\n  trust_anchors: trust-anchors.zone\n" + dnssecPolicy
@@ -70,12 +70,12 @@ func statusOf(out string) string {
 // TestDNSSECValidation: every variant of the signed internet through the
 // real binary with dig +dnssec, +cd and +adflag (issue 16).
 func TestDNSSECValidation(t *testing.T) {
-	if !signednet.Available() {
+	if !dnssectest.Available() {
 		t.Skip("bind9-utils or NSD not installed")
 	}
-	in := signednet.Start(t)
+	in := dnssectest.Start(t)
 	n := dnssecNode(t, in, "", "")
-	for _, tc := range signednet.Expectations {
+	for _, tc := range dnssectest.Expectations {
 		qt := dns.TypeToString[tc.Type]
 		t.Run(tc.Name+"/"+qt, func(t *testing.T) {
 			out := digFull(t, n, "+dnssec", tc.Name, qt)
@@ -109,7 +109,7 @@ func TestDNSSECValidation(t *testing.T) {
 
 	// AD goes to clients that set DO or AD (RFC 6840 5.7); RRSIGs only to
 	// DO. (dig sets AD by default.)
-	name := "www." + signednet.Secure
+	name := "www." + dnssectest.Secure
 	if out := digFull(t, n, "+noadflag", name, "A"); hasFlag(out, "ad") || strings.Contains(out, "RRSIG") {
 		t.Errorf("plain query: no ad, no RRSIG; got:\n%s", out)
 	}
@@ -137,21 +137,21 @@ func TestDNSSECValidation(t *testing.T) {
 // bogus zone into an insecure one; the test-only override date makes
 // expired signatures valid again (Unbound's val-override-date).
 func TestDNSSECNegativeAnchorAndOverride(t *testing.T) {
-	if !signednet.Available() {
+	if !dnssectest.Available() {
 		t.Skip("bind9-utils or NSD not installed")
 	}
-	in := signednet.Start(t)
-	n := dnssecNode(t, in, "  negative_trust_anchors: ["+signednet.Tampered+"]\n",
+	in := dnssectest.Start(t)
+	n := dnssecNode(t, in, "  negative_trust_anchors: ["+dnssectest.Tampered+"]\n",
 		"dnssec_override_date "+time.Now().UTC().Add(-48*time.Hour).Format("20060102150405"))
-	if out := digFull(t, n, "+dnssec", "www."+signednet.Tampered, "A"); statusOf(out) != "NOERROR" || hasFlag(out, "ad") {
+	if out := digFull(t, n, "+dnssec", "www."+dnssectest.Tampered, "A"); statusOf(out) != "NOERROR" || hasFlag(out, "ad") {
 		t.Errorf("under a negative trust anchor: NOERROR without ad; got:\n%s", out)
 	}
-	if out := digFull(t, n, "+dnssec", "www."+signednet.NoSig, "A"); statusOf(out) != "SERVFAIL" {
+	if out := digFull(t, n, "+dnssec", "www."+dnssectest.NoSig, "A"); statusOf(out) != "SERVFAIL" {
 		t.Errorf("outside the negative trust anchor: SERVFAIL; got:\n%s", out)
 	}
 	// Two days ago the expired zone's signatures (a month ago to a day ago)
 	// were valid, as were the chain's above it (from 40 days ago).
-	if out := digFull(t, n, "+dnssec", "www."+signednet.Expired, "A"); !hasFlag(out, "ad") {
+	if out := digFull(t, n, "+dnssec", "www."+dnssectest.Expired, "A"); !hasFlag(out, "ad") {
 		t.Errorf("expired zone at the override date: secure; got:\n%s", out)
 	}
 }
@@ -159,12 +159,12 @@ func TestDNSSECNegativeAnchorAndOverride(t *testing.T) {
 // TestDNSSECKeyTrap: a zone of colliding keys and bad signatures answers
 // SERVFAIL within the limits while the node keeps answering other names.
 func TestDNSSECKeyTrap(t *testing.T) {
-	if !signednet.Available() {
+	if !dnssectest.Available() {
 		t.Skip("bind9-utils or NSD not installed")
 	}
-	in := signednet.Start(t)
+	in := dnssectest.Start(t)
 	n := dnssecNode(t, in, "", "")
-	good := "www." + signednet.Secure
+	good := "www." + dnssectest.Secure
 	if out := digFull(t, n, "+dnssec", good, "A"); !hasFlag(out, "ad") {
 		t.Fatalf("warm-up: %s", out)
 	}
@@ -183,7 +183,7 @@ func TestDNSSECKeyTrap(t *testing.T) {
 				}
 				m := new(dns.Msg)
 				// Distinct names: each is a new resolution through the trap.
-				m.SetQuestion(fmt.Sprintf("h%d-%d.%s", i, j, signednet.KeyTrap), dns.TypeA)
+				m.SetQuestion(fmt.Sprintf("h%d-%d.%s", i, j, dnssectest.KeyTrap), dns.TypeA)
 				m.SetEdns0(1232, true)
 				c.Exchange(m, n.addr())
 			}
@@ -200,7 +200,7 @@ func TestDNSSECKeyTrap(t *testing.T) {
 			t.Fatalf("query %d for %s during the KeyTrap load: %v %v", i, good, r, err)
 		}
 	}
-	if out := digFull(t, n, "+dnssec", "www."+signednet.KeyTrap, "A"); statusOf(out) != "SERVFAIL" {
+	if out := digFull(t, n, "+dnssec", "www."+dnssectest.KeyTrap, "A"); statusOf(out) != "SERVFAIL" {
 		t.Errorf("keytrap zone: SERVFAIL; got:\n%s", out)
 	}
 }
