@@ -198,6 +198,7 @@ func (n *node) writeCorefile(repoDir string, spec nodeSpec) {
 	}
 }
 
+// recursorBlock is the extra lines of the recursor plugin's block.
 func (n *node) start() {
 	n.t.Helper()
 	n.cmd = exec.Command(resolverdBin, "-conf", n.corefile)
