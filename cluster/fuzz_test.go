@@ -57,6 +57,7 @@ func FuzzLoadPolicy(f *testing.F) {
 	f.Add([]byte("recursion:\n  root_hints: root.hints\nfallback:\n  ttl: 30\nlimits:\n  max_delete_percent: 10\n  min_ttl: 30\n  max_ttl: 86400\n"))
 	f.Add([]byte("limits: {min_ttl: 9999999999999}\n"))
 	f.Add([]byte("recursion:\n"))
+	f.Add([]byte("dnssec:\n  validation: true\n  trust_anchors: trust-anchors.zone\n  negative_trust_anchors: [corp.example.]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const file = "policy.yaml"
 		p, fs := ParsePolicy(file, data)
@@ -66,6 +67,11 @@ func FuzzLoadPolicy(f *testing.F) {
 		}
 		if p.MinTTL > p.MaxTTL || p.FallbackTTL == 0 || p.MaxDeletePercent < 0 || p.MaxDeletePercent > 100 {
 			t.Fatalf("accepted policy %+v", p)
+		}
+		for _, n := range p.DNSSEC.NegativeTrustAnchors {
+			if !strings.HasSuffix(n, ".") || n != strings.ToLower(n) {
+				t.Fatalf("accepted negative trust anchor %q", n)
+			}
 		}
 	})
 }

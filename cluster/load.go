@@ -52,6 +52,7 @@ const (
 	RuleRecordSyntax   = "record-syntax"
 	RuleProbeSyntax    = "probe-syntax"
 	RuleRootHints      = "root-hints"
+	RuleTrustAnchors   = "trust-anchors"
 )
 
 type loader struct {
@@ -123,6 +124,7 @@ func Load(fsys fs.FS, dir string) (*model.Revision, []zones.Finding) {
 	l.loadFallback(rev)
 	l.loadProbes(rev)
 	l.loadRootHints(rev)
+	l.loadTrustAnchors(rev)
 	l.crossRefs(rev)
 	SortFindings(l.findings)
 	return rev, l.findings
@@ -165,6 +167,7 @@ func defaultPolicy(file string) model.Policy {
 		MaxDeletePercent: model.DefaultMaxDeletePercent,
 		MinTTL:           model.DefaultMinTTL,
 		MaxTTL:           model.DefaultMaxTTL,
+		DNSSEC:           model.DNSSECPolicy{Validation: true},
 		Pos:              zones.Position{File: file},
 	}
 }
@@ -210,6 +213,7 @@ func decodePolicy(d *ydec, root *yaml.Node, p *model.Policy) {
 				}},
 			})
 		}},
+		"dnssec": {fn: func(v *yaml.Node) { decodeDNSSEC(d, v, &p.DNSSEC) }},
 		"limits": {fn: func(v *yaml.Node) {
 			d.mapping(v, "limits", map[string]field{
 				"max_delete_percent": {fn: func(v *yaml.Node) {

@@ -10,6 +10,7 @@ import (
 	"github.com/gitops-dns/resolverd/cluster/gittree"
 	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/gitops-dns/resolverd/node"
+	"github.com/gitops-dns/resolverd/resolver/dnssec"
 
 	"github.com/gitops-dns/resolverd/zones"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -187,5 +188,38 @@ func TestAliasBomb(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("no budget finding among %d findings:\n%s", len(fs), findingStrings(fs[:min(5, len(fs))]))
+	}
+}
+
+// TestTrustAnchors: a repo's trust anchor file is what the node validates
+// with; without one the IANA root KSKs are.
+func TestTrustAnchors(t *testing.T) {
+	rev, fs := Load(mapFS(with(goodRepo, map[string]string{
+		"policy.yaml": "dnssec:\n  trust_anchors: ta.zone\n  negative_trust_anchors: [Corp.Example.]\n",
+		"ta.zone":     "; the lab's own root\n. 3600 IN DS 12345 13 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF\n",
+	})), "")
+	if zones.HasErrors(fs) {
+		t.Fatalf("findings:\n%s", findingStrings(fs))
+	}
+	if !rev.Policy.DNSSEC.Validation || len(rev.Policy.DNSSEC.NegativeTrustAnchors) != 1 || rev.Policy.DNSSEC.NegativeTrustAnchors[0] != "corp.example." {
+		t.Errorf("dnssec policy: %+v", rev.Policy.DNSSEC)
+	}
+	a, err := dnssec.AnchorsOrRoot(rev.TrustAnchors)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds := a.At("."); len(ds) != 1 || ds[0].KeyTag != 12345 {
+		t.Errorf("anchors: %v", ds)
+	}
+	rev, _ = Load(mapFS(goodRepo), "")
+	a, err = dnssec.AnchorsOrRoot(rev.TrustAnchors)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds := a.At("."); len(ds) != 2 {
+		t.Errorf("built-in anchors: %v", ds)
+	}
+	if p, _ := ParsePolicy("policy.yaml", []byte("dnssec:\n  validation: false\n")); p.DNSSEC.Validation {
+		t.Error("validation: false was not honoured")
 	}
 }

@@ -251,6 +251,36 @@ var ruleCases = []ruleCase{
 			"dns/root.hints:2:1: error: root-hints: root server b.root.test. has no A or AAAA record in the hints",
 			"dns/root.hints:4:1: error: root-hints: MX record: root hints hold NS, A and AAAA records only",
 		}},
+	{name: "dnssec policy", rule: "policy-value",
+		changes: map[string]string{"policy.yaml": "dnssec:\n  validation: yes please\n  trust_anchors: /etc/ta.zone\n  negative_trust_anchors: [corp.example, corp.example., corp.example.]\n  negative_trust_anchor: []\n"},
+		want: []string{
+			"dns/policy.yaml:3:18: error: policy-value: dnssec.trust_anchors must be a path inside the config folder, not \"/etc/ta.zone\"",
+			"dns/policy.yaml:4:28: error: policy-value: dnssec.negative_trust_anchors: negative trust anchor \"corp.example\" is not an absolute name (add the final dot)",
+			"dns/policy.yaml:4:57: error: policy-value: dnssec.negative_trust_anchors: corp.example. listed twice",
+		}},
+	{name: "dnssec unknown field", rule: "yaml-unknown-field",
+		changes: map[string]string{"policy.yaml": "dnssec:\n  validation: false\n  negative_trust_anchor: []\n"},
+		want: []string{
+			"dns/policy.yaml:3:3: error: yaml-unknown-field: unknown field \"negative_trust_anchor\" in dnssec (did you mean \"negative_trust_anchors\"?)",
+		}},
+	{name: "dnssec wrong type", rule: "yaml-type",
+		changes: map[string]string{"policy.yaml": "dnssec:\n  validation: yes please\n"},
+		want: []string{
+			"dns/policy.yaml:2:15: error: yaml-type: dnssec.validation must be true or false, not a string",
+		}},
+	{name: "trust anchors", rule: "trust-anchors",
+		changes: map[string]string{"policy.yaml": "dnssec:\n  trust_anchors: trust-anchors.zone\n  negative_trust_anchors: [example.]\n",
+			"trust-anchors.zone": "corp.example. 3600 IN DS 1 8 2 ABCD\ncorp.example. 3600 IN A 198.18.5.1\ncorp.example. 3600 IN DNSKEY 0 3 8 AwEAAQ==\n"},
+		want: []string{
+			"dns/policy.yaml:3:28: warning: trust-anchors: negative trust anchor example. disables the trust anchor for corp.example. (dns/trust-anchors.zone)",
+			"dns/trust-anchors.zone:2:1: error: trust-anchors: A record: trust anchors are DS or DNSKEY records",
+			"dns/trust-anchors.zone:3:1: error: trust-anchors: DNSKEY record for corp.example. is not a zone key (flags 0 lack bit 7)",
+		}},
+	{name: "trust anchors missing", rule: "repo-layout",
+		changes: map[string]string{"policy.yaml": "dnssec:\n  trust_anchors: trust-anchors.zone\n"},
+		want: []string{
+			"dns/trust-anchors.zone: error: repo-layout: missing file",
+		}},
 
 	// --- Check: forwarder graph and addresses ---
 	{name: "forward cycle", rule: "forward-cycle",

@@ -12,7 +12,7 @@ import (
 
 // PacketCache holds whole responses of the chain to recursive queries, keyed
 // on the normalized question and the flags that change the answer (RD, CD,
-// DO), so a repeated question is answered with a copy and its TTLs
+// DO, AD), so a repeated question is answered with a copy and its TTLs
 // decremented, without unpacking or the chain. Entries belong to one
 // generation (one served revision): a swap makes every older entry
 // unreachable at once. Bounded: a full shard drops an arbitrary entry.
@@ -118,6 +118,11 @@ func cacheKey(buf *[maxNameWire + 5]byte, q *Query) []byte {
 	}
 	if q.DO {
 		f |= 4
+	}
+	if q.Flags&wire.FlagAD != 0 {
+		// RFC 6840 5.7: the reply's AD bit depends on the query's DO and
+		// AD bits, so both are in the key.
+		f |= 8
 	}
 	buf[n+4] = f
 	return buf[:n+5]

@@ -175,6 +175,9 @@ func TestPacketCacheKeyFlags(t *testing.T) {
 		mod  func(m *dns.Msg)
 	}{
 		{"cd", func(m *dns.Msg) { m.CheckingDisabled = true }},
+		// RFC 6840 5.7: AD set by the client asks for AD in the reply, so
+		// an entry learnt without it must not answer (nor the reverse).
+		{"ad", func(m *dns.Msg) { m.AuthenticatedData = true }},
 		{"do", func(m *dns.Msg) { m.IsEdns0().SetDo() }},
 		{"no rd", func(m *dns.Msg) { m.RecursionDesired = false }},
 		{"aaaa", func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeAAAA }},

@@ -43,6 +43,11 @@ type entry struct {
 	rcode   int // negative: dns.RcodeNameError or dns.RcodeSuccess (NODATA)
 	expires time.Time
 	from    netip.AddrPort // the server it came from (cache inspection)
+	// With validation on: the RRSIGs of the RRset, or of a negative
+	// answer the SOA's RRSIGs and the NSEC/NSEC3 records proving it (with
+	// theirs); and the security of the data.
+	sigs []dns.RR
+	sec  security
 }
 
 func (e *entry) fresh(now time.Time) bool { return now.Before(e.expires) }

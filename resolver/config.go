@@ -6,6 +6,8 @@ import (
 
 	"github.com/gitops-dns/resolverd/internal/clock"
 	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/resolver/dnssec"
 )
 
 // ForwardRule sends questions at or below Zone to the To targets (recursive
@@ -25,6 +27,9 @@ type Config struct {
 	RootHints []dns.RR
 	// Forward rules, any order.
 	Forward []ForwardRule
+	// DNSSEC, when set, turns validation on (see validate.go); its Fetcher
+	// and Now are ignored: the resolver is both. SetDNSSEC changes it.
+	DNSSEC *dnssec.Config
 	// Port, when non-zero, is the port every iteratively-asked server is
 	// queried on (tests run authorities on loopback on one free port).
 	// Forward targets carry their own port. 0 = 53.

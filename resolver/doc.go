@@ -6,7 +6,8 @@
 // server RTTs, recent failures) with serve-stale (RFC 8767), and the limits
 // that keep the work of one client question bounded (upstream sends, CNAME
 // restarts, NS-name lookups, an overall deadline, a cap on resolutions in
-// flight).
+// flight). With Config.DNSSEC it validates what it caches (validate.go;
+// the proofs are package resolver/dnssec's).
 //
 // Real authorities are not clean: an answer is taken from a server of the
 // zone with or without the AA bit; SERVFAIL, REFUSED, FORMERR and NOTIMP

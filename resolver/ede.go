@@ -22,15 +22,27 @@ import (
 //     4.24: "an unrecoverable error occurred while communicating with
 //     another server");
 //   - 0 Other, with a text, for the limits of our own (CNAME loop, work
-//     budget, too many referrals, overload): no RFC 8914 code says these.
+//     budget, too many referrals, overload): no RFC 8914 code says these;
+//   - for bogus DNSSEC data (*ValidationError), the code of why (6 DNSSEC
+//     Bogus, 7 Signature Expired, 8 Signature Not Yet Valid, 9 DNSKEY
+//     Missing, 10 RRSIGs Missing, 12 NSEC Missing) with the validator's
+//     reason, which names the zone and record at fault (public data) but
+//     no server.
 //
 // A cached failure (RFC 9520) reports the cause it was cached for. The
 // text names the class of failure only, never a server or a name.
 func ExtendedError(err error) (code uint16, text string) {
 	var ne net.Error
+	var ve *ValidationError
 	switch {
 	case err == nil:
 		return dns.ExtendedErrorCodeOther, ""
+	case errors.As(err, &ve):
+		code = ve.Result.EDE
+		if code == 0 {
+			code = dns.ExtendedErrorCodeDNSBogus
+		}
+		return code, ve.Result.Why
 	case errors.Is(err, ErrCNAMELoop):
 		return dns.ExtendedErrorCodeOther, "CNAME loop"
 	case errors.Is(err, ErrBudget):

@@ -10,9 +10,10 @@ import (
 	"github.com/miekg/dns"
 )
 
-// forward asks rule's targets (RD=1), healthy and fastest first; when all
+// forwardReply asks rule's targets (RD=1), healthy and fastest first, and
+// returns the first usable reply (NOERROR or NXDOMAIN); when all
 // are down they are still tried, earliest-to-recover first.
-func (r *Resolver) forward(ctx context.Context, st *state, rule *ForwardRule, name string, qtype uint16) (outcome, error) {
+func (r *Resolver) forwardReply(ctx context.Context, st *state, rule *ForwardRule, name string, qtype uint16) (*dns.Msg, error) {
 	lastErr := fmt.Errorf("forward %s: %w", rule.Zone, ErrNoServers)
 	targets := r.orderTargets(rule.To)
 	if len(targets) == 1 {
@@ -22,7 +23,7 @@ func (r *Resolver) forward(ctx context.Context, st *state, rule *ForwardRule, na
 		resp, err := r.exchange(ctx, st, t, name, qtype, true, true)
 		if err != nil {
 			if fatal(ctx, err) {
-				return outcome{}, err
+				return nil, err
 			}
 			lastErr = err
 			continue
@@ -32,9 +33,9 @@ func (r *Resolver) forward(ctx context.Context, st *state, rule *ForwardRule, na
 			lastErr = fmt.Errorf("forward %s to %s: rcode %s: %w", rule.Zone, t, dns.RcodeToString[resp.Rcode], errLame)
 			continue
 		}
-		return extract(resp, ".", name, qtype, true), nil
+		return resp, nil
 	}
-	return outcome{}, lastErr
+	return nil, lastErr
 }
 
 func (r *Resolver) orderTargets(to []netip.AddrPort) []netip.AddrPort {

@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/netip"
 	"os"
 	"sync"
@@ -38,12 +36,13 @@ type freshUDP struct {
 }
 
 // dialUDP opens a non-blocking UDP socket connect()ed to server, which
-// binds it to a random ephemeral port, as a pollable *os.File (read and
-// write wait in the runtime's poller, deadlines work). It is net.DialUDP
-// without what the net package adds per socket (SO_BROADCAST, getsockname,
-// getpeername, address conversions): those were a sixth of the CPU of a
-// cold resolution.
-func dialUDP(server netip.AddrPort) (*os.File, error) {
+// binds it to a random ephemeral port (no bind() of ours: connect's
+// autobind picks the port, so IP_BIND_ADDRESS_NO_PORT, which only defers
+// the port of an explicit bind, has nothing to do here). It is
+// net.DialUDP without what the net package adds per socket (SO_BROADCAST,
+// getsockname, getpeername, address conversions, the runtime poller's
+// registration): those were a sixth of the CPU of a cold resolution.
+func dialUDP(server netip.AddrPort) (int, error) {
 	var sa unix.Sockaddr
 	family := unix.AF_INET
 	if a := server.Addr(); a.Is4() {
@@ -54,13 +53,13 @@ func dialUDP(server netip.AddrPort) (*os.File, error) {
 	}
 	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, os.NewSyscallError("socket", err)
+		return -1, os.NewSyscallError("socket", err)
 	}
 	if err := unix.Connect(fd, sa); err != nil {
 		_ = unix.Close(fd)
-		return nil, os.NewSyscallError("connect", err)
+		return -1, os.NewSyscallError("connect", err)
 	}
-	return os.NewFile(uintptr(fd), "udp"), nil
+	return fd, nil
 }
 
 // directTransport is a built-in Transport (freshUDP, udpPool) that takes
@@ -97,26 +96,45 @@ func (f freshUDP) exchangeUntil(ctx context.Context, deadline time.Time, network
 		return nil, err
 	}
 	server = netip.AddrPortFrom(server.Addr().Unmap(), server.Port()) // a v4 socket takes no mapped address
-	conn, err := dialUDP(server)
+	poller, err := theUpstreamPoller()
+	if err != nil {
+		return nil, err
+	}
+	fd, err := dialUDP(server)
 	if err != nil {
 		return nil, fmt.Errorf("dial udp %s: %w", server, err)
 	}
-	defer conn.Close()
+	defer unix.Close(fd)
+	w := fdWaiters.Get().(*fdWaiter)
+	if err := poller.add(fd, w); err != nil {
+		fdWaiters.Put(w)
+		return nil, fmt.Errorf("udp %s: %w", server, err)
+	}
+	defer func() {
+		poller.remove(fd) // no token comes after this
+		w.timer.Stop()
+		select {
+		case <-w.ready:
+		default:
+		}
+		fdWaiters.Put(w)
+	}()
 	// The resolution's own context ends at its deadline (no Done channel
-	// and timer needed); any other can end early: it unblocks the read.
+	// needed); any other can end early.
+	var done <-chan struct{}
 	if dc, ok := ctx.(*deadlineCtx); ok {
 		if dc.deadline.Before(deadline) {
 			deadline = dc.deadline
 		}
-	} else if ctx.Done() != nil {
+	} else if done = ctx.Done(); done != nil {
 		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 			deadline = d
 		}
-		stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Now()) })
-		defer stop()
 	}
-	if err := conn.SetReadDeadline(deadline); err != nil {
-		return nil, fmt.Errorf("udp %s: %w", server, err)
+	if w.timer == nil {
+		w.timer = time.NewTimer(time.Until(deadline))
+	} else {
+		w.timer.Reset(time.Until(deadline))
 	}
 	fb := freshBufs.Get().(*freshBuf)
 	keep := true // give fb back: nothing decoded points into it
@@ -129,40 +147,96 @@ func (f freshUDP) exchangeUntil(ctx context.Context, deadline time.Time, network
 	if err != nil {
 		return nil, fmt.Errorf("pack query for %s: %w", server, err)
 	}
-	if _, err := conn.Write(wire); err != nil {
-		return nil, fmt.Errorf("write udp %s: %w", server, err)
+	if _, err := writeRetry(fd, wire); err != nil {
+		return nil, fmt.Errorf("write udp %s: %w", server, os.NewSyscallError("write", err))
 	}
-	for i := 0; i < maxStrayReplies; i++ {
-		n, err := conn.Read(fb.b[:])
-		if err != nil {
-			var ne net.Error
-			switch {
-			case errors.Is(err, io.EOF):
-				continue // an empty datagram (os.File reads it as EOF): not ours
-			case ctx.Err() != nil:
-				return nil, fmt.Errorf("read udp %s: %w", server, ctx.Err())
-			case errors.As(err, &ne) && ne.Timeout():
-				return nil, fmt.Errorf("read udp %s: %w", server, context.DeadlineExceeded)
-			}
-			return nil, fmt.Errorf("read udp %s: %w", server, err) // ECONNREFUSED: the port is closed
+	r, lean, err := awaitReply(fd, fb.b[:], m, w.ready, w.timer.C, done)
+	if err != nil {
+		if errors.Is(err, errDone) {
+			err = ctx.Err()
 		}
-		if n < 12 || binary.BigEndian.Uint16(fb.b[:]) != m.Id {
-			continue // not ours: keep waiting for the real reply
-		}
-		r, lean := leanUnpack(fb.b[:n], m)
-		if !lean {
-			r = new(dns.Msg)
-			if r.Unpack(fb.b[:n]) != nil {
-				continue // garbage
-			}
-		}
-		if !sameQuestion(m, r) {
-			continue // another question: keep waiting
-		}
-		// As in udpPool: a reply Msg.Unpack decoded leaves the buffer to
-		// the GC rather than rely on every unpacker copying.
-		keep = lean
-		return r, nil
+		return nil, fmt.Errorf("udp %s: %w", server, err)
 	}
-	return nil, fmt.Errorf("udp %s: %w", server, errMismatch)
+	// As in udpPool: a reply Msg.Unpack decoded leaves the buffer to the
+	// GC rather than rely on every unpacker copying.
+	keep = lean
+	return r, nil
+}
+
+// errDone: the caller's context ended while the query waited.
+var errDone = errors.New("context done")
+
+// awaitReply waits for the reply to m on the connected socket fd, reading
+// into buf: each token on ready says the socket may hold datagrams (or an
+// error). It reads until the socket is empty (an edge may stand for
+// several datagrams), skipping up to maxStrayReplies that are not the
+// reply (wrong id, another question, garbage), then waits again. When
+// expire fires it reads once more before giving up: a reply that is
+// already in the socket counts, even if the wake-up that announced it has
+// not reached this goroutine yet (on a busy machine the deadline and the
+// reply can be a scheduling delay apart). lean says r was decoded by
+// leanUnpack.
+func awaitReply(fd int, buf []byte, m *dns.Msg, ready <-chan struct{}, expire <-chan time.Time, done <-chan struct{}) (r *dns.Msg, lean bool, err error) {
+	for strays := 0; strays < maxStrayReplies; {
+		// Wait first: the reply cannot be there yet, and a read that
+		// says EAGAIN is a syscall spent on nothing.
+		expired := false
+		select {
+		case <-ready:
+		case <-expire:
+			expired = true
+		case <-done:
+			return nil, false, errDone
+		}
+		for ; strays < maxStrayReplies; strays++ {
+			n, err := readRetry(fd, buf)
+			if err == unix.EAGAIN {
+				break // empty: wait for the next event
+			}
+			if err != nil {
+				// ECONNREFUSED: the port is closed (an ICMP error came back).
+				return nil, false, os.NewSyscallError("read", err)
+			}
+			if n < 12 || binary.BigEndian.Uint16(buf) != m.Id {
+				continue // not ours (or an empty datagram): keep waiting for the real reply
+			}
+			r, lean := leanUnpack(buf[:n], m)
+			if !lean {
+				r = new(dns.Msg)
+				if r.Unpack(buf[:n]) != nil {
+					continue // garbage
+				}
+			}
+			if !sameQuestion(m, r) {
+				continue // another question: keep waiting
+			}
+			return r, lean, nil
+		}
+		if expired {
+			return nil, false, fmt.Errorf("read: %w", context.DeadlineExceeded)
+		}
+	}
+	return nil, false, errMismatch
+}
+
+// readRetry is read(2) on a non-blocking socket, retried when a signal
+// interrupts it.
+func readRetry(fd int, b []byte) (int, error) {
+	for {
+		n, err := unix.Read(fd, b)
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
+}
+
+// writeRetry is write(2), retried when a signal interrupts it. A fresh
+// socket's send buffer is empty: EAGAIN (no room) is an error here.
+func writeRetry(fd int, b []byte) (int, error) {
+	for {
+		n, err := unix.Write(fd, b)
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/gitops-dns/resolverd/internal/wire"
+	"github.com/gitops-dns/resolverd/resolver/dnssec"
 )
 
 const (
@@ -38,6 +39,7 @@ type state struct {
 	busy                            []string // NS names being resolved (cycle guard)
 	exhausted                       string
 	from                            netip.AddrPort // the server that gave the last accepted answer (cache inspection)
+	vb                              *dnssec.Budget // validation work, made on first use
 }
 
 func (st *state) budget(which string) error {
@@ -68,11 +70,17 @@ type outcome struct {
 	status status
 	soa    []dns.RR       // negative answers: the SOA (at most one)
 	from   netip.AddrPort // the server that gave it (cache inspection)
+	// With validation on (validate.go): the chain's RRSIGs, the proof of a
+	// negative answer or wildcard expansion, the security of the reply, and
+	// when its shortest signature expires.
+	sigs, proof []dns.RR
+	sec         security
+	until       time.Time
 }
 
 // resolveChain resolves qname/qtype to the end of its CNAME chain.
 func (r *Resolver) resolveChain(ctx context.Context, st *state, qname string, qtype uint16) (result, error) {
-	var res result
+	res := result{sec: fullySecure()}
 	name := qname
 	seen := []string{qname}
 	follow := func(next string, links int) error {
@@ -88,7 +96,7 @@ func (r *Resolver) resolveChain(ctx context.Context, st *state, qname string, qt
 	}
 	for {
 		now := r.clock.Now()
-		rrs, next, rcode, neg, ok := r.cacheStep(res.answer, name, qtype, now, false, nil)
+		rrs, next, rcode, neg, ok := r.cacheStep(res.answer, name, qtype, now, false, nil, &res.sec)
 		if ok {
 			res.answer = rrs
 			if next == "" {
@@ -101,13 +109,22 @@ func (r *Resolver) resolveChain(ctx context.Context, st *state, qname string, qt
 			name = next
 			continue
 		}
-		if soa, ok := r.nxAncestor(name, now); ok {
+		if soa, sec, ok := r.nxAncestor(name, now); ok {
 			res.rcode, res.ns = dns.RcodeNameError, soa
+			res.sec.merge(sec)
+			return res, nil
+		}
+		if agg, ok := r.aggressive(st, name, qtype, now); ok {
+			res.rcode, res.ns = agg.rcode, agg.ns
 			return res, nil
 		}
 		out, err := r.lookup(ctx, st, name, qtype)
 		if err != nil {
 			return result{}, err
+		}
+		res.sec.merge(out.sec)
+		if len(out.sigs) > 0 {
+			out.chain = append(out.chain[:len(out.chain):len(out.chain)], out.sigs...)
 		}
 		// The records are shared with the cache, read only: reply gives
 		// each client copies. Appending to res.answer later never writes
@@ -123,11 +140,11 @@ func (r *Resolver) resolveChain(ctx context.Context, st *state, qname string, qt
 			return res, nil
 		case statusNXDOMAIN:
 			res.rcode = dns.RcodeNameError
-			res.ns = r.negativeSOA(out.soa)
+			res.ns = append(r.negativeSOA(out.soa), out.proof...)
 			return res, nil
 		case statusNODATA:
 			res.rcode = dns.RcodeSuccess
-			res.ns = r.negativeSOA(out.soa)
+			res.ns = append(r.negativeSOA(out.soa), out.proof...)
 			return res, nil
 		case statusYXDOMAIN:
 			res.rcode = dns.RcodeYXDomain
@@ -173,31 +190,41 @@ func firstSOA(rrs []dns.RR) (*dns.SOA, bool) {
 
 // nxAncestor reports whether a proper ancestor of name is cached as
 // non-existent (RFC 8020: nothing exists below it) and returns its SOA.
-func (r *Resolver) nxAncestor(name string, now time.Time) ([]dns.RR, bool) {
+//
+// With validation on only a validated, not bogus, NXDOMAIN counts (as
+// Unbound's harden-below-nxdomain): its proof (kept with it) covers every
+// name below too, the closest encloser and wildcard being the same.
+func (r *Resolver) nxAncestor(name string, now time.Time) ([]dns.RR, security, bool) {
+	validating := r.validator() != nil
 	for i, end := dns.NextLabel(name, 0); !end; i, end = dns.NextLabel(name, i) {
 		e, ok := r.c.rr.Peek(nameErrorKey(name[i:]))
-		if ok && e.fresh(now) {
-			return appendCopies(nil, e.rrs, remaining(e, now, false, 0)), true
+		if ok && e.fresh(now) && (!validating || e.sec.checked && e.sec.status != dnssec.Bogus) {
+			ttl := remaining(e, now, false, 0)
+			return appendSigCopies(appendCopies(nil, e.rrs, ttl), e.sigs, ttl), e.sec, true
 		}
 	}
-	return nil, false
+	return nil, security{}, false
 }
 
 // lookup asks the network about name once (forwarded or iteratively) and
 // caches what it learnt.
 func (r *Resolver) lookup(ctx context.Context, st *state, name string, qtype uint16) (outcome, error) {
 	if out, ok := r.local(name, qtype); ok {
+		out.sec = security{checked: true, status: dnssec.Indeterminate}
 		return out, nil // not cached: a new forward rule or stub zone takes over at once
 	}
 	var out outcome
+	var resp *dns.Msg
+	zone := ""
 	if rule := r.forwardRule(name); rule != nil {
 		var err error
-		if out, err = r.forward(ctx, st, rule, name, qtype); err != nil {
+		if resp, err = r.forwardReply(ctx, st, rule, name, qtype); err != nil {
 			return outcome{}, err
 		}
+		out = extract(resp, ".", name, qtype, true)
 	} else {
-		resp, zone, err := r.iterate(ctx, st, name, qtype)
-		if err != nil {
+		var err error
+		if resp, zone, err = r.iterate(ctx, st, name, qtype); err != nil {
 			return outcome{}, err
 		}
 		out = extract(resp, zone, name, qtype, false)
@@ -206,6 +233,9 @@ func (r *Resolver) lookup(ctx context.Context, st *state, name string, qtype uin
 		return outcome{}, err
 	}
 	out.from = st.from
+	if v := r.validator(); v != nil {
+		r.validate(ctx, st, v, resp, zone, name, qtype, &out)
+	}
 	r.store(&out, qtype, r.clock.Now())
 	return out, nil
 }
@@ -224,7 +254,8 @@ func (r *Resolver) store(out *outcome, qtype uint16, now time.Time) {
 			// within its length, and the capacity is cut so that an append
 			// to the entry's slice could not reach the chain's records.
 			set := out.chain[i:j:j]
-			r.addTyped(typeKey(lower(h.Name), h.Rrtype), &entry{rrs: set, from: out.from, expires: now.Add(capTTL(ttlOf(set), r.cfg.MaxTTL))})
+			r.addTyped(typeKey(lower(h.Name), h.Rrtype), &entry{rrs: set, from: out.from, expires: r.expiry(out, now, capTTL(ttlOf(set), r.cfg.MaxTTL)),
+				sigs: sigsFor(out.sigs, h.Name, h.Rrtype), sec: out.sec})
 		}
 		i = j
 	}
@@ -236,7 +267,7 @@ func (r *Resolver) store(out *outcome, qtype uint16, now time.Time) {
 		return
 	}
 	ttl := min(soa.Hdr.Ttl, soa.Minttl)
-	e := &entry{rrs: out.soa[:1:1], neg: true, from: out.from, expires: now.Add(capTTL(ttl, r.cfg.NegativeMaxTTL))}
+	e := &entry{rrs: out.soa[:1:1], neg: true, from: out.from, expires: r.expiry(out, now, capTTL(ttl, r.cfg.NegativeMaxTTL)), sigs: out.proof, sec: out.sec}
 	if out.status == statusNXDOMAIN {
 		e.rcode = dns.RcodeNameError
 		r.c.rr.Add(nameErrorKey(out.target), e)
@@ -666,10 +697,14 @@ func (r *Resolver) closest(name string, now time.Time) *delegation {
 // servers of qname's zone and returns their reply and the zone.
 func (r *Resolver) iterate(ctx context.Context, st *state, qname string, qtype uint16) (*dns.Msg, string, error) {
 	start := qname
-	if i, end := dns.NextLabel(qname, 0); qtype == dns.TypeDS && !end {
+	if qtype == dns.TypeDS && qname != "." {
 		// RFC 4035 3.1.4.1: the DS set is in the parent's zone; the
 		// child's servers (a cached delegation of qname) do not hold it.
-		start = qname[i:]
+		// A top-level name's parent is the root.
+		start = "."
+		if i, end := dns.NextLabel(qname, 0); !end {
+			start = qname[i:]
+		}
 	}
 	d := r.closest(start, r.clock.Now())
 	minimise := !r.cfg.DisableQNAMEMinimisation
@@ -703,6 +738,7 @@ func (r *Resolver) iterate(ctx context.Context, st *state, qname string, qtype u
 		switch k {
 		case kindReferral:
 			nd := r.referral(resp, d, sname, stype, r.clock.Now())
+			r.noteReferral(resp, d.zone, nd.zone)
 			if old, ok := r.c.deleg.Peek(nd.zone); ok && old.child && r.clock.Now().Before(old.expires) {
 				// RFC 2181 5.4.1: the child's own NS set outranks the
 				// parent's referral while it lives.
@@ -1070,6 +1106,7 @@ func (r *Resolver) exchange(ctx context.Context, st *state, srv netip.AddrPort, 
 		} else {
 			m = newQuery(qname, qtype, rd)
 		}
+		r.setDNSSECBits(m, forward)
 	}
 	info := r.c.server(serverKey{addr: srv})
 	// Outstanding queries per server are capped, tightly for a server that

@@ -123,11 +123,11 @@ func FuzzCacheKey(f *testing.F) {
 		e.r.c.purge()
 		// A NODATA for the question, stored the way resolution stores it.
 		e.r.store(&outcome{target: n, status: statusNODATA, soa: soa}, qtype, e.clock.Now())
-		if _, nx := e.r.nxAncestor("below."+n, e.clock.Now()); nx {
+		if _, _, nx := e.r.nxAncestor("below."+n, e.clock.Now()); nx {
 			t.Fatalf("NODATA of %q TYPE%d made the names below it NXDOMAIN", name, qtype)
 		}
 		var m dns.Msg
-		if e.r.fromCache(&m, n, dns.TypeA, e.clock.Now(), false, nil) && m.Rcode == dns.RcodeNameError && qtype != dns.TypeA {
+		if e.r.fromCache(&m, n, dns.TypeA, e.clock.Now(), false, nil, nil) && m.Rcode == dns.RcodeNameError && qtype != dns.TypeA {
 			t.Fatalf("NODATA of %q TYPE%d answers A with NXDOMAIN", name, qtype)
 		}
 		// And Resolve never caches a meta question at all.

@@ -3,10 +3,6 @@ package resolver
 import (
 	"context"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -17,11 +13,8 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/gitops-dns/resolverd/internal/nsdconf"
-	"github.com/gitops-dns/resolverd/internal/proctest"
+	"github.com/gitops-dns/resolverd/internal/nsdtest"
 )
-
-const nsdPath = "/usr/sbin/nsd"
 
 // The fake internet the NSD test serves: root, two TLDs on one server, and
 // three second-level zones on another, each server on its own loopback
@@ -92,85 +85,6 @@ func bigTXT(owner string) string {
 	return b.String()
 }
 
-// freePort returns a port free for UDP and TCP on every address.
-func freePort(t testing.TB, addrs []string) int {
-	t.Helper()
-	for try := 0; try < 20; try++ {
-		l, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.LocalAddr().(*net.UDPAddr).Port
-		l.Close()
-		ok := true
-		for _, a := range addrs {
-			u, err1 := net.ListenPacket("udp", net.JoinHostPort(a, fmt.Sprint(port)))
-			tc, err2 := net.Listen("tcp", net.JoinHostPort(a, fmt.Sprint(port)))
-			if u != nil {
-				u.Close()
-			}
-			if tc != nil {
-				tc.Close()
-			}
-			if err1 != nil || err2 != nil {
-				ok = false
-			}
-		}
-		if ok {
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
-}
-
-func startNSD(t testing.TB, addr string, port int, zones map[string]string) {
-	t.Helper()
-	dir := t.TempDir()
-	srv := nsdconf.Server{Addr: addr, Port: port, Dir: dir, ZonesDir: dir, LogFile: filepath.Join(dir, "nsd.log")}
-	i := 0
-	for origin, text := range zones {
-		file := fmt.Sprintf("z%d.zone", i)
-		i++
-		if err := os.WriteFile(filepath.Join(dir, file), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		srv.Zones = append(srv.Zones, nsdconf.Zone{Origin: origin, File: file})
-	}
-	cf := filepath.Join(dir, "nsd.conf")
-	if err := os.WriteFile(cf, []byte(srv.Config()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(nsdPath, "-d", "-c", cf)
-	if cpus := os.Getenv("RESOLVER_NSD_CPUS"); cpus != "" {
-		// Benchmarks pin the resolver (taskset -c 0) and NSD elsewhere,
-		// as the benchmark kit does: RESOLVER_NSD_CPUS=1.
-		cmd = exec.Command("taskset", "-c", cpus, nsdPath, "-d", "-c", cf)
-	}
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := proctest.Start(t, cmd, 5*time.Second); err != nil {
-		t.Fatalf("start nsd: %v", err)
-	}
-	// Wait until it answers for one of its zones.
-	var origin string
-	for o := range zones {
-		origin = o
-	}
-	c := &dns.Client{Timeout: 200 * time.Millisecond}
-	m := new(dns.Msg)
-	m.SetQuestion(origin, dns.TypeSOA)
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if r, _, err := c.Exchange(m, net.JoinHostPort(addr, fmt.Sprint(port))); err == nil && r.Rcode == dns.RcodeSuccess {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	log, _ := os.ReadFile(filepath.Join(dir, "nsd.log"))
-	t.Fatalf("nsd on %s:%d did not come up:\n%s\n%s", addr, port, out.String(), log)
-}
-
 // zoneRecords parses every zone the NSD servers hold.
 func zoneRecords(t *testing.T) []dns.RR {
 	var all []dns.RR
@@ -214,16 +128,16 @@ func answerOf(m *dns.Msg, name string, qtype uint16) []string {
 }
 
 func TestIntegrationNSD(t *testing.T) {
-	if _, err := os.Stat(nsdPath); err != nil {
-		t.Skipf("NSD is not installed at %s: integration test against real authoritative servers skipped", nsdPath)
+	if !nsdtest.Available() {
+		t.Skipf("NSD is not installed at %s: integration test against real authoritative servers skipped", nsdtest.Path)
 	}
 	if testing.Short() {
 		t.Skip("-short")
 	}
 	addrs := []string{"127.0.53.1", "127.0.53.2", "127.0.53.3"}
-	port := freePort(t, addrs)
+	port := nsdtest.FreePort(t, addrs)
 	for _, a := range addrs {
-		startNSD(t, a, port, nsdZones[a])
+		nsdtest.Start(t, a, port, nsdZones[a])
 	}
 	hints := mustRRs(t, ".", ". 518400 NS a.root.test.\na.root.test. 518400 A 127.0.53.1")
 	m := &Counters{}
@@ -306,13 +220,13 @@ func TestIntegrationNSD(t *testing.T) {
 // shape).
 func coldResolver(b *testing.B, m Metrics, v transportVariant) *Resolver {
 	b.Helper()
-	if _, err := os.Stat(nsdPath); err != nil {
+	if !nsdtest.Available() {
 		b.Skip("NSD not installed")
 	}
 	addrs := []string{"127.0.53.1", "127.0.53.2", "127.0.53.3"}
-	port := freePort(b, addrs)
+	port := nsdtest.FreePort(b, addrs)
 	for _, a := range addrs {
-		startNSD(b, a, port, nsdZones[a])
+		nsdtest.Start(b, a, port, nsdZones[a])
 	}
 	hints := mustRRs(b, ".", ". 518400 NS a.root.test.\na.root.test. 518400 A 127.0.53.1")
 	// Generous attempt timeouts: a benchmark on shared cores must not turn

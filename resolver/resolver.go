@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"github.com/gitops-dns/resolverd/internal/clock"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/miekg/dns"
 
 	"github.com/gitops-dns/resolverd/internal/wire"
+	"github.com/gitops-dns/resolverd/resolver/dnssec"
 )
 
 // Errors a resolution ends with (wrapped; test with errors.Is).
@@ -46,6 +48,8 @@ type Resolver struct {
 	flights flights
 	workers workers // idle goroutines that run the next flight
 	running atomic.Int64
+	val     atomic.Pointer[dnssec.Validator] // nil: validation off
+	dsHints *lru.Cache[string, dsHint]       // DS sets and their denials seen in referrals (validate.go)
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	mu      sync.Mutex // serialises reconfiguration
@@ -79,11 +83,17 @@ func New(cfg Config) (*Resolver, error) {
 		r.net = r.direct
 	}
 	r.c = newCaches(&r.cfg)
+	r.dsHints, _ = lru.New[string, dsHint](r.cfg.DelegationCacheSize)
 	d, key, err := parseHints(cfg.RootHints)
 	if err != nil {
 		return nil, err
 	}
 	r.dyn.Store(&dynamic{hints: d, hintsKey: key, rules: normRules(cfg.Forward)})
+	if cfg.DNSSEC != nil {
+		if err := r.SetDNSSEC(cfg.DNSSEC); err != nil {
+			return nil, fmt.Errorf("DNSSEC: %w", err)
+		}
+	}
 	if cfg.HealthInterval > 0 {
 		r.wg.Add(1)
 		go r.healthLoop()
@@ -287,6 +297,7 @@ type result struct {
 	rcode  int
 	answer []dns.RR
 	ns     []dns.RR
+	sec    security // with validation on: of answer and ns together
 }
 
 // Resolve answers q recursively: from the cache when it can, else by
@@ -297,8 +308,19 @@ type result struct {
 // the RFC 8482 HINFO). A stale answer (RFC 8767) carries an OPT record with
 // Extended DNS Error 3 (Stale Answer) in Extra. Records in the reply are the
 // caller's to modify.
+//
+// With validation on (validate.go) the reply carries the DNSSEC records of
+// what it holds and AD when all of it is secure; bogus data is a SERVFAIL
+// whose error wraps *ValidationError. Resolve is ResolveCD with cd false.
 func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error) {
-	return r.answer(ctx, q, true)
+	return r.answer(ctx, q, true, false)
+}
+
+// ResolveCD is Resolve for a client question with the CD bit as given:
+// with cd, data is returned whatever its validation said, and never with
+// AD (RFC 4035 3.2.2).
+func (r *Resolver) ResolveCD(ctx context.Context, q dns.Question, cd bool) (*dns.Msg, error) {
+	return r.answer(ctx, q, true, cd)
 }
 
 // NonRecursive answers q as a query without RD (RFC 1034 4.3.1: "answered
@@ -308,12 +330,12 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error
 // delegation we know (its NS records and their known addresses, the root
 // hints at worst), after any CNAME chain the cache already holds, as BIND
 // and Unbound answer +norec. It never sends a query. Class, meta types and
-// ANY are handled as by Resolve.
+// ANY are handled as by Resolve, and so is validation (as for CD=0).
 func (r *Resolver) NonRecursive(q dns.Question) (*dns.Msg, error) {
-	return r.answer(context.Background(), q, false)
+	return r.answer(context.Background(), q, false, false)
 }
 
-func (r *Resolver) answer(ctx context.Context, q dns.Question, recurse bool) (*dns.Msg, error) {
+func (r *Resolver) answer(ctx context.Context, q dns.Question, recurse, cd bool) (*dns.Msg, error) {
 	rm := &replyMsg{}
 	m := &rm.m
 	rm.q[0] = q
@@ -347,13 +369,14 @@ func (r *Resolver) answer(ctx context.Context, q dns.Question, recurse bool) (*d
 	// both walks take the same path, so the stale one would miss too).
 	sawStale := false
 	m.Answer = rm.ans[:0]
-	hit := r.fromCache(m, name, q.Qtype, now, false, &sawStale)
+	sec := fullySecure()
+	hit := r.fromCache(m, name, q.Qtype, now, false, &sawStale, &sec)
 	if len(m.Answer) == 0 {
 		m.Answer = nil
 	}
 	if hit {
 		r.metrics.CacheHit()
-		return m, nil
+		return r.secured(m, sec, cd)
 	}
 	r.metrics.CacheMiss()
 	key := typeKey(name, q.Qtype)
@@ -387,7 +410,7 @@ func (r *Resolver) answer(ctx context.Context, q dns.Question, recurse bool) (*d
 		if fl.err != nil && r.serveStale(m, name, q.Qtype, r.clock.Now()) {
 			return m, nil
 		}
-		return reply(rm, fl)
+		return r.reply(rm, fl, cd)
 	case <-staleTimer:
 		if r.serveStale(m, name, q.Qtype, r.clock.Now()) {
 			return m, nil
@@ -395,7 +418,7 @@ func (r *Resolver) answer(ctx context.Context, q dns.Question, recurse bool) (*d
 		// The stale data went away meanwhile: wait for the resolution.
 		select {
 		case <-fl.done:
-			return reply(rm, fl)
+			return r.reply(rm, fl, cd)
 		case <-ctx.Done():
 			m.Rcode = dns.RcodeServerFailure
 			return m, ctx.Err()
@@ -414,24 +437,25 @@ func (r *Resolver) answer(ctx context.Context, q dns.Question, recurse bool) (*d
 func (r *Resolver) nonRecursive(m *dns.Msg, q dns.Question) (*dns.Msg, error) {
 	name := lower(q.Name)
 	now := r.clock.Now()
-	if r.fromCache(m, name, q.Qtype, now, false, nil) {
+	sec := fullySecure()
+	if r.fromCache(m, name, q.Qtype, now, false, nil, &sec) {
 		r.metrics.CacheHit()
-		return m, nil
+		return r.secured(m, sec, false)
 	}
 	r.metrics.CacheMiss()
 	m.Rcode = dns.RcodeSuccess
 	// The chain the cache holds, then a referral for where it ends.
-	if n := len(m.Answer); n > 0 {
-		if c, ok := m.Answer[n-1].(*dns.CNAME); ok {
-			name = lower(c.Target)
-		} else {
-			m.Answer = nil
-		}
+	if c, ok := lastCNAME(m.Answer); ok {
+		name = lower(c.Target)
+	} else {
+		m.Answer = nil
 	}
-	if soa, ok := r.nxAncestor(name, now); ok {
+	if soa, nsec, ok := r.nxAncestor(name, now); ok {
 		m.Rcode, m.Ns = dns.RcodeNameError, soa
-		return m, nil
+		sec.merge(nsec)
+		return r.secured(m, sec, false)
 	}
+	sec.merge(security{}) // a referral is not validated: never AD
 	d := r.closest(name, now)
 	ttl := uint32(hintsTTL)
 	if !d.expires.IsZero() {
@@ -450,7 +474,22 @@ func (r *Resolver) nonRecursive(m *dns.Msg, q dns.Question) (*dns.Msg, error) {
 			}
 		}
 	}
-	return m, nil
+	return r.secured(m, sec, false)
+}
+
+// lastCNAME is the last CNAME of a chain read from the cache (its RRSIGs,
+// when validating, come after it).
+func lastCNAME(answer []dns.RR) (*dns.CNAME, bool) {
+	for i := len(answer) - 1; i >= 0; i-- {
+		switch x := answer[i].(type) {
+		case *dns.RRSIG:
+			continue
+		case *dns.CNAME:
+			return x, true
+		}
+		return nil, false
+	}
+	return nil, false
 }
 
 // hintsTTL is the TTL of a referral to a delegation that never expires
@@ -506,7 +545,7 @@ func (r *Resolver) fly(key rrKey, fl *flight) {
 
 // reply fills rm from a shared resolution: SERVFAIL with its error, or copies
 // of its records (the result is shared by every waiter).
-func reply(rm *replyMsg, fl *flight) (*dns.Msg, error) {
+func (r *Resolver) reply(rm *replyMsg, fl *flight, cd bool) (*dns.Msg, error) {
 	m := &rm.m
 	if fl.err != nil {
 		m.Rcode = dns.RcodeServerFailure
@@ -516,7 +555,7 @@ func reply(rm *replyMsg, fl *flight) (*dns.Msg, error) {
 	m.Rcode = v.rcode
 	m.Answer = appendOwnCopies(rm.ans[:0], v.answer)
 	m.Ns = appendOwnCopies(nil, v.ns)
-	return m, nil
+	return r.secured(m, v.sec, cd)
 }
 
 func appendOwnCopies(dst, rrs []dns.RR) []dns.RR {
@@ -546,9 +585,12 @@ type replyMsg struct {
 	ans [2]dns.RR
 }
 
+// serveStale answers from expired data (RFC 8767). Bogus data is never
+// served stale, and stale data never gets AD.
 func (r *Resolver) serveStale(m *dns.Msg, name string, qtype uint16, now time.Time) bool {
 	m.Answer, m.Ns = nil, nil
-	if r.fromCache(m, name, qtype, now, true, nil) {
+	sec := fullySecure()
+	if r.fromCache(m, name, qtype, now, true, nil, &sec) && sec.status != dnssec.Bogus {
 		r.metrics.StaleServed()
 		opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
 		opt.SetUDPSize(ednsBufSize)
@@ -562,7 +604,8 @@ func (r *Resolver) serveStale(m *dns.Msg, name string, qtype uint16, now time.Ti
 
 func (r *Resolver) hasStale(name string, qtype uint16, now time.Time) bool {
 	var m dns.Msg
-	return r.fromCache(&m, name, qtype, now, true, nil)
+	sec := fullySecure()
+	return r.fromCache(&m, name, qtype, now, true, nil, &sec) && sec.status != dnssec.Bogus
 }
 
 // resolveShared runs one resolution on behalf of every waiter, detached
@@ -612,9 +655,9 @@ func (r *Resolver) resolveShared(ctx *deadlineCtx, name string, qtype uint16) (r
 // fromCache fills m from the cache, following CNAMEs. It reports whether
 // the cache held a complete answer (final RRset or negative answer). See
 // cacheStep for sawStale.
-func (r *Resolver) fromCache(m *dns.Msg, name string, qtype uint16, now time.Time, stale bool, sawStale *bool) bool {
+func (r *Resolver) fromCache(m *dns.Msg, name string, qtype uint16, now time.Time, stale bool, sawStale *bool, sec *security) bool {
 	for i := 0; i <= r.cfg.MaxCNAME; i++ {
-		rrs, next, rcode, neg, ok := r.cacheStep(m.Answer, name, qtype, now, stale, sawStale)
+		rrs, next, rcode, neg, ok := r.cacheStep(m.Answer, name, qtype, now, stale, sawStale, sec)
 		if !ok {
 			return false
 		}
@@ -635,10 +678,21 @@ func (r *Resolver) fromCache(m *dns.Msg, name string, qtype uint16, now time.Tim
 // answer (neg holds the SOA copy), or a CNAME to follow (next). ok is false
 // on a miss. Copies are appended to dst. Unless stale, any entry it finds
 // that only a stale lookup could use sets *sawStale (when not nil).
-func (r *Resolver) cacheStep(dst []dns.RR, name string, qtype uint16, now time.Time, stale bool, sawStale *bool) (out []dns.RR, next string, rcode int, neg []dns.RR, ok bool) {
+//
+// With validation on, entries never validated are misses, the RRSIGs and
+// proofs of what is used are appended too, and the security of each entry
+// used is merged into *sec (when not nil).
+func (r *Resolver) cacheStep(dst []dns.RR, name string, qtype uint16, now time.Time, stale bool, sawStale *bool, sec *security) (out []dns.RR, next string, rcode int, neg []dns.RR, ok bool) {
 	ms := r.cfg.MaxStale
+	validating := r.validator() != nil
 	usable := func(e *entry) bool {
+		if validating && !e.sec.checked {
+			return false
+		}
 		if e.usable(now, stale, ms) {
+			if sec != nil {
+				sec.merge(e.sec)
+			}
 			return true
 		}
 		if sawStale != nil && e.usable(now, true, ms) {
@@ -649,19 +703,19 @@ func (r *Resolver) cacheStep(dst []dns.RR, name string, qtype uint16, now time.T
 	if e, hit := r.c.rr.Get(typeKey(name, qtype)); hit && usable(e) {
 		ttl := remaining(e, now, stale, r.cfg.StaleTTL)
 		if e.neg {
-			return dst, "", e.rcode, appendCopies(nil, e.rrs, ttl), true
+			return dst, "", e.rcode, appendSigCopies(appendCopies(nil, e.rrs, ttl), e.sigs, ttl), true
 		}
-		return appendCopies(dst, e.rrs, ttl), "", dns.RcodeSuccess, nil, true
+		return appendSigCopies(appendCopies(dst, e.rrs, ttl), e.sigs, ttl), "", dns.RcodeSuccess, nil, true
 	}
 	if qtype != dns.TypeCNAME {
 		if e, hit := r.c.rr.Get(typeKey(name, dns.TypeCNAME)); hit && !e.neg && len(e.rrs) > 0 && usable(e) {
 			ttl := remaining(e, now, stale, r.cfg.StaleTTL)
-			return appendCopies(dst, e.rrs[:1], ttl), lower(e.rrs[0].(*dns.CNAME).Target), 0, nil, true
+			return appendSigCopies(appendCopies(dst, e.rrs[:1], ttl), e.sigs, ttl), lower(e.rrs[0].(*dns.CNAME).Target), 0, nil, true
 		}
 	}
 	if e, hit := r.c.rr.Get(nameErrorKey(name)); hit && usable(e) {
 		ttl := remaining(e, now, stale, r.cfg.StaleTTL)
-		return dst, "", dns.RcodeNameError, appendCopies(nil, e.rrs, ttl), true
+		return dst, "", dns.RcodeNameError, appendSigCopies(appendCopies(nil, e.rrs, ttl), e.sigs, ttl), true
 	}
 	return dst, "", 0, nil, false
 }

@@ -35,6 +35,9 @@ type Revision struct {
 	Fallback  []Record      // fallback.zone, in file order
 	Probes    []Probe       // probes.yaml, in file order
 	RootHints []dns.RR      // NS + A/AAAA of the root servers; nil = built-in IANA hints
+	// TrustAnchors are the DS/DNSKEY records of dnssec.trust_anchors; nil =
+	// the IANA root KSKs built into resolver/dnssec.
+	TrustAnchors []dns.RR
 }
 
 // Record is a resource record and where it was written.
@@ -58,7 +61,16 @@ type Policy struct {
 	MaxDeletePercent int            // limits.max_delete_percent (default 10)
 	MinTTL           uint32         // limits.min_ttl (default 30)
 	MaxTTL           uint32         // limits.max_ttl (default 86400)
+	DNSSEC           DNSSECPolicy   // dnssec
 	Pos              zones.Position // policy.yaml (line 0); the file may not exist
+}
+
+// DNSSECPolicy is policy.yaml's dnssec section.
+type DNSSECPolicy struct {
+	Validation           bool             // dnssec.validation (default true)
+	TrustAnchorsFile     string           // dnssec.trust_anchors, relative to the config folder; "" = the IANA root KSKs built in
+	NegativeTrustAnchors []string         // dnssec.negative_trust_anchors (RFC 7646): absolute, lower case
+	NegativePos          []zones.Position // parallel to NegativeTrustAnchors
 }
 
 // Cluster is clusters/<name>.yaml: one datacenter or environment.

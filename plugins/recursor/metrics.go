@@ -41,6 +41,14 @@ var (
 		Help:    "Round trip of upstream queries; to is the forward target's address, or \"iterative\" for authorities (unbounded set, so not labelled one by one).",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"to"})
+	dnssecBogus = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "dnssec_bogus_total",
+		Help: "Answers refused (SERVFAIL) because DNSSEC validation found them bogus, by reason (the RFC 8914 code's name: signature_expired, rrsigs_missing, dnskey_missing, nsec_missing, signature_not_yet_valid, bogus).",
+	}, []string{"reason"})
+	dnssecSecure = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "dnssec_secure_total",
+		Help: "Answers sent with AD: DNSSEC-validated, to clients that set DO or AD.",
+	})
 	budgetExhausted = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "budget_exhausted_total",
 		Help: "Questions (or upstream queries, for which=server) stopped by a limit: sends, cname, nslookups, deadline, inflight, server.",

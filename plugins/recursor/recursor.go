@@ -46,9 +46,10 @@ type Recursor struct {
 	// forward rules come from the snapshot.
 	Config resolver.Config
 
-	mu      sync.Mutex
-	res     atomic.Pointer[resolver.Resolver]
-	applied atomic.Pointer[node.Snapshot]
+	mu        sync.Mutex
+	dnssecKey string // what applyDNSSEC last gave the resolver
+	res       atomic.Pointer[resolver.Resolver]
+	applied   atomic.Pointer[node.Snapshot]
 }
 
 // Name implements plugin.Handler.
@@ -81,9 +82,13 @@ func (rc *Recursor) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		servfailed.Inc()
 		return dns.RcodeServerFailure, plugin.Error(pluginName, err)
 	}
+	do := false
+	if o := r.IsEdns0(); o != nil {
+		do = o.Do()
+	}
 	var ans *dns.Msg
 	if r.RecursionDesired {
-		ans, err = res.Resolve(ctx, q)
+		ans, err = res.ResolveCD(ctx, q, r.CheckingDisabled)
 	} else {
 		// RFC 1034 4.3.1: no RD, no recursion: the cache or a referral.
 		ans, err = res.NonRecursive(q)
@@ -91,6 +96,12 @@ func (rc *Recursor) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	switch ans.Rcode {
 	case dns.RcodeServerFailure:
 		servfailed.Inc()
+		if bogus, ok := bogusOf(err); ok {
+			// Bogus data: counted by reason and logged; servfail's EDE
+			// says why (resolver.ExtendedError).
+			dnssecBogus.WithLabelValues(bogus.Reason()).Inc()
+			logBogus(q, bogus)
+		}
 		if werr := servfail(w, r, err); werr != nil {
 			return dns.RcodeServerFailure, plugin.Error(pluginName, werr)
 		}
@@ -114,6 +125,15 @@ func (rc *Recursor) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		node.MarkFresh(ctx)
 	}
 	m := ans // the resolver's reply is ours: reuse it
+	if !do {
+		stripDNSSEC(m, q.Qtype)
+	}
+	// RFC 6840 5.7: AD only for clients that set DO or AD (the resolver
+	// already left it off for CD and for anything not all secure).
+	m.AuthenticatedData = m.AuthenticatedData && (do || r.AuthenticatedData)
+	if m.AuthenticatedData {
+		dnssecSecure.Inc()
+	}
 	setReply(m, r)
 	m.RecursionAvailable = true
 	state := request.Request{W: w, Req: r}
@@ -215,6 +235,7 @@ func (rc *Recursor) resolverFor(snap *node.Snapshot) (*resolver.Resolver, error)
 	rules := forwardRules(snap.Forward)
 	if res == nil {
 		cfg := rc.Config
+		cfg.DNSSEC = nil // applyDNSSEC below, from the revision's policy
 		cfg.RootHints = snap.RootHints
 		cfg.Forward = rules
 		if cfg.Metrics == nil {
@@ -234,6 +255,7 @@ func (rc *Recursor) resolverFor(snap *node.Snapshot) (*resolver.Resolver, error)
 		res.SetForwardRules(rules)
 	}
 	res.SetPeers(peers(snap))
+	rc.applyDNSSEC(res, snap)
 	if err := res.SetStubZones(snap.StubZones); err != nil {
 		// As with the hints: the resolver keeps the stub zones it had.
 		log.Errorf("revision %s: keeping the previous internal delegations (stub zones): %v", revID(snap), err)

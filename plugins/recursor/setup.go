@@ -12,6 +12,7 @@ import (
 	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/plugins/internal/source"
 	"github.com/gitops-dns/resolverd/resolver"
+	"github.com/gitops-dns/resolverd/resolver/dnssec"
 )
 
 func init() { plugin.Register(pluginName, setup) }
@@ -136,6 +137,18 @@ func parse(c *caddy.Controller) (resolver.Config, error) {
 				err = flag(&cfg.Disable0x20)
 			case "query_localhost":
 				err = flag(&cfg.QueryLocalhost)
+			case "dnssec_override_date":
+				// Tests only, as Unbound's val-override-date: signature
+				// windows are checked against this instant.
+				var s string
+				if s, err = one(); err == nil {
+					t, perr := time.Parse("20060102150405", s)
+					if perr != nil {
+						err = c.Errf("%s: %q is not YYYYMMDDHHMMSS (UTC)", key, s)
+						break
+					}
+					cfg.DNSSEC = &dnssec.Config{OverrideDate: t}
+				}
 			default:
 				err = c.Errf("unknown property %q", key)
 			}

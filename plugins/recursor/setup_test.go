@@ -64,6 +64,12 @@ func TestParse(t *testing.T) {
 				t.Fatalf("parsed %+v", c)
 			}
 		}},
+		{name: "override date", input: "recursor {\n dnssec_override_date 20261201120000\n}", check: func(t *testing.T, c caddyCfg) {
+			if c.DNSSEC == nil || !c.DNSSEC.OverrideDate.Equal(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)) {
+				t.Fatalf("parsed %+v", c.DNSSEC)
+			}
+		}},
+		{name: "bad override date", input: "recursor {\n dnssec_override_date yesterday\n}", wantErr: "YYYYMMDDHHMMSS"},
 		{name: "unknown property", input: "recursor {\n foo 1\n}", wantErr: `unknown property "foo"`},
 		{name: "argument", input: "recursor 8.8.8.8", wantErr: "Wrong argument count"},
 		{name: "bad number", input: "recursor {\n cache_size lots\n}", wantErr: "cache_size"},

@@ -145,6 +145,7 @@ type nodeSpec struct {
 	bind, ref, cluster, name string
 	fastpath                 string // the fastpath directive with its block; "" = bare
 	gitops                   string // more lines of the gitops block (http, sync_token_file)
+	recursor                 string // the recursor block's settings, one per line ("" = none)
 }
 
 func newClusterNode(t *testing.T, repoDir, state string, spec nodeSpec) *node {
@@ -185,17 +186,19 @@ func (n *node) writeCorefile(repoDir string, spec nodeSpec) {
     authority
     recursor {
         query_localhost
+%s
     }
     prometheus 127.0.0.1:%d
     ready 127.0.0.1:%d
     errors
 }
-`, n.port, spec.bind, repoDir, spec.ref, spec.cluster, spec.name, n.state, spec.gitops, spec.fastpath, n.metrics, n.read)
+`, n.port, spec.bind, repoDir, spec.ref, spec.cluster, spec.name, n.state, spec.gitops, spec.fastpath, spec.recursor, n.metrics, n.read)
 	if err := os.WriteFile(n.corefile, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
 
+// recursorBlock is the extra lines of the recursor plugin's block.
 func (n *node) start() {
 	n.t.Helper()
 	n.cmd = exec.Command(resolverdBin, "-conf", n.corefile)

@@ -9,7 +9,12 @@ import (
 	"github.com/miekg/dns"
 )
 
-const policyYAML = `recursion:
+// policyYAML is the tests' policy.yaml. Their internet is unsigned, so
+// DNSSEC validation (on by default) is off: under the IANA root anchor
+// every external answer would be bogus. dnssec_test.go turns it on.
+const policyYAML = policyBase + "dnssec:\n  validation: false\n"
+
+const policyBase = `recursion:
   root_hints: root.hints
 fallback:
   ttl: 30

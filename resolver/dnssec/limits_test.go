@@ -1,0 +1,213 @@
+package dnssec
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// TestKeyTrap: a zone with many DNSKEYs sharing one key tag and many
+// signatures over one RRset (CVE-2023-50387) costs at most the per-RRset
+// and per-query limits, and the answer is bogus, not a stall.
+func TestKeyTrap(t *testing.T) {
+	w := newWorld(t, dns.ECDSAP256SHA256)
+	ex := w.example
+	// 40 keys, each claiming the ZSK's tag (the tag is what the attacker
+	// collides; here the keys are copies with the tag forced by reusing
+	// the ZSK's public key bytes mutated, which keeps the tag computation
+	// honest: we search for colliding mutations).
+	target := ex.zsk.KeyTag()
+	keys := []dns.RR{ex.ksk, ex.zsk}
+	for i := 0; len(keys) < 42 && i < 1<<20; i++ {
+		k := *ex.zsk
+		b := []byte(k.PublicKey)
+		b[4+i%40] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"[i%62]
+		b[44+(i/40)%40] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"[(i/7)%62]
+		k.PublicKey = string(b)
+		if k.KeyTag() == target && k.PublicKey != ex.zsk.PublicKey {
+			keys = append(keys, &k)
+		}
+	}
+	if len(keys) < 10 {
+		t.Fatalf("found only %d colliding keys", len(keys)-2)
+	}
+	keyset := append(keys[:len(keys):len(keys)], ex.sigWith(t, ex.ksk, ex.kskPriv, keys))
+	w.net.set("example.", dns.TypeDNSKEY, "example.", 0, keyset, nil)
+
+	a := rr(t, "www.example. 300 IN A 192.0.2.1")
+	good := ex.sign(t, a)
+	// 50 signatures with the colliding tag, all garbage, ahead of no good one.
+	answer := []dns.RR{a}
+	for i := 0; i < 50; i++ {
+		s := *good[1].(*dns.RRSIG)
+		s.Signature = strings.Repeat("A", len(s.Signature)-4) + "AA=="
+		answer = append(answer, &s)
+	}
+	v := w.validator(t, nil)
+	b := v.NewBudget()
+	got := v.Validate(context.Background(), b, "www.example.", dns.TypeA, reply("www.example.", dns.TypeA, 0, answer, nil), "example.")
+	if got.Status != Bogus {
+		t.Fatalf("got %v, want bogus", got)
+	}
+	spent, _ := b.Spent()
+	// Chain: root DNSKEY, example DS, example DNSKEY = 3; the answer at most
+	// MaxSigsPerRRset (8) signatures x MaxKeysPerTag (2) keys.
+	if spent > 3+8*2 {
+		t.Errorf("spent %d signature verifications, want at most %d", spent, 3+8*2)
+	}
+
+	// Many such RRsets in one response stop at the per-query budget.
+	many := []dns.RR{}
+	for i := 0; i < 20; i++ {
+		name := "h" + string(rune('a'+i)) + ".example."
+		r := rr(t, name+" 300 IN A 192.0.2.1")
+		many = append(many, r)
+		for j := 0; j < 8; j++ {
+			s := *good[1].(*dns.RRSIG)
+			s.Hdr.Name = name
+			s.Signature = strings.Repeat("B", len(s.Signature)-4) + "AA=="
+			many = append(many, &s)
+		}
+	}
+	b = v.NewBudget()
+	got = v.Validate(context.Background(), b, "ha.example.", dns.TypeA, reply("ha.example.", dns.TypeA, 0, many, nil), "example.")
+	if got.Status != Bogus {
+		t.Fatalf("many RRsets: got %v, want bogus", got)
+	}
+	if spent, _ := b.Spent(); spent > 30 {
+		t.Errorf("many RRsets: spent %d verifications, more than the per-query 30", spent)
+	}
+}
+
+// TestKeyTrapBudget: once the per-query budget is spent, the result is
+// bogus and says the limit was reached.
+func TestKeyTrapBudget(t *testing.T) {
+	w := newWorld(t, dns.ECDSAP256SHA256)
+	v := w.validator(t, func(c *Config) { c.Limits.MaxValidations = 3 })
+	b := v.NewBudget()
+	a := w.example.sign(t, rr(t, "www.example. 300 IN A 192.0.2.1"))
+	got := v.Validate(context.Background(), b, "www.example.", dns.TypeA, reply("www.example.", dns.TypeA, 0, a, nil), "example.")
+	if got.Status != Bogus || !got.Limited() {
+		t.Fatalf("got %v, want bogus by the work limit", got)
+	}
+	// The keys validated before the limit are cached and the cut-short
+	// result is not: the next query needs one verification and passes.
+	got = v.Validate(context.Background(), v.NewBudget(), "www.example.", dns.TypeA, reply("www.example.", dns.TypeA, 0, a, nil), "example.")
+	if got.Status != Secure {
+		t.Fatalf("second query: %v, want secure", got)
+	}
+	v2 := w.validator(t, nil)
+	if got := v2.Validate(context.Background(), v2.NewBudget(), "www.example.", dns.TypeA, reply("www.example.", dns.TypeA, 0, a, nil), "example."); got.Status != Secure {
+		t.Fatalf("default limits: %v", got)
+	}
+}
+
+// TestNSEC3HashBudget: a denial for a deep name in a zone with many
+// iterations stops at the per-query hash budget (CVE-2023-50868).
+func TestNSEC3HashBudget(t *testing.T) {
+	w := newWorld(t, dns.ECDSAP256SHA256)
+	n3 := w.n3
+	chain := n3.nsec3Chain(t, map[string][]uint16{"n3.example.": {dns.TypeSOA}, "www.n3.example.": {dns.TypeA}}, 150, "ABCD", false)
+	deep := strings.Repeat("a.", 30) + "n3.example."
+	var ns []dns.RR
+	ns = append(ns, n3.sign(t, w.n3SOA)...)
+	for _, set := range chain {
+		ns = append(ns, set...)
+	}
+	v := w.validator(t, nil)
+	b := v.NewBudget()
+	got := v.Validate(context.Background(), b, deep, dns.TypeA, reply(deep, dns.TypeA, dns.RcodeNameError, nil, ns), "n3.example.")
+	if got.Status != Bogus || !got.Limited() {
+		t.Fatalf("got %v, want bogus by the hash limit", got)
+	}
+	if _, hashes := b.Spent(); hashes > 600 {
+		t.Errorf("spent %d hash computations, more than 600", hashes)
+	}
+}
+
+func TestCanonicalOrder(t *testing.T) {
+	// RFC 4034 section 6.1's example, in order.
+	names := []string{"example.", "a.example.", "yljkjljk.a.example.", "Z.a.example.", "zABC.a.EXAMPLE.", "z.example.", "\\001.z.example.", "*.z.example.", "\\200.z.example."}
+	for i := 0; i+1 < len(names); i++ {
+		if c := compareNames(names[i], names[i+1]); c >= 0 {
+			t.Errorf("compareNames(%q, %q) = %d, want < 0", names[i], names[i+1], c)
+		}
+		if c := compareNames(names[i+1], names[i]); c <= 0 {
+			t.Errorf("compareNames(%q, %q) = %d, want > 0", names[i+1], names[i], c)
+		}
+	}
+	if compareNames("A.example.", "a.EXAMPLE.") != 0 {
+		t.Error("case must not matter")
+	}
+}
+
+func TestAnchors(t *testing.T) {
+	root := RootAnchors()
+	ds := root.At(".")
+	tags := map[uint16]bool{}
+	for _, d := range ds {
+		tags[d.KeyTag] = true
+	}
+	if len(ds) != 2 || !tags[20326] || !tags[38696] {
+		t.Fatalf("built-in root anchors: %v", ds)
+	}
+	if z, ok := root.Closest("www.example.com."); !ok || z != "." {
+		t.Errorf("Closest = %q, %v", z, ok)
+	}
+	z := newZone(t, "corp.example.", dns.ED25519)
+	tests := []struct {
+		rr string
+		ok bool
+	}{
+		{"corp.example. IN DS 1 8 2 ABCD", true},
+		{z.ksk.String(), true},
+		{"corp.example. IN DNSKEY 0 3 8 AwEAAQ==", false},   // not a zone key
+		{"corp.example. IN DNSKEY 385 3 8 AwEAAQ==", false}, // revoked
+		{"corp.example. IN A 192.0.2.1", false},
+		{"corp.example. CH DS 1 8 2 ABCD", false},
+	}
+	for _, tc := range tests {
+		err := CheckAnchor(rr(t, tc.rr))
+		if (err == nil) != tc.ok {
+			t.Errorf("CheckAnchor(%s) = %v, want ok=%v", tc.rr, err, tc.ok)
+		}
+	}
+	a, err := NewAnchors([]dns.RR{z.ksk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := a.At("corp.example."); len(got) != 1 || got[0].KeyTag != z.ksk.KeyTag() {
+		t.Errorf("DNSKEY anchor kept as %v", got)
+	}
+	if _, ok := a.Closest("www.example."); ok {
+		t.Error("an anchor for corp.example. covers www.example.")
+	}
+}
+
+// TestVerifiedOnce: a signature that verified is not verified again (the
+// same key, signature and records), so the denial every name of a gap
+// shares costs one verification; a changed record is verified afresh.
+func TestVerifiedOnce(t *testing.T) {
+	w := newWorld(t, dns.ECDSAP256SHA256)
+	v := w.validator(t, nil)
+	ns := concat(w.example.sign(t, w.exSOA), coverOf(t, w.exampleNSEC, "nope.example."), coverOf(t, w.exampleNSEC, "*.example."))
+	m := reply("nope.example.", dns.TypeA, dns.RcodeNameError, nil, ns)
+	if got := v.Validate(context.Background(), v.NewBudget(), "nope.example.", dns.TypeA, m, "example."); got.Status != Secure {
+		t.Fatal(got)
+	}
+	b := v.NewBudget()
+	if got := v.Validate(context.Background(), b, "nope.example.", dns.TypeA, m, "example."); got.Status != Secure {
+		t.Fatal(got)
+	}
+	if spent, _ := b.Spent(); spent != 0 {
+		t.Errorf("the same denial again cost %d verifications, want 0", spent)
+	}
+	a := w.example.sign(t, rr(t, "www.example. 300 IN A 192.0.2.1"))
+	v.Validate(context.Background(), v.NewBudget(), "www.example.", dns.TypeA, reply("www.example.", dns.TypeA, 0, a, nil), "example.")
+	forged := []dns.RR{rr(t, "www.example. 300 IN A 192.0.2.66"), a[1]}
+	if got := v.Validate(context.Background(), v.NewBudget(), "www.example.", dns.TypeA, reply("www.example.", dns.TypeA, 0, forged, nil), "example."); got.Status != Bogus {
+		t.Fatalf("changed data under a signature seen before: %v, want bogus", got)
+	}
+}

@@ -1,0 +1,368 @@
+package dnssec
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"strings"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/miekg/dns"
+)
+
+// Limits bound the validation work of one client query (see the package
+// doc for the defaults next to PowerDNS's and Unbound's).
+type Limits struct {
+	MaxValidations     int // signature verifications per client query; default 30
+	MaxNSEC3Hashes     int // NSEC3 hash computations (iterations+1 per name) per client query; default 600
+	MaxSigsPerRRset    int // RRSIGs tried per RRset; default 8
+	MaxKeysPerTag      int // DNSKEYs with one tag and algorithm tried per RRSIG; default 2
+	MaxDSPerZone       int // DS records considered per zone; default 8
+	MaxNSEC3Iterations int // NSEC3 iterations above this make a proof insecure; default 150
+}
+
+func (l *Limits) setDefaults() {
+	num := func(p *int, n int) {
+		if *p <= 0 {
+			*p = n
+		}
+	}
+	num(&l.MaxValidations, 30)
+	num(&l.MaxNSEC3Hashes, 600)
+	num(&l.MaxSigsPerRRset, 8)
+	num(&l.MaxKeysPerTag, 2)
+	num(&l.MaxDSPerZone, 8)
+	num(&l.MaxNSEC3Iterations, 150)
+}
+
+// errBudget is returned when a query's validation budget is spent.
+var errBudget = errors.New("validation work limit reached")
+
+// Budget is what one client query may still spend on validation. Not safe
+// for concurrent use: one query validates in one goroutine.
+type Budget struct {
+	limits      Limits
+	validations int // left
+	hashes      int // left
+	hashCache   map[nsec3HashKey]string
+	fetcher     Fetcher                        // this query's own, when set (SetFetcher)
+	seen        *lru.Cache[[32]byte, struct{}] // signatures that verified (the Validator's), or nil
+}
+
+// SetFetcher makes the chain fetches of this query go through f instead of
+// Config.Fetcher: the resolver passes one bound to the client question, so
+// the fetches spend that question's upstream budget and deadline.
+func (b *Budget) SetFetcher(f Fetcher) { b.fetcher = f }
+
+// NewBudget is the full budget of one client query under l (zero fields
+// take the defaults).
+func NewBudget(l Limits) *Budget {
+	l.setDefaults()
+	return &Budget{limits: l, validations: l.MaxValidations, hashes: l.MaxNSEC3Hashes}
+}
+
+// Spent reports the verifications and NSEC3 hash computations used so far.
+func (b *Budget) Spent() (validations, hashes int) {
+	return b.limits.MaxValidations - b.validations, b.limits.MaxNSEC3Hashes - b.hashes
+}
+
+func (b *Budget) takeValidation() bool {
+	if b.validations <= 0 {
+		return false
+	}
+	b.validations--
+	return true
+}
+
+type nsec3HashKey struct {
+	name string
+	alg  uint8
+	iter uint16
+	salt string
+}
+
+// hash is the NSEC3 hash of name (upper-case base32hex), counting
+// iterations+1 computations against the budget; repeats are free.
+func (b *Budget) hash(name string, alg uint8, iter uint16, salt string) (string, error) {
+	k := nsec3HashKey{canonical(name), alg, iter, strings.ToUpper(salt)}
+	if h, ok := b.hashCache[k]; ok {
+		return h, nil
+	}
+	cost := int(iter) + 1
+	if b.hashes < cost {
+		return "", errBudget
+	}
+	b.hashes -= cost
+	h := dns.HashName(k.name, alg, iter, k.salt)
+	if h == "" {
+		return "", errors.New("NSEC3 hash failed")
+	}
+	if b.hashCache == nil {
+		b.hashCache = map[nsec3HashKey]string{}
+	}
+	b.hashCache[k] = h
+	return h, nil
+}
+
+// supportedAlgorithm reports whether signatures of DNSKEY algorithm alg can
+// be verified here (see the package doc: Ed448 cannot).
+func supportedAlgorithm(alg uint8) bool {
+	switch alg {
+	case dns.RSASHA1, dns.RSASHA1NSEC3SHA1, dns.RSASHA256, dns.RSASHA512,
+		dns.ECDSAP256SHA256, dns.ECDSAP384SHA384, dns.ED25519:
+		return true
+	}
+	return false
+}
+
+// digestPreference ranks supported DS digest types; 0 = unsupported.
+func digestPreference(t uint8) int {
+	switch t {
+	case dns.SHA384:
+		return 3
+	case dns.SHA256:
+		return 2
+	case dns.SHA1:
+		return 1
+	}
+	return 0
+}
+
+// usableKey reports whether k may verify RRSIGs: protocol 3, the Zone Key
+// bit set (RFC 4034 section 2.1.1), not revoked (RFC 5011 section 2.1).
+func usableKey(k *dns.DNSKEY) bool {
+	return k.Protocol == 3 && k.Flags&dns.ZONE != 0 && k.Flags&dns.REVOKE == 0
+}
+
+// validity classifies now against sig's window with RFC 1982 serial
+// arithmetic (RFC 4034 section 3.1.5): 0 inside, <0 not yet valid, >0
+// expired.
+func validity(sig *dns.RRSIG, now time.Time) int {
+	t := uint32(now.Unix())
+	if int32(t-sig.Inception) < 0 {
+		return -1
+	}
+	if int32(sig.Expiration-t) < 0 {
+		return 1
+	}
+	return 0
+}
+
+// sigExpiry is sig's expiration as a time near now.
+func sigExpiry(sig *dns.RRSIG, now time.Time) time.Time {
+	d := int32(sig.Expiration - uint32(now.Unix()))
+	return now.Add(time.Duration(d) * time.Second)
+}
+
+// verified is an RRset whose signature checked.
+type verified struct {
+	until time.Time
+	// wildcard is the wildcard the RRset was expanded from ("" if none):
+	// an RRSIG with fewer labels than its owner (RFC 4035 section 5.3.4).
+	wildcard string
+}
+
+// verifyRRset checks that one RRSIG of sigs over rrset verifies under one
+// of keys, the validated DNSKEYs of zone signer. It tries at most
+// MaxSigsPerRRset signatures and MaxKeysPerTag keys per signature, each
+// verification taken from b. rrset must be one RRset (same owner, type,
+// class), non-empty.
+func verifyRRset(b *Budget, now time.Time, rrset []dns.RR, sigs []*dns.RRSIG, signer string, keys []*dns.DNSKEY) (verified, Result) {
+	h := rrset[0].Header()
+	what := h.Name + " " + dns.TypeToString[h.Rrtype]
+	if len(sigs) == 0 {
+		return verified{}, bogus(EDERRSIGsMissing, "no RRSIG for %s", what)
+	}
+	ownerLabels := dns.CountLabel(h.Name)
+	var expired, notYet, tried, failed int
+	var lastErr error
+	for _, sig := range sigs {
+		if tried >= b.limits.MaxSigsPerRRset {
+			break
+		}
+		// RFC 4035 section 5.3.1: the RRSIG must cover this RRset, name the
+		// zone's signer, and have no more labels than the owner.
+		if sig.TypeCovered != h.Rrtype || sig.Hdr.Class != h.Class || !equalNames(sig.SignerName, signer) ||
+			int(sig.Labels) > ownerLabels || !supportedAlgorithm(sig.Algorithm) {
+			continue
+		}
+		switch validity(sig, now) {
+		case 1:
+			expired++
+			continue
+		case -1:
+			notYet++
+			continue
+		}
+		n := 0
+		for _, k := range keys {
+			if n >= b.limits.MaxKeysPerTag {
+				break
+			}
+			if k.Algorithm != sig.Algorithm || k.KeyTag() != sig.KeyTag || !usableKey(k) {
+				continue
+			}
+			n++
+			if n == 1 {
+				tried++
+			}
+			key, keyed := verifiedKey(k, sig, rrset)
+			if !keyed || b.seen == nil || !b.seen.Contains(key) {
+				if !b.takeValidation() {
+					return verified{}, limited("%s: %v (%d signature verifications)", what, errBudget, b.limits.MaxValidations)
+				}
+				if err := sig.Verify(k, rrset); err != nil {
+					failed++
+					lastErr = err
+					continue
+				}
+				if keyed && b.seen != nil {
+					b.seen.Add(key, struct{}{})
+				}
+			}
+			v := verified{until: sigExpiry(sig, now)}
+			// RFC 4035 section 5.3.2: fewer labels than the owner (a
+			// leading "*" not counted) means the RRset was expanded.
+			if int(sig.Labels) < ownerLabels && !strings.HasPrefix(h.Name, "*.") {
+				v.wildcard = "*." + ancestorWithLabels(canonical(h.Name), int(sig.Labels))
+			}
+			return v, secure(v.until)
+		}
+	}
+	switch {
+	case failed > 0:
+		return verified{}, bogus(EDEBogus, "signature of %s by %s does not verify: %v", what, signer, lastErr)
+	case expired > 0:
+		return verified{}, bogus(EDESignatureExpired, "every RRSIG of %s by %s has expired", what, signer)
+	case notYet > 0:
+		return verified{}, bogus(EDESignatureNotYetValid, "every RRSIG of %s by %s is not yet valid", what, signer)
+	}
+	return verified{}, bogus(EDERRSIGsMissing, "no RRSIG of %s by %s matches a key of %s", what, signer, signer)
+}
+
+// verifiedKey identifies a verification: the key, the signature and the
+// exact records (wire form), hashed. The same triple verifies the same way
+// every time, so a signature that verified once (a denial's NSEC shared by
+// every name in its gap, say) is not verified again; its validity window
+// is still checked each time, before this.
+func verifiedKey(k *dns.DNSKEY, sig *dns.RRSIG, rrset []dns.RR) ([32]byte, bool) {
+	h := sha256.New()
+	buf := make([]byte, 4096)
+	for _, rr := range append([]dns.RR{k, sig}, rrset...) {
+		n, err := dns.PackRR(rr, buf, 0, nil, false)
+		if err != nil {
+			return [32]byte{}, false
+		}
+		var l [2]byte
+		binary.BigEndian.PutUint16(l[:], uint16(n))
+		h.Write(l[:])
+		h.Write(buf[:n])
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out, true
+}
+
+// dnskeyResult is the outcome of checking a zone's DNSKEY RRset against
+// the DS records that vouch for it.
+type dnskeyResult struct {
+	keys []*dns.DNSKEY // usable keys of a Secure zone
+	res  Result
+}
+
+// verifyDNSKEY checks zone's DNSKEY RRset (with its RRSIGs) against ds, the
+// DS records from the parent or a trust anchor (RFC 4035 section 5.2). DS
+// records with unsupported digests or algorithms are ignored; if none is
+// left the zone is Insecure (RFC 4035 section 5.2, RFC 6840 section 5.2).
+// When SHA-256 or SHA-384 DS records exist, SHA-1 ones are ignored (RFC
+// 4509 section 3).
+func verifyDNSKEY(b *Budget, now time.Time, zone string, dnskeys []dns.RR, sigs []*dns.RRSIG, ds []*dns.DS) dnskeyResult {
+	best := 0
+	anyAlg, anyDigest := false, false
+	for _, d := range ds {
+		if supportedAlgorithm(d.Algorithm) {
+			anyAlg = true
+		}
+		if p := digestPreference(d.DigestType); p > 0 {
+			anyDigest = true
+			if supportedAlgorithm(d.Algorithm) && p > best {
+				best = p
+			}
+		}
+	}
+	if best == 0 {
+		if !anyAlg {
+			return dnskeyResult{res: insecure(EDEUnsupportedAlgorithm, "DS records of %s name only unsupported DNSKEY algorithms", zone)}
+		}
+		if !anyDigest {
+			return dnskeyResult{res: insecure(EDEUnsupportedDigest, "DS records of %s use only unsupported digest types", zone)}
+		}
+		return dnskeyResult{res: insecure(EDEUnsupportedAlgorithm, "no DS record of %s has both a supported algorithm and digest", zone)}
+	}
+	var keys []*dns.DNSKEY
+	for _, rr := range dnskeys {
+		if k, ok := rr.(*dns.DNSKEY); ok && equalNames(k.Hdr.Name, zone) {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return dnskeyResult{res: bogus(EDEDNSKEYMissing, "%s has DS records but no DNSKEY records", zone)}
+	}
+	considered, matched := 0, 0
+	var last Result
+	for _, d := range ds {
+		if digestPreference(d.DigestType) != best || !supportedAlgorithm(d.Algorithm) {
+			continue
+		}
+		if considered >= b.limits.MaxDSPerZone {
+			break
+		}
+		considered++
+		n := 0
+		for _, k := range keys {
+			if k.Algorithm != d.Algorithm || k.KeyTag() != d.KeyTag || k.Protocol != 3 || k.Flags&dns.ZONE == 0 {
+				continue
+			}
+			if n >= b.limits.MaxKeysPerTag {
+				break
+			}
+			n++
+			kd := k.ToDS(d.DigestType)
+			if kd == nil || !strings.EqualFold(kd.Digest, d.Digest) {
+				continue
+			}
+			matched++
+			// The key the parent vouches for must sign the DNSKEY RRset
+			// (a revoked one cannot: RFC 5011 section 2.1).
+			v, res := verifyRRset(b, now, dnskeys, sigsByTag(sigs, k.KeyTag()), zone, []*dns.DNSKEY{k})
+			if res.Status == Secure {
+				var usable []*dns.DNSKEY
+				for _, k := range keys {
+					if usableKey(k) {
+						usable = append(usable, k)
+					}
+				}
+				return dnskeyResult{keys: usable, res: secure(v.until)}
+			}
+			last = res
+			if res.limited {
+				return dnskeyResult{res: res}
+			}
+		}
+	}
+	if matched == 0 {
+		return dnskeyResult{res: bogus(EDEDNSKEYMissing, "no DNSKEY of %s matches its DS records", zone)}
+	}
+	return dnskeyResult{res: last}
+}
+
+func sigsByTag(sigs []*dns.RRSIG, tag uint16) []*dns.RRSIG {
+	var out []*dns.RRSIG
+	for _, s := range sigs {
+		if s.KeyTag == tag {
+			out = append(out, s)
+		}
+	}
+	return out
+}
