@@ -123,6 +123,7 @@ func Load(fsys fs.FS, dir string) (*model.Revision, []zones.Finding) {
 	l.loadFallback(rev)
 	l.loadProbes(rev)
 	l.loadRootHints(rev)
+	l.loadRPZ(rev)
 	l.crossRefs(rev)
 	SortFindings(l.findings)
 	return rev, l.findings
@@ -210,6 +211,7 @@ func decodePolicy(d *ydec, root *yaml.Node, p *model.Policy) {
 				}},
 			})
 		}},
+		"rpz": {fn: func(v *yaml.Node) { decodeRPZ(d, v, p) }},
 		"limits": {fn: func(v *yaml.Node) {
 			d.mapping(v, "limits", map[string]field{
 				"max_delete_percent": {fn: func(v *yaml.Node) {

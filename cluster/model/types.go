@@ -58,6 +58,7 @@ type Policy struct {
 	MaxDeletePercent int            // limits.max_delete_percent (default 10)
 	MinTTL           uint32         // limits.min_ttl (default 30)
 	MaxTTL           uint32         // limits.max_ttl (default 86400)
+	RPZ              []RPZ          // rpz: response policy zones, in priority order
 	Pos              zones.Position // policy.yaml (line 0); the file may not exist
 }
 
