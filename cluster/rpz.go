@@ -87,3 +87,36 @@ func (l *loader) loadRPZ(rev *model.Revision) {
 		e.Policy = p
 	}
 }
+
+// rpzDeleted counts, for the mass-deletion guard, the records of base's
+// response policies and how many of them head deletes: a policy whose name
+// is gone is refused like a deleted zone (unblocking every name it held),
+// and removed rules count toward limits.max_delete_percent with the zones'.
+func (c *checker) rpzDeleted(base *model.Revision, refuse func(pos zones.Position, rule, format string, args ...any)) (total, deleted int) {
+	head := map[string]*zones.Zone{}
+	for _, z := range policyZones(c.rev) {
+		head[z.Origin()] = z
+	}
+	for _, bz := range policyZones(base) {
+		total += bz.Len()
+		hz := head[bz.Origin()]
+		if hz == nil {
+			deleted += bz.Len()
+			refuse(zones.Position{File: bz.File()}, RuleZoneDeleted, "response policy %s is deleted or no longer listed in %s (%d records)", bz.Origin(), PolicyFile, bz.Len())
+			continue
+		}
+		if sameRecords(bz, hz) {
+			continue
+		}
+		kept := make(map[string]bool, hz.Len())
+		for _, rr := range hz.Records() {
+			kept[recordKey(rr)] = true
+		}
+		for _, rr := range bz.Records() {
+			if !kept[recordKey(rr)] {
+				deleted++
+			}
+		}
+	}
+	return total, deleted
+}
