@@ -179,6 +179,11 @@ func rewrite(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, hit rpz.Hit)
 	if err := w.WriteMsg(m); err != nil {
 		return dns.RcodeServerFailure, plugin.Error(pluginName, err)
 	}
+	if m.Rcode == dns.RcodeNameError {
+		nxdomain.Inc()
+	} else {
+		answered.Inc()
+	}
 	return dns.RcodeSuccess, nil
 }
 
