@@ -13,6 +13,7 @@
 package rpz
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -98,7 +99,9 @@ const maxPrefix6 = 128
 // that owner, as a zone file is relative to its zone. Findings carry
 // file:line:col; the policy must be refused when zones.HasErrors(findings).
 func Parse(file string, data []byte) (*Policy, []zones.Finding) {
-	z, fs := zones.Parse(file, ".", data)
+	first := leadingOrigin(data)
+	z, fs := zones.Parse(file, first, data)
+	outside(fs, first)
 	if zones.HasErrors(fs) {
 		return nil, fs
 	}
@@ -122,12 +125,9 @@ func Parse(file string, data []byte) (*Policy, []zones.Finding) {
 	// Relative names written before any $ORIGIN belong to the policy
 	// zone: read the file again with it as the origin (records outside it
 	// are reported by the zones parser as out-of-zone).
-	z, fs = zones.Parse(file, name, data)
-	for i := range fs {
-		if fs[i].Rule == zones.RuleOutOfZone {
-			fs[i].Rule = RuleOutside
-			fs[i].Msg += fmt.Sprintf(": a trigger must be a name below the policy zone %s", name)
-		}
+	if name != first {
+		z, fs = zones.Parse(file, name, data)
+		outside(fs, name)
 	}
 	p := &Policy{Name: name, Zone: z, exact: map[string]*Rule{}, wild: map[string]*Rule{}, ip: map[netip.Prefix]*Rule{}}
 	fs = append(fs, p.index(z)...)
@@ -330,6 +330,44 @@ func ipTrigger(labels []string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("%s has bits set beyond its prefix length", pfx)
 	}
 	return pfx, nil
+}
+
+// outside renames the zones parser's out-of-zone findings: in a policy
+// file they are triggers outside the policy zone.
+func outside(fs []zones.Finding, name string) {
+	for i := range fs {
+		if fs[i].Rule == zones.RuleOutOfZone {
+			fs[i].Rule = RuleOutside
+			fs[i].Msg += fmt.Sprintf(": a trigger must be a name below the policy zone %s", name)
+		}
+	}
+}
+
+// leadingOrigin is the $ORIGIN a file sets before its first record, as
+// policy files usually do ("." when none): parsed with it as the origin,
+// such a file is read once, not twice (a 100k-rule feed takes seconds).
+func leadingOrigin(data []byte) string {
+	for len(data) > 0 {
+		line := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		f := strings.Fields(string(line))
+		switch {
+		case len(f) == 0 || strings.HasPrefix(f[0], ";"):
+			continue
+		case strings.EqualFold(f[0], "$TTL"):
+			continue
+		case strings.EqualFold(f[0], "$ORIGIN") && len(f) >= 2 && dns.IsFqdn(f[1]):
+			if _, ok := dns.IsDomainName(f[1]); ok {
+				return strings.ToLower(f[1])
+			}
+		}
+		return "."
+	}
+	return "."
 }
 
 func errAt(pos zones.Position, rule, format string, args ...any) zones.Finding {
