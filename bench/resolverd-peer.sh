@@ -47,6 +47,20 @@ nodes:
 recursion:
   allow: [127.0.0.0/8]
 YAML
+# RESOLVERD_RPZ_RULES=N loads a response policy of N rules (half exact
+# names, half wildcards, none matching the workloads' names, plus N/10
+# RPZ-IP rules outside their addresses): the cost of a large blocklist on
+# answers it does not block.
+if [ "${RESOLVERD_RPZ_RULES:-0}" -gt 0 ]; then
+  mkdir -p "$repo/policy"
+  awk -v n="$RESOLVERD_RPZ_RULES" 'BEGIN {
+    print "$TTL 300"; print "$ORIGIN bench.rpz."
+    print "@ SOA localhost. hostmaster.localhost. 1 3600 600 86400 60"
+    for (i = 0; i < n; i++) printf (i % 2 ? "*." : "") "bad%d.blocked.test CNAME .\n", i
+    for (i = 0; i < n / 10; i++) printf "32.%d.%d.%d.10.rpz-ip CNAME .\n", i % 256, int(i / 256) % 256, int(i / 65536)
+  }' >"$repo/policy/bench.rpz"
+  printf 'rpz:\n  - file: policy/bench.rpz\n' >>"$repo/policy.yaml"
+fi
 git -C "$repo" init -q -b main
 git -C "$repo" add -A
 git -C "$repo" -c user.name=bench -c user.email=bench@localhost commit -qm "bench data"

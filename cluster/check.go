@@ -450,6 +450,8 @@ func (c *checker) againstBase(base *model.Revision) {
 		d := c.zoneChanged(bz, hz, refuse)
 		deleted += d
 	}
+	pt, pd := c.rpzDeleted(base, refuse)
+	baseTotal, deleted = baseTotal+pt, deleted+pd
 	limit := base.Policy.MaxDeletePercent
 	if baseTotal > 0 && deleted*100 > baseTotal*limit {
 		refuse(zones.Position{File: c.path(ZonesDir)}, RuleMassDelete, "the revision deletes %d of %d records (%.1f%%), more than the %d%% of limits.max_delete_percent", deleted, baseTotal, float64(deleted)*100/float64(baseTotal), limit)

@@ -21,6 +21,7 @@ type Plan struct {
 	Fallback RecordDiff    `json:"fallback"`
 	Probes   []Change      `json:"probes"`
 	Policy   []Change      `json:"policy"`
+	RPZ      []ZoneDiff    `json:"rpz,omitempty"` // policy files by policy name (Origin)
 	Summary  Summary       `json:"summary"`
 }
 
@@ -95,11 +96,14 @@ type Summary struct {
 	ProbesRemoved   int `json:"probes_removed"`
 	ProbesChanged   int `json:"probes_changed"`
 	PolicyChanged   int `json:"policy_changed"`
+	RPZAdded        int `json:"rpz_added,omitempty"`
+	RPZRemoved      int `json:"rpz_removed,omitempty"`
+	RPZChanged      int `json:"rpz_changed,omitempty"`
 }
 
 // Empty reports whether the plan changes nothing.
 func (p *Plan) Empty() bool {
-	return len(p.Zones) == 0 && len(p.Clusters) == 0 && p.Fallback.Empty() && len(p.Probes) == 0 && len(p.Policy) == 0
+	return len(p.Zones) == 0 && len(p.Clusters) == 0 && p.Fallback.Empty() && len(p.Probes) == 0 && len(p.Policy) == 0 && len(p.RPZ) == 0
 }
 
 // String is the one-line summary.
@@ -110,7 +114,16 @@ func (s Summary) String() string {
 		s.ClustersAdded, s.ClustersRemoved, s.ClustersChanged,
 		s.ForwardAdded, s.ForwardRemoved, s.ForwardChanged,
 		s.FallbackAdded, s.FallbackRemoved, s.FallbackChanged,
-		s.ProbesAdded, s.ProbesRemoved, s.ProbesChanged, s.PolicyChanged)
+		s.ProbesAdded, s.ProbesRemoved, s.ProbesChanged, s.PolicyChanged) + s.rpzText()
+}
+
+// rpzText is the summary's response-policy part, only when policies
+// changed (plans of repos without RPZ read as before).
+func (s Summary) rpzText() string {
+	if s.RPZAdded+s.RPZRemoved+s.RPZChanged == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; rpz +%d -%d ~%d", s.RPZAdded, s.RPZRemoved, s.RPZChanged)
 }
 
 // Diff computes the plan from base to head.
@@ -124,6 +137,7 @@ func Diff(base, head *model.Revision) *Plan {
 	p.diffProbes(base, head)
 	p.Policy = diffPolicy(base.Policy, head.Policy)
 	s.PolicyChanged = len(p.Policy)
+	p.diffRPZ(base, head)
 	return p
 }
 
@@ -131,14 +145,39 @@ func Diff(base, head *model.Revision) *Plan {
 // changed (a zone whose records only moved is not changed).
 func (p *Plan) diffZones(base, head *model.Revision) {
 	s := &p.Summary
+	p.Zones = p.diffZoneSets(base.Zones, head.Zones, &s.ZonesAdded, &s.ZonesRemoved, &s.ZonesChanged)
+}
+
+// diffRPZ adds the rule-level diff of every response policy added, removed
+// or changed, by policy name; their records count with the zones'.
+func (p *Plan) diffRPZ(base, head *model.Revision) {
+	s := &p.Summary
+	p.RPZ = p.diffZoneSets(policyZones(base), policyZones(head), &s.RPZAdded, &s.RPZRemoved, &s.RPZChanged)
+}
+
+func policyZones(rev *model.Revision) []*zones.Zone {
+	var out []*zones.Zone
+	for _, r := range rev.Policy.RPZ {
+		if r.Policy != nil {
+			out = append(out, r.Policy.Zone)
+		}
+	}
+	return out
+}
+
+// diffZoneSets returns the diff of each zone (by origin) added, removed or
+// changed, counting them and their records into the summary.
+func (p *Plan) diffZoneSets(base, head []*zones.Zone, added, removed, changed *int) []ZoneDiff {
+	s := &p.Summary
 	bz := map[string]*zones.Zone{}
 	hz := map[string]*zones.Zone{}
 	var origins []string
-	for _, z := range base.Zones {
+	var out []ZoneDiff
+	for _, z := range base {
 		bz[z.Origin()] = z
 		origins = append(origins, z.Origin())
 	}
-	for _, z := range head.Zones {
+	for _, z := range head {
 		hz[z.Origin()] = z
 		if bz[z.Origin()] == nil {
 			origins = append(origins, z.Origin())
@@ -152,11 +191,11 @@ func (p *Plan) diffZones(base, head *model.Revision) {
 		case b == nil:
 			zd.Status = Added
 			zd.RecordDiff = diffRecords(nil, h.Records())
-			s.ZonesAdded++
+			*added++
 		case h == nil:
 			zd.Status = Removed
 			zd.RecordDiff = diffRecords(b.Records(), nil)
-			s.ZonesRemoved++
+			*removed++
 		default:
 			if sameRecords(b, h) {
 				continue
@@ -166,7 +205,7 @@ func (p *Plan) diffZones(base, head *model.Revision) {
 			if zd.RecordDiff.Empty() {
 				continue // only the order of records changed
 			}
-			s.ZonesChanged++
+			*changed++
 		}
 		if b != nil && b.SOA() != nil {
 			zd.OldSerial = b.SOA().Serial
@@ -177,9 +216,9 @@ func (p *Plan) diffZones(base, head *model.Revision) {
 		s.RecordsAdded += len(zd.Added)
 		s.RecordsRemoved += len(zd.Removed)
 		s.RecordsChanged += len(zd.Changed)
-		p.Zones = append(p.Zones, zd)
+		out = append(out, zd)
 	}
-
+	return out
 }
 
 // diffClusters adds the changes of every cluster file added, removed or
@@ -449,5 +488,22 @@ func diffPolicy(b, h model.Policy) []Change {
 	num("limits.max_delete_percent", uint64(b.MaxDeletePercent), uint64(h.MaxDeletePercent))
 	num("limits.min_ttl", uint64(b.MinTTL), uint64(h.MinTTL))
 	num("limits.max_ttl", uint64(b.MaxTTL), uint64(h.MaxTTL))
+	if bo, ho := rpzOrder(b), rpzOrder(h); bo != ho {
+		out = append(out, Change{Kind: kindOf(bo, ho), What: "rpz", Old: bo, New: ho})
+	}
 	return out
+}
+
+// rpzOrder is policy.yaml's rpz list in one line: its order is the
+// policies' priority.
+func rpzOrder(p model.Policy) string {
+	parts := make([]string, 0, len(p.RPZ))
+	for _, r := range p.RPZ {
+		t := r.File
+		if r.Clusters != nil {
+			t += " (clusters " + strings.Join(r.Clusters, ", ") + ")"
+		}
+		parts = append(parts, t)
+	}
+	return strings.Join(parts, ", ")
 }

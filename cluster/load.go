@@ -125,6 +125,7 @@ func Load(fsys fs.FS, dir string) (*model.Revision, []zones.Finding) {
 	l.loadProbes(rev)
 	l.loadRootHints(rev)
 	l.loadTrustAnchors(rev)
+	l.loadRPZ(rev)
 	l.crossRefs(rev)
 	SortFindings(l.findings)
 	return rev, l.findings
@@ -214,6 +215,7 @@ func decodePolicy(d *ydec, root *yaml.Node, p *model.Policy) {
 			})
 		}},
 		"dnssec": {fn: func(v *yaml.Node) { decodeDNSSEC(d, v, &p.DNSSEC) }},
+		"rpz":    {fn: func(v *yaml.Node) { decodeRPZ(d, v, p) }},
 		"limits": {fn: func(v *yaml.Node) {
 			d.mapping(v, "limits", map[string]field{
 				"max_delete_percent": {fn: func(v *yaml.Node) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/gitops-dns/resolverd/cluster/model"
+	"github.com/gitops-dns/resolverd/rpz"
 	"github.com/gitops-dns/resolverd/zones"
 	"github.com/miekg/dns"
 )
@@ -32,6 +33,10 @@ type Snapshot struct {
 
 	Fallback    map[string][]dns.RR // key: lower-case absolute owner name; TTLs already FallbackTTL
 	FallbackTTL uint32
+
+	// RPZ is the response policy this cluster applies to recursive
+	// answers, in priority order (policy.yaml's rpz entries naming it).
+	RPZ rpz.Set
 }
 
 // NewSnapshot derives what node nodeName of cluster clusterName serves from
@@ -84,6 +89,7 @@ func NewSnapshot(rev *model.Revision, clusterName, nodeName string) (*Snapshot, 
 	model.SortForward(s.Forward)
 	s.RecursionAllow = append([]netip.Prefix(nil), c.Recursion.Allow...)
 	s.RootHints = rev.EffectiveRootHints()
+	s.RPZ = rev.RPZFor(c.Name)
 
 	s.FallbackTTL = rev.Policy.FallbackTTL
 	if s.FallbackTTL == 0 {

@@ -62,6 +62,7 @@ type Policy struct {
 	MinTTL           uint32         // limits.min_ttl (default 30)
 	MaxTTL           uint32         // limits.max_ttl (default 86400)
 	DNSSEC           DNSSECPolicy   // dnssec
+	RPZ              []RPZ          // rpz: response policy zones, in priority order
 	Pos              zones.Position // policy.yaml (line 0); the file may not exist
 }
 

@@ -146,6 +146,12 @@ func writeTextPlan(w io.Writer, p *cluster.Plan) error {
 			b.WriteString("  " + l + "\n")
 		}
 	}
+	for _, z := range p.RPZ {
+		fmt.Fprintf(&b, "\nrpz %s (%s)\n", z.Origin, z.Status)
+		for _, l := range recordLines(z.RecordDiff, false) {
+			b.WriteString("  " + l + "\n")
+		}
+	}
 	for _, c := range p.Clusters {
 		fmt.Fprintf(&b, "\ncluster %s (%s)\n", c.Name, c.Status)
 		for _, l := range changeLines(c.Changes, false) {
@@ -193,6 +199,9 @@ func writeMarkdownPlan(w io.Writer, p *cluster.Plan) error {
 	}
 	for _, z := range p.Zones {
 		block(fmt.Sprintf("Zone `%s` (%s)", z.Origin, serialNote(z)), recordLines(z.RecordDiff, true))
+	}
+	for _, z := range p.RPZ {
+		block(fmt.Sprintf("Response policy `%s` (%s)", z.Origin, z.Status), recordLines(z.RecordDiff, true))
 	}
 	for _, c := range p.Clusters {
 		block(fmt.Sprintf("Cluster `%s` (%s)", c.Name, c.Status), changeLines(c.Changes, true))

@@ -34,6 +34,7 @@ import (
 	_ "github.com/gitops-dns/resolverd/plugins/fastpath"
 	_ "github.com/gitops-dns/resolverd/plugins/gitops"
 	_ "github.com/gitops-dns/resolverd/plugins/recursor"
+	_ "github.com/gitops-dns/resolverd/plugins/tls"
 )
 
 // directives is the plugin order: setup runs in this order and a query walks
@@ -43,6 +44,7 @@ import (
 // and a packet cache, and runs the chain for the rest), then fallback (wraps what follows so
 // it can see a failure), authority (internal zones), recursor (the rest).
 var directives = []string{
+	"tls", // ours (plugins/tls): the certificate of the block's tls:// and https:// listeners
 	"bind",
 	"debug",
 	"pprof",

@@ -16,6 +16,10 @@ var (
 		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "requests_total",
 		Help: "Questions the recursor answered, by result (noerror, nxdomain, servfail, refused, other).",
 	}, []string{"result"})
+	rpzHits = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "rpz_hits_total",
+		Help: "Counter of recursive answers a response policy rule fired on, by policy (its SOA owner) and action.",
+	}, []string{"policy", "action"})
 	cacheHits = promauto.NewCounter(prometheus.CounterOpts{
 		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "cache_hits_total",
 		Help: "Questions answered from the cache.",

@@ -26,6 +26,7 @@ import (
 	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/resolver"
+	"github.com/gitops-dns/resolverd/rpz"
 )
 
 const pluginName = "recursor"
@@ -86,12 +87,28 @@ func (rc *Recursor) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	if o := r.IsEdns0(); o != nil {
 		do = o.Do()
 	}
+	// Response policy, QNAME triggers first: a name a policy refuses is
+	// not even resolved, unless an earlier policy's RPZ-IP triggers need
+	// the answer to decide (draft-vixie-dnsop-dns-rpz section 5.1).
+	hit, at, policyHit := snap.RPZ.QName(q.Name)
+	if policyHit && hit.Rule.Action != rpz.Passthru && !snap.RPZ.NeedsAnswer(at) {
+		return rewrite(ctx, w, r, hit)
+	}
 	var ans *dns.Msg
 	if r.RecursionDesired {
 		ans, err = res.ResolveCD(ctx, q, r.CheckingDisabled)
 	} else {
 		// RFC 1034 4.3.1: no RD, no recursion: the cache or a referral.
 		ans, err = res.NonRecursive(q)
+	}
+	if ih, ok := snap.RPZ.Answer(ans.Answer, at); ok {
+		hit, policyHit = ih, true
+	}
+	if policyHit {
+		if hit.Rule.Action != rpz.Passthru {
+			return rewrite(ctx, w, r, hit)
+		}
+		rpzHits.WithLabelValues(hit.Policy.Name, hit.Rule.Action.String()).Inc()
 	}
 	switch ans.Rcode {
 	case dns.RcodeServerFailure:
@@ -149,6 +166,43 @@ func (rc *Recursor) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		nxdomain.Inc()
 	default:
 		otherRcode.Inc()
+	}
+	return dns.RcodeSuccess, nil
+}
+
+// rewrite answers r as a response policy rule says (rpz.Hit.Rewrite): no
+// response for Drop; else the rule's answer with RA, never AA, and for an
+// EDNS client the Extended DNS Error naming the policy. A rewritten answer
+// is never packet-cached: what a policy says is decided per query here,
+// not remembered (the packet cache is also purged with every revision).
+func rewrite(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, hit rpz.Hit) (int, error) {
+	rpzHits.WithLabelValues(hit.Policy.Name, hit.Rule.Action.String()).Inc()
+	node.MarkNoCache(ctx)
+	rcode, answer, ns, ok := hit.Rewrite(r.Question[0])
+	if !ok {
+		// Drop (draft section 5.6): no response; CoreDNS writes nothing
+		// for a success the handler did not write.
+		return dns.RcodeSuccess, nil
+	}
+	m := new(dns.Msg)
+	m.SetRcode(r, rcode)
+	m.Answer, m.Ns = answer, ns
+	m.RecursionAvailable = true
+	state := request.Request{W: w, Req: r}
+	state.SizeAndDo(m)
+	if o := m.IsEdns0(); o != nil {
+		if code, ok := hit.Rule.Action.EDE(); ok {
+			o.Option = append(o.Option, &dns.EDNS0_EDE{InfoCode: code, ExtraText: "policy " + hit.Policy.Name})
+		}
+	}
+	m = state.Scrub(m)
+	if err := w.WriteMsg(m); err != nil {
+		return dns.RcodeServerFailure, plugin.Error(pluginName, err)
+	}
+	if m.Rcode == dns.RcodeNameError {
+		nxdomain.Inc()
+	} else {
+		answered.Inc()
 	}
 	return dns.RcodeSuccess, nil
 }

@@ -39,6 +39,8 @@ var readmeCommands = map[string]readmeCommand{
 	"dig @127.0.0.1 -p 1053 anything.build.corp.internal":  {want: []string{"anything.build.corp.internal.", "status: NOERROR", "ANSWER: 1"}},
 	"dig @127.0.0.1 -p 1053 +norec host.lab.corp.internal": {want: []string{"AUTHORITY: ", "lab.corp.internal.", "NS"}},
 	"dig @127.0.0.1 -p 1053 CH TXT version.config.":        {want: []string{`"$HEAD"`}},
+	"dig @127.0.0.1 -p 1053 login.phish.example A":         {want: []string{"status: NXDOMAIN", "EDE: 15"}},
+	"dig @127.0.0.1 -p 1053 retired-app.example A":         {want: []string{"198.18.5.80", "EDE: 17"}},
 	"curl -s 127.0.0.1:8182/status":                        {want: []string{`"applied"`, `"Ready"`, "$HEAD"}},
 
 	"go run ./cmd/dnsctl check":             {want: []string{"0 errors", "in examples/dns-config at"}},
@@ -49,6 +51,11 @@ var readmeCommands = map[string]readmeCommand{
 	"go run ./cmd/dnsctl promote HEAD --to production --remote ''": {want: []string{"verified: verified/dev/", "refs/heads/production created at $HEAD locally"}},
 	"go run ./cmd/dnsctl promote HEAD --to production --after-bake --bake 1h --remote ''": {
 		exit: 1, want: []string{"canary us-east"}},
+
+	// DoT and DoH need a certificate the example does not ship: the same
+	// clients run against a node with one in TestEncryptedTransports.
+	"kdig @127.0.0.1 -p 853 +tls +tls-hostname=ns1.corp.example www.corp.internal":                                                                {verifiedBy: "e2e.TestEncryptedTransports (kdig +tls)"},
+	"curl -s -H 'accept: application/dns-message' 'https://ns1.corp.example/dns-query?dns=AAABAAABAAAAAAAAA3d3dwRjb3JwCGludGVybmFsAAABAAE' | xxd": {verifiedBy: "e2e.TestEncryptedTransports (curl DoH GET)"},
 
 	// Run in production: what these commands use is checked by deploy's tests.
 	"systemctl daemon-reload && systemctl enable --now resolverd": {verifiedBy: "deploy.TestSystemdUnit (make install + systemd-analyze verify)"},
