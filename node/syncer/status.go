@@ -70,6 +70,7 @@ type state struct {
 	failures    int
 	syncing     bool
 	corrupt     string // why the state dir was refused at boot
+	accept      string // a commit an operator accepted despite the ancestry rule
 
 	rejected      map[string]string // commit id -> reason
 	rejectedOrder []string
@@ -271,7 +272,9 @@ func (g *Syncer) Status() Status {
 //	GET  /status  the Status as JSON
 //	POST /sync    fetch now (Authorization: Bearer <sync_token_file>), wait
 //	              for the attempt and return it with the status; with
-//	              ?retry=1 a head refused before is evaluated again
+//	              ?retry=1 a head refused before is evaluated again; with
+//	              ?accept=<full commit id> that commit may replace the last
+//	              good revision even if it does not descend from it
 //	POST /cache/flush, GET /cache  the query path's caches (cachectl.go)
 func (g *Syncer) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -288,6 +291,12 @@ func (g *Syncer) Handler() http.Handler {
 		ch := g.Trigger
 		if r.URL.Query().Get("retry") == "1" {
 			ch = g.Retry
+		}
+		if id := r.URL.Query().Get("accept"); id != "" {
+			if err := g.Accept(id); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
 		}
 		timeout := g.cfg.Remote.Timeout + g.cfg.ProbeTimeout + 5*time.Second
 		var res struct {
