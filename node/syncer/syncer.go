@@ -41,6 +41,7 @@ type Syncer struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	stopHTTP func()
+	lock     *gitrepo.StateLock // held from Start to Stop
 
 	mu    sync.Mutex // guards everything below
 	store *gitrepo.Store
@@ -111,10 +112,17 @@ func (g *Syncer) Start() error {
 	} else {
 		g.log.Infof("applying only commits signed by one of %d trusted keys from %s: %s", len(g.keyring.KeyIDs()), g.cfg.Trust, strings.Join(g.keyring.KeyIDs(), ", "))
 	}
+	lock, err := gitrepo.LockState(g.cfg.State)
+	if err != nil {
+		return fmt.Errorf("gitops state %s: %w", g.cfg.State, err)
+	}
+	g.lock = lock
 	g.Boot()
 	if g.cfg.HTTP != "" {
 		stop, err := g.serveHTTP(g.cfg.HTTP)
 		if err != nil {
+			g.lock.Release()
+			g.lock = nil
 			return fmt.Errorf("gitops http %s: %w", g.cfg.HTTP, err)
 		}
 		g.stopHTTP = stop
@@ -145,6 +153,10 @@ func (g *Syncer) Stop() error {
 	if g.stopHTTP != nil {
 		g.stopHTTP()
 		g.stopHTTP = nil
+	}
+	if g.lock != nil {
+		g.lock.Release()
+		g.lock = nil
 	}
 	return nil
 }
