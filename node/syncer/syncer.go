@@ -36,6 +36,7 @@ type Syncer struct {
 	log     Logger
 
 	probeAddr atomic.Value // string: this node's DNS address for probes
+	stopping  atomic.Bool  // Stop was called: not ready (lameduck while the server drains)
 
 	trigger  chan chan Attempt // sync now; the result is sent on the channel
 	cancel   context.CancelFunc
@@ -96,8 +97,10 @@ func New(cfg Config, opt Options) (*Syncer, error) {
 // Snapshot implements node.Source: the snapshot being served, or nil.
 func (g *Syncer) Snapshot() *node.Snapshot { return g.holder.Snapshot() }
 
-// Ready is true once a valid revision is served.
-func (g *Syncer) Ready() bool { return g.holder.Snapshot() != nil }
+// Ready is true once a valid revision is served, and false again from
+// Stop on: at shutdown readiness goes false before the servers drain, so
+// load balancers stop sending first.
+func (g *Syncer) Ready() bool { return g.holder.Snapshot() != nil && !g.stopping.Load() }
 
 // SetProbeAddr sets the address the node's own probes are sent to.
 func (g *Syncer) SetProbeAddr(addr string) { g.probeAddr.Store(addr) }
@@ -112,6 +115,7 @@ func (g *Syncer) Start() error {
 	} else {
 		g.log.Infof("applying only commits signed by one of %d trusted keys from %s: %s", len(g.keyring.KeyIDs()), g.cfg.Trust, strings.Join(g.keyring.KeyIDs(), ", "))
 	}
+	g.stopping.Store(false)
 	lock, err := gitrepo.LockState(g.cfg.State)
 	if err != nil {
 		return fmt.Errorf("gitops state %s: %w", g.cfg.State, err)
@@ -142,6 +146,7 @@ func (g *Syncer) Start() error {
 // Stop ends the sync loop and the status endpoint. It may be called more
 // than once.
 func (g *Syncer) Stop() error {
+	g.stopping.Store(true)
 	if g.cancel != nil {
 		g.cancel()
 		select {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,5 +37,69 @@ func TestStateDirLocked(t *testing.T) {
 	}
 	if r, err := first.query("udp", "www.corp.internal.", dns.TypeA, dns.ClassINET); err != nil || r.Rcode != dns.RcodeSuccess {
 		t.Fatalf("the first node after the second start: %v %v", r, err)
+	}
+}
+
+// TestSIGTERMDrainsInFlight: 8 UDP and 8 TCP queries wait on a 1 s
+// upstream when the node gets SIGTERM; every one of them is answered
+// before the process exits (it stops reading, answers what is in flight
+// within its drain deadline, then exits, status 0).
+func TestSIGTERMDrainsInFlight(t *testing.T) {
+	n, asked := hardenedNode(t, time.Second, "")
+	// One answer first: a server that never answered gets few queries at
+	// once (resolver, seed 003).
+	if r, _, err := (&dns.Client{Timeout: 5 * time.Second}).Exchange(new(dns.Msg).SetQuestion("warm.slow.test.", dns.TypeA), n.addr()); err != nil || r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("warm-up: %v %v", r, err)
+	}
+	asked.Store(0)
+	type result struct {
+		netw string
+		r    *dns.Msg
+		err  error
+	}
+	results := make(chan result, 16)
+	for i := range 8 {
+		for _, netw := range []string{"udp", "tcp"} {
+			go func() {
+				m := new(dns.Msg)
+				m.SetQuestion(fmt.Sprintf("q%d-%s.slow.test.", i, netw), dns.TypeA)
+				c := &dns.Client{Net: netw, Timeout: 5 * time.Second}
+				r, _, err := c.Exchange(m, n.addr())
+				results <- result{netw, r, err}
+			}()
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for asked.Load() < 16 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if asked.Load() < 16 {
+		t.Fatalf("the upstream was asked %d times, want 16 queries in flight", asked.Load())
+	}
+	if err := syscall.Kill(n.cmd.Process.Pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- n.cmd.Wait() }()
+	answered := map[string]int{}
+	for range 16 {
+		res := <-results
+		if res.err != nil || res.r == nil || res.r.Rcode != dns.RcodeSuccess || len(res.r.Answer) != 1 {
+			t.Errorf("%s query in flight at SIGTERM: %v %v", res.netw, res.r, res.err)
+			continue
+		}
+		answered[res.netw]++
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no exit within 15 s of SIGTERM")
+	}
+	n.cmd = nil
+	if answered["udp"] != 8 || answered["tcp"] != 8 {
+		t.Fatalf("answered %v, want 8 udp and 8 tcp", answered)
 	}
 }
