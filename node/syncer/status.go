@@ -71,6 +71,7 @@ type state struct {
 	syncing     bool
 	corrupt     string // why the state dir was refused at boot
 	accept      string // a commit an operator accepted despite the ancestry rule
+	older       string // the older revision served because the head was invalid at first sync
 
 	rejected      map[string]string // commit id -> reason
 	rejectedOrder []string
@@ -197,6 +198,8 @@ func (g *Syncer) updateConditions() {
 	failed := a != nil && (a.Result == ResultFetchFailed || a.Result == ResultRejected || a.Result == ResultRolledBack)
 
 	switch {
+	case served && st.older != "" && st.applied.ID == st.older:
+		set(CondReady, "True", ReasonServingOlderRevision, "serving "+st.applied.ID+", an older revision of "+gitrepo.NormalizeRef(g.cfg.Ref)+": its head was invalid and nothing was served before")
 	case served && !failed:
 		set(CondReady, "True", "RevisionServed", "serving "+st.applied.ID)
 	case served:

@@ -242,7 +242,11 @@ func (g *Syncer) syncOnce(ctx context.Context, store *gitrepo.Store) Attempt {
 	if !ok {
 		return a
 	}
-	return g.apply(ctx, store, h, prev, lineage)
+	a = g.apply(ctx, store, h, prev, lineage)
+	if a.Result == ResultRejected && prev == nil && a.Reason != ReasonNotFastForward {
+		return g.walkBack(ctx, store, h, a)
+	}
+	return a
 }
 
 // descends enforces the ancestry rule: a head is applied only if it
@@ -399,6 +403,7 @@ func (g *Syncer) apply(ctx context.Context, store *gitrepo.Store, h plumbing.Has
 	} else {
 		g.mu.Lock()
 		g.st.lastGood = RevisionTime{ID: id, Time: now}
+		g.st.older = ""
 		if g.st.accept == id {
 			g.st.accept = ""
 		}

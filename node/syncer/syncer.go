@@ -122,6 +122,16 @@ func (g *Syncer) Start() error {
 	}
 	g.lock = lock
 	g.Boot()
+	if g.holder.Snapshot() == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.Remote.Timeout+time.Second)
+		err := g.checkSettings(ctx)
+		cancel()
+		if err != nil {
+			g.lock.Release()
+			g.lock = nil
+			return err
+		}
+	}
 	if g.cfg.HTTP != "" {
 		stop, err := g.serveHTTP(g.cfg.HTTP)
 		if err != nil {

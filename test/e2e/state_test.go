@@ -103,3 +103,32 @@ func TestSIGTERMDrainsInFlight(t *testing.T) {
 		t.Fatalf("answered %v, want 8 udp and 8 tcp", answered)
 	}
 }
+
+// TestStartupMistakesFailFast: with no last good revision, a Corefile
+// naming a cluster or node the repository does not have, or a local
+// repository path that does not exist, stops the process at once, non-zero,
+// naming the Corefile line (it used to answer SERVFAIL to everything).
+func TestStartupMistakesFailFast(t *testing.T) {
+	repo := newConfigRepo(t, baseFiles())
+	for _, tc := range []struct {
+		name, repoDir, cluster, node, want string
+	}{
+		{"cluster", repo.dir, "prod", "local", `:6: cluster "prod" is not in`},
+		{"node", repo.dir, "dev", "nope", `:7: node "nope" is not in cluster dev`},
+		{"repo path", repo.dir + "-missing", "dev", "local", ":4: repo " + repo.dir + "-missing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := newClusterNode(t, tc.repoDir, t.TempDir(), nodeSpec{cluster: tc.cluster, name: tc.node})
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, resolverdBin, "-conf", n.corefile).CombinedOutput()
+			var exit *exec.ExitError
+			if ctx.Err() != nil || !errors.As(err, &exit) || exit.ExitCode() == 0 {
+				t.Fatalf("resolverd with a wrong %s did not exit non-zero (err %v):\n%s", tc.name, err, out)
+			}
+			if !strings.Contains(string(out), n.corefile+tc.want) {
+				t.Fatalf("the error does not name %s%s:\n%s", n.corefile, tc.want, out)
+			}
+		})
+	}
+}
