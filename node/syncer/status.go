@@ -61,6 +61,9 @@ type Status struct {
 	History       []Attempt    `json:"history"` // oldest first; runs of equal outcomes counted in one entry
 }
 
+// refusal is why a head was refused, repeated while it stays the head.
+type refusal struct{ reason, message string }
+
 type state struct {
 	applied     RevisionTime
 	lastGood    RevisionTime
@@ -73,7 +76,7 @@ type state struct {
 	accept      string // a commit an operator accepted despite the ancestry rule
 	older       string // the older revision served because the head was invalid at first sync
 
-	rejected      map[string]string // commit id -> reason
+	rejected      map[string]refusal // commit id -> why
 	rejectedOrder []string
 
 	verified *Condition // SourceVerified as last decided
@@ -113,7 +116,7 @@ func (g *Syncer) finish(a Attempt) {
 	}
 	if (a.Result == ResultRejected || a.Result == ResultRolledBack) && a.Revision != "" && a.Reason != ReasonStateCorrupted {
 		if _, ok := st.rejected[a.Revision]; !ok {
-			st.rejected[a.Revision] = a.Reason
+			st.rejected[a.Revision] = refusal{reason: a.Reason, message: a.Message}
 			st.rejectedOrder = append(st.rejectedOrder, a.Revision)
 			if len(st.rejectedOrder) > maxRejectedKept {
 				delete(st.rejected, st.rejectedOrder[0])

@@ -236,7 +236,7 @@ func (g *Syncer) syncOnce(ctx context.Context, store *gitrepo.Store) Attempt {
 	why, refused := g.st.rejected[id]
 	g.mu.Unlock()
 	if refused {
-		return Attempt{Result: ResultRejected, Revision: id, Reason: why, Message: "head was refused before; waiting for a new commit", quiet: true}
+		return Attempt{Result: ResultRejected, Revision: id, Reason: why.reason, Message: "head was refused before (" + why.message + "); waiting for a new commit", quiet: true}
 	}
 	lineage, a, ok := g.descends(ctx, store, h)
 	if !ok {

@@ -83,7 +83,7 @@ func New(cfg Config, opt Options) (*Syncer, error) {
 		g.log = StdLogger("syncer: ")
 	}
 	g.metrics.Node(cfg.Cluster, cfg.Node, RejectReasons, FetchClasses)
-	g.st.rejected = map[string]string{}
+	g.st.rejected = map[string]refusal{}
 	if cfg.Trust != "" {
 		k, err := gitrepo.LoadKeyring(cfg.Trust)
 		if err != nil {
