@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -372,6 +373,11 @@ func (g *Syncer) apply(ctx context.Context, store *gitrepo.Store, h plumbing.Has
 	g.mu.Unlock()
 	snap, a := g.build(store, h, base, lineage)
 	if snap == nil {
+		// The refused revision (millions of records, maybe) is garbage now:
+		// collect it and give its pages back to the OS at once, instead of
+		// leaving them to the background scavenger for minutes (issue 17:
+		// 2.36 GB held ~4 minutes after a rejection).
+		debug.FreeOSMemory()
 		return a
 	}
 	g.holder.Store(snap)
