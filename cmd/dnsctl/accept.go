@@ -1,13 +1,8 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/url"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -16,9 +11,16 @@ import (
 func init() {
 	register(command{
 		name:    "accept",
-		usage:   "accept --node ADDR --token-file FILE COMMIT",
+		usage:   "accept COMMIT --node ADDR [--token-file FILE]",
 		summary: "let one node apply COMMIT although it does not descend from its last good revision (a deliberate history rewrite)",
-		run:     runAccept,
+		args: []string{
+			"COMMIT  the full commit id the node refused with reason NotFastForward",
+		},
+		examples: []string{
+			"dnsctl accept 3f1c...e9 --node 10.0.0.53:8182 --token-file /etc/resolverd/sync.token",
+		},
+		exits: "the node did not end up serving COMMIT (the sync refused it for another reason, or did not finish)",
+		run:   runAccept,
 	})
 }
 
@@ -26,47 +28,25 @@ func init() {
 // COMMIT (POST /sync?accept=<full id>) and prints what the sync did.
 func runAccept(e *env, args []string) int {
 	fs, _ := e.flags("accept", "")
-	nodeAddr := fs.String("node", "", "the node's gitops `http` address (host:port or http://host:port)")
-	tokenFile := fs.String("token-file", "", "`file` holding the node's sync token (its sync_token_file)")
-	timeout := fs.Duration("timeout", 2*time.Minute, "deadline of the request (the node fetches, applies and probes)")
+	var nf nodeFlags
+	nf.add(fs)
 	pos, code, ok := e.parseAll(fs, args)
 	if !ok {
 		return code
 	}
-	if len(pos) != 1 || *nodeAddr == "" || *tokenFile == "" {
-		fmt.Fprintln(e.stderr, "usage: dnsctl accept --node ADDR --token-file FILE COMMIT")
-		return exitCannotRun
+	if len(pos) != 1 {
+		return e.badArgs("want COMMIT")
 	}
 	id := pos[0]
 	if !plumbing.IsHash(id) {
 		return e.fail(fmt.Errorf("%q is not a full commit id: a rewrite is accepted for one exact commit", id))
 	}
-	token, err := os.ReadFile(e.abs(*tokenFile))
-	if err != nil {
-		return e.fail(fmt.Errorf("token file: %w", err))
+	if nf.timeout == 30*time.Second {
+		nf.timeout = 2 * time.Minute // the node fetches, applies and probes
 	}
-	base := *nodeAddr
-	if !strings.Contains(base, "://") {
-		base = "http://" + base
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(base, "/")+"/sync?accept="+url.QueryEscape(id), nil)
+	api, err := nf.api()
 	if err != nil {
 		return e.fail(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return e.fail(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		var msg strings.Builder
-		buf := make([]byte, 512)
-		n, _ := resp.Body.Read(buf)
-		msg.Write(buf[:n])
-		return e.fail(fmt.Errorf("%s: %s: %s", base, resp.Status, strings.TrimSpace(msg.String())))
 	}
 	var res struct {
 		Attempt *struct {
@@ -76,14 +56,14 @@ func runAccept(e *env, args []string) int {
 			Message  string `json:"message"`
 		} `json:"attempt"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(nil, resp.Body, 1<<20)).Decode(&res); err != nil {
-		return e.fail(fmt.Errorf("%s: answer: %w", base, err))
+	if err := api.call("POST", "/sync", url.Values{"accept": {id}}, &res); err != nil {
+		return e.fail(err)
 	}
 	a := res.Attempt
 	if a == nil {
-		return e.fail(fmt.Errorf("%s: accepted %s, but the sync did not finish within the node's deadline: see GET /status", base, id))
+		return e.fail(fmt.Errorf("%s: accepted %s, but the sync did not finish within the node's deadline: see GET /status", nf.node, id))
 	}
-	fmt.Fprintf(e.stdout, "%s: %s %s", base, a.Result, a.Revision)
+	fmt.Fprintf(e.stdout, "%s: %s %s", nf.node, a.Result, a.Revision)
 	if a.Reason != "" {
 		fmt.Fprintf(e.stdout, " (%s: %s)", a.Reason, a.Message)
 	}

@@ -49,10 +49,11 @@ const (
 // that an adapter can create each series before the first event.
 var (
 	RejectReasons = []string{ReasonValidationFailed, ReasonLoadFailed, ReasonSnapshotFailed, ReasonProbeFailed,
-		ReasonStateCorrupted, ReasonStateUnusable, gitrepo.ReasonUnsigned, gitrepo.ReasonUntrusted, gitrepo.ReasonInvalid}
+		ReasonStateCorrupted, ReasonStateUnusable, ReasonNotFastForward, gitrepo.ReasonUnsigned, gitrepo.ReasonUntrusted, gitrepo.ReasonInvalid}
 	FetchClasses = []string{string(gitrepo.ClassUnreachable), string(gitrepo.ClassTimeout), string(gitrepo.ClassAuthRefused),
 		string(gitrepo.ClassRepoNotFound), string(gitrepo.ClassRefNotFound), string(gitrepo.ClassCorruptObject),
-		string(gitrepo.ClassConfig), string(gitrepo.ClassOther)}
+		string(gitrepo.ClassConfig), string(gitrepo.ClassProtocol), string(gitrepo.ClassDiskFull), string(gitrepo.ClassIO),
+		string(gitrepo.ClassOther)}
 )
 
 // servedOf describes snap (nil: nothing served) for Metrics.Serving: its
