@@ -44,6 +44,16 @@ const (
 // `DNS-Allow-Mass-Delete: <reason>` in the last paragraph of the message.
 const MassDeleteTrailer = "DNS-Allow-Mass-Delete"
 
+// LiftedByTrailer reports whether a finding of rule is one the
+// MassDeleteTrailer of the commit that made the change can allow.
+func LiftedByTrailer(rule string) bool {
+	switch rule {
+	case RuleZoneDeleted, RuleMassDelete, RuleFallbackDeleted, RuleApexNSDeleted:
+		return true
+	}
+	return false
+}
+
 // nearEmptyPercent: a revision keeping fewer than this share of its base's
 // data records is refused even with the trailer.
 const nearEmptyPercent = 10

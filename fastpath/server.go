@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -172,7 +173,8 @@ func (s *Server) Learn(q *Query, from *net.UDPAddr, resp []byte, gen uint64, v *
 	s.Cache.Store(q, resp, gen)
 }
 
-// Serve answers on c until it is closed.
+// Serve answers on c until it is closed or stops reading
+// (udpio.Group.StopReading).
 func (s *Server) Serve(c *udpio.Conn) error {
 	s.init()
 	in := make([]udpio.Message, s.Batch)
@@ -186,7 +188,7 @@ func (s *Server) Serve(c *udpio.Conn) error {
 	for {
 		n, err := c.ReadBatch(in)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) {
 				return nil
 			}
 			time.Sleep(time.Millisecond) // a transient error: do not spin
@@ -265,6 +267,13 @@ func allowed(snap *node.Snapshot, a *net.UDPAddr) bool {
 	}
 	ip, ok := netip.AddrFromSlice(a.IP)
 	return ok && snap.RecursionAllowed(ip)
+}
+
+// InFlight reports the queries handed to the slow path and not answered
+// yet: what a shutdown waits for.
+func (s *Server) InFlight() int {
+	s.init()
+	return len(s.slots)
 }
 
 // slow hands a query to the chain on a worker, bounded by MaxSlow; pkt

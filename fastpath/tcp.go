@@ -176,6 +176,31 @@ func (s *TCPServer) Close() {
 	}
 }
 
+// StopAccepting closes the listeners; open connections go on until Close.
+func (s *TCPServer) StopAccepting() {
+	s.init()
+	s.mu.Lock()
+	lns := s.lns
+	s.lns = nil
+	s.closed = true
+	s.mu.Unlock()
+	for _, ln := range lns {
+		ln.Close()
+	}
+}
+
+// InFlight reports the queries of every connection being answered now.
+func (s *TCPServer) InFlight() int {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c := range s.conns {
+		n += int(c.inflight.Load())
+	}
+	return n
+}
+
 // Conns reports the connections open now.
 func (s *TCPServer) Conns() int {
 	s.init()

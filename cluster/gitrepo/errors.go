@@ -26,6 +26,7 @@ import (
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/pktline"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"golang.org/x/crypto/ssh/knownhosts"
@@ -45,6 +46,9 @@ const (
 	ClassRefNotFound   Class = "ref-not-found"  // the tracked ref is not on the remote (or it is empty)
 	ClassCorruptObject Class = "corrupt-object" // objects missing or unreadable, bad pack
 	ClassConfig        Class = "config"         // our own settings: unreadable auth file, host without static entry
+	ClassProtocol      Class = "protocol"       // the remote answered, but not in the git protocol (garbage, a web page)
+	ClassDiskFull      Class = "disk-full"      // ENOSPC or EDQUOT writing the state directory
+	ClassIO            Class = "io-error"       // EIO: the disk under the state directory fails
 	ClassOther         Class = "other"
 )
 
@@ -88,6 +92,15 @@ func classify(err error) Class {
 	var he509 x509.HostnameError
 	msg := err.Error()
 	switch {
+	// The local disk first: a write that fails for lack of space during a
+	// fetch is no fault of the remote.
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return ClassDiskFull
+	case errors.Is(err, syscall.EIO):
+		return ClassIO
+	case errors.Is(err, pktline.ErrInvalidPktLen), strings.Contains(msg, "pkt-len"), strings.Contains(msg, "pkt-line"),
+		strings.Contains(msg, "invalid pkt"), strings.Contains(msg, "malformed advertised"):
+		return ClassProtocol
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
 		return ClassTimeout
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed),

@@ -318,6 +318,7 @@ func (s *Store) Fetch(ctx context.Context, r Remote, ref string) (plumbing.Hash,
 	}
 	cancel()
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		s.removeTemporary()
 		return fail(err)
 	}
 	h, err := s.Resolve(TrackedRef)
@@ -363,4 +364,22 @@ func NormalizeRef(ref string) string {
 		return ref
 	}
 	return "refs/heads/" + ref
+}
+
+// removeTemporary deletes the temporary pack and object files a failed
+// fetch left in the store (go-git's tmp_pack_*, tmp_obj_*): on a full disk
+// they are what filled it. Called only after go-git returned, while no
+// fetch runs.
+func (s *Store) removeTemporary() {
+	if !s.mu.TryLock() {
+		return // a fetch runs again: its files are not ours to remove
+	}
+	defer s.mu.Unlock()
+	pack := filepath.Join(s.dir, RepoDir, "objects", "pack")
+	for _, pattern := range []string{"tmp_pack_*", "tmp_obj_*"} {
+		names, _ := filepath.Glob(filepath.Join(pack, pattern))
+		for _, n := range names {
+			_ = os.Remove(n)
+		}
+	}
 }

@@ -74,6 +74,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/net/bpf"
@@ -195,6 +196,16 @@ func (g *Group) Conns() []*Conn { return g.conns }
 // sockets) as the kernel reported it after Listen set it; Linux reports twice
 // the size that was set.
 func (g *Group) RecvBuffer() int { return g.recvBuffer }
+
+// StopReading makes blocked and later ReadBatch calls return an error
+// matching os.ErrDeadlineExceeded while the sockets stay open for writing:
+// at shutdown a server stops taking datagrams, answers those in flight,
+// then Closes.
+func (g *Group) StopReading() {
+	for _, c := range g.conns {
+		_ = c.uc.SetReadDeadline(time.Unix(1, 0))
+	}
+}
 
 // Close closes every socket; blocked ReadBatch calls return an error matching
 // net.ErrClosed. It leaves the steering program attached to the kernel's group

@@ -32,6 +32,9 @@ type Config struct {
 	SyncTokenFile string // bearer token for POST /sync; "" = endpoint refuses
 	ProbeTimeout  time.Duration
 	Probes        bool // run the repo's probes against this node after applying
+	// Origin names where settings were written ("repo", "cluster",
+	// "node" -> "Corefile:12"), for errors that must name the line.
+	Origin map[string]string
 }
 
 func (c Config) String() string {

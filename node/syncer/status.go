@@ -61,6 +61,9 @@ type Status struct {
 	History       []Attempt    `json:"history"` // oldest first; runs of equal outcomes counted in one entry
 }
 
+// refusal is why a head was refused, repeated while it stays the head.
+type refusal struct{ reason, message string }
+
 type state struct {
 	applied     RevisionTime
 	lastGood    RevisionTime
@@ -70,8 +73,10 @@ type state struct {
 	failures    int
 	syncing     bool
 	corrupt     string // why the state dir was refused at boot
+	accept      string // a commit an operator accepted despite the ancestry rule
+	older       string // the older revision served because the head was invalid at first sync
 
-	rejected      map[string]string // commit id -> reason
+	rejected      map[string]refusal // commit id -> why
 	rejectedOrder []string
 
 	verified *Condition // SourceVerified as last decided
@@ -111,7 +116,7 @@ func (g *Syncer) finish(a Attempt) {
 	}
 	if (a.Result == ResultRejected || a.Result == ResultRolledBack) && a.Revision != "" && a.Reason != ReasonStateCorrupted {
 		if _, ok := st.rejected[a.Revision]; !ok {
-			st.rejected[a.Revision] = a.Reason
+			st.rejected[a.Revision] = refusal{reason: a.Reason, message: a.Message}
 			st.rejectedOrder = append(st.rejectedOrder, a.Revision)
 			if len(st.rejectedOrder) > maxRejectedKept {
 				delete(st.rejected, st.rejectedOrder[0])
@@ -196,6 +201,8 @@ func (g *Syncer) updateConditions() {
 	failed := a != nil && (a.Result == ResultFetchFailed || a.Result == ResultRejected || a.Result == ResultRolledBack)
 
 	switch {
+	case served && st.older != "" && st.applied.ID == st.older:
+		set(CondReady, "True", ReasonServingOlderRevision, "serving "+st.applied.ID+", an older revision of "+gitrepo.NormalizeRef(g.cfg.Ref)+": its head was invalid and nothing was served before")
 	case served && !failed:
 		set(CondReady, "True", "RevisionServed", "serving "+st.applied.ID)
 	case served:
@@ -271,7 +278,9 @@ func (g *Syncer) Status() Status {
 //	GET  /status  the Status as JSON
 //	POST /sync    fetch now (Authorization: Bearer <sync_token_file>), wait
 //	              for the attempt and return it with the status; with
-//	              ?retry=1 a head refused before is evaluated again
+//	              ?retry=1 a head refused before is evaluated again; with
+//	              ?accept=<full commit id> that commit may replace the last
+//	              good revision even if it does not descend from it
 //	POST /cache/flush, GET /cache  the query path's caches (cachectl.go)
 func (g *Syncer) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -288,6 +297,12 @@ func (g *Syncer) Handler() http.Handler {
 		ch := g.Trigger
 		if r.URL.Query().Get("retry") == "1" {
 			ch = g.Retry
+		}
+		if id := r.URL.Query().Get("accept"); id != "" {
+			if err := g.Accept(id); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
 		}
 		timeout := g.cfg.Remote.Timeout + g.cfg.ProbeTimeout + 5*time.Second
 		var res struct {

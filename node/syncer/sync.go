@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/gitops-dns/resolverd/cluster"
@@ -34,6 +37,11 @@ const (
 	ReasonProbeFailed      = "ProbeFailed"
 	ReasonStateCorrupted   = "StateCorrupted"
 	ReasonStateUnusable    = "StateUnusable"
+	// ReasonNotFastForward: the head does not descend from the last good
+	// revision (a force-push back to an older commit, or an unrelated
+	// history). Rollback is a new commit (git revert); an operator who
+	// means a rewrite accepts that exact commit on the node (Accept).
+	ReasonNotFastForward = "NotFastForward"
 )
 
 // RejectReasons and FetchClasses are every value Metrics.Rejected and
@@ -41,10 +49,11 @@ const (
 // that an adapter can create each series before the first event.
 var (
 	RejectReasons = []string{ReasonValidationFailed, ReasonLoadFailed, ReasonSnapshotFailed, ReasonProbeFailed,
-		ReasonStateCorrupted, ReasonStateUnusable, gitrepo.ReasonUnsigned, gitrepo.ReasonUntrusted, gitrepo.ReasonInvalid}
+		ReasonStateCorrupted, ReasonStateUnusable, ReasonNotFastForward, gitrepo.ReasonUnsigned, gitrepo.ReasonUntrusted, gitrepo.ReasonInvalid}
 	FetchClasses = []string{string(gitrepo.ClassUnreachable), string(gitrepo.ClassTimeout), string(gitrepo.ClassAuthRefused),
 		string(gitrepo.ClassRepoNotFound), string(gitrepo.ClassRefNotFound), string(gitrepo.ClassCorruptObject),
-		string(gitrepo.ClassConfig), string(gitrepo.ClassOther)}
+		string(gitrepo.ClassConfig), string(gitrepo.ClassProtocol), string(gitrepo.ClassDiskFull), string(gitrepo.ClassIO),
+		string(gitrepo.ClassOther)}
 )
 
 // servedOf describes snap (nil: nothing served) for Metrics.Serving: its
@@ -127,7 +136,7 @@ func (g *Syncer) Boot() {
 		g.corrupted(now, store, err, lg.Revision)
 		return
 	}
-	snap, a := g.build(store, h, nil)
+	snap, a := g.build(store, h, nil, nil)
 	a.Time = now
 	if snap == nil {
 		if a.Class == string(gitrepo.ClassCorruptObject) {
@@ -229,14 +238,72 @@ func (g *Syncer) syncOnce(ctx context.Context, store *gitrepo.Store) Attempt {
 	why, refused := g.st.rejected[id]
 	g.mu.Unlock()
 	if refused {
-		return Attempt{Result: ResultRejected, Revision: id, Reason: why, Message: "head was refused before; waiting for a new commit", quiet: true}
+		return Attempt{Result: ResultRejected, Revision: id, Reason: why.reason, Message: "head was refused before (" + why.message + "); waiting for a new commit", quiet: true}
 	}
-	return g.apply(ctx, store, h, prev)
+	lineage, a, ok := g.descends(ctx, store, h)
+	if !ok {
+		return a
+	}
+	a = g.apply(ctx, store, h, prev, lineage)
+	if a.Result == ResultRejected && prev == nil && a.Reason != ReasonNotFastForward {
+		return g.walkBack(ctx, store, h, a)
+	}
+	return a
+}
+
+// descends enforces the ancestry rule: a head is applied only if it
+// descends from the last good revision, or if an operator accepted that
+// exact commit (Accept). It returns the lineage from the last good
+// revision to the head (nil when there is none to compare with) or the
+// refused attempt.
+func (g *Syncer) descends(ctx context.Context, store *gitrepo.Store, h plumbing.Hash) (*gitrepo.Lineage, Attempt, bool) {
+	id := h.String()
+	g.mu.Lock()
+	last, accepted := g.st.lastGood.ID, g.st.accept == id
+	g.mu.Unlock()
+	if last == "" {
+		return nil, Attempt{}, true
+	}
+	if accepted {
+		g.log.Warningf("HISTORY REWRITE ACCEPTED BY AN OPERATOR: applying %s without checking that it descends from the last good revision %s", id, last)
+		return nil, Attempt{}, true
+	}
+	l, err := store.Lineage(ctx, g.cfg.Remote, g.cfg.Ref, h, plumbing.NewHash(last))
+	if errors.Is(err, gitrepo.ErrNotDescendant) {
+		msg := fmt.Sprintf("head %s does not descend from the last good revision %s (history rewritten on %s %s?): refused; roll back with a new commit (git revert), or accept this exact commit on this node with `dnsctl accept %s`",
+			id, last, g.cfg.Remote.Redacted(), gitrepo.NormalizeRef(g.cfg.Ref), id)
+		g.log.Errorf("HISTORY REWRITE REFUSED: %s", msg)
+		return nil, Attempt{Result: ResultRejected, Revision: id, Reason: ReasonNotFastForward, Message: msg}, false
+	}
+	if err != nil {
+		c := gitrepo.ClassOf(err)
+		return nil, Attempt{Result: ResultFetchFailed, Revision: id, Class: string(c), Reason: classReason(c), Message: "history of " + id + ": " + err.Error()}, false
+	}
+	return &l, Attempt{}, true
+}
+
+// Accept lets the next sync apply commit id even if it does not descend
+// from the last good revision: an operator's deliberate history rewrite,
+// for this one commit on this node. It is logged loudly.
+func (g *Syncer) Accept(id string) error {
+	if !plumbing.IsHash(id) {
+		return fmt.Errorf("accept: %q is not a full commit id", id)
+	}
+	g.mu.Lock()
+	g.st.accept = id
+	if _, ok := g.st.rejected[id]; ok {
+		delete(g.st.rejected, id)
+		g.st.rejectedOrder = slices.DeleteFunc(g.st.rejectedOrder, func(s string) bool { return s == id })
+	}
+	last := g.st.lastGood.ID
+	g.mu.Unlock()
+	g.log.Warningf("HISTORY REWRITE ACCEPTED BY AN OPERATOR: commit %s may replace the last good revision %s on this node even if it does not descend from it", id, last)
+	return nil
 }
 
 // build runs verify -> load -> validate -> snapshot for commit h of store
 // against base. It returns nil and the failed attempt when any step refuses.
-func (g *Syncer) build(store *gitrepo.Store, h plumbing.Hash, base *node.Snapshot) (*node.Snapshot, Attempt) {
+func (g *Syncer) build(store *gitrepo.Store, h plumbing.Hash, base *node.Snapshot, lineage *gitrepo.Lineage) (*node.Snapshot, Attempt) {
 	id := h.String()
 	repo := store.Repository()
 	reject := func(reason, class string, err error, findings []string) (*node.Snapshot, Attempt) {
@@ -268,6 +335,7 @@ func (g *Syncer) build(store *gitrepo.Store, h plumbing.Hash, base *node.Snapsho
 		baseRev = base.Revision
 	}
 	findings = append(findings, cluster.Check(rev, baseRev)...)
+	findings = g.judgeEachCommit(repo, rev, findings, baseRev, lineage)
 	errs := 0
 	kept := make([]string, 0, min(len(findings), maxFindingsKept))
 	for _, f := range findings {
@@ -292,11 +360,25 @@ func (g *Syncer) build(store *gitrepo.Store, h plumbing.Hash, base *node.Snapsho
 	return snap, Attempt{Revision: id}
 }
 
-func (g *Syncer) apply(ctx context.Context, store *gitrepo.Store, h plumbing.Hash, prev *node.Snapshot) Attempt {
+func (g *Syncer) apply(ctx context.Context, store *gitrepo.Store, h plumbing.Hash, prev *node.Snapshot, lineage *gitrepo.Lineage) Attempt {
 	t0 := time.Now()
 	id := h.String()
-	snap, a := g.build(store, h, prev)
+	base := prev
+	g.mu.Lock()
+	if g.st.accept == id {
+		// An operator's deliberate rewrite goes back in history: the rules
+		// against the base (serials, deletions) would refuse exactly that.
+		// It is checked alone, as a first revision is.
+		base = nil
+	}
+	g.mu.Unlock()
+	snap, a := g.build(store, h, base, lineage)
 	if snap == nil {
+		// The refused revision (millions of records, maybe) is garbage now:
+		// collect it and give its pages back to the OS at once, instead of
+		// leaving them to the background scavenger for minutes (issue 17:
+		// 2.36 GB held ~4 minutes after a rejection).
+		debug.FreeOSMemory()
 		return a
 	}
 	g.holder.Store(snap)
@@ -328,6 +410,10 @@ func (g *Syncer) apply(ctx context.Context, store *gitrepo.Store, h plumbing.Has
 	} else {
 		g.mu.Lock()
 		g.st.lastGood = RevisionTime{ID: id, Time: now}
+		g.st.older = ""
+		if g.st.accept == id {
+			g.st.accept = ""
+		}
 		g.mu.Unlock()
 		g.metrics.LastGood(now)
 	}
@@ -337,4 +423,59 @@ func (g *Syncer) apply(ctx context.Context, store *gitrepo.Store, h plumbing.Has
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
 	return s
+}
+
+// maxCommitsJudged bounds the commits loaded one by one when deletions are
+// judged along the history from the last good revision to the head.
+const maxCommitsJudged = 50
+
+// judgeEachCommit takes the findings of the head checked against the last
+// good revision. When more than one commit landed since the last good
+// revision and the head's change deletes what only a commit trailer may
+// delete, each commit of the first-parent line is judged against its
+// parent with its own trailer, as CI judged it: the head's trailer does not
+// cover a deletion an earlier commit made without one, and an earlier
+// commit's trailer covers its own deletion when the head has none.
+func (g *Syncer) judgeEachCommit(repo *git.Repository, head *model.Revision, findings []zones.Finding, base *model.Revision, l *gitrepo.Lineage) []zones.Finding {
+	if base == nil || l == nil || len(l.FirstParent) < 2 || len(l.FirstParent) > maxCommitsJudged {
+		return findings
+	}
+	liftable := false
+	for _, f := range findings {
+		if f.Severity == zones.SeverityError && !cluster.LiftedByTrailer(f.Rule) {
+			return findings // refused whatever the trailers say
+		}
+		liftable = liftable || cluster.LiftedByTrailer(f.Rule)
+	}
+	if !liftable {
+		return findings
+	}
+	out := make([]zones.Finding, 0, len(findings))
+	prev := base
+	for i, h := range l.FirstParent {
+		rev := head
+		if i < len(l.FirstParent)-1 {
+			var err error
+			if rev, _, err = gitrepo.LoadCommit(repo, h, g.cfg.Path); err != nil {
+				return findings // cannot judge the step: the head's own judgement stands
+			}
+		}
+		for _, f := range cluster.Check(rev, prev) {
+			if f.Severity == zones.SeverityError && (cluster.LiftedByTrailer(f.Rule) || f.Rule == cluster.RuleTrailer) {
+				f.Msg = "commit " + h.String() + ": " + f.Msg
+				out = append(out, f)
+			}
+		}
+		prev = rev
+	}
+	for _, f := range findings {
+		if cluster.LiftedByTrailer(f.Rule) {
+			f.Severity = zones.SeverityWarning
+			f.Msg, _, _ = strings.Cut(f.Msg, "; add the commit trailer")
+			f.Msg += fmt.Sprintf(" (each of the %d commits since the last good revision judged with its own %s trailer)", len(l.FirstParent), cluster.MassDeleteTrailer)
+		}
+		out = append(out, f)
+	}
+	cluster.SortFindings(out)
+	return out
 }

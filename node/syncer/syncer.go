@@ -36,11 +36,13 @@ type Syncer struct {
 	log     Logger
 
 	probeAddr atomic.Value // string: this node's DNS address for probes
+	stopping  atomic.Bool  // Stop was called: not ready (lameduck while the server drains)
 
 	trigger  chan chan Attempt // sync now; the result is sent on the channel
 	cancel   context.CancelFunc
 	done     chan struct{}
 	stopHTTP func()
+	lock     *gitrepo.StateLock // held from Start to Stop
 
 	mu    sync.Mutex // guards everything below
 	store *gitrepo.Store
@@ -81,7 +83,7 @@ func New(cfg Config, opt Options) (*Syncer, error) {
 		g.log = StdLogger("syncer: ")
 	}
 	g.metrics.Node(cfg.Cluster, cfg.Node, RejectReasons, FetchClasses)
-	g.st.rejected = map[string]string{}
+	g.st.rejected = map[string]refusal{}
 	if cfg.Trust != "" {
 		k, err := gitrepo.LoadKeyring(cfg.Trust)
 		if err != nil {
@@ -95,8 +97,10 @@ func New(cfg Config, opt Options) (*Syncer, error) {
 // Snapshot implements node.Source: the snapshot being served, or nil.
 func (g *Syncer) Snapshot() *node.Snapshot { return g.holder.Snapshot() }
 
-// Ready is true once a valid revision is served.
-func (g *Syncer) Ready() bool { return g.holder.Snapshot() != nil }
+// Ready is true once a valid revision is served, and false again from
+// Stop on: at shutdown readiness goes false before the servers drain, so
+// load balancers stop sending first.
+func (g *Syncer) Ready() bool { return g.holder.Snapshot() != nil && !g.stopping.Load() }
 
 // SetProbeAddr sets the address the node's own probes are sent to.
 func (g *Syncer) SetProbeAddr(addr string) { g.probeAddr.Store(addr) }
@@ -111,10 +115,28 @@ func (g *Syncer) Start() error {
 	} else {
 		g.log.Infof("applying only commits signed by one of %d trusted keys from %s: %s", len(g.keyring.KeyIDs()), g.cfg.Trust, strings.Join(g.keyring.KeyIDs(), ", "))
 	}
+	g.stopping.Store(false)
+	lock, err := gitrepo.LockState(g.cfg.State)
+	if err != nil {
+		return fmt.Errorf("gitops state %s: %w", g.cfg.State, err)
+	}
+	g.lock = lock
 	g.Boot()
+	if g.holder.Snapshot() == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.Remote.Timeout+time.Second)
+		err := g.checkSettings(ctx)
+		cancel()
+		if err != nil {
+			g.lock.Release()
+			g.lock = nil
+			return err
+		}
+	}
 	if g.cfg.HTTP != "" {
 		stop, err := g.serveHTTP(g.cfg.HTTP)
 		if err != nil {
+			g.lock.Release()
+			g.lock = nil
 			return fmt.Errorf("gitops http %s: %w", g.cfg.HTTP, err)
 		}
 		g.stopHTTP = stop
@@ -134,6 +156,7 @@ func (g *Syncer) Start() error {
 // Stop ends the sync loop and the status endpoint. It may be called more
 // than once.
 func (g *Syncer) Stop() error {
+	g.stopping.Store(true)
 	if g.cancel != nil {
 		g.cancel()
 		select {
@@ -145,6 +168,10 @@ func (g *Syncer) Stop() error {
 	if g.stopHTTP != nil {
 		g.stopHTTP()
 		g.stopHTTP = nil
+	}
+	if g.lock != nil {
+		g.lock.Release()
+		g.lock = nil
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/miekg/dns"
@@ -155,9 +156,36 @@ func (p *Plugin) serverReady(s *dnsserver.Server) {
 	})
 }
 
+// drainDeadline bounds how long a shutdown waits for the queries in flight
+// (CoreDNS gives its own servers 5 s to stop gracefully).
+const drainDeadline = 5 * time.Second
+
+// stop drains, then closes: it stops reading datagrams and accepting
+// connections, answers the queries in flight (bounded by drainDeadline),
+// then closes every socket. Closing at once dropped every UDP query waiting
+// on an upstream at SIGTERM (issue 17).
 func (p *Plugin) stop() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	for _, l := range p.listeners {
+		l.group.StopReading()
+		l.tcp.StopAccepting()
+	}
+	deadline := time.Now().Add(drainDeadline)
+	for {
+		busy := 0
+		for _, l := range p.listeners {
+			busy += l.fp.InFlight() + l.tcp.InFlight()
+		}
+		if busy == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			log.Warningf("shutdown: %d queries still in flight after %s: closing", busy, drainDeadline)
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	p.closeLocked()
 	return nil
 }

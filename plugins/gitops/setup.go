@@ -1,6 +1,7 @@
 package gitops
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -103,6 +104,7 @@ func parse(c *caddy.Controller) (Config, error) {
 		}
 		if len(args) == 1 {
 			cfg.Remote.URL = args[0]
+			origin(c, &cfg, "repo")
 		}
 		for c.NextBlock() {
 			if err := parseSetting(c, &cfg); err != nil {
@@ -139,10 +141,23 @@ func (a setting) dur() (time.Duration, error) {
 	return d, nil
 }
 
+// origin records the Corefile line of setting key, for the errors of a
+// mistake found only once the repository is read (syncer.Config.Origin).
+func origin(c *caddy.Controller, cfg *Config, key string) {
+	if cfg.Origin == nil {
+		cfg.Origin = map[string]string{}
+	}
+	cfg.Origin[key] = fmt.Sprintf("%s:%d", c.File(), c.Line())
+}
+
 // parseSetting reads the line the controller is on into cfg.
 func parseSetting(c *caddy.Controller, cfg *Config) error {
 	a := setting{c: c, key: c.Val(), args: c.RemainingArgs()}
 	var err error
+	switch a.key {
+	case "repo", "cluster", "node":
+		origin(c, cfg, a.key)
+	}
 	switch a.key {
 	case "repo":
 		cfg.Remote.URL, err = a.one()

@@ -301,10 +301,12 @@ func extendedError(m *dns.Msg) *dns.EDNS0_EDE {
 }
 
 // TestNotReadyExplained: before any revision is served (the config repo
-// does not exist yet), queries get SERVFAIL with EDE 2 (Not Ready) and RA,
+// cannot be reached yet), queries get SERVFAIL with EDE 2 (Not Ready) and RA,
 // over both transports, CHAOS version.config. included.
 func TestNotReadyExplained(t *testing.T) {
-	n := newNode(t, t.TempDir()+"/no-such-repo", t.TempDir())
+	// A remote nobody answers (a missing local path would stop the process
+	// at start: a Corefile mistake).
+	n := newNode(t, fmt.Sprintf("git://127.0.0.1:%d/config", freePort(t)), t.TempDir())
 	n.start()
 	deadline := time.Now().Add(20 * time.Second)
 	for {

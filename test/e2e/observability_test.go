@@ -241,12 +241,12 @@ func waitMetric(t *testing.T, n *observedNode, name string, equal map[string]str
 	}
 }
 
-// TestNeverReadyNodeSaysSo: a node whose repo does not exist and that has
+// TestNeverReadyNodeSaysSo: a node whose remote cannot be reached and that has
 // no last good revision exports what the not-ready and stalled alerts
 // read, from its first scrape: Ready False, no revision, never synced, the
 // failed fetches counted in a series that existed at zero.
 func TestNeverReadyNodeSaysSo(t *testing.T) {
-	n := startObserved(t, filepath.Join(t.TempDir(), "no-such-repo"), "")
+	n := startObserved(t, fmt.Sprintf("git://127.0.0.1:%d/config", freePort(t)), "") // a remote nobody answers: a missing local repo stops the process at start
 	s := scrapeNode(t, n.metrics)
 	sels, recorded := ruleSelectors(t, "../../deploy/prometheus/resolverd.rules.yml")
 	for _, sel := range sels {

@@ -21,9 +21,10 @@ _dnsctl() {
       COMPREPLY=($(compgen -W "$words" -- "$cur")); return ;;
   esac
   case $cmd in
-    "") COMPREPLY=($(compgen -W "cache check completion diff graph promote verify version help --help --version -C" -- "$cur")); return ;;
-    help) COMPREPLY=($(compgen -W "cache check completion diff graph promote verify version" -- "$cur")); return ;;
+    "") COMPREPLY=($(compgen -W "accept cache check completion diff graph promote verify version help --help --version -C" -- "$cur")); return ;;
+    help) COMPREPLY=($(compgen -W "accept cache check completion diff graph promote verify version" -- "$cur")); return ;;
     completion) COMPREPLY=($(compgen -W "bash" -- "$cur")); return ;;
+    accept) words="-C --node --timeout --token-file --help" ;;
     cache) words="-C --format --node --subtree --timeout --token-file --type --help" ;;
     check) words="-C --base --format --no-base --help" ;;
     diff) words="-C --format --help" ;;
