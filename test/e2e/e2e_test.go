@@ -323,3 +323,21 @@ func dig(t *testing.T, args ...string) string {
 	}
 	return strings.TrimSpace(string(out))
 }
+
+// serveUDPAndTCP runs h on addr over UDP and TCP until the test ends, as a
+// scripted authority or forwarder the node under test asks.
+func serveUDPAndTCP(t *testing.T, addr string, h dns.Handler) {
+	t.Helper()
+	for _, netw := range []string{"udp", "tcp"} {
+		srv := &dns.Server{Addr: addr, Net: netw, Handler: h}
+		started := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(started) }
+		go srv.ListenAndServe()
+		select {
+		case <-started:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("server on %s/%s did not start", addr, netw)
+		}
+		t.Cleanup(func() { srv.Shutdown() })
+	}
+}

@@ -70,18 +70,7 @@ func slowServer(t *testing.T, delay time.Duration) (string, *atomic.Int32) {
 		}
 		w.WriteMsg(m)
 	})
-	for _, netw := range []string{"udp", "tcp"} {
-		srv := &dns.Server{Addr: addr, Net: netw, Handler: h}
-		started := make(chan struct{})
-		srv.NotifyStartedFunc = func() { close(started) }
-		go srv.ListenAndServe()
-		select {
-		case <-started:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("slow server on %s/%s did not start", addr, netw)
-		}
-		t.Cleanup(func() { srv.Shutdown() })
-	}
+	serveUDPAndTCP(t, addr, h)
 	return addr, asked
 }
 

@@ -48,18 +48,7 @@ func extAuthority(t *testing.T) (string, func(name string) int32) {
 		}
 		w.WriteMsg(m)
 	})
-	for _, netw := range []string{"udp", "tcp"} {
-		srv := &dns.Server{Addr: addr, Net: netw, Handler: h}
-		started := make(chan struct{})
-		srv.NotifyStartedFunc = func() { close(started) }
-		go srv.ListenAndServe()
-		select {
-		case <-started:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("authority on %s/%s did not start", addr, netw)
-		}
-		t.Cleanup(func() { srv.Shutdown() })
-	}
+	serveUDPAndTCP(t, addr, h)
 	return addr, func(name string) int32 { return count(name).Load() }
 }
 
