@@ -588,13 +588,7 @@ func (v *Validator) chainDS(ctx context.Context, b *Budget, zone string, depth i
 		if s.rtype != dns.TypeDS || s.name != zone {
 			continue
 		}
-		signer := ""
-		for _, sig := range s.sigs {
-			if isStrictSubdomain(sig.SignerName, zone) {
-				signer = canonical(sig.SignerName)
-				break
-			}
-		}
+		signer := signerAbove(s.sigs, zone)
 		if signer == "" {
 			pe := v.keysFor(ctx, b, parentOf(), depth+1)
 			if pe.res.Status != Secure {
@@ -620,17 +614,10 @@ func (v *Validator) chainDS(ctx context.Context, b *Budget, zone string, depth i
 	// No DS: the parent must prove it.
 	signer := ""
 	for _, s := range groupRRsets(reply.Ns) {
-		if s.rtype != dns.TypeNSEC && s.rtype != dns.TypeNSEC3 {
-			continue
-		}
-		for _, sig := range s.sigs {
-			if isStrictSubdomain(sig.SignerName, zone) {
-				signer = canonical(sig.SignerName)
+		if s.rtype == dns.TypeNSEC || s.rtype == dns.TypeNSEC3 {
+			if signer = signerAbove(s.sigs, zone); signer != "" {
 				break
 			}
-		}
-		if signer != "" {
-			break
 		}
 	}
 	if signer == "" {
@@ -717,4 +704,16 @@ func denialTTL(m *dns.Msg) uint32 {
 		}
 	}
 	return ttl
+}
+
+// signerAbove is the signer of the first of sigs signed strictly above
+// zone (the parent side, where DS and its denial live: RFC 4035 5.2), ""
+// if none is.
+func signerAbove(sigs []*dns.RRSIG, zone string) string {
+	for _, sig := range sigs {
+		if isStrictSubdomain(sig.SignerName, zone) {
+			return canonical(sig.SignerName)
+		}
+	}
+	return ""
 }
