@@ -216,8 +216,10 @@ func (v *verifier) waitRevision(ctx context.Context, n model.Node) NodeResult {
 		polls++
 		served, err := probe.Version(ctx, addr, v.opt.Timeout)
 		switch {
-		case err != nil && ctx.Err() != nil && res.Detail != "":
-			// The wait ended during this query: keep what the node said last.
+		case err != nil && (res.Served != "" || ctx.Err() != nil && res.Detail != ""):
+			// The node answered before (or the wait ended during this
+			// query): keep what it said last. One lost poll on a loaded
+			// network says less than the revision it named.
 		case err != nil:
 			res.Detail = err.Error()
 		case served == v.rev.ID:
