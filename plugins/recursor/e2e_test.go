@@ -33,16 +33,25 @@ func TestEndToEndDig(t *testing.T) {
 	root, _ := authServer(t, "www.example.com. 300 IN A 192.0.2.1\nwww.example.com. 300 IN TXT \"hello\"", false)
 	e2eSource.p.Store(&node.Snapshot{RecursionAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, RootHints: hints(t)})
 
-	l, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.LocalAddr().(*net.UDPAddr).Port
-	l.Close()
-	corefile := fmt.Sprintf(".:%d {\n    bind 127.0.0.1\n    recursor {\n        port %d\n        no_ipv6\n        query_localhost\n    }\n}\n", port, root.Port())
-	inst, err := caddy.Start(caddy.CaddyfileInput{Contents: []byte(corefile), Filepath: "Corefile.e2e", ServerTypeName: "dns"})
-	if err != nil {
-		t.Fatal(err)
+	// A free UDP port may be taken over TCP by another test meanwhile:
+	// try a few ports before giving up.
+	var port int
+	var inst *caddy.Instance
+	for try := 0; ; try++ {
+		l, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port = l.LocalAddr().(*net.UDPAddr).Port
+		l.Close()
+		corefile := fmt.Sprintf(".:%d {\n    bind 127.0.0.1\n    recursor {\n        port %d\n        no_ipv6\n        query_localhost\n    }\n}\n", port, root.Port())
+		inst, err = caddy.Start(caddy.CaddyfileInput{Contents: []byte(corefile), Filepath: "Corefile.e2e", ServerTypeName: "dns"})
+		if err == nil {
+			break
+		}
+		if try == 4 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatal(err)
+		}
 	}
 	t.Cleanup(func() { _ = inst.Stop() })
 
