@@ -21,7 +21,7 @@ import (
 // srcRepo is a real repository made with go-git (non-bare, served as is by
 // git daemon and git http-backend).
 type srcRepo struct {
-	t    *testing.T
+	t    testing.TB
 	root string // folder holding the repository (what servers export)
 	dir  string
 	wt   *git.Worktree
@@ -29,7 +29,7 @@ type srcRepo struct {
 	n    int
 }
 
-func newSrcRepo(t *testing.T) *srcRepo {
+func newSrcRepo(t testing.TB) *srcRepo {
 	t.Helper()
 	root := t.TempDir()
 	dir := filepath.Join(root, "config")

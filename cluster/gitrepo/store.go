@@ -41,9 +41,10 @@ type LastGood struct {
 // Store is a node's state directory: a bare repository holding every fetched
 // revision's objects, and the last good revision. Fetches are serialized.
 type Store struct {
-	dir  string
-	mu   sync.Mutex // one fetch at a time
-	repo *git.Repository
+	dir     string
+	mu      sync.Mutex // one fetch at a time
+	repo    *git.Repository
+	repairs []string // what open repaired
 }
 
 // OpenStore opens (creating if needed) the state directory dir. A bare
@@ -62,6 +63,8 @@ func OpenStore(dir string) (*Store, error) {
 
 func (s *Store) open() error {
 	p := filepath.Join(s.dir, RepoDir)
+	recoverSwap(s.dir)
+	s.repairs = repairFiles(p)
 	r, err := git.PlainOpen(p)
 	if errors.Is(err, git.ErrRepositoryNotExists) {
 		if _, serr := os.Stat(p); serr == nil {
@@ -80,8 +83,13 @@ func (s *Store) open() error {
 		return &Error{Class: ClassCorruptObject, Op: "open", URL: p, Err: errors.New("no objects folder")}
 	}
 	s.repo = r
+	s.repairs = append(s.repairs, s.repairRefs()...)
 	return nil
 }
+
+// Repairs names what opening the store repaired (a damaged HEAD, config
+// or ref of the clone, rewritten from what is intact), for one log line.
+func (s *Store) Repairs() []string { return s.repairs }
 
 // Dir returns the state directory.
 func (s *Store) Dir() string { return s.dir }
