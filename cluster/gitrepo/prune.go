@@ -88,7 +88,7 @@ func (s *Store) Prune(keepHistory int) (PruneStats, error) {
 		return PruneStats{}, ErrBusy
 	}
 	defer s.mu.Unlock()
-	if s.repo == nil {
+	if s.repo == nil || s.readOnly {
 		return PruneStats{}, errors.New("prune: no repository")
 	}
 	var st PruneStats

@@ -80,6 +80,10 @@ type Snapshot struct {
 	Bytes   int64
 }
 
+// Store is the snapshot as a read-only Store, for code that reads
+// revisions from a store: Repository and CheckCommit work; Fetch refuses.
+func (s *Snapshot) Store() *Store { return &Store{repo: s.Repo, readOnly: true} }
+
 // SnapshotInfo is what WriteSnapshot wrote.
 type SnapshotInfo struct {
 	Objects int
@@ -286,6 +290,39 @@ func ReadSnapshot(p string) (*Snapshot, error) {
 	}
 	return snap, nil
 }
+
+// SnapshotRevision reads only the header of the snapshot file at p and
+// returns the commit it records, unverified: enough to know whether a
+// snapshot of the last good revision exists without reading it all.
+func SnapshotRevision(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	r := &snapshotReader{r: bufio.NewReader(f), sum: sha256.New(), left: len64(snapshotMagic) + 1 + binary.MaxVarintLen64 + maxSnapshotHeader}
+	if magic, err := r.read(len(snapshotMagic)); err != nil || string(magic) != snapshotMagic {
+		return "", errors.New("not a resolverd snapshot")
+	}
+	if kind, err := r.byte(); err != nil || kind != frameHeader {
+		return "", errors.New("no header")
+	}
+	n, err := binary.ReadUvarint(r)
+	if err != nil || n > maxSnapshotHeader {
+		return "", errors.New("bad header length")
+	}
+	data, err := r.read(int(n))
+	if err != nil {
+		return "", err
+	}
+	var h snapshotHeader
+	if err := json.Unmarshal(data, &h); err != nil {
+		return "", err
+	}
+	return h.Revision, nil
+}
+
+func len64(s string) int64 { return int64(len(s)) }
 
 // snapshotTrailer is the length of the end frame: kind, length 32, digest.
 const snapshotTrailer = 2 + sha256.Size

@@ -45,6 +45,9 @@ type Store struct {
 	mu      sync.Mutex // one fetch at a time
 	repo    *git.Repository
 	repairs []string // what open repaired
+	// readOnly: a snapshot's objects in memory (Snapshot.Store), never
+	// fetched into.
+	readOnly bool
 }
 
 // OpenStore opens (creating if needed) the state directory dir. A bare
@@ -275,7 +278,7 @@ func (s *Store) Fetch(ctx context.Context, r Remote, ref string) (plumbing.Hash,
 		cancel()
 		return fail(err)
 	}
-	if s.repo == nil {
+	if s.repo == nil || s.readOnly {
 		s.mu.Unlock()
 		cancel()
 		return fail(&Error{Class: ClassCorruptObject, Op: "fetch", URL: s.dir, Err: errors.New("state repository is not open")})

@@ -166,6 +166,8 @@ var (
 	syncErrors        = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sync_errors_total"}, []string{"class"})
 	rejectedRevisions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rejected_revisions_total"}, []string{"reason"})
 	stateCorrupt      = prometheus.NewCounter(prometheus.CounterOpts{Name: "state_corrupted_total"})
+	stateBytes        = prometheus.NewGauge(prometheus.GaugeOpts{Name: "state_bytes"})
+	statePacks        = prometheus.NewGauge(prometheus.GaugeOpts{Name: "state_packs"})
 )
 
 type testMetrics struct{ nopMetrics }
@@ -173,3 +175,4 @@ type testMetrics struct{ nopMetrics }
 func (testMetrics) FetchFailed(class string) { syncErrors.WithLabelValues(class).Inc() }
 func (testMetrics) Rejected(reason string)   { rejectedRevisions.WithLabelValues(reason).Inc() }
 func (testMetrics) StateCorrupted()          { stateCorrupt.Inc() }
+func (testMetrics) StateDir(b int64, p int)  { stateBytes.Set(float64(b)); statePacks.Set(float64(p)) }

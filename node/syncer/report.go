@@ -33,6 +33,8 @@ type Metrics interface {
 	LastGood(t time.Time)
 	// StateCorrupted: the state directory was found corrupted and moved aside.
 	StateCorrupted()
+	// StateDir: the state directory holds bytes in all, the clone packs packs.
+	StateDir(bytes int64, packs int)
 	// ProbeFailed: a probe of the repo failed against this node.
 	ProbeFailed(probe string, gate bool)
 	// Condition: status condition typ is now status (True, False, Unknown).
@@ -62,6 +64,7 @@ func (nopMetrics) Serving(Served)                          {}
 func (nopMetrics) Node(string, string, []string, []string) {}
 func (nopMetrics) LastGood(time.Time)                      {}
 func (nopMetrics) StateCorrupted()                         {}
+func (nopMetrics) StateDir(int64, int)                     {}
 func (nopMetrics) ProbeFailed(string, bool)                {}
 func (nopMetrics) Condition(string, string)                {}
 func (nopMetrics) SyncRequested()                          {}

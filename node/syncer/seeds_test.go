@@ -270,8 +270,9 @@ func TestRestartRemoteUnreachable(t *testing.T) {
 	}
 }
 
-// A corrupted state dir is refused loudly at boot, never served, moved
-// aside; the node recovers from the remote when it can.
+// A corrupted state dir whose snapshot is gone too is refused loudly at
+// boot, never served, moved aside; the node recovers from the remote when
+// it can. (With its snapshot, the node serves that: state_test.go.)
 func TestCorruptedStateRefused(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -295,8 +296,9 @@ func TestCorruptedStateRefused(t *testing.T) {
 			os.RemoveAll(filepath.Join(state, gitrepo.RepoDir, "objects"))
 			os.MkdirAll(filepath.Join(state, gitrepo.RepoDir, "objects"), 0o755)
 		}},
-		{"record garbled", func(t *testing.T, state string) {
+		{"record and ref garbled", func(t *testing.T, state string) {
 			os.WriteFile(filepath.Join(state, gitrepo.LastGoodFile), []byte(`{"revision": "deadbeef`), 0o644)
+			os.WriteFile(filepath.Join(state, gitrepo.RepoDir, gitrepo.LastGoodRef), []byte("dead"), 0o644)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -312,6 +314,9 @@ func TestCorruptedStateRefused(t *testing.T) {
 			}
 			daemon.Stop()
 			tc.corrupt(t, state)
+			if err := os.Remove(filepath.Join(state, gitrepo.SnapshotFile)); err != nil {
+				t.Fatal(err)
+			}
 
 			var buf syncBuffer
 			golog.SetOutput(&buf)

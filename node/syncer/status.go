@@ -75,6 +75,7 @@ type state struct {
 	corrupt     string // why the state dir was refused at boot
 	accept      string // a commit an operator accepted despite the ancestry rule
 	older       string // the older revision served because the head was invalid at first sync
+	snapshot    string // the revision served from the snapshot file: the clone could not be used
 
 	rejected      map[string]refusal // commit id -> why
 	rejectedOrder []string
@@ -201,6 +202,8 @@ func (g *Syncer) updateConditions() {
 	failed := a != nil && (a.Result == ResultFetchFailed || a.Result == ResultRejected || a.Result == ResultRolledBack)
 
 	switch {
+	case served && st.snapshot != "" && st.applied.ID == st.snapshot:
+		set(CondReady, "True", ReasonServingSnapshot, "serving "+st.applied.ID+" from the snapshot of the last good revision: the clone in "+g.cfg.State+" could not be used; fetching "+gitrepo.NormalizeRef(g.cfg.Ref)+" to rebuild it")
 	case served && st.older != "" && st.applied.ID == st.older:
 		set(CondReady, "True", ReasonServingOlderRevision, "serving "+st.applied.ID+", an older revision of "+gitrepo.NormalizeRef(g.cfg.Ref)+": its head was invalid and nothing was served before")
 	case served && !failed:

@@ -105,9 +105,13 @@ func classReason(c gitrepo.Class) string {
 }
 
 // Boot opens the state directory and serves the last good revision recorded
-// there, without any network access. A corrupted state directory (a record
-// that does not parse, objects that are missing or unreadable) is reported
-// loudly, moved aside into a quarantine folder, and never served.
+// there, without any network access. What is damaged but can be rebuilt
+// from what is intact (the clone's HEAD or config, the last-good record or
+// its ref) is repaired and the clone kept. A clone that cannot be read (a
+// record and ref that do not parse, objects that are missing or
+// unreadable) is reported loudly, moved aside into a quarantine folder and
+// never served; the snapshot of the last good revision is served instead
+// when it checks out.
 func (g *Syncer) Boot() {
 	now := g.clock.Now()
 	store, err := gitrepo.OpenStore(g.cfg.State)
@@ -122,8 +126,15 @@ func (g *Syncer) Boot() {
 	g.mu.Lock()
 	g.store = store
 	g.mu.Unlock()
-	lg, err := store.LastGood()
+	repairs := store.Repairs()
+	lg, restored, err := g.lastGoodOf(store)
+	if restored {
+		repairs = append(repairs, gitrepo.LastGoodFile+" record (from "+gitrepo.LastGoodRef+")")
+	}
 	if errors.Is(err, gitrepo.ErrNoLastGood) {
+		if g.bootSnapshot(now) {
+			return
+		}
 		g.log.Infof("no last good revision in %s yet: not serving until the first sync succeeds", g.cfg.State)
 		return
 	}
@@ -135,6 +146,9 @@ func (g *Syncer) Boot() {
 	if err := store.CheckCommit(h, g.cfg.Path, 1_000_000); err != nil {
 		g.corrupted(now, store, err, lg.Revision)
 		return
+	}
+	if len(repairs) > 0 {
+		g.log.Warningf("state dir %s repaired: %s; the clone and its last good revision %s are intact and kept", g.cfg.State, strings.Join(repairs, ", "), lg.Revision)
 	}
 	snap, a := g.build(store, h, nil, nil)
 	a.Time = now
@@ -158,6 +172,8 @@ func (g *Syncer) Boot() {
 	g.metrics.Serving(servedOf(store, snap))
 	g.metrics.LastGood(lg.AppliedAt)
 	g.finish(a)
+	g.ensureSnapshot(store, lg)
+	g.maintain(store)
 }
 
 func (g *Syncer) bootFailed(now time.Time, reason string, err error, rev string) {
@@ -165,13 +181,14 @@ func (g *Syncer) bootFailed(now time.Time, reason string, err error, rev string)
 	g.finish(Attempt{Time: now, Revision: rev, Result: ResultRejected, Reason: reason, Message: err.Error()})
 }
 
-// corrupted reports a corrupted state directory as loudly as a node can,
-// and moves it aside so that the next fetch starts clean.
+// corrupted reports a corrupted clone as loudly as a node can, moves it
+// aside so that the next fetch starts clean, and serves the snapshot of
+// the last good revision if it checks out.
 func (g *Syncer) corrupted(now time.Time, store *gitrepo.Store, err error, rev string) {
 	g.metrics.StateCorrupted()
 	g.log.Errorf("STATE DIRECTORY CORRUPTED: %s: %v", g.cfg.State, err)
 	if rev != "" {
-		g.log.Errorf("STATE DIRECTORY CORRUPTED: the last good revision %s cannot be read back: it will NOT be served", rev)
+		g.log.Errorf("STATE DIRECTORY CORRUPTED: the last good revision %s cannot be read back from the clone: the clone will NOT be served", rev)
 	}
 	msg := err.Error()
 	if store != nil {
@@ -192,6 +209,10 @@ func (g *Syncer) corrupted(now time.Time, store *gitrepo.Store, err error, rev s
 	g.mu.Unlock()
 	g.finish(Attempt{Time: now, Revision: rev, Result: ResultRejected, Reason: ReasonStateCorrupted,
 		Class: string(gitrepo.ClassCorruptObject), Message: msg})
+	if !g.bootSnapshot(now) {
+		g.log.Errorf("STATE DIRECTORY CORRUPTED: no usable snapshot of the last good revision (%s): nothing to serve until a fetch of %s succeeds",
+			gitrepo.SnapshotFile, gitrepo.NormalizeRef(g.cfg.Ref))
+	}
 }
 
 // SyncOnce fetches the tracked ref and, if its head is new, verifies,
@@ -207,6 +228,10 @@ func (g *Syncer) SyncOnce(ctx context.Context) Attempt {
 	g.metrics.SyncAttempt(start)
 
 	a := g.syncOnce(ctx, store)
+	g.mu.Lock()
+	store = g.store
+	g.mu.Unlock()
+	g.maintain(store)
 	a.Time = start
 	a.Duration = g.clock.Now().Sub(start).Seconds()
 	g.finish(a)
@@ -232,6 +257,7 @@ func (g *Syncer) syncOnce(ctx context.Context, store *gitrepo.Store) Attempt {
 	id := h.String()
 	prev := g.holder.Snapshot()
 	if prev != nil && prev.Revision != nil && prev.Revision.ID == id {
+		g.adoptSnapshot(store, id)
 		return Attempt{Result: ResultUnchanged, Revision: id}
 	}
 	g.mu.Lock()
@@ -410,12 +436,13 @@ func (g *Syncer) apply(ctx context.Context, store *gitrepo.Store, h plumbing.Has
 	} else {
 		g.mu.Lock()
 		g.st.lastGood = RevisionTime{ID: id, Time: now}
-		g.st.older = ""
+		g.st.older, g.st.snapshot = "", ""
 		if g.st.accept == id {
 			g.st.accept = ""
 		}
 		g.mu.Unlock()
 		g.metrics.LastGood(now)
+		g.persistSnapshot(store, lg)
 	}
 	return Attempt{Revision: id, Result: ResultApplied}
 }

@@ -92,6 +92,18 @@ var (
 		Name:      "state_corrupted_total",
 		Help:      "Times the state directory was found corrupted and moved aside.",
 	})
+	stateBytes = promauto.NewGauge(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "gitops",
+		Name:      "state_bytes",
+		Help:      "Bytes of every file in the state directory (clone, last good record, snapshot); the clone is pruned when it holds too many packs.",
+	})
+	statePacks = promauto.NewGauge(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "gitops",
+		Name:      "state_packs",
+		Help:      "Pack files in the state directory's clone (one per fetched revision until the next prune).",
+	})
 	probeFailures = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "gitops",
@@ -142,7 +154,11 @@ func (promMetrics) Rejected(reason string)     { rejectedRevisions.WithLabelValu
 func (promMetrics) Applied(d time.Duration)    { applyDuration.Observe(d.Seconds()) }
 func (promMetrics) LastGood(t time.Time)       { lastGoodTime.Set(float64(t.Unix())) }
 func (promMetrics) StateCorrupted()            { stateCorrupt.Inc() }
-func (promMetrics) SyncRequested()             { syncRequests.Inc() }
+func (promMetrics) StateDir(bytes int64, packs int) {
+	stateBytes.Set(float64(bytes))
+	statePacks.Set(float64(packs))
+}
+func (promMetrics) SyncRequested() { syncRequests.Inc() }
 func (promMetrics) CacheFlushed(n int) {
 	cacheFlushes.Inc()
 	cacheFlushedEntries.Add(float64(n))
