@@ -247,10 +247,10 @@ func writeClone(dir string, src storer.EncodedObjectStorer, objs []plumbing.Hash
 	if err != nil {
 		return err
 	}
-	// Window 0: no delta search. Blobs are stored whole (zlib), as they
-	// came; a delta search over multi-megabyte zone files costs seconds
-	// and memory for little.
-	if _, err := packfile.NewEncoder(w, src, false).Encode(objs, 0); err != nil {
+	// Window 10, git's pack.window default: the tracked head's zone files
+	// are stored as deltas of the last good revision's (one record apart,
+	// typically). Measured on 1M records: the note of issue 17.
+	if _, err := packfile.NewEncoder(w, src, false).Encode(objs, 10); err != nil {
 		w.Close()
 		return err
 	}
