@@ -40,11 +40,13 @@ const SnapshotFile = "last-good.snapshot"
 //	  'c' 't' 'b'  a commit, tree or blob object's content
 //	  'e'        end: payload = SHA-256 of every byte before this frame's kind byte; last
 //
-// It is written to a temporary file, fsynced, renamed over the old one and
-// the folder fsynced, as Unbound writes its auto-trust-anchor-file
-// (autr_write_file: a temp file then rename) and Flux's source-controller
-// stores artifacts (write to a temp file, then rename), so that a crash
-// leaves the old snapshot or the new one, never a part.
+// It is written to a temporary file, renamed over the old one, as Unbound
+// writes its auto-trust-anchor-file (validator/autotrust.c,
+// autr_write_file: a temporary file named after the pid, then rename) and
+// Flux's source-controller its artifacts (Storage.AtomicWriteFile: a
+// temporary file, its digest computed while writing, then rename); the
+// file and then the folder are also fsynced, so that after a crash or a
+// power cut the old snapshot or the new one is there, never a part.
 const snapshotMagic = "resolverd-snapshot v1\n"
 
 // Snapshot frame kinds.
