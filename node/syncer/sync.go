@@ -228,12 +228,12 @@ func (g *Syncer) SyncOnce(ctx context.Context) Attempt {
 	g.metrics.SyncAttempt(start)
 
 	a := g.syncOnce(ctx, store)
+	a.Time = start
+	a.Duration = g.clock.Now().Sub(start).Seconds()
 	g.mu.Lock()
 	store = g.store
 	g.mu.Unlock()
 	g.maintain(store)
-	a.Time = start
-	a.Duration = g.clock.Now().Sub(start).Seconds()
 	g.finish(a)
 	return a
 }
