@@ -498,13 +498,13 @@ func TestSeed000StagingCatchesBrokenProbe(t *testing.T) {
 		t.Fatalf("dnsctl verify on the canary: exit %d", code)
 	}
 	const bake = "4s"
-	out, code = l.Dnsctl(dc1NS, "promote", good, "--to", "production", "--after-bake", "--bake", bake)
+	out, code = l.Dnsctl(dc1NS, "promote", good, "--to", "production", "--after-bake", "--bake", bake, "--status-port", "8053")
 	l.Logf("dnsctl promote --after-bake (too early) said:\n%s", out)
 	if code != 1 {
 		t.Errorf("promote --after-bake before the bake time: exit %d, want 1", code)
 	}
 	l.Sleep(4*time.Second, "the canary bakes")
-	out, code = l.Dnsctl(dc1NS, "promote", good, "--to", "production", "--after-bake", "--bake", bake)
+	out, code = l.Dnsctl(dc1NS, "promote", good, "--to", "production", "--after-bake", "--bake", bake, "--status-port", "8053")
 	l.Logf("dnsctl promote --after-bake said:\n%s", out)
 	if code != 0 {
 		t.Fatalf("promote --after-bake after the bake time: exit %d", code)
