@@ -84,7 +84,11 @@ func (e *BakeError) Error() string {
 
 func (e *BakeError) Unwrap() error { return ErrBakeFailed }
 
-func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+// stamp is a time in RFC 3339, with hundredths when it has any: a
+// failure of a few runs at a short interval still reads right.
+func stamp(t time.Time) string {
+	return t.UTC().Truncate(10 * time.Millisecond).Format(time.RFC3339Nano)
+}
 
 // roundDur keeps what matters of a duration: seconds, or hundredths below
 // ten seconds (a short failure is still a failure).
