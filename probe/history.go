@@ -65,6 +65,10 @@ type Result struct {
 	Failed   []Failure // the gate probes that failed
 }
 
+// NoProbe is the Probe of a Failure that is no probe's: nothing served, no
+// address to ask.
+const NoProbe = "(none)"
+
 // Failure is a gate probe that failed and what it saw.
 type Failure struct {
 	Probe string // name
@@ -132,8 +136,9 @@ type Target func() (addr, revision string, probes []model.Probe)
 
 // Watch runs the target's probes every interval until ctx ends, each probe
 // bounded by timeout (RunRetrying: a lost datagram is retried, not a
-// failure), and records every run. The first run is at once.
-func Watch(ctx context.Context, rec *Recorder, interval, timeout time.Duration, target Target) {
+// failure), and records every run; then, when set, calls after with it
+// (a node counts failures in its metrics). The first run is at once.
+func Watch(ctx context.Context, rec *Recorder, interval, timeout time.Duration, target Target, after func(Result)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -143,6 +148,9 @@ func Watch(ctx context.Context, rec *Recorder, interval, timeout time.Duration, 
 			return
 		}
 		rec.Add(res)
+		if after != nil {
+			after(res)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -159,10 +167,10 @@ func RunAll(ctx context.Context, addr, rev string, probes []model.Probe, timeout
 	res := Result{Time: time.Now(), Revision: rev}
 	switch {
 	case rev == "":
-		res.Failed = []Failure{{Probe: "(none)", Line: "the node serves no revision"}}
+		res.Failed = []Failure{{Probe: NoProbe, Line: "the node serves no revision"}}
 		return res
 	case addr == "":
-		res.Failed = []Failure{{Probe: "(none)", Line: "the node's DNS address is unknown: probes not run"}}
+		res.Failed = []Failure{{Probe: NoProbe, Line: "the node's DNS address is unknown: probes not run"}}
 		return res
 	}
 	var mu sync.Mutex

@@ -2,6 +2,7 @@ package syncer
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -166,6 +167,7 @@ var (
 	syncErrors        = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sync_errors_total"}, []string{"class"})
 	rejectedRevisions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rejected_revisions_total"}, []string{"reason"})
 	stateCorrupt      = prometheus.NewCounter(prometheus.CounterOpts{Name: "state_corrupted_total"})
+	probeFailures     = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "probe_failures_total"}, []string{"probe", "gate"})
 )
 
 type testMetrics struct{ nopMetrics }
@@ -173,3 +175,6 @@ type testMetrics struct{ nopMetrics }
 func (testMetrics) FetchFailed(class string) { syncErrors.WithLabelValues(class).Inc() }
 func (testMetrics) Rejected(reason string)   { rejectedRevisions.WithLabelValues(reason).Inc() }
 func (testMetrics) StateCorrupted()          { stateCorrupt.Inc() }
+func (testMetrics) ProbeFailed(p string, gate bool) {
+	probeFailures.WithLabelValues(p, fmt.Sprint(gate)).Inc()
+}

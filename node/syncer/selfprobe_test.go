@@ -47,8 +47,12 @@ func TestSelfProbeHistory(t *testing.T) {
 		}
 	}
 	waitFor(t, lastIs(first, true, 3))
+	failures := value(probeFailures.WithLabelValues("db-primary", "true"))
 	fail.Store(true)
 	waitFor(t, lastIs(first, false, 3))
+	if n := value(probeFailures.WithLabelValues("db-primary", "true")) - failures; n < 3 {
+		t.Errorf("coredns_gitops_probe_failures_total grew by %v over 3 failing runs", n)
+	}
 	fail.Store(false)
 	waitFor(t, lastIs(first, true, 3))
 

@@ -157,7 +157,7 @@ func (g *Syncer) Start() error {
 		g.run(ctx)
 	}()
 	if g.selfProbe != nil {
-		go probe.Watch(ctx, g.selfProbe, g.cfg.ProbeInterval, g.cfg.ProbeTimeout, g.probeTarget)
+		go probe.Watch(ctx, g.selfProbe, g.cfg.ProbeInterval, g.cfg.ProbeTimeout, g.probeTarget, g.countSelfProbe)
 	}
 	return nil
 }
@@ -167,6 +167,17 @@ func (g *Syncer) Start() error {
 // their timeout, twice.
 func (g *Syncer) maxProbeGap() time.Duration {
 	return 2*g.cfg.ProbeInterval + 2*g.cfg.ProbeTimeout
+}
+
+// countSelfProbe counts a self-probe run's failures with the probes'
+// failures after an apply (coredns_gitops_probe_failures_total): a node
+// that breaks between two revisions shows in its metrics too.
+func (g *Syncer) countSelfProbe(res probe.Result) {
+	for _, f := range res.Failed {
+		if f.Probe != probe.NoProbe {
+			g.metrics.ProbeFailed(f.Probe, true)
+		}
+	}
 }
 
 // probeTarget is what a self-probe run asks: this node, the revision it

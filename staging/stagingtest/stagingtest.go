@@ -122,7 +122,7 @@ func (s *StatusNode) Start() {
 	s.cancel, s.done = cancel, make(chan struct{})
 	go func() {
 		defer close(s.done)
-		probe.Watch(ctx, rec, s.interval, time.Second, s.target)
+		probe.Watch(ctx, rec, s.interval, time.Second, s.target, nil)
 	}()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
