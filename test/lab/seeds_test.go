@@ -429,7 +429,8 @@ func goroutines(t *testing.T, nodes []*Node) map[string]float64 {
 // has served it for the bake time.
 func TestSeed000StagingCatchesBrokenProbe(t *testing.T) {
 	NeedDnsctl(t)
-	l := New(t, Options{})
+	// The canary's bake of seconds is judged by self-probes every second.
+	l := New(t, Options{GitopsExtra: []string{"probe_interval 1s"}})
 	prod := l.Nodes("dc1", "dc2")
 	stg := l.Nodes("staging")
 	stgNS := l.Client("staging").Host.NS
