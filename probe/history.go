@@ -139,11 +139,19 @@ type Target func() (addr, revision string, probes []model.Probe)
 // failure), and records every run; then, when set, calls after with it
 // (a node counts failures in its metrics). The first run is at once.
 func Watch(ctx context.Context, rec *Recorder, interval, timeout time.Duration, target Target, after func(Result)) {
+	WatchRuns(ctx, rec, interval, func(ctx context.Context) Result {
+		addr, rev, probes := target()
+		return RunAll(ctx, addr, rev, probes, timeout)
+	}, after)
+}
+
+// WatchRuns is Watch for any run: `dnsctl promote --after-bake --watch`
+// asks a node which revision it serves before running the probes.
+func WatchRuns(ctx context.Context, rec *Recorder, interval time.Duration, run func(context.Context) Result, after func(Result)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		addr, rev, probes := target()
-		res := RunAll(ctx, addr, rev, probes, timeout)
+		res := run(ctx)
 		if ctx.Err() != nil {
 			return
 		}

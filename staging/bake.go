@@ -50,18 +50,31 @@ const maxProblems = 10
 type NodeBake struct {
 	Cluster  string
 	Node     string
-	Status   string    // the URL read
-	From, To time.Time // the bake window
+	Status   string    // the URL read; live: the DNS address probed
+	From, To time.Time // the bake window (live: the part watched)
 	Every    time.Duration
-	Runs     int      // self-probe runs in the spans covering the window
+	Runs     int      // probe runs in the spans covering the window
 	Problems []string // empty: the node passed its gate probes throughout
+	// Live: dnsctl probed the node itself during the bake (WatchOptions),
+	// from where it runs, as clients ask; else the node's own history.
+	Live bool
+	// Unread: the status could not be read (while watching live, the
+	// history read at the end decides).
+	Unread bool
 }
 
 // Summary is one line saying what the history showed.
 func (b NodeBake) Summary() string {
 	if len(b.Problems) == 0 {
-		return fmt.Sprintf("%s/%s passed its gate probes throughout the bake %s .. %s (%d self-probe runs, every %s)",
-			b.Cluster, b.Node, stamp(b.From), stamp(b.To), b.Runs, b.Every)
+		what := "self-probe runs"
+		if b.Live {
+			what = "runs of dnsctl probing it"
+		}
+		return fmt.Sprintf("%s/%s passed its gate probes throughout the bake %s .. %s (%d %s, every %s)",
+			b.Cluster, b.Node, stamp(b.From), stamp(b.To), b.Runs, what, b.Every)
+	}
+	if b.Live {
+		return fmt.Sprintf("%s/%s, probed by dnsctl: %s", b.Cluster, b.Node, strings.Join(b.Problems, "; "))
 	}
 	return fmt.Sprintf("%s/%s: %s", b.Cluster, b.Node, strings.Join(b.Problems, "; "))
 }
@@ -135,6 +148,7 @@ func watchedBake(ctx context.Context, opt StatusOptions, c *model.Cluster, rev s
 		st, err := fetchStatus(ctx, u, opt.Timeout)
 		switch {
 		case err != nil:
+			b.Unread = true
 			b.Problems = []string{fmt.Sprintf("its status cannot be read (%v): nothing shows it passed its probes during the bake", err)}
 		case st.Cluster != c.Name || st.Node != n.Name:
 			b.Problems = []string{fmt.Sprintf("%s is the status of node %s/%s, not of %s/%s", u, st.Cluster, st.Node, c.Name, n.Name)}
@@ -221,6 +235,8 @@ func judgeHistory(h *probe.History, rev string, from, to time.Time) (int, []stri
 		}
 		span := fmt.Sprintf("from %s to %s (%s, %s)", stamp(s.From), stamp(s.To), roundDur(s.To.Sub(s.From)), plural(s.Runs, "run"))
 		switch {
+		case s.Revision != rev && len(s.Failed) > 0:
+			add("served %s, not %s, %s: %s", orNone(s.Revision), model.ShortID(rev), span, strings.Join(s.Failed, "; "))
 		case s.Revision != rev:
 			add("served %s, not %s, %s", orNone(s.Revision), model.ShortID(rev), span)
 		case !s.Pass:
@@ -242,4 +258,122 @@ func plural(n int, what string) string {
 		return "1 " + what
 	}
 	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// WatchOptions make promote --after-bake wait out a bake that is not
+// complete instead of refusing it: meanwhile it probes every canary node
+// itself, from where it runs, as the clients ask (a node probing itself on
+// its own address does not see what breaks between clients and it), and
+// reads the nodes' histories, refusing as soon as either shows a problem
+// in the bake so far.
+type WatchOptions struct {
+	// Every is how often (default 10s).
+	Every time.Duration
+	// Probe says where the nodes answer DNS (Addrs, Port) and bounds each
+	// query (Timeout), as for Verify.
+	Probe Options
+	// Progress, when set, gets a line at every look.
+	Progress func(string)
+}
+
+// liveNode is a canary node dnsctl probes during the bake.
+type liveNode struct {
+	cluster *model.Cluster
+	node    model.Node
+	from    time.Time // the window of its cluster
+	rec     *probe.Recorder
+}
+
+// watchLive probes every node of the canaries every w.Every until until,
+// and every w.Every judges what it saw and what the nodes' histories say
+// of the bake so far. It returns what it saw of each node (all passing),
+// or a BakeError at the first problem. A status that cannot be read is no
+// refusal yet: the history read at the end decides.
+func watchLive(ctx context.Context, opt PromoteOptions, canaries []*model.Cluster, froms []time.Time, until time.Time) ([]NodeBake, error) {
+	w := *opt.Watch
+	if w.Every <= 0 {
+		w.Every = 10 * time.Second
+	}
+	w.Probe.defaults()
+	rev := opt.Revision.ID
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	start := time.Now()
+	maxGap := 2*w.Every + 2*w.Probe.Timeout
+	var nodes []*liveNode
+	for i, c := range canaries {
+		v := &verifier{opt: w.Probe}
+		for _, n := range c.Nodes {
+			ln := &liveNode{cluster: c, node: n, from: froms[i], rec: probe.NewRecorder(w.Every, maxGap, start)}
+			nodes = append(nodes, ln)
+			addr := v.addr(n)
+			go probe.WatchRuns(ctx, ln.rec, w.Every, func(ctx context.Context) probe.Result {
+				served, err := probe.Version(ctx, addr, w.Probe.Timeout)
+				if err == nil && served == rev {
+					return probe.RunAll(ctx, addr, rev, opt.Revision.Probes, w.Probe.Timeout)
+				}
+				line := fmt.Sprintf("@%s serves %s", addr, orNone(served))
+				if err != nil {
+					line = fmt.Sprintf("@%s: %v", addr, err)
+				}
+				return probe.Result{Time: time.Now(), Revision: served, Failed: []probe.Failure{{Probe: probe.NoProbe, Line: line}}}
+			}, nil)
+		}
+	}
+	for {
+		// Look every w.Every (the first runs land before the first look),
+		// and once more when the bake ends.
+		d := min(w.Every, max(time.Until(until), 0))
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		now := opt.Now()
+		if now.After(until) {
+			now = until
+		}
+		var looked []NodeBake
+		failed := false
+		for _, ln := range nodes {
+			from := ln.from
+			if from.Before(start) {
+				from = start
+			}
+			h := ln.rec.History()
+			b := NodeBake{Cluster: ln.cluster.Name, Node: ln.node.Name, Status: (&verifier{opt: w.Probe}).addr(ln.node), From: from, To: now, Every: w.Every, Live: true}
+			b.Runs, b.Problems = judgeHistory(&h, rev, from, now)
+			failed = failed || len(b.Problems) > 0
+			looked = append(looked, b)
+		}
+		for i, c := range canaries {
+			nb, err := watchedBake(ctx, opt.Status, c, rev, froms[i], now)
+			if err != nil {
+				return nil, fmt.Errorf("promote --after-bake: %w", err)
+			}
+			for _, b := range nb {
+				if !b.Unread {
+					failed = failed || len(b.Problems) > 0
+					looked = append(looked, b)
+				}
+			}
+		}
+		if failed {
+			return nil, fmt.Errorf("promote --after-bake --watch: %w", &BakeError{Revision: rev, Nodes: looked})
+		}
+		if w.Progress != nil {
+			w.Progress(fmt.Sprintf("%d canary node(s) pass so far; %s of the bake remain", len(nodes), until.Sub(now).Round(time.Second)))
+		}
+		if !now.Before(until) {
+			var live []NodeBake
+			for _, b := range looked {
+				if b.Live {
+					live = append(live, b)
+				}
+			}
+			return live, nil
+		}
+	}
 }

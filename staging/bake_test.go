@@ -37,7 +37,12 @@ type bakeFixture struct {
 	from    time.Time // the window judged: from the second after the record (whole seconds in git)
 }
 
-func newBakeFixture(t *testing.T) *bakeFixture {
+func newBakeFixture(t *testing.T) *bakeFixture { return newBakeFixtureProbing(t, "") }
+
+// newBakeFixtureProbing is newBakeFixture whose canary node probes itself
+// at selfIP ("" = its own address, 127.0.0.5), serving what the canary
+// serves there: a node whose own path works while the clients' does not.
+func newBakeFixtureProbing(t *testing.T, selfIP string) *bakeFixture {
 	t.Helper()
 	f := &bakeFixture{l: newLab(t), r: newTestRepo(t)}
 	f.good = f.r.commit(goodParams(f.l.fwdPort), "good")
@@ -46,7 +51,10 @@ func newBakeFixture(t *testing.T) *bakeFixture {
 	f.broken = f.r.load(f.r.commit(p, "breaks db-primary"))
 
 	canary := f.l.nodes["us-east/ns1"]
-	dnsAddr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.5"), f.l.port).String()
+	if selfIP == "" {
+		selfIP = "127.0.0.5"
+	}
+	dnsAddr := netip.AddrPortFrom(netip.MustParseAddr(selfIP), f.l.port).String()
 	f.status = stagingtest.StartStatus(t, "127.0.0.5", "us-east", "ns1", testInterval, testMaxGap,
 		func() (string, string, []model.Probe) {
 			canary.mu.Lock()
@@ -82,10 +90,14 @@ func newBakeFixture(t *testing.T) *bakeFixture {
 }
 
 func (f *bakeFixture) promote(afterBake bool) (*Promotion, error) {
+	return f.promoteWatching(afterBake, nil)
+}
+
+func (f *bakeFixture) promoteWatching(afterBake bool, watch *WatchOptions) (*Promotion, error) {
 	rev := f.r.load(f.good)
 	return Promote(context.Background(), PromoteOptions{
 		Repo: f.r.repo, Revision: rev, To: "production", Remote: "origin", Who: operator,
-		AfterBake: afterBake, Bake: testBake,
+		AfterBake: afterBake, Bake: testBake, Watch: watch,
 		ReVerify: func(ctx context.Context, clusterName string) (*Report, error) {
 			return Verify(ctx, rev, clusterName, f.l.opts())
 		},
@@ -95,6 +107,13 @@ func (f *bakeFixture) promote(afterBake bool) (*Promotion, error) {
 
 // at sleeps until d into the window judged.
 func (f *bakeFixture) at(d time.Duration) { time.Sleep(time.Until(f.from.Add(d))) }
+
+// breakAt makes the canary answer the revision's id with the data of the
+// broken one (its gate probe db-primary fails) from d into the window.
+func (f *bakeFixture) breakAt(d time.Duration) {
+	f.at(d)
+	f.l.nodes["us-east/ns1"].serveAs(f.r.load(f.good), f.broken)
+}
 
 // TestBakeWatchesTheCanary: promote --after-bake judges the canary by what
 // its node saw throughout the bake, not only at its end (seed 000: a canary
@@ -109,8 +128,7 @@ func TestBakeWatchesTheCanary(t *testing.T) {
 		{
 			name: "fails mid-bake and recovers",
 			during: func(f *bakeFixture) {
-				f.at(600 * time.Millisecond)
-				f.l.nodes["us-east/ns1"].serveAs(f.r.load(f.good), f.broken)
+				f.breakAt(600 * time.Millisecond)
 				f.at(1100 * time.Millisecond)
 				f.l.serve("us-east", f.r.load(f.good))
 			},
@@ -174,6 +192,76 @@ func TestBakeWatchesTheCanary(t *testing.T) {
 			}
 			if _, ok := remoteRef(t, f.r, BakedTag("us-east", f.good.String()).String()); ok {
 				t.Fatal("a bake record was pushed")
+			}
+		})
+	}
+}
+
+// TestBakeWatchedLive: with WatchOptions, promote --after-bake run before
+// the bake ends waits it out, probing the canary itself meanwhile: it
+// refuses at the first problem, before the bake ends, also one the node's
+// own self-probes do not see (its clients' path broken, its own fine).
+func TestBakeWatchedLive(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		selfIP string             // where the canary probes itself ("" its own address)
+		during func(*bakeFixture) // in the bake, while promote waits
+		want   []string           // in the refusal; none: the promotion passes
+	}{
+		{name: "healthy", during: func(*bakeFixture) {}},
+		{
+			name:   "fails mid-bake: refused at once",
+			during: func(f *bakeFixture) { f.breakAt(600 * time.Millisecond) },
+			// Whichever look sees it first: the node's history or dnsctl's probes.
+			want: []string{"us-east/ns1", "failed its gate probes from ", "lacks 198.18.5.10"},
+		},
+		{
+			name:   "the clients' path breaks, the node's own does not",
+			selfIP: "127.0.0.2", // stg1, serving the same revision
+			during: func(f *bakeFixture) { f.breakAt(600 * time.Millisecond) },
+			want:   []string{"us-east/ns1, probed by dnsctl: failed its gate probes from ", "@127.0.0.5:", "lacks 198.18.5.10"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newBakeFixtureProbing(t, tc.selfIP)
+			f.l.serve("staging", f.r.load(f.good))
+			go tc.during(f)
+			var lines []string
+			pr, err := f.promoteWatching(true, &WatchOptions{Every: 100 * time.Millisecond, Probe: f.l.opts(), Progress: func(s string) { lines = append(lines, s) }})
+			done := time.Now()
+			baked, _ := remoteRef(t, f.r, "refs/heads/production-baked")
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if done.Before(f.started.Truncate(time.Second).Add(testBake)) || baked != f.good || len(lines) == 0 {
+					t.Fatalf("returned at %s (bake from %s), production-baked at %s, progress %q", done, f.started, baked, lines)
+				}
+				live := 0
+				for _, w := range pr.Watched {
+					if w.Live && len(w.Problems) == 0 && w.Runs >= 5 {
+						live++
+					}
+				}
+				if live != 1 || !strings.Contains(pr.Watched[0].Summary(), "runs of dnsctl probing it") {
+					t.Fatalf("watched %+v", pr.Watched)
+				}
+				return
+			}
+			t.Logf("refusal: %v", err)
+			if !errors.Is(err, ErrBakeFailed) {
+				t.Fatalf("err %v, want ErrBakeFailed", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("refusal lacks %q:\n%v", w, err)
+				}
+			}
+			if !done.Before(f.from.Add(testBake)) {
+				t.Errorf("refused at %s, after the bake's end %s: not at once", done, f.from.Add(testBake))
+			}
+			if !baked.IsZero() {
+				t.Fatal("production-baked moved")
 			}
 		})
 	}

@@ -140,6 +140,9 @@ type PromoteOptions struct {
 	Bake      time.Duration
 	ReVerify  func(ctx context.Context, clusterName string) (*Report, error)
 	Status    StatusOptions
+	// Watch, when set, waits out a bake that is not complete yet, probing
+	// the canary nodes meanwhile (WatchOptions); nil refuses it.
+	Watch *WatchOptions
 
 	// Remote is the name of the remote to push to; "" updates the refs of
 	// the local repository only.
@@ -338,27 +341,42 @@ func bake(ctx context.Context, opt PromoteOptions, refs map[plumbing.ReferenceNa
 	}
 	now := opt.Now()
 	firsts := make([]*Record, len(canaries))
+	froms := make([]time.Time, len(canaries))
+	var until time.Time // when the last bake ends, if one has not
 	for i, c := range canaries {
 		first, err := LoadRecord(opt.Repo, c.Name, rev)
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("promote --after-bake: canary %s: %w (the bake starts at its first passing verification)", c.Name, err)
 		}
 		if served := now.Sub(first.When); served < opt.Bake {
-			return nil, nil, nil, fmt.Errorf("promote --after-bake: %w: canary %s passed its first verification of %s at %s; %s of the %s bake remain",
-				ErrBakeNotComplete, c.Name, model.ShortID(rev), first.When.UTC().Format(time.RFC3339), (opt.Bake - served).Round(time.Second), opt.Bake)
+			if opt.Watch == nil {
+				return nil, nil, nil, fmt.Errorf("promote --after-bake: %w: canary %s passed its first verification of %s at %s; %s of the %s bake remain (--watch waits, probing the canary)",
+					ErrBakeNotComplete, c.Name, model.ShortID(rev), first.When.UTC().Format(time.RFC3339), (opt.Bake - served).Round(time.Second), opt.Bake)
+			}
+			if end := first.When.Add(opt.Bake); end.After(until) {
+				until = end
+			}
 		}
 		firsts[i] = first
-	}
-	// Throughout the bake: every node's own history, all nodes judged
-	// before refusing, so that the report names every one that failed.
-	var watched []NodeBake
-	failed := false
-	for i, c := range canaries {
 		// The tagger time has whole seconds: the verification ended within
 		// the second after it, and the node may have taken the revision
 		// just before; the window opens when the record surely existed.
-		from := firsts[i].When.Truncate(time.Second).Add(time.Second)
-		nb, err := watchedBake(ctx, opt.Status, c, rev, from, now)
+		froms[i] = first.When.Truncate(time.Second).Add(time.Second)
+	}
+	var watched []NodeBake
+	if !until.IsZero() {
+		live, err := watchLive(ctx, opt, canaries, froms, until)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		watched = live
+		now = opt.Now()
+	}
+	// Throughout the bake: every node's own history, all nodes judged
+	// before refusing, so that the report names every one that failed.
+	failed := false
+	for i, c := range canaries {
+		nb, err := watchedBake(ctx, opt.Status, c, rev, froms[i], now)
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("promote --after-bake: %w", err)
 		}
