@@ -3,6 +3,7 @@ package resolver
 import (
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -48,6 +49,9 @@ type entry struct {
 	// theirs); and the security of the data.
 	sigs []dns.RR
 	sec  security
+	// size is what the entry holds in memory, key and LRU bookkeeping
+	// included (entrySize), set once before it enters the cache.
+	size int
 }
 
 func (e *entry) fresh(now time.Time) bool { return now.Before(e.expires) }
@@ -98,17 +102,23 @@ type failure struct {
 }
 
 type caches struct {
-	rr      *lru.Cache[rrKey, *entry]
-	types   typeCounts // typed entries per name, for MaxTypesPerName
-	deleg   *lru.Cache[string, *delegation]
-	servers *lru.Cache[serverKey, *serverInfo]
-	fail    *lru.Cache[rrKey, failure]
+	rr *lru.Cache[rrKey, *entry]
+	// bytes is the sum of the sizes of rr's entries: added when an entry
+	// goes in (put), subtracted by rr's eviction callback when it leaves
+	// (evicted, removed, purged). A running sum: nothing scans the cache.
+	bytes    atomic.Int64
+	maxBytes int64      // 0: no byte bound
+	types    typeCounts // typed entries per name, for MaxTypesPerName
+	deleg    *lru.Cache[string, *delegation]
+	servers  *lru.Cache[serverKey, *serverInfo]
+	fail     *lru.Cache[rrKey, failure]
 }
 
 func newCaches(c *Config) *caches {
-	cs := &caches{}
+	cs := &caches{maxBytes: c.CacheMaxBytes}
 	cs.types.m = make(map[string]int)
-	cs.rr, _ = lru.NewWithEvict[rrKey, *entry](c.CacheSize, func(k rrKey, _ *entry) {
+	cs.rr, _ = lru.NewWithEvict[rrKey, *entry](c.CacheSize, func(k rrKey, e *entry) {
+		cs.bytes.Add(-int64(e.size))
 		if k.kind == kindRRset {
 			cs.types.add(k.name, -1)
 		}
@@ -117,6 +127,40 @@ func newCaches(c *Config) *caches {
 	cs.servers, _ = lru.New[serverKey, *serverInfo](c.ServerCacheSize)
 	cs.fail, _ = lru.New[rrKey, failure](c.FailureCacheSize)
 	return cs
+}
+
+// usage is what the RRset cache holds: entries and their estimated bytes.
+func (c *caches) usage() (entries int, bytes int64) {
+	return c.rr.Len(), c.bytes.Load()
+}
+
+// put caches e under k, within both bounds: the LRU's entry bound evicts
+// as it adds, then the oldest entries go until the bytes are under
+// maxBytes (an entry larger than the whole bound does not stay). An entry
+// only ever enters through ContainsOrAdd, never replacing another in
+// place (golang-lru replaces without calling the eviction callback, which
+// would leave the old size in the sum): a present key is removed first.
+// It reports false when concurrent writers of the same key kept it from
+// going in (nothing is cached then; the next answer will be).
+func (c *caches) put(k rrKey, e *entry) bool {
+	e.size = entrySize(k, e)
+	for try := 0; try < 3; try++ {
+		if present, _ := c.rr.ContainsOrAdd(k, e); present {
+			c.rr.Remove(k)
+			continue
+		}
+		c.bytes.Add(int64(e.size))
+		if k.kind == kindRRset {
+			c.types.add(k.name, 1)
+		}
+		for c.maxBytes > 0 && c.bytes.Load() > c.maxBytes {
+			if _, _, ok := c.rr.RemoveOldest(); !ok {
+				break
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // typeCounts counts the typed entries (RRsets and NODATA answers) cached
@@ -147,18 +191,12 @@ func (t *typeCounts) get(name string) int {
 // typed entries (a replacement always goes in). It reports false, with
 // the name's count, when it did not.
 func (c *caches) addTyped(k rrKey, e *entry, max int) (int, bool) {
-	if c.rr.Contains(k) {
-		c.rr.Add(k, e)
-		return 0, true
+	if !c.rr.Contains(k) {
+		if n := c.types.get(k.name); n >= max {
+			return n, false
+		}
 	}
-	if n := c.types.get(k.name); n >= max {
-		return n, false
-	}
-	if ok, _ := c.rr.ContainsOrAdd(k, e); ok {
-		c.rr.Add(k, e) // added meanwhile by another flight: replace
-	} else {
-		c.types.add(k.name, 1)
-	}
+	c.put(k, e)
 	return 0, true
 }
 

@@ -8,6 +8,12 @@ import (
 	"github.com/miekg/dns"
 )
 
+// CacheUsage says what the RRset cache (RRsets and negative answers) holds:
+// its entries and their estimated bytes (entrySize), the running sums the
+// entry and byte bounds (CacheSize, CacheMaxBytes) apply to. Nothing is
+// scanned: a scrape costs two loads.
+func (r *Resolver) CacheUsage() (entries int, bytes int64) { return r.c.usage() }
+
 // FlushCache drops the cached RRsets, negative answers and failures f
 // matches; without a type it also drops the zone cuts at the flushed names
 // (with Subtree, every cut at or below Name: Unbound's flush_zone), so the

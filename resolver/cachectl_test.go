@@ -10,8 +10,11 @@ import (
 )
 
 // cacheWorld serves example.com. from 127.0.1.10 (delegated by com.).
-func cacheWorld(t *testing.T) *testEnv {
-	return newEnv(t, func(f *fakeNet) {
+func cacheWorld(t *testing.T) *testEnv { return newEnv(t, cacheZones(t), nil) }
+
+// cacheZones are cacheWorld's authorities.
+func cacheZones(t *testing.T) func(f *fakeNet) {
+	return func(f *fakeNet) {
 		f.set("127.0.1.1", zone(t, "com.", `
 example.com. NS ns.example.com.
 ns.example.com. A 127.0.1.10
@@ -24,7 +27,7 @@ www 60 A 192.0.2.1
 www 60 AAAA 2001:db8::1
 a.b 60 A 192.0.2.2
 `))
-	}, nil)
+	}
 }
 
 func TestInspectCache(t *testing.T) {

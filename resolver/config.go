@@ -53,7 +53,12 @@ type Config struct {
 	Clock       clock.Clock // TTLs, backoffs, the serve-stale wait (upstream deadlines use ctx); default the system clock
 	Metrics     Metrics     // default none
 
-	CacheSize           int // RRsets and negative answers; default 100000
+	CacheSize int // RRsets and negative answers; default 100000
+	// CacheMaxBytes bounds the estimated memory of those entries
+	// (entrySize); default 256 MiB. The entry bound alone lets answers
+	// of big RRsets (up to MaxRecordsPerRRset records of up to 64 KiB
+	// messages) hold gigabytes.
+	CacheMaxBytes       int64
 	DelegationCacheSize int // zone cuts; default 10000
 	ServerCacheSize     int // per-server RTT, lameness; default 10000
 	FailureCacheSize    int // recent failures (RFC 9520); default 10000
@@ -121,6 +126,9 @@ func (c *Config) setDefaults() {
 		c.Metrics = nopMetrics{}
 	}
 	num(&c.CacheSize, 100000)
+	if c.CacheMaxBytes <= 0 {
+		c.CacheMaxBytes = DefaultCacheMaxBytes
+	}
 	num(&c.DelegationCacheSize, 10000)
 	num(&c.ServerCacheSize, 10000)
 	num(&c.FailureCacheSize, 10000)

@@ -270,7 +270,7 @@ func (r *Resolver) store(out *outcome, qtype uint16, now time.Time) {
 	e := &entry{rrs: out.soa[:1:1], neg: true, from: out.from, expires: r.expiry(out, now, capTTL(ttl, r.cfg.NegativeMaxTTL)), sigs: out.proof, sec: out.sec}
 	if out.status == statusNXDOMAIN {
 		e.rcode = dns.RcodeNameError
-		r.c.rr.Add(nameErrorKey(out.target), e)
+		r.c.put(nameErrorKey(out.target), e)
 	} else {
 		e.rcode = dns.RcodeSuccess
 		r.addTyped(typeKey(out.target, qtype), e)

@@ -133,10 +133,16 @@ type PromoteOptions struct {
 
 	// AfterBake promotes to the ref the non-canary clusters of the
 	// environment track, once every canary cluster has served the revision
-	// for Bake with its probes passing (ReVerify).
+	// for Bake with its probes passing throughout (the self-probe history
+	// of every canary node, read from its status endpoint at Status) and
+	// passes a fresh verification (ReVerify).
 	AfterBake bool
 	Bake      time.Duration
 	ReVerify  func(ctx context.Context, clusterName string) (*Report, error)
+	Status    StatusOptions
+	// Watch, when set, waits out a bake that is not complete yet, probing
+	// the canary nodes meanwhile (WatchOptions); nil refuses it.
+	Watch *WatchOptions
 
 	// Remote is the name of the remote to push to; "" updates the refs of
 	// the local repository only.
@@ -155,8 +161,9 @@ type Promotion struct {
 	To           plumbing.Hash
 	AlreadyThere bool
 	Remote       string
-	Verified     []*Record // the records that allowed it
-	Baked        []*Record // after-bake: the canaries' re-verifications
+	Verified     []*Record  // the records that allowed it
+	Baked        []*Record  // after-bake: the canaries' re-verifications
+	Watched      []NodeBake // after-bake: each canary node's self-probes over the bake
 	Warnings     []string
 }
 
@@ -221,11 +228,11 @@ func Promote(ctx context.Context, opt PromoteOptions) (*Promotion, error) {
 	case !opt.AfterBake:
 		p.Ref = restRef
 	default:
-		baked, tags, err := bake(ctx, opt, refs, canaries, rest, canaryRef, restRef)
+		baked, watched, tags, err := bake(ctx, opt, refs, canaries, rest, canaryRef, restRef)
 		if err != nil {
 			return nil, err
 		}
-		p.Baked = baked
+		p.Baked, p.Watched = baked, watched
 		pushTags = append(pushTags, tags...)
 		p.Ref = restRef
 	}
@@ -307,61 +314,104 @@ func verifiedOnStaging(repo *git.Repository, stagingNames []string, rev string) 
 
 // bake is the gate of an after-bake promotion: the canary ref already holds
 // the revision, and every canary cluster passed its first verification of it
-// at least opt.Bake ago and passes a fresh one now (recorded as a baked tag).
-// It returns the baked records and the tags to push with the ref.
+// at least opt.Bake ago, every node of it passed its gate probes throughout
+// the time since (its self-probe history), and the cluster passes a fresh
+// verification now (recorded as a baked tag). It returns the baked records,
+// what each node's history showed and the tags to push with the ref.
 func bake(ctx context.Context, opt PromoteOptions, refs map[plumbing.ReferenceName]plumbing.Hash,
-	canaries, rest []*model.Cluster, canaryRef, restRef plumbing.ReferenceName) ([]*Record, []plumbing.ReferenceName, error) {
+	canaries, rest []*model.Cluster, canaryRef, restRef plumbing.ReferenceName) ([]*Record, []NodeBake, []plumbing.ReferenceName, error) {
 	rev := opt.Revision.ID
 	h := plumbing.NewHash(rev)
 	if len(canaries) == 0 {
-		return nil, nil, fmt.Errorf("promote --after-bake: %s has no canary cluster (canary: true); promote without --after-bake", opt.To)
+		return nil, nil, nil, fmt.Errorf("promote --after-bake: %s has no canary cluster (canary: true); promote without --after-bake", opt.To)
 	}
 	if len(rest) == 0 || restRef == canaryRef {
-		return nil, nil, fmt.Errorf("promote --after-bake: no separate ref for the non-canary %s clusters: they track %s like the canary", opt.To, canaryRef)
+		return nil, nil, nil, fmt.Errorf("promote --after-bake: no separate ref for the non-canary %s clusters: they track %s like the canary", opt.To, canaryRef)
 	}
 	cur, ok := refs[canaryRef]
 	if !ok {
-		return nil, nil, fmt.Errorf("promote --after-bake: %w: %s does not exist yet; promote to the canary first", ErrNotVerified, canaryRef)
+		return nil, nil, nil, fmt.Errorf("promote --after-bake: %w: %s does not exist yet; promote to the canary first", ErrNotVerified, canaryRef)
 	}
 	in, err := contains(opt.Repo, cur, h)
 	if err != nil {
-		return nil, nil, fmt.Errorf("promote --after-bake: %w: the canary ref %s is at %s, which this repository cannot read (fetch it first): %v", ErrNotVerified, canaryRef, model.ShortID(cur.String()), err)
+		return nil, nil, nil, fmt.Errorf("promote --after-bake: %w: the canary ref %s is at %s, which this repository cannot read (fetch it first): %v", ErrNotVerified, canaryRef, model.ShortID(cur.String()), err)
 	}
 	if !in {
-		return nil, nil, fmt.Errorf("promote --after-bake: %w: the canary ref %s (%s) does not contain %s; promote to the canary first", ErrNotVerified, canaryRef, model.ShortID(cur.String()), model.ShortID(rev))
+		return nil, nil, nil, fmt.Errorf("promote --after-bake: %w: the canary ref %s (%s) does not contain %s; promote to the canary first", ErrNotVerified, canaryRef, model.ShortID(cur.String()), model.ShortID(rev))
 	}
 	now := opt.Now()
-	var baked []*Record
-	var tags []plumbing.ReferenceName
-	for _, c := range canaries {
+	firsts := make([]*Record, len(canaries))
+	froms := make([]time.Time, len(canaries))
+	var until time.Time // when the last bake ends, if one has not
+	for i, c := range canaries {
 		first, err := LoadRecord(opt.Repo, c.Name, rev)
 		if err != nil {
-			return nil, nil, fmt.Errorf("promote --after-bake: canary %s: %w (the bake starts at its first passing verification)", c.Name, err)
+			return nil, nil, nil, fmt.Errorf("promote --after-bake: canary %s: %w (the bake starts at its first passing verification)", c.Name, err)
 		}
 		if served := now.Sub(first.When); served < opt.Bake {
-			return nil, nil, fmt.Errorf("promote --after-bake: %w: canary %s passed its first verification of %s at %s; %s of the %s bake remain",
-				ErrBakeNotComplete, c.Name, model.ShortID(rev), first.When.UTC().Format(time.RFC3339), (opt.Bake - served).Round(time.Second), opt.Bake)
+			if opt.Watch == nil {
+				return nil, nil, nil, fmt.Errorf("promote --after-bake: %w: canary %s passed its first verification of %s at %s; %s of the %s bake remain (--watch waits, probing the canary)",
+					ErrBakeNotComplete, c.Name, model.ShortID(rev), first.When.UTC().Format(time.RFC3339), (opt.Bake - served).Round(time.Second), opt.Bake)
+			}
+			if end := first.When.Add(opt.Bake); end.After(until) {
+				until = end
+			}
 		}
+		firsts[i] = first
+		// The tagger time has whole seconds: the verification ended within
+		// the second after it, and the node may have taken the revision
+		// just before; the window opens when the record surely existed.
+		froms[i] = first.When.Truncate(time.Second).Add(time.Second)
+	}
+	var watched []NodeBake
+	if !until.IsZero() {
+		live, err := watchLive(ctx, opt, canaries, froms, until)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		watched = live
+		now = opt.Now()
+	}
+	// Throughout the bake: every node's own history, all nodes judged
+	// before refusing, so that the report names every one that failed.
+	failed := false
+	for i, c := range canaries {
+		nb, err := watchedBake(ctx, opt.Status, c, rev, froms[i], now)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("promote --after-bake: %w", err)
+		}
+		for _, b := range nb {
+			failed = failed || len(b.Problems) > 0
+		}
+		watched = append(watched, nb...)
+	}
+	if failed {
+		return nil, watched, nil, fmt.Errorf("promote --after-bake: %w", &BakeError{Revision: rev, Nodes: watched})
+	}
+	// And now.
+	var baked []*Record
+	var tags []plumbing.ReferenceName
+	for i, c := range canaries {
 		if opt.ReVerify == nil {
-			return nil, nil, fmt.Errorf("promote --after-bake: no way to re-verify canary %s", c.Name)
+			return nil, nil, nil, fmt.Errorf("promote --after-bake: no way to re-verify canary %s", c.Name)
 		}
 		rep, err := opt.ReVerify(ctx, c.Name)
 		if err != nil {
-			return nil, nil, fmt.Errorf("promote --after-bake: re-verify canary %s: %w", c.Name, err)
+			return nil, nil, nil, fmt.Errorf("promote --after-bake: re-verify canary %s: %w", c.Name, err)
 		}
 		if !rep.Pass || rep.Revision != rev || rep.Cluster != c.Name {
-			return nil, nil, fmt.Errorf("promote --after-bake: %w: canary %s fails its re-verification of %s: %s", ErrNotVerified, c.Name, model.ShortID(rev), rep.summary())
+			return nil, nil, nil, fmt.Errorf("promote --after-bake: %w: canary %s fails its re-verification of %s: %s", ErrNotVerified, c.Name, model.ShortID(rev), rep.summary())
 		}
 		who := opt.Who
 		who.When = now
 		b, err := Save(opt.Repo, rep, who, true)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		baked = append(baked, b)
-		tags = append(tags, first.Tag, b.Tag)
+		tags = append(tags, firsts[i].Tag, b.Tag)
 	}
-	return baked, tags, nil
+	return baked, watched, tags, nil
 }
 
 // publish moves p.Ref to p.To: in the local repository when opt.Remote is

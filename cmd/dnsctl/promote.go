@@ -18,24 +18,32 @@ import (
 func init() {
 	register(command{
 		name:    "promote",
-		usage:   "promote REV --to production [--after-bake --bake 1h]",
+		usage:   "promote REV --to production [--after-bake --bake 1h --status-port 8182 [--watch]]",
 		summary: "move the ref production tracks to a verified REV, fast-forward only, and push it",
 		args:    []string{"REV  a revision verified on a staging cluster (dnsctl verify)"},
 		examples: []string{
 			"dnsctl promote 3f2a9c1 --to production                         # the canary clusters' ref",
-			"dnsctl promote 3f2a9c1 --to production --after-bake --bake 1h  # the others, once the canary served it 1h",
+			"dnsctl promote 3f2a9c1 --to production --after-bake --bake 1h --status-port 8182  # the others, once the canary passed its probes for 1h",
+			"dnsctl promote 3f2a9c1 --after-bake --status ns1=127.0.0.1:18182                # a canary node's status through a tunnel",
+			"dnsctl promote 3f2a9c1 --after-bake --status-port 8182 --watch                  # wait out the bake, probing the canary from here",
 			"dnsctl promote HEAD --remote ''                                # move the local ref only",
 		},
-		exits: "REV is not verified, not a fast-forward, or the bake is not complete",
-		run:   runPromote,
+		exits: "REV is not verified, not a fast-forward, or the bake is not complete; or (--after-bake) a canary node failed its gate probes during the bake, " +
+			"or cannot show it passed them: its self-probe history (GET /status) has a gap in the bake or cannot be read",
+		run: runPromote,
 	})
 }
 
 func runPromote(e *env, args []string) int {
 	fs, common := e.flags("promote", "")
 	to := fs.String("to", "production", "the `environment` to promote to")
-	afterBake := fs.Bool("after-bake", false, "promote to the ref the non-canary clusters track, once the canaries have served REV for --bake with probes passing")
+	afterBake := fs.Bool("after-bake", false, "promote to the ref the non-canary clusters track, once every canary node has served REV for --bake passing its gate probes throughout (its self-probe history) and the canaries pass a fresh verify")
 	bake := fs.Duration("bake", time.Hour, "how long the canary clusters must have served REV (with --after-bake)")
+	statusPort := fs.Uint("status-port", 0, "with --after-bake: the `port` of the canary nodes' gitops http endpoint (GET /status), at each node's address")
+	watch := fs.Bool("watch", false, "with --after-bake: wait out a bake that is not complete, probing every canary node from here and reading its history every --watch-every; refuse at the first problem")
+	watchEvery := fs.Duration("watch-every", 10*time.Second, "with --watch: how often")
+	statusAddrs := nodeAddrs{}
+	fs.Var(statusAddrs, "status", "with --after-bake: read node NAME's status at `NAME=ADDR:PORT` (repeatable)")
 	remote := fs.String("remote", "origin", "the remote to push to; \"\" moves the local ref only")
 	pushTimeout := fs.Duration("push-timeout", 30*time.Second, "deadline of the remote's ref listing and the push")
 	authFile := fs.String("auth-file", "", "credentials for an http(s) remote, the nodes' auth_file format: one line `user:password` or a bare token")
@@ -47,6 +55,9 @@ func runPromote(e *env, args []string) int {
 	}
 	if len(pos) != 1 {
 		return e.badArgs("want one revision, got %d", len(pos))
+	}
+	if *statusPort > 65535 {
+		return e.badArgs("--status-port %d out of range", *statusPort)
 	}
 	env := model.Environment(*to)
 	if env != model.Production && env != model.Staging {
@@ -78,6 +89,15 @@ func runPromote(e *env, args []string) int {
 	if err != nil {
 		return e.fail(err)
 	}
+	var watchOpts *staging.WatchOptions
+	if *watch {
+		if *watchEvery <= 0 {
+			return e.badArgs("--watch-every must be positive")
+		}
+		watchOpts = &staging.WatchOptions{Every: *watchEvery, Probe: opt, Progress: func(line string) {
+			fmt.Fprintf(e.stderr, "dnsctl promote: %s\n", line)
+		}}
+	}
 	opt.Progress = e.waitProgress(rev.ID)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -94,6 +114,8 @@ func runPromote(e *env, args []string) int {
 			}
 			return rep, err
 		},
+		Status:  staging.StatusOptions{Addrs: statusAddrs, Port: uint16(*statusPort), Timeout: opt.Timeout + 5*time.Second},
+		Watch:   watchOpts,
 		Remote:  *remote,
 		Auth:    auth,
 		Timeout: *pushTimeout,
@@ -101,7 +123,7 @@ func runPromote(e *env, args []string) int {
 	})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "dnsctl promote: %v\n", err)
-		if errors.Is(err, staging.ErrNotVerified) || errors.Is(err, staging.ErrNotFastForward) || errors.Is(err, staging.ErrBakeNotComplete) {
+		if errors.Is(err, staging.ErrNotVerified) || errors.Is(err, staging.ErrNotFastForward) || errors.Is(err, staging.ErrBakeNotComplete) || errors.Is(err, staging.ErrBakeFailed) {
 			return exitFindings
 		}
 		return exitCannotRun
@@ -115,6 +137,9 @@ func runPromote(e *env, args []string) int {
 	}
 	for _, r := range p.Verified {
 		fmt.Fprintf(e.stdout, "verified: %s by %s at %s\n", r.Tag.Short(), r.Tagger, r.When.UTC().Format(time.RFC3339))
+	}
+	for _, w := range p.Watched {
+		fmt.Fprintf(e.stdout, "watched: %s\n", w.Summary())
 	}
 	for _, r := range p.Baked {
 		fmt.Fprintf(e.stdout, "baked: %s\n", r.Tag.Short())

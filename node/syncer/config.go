@@ -13,7 +13,11 @@ const (
 	DefaultState        = ".resolverd-state"
 	DefaultMaxBackoff   = 5 * time.Minute
 	DefaultProbeTimeout = 5 * time.Second
-	DefaultDepth        = 1
+	// DefaultProbeInterval is how often a node runs its gate probes on
+	// itself to keep a self-probe history (probe.History): a bake of an
+	// hour is then judged on 240 runs, for a few queries to itself.
+	DefaultProbeInterval = 15 * time.Second
+	DefaultDepth         = 1
 )
 
 // Config is what a node syncs: the gitops block of its Corefile (see
@@ -32,6 +36,9 @@ type Config struct {
 	SyncTokenFile string // bearer token for POST /sync; "" = endpoint refuses
 	ProbeTimeout  time.Duration
 	Probes        bool // run the repo's probes against this node after applying
+	// ProbeInterval is how often the node runs its gate probes on itself
+	// (with Probes on) for its self-probe history; 0 = never.
+	ProbeInterval time.Duration
 	// Origin names where settings were written ("repo", "cluster",
 	// "node" -> "Corefile:12"), for errors that must name the line.
 	Origin map[string]string

@@ -2,6 +2,7 @@ package syncer
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -168,6 +169,7 @@ var (
 	stateCorrupt      = prometheus.NewCounter(prometheus.CounterOpts{Name: "state_corrupted_total"})
 	stateBytes        = prometheus.NewGauge(prometheus.GaugeOpts{Name: "state_bytes"})
 	statePacks        = prometheus.NewGauge(prometheus.GaugeOpts{Name: "state_packs"})
+	probeFailures     = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "probe_failures_total"}, []string{"probe", "gate"})
 )
 
 type testMetrics struct{ nopMetrics }
@@ -176,3 +178,6 @@ func (testMetrics) FetchFailed(class string) { syncErrors.WithLabelValues(class)
 func (testMetrics) Rejected(reason string)   { rejectedRevisions.WithLabelValues(reason).Inc() }
 func (testMetrics) StateCorrupted()          { stateCorrupt.Inc() }
 func (testMetrics) StateDir(b int64, p int)  { stateBytes.Set(float64(b)); statePacks.Set(float64(p)) }
+func (testMetrics) ProbeFailed(p string, gate bool) {
+	probeFailures.WithLabelValues(p, fmt.Sprint(gate)).Inc()
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gitops-dns/resolverd/cluster/gitrepo"
 	"github.com/gitops-dns/resolverd/internal/version"
+	"github.com/gitops-dns/resolverd/probe"
 )
 
 // historySize is how many attempts status keeps.
@@ -59,6 +60,10 @@ type Status struct {
 	NextSync      time.Time    `json:"nextSync,omitzero"`
 	Failures      int          `json:"consecutiveFailures"`
 	History       []Attempt    `json:"history"` // oldest first; runs of equal outcomes counted in one entry
+	// SelfProbes is the history of the gate probes the node runs on itself
+	// every probe_interval: what `dnsctl promote --after-bake` judges a
+	// canary's bake by. Absent when the node does not probe itself.
+	SelfProbes *probe.History `json:"selfProbes,omitempty"`
 }
 
 // refusal is why a head was refused, repeated while it stays the head.
@@ -269,6 +274,10 @@ func (g *Syncer) Status() Status {
 	if g.st.lastAttempt != nil {
 		a := *g.st.lastAttempt
 		s.LastAttempted = &a
+	}
+	if g.selfProbe != nil {
+		h := g.selfProbe.History()
+		s.SelfProbes = &h
 	}
 	for _, t := range []string{CondReady, CondReconciling, CondStalled, CondSourceVerified} {
 		s.Conditions = append(s.Conditions, *g.st.conds[t])

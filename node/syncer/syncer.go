@@ -20,8 +20,10 @@ import (
 	"time"
 
 	"github.com/gitops-dns/resolverd/cluster/gitrepo"
+	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/gitops-dns/resolverd/internal/clock"
 	"github.com/gitops-dns/resolverd/node"
+	"github.com/gitops-dns/resolverd/probe"
 )
 
 // Syncer is the sync loop of one node: it owns the Holder the query path
@@ -35,8 +37,9 @@ type Syncer struct {
 	metrics Metrics
 	log     Logger
 
-	probeAddr atomic.Value // string: this node's DNS address for probes
-	stopping  atomic.Bool  // Stop was called: not ready (lameduck while the server drains)
+	probeAddr atomic.Value    // string: this node's DNS address for probes
+	selfProbe *probe.Recorder // the self-probe history; nil when the node does not probe itself
+	stopping  atomic.Bool     // Stop was called: not ready (lameduck while the server drains)
 
 	trigger  chan chan Attempt // sync now; the result is sent on the channel
 	cancel   context.CancelFunc
@@ -84,6 +87,9 @@ func New(cfg Config, opt Options) (*Syncer, error) {
 	}
 	g.metrics.Node(cfg.Cluster, cfg.Node, RejectReasons, FetchClasses)
 	g.st.rejected = map[string]refusal{}
+	if cfg.Probes && cfg.ProbeInterval > 0 {
+		g.selfProbe = probe.NewRecorder(cfg.ProbeInterval, g.maxProbeGap(), time.Now())
+	}
 	if cfg.Trust != "" {
 		k, err := gitrepo.LoadKeyring(cfg.Trust)
 		if err != nil {
@@ -150,7 +156,39 @@ func (g *Syncer) Start() error {
 		defer stopSig()
 		g.run(ctx)
 	}()
+	if g.selfProbe != nil {
+		go probe.Watch(ctx, g.selfProbe, g.cfg.ProbeInterval, g.cfg.ProbeTimeout, g.probeTarget, g.countSelfProbe)
+	}
 	return nil
+}
+
+// maxProbeGap is the longest time between two self-probe runs that still
+// counts as watching: a tick missed, and a run whose probes all waited for
+// their timeout, twice.
+func (g *Syncer) maxProbeGap() time.Duration {
+	return 2*g.cfg.ProbeInterval + 2*g.cfg.ProbeTimeout
+}
+
+// countSelfProbe counts a self-probe run's failures with the probes'
+// failures after an apply (coredns_gitops_probe_failures_total): a node
+// that breaks between two revisions shows in its metrics too.
+func (g *Syncer) countSelfProbe(res probe.Result) {
+	for _, f := range res.Failed {
+		if f.Probe != probe.NoProbe {
+			g.metrics.ProbeFailed(f.Probe, true)
+		}
+	}
+}
+
+// probeTarget is what a self-probe run asks: this node, the revision it
+// serves, that revision's probes.
+func (g *Syncer) probeTarget() (addr, revision string, probes []model.Probe) {
+	addr, _ = g.probeAddr.Load().(string)
+	snap := g.holder.Snapshot()
+	if snap == nil || snap.Revision == nil {
+		return addr, "", nil
+	}
+	return addr, snap.Revision.ID, snap.Revision.Probes
 }
 
 // Stop ends the sync loop and the status endpoint. It may be called more

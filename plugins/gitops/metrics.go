@@ -108,7 +108,7 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: "gitops",
 		Name:      "probe_failures_total",
-		Help:      "Probes of the repo that failed against this node, by probe name and gate.",
+		Help:      "Probes of the repo that failed against this node, after an apply or in its periodic self-probes, by probe name and gate.",
 	}, []string{"probe", "gate"})
 	// nodeInfo names the node's cluster and node: alerting rules join on it
 	// (deploy/prometheus), so scrape configs need no per-cluster labels.

@@ -85,12 +85,13 @@ func listenAddr(dc *dnsserver.Config) string {
 // parse reads the gitops block; see README.md for every setting.
 func parse(c *caddy.Controller) (Config, error) {
 	cfg := Config{Config: syncer.Config{
-		Poll:         syncer.DefaultPoll,
-		MaxBackoff:   syncer.DefaultMaxBackoff,
-		State:        syncer.DefaultState,
-		ProbeTimeout: syncer.DefaultProbeTimeout,
-		Probes:       true,
-		Remote:       gitrepo.Remote{Timeout: gitrepo.DefaultTimeout, Depth: syncer.DefaultDepth},
+		Poll:          syncer.DefaultPoll,
+		MaxBackoff:    syncer.DefaultMaxBackoff,
+		State:         syncer.DefaultState,
+		ProbeTimeout:  syncer.DefaultProbeTimeout,
+		ProbeInterval: syncer.DefaultProbeInterval,
+		Probes:        true,
+		Remote:        gitrepo.Remote{Timeout: gitrepo.DefaultTimeout, Depth: syncer.DefaultDepth},
 	}}
 	i := 0
 	for c.Next() {
@@ -141,6 +142,18 @@ func (a setting) dur() (time.Duration, error) {
 	return d, nil
 }
 
+// durOrOff is dur that also takes 0, for "off".
+func (a setting) durOrOff() (time.Duration, error) {
+	s, err := a.one()
+	if err != nil {
+		return 0, err
+	}
+	if d, err := time.ParseDuration(s); err == nil && d == 0 {
+		return 0, nil
+	}
+	return a.dur()
+}
+
 // origin records the Corefile line of setting key, for the errors of a
 // mistake found only once the repository is read (syncer.Config.Origin).
 func origin(c *caddy.Controller, cfg *Config, key string) {
@@ -184,6 +197,8 @@ func parseSetting(c *caddy.Controller, cfg *Config) error {
 		cfg.Remote.Timeout, err = a.dur()
 	case "probe_timeout":
 		cfg.ProbeTimeout, err = a.dur()
+	case "probe_interval":
+		cfg.ProbeInterval, err = a.durOrOff()
 	case "state":
 		cfg.State, err = a.one()
 	case "trust":

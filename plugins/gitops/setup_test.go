@@ -76,7 +76,7 @@ func TestParse(t *testing.T) {
 				c.Remote.Depth != 0 || c.Probes || c.Remote.Hosts["git.corp.internal"].String() != "198.18.5.20" {
 				t.Errorf("parsed %+v", c)
 			}
-			if c.State != filepath.Join(wd, syncer.DefaultState) || c.Poll != syncer.DefaultPoll {
+			if c.State != filepath.Join(wd, syncer.DefaultState) || c.Poll != syncer.DefaultPoll || c.ProbeInterval != syncer.DefaultProbeInterval {
 				t.Errorf("defaults %+v", c)
 			}
 		}},
@@ -103,6 +103,17 @@ func TestParse(t *testing.T) {
 			}
 		}},
 		{"hide_version with an argument", "gitops . {\ncluster c\nnode n\nhide_version yes\n}", "Wrong argument count", nil},
+		{"probe_interval", "gitops . {\ncluster c\nnode n\nprobe_interval 1m\n}", "", func(t *testing.T, c Config) {
+			if c.ProbeInterval != time.Minute {
+				t.Errorf("probe_interval %s", c.ProbeInterval)
+			}
+		}},
+		{"probe_interval 0 is off", "gitops . {\ncluster c\nnode n\nprobe_interval 0\n}", "", func(t *testing.T, c Config) {
+			if c.ProbeInterval != 0 {
+				t.Errorf("probe_interval %s, want 0 (off)", c.ProbeInterval)
+			}
+		}},
+		{"bad probe_interval", "gitops . {\ncluster c\nnode n\nprobe_interval -1s\n}", "probe_interval", nil},
 		{"missing trust file", "gitops . {\ncluster c\nnode n\ntrust /nonexistent/trusted.asc\n}", "trust", nil},
 	}
 	for _, tc := range tests {

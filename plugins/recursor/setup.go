@@ -43,6 +43,32 @@ func setup(c *caddy.Controller) error {
 	return nil
 }
 
+// byteSize reads a byte count, with an optional k, m, g or t suffix (powers
+// of 1024, either case) as Unbound writes its cache sizes.
+func byteSize(s string) (int64, bool) {
+	shift := 0
+	if n := len(s); n > 0 {
+		switch s[n-1] {
+		case 'k', 'K':
+			shift = 10
+		case 'm', 'M':
+			shift = 20
+		case 'g', 'G':
+			shift = 30
+		case 't', 'T':
+			shift = 40
+		}
+		if shift > 0 {
+			s = s[:n-1]
+		}
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 || v > 1<<42>>shift {
+		return 0, false
+	}
+	return v << shift, true
+}
+
 // parse reads the optional recursor block; see README.md for every setting.
 func parse(c *caddy.Controller) (resolver.Config, error) {
 	var cfg resolver.Config
@@ -99,6 +125,16 @@ func parse(c *caddy.Controller) (resolver.Config, error) {
 			switch key {
 			case "cache_size":
 				err = count(&cfg.CacheSize, 1, 1<<24)
+			case "cache_max_bytes":
+				var v string
+				if v, err = one(); err == nil {
+					n, ok := byteSize(v)
+					if !ok || n < 4<<10 || n > 1<<40 {
+						err = c.Errf("%s: %q is not a size in [4k, 1t] (bytes, or with a k, m, g or t suffix: KiB, MiB...)", key, v)
+						break
+					}
+					cfg.CacheMaxBytes = n
+				}
 			case "delegation_cache_size":
 				err = count(&cfg.DelegationCacheSize, 1, 1<<22)
 			case "max_ttl":

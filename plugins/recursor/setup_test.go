@@ -37,6 +37,7 @@ func TestParse(t *testing.T) {
 		}},
 		{name: "every setting", input: `recursor {
 			cache_size 5000
+			cache_max_bytes 64m
 			delegation_cache_size 100
 			max_ttl 1h
 			negative_max_ttl 10m
@@ -56,7 +57,7 @@ func TestParse(t *testing.T) {
 			no_0x20
 			query_localhost
 		}`, check: func(t *testing.T, c caddyCfg) {
-			if c.CacheSize != 5000 || c.DelegationCacheSize != 100 || c.MaxTTL != time.Hour || c.NegativeMaxTTL != 10*time.Minute ||
+			if c.CacheSize != 5000 || c.CacheMaxBytes != 64<<20 || c.DelegationCacheSize != 100 || c.MaxTTL != time.Hour || c.NegativeMaxTTL != 10*time.Minute ||
 				c.FailureTTL != 3*time.Second || c.StaleClientTimeout != time.Second || c.MaxStale != 12*time.Hour ||
 				c.UpstreamTimeout != 800*time.Millisecond || c.Deadline != 3*time.Second || c.MaxSends != 20 || c.MaxInFlight != 50 ||
 				c.Port != 5353 || !c.DisableQNAMEMinimisation || !c.DisableIPv6 || c.MaxRecordsPerRRset != 200 || c.MaxTypesPerName != 20 || !c.UDPPool || !c.Disable0x20 ||
@@ -74,6 +75,19 @@ func TestParse(t *testing.T) {
 		{name: "argument", input: "recursor 8.8.8.8", wantErr: "Wrong argument count"},
 		{name: "bad number", input: "recursor {\n cache_size lots\n}", wantErr: "cache_size"},
 		{name: "zero cache", input: "recursor {\n cache_size 0\n}", wantErr: "cache_size"},
+		{name: "bytes without suffix", input: "recursor {\n cache_max_bytes 1048576\n}", check: func(t *testing.T, c caddyCfg) {
+			if c.CacheMaxBytes != 1<<20 {
+				t.Fatalf("cache_max_bytes %d", c.CacheMaxBytes)
+			}
+		}},
+		{name: "bytes in G", input: "recursor {\n cache_max_bytes 2G\n}", check: func(t *testing.T, c caddyCfg) {
+			if c.CacheMaxBytes != 2<<30 {
+				t.Fatalf("cache_max_bytes %d", c.CacheMaxBytes)
+			}
+		}},
+		{name: "bytes too small", input: "recursor {\n cache_max_bytes 100\n}", wantErr: "cache_max_bytes"},
+		{name: "bytes not a size", input: "recursor {\n cache_max_bytes 1mb\n}", wantErr: "cache_max_bytes"},
+		{name: "bytes overflow", input: "recursor {\n cache_max_bytes 99999999999999t\n}", wantErr: "cache_max_bytes"},
 		{name: "bad duration", input: "recursor {\n deadline soon\n}", wantErr: "deadline"},
 		{name: "deadline out of range", input: "recursor {\n deadline 2h\n}", wantErr: "deadline"},
 		{name: "flag with argument", input: "recursor {\n no_ipv6 yes\n}", wantErr: "no_ipv6 takes no argument"},

@@ -49,7 +49,7 @@ var readmeCommands = map[string]readmeCommand{
 
 	"go run ./cmd/dnsctl verify --cluster dev HEAD":                {want: []string{"local", "recorded as verified/dev/"}},
 	"go run ./cmd/dnsctl promote HEAD --to production --remote ''": {want: []string{"verified: verified/dev/", "refs/heads/production created at $HEAD locally"}},
-	"go run ./cmd/dnsctl promote HEAD --to production --after-bake --bake 1h --remote ''": {
+	"go run ./cmd/dnsctl promote HEAD --to production --after-bake --bake 1h --status-port 8182 --remote ''": {
 		exit: 1, want: []string{"canary us-east"}},
 
 	// DoT and DoH need a certificate the example does not ship: the same

@@ -54,8 +54,10 @@ func (n *Node) Corefile() string {
 		fmt.Fprintf(&g, "        trust   %s\n", l.repo.TrustFile)
 	}
 	fmt.Fprintf(&g, "        http    %s:8053\n", n.Addr)
-	// Lab time: give up on a dead git server fast and come back soon.
-	fmt.Fprintf(&g, "        fetch_timeout 3s\n        max_backoff 2s\n")
+	// Lab time: give up on a dead git server fast and come back soon. No
+	// periodic self-probes (scenarios count the requests nodes see); a
+	// scenario that bakes a canary turns them on (GitopsExtra, later wins).
+	fmt.Fprintf(&g, "        fetch_timeout 3s\n        max_backoff 2s\n        probe_interval 0\n")
 	for _, x := range l.opts.GitopsExtra {
 		fmt.Fprintf(&g, "        %s\n", x)
 	}

@@ -429,7 +429,8 @@ func goroutines(t *testing.T, nodes []*Node) map[string]float64 {
 // has served it for the bake time.
 func TestSeed000StagingCatchesBrokenProbe(t *testing.T) {
 	NeedDnsctl(t)
-	l := New(t, Options{})
+	// The canary's bake of seconds is judged by self-probes every second.
+	l := New(t, Options{GitopsExtra: []string{"probe_interval 1s"}})
 	prod := l.Nodes("dc1", "dc2")
 	stg := l.Nodes("staging")
 	stgNS := l.Client("staging").Host.NS
@@ -498,13 +499,13 @@ func TestSeed000StagingCatchesBrokenProbe(t *testing.T) {
 		t.Fatalf("dnsctl verify on the canary: exit %d", code)
 	}
 	const bake = "4s"
-	out, code = l.Dnsctl(dc1NS, "promote", good, "--to", "production", "--after-bake", "--bake", bake)
+	out, code = l.Dnsctl(dc1NS, "promote", good, "--to", "production", "--after-bake", "--bake", bake, "--status-port", "8053")
 	l.Logf("dnsctl promote --after-bake (too early) said:\n%s", out)
 	if code != 1 {
 		t.Errorf("promote --after-bake before the bake time: exit %d, want 1", code)
 	}
 	l.Sleep(4*time.Second, "the canary bakes")
-	out, code = l.Dnsctl(dc1NS, "promote", good, "--to", "production", "--after-bake", "--bake", bake)
+	out, code = l.Dnsctl(dc1NS, "promote", good, "--to", "production", "--after-bake", "--bake", bake, "--status-port", "8053")
 	l.Logf("dnsctl promote --after-bake said:\n%s", out)
 	if code != 0 {
 		t.Fatalf("promote --after-bake after the bake time: exit %d", code)

@@ -29,7 +29,7 @@ _dnsctl() {
     check) words="-C --base --format --no-base --help" ;;
     diff) words="-C --format --help" ;;
     graph) words="-C --format --help" ;;
-    promote) words="-C --after-bake --auth-file --bake --node --port --push-timeout --remote --timeout --to --wait --help" ;;
+    promote) words="-C --after-bake --auth-file --bake --node --port --push-timeout --remote --status --status-port --timeout --to --wait --watch --watch-every --help" ;;
     verify) words="-C --cluster --format --node --port --record --timeout --wait --help" ;;
     version) words="-C --help" ;;
   esac
