@@ -100,7 +100,7 @@ func testExchange(t testing.TB, id uint16) (query, answer []byte) {
 	return query, answer
 }
 
-func counterValue(t *testing.T, c prometheus.Counter) float64 {
+func counterValue(t testing.TB, c prometheus.Counter) float64 {
 	t.Helper()
 	var m dto.Metric
 	if err := c.Write(&m); err != nil {
