@@ -3,7 +3,9 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -308,5 +310,38 @@ func TestLogSeesFastPathAnswers(t *testing.T) {
 	}
 	if len(missing) > 0 {
 		t.Errorf("log lines of fast-path answers: %s\n%s", strings.Join(missing, "; "), n.logText())
+	}
+}
+
+// TestFastPathNeverWaitsForTheLog: when the log cannot be written (stdout
+// is a pipe nobody reads), the fast path goes on answering at once: the
+// answers it cannot hand to the log are dropped from it and counted in
+// coredns_fastpath_log_dropped_total, never delayed. (CoreDNS's log plugin
+// writes in the chain: there, the chain's answers wait for stdout.)
+func TestFastPathNeverWaitsForTheLog(t *testing.T) {
+	repo := newConfigRepo(t, baseFiles())
+	ref, err := repo.repo.Head()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stuck, stdout, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := newClusterNode(t, repo.dir, t.TempDir(), nodeSpec{fastpath: "fastpath\n    log"})
+	n.stdout = stdout
+	n.start()
+	stdout.Close() // the child's copy stays open
+	t.Cleanup(func() {
+		go io.Copy(io.Discard, stuck) // unblock the node's writers so it can stop
+	})
+	n.waitServed(ref.Hash().String(), 30*time.Second)
+	n.warmFast("www.corp.internal.")
+	// A pipe holds 64 KiB, about 550 log lines, and the queue 4096 samples:
+	// 6000 answers fill both.
+	const count = 6000
+	n.askFast("www.corp.internal.", count)
+	if d := n.metric("coredns_fastpath_log_dropped_total"); d < 1000 {
+		t.Errorf("%v answers dropped from the log, want at least 1000 of %d once stdout is stuck", d, count)
 	}
 }
