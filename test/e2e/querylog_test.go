@@ -32,10 +32,23 @@ func tapSocket(t *testing.T) (string, <-chan []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := dnstap.NewFrameStreamSockInput(ln)
-	in.SetTimeout(10 * time.Second)
 	frames := make(chan []byte, 4096)
-	go in.ReadInto(frames)
+	// Not dnstap.FrameStreamSockInput: its accept loop spins once the
+	// listener is closed, for the rest of the test binary.
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return // closed
+			}
+			in, err := dnstap.NewFrameStreamInputTimeout(conn, true, 10*time.Second)
+			if err != nil {
+				conn.Close()
+				continue
+			}
+			go in.ReadInto(frames)
+		}
+	}()
 	t.Cleanup(func() { ln.Close() })
 	return sock, frames
 }
