@@ -20,5 +20,6 @@
 // room), and idle ones close after 3 s.
 //
 // It does not import CoreDNS: the plugin in plugins/fastpath supplies the
-// slow path (dnsserver.Server.ServeDNS) and the Prometheus counters.
+// slow path (dnsserver.Server.ServeDNS), the Prometheus counters and the
+// Observer that hands the fast path's answers to CoreDNS's log and dnstap.
 package fastpath

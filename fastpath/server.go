@@ -54,6 +54,16 @@ type Metrics interface {
 	Dropped()
 }
 
+// Observer hears the answers the fast path sends itself, for query logging
+// (the chain's answers reach the block's log and dnstap on their way out).
+// Observe runs in the read loop, once per answer, before the batch is
+// written: it must not block, and must copy what it keeps (query, answer
+// and client are the loop's buffers, reused for the next batch). read is
+// when the batch holding the query was read.
+type Observer interface {
+	Observe(query, answer []byte, client *net.UDPAddr, read time.Time)
+}
+
 // SlowPath runs the full chain for one query: pkt is the query, from the
 // client, c the socket to answer on. q is the parsed query or nil when it
 // did not parse; gen is the packet cache generation when the query started
@@ -73,6 +83,9 @@ type Server struct {
 	Slow  SlowPath
 	// Metrics may be nil.
 	Metrics Metrics
+	// Observer may be nil (no query logging): the loop then tests one
+	// pointer per answer.
+	Observer Observer
 	// MaxSlow bounds the queries in the slow path at once (default 10000);
 	// beyond it queries are dropped, as a full socket buffer would.
 	MaxSlow int
@@ -211,6 +224,9 @@ func (s *Server) Serve(c *udpio.Conn) error {
 				continue
 			}
 			o.N, o.Addr = size, m.Addr
+			if s.Observer != nil {
+				s.Observer.Observe(pkt, o.Buf[:size], m.Addr, start)
+			}
 			done[k] = Response{Path: path, QType: q.QType, DO: q.DO, Rcode: rcode, ReqSize: m.N, RespSize: size, Family: family(m.Addr)}
 			k++
 		}

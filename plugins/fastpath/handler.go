@@ -8,7 +8,9 @@
 // datagram on CoreDNS's socket takes), learning cacheable recursive answers
 // on the way out. It takes TCP the same way (one listener steered ahead of
 // CoreDNS's) and runs the chain for each query of a connection
-// concurrently, within bounds on connections (fastpath.TCPServer).
+// concurrently, within bounds on connections (fastpath.TCPServer). The
+// answers it writes itself are replayed into the block's log and dnstap
+// (querylog.go), so query logging keeps the fast path on.
 package fastpath
 
 import (
@@ -40,6 +42,7 @@ type Plugin struct {
 
 	mu        sync.Mutex
 	listeners map[string]*listener // by address as CoreDNS spells it
+	qlog      *queryLog            // nil: no log or dnstap in the block, or log_sample 0
 }
 
 // listener is the fast path of one address of the block.
@@ -66,9 +69,11 @@ func newPlugin(cfg Config, src node.Source) *Plugin {
 // CoreDNS binds its own (caddy's OnStartup), so ours come first in the
 // kernel's SO_REUSEPORT group and the steering program picks only ours.
 func (p *Plugin) start(dc *dnsserver.Config) error {
-	for _, logger := range []string{"log", "dnstap"} {
-		if dc.Handler(logger) != nil {
-			log.Warningf("disabled: the block has `%s`, and query logging needs every query to walk the chain", logger)
+	var qlog *queryLog
+	if p.cfg.LogSample > 0 {
+		var err error
+		if qlog, err = newQueryLog(dc.Handler("log"), dc.Handler("dnstap"), p.cfg.LogSample); err != nil {
+			log.Warningf("disabled: %v, and query logging needs every answer to reach it", err)
 			return nil
 		}
 	}
@@ -129,9 +134,18 @@ func (p *Plugin) start(dc *dnsserver.Config) error {
 				},
 			},
 		}
+		if qlog != nil {
+			local, _ := net.ResolveUDPAddr("udp", addr) // resolved by listenAddrs
+			l.fp.Observer = &observer{q: qlog, local: local, dropped: logDroppedTotal.WithLabelValues(l.server)}
+		}
 		p.listeners[addr] = l
 		recvBuffer.WithLabelValues(l.server).Set(float64(g.RecvBuffer()))
 		log.Infof("%s: %d socket(s), receive buffer %d bytes, packet cache %d entries", addr, len(g.Conns()), g.RecvBuffer(), p.cfg.CacheSize)
+	}
+	if qlog != nil {
+		p.qlog = qlog
+		go qlog.run()
+		log.Infof("log and dnstap see 1 in %d of the answers the fast path sends itself (log_sample), and every answer of the chain", p.cfg.LogSample)
 	}
 	go p.gauges()
 	return nil
@@ -196,6 +210,10 @@ func (p *Plugin) closeLocked() {
 		l.tln.Close()
 		l.tcp.Close()
 		delete(p.listeners, addr)
+	}
+	if p.qlog != nil {
+		p.qlog.stop()
+		p.qlog = nil
 	}
 }
 

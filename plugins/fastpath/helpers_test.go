@@ -30,8 +30,9 @@ import (
 func init() {
 	// The product's plugin order, as cmd/resolverd sets it.
 	dnsserver.Directives = []string{
-		"bind", "debug", "pprof", "health", "ready", "prometheus", "errors", "log",
+		"bind", "debug", "pprof", "health", "ready", "prometheus", "errors", "log", "dnstap",
 		"gitops", "fastpath", "fallback", "authority", "recursor",
+		"captureconfig", // the tests' own (querylog_bench_test.go)
 	}
 }
 

@@ -57,6 +57,12 @@ var (
 		Name:      "tcp_limit_closed_total",
 		Help:      "TCP connections closed by the connection bounds: evicted (the longest idle, to make room) or refused (every competitor busy).",
 	}, []string{"server", "reason"})
+	logDroppedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "fastpath",
+		Name:      "log_dropped_total",
+		Help:      "Sampled fast-path answers not handed to log and dnstap because the queue to them was full.",
+	}, []string{"server"})
 	recvBuffer = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "fastpath",

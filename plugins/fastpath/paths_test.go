@@ -497,18 +497,23 @@ func TestOptions(t *testing.T) {
 	tests := []struct {
 		name, block         string
 		prebuilt, cacheHits bool
+		logged              bool // every query gets its log line
 	}{
-		// Query logging needs every query to walk the chain.
-		{"log disables the fast path", "log\n    " + fastpathBlock, false, false},
-		{"cache 0: no packet cache", "fastpath {\n        cache 0\n    }", true, false},
+		// The fast path stays on, and its answers reach the log too.
+		{"log keeps the fast path", "log\n    " + fastpathBlock, true, true, true},
+		{"cache 0: no packet cache", "fastpath {\n        cache 0\n    }", true, false, false},
 		// The test zone has 17 records.
-		{"max_records below the zones' size: nothing precomputed", "fastpath {\n        max_records 5\n    }", false, true},
+		{"max_records below the zones' size: nothing precomputed", "fastpath {\n        max_records 5\n    }", false, true, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			up := startUpstream(t, "", 300, upstreamNames)
 			crit, stale := blackhole(t), blackhole(t)
 			vars := defaultVars(freePort(t), up.port(), crit.LocalAddr().(*net.UDPAddr).Port, stale.LocalAddr().(*net.UDPAddr).Port)
+			var out *syncBuffer
+			if tc.logged {
+				out = captureLog(t)
+			}
 			n := startNode(t, vars, tc.block)
 			before := n.scrape()
 			for i := 0; i < 10; i++ {
@@ -533,6 +538,9 @@ func TestOptions(t *testing.T) {
 				if d = delta(before, n.scrape(), "coredns_dns_requests_total", map[string]string{"server": n.server(), "proto": "udp"}); d != 20 {
 					t.Fatalf("coredns_dns_requests_total grew by %v, want 20", d)
 				}
+			}
+			if tc.logged {
+				waitLogLines(t, out, map[string]int{`"A IN www.corp.internal. udp `: 10, `"A IN cached.example. udp `: 10})
 			}
 		})
 	}

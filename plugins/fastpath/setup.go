@@ -2,6 +2,7 @@ package fastpath
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"strconv"
 
@@ -29,11 +30,14 @@ type Config struct {
 	CacheSize  int // packet cache entries; 0 disables the packet cache
 	MaxRecords int // internal zones larger than this are not precomputed
 	MaxSlow    int // queries in the chain at once
-	TCP        fastpath.TCPOptions
+	// LogSample: with log or dnstap in the block, 1 in LogSample of the
+	// fast path's own answers reach them (1: every one; 0: none).
+	LogSample int
+	TCP       fastpath.TCPOptions
 }
 
 // DefaultConfig is what `fastpath` with no block means.
-var DefaultConfig = Config{CacheSize: 100_000, MaxRecords: 500_000, MaxSlow: 10_000, TCP: fastpath.TCPOptions{
+var DefaultConfig = Config{CacheSize: 100_000, MaxRecords: 500_000, MaxSlow: 10_000, LogSample: 1, TCP: fastpath.TCPOptions{
 	MaxConns:     fastpath.DefaultTCPConns,
 	MaxPerClient: fastpath.DefaultTCPPerClient,
 	MaxInFlight:  fastpath.DefaultTCPInFlight,
@@ -115,6 +119,11 @@ func parse(c *caddy.Controller) (Config, error) {
 			cfg.CacheSize = n
 		case "max_records":
 			cfg.MaxRecords = n
+		case "log_sample":
+			if n > math.MaxUint32 {
+				return cfg, c.Errf("log_sample: %d is more than %d", n, uint32(math.MaxUint32))
+			}
+			cfg.LogSample = n
 		case "max_slow", "tcp_connections", "tcp_per_client", "tcp_pipeline":
 			if n == 0 {
 				return cfg, c.Errf("%s must be at least 1", key)
@@ -130,7 +139,7 @@ func parse(c *caddy.Controller) (Config, error) {
 				cfg.TCP.MaxInFlight = n
 			}
 		default:
-			return cfg, c.Errf("unknown property %q (sockets, recv_buffer, cache, max_records, max_slow, tcp_connections, tcp_per_client, tcp_pipeline)", key)
+			return cfg, c.Errf("unknown property %q (sockets, recv_buffer, cache, max_records, max_slow, log_sample, tcp_connections, tcp_per_client, tcp_pipeline)", key)
 		}
 	}
 	if c.Next() {

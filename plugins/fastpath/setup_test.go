@@ -44,11 +44,14 @@ func TestParse(t *testing.T) {
 	}{
 		{name: "bare", input: "fastpath", want: DefaultConfig},
 		{name: "empty block", input: "fastpath {\n}", want: DefaultConfig},
-		{name: "every option", input: "fastpath {\n sockets 2\n recv_buffer 8388608\n cache 5000\n max_records 20000\n max_slow 64\n tcp_connections 100\n tcp_per_client 10\n tcp_pipeline 4\n}",
-			want: Config{Sockets: 2, RecvBuffer: 8388608, CacheSize: 5000, MaxRecords: 20000, MaxSlow: 64,
+		{name: "every option", input: "fastpath {\n sockets 2\n recv_buffer 8388608\n cache 5000\n max_records 20000\n max_slow 64\n log_sample 100\n tcp_connections 100\n tcp_per_client 10\n tcp_pipeline 4\n}",
+			want: Config{Sockets: 2, RecvBuffer: 8388608, CacheSize: 5000, MaxRecords: 20000, MaxSlow: 64, LogSample: 100,
 				TCP: fastpath.TCPOptions{MaxConns: 100, MaxPerClient: 10, MaxInFlight: 4, IdleTimeout: fastpath.DefaultTCPIdleTimeout, WriteTimeout: fastpath.DefaultTCPWriteTimeout}}},
 		{name: "cache off, no precompute limit", input: "fastpath {\n cache 0\n max_records 0\n}",
-			want: Config{CacheSize: 0, MaxRecords: 0, MaxSlow: DefaultConfig.MaxSlow, TCP: DefaultConfig.TCP}},
+			want: Config{CacheSize: 0, MaxRecords: 0, MaxSlow: DefaultConfig.MaxSlow, LogSample: 1, TCP: DefaultConfig.TCP}},
+		{name: "fast-path answers not logged", input: "fastpath {\n log_sample 0\n}",
+			want: Config{CacheSize: DefaultConfig.CacheSize, MaxRecords: DefaultConfig.MaxRecords, MaxSlow: DefaultConfig.MaxSlow, LogSample: 0, TCP: DefaultConfig.TCP}},
+		{name: "log_sample too large", input: "fastpath {\n log_sample 4294967296\n}", wantErr: "log_sample: 4294967296 is more than 4294967295"},
 		{name: "tcp_per_client zero", input: "fastpath {\n tcp_per_client 0\n}", wantErr: "tcp_per_client must be at least 1"},
 		{name: "argument on the directive", input: "fastpath 2", wantErr: "Wrong argument count"},
 		{name: "no value", input: "fastpath {\n sockets\n}", wantErr: "sockets takes one value"},
@@ -57,7 +60,7 @@ func TestParse(t *testing.T) {
 		{name: "negative", input: "fastpath {\n max_records -1\n}", wantErr: `max_records: "-1" is not a non-negative integer`},
 		{name: "too many sockets", input: "fastpath {\n sockets 5000\n}", wantErr: "sockets: 5000 is more than 1024"},
 		{name: "max_slow zero", input: "fastpath {\n max_slow 0\n}", wantErr: "max_slow must be at least 1"},
-		{name: "unknown option", input: "fastpath {\n workers 4\n}", wantErr: `unknown property "workers" (sockets, recv_buffer, cache, max_records, max_slow, tcp_connections, tcp_per_client, tcp_pipeline)`},
+		{name: "unknown option", input: "fastpath {\n workers 4\n}", wantErr: `unknown property "workers" (sockets, recv_buffer, cache, max_records, max_slow, log_sample, tcp_connections, tcp_per_client, tcp_pipeline)`},
 		{name: "twice", input: "fastpath\nfastpath", wantErr: "fastpath may appear only once per server block"},
 	}
 	for _, tc := range tests {

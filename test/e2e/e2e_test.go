@@ -132,6 +132,7 @@ type node struct {
 	cmd                 *exec.Cmd
 	mu                  sync.Mutex
 	log                 bytes.Buffer
+	stdout              io.Writer // nil: the log, with stderr
 }
 
 func newNode(t *testing.T, repoDir, state string) *node {
@@ -205,6 +206,9 @@ func (n *node) start() {
 	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	pr, pw := io.Pipe()
 	n.cmd.Stdout, n.cmd.Stderr = pw, pw
+	if n.stdout != nil {
+		n.cmd.Stdout = n.stdout
+	}
 	go func() {
 		s := bufio.NewScanner(pr)
 		for s.Scan() {
