@@ -43,12 +43,12 @@ type Response struct {
 	Family            int // 1 IPv4, 2 IPv6, as CoreDNS's metrics label it
 }
 
-// Metrics receives one call per response the fast path sends itself (the
-// chain counts its own), after the batch holding it was written; dur is
-// the batch's time from read to write. Implementations must be cheap: this
-// is per query.
+// Metrics receives the responses the fast path sends itself (the chain
+// counts its own), one call per batch after it was written; dur is the
+// batch's time from read to write. Implementations must be cheap: this is
+// per query (one call per batch lets them lock or share once per batch).
 type Metrics interface {
-	Answered(r *Response, dur time.Duration)
+	Answered(rs []Response, dur time.Duration)
 	// Dropped counts queries dropped because too many were already in the
 	// slow path.
 	Dropped()
@@ -219,10 +219,7 @@ func (s *Server) Serve(c *udpio.Conn) error {
 		}
 		c.WriteBatch(out[:k])
 		if s.Metrics != nil {
-			dur := time.Since(start)
-			for i := range done[:k] {
-				s.Metrics.Answered(&done[i], dur)
-			}
+			s.Metrics.Answered(done[:k], time.Since(start))
 		}
 	}
 }
