@@ -185,15 +185,8 @@ func (s *Server) Serve(c *udpio.Conn) error {
 	}
 	done := make([]Response, s.Batch)
 	var q Query
-	for {
-		n, err := c.ReadBatch(in)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) {
-				return nil
-			}
-			time.Sleep(time.Millisecond) // a transient error: do not spin
-			continue
-		}
+	batch := func(in []udpio.Message) bool {
+		n := len(in)
 		start := time.Now()
 		answers := s.Answers()
 		k := 0
@@ -215,12 +208,20 @@ func (s *Server) Serve(c *udpio.Conn) error {
 			k++
 		}
 		if k == 0 {
-			continue
+			return true
 		}
 		c.WriteBatch(out[:k])
 		if s.Metrics != nil {
 			s.Metrics.Answered(done[:k], time.Since(start))
 		}
+		return true
+	}
+	for {
+		err := c.ReadEach(in, batch)
+		if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil
+		}
+		time.Sleep(time.Millisecond) // a transient error: do not spin
 	}
 }
 
