@@ -243,6 +243,7 @@ type Conn struct {
 	rhandle func([]Message) bool // what ReadEach does with each batch
 	rn      int                  // ReadBatch's result
 	rerrno  syscall.Errno
+	busy    int                   // recvmmsg calls since the loop last waited (toldEvery)
 	readFn  func(fd uintptr) bool // c.recvmmsg, made once: a closure per call would allocate
 	oneFn   func([]Message) bool  // c.one, made once
 	zoneID  uint32                // the last IPv6 scope id seen, and its name
@@ -452,6 +453,14 @@ func (c *Conn) ReadEach(ms []Message, handle func(batch []Message) bool) error {
 	return nil
 }
 
+// toldEvery: one recvmmsg in this many without a wait in between is made
+// through the runtime (unix.Syscall6). The raw calls leave sysmon asleep,
+// which is the point while the process idles between queries; but under a
+// flood the read loop may never wait, and sysmon is also what preempts a
+// goroutine that runs too long (others of GOMAXPROCS=1 then get the P) and
+// polls the network when every P is busy: a told call wakes it if it sleeps.
+const toldEvery = 32
+
 // recvmmsg is the RawConn.Read callback of ReadEach: false (wait until
 // readable) when nothing is queued, or when the last batch emptied the
 // queue (see ReadEach); true when handle says stop or on an error. The
@@ -469,12 +478,17 @@ func (c *Conn) recvmmsg(fd uintptr) bool {
 			h.Hdr.Control, h.Hdr.Controllen, h.Hdr.Flags = nil, 0, 0
 			h.Len = 0
 		}
-		r, _, e := rawsys.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&c.rhdrs[0])), uintptr(len(ms)), 0, 0, 0)
+		call := rawsys.Syscall6
+		if c.busy++; c.busy%toldEvery == 0 {
+			call = unix.Syscall6
+		}
+		r, _, e := call(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&c.rhdrs[0])), uintptr(len(ms)), 0, 0, 0)
 		switch e {
 		case 0:
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
+			c.busy = 0
 			return false
 		default:
 			c.rerrno = e
@@ -489,6 +503,7 @@ func (c *Conn) recvmmsg(fd uintptr) bool {
 			return true
 		}
 		if n < len(ms) {
+			c.busy = 0
 			return false // drained: wait for the poller's word
 		}
 	}
