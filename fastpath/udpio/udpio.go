@@ -1,10 +1,10 @@
 // Package udpio owns the UDP socket layer of the fast path: a group of
 // SO_REUSEPORT sockets bound to the server's address, a classic-BPF reuseport
 // program that steers every datagram to one of them, and batched receive and
-// send with scratch state reused between calls: recvmmsg directly through
-// golang.org/x/sys/unix (sender addresses decoded into per-socket storage, no
-// allocation per datagram), sendmmsg through golang.org/x/net's ipv4/ipv6
-// PacketConn. It knows nothing about DNS or CoreDNS.
+// send with scratch state reused between calls: recvmmsg and sendmmsg
+// directly through golang.org/x/sys/unix (sender and destination addresses
+// in per-socket or pooled storage, no allocation per datagram), as raw
+// system calls (internal/rawsys). It knows nothing about DNS or CoreDNS.
 //
 // # How the traffic is taken away from CoreDNS's socket
 //
