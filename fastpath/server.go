@@ -43,12 +43,12 @@ type Response struct {
 	Family            int // 1 IPv4, 2 IPv6, as CoreDNS's metrics label it
 }
 
-// Metrics receives one call per response the fast path sends itself (the
-// chain counts its own), after the batch holding it was written; dur is
-// the batch's time from read to write. Implementations must be cheap: this
-// is per query.
+// Metrics receives the responses the fast path sends itself (the chain
+// counts its own), one call per batch after it was written; dur is the
+// batch's time from read to write. Implementations must be cheap: this is
+// per query (one call per batch lets them lock or share once per batch).
 type Metrics interface {
-	Answered(r *Response, dur time.Duration)
+	Answered(rs []Response, dur time.Duration)
 	// Dropped counts queries dropped because too many were already in the
 	// slow path.
 	Dropped()
@@ -198,15 +198,8 @@ func (s *Server) Serve(c *udpio.Conn) error {
 	}
 	done := make([]Response, s.Batch)
 	var q Query
-	for {
-		n, err := c.ReadBatch(in)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) {
-				return nil
-			}
-			time.Sleep(time.Millisecond) // a transient error: do not spin
-			continue
-		}
+	batch := func(in []udpio.Message) bool {
+		n := len(in)
 		start := time.Now()
 		answers := s.Answers()
 		k := 0
@@ -231,15 +224,20 @@ func (s *Server) Serve(c *udpio.Conn) error {
 			k++
 		}
 		if k == 0 {
-			continue
+			return true
 		}
 		c.WriteBatch(out[:k])
 		if s.Metrics != nil {
-			dur := time.Since(start)
-			for i := range done[:k] {
-				s.Metrics.Answered(&done[i], dur)
-			}
+			s.Metrics.Answered(done[:k], time.Since(start))
 		}
+		return true
+	}
+	for {
+		err := c.ReadEach(in, batch)
+		if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil
+		}
+		time.Sleep(time.Millisecond) // a transient error: do not spin
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 
 	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
+
+	"github.com/gitops-dns/resolverd/internal/rawsys"
 )
 
 // freshUDP is the default Transport of a Resolver: every UDP query gets a
@@ -43,20 +45,17 @@ type freshUDP struct {
 // getsockname, getpeername, address conversions, the runtime poller's
 // registration): those were a sixth of the CPU of a cold resolution.
 func dialUDP(server netip.AddrPort) (int, error) {
-	var sa unix.Sockaddr
 	family := unix.AF_INET
-	if a := server.Addr(); a.Is4() {
-		sa = &unix.SockaddrInet4{Port: int(server.Port()), Addr: a.As4()}
-	} else {
+	if !server.Addr().Is4() {
 		family = unix.AF_INET6
-		sa = &unix.SockaddrInet6{Port: int(server.Port()), Addr: a.As16()}
 	}
-	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	// Raw system calls, as every call of an exchange: see internal/rawsys.
+	fd, err := rawsys.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, os.NewSyscallError("socket", err)
 	}
-	if err := unix.Connect(fd, sa); err != nil {
-		_ = unix.Close(fd)
+	if err := rawsys.Connect(fd, server); err != nil {
+		_ = rawsys.Close(fd)
 		return -1, os.NewSyscallError("connect", err)
 	}
 	return fd, nil
@@ -104,7 +103,7 @@ func (f freshUDP) exchangeUntil(ctx context.Context, deadline time.Time, network
 	if err != nil {
 		return nil, fmt.Errorf("dial udp %s: %w", server, err)
 	}
-	defer unix.Close(fd)
+	defer rawsys.Close(fd)
 	w := fdWaiters.Get().(*fdWaiter)
 	if err := poller.add(fd, w); err != nil {
 		fdWaiters.Put(w)
@@ -223,7 +222,7 @@ func awaitReply(fd int, buf []byte, m *dns.Msg, ready <-chan struct{}, expire <-
 // interrupts it.
 func readRetry(fd int, b []byte) (int, error) {
 	for {
-		n, err := unix.Read(fd, b)
+		n, err := rawsys.Read(fd, b)
 		if err != unix.EINTR {
 			return n, err
 		}
@@ -234,7 +233,7 @@ func readRetry(fd int, b []byte) (int, error) {
 // socket's send buffer is empty: EAGAIN (no room) is an error here.
 func writeRetry(fd int, b []byte) (int, error) {
 	for {
-		n, err := unix.Write(fd, b)
+		n, err := rawsys.Write(fd, b)
 		if err != unix.EINTR {
 			return n, err
 		}

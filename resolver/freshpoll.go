@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gitops-dns/resolverd/internal/rawsys"
 )
 
 // upstreamPoller tells the queries of freshUDP when their socket has
@@ -95,7 +97,7 @@ func (p *upstreamPoller) watch(read func(func(uintptr) bool) error) {
 	for {
 		err := read(func(uintptr) bool {
 			for {
-				n, err := unix.EpollWait(p.epfd, events, 0)
+				n, err := rawsys.EpollPoll(p.epfd, events)
 				if err == unix.EINTR {
 					continue
 				}
@@ -148,7 +150,7 @@ func (p *upstreamPoller) add(fd int, w *fdWaiter) error {
 	p.waiting[fd] = w
 	p.mu.Unlock()
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(fd), Pad: int32(w.gen)}
-	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	if err := rawsys.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		p.remove(fd)
 		return os.NewSyscallError("epoll_ctl", err)
 	}

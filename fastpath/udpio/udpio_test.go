@@ -875,3 +875,87 @@ func TestSenderAddress(t *testing.T) {
 		})
 	}
 }
+
+// TestReadEach: batches reach the handler in order; after a batch that
+// emptied the queue the next read waits for the poller instead of asking
+// the kernel first, yet a datagram sent while the handler runs (between two
+// reads) and one sent while the reader waits are each handled at once;
+// StopReading ends the loop with a deadline error, Close with ErrClosed.
+func TestReadEach(t *testing.T) {
+	for _, stop := range []string{"StopReading", "Close"} {
+		t.Run(stop, func(t *testing.T) {
+			g, cl := oneSocket(t)
+			send := func(s string) {
+				if _, err := cl.Write([]byte(s)); err != nil {
+					t.Error(err)
+				}
+			}
+			got := make(chan string, 16)
+			ended := make(chan error, 1)
+			send("one")
+			time.Sleep(20 * time.Millisecond) // queued before the loop starts
+			go func() {
+				ended <- g.Conns()[0].ReadEach(newMessages(4, 512), func(batch []Message) bool {
+					for _, m := range batch {
+						s := string(m.Buf[:m.N])
+						got <- s
+						if s == "one" {
+							send("two") // arrives while the handler runs
+							time.Sleep(20 * time.Millisecond)
+						}
+					}
+					return true
+				})
+			}()
+			for _, want := range []string{"one", "two", "three"} {
+				if want == "three" {
+					go func() {
+						time.Sleep(50 * time.Millisecond) // arrives while the reader waits
+						send("three")
+					}()
+				}
+				select {
+				case s := <-got:
+					if s != want {
+						t.Fatalf("handled %q, want %q", s, want)
+					}
+				case <-time.After(testDeadline):
+					t.Fatalf("%q never handled", want)
+				}
+			}
+			want := os.ErrDeadlineExceeded
+			if stop == "Close" {
+				g.Close()
+				want = net.ErrClosed
+			} else {
+				g.StopReading()
+			}
+			select {
+			case err := <-ended:
+				if !errors.Is(err, want) {
+					t.Fatalf("ReadEach ended with %v, want %v", err, want)
+				}
+			case <-time.After(testDeadline):
+				t.Fatalf("ReadEach still reading after %s", stop)
+			}
+		})
+	}
+}
+
+// oneSocket is a group of one socket on a free port and a client connected
+// to it, both closed at the end of the test.
+func oneSocket(t testing.TB) (*Group, net.Conn) {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp4", "127.0.0.1"))
+	g, err := Listen(addr, Options{Sockets: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	cl, err := net.Dial("udp4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return g, cl
+}

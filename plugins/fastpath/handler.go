@@ -31,6 +31,7 @@ import (
 	"github.com/gitops-dns/resolverd/fastpath/udpio"
 	"github.com/gitops-dns/resolverd/internal/wire"
 	"github.com/gitops-dns/resolverd/node"
+	"github.com/gitops-dns/resolverd/plugins/internal/reqmetrics"
 	"github.com/gitops-dns/resolverd/plugins/internal/vars"
 )
 
@@ -235,7 +236,7 @@ func (l *listener) slow(c *udpio.Conn, pkt []byte, from *net.UDPAddr, q *fastpat
 	w := &cl.w
 	snap := l.fp.Source()
 	ip, _ := netip.AddrFromSlice(from.IP)
-	*w = responseWriter{c: c, from: &cl.from, l: l, gen: gen, verdict: &cl.ctx.verdict, snap: snap, ra: mayRecurse(snap, ip)}
+	*w = responseWriter{c: c, from: &cl.from, l: l, gen: gen, verdict: &cl.ctx.verdict, sizes: &cl.ctx.sizes, snap: snap, ra: mayRecurse(snap, ip)}
 	if q != nil {
 		cl.q = *q
 		w.q = &cl.q
@@ -261,7 +262,8 @@ func (l *listener) slow(c *udpio.Conn, pkt []byte, from *net.UDPAddr, q *fastpat
 		w.WriteMsg(resp)
 		return
 	}
-	cl.ctx = queryCtx{Context: context.Background(), srv: srv}
+	cl.ctx.Context, cl.ctx.srv = context.Background(), srv
+	cl.ctx.sizes.Req = len(pkt)
 	srv.ServeDNS(&cl.ctx, w, r)
 }
 
@@ -315,12 +317,15 @@ func (cl *call) fromWire(pkt []byte, dh dns.Header) bool {
 }
 
 // queryCtx is the context of one slow-path query: the values CoreDNS's own
-// server puts in it (the server, the loop count 0) and the fast path's
-// verdict, answered without a context.WithValue (an allocation) each.
+// server puts in it (the server, the loop count 0), the fast path's verdict
+// and the sizes on the wire the request metrics take (instead of packing
+// the response once more to measure it), answered without a
+// context.WithValue (an allocation) each.
 type queryCtx struct {
 	context.Context // Background: no deadline, never done
 	srv             *dnsserver.Server
 	verdict         node.Verdict
+	sizes           reqmetrics.Sizes
 }
 
 func (c *queryCtx) Value(key any) any {
@@ -331,6 +336,8 @@ func (c *queryCtx) Value(key any) any {
 		return 0
 	case node.VerdictKey:
 		return &c.verdict
+	case reqmetrics.SizesKey:
+		return &c.sizes
 	}
 	return c.Context.Value(key)
 }
@@ -345,6 +352,8 @@ type responseWriter struct {
 	gen  uint64
 	// verdict is the chain's say on caching the response.
 	verdict *node.Verdict
+	// sizes adds up the bytes sent, for the request metrics.
+	sizes *reqmetrics.Sizes
 	// snap is the snapshot served when the query arrived; ra whether the
 	// client may recurse under it (the RA bit of every response).
 	snap *node.Snapshot
@@ -382,6 +391,7 @@ func (w *responseWriter) Write(b []byte) (int, error) {
 	if err := w.c.WriteTo(b, w.from); err != nil {
 		return 0, err
 	}
+	w.sizes.Resp += len(b)
 	w.l.fp.Learn(w.q, w.from, b, w.gen, w.verdict)
 	return len(b), nil
 }

@@ -1,17 +1,14 @@
 package fastpath
 
 import (
-	"strconv"
-	"sync"
 	"time"
 
 	"github.com/coredns/coredns/plugin"
-	"github.com/coredns/coredns/plugin/metrics/vars"
-	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/gitops-dns/resolverd/fastpath"
+	"github.com/gitops-dns/resolverd/plugins/internal/reqmetrics"
 )
 
 var (
@@ -97,87 +94,56 @@ func (p *Plugin) gauges() {
 
 // fastMetrics counts the fast path's responses in CoreDNS's own request
 // and response metrics (what the prometheus plugin counts for the chain),
-// so dashboards see every query whichever way it went. The label
-// combinations are resolved once and reused: a query costs a map load and
-// a few atomic adds.
+// so dashboards see every query whichever way it went, and by path in
+// coredns_fastpath_responses_total. A batch locks one shard of the request
+// table (reqmetrics) and adds plain integers; the path counters take one
+// atomic add per path per batch.
 type fastMetrics struct {
 	server, zone string
-	resolved     sync.Map // metricKey -> *resolvedMetrics
+	table        *reqmetrics.Table
+	paths        [2]prometheus.Counter // by fastpath.Path: prebuilt, packetcache
 	dropped      prometheus.Counter
 }
 
-type metricKey struct {
-	path   fastpath.Path
-	qtype  uint16
-	rcode  uint8
-	family uint8
-	do     bool
-}
-
-type resolvedMetrics struct {
-	requests, rcodes, path, do prometheus.Counter
-	duration, reqSize, resSize prometheus.Observer
-}
-
 func newFastMetrics(server, zone string) *fastMetrics {
-	return &fastMetrics{server: server, zone: zone, dropped: droppedTotal.WithLabelValues(server)}
+	return &fastMetrics{
+		server: server, zone: zone,
+		table: reqmetrics.Counts(),
+		paths: [2]prometheus.Counter{
+			fastpath.PathPrebuilt: responsesTotal.WithLabelValues(server, fastpath.PathPrebuilt.String()),
+			fastpath.PathCache:    responsesTotal.WithLabelValues(server, fastpath.PathCache.String()),
+		},
+		dropped: droppedTotal.WithLabelValues(server),
+	}
 }
 
 // Answered implements fastpath.Metrics.
-func (m *fastMetrics) Answered(a *fastpath.Response, dur time.Duration) {
-	k := metricKey{path: a.Path, qtype: a.QType, rcode: uint8(a.Rcode), family: uint8(a.Family), do: a.DO}
-	v, ok := m.resolved.Load(k)
-	if !ok {
-		v, _ = m.resolved.LoadOrStore(k, m.resolve(k))
+func (m *fastMetrics) Answered(rs []fastpath.Response, dur time.Duration) {
+	var paths [2]int
+	k := reqmetrics.Key{Server: m.server, Zone: m.zone, Proto: reqmetrics.UDP}
+	o := reqmetrics.Observation{Duration: dur}
+	a := m.table.Lock()
+	for i := range rs {
+		r := &rs[i]
+		// The plugin the chain's response would have come from.
+		k.Plugin = "authority"
+		if r.Path == fastpath.PathCache {
+			k.Plugin = "recursor"
+		}
+		k.Rcode, k.QType, k.Family, k.DO = r.Rcode, r.QType, uint8(r.Family), r.DO
+		o.ReqSize, o.RespSize = r.ReqSize, r.RespSize
+		a.Add(&k, &o)
+		if int(r.Path) < len(paths) {
+			paths[r.Path]++
+		}
 	}
-	r := v.(*resolvedMetrics)
-	r.requests.Inc()
-	r.rcodes.Inc()
-	r.path.Inc()
-	if r.do != nil {
-		r.do.Inc()
+	a.Done()
+	for p, n := range paths {
+		if n > 0 {
+			m.paths[p].Add(float64(n))
+		}
 	}
-	r.duration.Observe(dur.Seconds())
-	r.reqSize.Observe(float64(a.ReqSize))
-	r.resSize.Observe(float64(a.RespSize))
 }
 
 // Dropped implements fastpath.Metrics.
 func (m *fastMetrics) Dropped() { m.dropped.Inc() }
-
-func (m *fastMetrics) resolve(k metricKey) *resolvedMetrics {
-	const view = ""
-	qtype := "other"
-	if monitored[k.qtype] {
-		qtype = dns.Type(k.qtype).String()
-	}
-	who := "authority"
-	if k.path == fastpath.PathCache {
-		who = "recursor"
-	}
-	rcode, ok := dns.RcodeToString[int(k.rcode)]
-	if !ok {
-		rcode = strconv.Itoa(int(k.rcode))
-	}
-	r := &resolvedMetrics{
-		requests: vars.RequestCount.WithLabelValues(m.server, m.zone, view, "udp", strconv.Itoa(int(k.family)), qtype),
-		rcodes:   vars.ResponseRcode.WithLabelValues(m.server, m.zone, view, rcode, who),
-		path:     responsesTotal.WithLabelValues(m.server, k.path.String()),
-		duration: vars.RequestDuration.WithLabelValues(m.server, m.zone, view),
-		reqSize:  vars.RequestSize.WithLabelValues(m.server, m.zone, view, "udp"),
-		resSize:  vars.ResponseSize.WithLabelValues(m.server, m.zone, view, "udp"),
-	}
-	if k.do {
-		r.do = vars.RequestDo.WithLabelValues(m.server, m.zone, view)
-	}
-	return r
-}
-
-// monitored are the query types CoreDNS's request metrics name (the rest
-// are "other"), as in its vars package.
-var monitored = map[uint16]bool{
-	dns.TypeAAAA: true, dns.TypeA: true, dns.TypeCNAME: true, dns.TypeDNSKEY: true, dns.TypeDS: true,
-	dns.TypeMX: true, dns.TypeNSEC3: true, dns.TypeNSEC: true, dns.TypeNS: true, dns.TypePTR: true,
-	dns.TypeRRSIG: true, dns.TypeSOA: true, dns.TypeSRV: true, dns.TypeTXT: true, dns.TypeHTTPS: true,
-	dns.TypeSVCB: true, dns.TypeIXFR: true, dns.TypeAXFR: true, dns.TypeANY: true,
-}
