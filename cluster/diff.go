@@ -197,7 +197,7 @@ func (p *Plan) diffZoneSets(base, head []*zones.Zone, added, removed, changed *i
 			zd.RecordDiff = diffRecords(b.Records(), nil)
 			*removed++
 		default:
-			if sameRecords(b, h) {
+			if b == h || sameRecords(b, h) { // b == h: an unchanged blob (LoadAgainst)
 				continue
 			}
 			zd.Status = Changed
