@@ -152,15 +152,16 @@ func BuildFrom(prev *Answers, snap *node.Snapshot, o BuildOptions) (*Answers, er
 			had[t.zone] = t
 		}
 	}
+	deps := zoneDeps(snap)
 	tables := make([]*zoneTable, len(zs))
 	var todo []int
 	for i, z := range zs {
-		deps := zoneDeps(snap, z)
-		if t := had[z]; t != nil && t.deps == deps {
+		d := deps[z.Origin()]
+		if t := had[z]; t != nil && t.deps == d {
 			tables[i] = t
 			continue
 		}
-		tables[i] = &zoneTable{zone: z, deps: deps, owners: map[string]*ownerAnswers{}}
+		tables[i] = &zoneTable{zone: z, deps: d, owners: map[string]*ownerAnswers{}}
 		todo = append(todo, i)
 	}
 	// Zones are independent: build the changed ones in parallel.
@@ -204,24 +205,40 @@ func BuildFrom(prev *Answers, snap *node.Snapshot, o BuildOptions) (*Answers, er
 	return a, nil
 }
 
-// zoneDeps names what a zone's table depends on besides the zone itself:
-// the served zones below its origin (whose names it leaves to them) and
-// the forward rules below its origin (whose names go to the recursor).
-func zoneDeps(snap *node.Snapshot, z *zones.Zone) string {
-	origin := z.Origin()
-	var deps []string
-	for _, o := range snap.Authority.Zones() {
-		if len(o.Origin()) > len(origin) && dns.IsSubDomain(origin, o.Origin()) {
-			deps = append(deps, "zone "+o.Origin())
+// zoneDeps names, per served zone origin, what its table depends on
+// besides the zone itself: the served zones below its origin (whose names
+// it leaves to them) and the forward rules below its origin (whose names go
+// to the recursor). Each name's ancestors are walked once: no pass over
+// every pair of zones (reverse zones come by the thousand).
+func zoneDeps(snap *node.Snapshot) map[string]string {
+	zs := snap.Authority.Zones()
+	served := make(map[string]bool, len(zs))
+	for _, z := range zs {
+		served[z.Origin()] = true
+	}
+	lists := map[string][]string{}
+	above := func(name, what string) {
+		for off, end := dns.NextLabel(name, 0); !end; off, end = dns.NextLabel(name, off) {
+			if p := name[off:]; served[p] {
+				lists[p] = append(lists[p], what)
+			}
 		}
+		if name != "." && served["."] {
+			lists["."] = append(lists["."], what)
+		}
+	}
+	for _, z := range zs {
+		above(z.Origin(), "zone "+z.Origin())
 	}
 	for _, f := range snap.Forward {
-		if len(f.Zone) > len(origin) && dns.IsSubDomain(origin, f.Zone) {
-			deps = append(deps, "forward "+f.Zone)
-		}
+		above(f.Zone, "forward "+f.Zone)
 	}
-	slices.Sort(deps)
-	return strings.Join(deps, "\n")
+	out := make(map[string]string, len(lists))
+	for o, l := range lists {
+		slices.Sort(l)
+		out[o] = strings.Join(l, "\n")
+	}
+	return out
 }
 
 type builder struct {
