@@ -259,7 +259,15 @@ func (b *builder) owner(w string) *ownerAnswers {
 	return oa
 }
 
-// zone builds b.t, the table of zone b.t.zone.
+// ownersPerPart: a zone with more owner names than this is built in
+// parts, one per CPU: a revision that changes one large zone has that zone
+// alone to build.
+const ownersPerPart = 2048
+
+// zone builds b.t, the table of zone b.t.zone: the forward marks and the
+// NXDOMAIN answer, then its owner names, in parallel parts for a large
+// zone. The parts' identical responses are then made one, as a single
+// builder makes them (dedupe).
 func (b *builder) zone() error {
 	z := b.t.zone
 	origin := z.Origin()
@@ -288,7 +296,61 @@ func (b *builder) zone() error {
 		}
 		b.t.nxdomain = p
 	}
-	for _, on := range z.OwnerNames() {
+	names := z.OwnerNames()
+	n := max(1, min(runtime.GOMAXPROCS(0), len(names)/ownersPerPart))
+	parts := make([]*builder, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range parts {
+		parts[i] = &builder{t: &zoneTable{zone: z, owners: map[string]*ownerAnswers{}}, snap: b.snap, o: b.o, dedupe: map[string]*Prebuilt{}}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = parts[i].owners(names[i*len(names)/n:(i+1)*len(names)/n], b.t.owners)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	same := map[*Prebuilt]*Prebuilt{}
+	for _, p := range parts {
+		for k, v := range p.dedupe {
+			if first, ok := b.dedupe[k]; ok {
+				same[v] = first
+				continue
+			}
+			b.dedupe[k] = v
+			b.t.responses++
+			b.t.bytes += len(v.Body)
+		}
+	}
+	one := func(p *Prebuilt) *Prebuilt {
+		if f, ok := same[p]; ok {
+			return f
+		}
+		return p
+	}
+	for _, p := range parts {
+		for w, oa := range p.t.owners {
+			if oa.nodata != nil {
+				oa.nodata = one(oa.nodata)
+			}
+			for i := range oa.answers {
+				oa.answers[i] = one(oa.answers[i])
+			}
+			b.t.owners[w] = oa
+		}
+	}
+	return nil
+}
+
+// owners builds the answers of names into b.t; marked are the names the
+// forward rules made slow (read only).
+func (b *builder) owners(names []zones.OwnerName, marked map[string]*ownerAnswers) error {
+	z := b.t.zone
+	origin := z.Origin()
+	for _, on := range names {
 		w, err := wireName(on.Name)
 		if err != nil {
 			return err
@@ -296,8 +358,11 @@ func (b *builder) zone() error {
 		if b.snap.Authority.Match(on.Name) != z {
 			continue // a zone below this one, also served here, answers it
 		}
+		if marked[w] != nil {
+			continue // slow already
+		}
 		oa := b.owner(w)
-		if on.Cut || oa.slow || b.snap.ForwardedBelow(on.Name, origin) {
+		if on.Cut || b.snap.ForwardedBelow(on.Name, origin) {
 			oa.slow = true
 			continue
 		}

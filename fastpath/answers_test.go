@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"os"
 	"reflect"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -349,5 +350,45 @@ func TestBuildFromReusesUnchangedZones(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBuildInParts: a large zone built in parallel parts (their identical
+// responses made one) equals the zone built by one builder.
+func TestBuildInParts(t *testing.T) {
+	snap := zone10k(t)
+	if n := len(snap.Authority.Zones()[0].OwnerNames()); n < 2*ownersPerPart {
+		t.Fatalf("%d owner names: too few for two parts", n)
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	one, err := Build(snap, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GOMAXPROCS(4)
+	parts, err := Build(snap, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(one, parts) || one.Responses != parts.Responses {
+		t.Fatalf("built in parts: %d responses, %d bytes; in one: %d, %d (or the answers differ)", parts.Responses, parts.Bytes, one.Responses, one.Bytes)
+	}
+	// Identical responses are one object across the parts too.
+	seen := map[*Prebuilt]bool{}
+	for _, t := range parts.zones {
+		for _, oa := range t.owners {
+			if oa.nodata != nil {
+				seen[oa.nodata] = true
+			}
+			for _, p := range oa.answers {
+				seen[p] = true
+			}
+		}
+		if t.nxdomain != nil {
+			seen[t.nxdomain] = true
+		}
+	}
+	if len(seen) != parts.Responses {
+		t.Errorf("%d distinct responses referenced, %d built", len(seen), parts.Responses)
 	}
 }
