@@ -39,7 +39,9 @@ import (
 // s-precomputed/<step> until the fast path answers the new revision from
 // precomputed answers; the peak heap and RSS during the step, the heap and
 // RSS after it (steady: after a collection, pages returned), and the p99
-// query latency while it ran. Nothing is asserted.
+// query latency while it ran; then the same figures for 2 s of the same
+// load with no apply (-serving/<step>), the steady state the peaks compare
+// with. Nothing is asserted.
 //
 // The generated repo is cached in $GITOPS_BENCH_CACHE (default /var/tmp)
 // across runs. On a shared machine run it alone:
@@ -103,6 +105,19 @@ func BenchmarkApplyChange(b *testing.B) {
 			b.ReportMetric(mib(rssBytes()), "MiB-rss-after/"+name)
 			b.ReportMetric(float64(p99.Microseconds()), "us-p99-query/"+name)
 			b.ReportMetric(float64(count), "queries/"+name)
+			// The steady state to compare the peaks with: the same load on
+			// the revision served afterwards, no apply (the query path's
+			// garbage alone moves the heap between collections).
+			resetPeakRSS()
+			peak = watchPeak()
+			load = startLoad(addr, nZones, n)
+			time.Sleep(2 * time.Second)
+			p99, _ = load()
+			b.ReportMetric(mib(peak()), "MiB-heap-peak-serving/"+name)
+			b.ReportMetric(mib(peakRSSBytes()), "MiB-rss-peak-serving/"+name)
+			b.ReportMetric(float64(p99.Microseconds()), "us-p99-query-serving/"+name)
+			runtime.GC()
+			debug.FreeOSMemory()
 		}
 		wt, err := repo.Worktree()
 		if err != nil {
