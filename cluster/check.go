@@ -185,9 +185,16 @@ func (c *checker) clusters() {
 	}
 }
 
+// lintZones lints every zone, taking the lint Load already did of its file
+// under the same TTL bounds (for a file unchanged since the base revision,
+// the base's lint).
 func (c *checker) lintZones() {
 	p := zones.LintPolicy{MinTTL: c.rev.Policy.MinTTL, MaxTTL: c.rev.Policy.MaxTTL}
 	for _, z := range c.rev.Zones {
+		if zf := c.rev.ZoneFiles[z.File()]; zf != nil && zf.Zone == z && zf.LintPolicy == p {
+			c.out = append(c.out, zf.Lint...)
+			continue
+		}
 		c.out = append(c.out, zones.Lint(z, p)...)
 	}
 }
@@ -454,8 +461,8 @@ func (c *checker) againstBase(base *model.Revision) {
 			refuse(zones.Position{File: bz.File()}, RuleZoneDeleted, "zone %s is deleted (%d records)", bz.Origin(), bz.Len())
 			continue
 		}
-		if sameRecords(bz, hz) {
-			continue
+		if bz == hz || sameRecords(bz, hz) {
+			continue // bz == hz: the file's blob did not change (LoadAgainst)
 		}
 		d := c.zoneChanged(bz, hz, refuse)
 		deleted += d
@@ -499,11 +506,11 @@ func (c *checker) zoneChanged(bz, hz *zones.Zone, refuse func(zones.Position, st
 	// Compare as multisets: the same records in another order, or with the
 	// same TTLs, are not a change. Keys are wire forms (fast on millions
 	// of records): without the TTL for deletions, with it for changes.
-	buf := make([]byte, 0, 1<<16+512)
+	wp := newWirePacker()
 	headKeys := make(map[string]int, hz.Len())
 	headTTL := make(map[string]int, hz.Len())
 	for _, rr := range hz.Records() {
-		k, kt := wireKeys(rr, buf)
+		k, kt := wp.wireKeys(rr)
 		headKeys[k]++
 		headTTL[kt]++
 	}
@@ -518,7 +525,7 @@ func (c *checker) zoneChanged(bz, hz *zones.Zone, refuse func(zones.Position, st
 	removed := map[ownerType]int{}
 	var apexNS []string
 	for _, rr := range bz.Records() {
-		k, kt := wireKeys(rr, buf)
+		k, kt := wp.wireKeys(rr)
 		if headTTL[kt] > 0 {
 			headTTL[kt]--
 		} else {
@@ -542,7 +549,7 @@ func (c *checker) zoneChanged(bz, hz *zones.Zone, refuse func(zones.Position, st
 		// What is left in headKeys was added by this revision.
 		added := map[ownerType]int{}
 		for _, rr := range hz.Records() {
-			k, _ := wireKeys(rr, buf)
+			k, _ := wp.wireKeys(rr)
 			if headKeys[k] > 0 {
 				headKeys[k]--
 				h := rr.Header()
@@ -568,17 +575,31 @@ func (c *checker) zoneChanged(bz, hz *zones.Zone, refuse func(zones.Position, st
 	return deleted
 }
 
+// wirePacker packs one record at a time into scratch space, through
+// dns.Msg: dns.PackRR would write the record's Rdlength, and a zone's
+// records are shared with the revision being served (and, through
+// LoadAgainst, with the next one): nothing may write them.
+type wirePacker struct {
+	msg dns.Msg
+	buf []byte
+}
+
+func newWirePacker() *wirePacker { return &wirePacker{buf: make([]byte, 0, 1<<16+512)} }
+
 // wireKeys identifies a record by its uncompressed wire form with the owner
-// name in lower case: key without the TTL, keyTTL with it. buf is scratch
-// space of at least 64 KiB capacity.
-func wireKeys(rr dns.RR, buf []byte) (key, keyTTL string) {
-	buf = buf[:cap(buf)]
-	off, err := dns.PackRR(rr, buf, 0, nil, false)
-	if err != nil {
+// name in lower case: key without the TTL, keyTTL with it.
+func (p *wirePacker) wireKeys(rr dns.RR) (key, keyTTL string) {
+	p.msg.Answer = append(p.msg.Answer[:0], rr)
+	out, err := p.msg.PackBuffer(p.buf[:cap(p.buf)])
+	p.msg.Answer[0] = nil
+	if err != nil || len(out) < 12 {
 		k := recordKey(rr)
 		return k, fmt.Sprintf("%s %d", k, rr.Header().Ttl)
 	}
-	w := buf[:off]
+	if cap(out) > cap(p.buf) {
+		p.buf = out[:0]
+	}
+	w := out[12:] // after the message header
 	// lower-case the owner name: labels up to the root label
 	i := 0
 	for i < len(w) && w[i] != 0 {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/miekg/dns"
 )
 
 func TestCheckGood(t *testing.T) {
@@ -143,12 +145,23 @@ func TestSerialIncreased(t *testing.T) {
 }
 
 func TestWireKeys(t *testing.T) {
-	buf := make([]byte, 0, 1<<16+512)
-	k1, t1 := wireKeys(mustRR("WWW.Example. 300 IN A 198.18.0.1"), buf)
-	k2, t2 := wireKeys(mustRR("www.example. 600 IN A 198.18.0.1"), buf)
-	k3, _ := wireKeys(mustRR("www.example. 300 IN A 198.18.0.2"), buf)
-	_, t4 := wireKeys(mustRR("www.example. 300 IN A 198.18.0.1"), buf)
+	wp := newWirePacker()
+	k1, t1 := wp.wireKeys(mustRR("WWW.Example. 300 IN A 198.18.0.1"))
+	k2, t2 := wp.wireKeys(mustRR("www.example. 600 IN A 198.18.0.1"))
+	k3, _ := wp.wireKeys(mustRR("www.example. 300 IN A 198.18.0.2"))
+	_, t4 := wp.wireKeys(mustRR("www.example. 300 IN A 198.18.0.1"))
 	if k1 != k2 || t1 == t2 || k1 == k3 || t1 != t4 {
 		t.Errorf("keys: owner case or TTL handled wrongly (%q %q %q)", k1, k2, k3)
+	}
+}
+
+// TestWireKeysLeaveRecordsAlone: the keys are taken from records a served
+// revision shares; dns.PackRR would write their Rdlength.
+func TestWireKeysLeaveRecordsAlone(t *testing.T) {
+	rr := mustRR("www.example. 300 IN A 198.18.0.1")
+	before := dns.Copy(rr)
+	newWirePacker().wireKeys(rr)
+	if *rr.Header() != *before.Header() {
+		t.Errorf("wireKeys wrote the record: %+v, was %+v", rr.Header(), before.Header())
 	}
 }

@@ -197,7 +197,7 @@ func (p *Plan) diffZoneSets(base, head []*zones.Zone, added, removed, changed *i
 			zd.RecordDiff = diffRecords(b.Records(), nil)
 			*removed++
 		default:
-			if sameRecords(b, h) {
+			if b == h || sameRecords(b, h) { // b == h: an unchanged blob (LoadAgainst)
 				continue
 			}
 			zd.Status = Changed
@@ -325,15 +325,15 @@ func diffRecords(base, head []dns.RR) RecordDiff {
 		return entry{text: strings.ReplaceAll(rr.String(), "\t", " "), set: set}
 	}
 	// Match by wire form with TTL (fast); render only what differs.
-	buf := make([]byte, 0, 1<<16+512)
+	wp := newWirePacker()
 	count := make(map[string]int, len(head))
 	for _, rr := range head {
-		_, kt := wireKeys(rr, buf)
+		_, kt := wp.wireKeys(rr)
 		count[kt]++
 	}
 	var removed []entry
 	for _, rr := range base {
-		if _, kt := wireKeys(rr, buf); count[kt] > 0 {
+		if _, kt := wp.wireKeys(rr); count[kt] > 0 {
 			count[kt]--
 			continue
 		}
@@ -341,7 +341,7 @@ func diffRecords(base, head []dns.RR) RecordDiff {
 	}
 	var added []entry
 	for _, rr := range head {
-		if _, kt := wireKeys(rr, buf); count[kt] > 0 {
+		if _, kt := wp.wireKeys(rr); count[kt] > 0 {
 			count[kt]--
 			added = append(added, mk(rr))
 		}

@@ -58,7 +58,16 @@ const (
 type loader struct {
 	fsys     fs.FS
 	dir      string
+	base     *model.Revision // what unchanged files are taken from; may be nil
 	findings []zones.Finding
+}
+
+// BlobFS is an fs.FS that names each regular file's content by a hash, as
+// git's blob ids do (cluster/gittree implements it). LoadAgainst takes
+// what its base revision made of a file whose blob is unchanged.
+type BlobFS interface {
+	fs.FS
+	Blob(name string) (id string, ok bool)
 }
 
 func (l *loader) path(name string) string {
@@ -115,8 +124,19 @@ func (l *loader) read(name string, limit int64, optional bool) ([]byte, bool) {
 // revision with findings of severity error must not be served; Check adds the
 // semantic rules (forwarder graph, zone lint, base revision rules).
 func Load(fsys fs.FS, dir string) (*model.Revision, []zones.Finding) {
+	return LoadAgainst(fsys, dir, nil)
+}
+
+// LoadAgainst is Load for a revision that follows base (the last good
+// revision, or the base of a check or diff): a zone file whose git blob
+// (fsys is a BlobFS) is the one base loaded at the same path is neither
+// read, parsed nor linted again; base's zone, findings and lint are shared
+// (they are immutable). The result equals Load's: the same blob at the same
+// path parses the same, and lint is redone when the policy's TTL bounds
+// changed. base may be nil, or loaded from a plain folder (no blobs).
+func LoadAgainst(fsys fs.FS, dir string, base *model.Revision) (*model.Revision, []zones.Finding) {
 	dir = strings.Trim(path.Clean("/"+dir), "/")
-	l := &loader{fsys: fsys, dir: dir}
+	l := &loader{fsys: fsys, dir: dir, base: base}
 	rev := &model.Revision{Dir: dir}
 	l.loadPolicy(rev)
 	l.loadClusters(rev)
@@ -560,10 +580,12 @@ func parsePrefix(s string) (netip.Prefix, error) {
 }
 
 type zoneJob struct {
-	origin, file string
-	data         []byte
-	zone         *zones.Zone
-	findings     []zones.Finding
+	origin, rel string
+	data        []byte
+	file        *model.ZoneFile
+	// reused: file is base's; lint it again only if the policy's TTL
+	// bounds are not the ones it was linted under.
+	reused bool
 }
 
 func (l *loader) loadZones(rev *model.Revision) {
@@ -576,6 +598,7 @@ func (l *loader) loadZones(rev *model.Revision) {
 		l.errorf(zones.Position{File: l.path(ZonesDir)}, RuleLayout, "more than %d files", maxFilesPerDir)
 		return
 	}
+	blobs, _ := l.fsys.(BlobFS)
 	var jobs []*zoneJob
 	seen := map[string]string{}
 	for _, e := range entries {
@@ -596,14 +619,23 @@ func (l *loader) loadZones(rev *model.Revision) {
 			continue
 		}
 		seen[origin] = pos.File
+		blob := ""
+		if blobs != nil {
+			blob, _ = blobs.Blob(rel)
+		}
+		if zf := l.baseZoneFile(pos.File, blob); zf != nil {
+			jobs = append(jobs, &zoneJob{origin: origin, rel: pos.File, file: zf, reused: true})
+			continue
+		}
 		data, ok := l.read(rel, maxZoneFileSize, false)
 		if !ok {
 			continue
 		}
-		jobs = append(jobs, &zoneJob{origin: origin, file: pos.File, data: data})
+		jobs = append(jobs, &zoneJob{origin: origin, rel: pos.File, data: data, file: &model.ZoneFile{Blob: blob}})
 	}
-	// Parse in parallel: zone files are independent and large repos hold
-	// millions of records.
+	// Parse and lint in parallel: zone files are independent and large
+	// repos hold millions of records.
+	lp := zones.LintPolicy{MinTTL: rev.Policy.MinTTL, MaxTTL: rev.Policy.MaxTTL}
 	workers := min(runtime.GOMAXPROCS(0), len(jobs))
 	var wg sync.WaitGroup
 	next := make(chan *zoneJob)
@@ -612,7 +644,7 @@ func (l *loader) loadZones(rev *model.Revision) {
 		go func() {
 			defer wg.Done()
 			for j := range next {
-				j.zone, j.findings = zones.Parse(j.file, j.origin, j.data)
+				j.run(lp)
 			}
 		}()
 	}
@@ -621,15 +653,47 @@ func (l *loader) loadZones(rev *model.Revision) {
 	}
 	close(next)
 	wg.Wait()
+	rev.ZoneFiles = make(map[string]*model.ZoneFile, len(jobs))
 	for _, j := range jobs {
-		l.findings = append(l.findings, j.findings...)
-		if j.zone != nil {
-			rev.Zones = append(rev.Zones, j.zone)
+		rev.ZoneFiles[j.rel] = j.file
+		l.findings = append(l.findings, j.file.Findings...)
+		if j.file.Zone != nil {
+			rev.Zones = append(rev.Zones, j.file.Zone)
 		}
 	}
 	sort.Slice(rev.Zones, func(i, j int) bool { return rev.Zones[i].Origin() < rev.Zones[j].Origin() })
 	if len(jobs) == 0 {
 		l.errorf(zones.Position{File: l.path(ZonesDir)}, RuleLayout, "no zone file (zones/<origin>zone, e.g. zones/corp.internal.zone)")
+	}
+}
+
+// baseZoneFile returns what the base revision loaded from the zone file at
+// path file when its blob is blob, or nil.
+func (l *loader) baseZoneFile(file, blob string) *model.ZoneFile {
+	if l.base == nil || blob == "" {
+		return nil
+	}
+	if zf := l.base.ZoneFiles[file]; zf != nil && zf.Blob == blob {
+		return zf
+	}
+	return nil
+}
+
+// run parses and lints the job's file, or lints base's again when the TTL
+// bounds changed (a copy: base's entry is shared and stays as it is).
+func (j *zoneJob) run(lp zones.LintPolicy) {
+	if j.reused {
+		if j.file.LintPolicy != lp && j.file.Zone != nil {
+			zf := *j.file
+			zf.Lint, zf.LintPolicy = zones.Lint(zf.Zone, lp), lp
+			j.file = &zf
+		}
+		return
+	}
+	j.file.Zone, j.file.Findings = zones.Parse(j.rel, j.origin, j.data)
+	j.data = nil
+	if j.file.Zone != nil {
+		j.file.Lint, j.file.LintPolicy = zones.Lint(j.file.Zone, lp), lp
 	}
 }
 

@@ -2,10 +2,13 @@ package fastpath
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/miekg/dns"
 
@@ -51,22 +54,31 @@ type ownerAnswers struct {
 	slow bool
 }
 
-// zoneAnswers is what a served zone answers for a name it does not have.
-type zoneAnswers struct {
-	nxdomain *Prebuilt
+// zoneTable is the precomputed answers of one served zone: its owner
+// names and its NXDOMAIN. It depends on nothing but the zone, the zones
+// served below it and the forward rules inside it (deps), so the next
+// revision reuses it as it is when those did not change: a one-record
+// change rebuilds one zone, not the repo. Immutable once built.
+type zoneTable struct {
+	zone   *zones.Zone
+	deps   string
+	owners map[string]*ownerAnswers // by lower-case wire name
+	// nxdomain answers a name the zone does not have; nil without SOA.
+	nxdomain  *Prebuilt
+	responses int // responses built for the zone, and their body bytes
+	bytes     int
 }
 
 // Answers are the precomputed responses of one snapshot's internal zones.
 // Immutable once built; safe for concurrent use.
 type Answers struct {
 	Snapshot *node.Snapshot
-	owners   map[string]*ownerAnswers // by lower-case wire name
-	zones    map[string]*zoneAnswers  // by lower-case wire origin
+	zones    map[string]*zoneTable // by lower-case wire origin
 	// tops holds the last label (wire, with the root octet) of every
 	// zone's origin; rootZone is set when "." itself is served. A name
 	// under no such label is in no zone: Lookup stops there instead of
-	// trying each of its suffixes in owners and zones (cold recursion
-	// paid that on every query).
+	// trying each of its suffixes (cold recursion paid that on every
+	// query).
 	tops     map[string]struct{}
 	rootZone bool
 	// recursers4 are the IPv4 prefixes of the snapshot's recursion.allow as
@@ -101,7 +113,16 @@ var commonTypes = []uint16{
 // plugin would give them: one lookup per name and type, done once per
 // revision instead of once per query.
 func Build(snap *node.Snapshot, o BuildOptions) (*Answers, error) {
-	a := &Answers{Snapshot: snap, owners: map[string]*ownerAnswers{}, zones: map[string]*zoneAnswers{}, tops: map[string]struct{}{}}
+	return BuildFrom(nil, snap, o)
+}
+
+// BuildFrom is Build for the revision that follows prev's (built with the
+// same options; may be nil): the table of a zone prev holds (the same
+// immutable *zones.Zone, shared by cluster.LoadAgainst when its file did not
+// change) with the same zones served below it and the same forward rules
+// inside it is taken as it is, not built again. The result equals Build's.
+func BuildFrom(prev *Answers, snap *node.Snapshot, o BuildOptions) (*Answers, error) {
+	a := &Answers{Snapshot: snap, zones: map[string]*zoneTable{}, tops: map[string]struct{}{}}
 	if snap == nil {
 		return a, nil
 	}
@@ -117,35 +138,111 @@ func Build(snap *node.Snapshot, o BuildOptions) (*Answers, error) {
 	if snap.Authority == nil {
 		return a, nil
 	}
+	zs := snap.Authority.Zones()
 	total := 0
-	for _, z := range snap.Authority.Zones() {
+	for _, z := range zs {
 		total += z.Len()
 	}
 	if o.MaxRecords > 0 && total > o.MaxRecords {
 		return a, nil
 	}
-	b := builder{a: a, snap: snap, o: o, dedupe: map[string]*Prebuilt{}}
-	// Names under a forward rule more specific than a served zone belong
-	// to the recursor: mark them (and everything below) slow.
-	for _, f := range snap.Forward {
-		if z := snap.Authority.Match(f.Zone); z != nil && len(f.Zone) > len(z.Origin()) {
-			w, err := wireName(f.Zone)
-			if err != nil {
-				return nil, err
-			}
-			b.owner(w).slow = true
+	had := map[*zones.Zone]*zoneTable{}
+	if prev != nil {
+		for _, t := range prev.zones {
+			had[t.zone] = t
 		}
 	}
-	for _, z := range snap.Authority.Zones() {
-		if err := b.zone(z); err != nil {
-			return nil, fmt.Errorf("zone %s: %w", z.Origin(), err)
+	deps := zoneDeps(snap)
+	tables := make([]*zoneTable, len(zs))
+	var todo []int
+	for i, z := range zs {
+		d := deps[z.Origin()]
+		if t := had[z]; t != nil && t.deps == d {
+			tables[i] = t
+			continue
 		}
+		tables[i] = &zoneTable{zone: z, deps: d, owners: map[string]*ownerAnswers{}}
+		todo = append(todo, i)
+	}
+	// Zones are independent: build the changed ones in parallel.
+	errs := make([]error, len(zs))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(runtime.GOMAXPROCS(0), len(todo)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				b := builder{t: tables[i], snap: snap, o: o, dedupe: map[string]*Prebuilt{}}
+				if err := b.zone(); err != nil {
+					errs[i] = fmt.Errorf("zone %s: %w", zs[i].Origin(), err)
+				}
+			}
+		}()
+	}
+	for _, i := range todo {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	for _, t := range tables {
+		wo, err := wireName(t.zone.Origin())
+		if err != nil {
+			return nil, err
+		}
+		a.zones[wo] = t
+		if top := lastLabel([]byte(wo)); top == nil {
+			a.rootZone = true
+		} else {
+			a.tops[string(top)] = struct{}{}
+		}
+		a.Responses += t.responses
+		a.Bytes += t.bytes
 	}
 	return a, nil
 }
 
+// zoneDeps names, per served zone origin, what its table depends on
+// besides the zone itself: the served zones below its origin (whose names
+// it leaves to them) and the forward rules below its origin (whose names go
+// to the recursor). Each name's ancestors are walked once: no pass over
+// every pair of zones (reverse zones come by the thousand).
+func zoneDeps(snap *node.Snapshot) map[string]string {
+	zs := snap.Authority.Zones()
+	served := make(map[string]bool, len(zs))
+	for _, z := range zs {
+		served[z.Origin()] = true
+	}
+	lists := map[string][]string{}
+	above := func(name, what string) {
+		for off, end := dns.NextLabel(name, 0); !end; off, end = dns.NextLabel(name, off) {
+			if p := name[off:]; served[p] {
+				lists[p] = append(lists[p], what)
+			}
+		}
+		if name != "." && served["."] {
+			lists["."] = append(lists["."], what)
+		}
+	}
+	for _, z := range zs {
+		above(z.Origin(), "zone "+z.Origin())
+	}
+	for _, f := range snap.Forward {
+		above(f.Zone, "forward "+f.Zone)
+	}
+	out := make(map[string]string, len(lists))
+	for o, l := range lists {
+		slices.Sort(l)
+		out[o] = strings.Join(l, "\n")
+	}
+	return out
+}
+
 type builder struct {
-	a      *Answers
+	t      *zoneTable
 	snap   *node.Snapshot
 	o      BuildOptions
 	dedupe map[string]*Prebuilt // identical responses share one body
@@ -154,25 +251,41 @@ type builder struct {
 }
 
 func (b *builder) owner(w string) *ownerAnswers {
-	oa := b.a.owners[w]
+	oa := b.t.owners[w]
 	if oa == nil {
 		oa = &ownerAnswers{}
-		b.a.owners[w] = oa
+		b.t.owners[w] = oa
 	}
 	return oa
 }
 
-func (b *builder) zone(z *zones.Zone) error {
+// ownersPerPart: a zone with more owner names than this is built in
+// parts, one per CPU: a revision that changes one large zone has that zone
+// alone to build.
+const ownersPerPart = 2048
+
+// zone builds b.t, the table of zone b.t.zone: the forward marks and the
+// NXDOMAIN answer, then its owner names, in parallel parts for a large
+// zone. The parts' identical responses are then made one, as a single
+// builder makes them (dedupe).
+func (b *builder) zone() error {
+	z := b.t.zone
 	origin := z.Origin()
-	wo, err := wireName(origin)
-	if err != nil {
-		return err
+	// Names under a forward rule more specific than the zone belong to
+	// the recursor: mark them (and everything below) slow.
+	for _, f := range b.snap.Forward {
+		if len(f.Zone) > len(origin) && b.snap.Authority.Match(f.Zone) == z {
+			w, err := wireName(f.Zone)
+			if err != nil {
+				return err
+			}
+			b.owner(w).slow = true
+		}
 	}
 	// NXDOMAIN does not depend on the name: the SOA of the zone with the
 	// negative TTL (RFC 2308), owner written in full (a pointer into the
 	// question would depend on it). Built from the SOA, not from a lookup
 	// of some absent name: a wildcard at the apex would answer that one.
-	za := &zoneAnswers{}
 	if soa := z.SOA(); soa != nil {
 		neg := dns.Copy(soa).(*dns.SOA)
 		neg.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
@@ -181,15 +294,63 @@ func (b *builder) zone(z *zones.Zone) error {
 		if err != nil {
 			return err
 		}
-		za.nxdomain = p
+		b.t.nxdomain = p
 	}
-	b.a.zones[wo] = za
-	if top := lastLabel([]byte(wo)); top == nil {
-		b.a.rootZone = true
-	} else {
-		b.a.tops[string(top)] = struct{}{}
+	names := z.OwnerNames()
+	n := max(1, min(runtime.GOMAXPROCS(0), len(names)/ownersPerPart))
+	parts := make([]*builder, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range parts {
+		parts[i] = &builder{t: &zoneTable{zone: z, owners: map[string]*ownerAnswers{}}, snap: b.snap, o: b.o, dedupe: map[string]*Prebuilt{}}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = parts[i].owners(names[i*len(names)/n:(i+1)*len(names)/n], b.t.owners)
+		}()
 	}
-	for _, on := range z.OwnerNames() {
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	same := map[*Prebuilt]*Prebuilt{}
+	for _, p := range parts {
+		for k, v := range p.dedupe {
+			if first, ok := b.dedupe[k]; ok {
+				same[v] = first
+				continue
+			}
+			b.dedupe[k] = v
+			b.t.responses++
+			b.t.bytes += len(v.Body)
+		}
+	}
+	one := func(p *Prebuilt) *Prebuilt {
+		if f, ok := same[p]; ok {
+			return f
+		}
+		return p
+	}
+	for _, p := range parts {
+		for w, oa := range p.t.owners {
+			if oa.nodata != nil {
+				oa.nodata = one(oa.nodata)
+			}
+			for i := range oa.answers {
+				oa.answers[i] = one(oa.answers[i])
+			}
+			b.t.owners[w] = oa
+		}
+	}
+	return nil
+}
+
+// owners builds the answers of names into b.t; marked are the names the
+// forward rules made slow (read only).
+func (b *builder) owners(names []zones.OwnerName, marked map[string]*ownerAnswers) error {
+	z := b.t.zone
+	origin := z.Origin()
+	for _, on := range names {
 		w, err := wireName(on.Name)
 		if err != nil {
 			return err
@@ -197,8 +358,11 @@ func (b *builder) zone(z *zones.Zone) error {
 		if b.snap.Authority.Match(on.Name) != z {
 			continue // a zone below this one, also served here, answers it
 		}
+		if marked[w] != nil {
+			continue // slow already
+		}
 		oa := b.owner(w)
-		if on.Cut || oa.slow || b.snap.ForwardedBelow(on.Name, origin) {
+		if on.Cut || b.snap.ForwardedBelow(on.Name, origin) {
 			oa.slow = true
 			continue
 		}
@@ -296,8 +460,8 @@ func (b *builder) response(z *zones.Zone, name string, qtype uint16, ans zones.A
 		p.Counted = b.o.Counter(p.Zone, p.Result)
 	}
 	b.dedupe[key] = p
-	b.a.Responses++
-	b.a.Bytes += len(p.Body)
+	b.t.responses++
+	b.t.bytes += len(p.Body)
 	return p, nil
 }
 
@@ -340,12 +504,27 @@ func (a *Answers) Lookup(q *Query) *Prebuilt {
 			return nil // in no zone
 		}
 	}
-	if oa, ok := a.owners[string(name)]; ok {
+	// The closest enclosing served zone: the longest suffix that is one.
+	var t *zoneTable
+	at := 0
+	for off := 0; off < len(name); off += int(name[off]) + 1 {
+		if zt, ok := a.zones[string(name[off:])]; ok {
+			t, at = zt, off
+			break
+		}
+		if name[off] == 0 {
+			break
+		}
+	}
+	if t == nil {
+		return nil
+	}
+	if oa, ok := t.owners[string(name)]; ok {
 		if oa.slow {
 			return nil
 		}
-		for i, t := range oa.types {
-			if t == q.QType {
+		for i, ty := range oa.types {
+			if ty == q.QType {
 				return oa.answers[i]
 			}
 		}
@@ -354,36 +533,33 @@ func (a *Answers) Lookup(q *Query) *Prebuilt {
 		}
 		return nil
 	}
-	// Not a name of any zone: NXDOMAIN when the closest enclosing zone is
-	// ours and nothing on the way up (a cut, a forward rule, a wildcard
-	// at the closest encloser, an existing ancestor) changes that.
+	// Not a name of the zone: NXDOMAIN when nothing on the way up to its
+	// origin (a cut, a forward rule, a wildcard at the closest encloser,
+	// an existing ancestor) changes that.
 	if q.QType == dns.TypeDS || !ordinary(q.QType) && q.QType != dns.TypeCNAME {
 		return nil
 	}
 	first := true
-	for off := int(name[0]) + 1; off < len(name); off += int(name[off]) + 1 {
+	for off := int(name[0]) + 1; off <= at; off += int(name[off]) + 1 {
 		suffix := name[off:]
-		if oa, ok := a.owners[string(suffix)]; ok {
+		if oa, ok := t.owners[string(suffix)]; ok {
 			if oa.slow {
 				return nil
 			}
 			if first {
 				// The closest encloser exists: a wildcard child would
 				// synthesize the answer (left to the slow path).
-				if a.hasWildcard(suffix) {
+				if t.hasWildcard(suffix) {
 					return nil
 				}
 				first = false
 			}
 		}
-		if za, ok := a.zones[string(suffix)]; ok {
-			if first && a.hasWildcard(suffix) {
+		if off == at {
+			if first && t.hasWildcard(suffix) {
 				return nil
 			}
-			return za.nxdomain
-		}
-		if suffix[0] == 0 {
-			break
+			return t.nxdomain
 		}
 	}
 	return nil
@@ -407,15 +583,15 @@ func lastLabel(w []byte) []byte {
 	return nil
 }
 
-// hasWildcard reports whether "*." + parent is an owner name.
-func (a *Answers) hasWildcard(parent []byte) bool {
+// hasWildcard reports whether "*." + parent is an owner name of the zone.
+func (t *zoneTable) hasWildcard(parent []byte) bool {
 	var buf [maxNameWire + 2]byte
 	if len(parent)+2 > len(buf) {
 		return false
 	}
 	buf[0], buf[1] = 1, '*'
 	n := 2 + copy(buf[2:], parent)
-	_, ok := a.owners[string(buf[:n])]
+	_, ok := t.owners[string(buf[:n])]
 	return ok
 }
 

@@ -3,6 +3,9 @@ package fastpath
 import (
 	"net/netip"
 	"os"
+	"reflect"
+	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -291,4 +294,101 @@ func buildZone(t *testing.T, origin, text string) *Answers {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// TestBuildFromReusesUnchangedZones: a zone table is taken from the
+// previous answers when the zone, the zones served below it and the forward
+// rules inside it are the same, and built again when any of them changed;
+// either way the answers equal a build from scratch.
+func TestBuildFromReusesUnchangedZones(t *testing.T) {
+	base := testSnapshot(t)
+	example := base.Authority.Zones()[0]
+	other, _ := zones.Parse("other.zone", "other.internal.", []byte("$TTL 300\n@ IN SOA ns1 h 1 3600 600 1209600 300\n@ IN NS ns1\nns1 IN A 198.18.0.1\nwww IN A 198.18.0.2\n"))
+	below, _ := zones.Parse("sub.zone", "sub.example.internal.", []byte("$TTL 300\n@ IN SOA ns1 h 1 3600 600 1209600 300\n@ IN NS ns1\nns1 IN A 198.18.0.3\n"))
+	snap := func(fwd []model.ForwardRule, zs ...*zones.Zone) *node.Snapshot {
+		return &node.Snapshot{Authority: zones.NewAuthority(zs...), Forward: fwd}
+	}
+	first := snap(base.Forward, example, other)
+	prev, err := Build(first, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := func(a *Answers, origin string) *zoneTable {
+		w, err := wireName(origin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.zones[w]
+	}
+	for _, tc := range []struct {
+		name    string
+		snap    *node.Snapshot
+		rebuilt []string // origins whose table must be new
+	}{
+		{"same zones", snap(base.Forward, example, other), nil},
+		{"a zone served below", snap(base.Forward, example, other, below), []string{"example.internal.", "sub.example.internal."}},
+		{"a forward rule inside", snap(append(slices.Clone(base.Forward), model.ForwardRule{Zone: "fw2.other.internal."}), example, other), []string{"other.internal."}},
+		{"a zone gone", snap(base.Forward, example), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := BuildFrom(prev, tc.snap, BuildOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := Build(tc.snap, BuildOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatal("answers built from the previous ones differ from a build from scratch")
+			}
+			for _, z := range tc.snap.Authority.Zones() {
+				o := z.Origin()
+				old, cur := table(prev, o), table(got, o)
+				if reused := old != nil && old == cur; reused == slices.Contains(tc.rebuilt, o) {
+					t.Errorf("zone %s: table reused %v, want %v", o, reused, !slices.Contains(tc.rebuilt, o))
+				}
+			}
+		})
+	}
+}
+
+// TestBuildInParts: a large zone built in parallel parts (their identical
+// responses made one) equals the zone built by one builder.
+func TestBuildInParts(t *testing.T) {
+	snap := zone10k(t)
+	if n := len(snap.Authority.Zones()[0].OwnerNames()); n < 2*ownersPerPart {
+		t.Fatalf("%d owner names: too few for two parts", n)
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	one, err := Build(snap, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GOMAXPROCS(4)
+	parts, err := Build(snap, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(one, parts) || one.Responses != parts.Responses {
+		t.Fatalf("built in parts: %d responses, %d bytes; in one: %d, %d (or the answers differ)", parts.Responses, parts.Bytes, one.Responses, one.Bytes)
+	}
+	// Identical responses are one object across the parts too.
+	seen := map[*Prebuilt]bool{}
+	for _, t := range parts.zones {
+		for _, oa := range t.owners {
+			if oa.nodata != nil {
+				seen[oa.nodata] = true
+			}
+			for _, p := range oa.answers {
+				seen[p] = true
+			}
+		}
+		if t.nxdomain != nil {
+			seen[t.nxdomain] = true
+		}
+	}
+	if len(seen) != parts.Responses {
+		t.Errorf("%d distinct responses referenced, %d built", len(seen), parts.Responses)
+	}
 }

@@ -144,10 +144,13 @@ func (s *Server) Answers() *Answers {
 // answers cannot be precomputed (a record that does not pack) gets an
 // empty table: the slow path serves it.
 func (s *Server) prepare(snap *node.Snapshot) {
-	if a := s.answers.Load(); a != nil && a.Snapshot == snap {
+	prev := s.answers.Load()
+	if prev != nil && prev.Snapshot == snap {
 		return
 	}
-	a, err := Build(snap, s.Build)
+	// The zones the new revision shares with the previous one keep their
+	// tables: only what changed is built.
+	a, err := BuildFrom(prev, snap, s.Build)
 	if err != nil {
 		if s.BuildFailed != nil {
 			s.BuildFailed(snap, err)

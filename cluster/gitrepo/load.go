@@ -16,11 +16,18 @@ import (
 // (missing objects, no such folder); findings report what is wrong in the
 // files.
 func LoadCommit(repo *git.Repository, commit plumbing.Hash, dir string) (*model.Revision, []zones.Finding, error) {
+	return LoadCommitAgainst(repo, commit, dir, nil)
+}
+
+// LoadCommitAgainst is LoadCommit for a revision that follows base: the
+// zone files whose git blobs did not change since base are taken from it,
+// not read and parsed again (cluster.LoadAgainst). base may be nil.
+func LoadCommitAgainst(repo *git.Repository, commit plumbing.Hash, dir string, base *model.Revision) (*model.Revision, []zones.Finding, error) {
 	c, err := gittree.Open(repo, commit, dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	rev, findings := cluster.Load(c.FS, c.Dir)
+	rev, findings := cluster.LoadAgainst(c.FS, c.Dir, base)
 	rev.ID, rev.Message = c.ID, c.Message
 	return rev, findings, nil
 }

@@ -118,6 +118,21 @@ func (f treeFS) readFile(name string) ([]byte, fileInfo, error) {
 	return data, fileInfo{name: path.Base(name), size: file.Size, mode: 0o444}, nil
 }
 
+// Blob returns the git blob id of regular file name: the hash of its
+// content, which git computed when the commit was made. Loading a revision
+// against a base reuses what was parsed from a file whose blob did not
+// change (cluster.BlobFS).
+func (f treeFS) Blob(name string) (string, bool) {
+	if !fs.ValidPath(name) {
+		return "", false
+	}
+	e, err := f.t.FindEntry(name)
+	if err != nil || !e.Mode.IsFile() || e.Mode == filemode.Symlink {
+		return "", false
+	}
+	return e.Hash.String(), true
+}
+
 func (f treeFS) ReadFile(name string) ([]byte, error) {
 	data, _, err := f.readFile(name)
 	return data, err

@@ -38,6 +38,27 @@ type Revision struct {
 	// TrustAnchors are the DS/DNSKEY records of dnssec.trust_anchors; nil =
 	// the IANA root KSKs built into resolver/dnssec.
 	TrustAnchors []dns.RR
+
+	// ZoneFiles is what loading made of each zone file, by the file's path
+	// as findings name it. A revision loaded against this one takes a
+	// file's entry as it is when the file's git blob is the same: the
+	// parsed zone, its findings and its lint are shared, not redone
+	// (ARCHITECTURE.md, "Applying a revision costs the change").
+	ZoneFiles map[string]*ZoneFile
+}
+
+// ZoneFile is one zone file of a revision as loaded. Immutable once
+// loaded: revisions share it.
+type ZoneFile struct {
+	// Blob is the git blob id of the file's content; "" when it was not
+	// read from git (then nothing is reused from it).
+	Blob     string
+	Zone     *zones.Zone     // nil when the file gave no zone
+	Findings []zones.Finding // the parser's findings
+	// Lint is zones.Lint's findings for Zone under LintPolicy (the
+	// revision's TTL bounds).
+	Lint       []zones.Finding
+	LintPolicy zones.LintPolicy
 }
 
 // Record is a resource record and where it was written.

@@ -49,11 +49,6 @@ func runCheck(e *env, args []string) int {
 	if err != nil {
 		return e.fail(err)
 	}
-	head, findings, err := gitrepo.LoadCommit(repo.repo, h, repo.dir)
-	if err != nil {
-		return e.fail(err)
-	}
-
 	var baseRev *model.Revision
 	if !*noBase {
 		var bh plumbing.Hash
@@ -78,6 +73,12 @@ func runCheck(e *env, args []string) int {
 				return e.fail(fmt.Errorf("loading the base revision: %w", err))
 			}
 		}
+	}
+	// Loaded against its base, the head reads and parses only the zone
+	// files that changed.
+	head, findings, err := gitrepo.LoadCommitAgainst(repo.repo, h, repo.dir, baseRev)
+	if err != nil {
+		return e.fail(err)
 	}
 	findings = append(findings, cluster.Check(head, baseRev)...)
 	cluster.SortFindings(findings)

@@ -46,7 +46,7 @@ func runDiff(e *env, args []string) int {
 	if err != nil {
 		return e.fail(err)
 	}
-	head, hfs, err := repo.load(pos[1])
+	head, hfs, err := repo.loadAgainst(pos[1], base)
 	if err != nil {
 		return e.fail(err)
 	}

@@ -419,11 +419,17 @@ func (r *repoCtx) resolve(rev string) (plumbing.Hash, error) {
 
 // load loads the config folder of revision rev.
 func (r *repoCtx) load(rev string) (*model.Revision, []zones.Finding, error) {
+	return r.loadAgainst(rev, nil)
+}
+
+// loadAgainst loads the config folder of revision rev, taking from base
+// (may be nil) the zone files whose blobs did not change.
+func (r *repoCtx) loadAgainst(rev string, base *model.Revision) (*model.Revision, []zones.Finding, error) {
 	h, err := r.resolve(rev)
 	if err != nil {
 		return nil, nil, err
 	}
-	return gitrepo.LoadCommit(r.repo, h, r.dir)
+	return gitrepo.LoadCommitAgainst(r.repo, h, r.dir, base)
 }
 
 // firstParent returns the first parent of commit h, or false for a root

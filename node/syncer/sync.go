@@ -352,11 +352,16 @@ func (g *Syncer) build(store *gitrepo.Store, h plumbing.Hash, base *node.Snapsho
 		}
 		g.setVerified(true, "SignedByTrustedKey", "commit "+id+" signed by "+signer)
 	}
-	rev, findings, err := gitrepo.LoadCommit(repo, h, g.cfg.Path)
+	// What the served revision parsed from files unchanged since is
+	// shared, not redone (even when base is nil for the rules).
+	var served, baseRev *model.Revision
+	if s := g.holder.Snapshot(); s != nil {
+		served = s.Revision
+	}
+	rev, findings, err := gitrepo.LoadCommitAgainst(repo, h, g.cfg.Path, served)
 	if err != nil {
 		return reject(ReasonLoadFailed, string(gitrepo.ClassOf(err)), err, nil)
 	}
-	var baseRev *model.Revision
 	if base != nil {
 		baseRev = base.Revision
 	}
@@ -483,7 +488,7 @@ func (g *Syncer) judgeEachCommit(repo *git.Repository, head *model.Revision, fin
 		rev := head
 		if i < len(l.FirstParent)-1 {
 			var err error
-			if rev, _, err = gitrepo.LoadCommit(repo, h, g.cfg.Path); err != nil {
+			if rev, _, err = gitrepo.LoadCommitAgainst(repo, h, g.cfg.Path, prev); err != nil {
 				return findings // cannot judge the step: the head's own judgement stands
 			}
 		}
