@@ -11,6 +11,7 @@ package recursor
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -345,7 +346,16 @@ func revID(s *node.Snapshot) string {
 func forwardRules(in []model.ForwardRule) []resolver.ForwardRule {
 	out := make([]resolver.ForwardRule, 0, len(in))
 	for _, fr := range in {
-		out = append(out, resolver.ForwardRule{Zone: fr.Zone, To: fr.To})
+		rule := resolver.ForwardRule{Zone: fr.Zone, To: fr.To}
+		for i := range fr.To {
+			if cfg := fr.TLSConfig(i); cfg != nil {
+				if rule.TLS == nil {
+					rule.TLS = make([]*tls.Config, len(fr.To))
+				}
+				rule.TLS[i] = cfg
+			}
+		}
+		out = append(out, rule)
 	}
 	return out
 }

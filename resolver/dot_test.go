@@ -1,0 +1,332 @@
+package resolver
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/internal/pkitest"
+)
+
+// dotServer is a real DNS-over-TLS server on loopback (miekg/dns,
+// Net "tcp-tls") answering every A question with 198.18.7.7; it counts the
+// TLS connections it accepted and the queries it answered.
+type dotServer struct {
+	addr    netip.AddrPort
+	conns   atomic.Int64
+	queries atomic.Int64
+}
+
+// countingListener counts accepted connections.
+type countingListener struct {
+	net.Listener
+	n *atomic.Int64
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
+}
+
+func startDOT(t *testing.T, cert tls.Certificate) *dotServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &dotServer{addr: netip.MustParseAddrPort(ln.Addr().String())}
+	tl := tls.NewListener(countingListener{ln, &s.conns}, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	srv := &dns.Server{Listener: tl, Net: "tcp-tls", Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		s.queries.Add(1)
+		m := new(dns.Msg)
+		m.SetReply(q)
+		m.RecursionAvailable = true
+		rr, _ := dns.NewRR(q.Question[0].Name + " 60 IN A 198.18.7.7")
+		m.Answer = []dns.RR{rr}
+		_ = w.WriteMsg(m)
+	})}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	go func() { _ = srv.ActivateAndServe() }()
+	<-started
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return s
+}
+
+// dotResolver forwards corp.test. to target over TLS with name and the
+// CA ca trusts.
+func dotResolver(t *testing.T, target netip.AddrPort, name string, ca *pkitest.CA) *Resolver {
+	t.Helper()
+	cfg := slowConfig(Config{
+		RootHints: mustRRs(t, ".", ". NS a.root.test.\na.root.test. A 127.0.54.1"), // never asked
+		Forward: []ForwardRule{{Zone: "corp.test.", To: []netip.AddrPort{target},
+			TLS: []*tls.Config{{ServerName: name, RootCAs: ca.Pool()}}}},
+	})
+	cfg.UpstreamTimeout, cfg.InitialTimeout, cfg.MinTimeout = 2*time.Second, 2*time.Second, 2*time.Second
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	return r
+}
+
+func resolveA(r *Resolver, name string) (*dns.Msg, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return r.Resolve(ctx, dns.Question{Name: name, Qtype: dns.TypeA, Qclass: dns.ClassINET})
+}
+
+// TestForwardOverTLS: a forward target over TLS answers through one
+// authenticated connection reused by every query, concurrent ones
+// included (RFC 7858 3.4, RFC 7766 6.2.1).
+func TestForwardOverTLS(t *testing.T) {
+	ca := pkitest.NewCA(t, "corp test CA")
+	srv := startDOT(t, ca.IssueNow(t, 2, "dns.corp.test").TLS)
+	r := dotResolver(t, srv.addr, "dns.corp.test", ca)
+	resp, err := resolveA(r, "a.corp.test.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Rcode != dns.RcodeSuccess || len(resp.Answer) != 1 || !strings.Contains(resp.Answer[0].String(), "198.18.7.7") {
+		t.Fatalf("answer over TLS: %v", resp)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := 0; i < 40; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := resolveA(r, fmt.Sprintf("n%d.corp.test.", i)); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if q := srv.queries.Load(); q != 41 {
+		t.Errorf("the server answered %d queries, want 41 (no cache hit asked; none went elsewhere)", q)
+	}
+	if c := srv.conns.Load(); c < 1 || c > dotMaxConns {
+		t.Errorf("%d TLS connections for 41 queries: want 1 to %d (reused)", c, dotMaxConns)
+	}
+	if r.ForwardTargetDown(srv.addr) {
+		t.Error("the TLS target is down after answering")
+	}
+}
+
+// TestForwardOverTLSRefused: a target whose certificate does not
+// authenticate is never used (RFC 8310 8.1, strict profile): SERVFAIL with
+// EDE 23 and an error naming the target; nothing is sent in clear text.
+func TestForwardOverTLSRefused(t *testing.T) {
+	ca := pkitest.NewCA(t, "corp test CA")
+	other := pkitest.NewCA(t, "someone else's CA")
+	now := time.Now()
+	for _, tc := range []struct {
+		name string
+		leaf pkitest.Leaf
+		want string // in the error
+	}{
+		{"wrong name", ca.IssueNow(t, 2, "dns.other.test"), "dns.other.test"},
+		{"unknown CA", other.IssueNow(t, 3, "dns.corp.test"), "unknown authority"},
+		{"expired", ca.Issue(t, 4, now.Add(-48*time.Hour), now.Add(-24*time.Hour), "dns.corp.test"), "expired"},
+		{"not yet valid", ca.Issue(t, 5, now.Add(time.Hour), now.Add(48*time.Hour), "dns.corp.test"), "not yet valid"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startDOT(t, tc.leaf.TLS)
+			r := dotResolver(t, srv.addr, "dns.corp.test", ca)
+			_, err := resolveA(r, "a.corp.test.")
+			if err == nil {
+				t.Fatal("resolved through a server that did not authenticate")
+			}
+			if !errors.Is(err, errTLSAuth) || !strings.Contains(err.Error(), srv.addr.String()) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q: want errTLSAuth naming %s and %q", err, srv.addr, tc.want)
+			}
+			if code, text := ExtendedError(err); code != dns.ExtendedErrorCodeNetworkError || !strings.Contains(text, "TLS") {
+				t.Errorf("EDE %d %q, want 23 (Network Error) about TLS", code, text)
+			}
+			if q := srv.queries.Load(); q != 0 {
+				t.Errorf("the server got %d queries from a resolver that did not trust it", q)
+			}
+			if !r.ForwardTargetDown(srv.addr) {
+				t.Error("a target that failed authentication is not marked down")
+			}
+		})
+	}
+}
+
+// TestForwardOverTLSNotTLS: a target that speaks plain DNS on the port is
+// a failed handshake (EDE 23), not a clear-text exchange.
+func TestForwardOverTLSNotTLS(t *testing.T) {
+	ca := pkitest.NewCA(t, "corp test CA")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var queries atomic.Int64
+	srv := &dns.Server{Listener: ln, Net: "tcp", Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		queries.Add(1)
+		m := new(dns.Msg)
+		m.SetReply(q)
+		_ = w.WriteMsg(m)
+	})}
+	go func() { _ = srv.ActivateAndServe() }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	target := netip.MustParseAddrPort(ln.Addr().String())
+	r := dotResolver(t, target, "dns.corp.test", ca)
+	_, err = resolveA(r, "a.corp.test.")
+	if err == nil || !strings.Contains(err.Error(), target.String()) {
+		t.Fatalf("error %v: want a failure naming %s", err, target)
+	}
+	if code, _ := ExtendedError(err); code != dns.ExtendedErrorCodeNetworkError && code != dns.ExtendedErrorCodeNoReachableAuthority {
+		t.Errorf("EDE %d, want 22 or 23", code)
+	}
+	if queries.Load() != 0 {
+		t.Error("a query reached the server in clear text")
+	}
+}
+
+// TestForwardOverTLSHealth: a TLS target that failed is probed by the
+// health check over TLS and is up again once it answers.
+func TestForwardOverTLSHealth(t *testing.T) {
+	ca := pkitest.NewCA(t, "corp test CA")
+	srv := startDOT(t, ca.IssueNow(t, 2, "dns.corp.test").TLS)
+	r := dotResolver(t, srv.addr, "dns.corp.test", ca)
+	info := r.c.server(serverKey{addr: srv.addr})
+	r.failed(info, time.Second, 1)
+	if !r.ForwardTargetDown(srv.addr) {
+		t.Fatal("target not down after a failure")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	r.CheckHealth(ctx)
+	if r.ForwardTargetDown(srv.addr) {
+		t.Error("the health check over TLS did not bring the target back")
+	}
+	if srv.queries.Load() != 1 {
+		t.Errorf("health check: %d queries over TLS, want 1", srv.queries.Load())
+	}
+}
+
+// TestDOTPipelinedOutOfOrder: replies on one connection come back in any
+// order (RFC 7766 6.2.1.1) and each reaches the query it answers.
+func TestDOTPipelinedOutOfOrder(t *testing.T) {
+	ca := pkitest.NewCA(t, "corp test CA")
+	leaf := ca.IssueNow(t, 2, "dns.corp.test")
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{leaf.TLS}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const n = 8
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		var qs []*dns.Msg
+		for len(qs) < n { // read all n, then answer last first
+			var hdr [2]byte
+			if _, err := io.ReadFull(c, hdr[:]); err != nil {
+				return
+			}
+			b := make([]byte, binary.BigEndian.Uint16(hdr[:]))
+			if _, err := io.ReadFull(c, b); err != nil {
+				return
+			}
+			q := new(dns.Msg)
+			if q.Unpack(b) != nil {
+				return
+			}
+			qs = append(qs, q)
+		}
+		for i := len(qs) - 1; i >= 0; i-- {
+			m := new(dns.Msg)
+			m.SetReply(qs[i])
+			rr, _ := dns.NewRR(qs[i].Question[0].Name + " 60 IN TXT \"" + qs[i].Question[0].Name + "\"")
+			m.Answer = []dns.RR{rr}
+			b, _ := m.Pack()
+			out := binary.BigEndian.AppendUint16(nil, uint16(len(b)))
+			if _, err := c.Write(append(out, b...)); err != nil {
+				return
+			}
+		}
+		_, _ = io.Copy(io.Discard, c)
+	}()
+	p := newDOTPool(netip.MustParseAddrPort(ln.Addr().String()), &tls.Config{ServerName: "dns.corp.test", RootCAs: ca.Pool()})
+	defer p.close()
+	// One connection first, so all n share it.
+	c, err := p.conn(context.Background(), time.Now().Add(3*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("q%d.corp.test.", i)
+			m := new(dns.Msg)
+			m.SetQuestion(name, dns.TypeTXT)
+			m.Id = 4242 // the same id for all: the connection's own ids tell them apart
+			r, err := c.exchange(context.Background(), time.Now().Add(3*time.Second), m)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if r.Id != 4242 || len(r.Answer) != 1 || !strings.Contains(r.Answer[0].String(), name) {
+				t.Errorf("%s got %v", name, r)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestSetForwardRulesKeepsDOTConnections: a new revision with the same
+// TLS rule keeps the pool (and its connections); another name replaces it.
+func TestSetForwardRulesKeepsDOTConnections(t *testing.T) {
+	ca := pkitest.NewCA(t, "corp test CA")
+	srv := startDOT(t, ca.IssueNow(t, 2, "dns.corp.test", "dns2.corp.test").TLS)
+	r := dotResolver(t, srv.addr, "dns.corp.test", ca)
+	if _, err := resolveA(r, "a.corp.test."); err != nil {
+		t.Fatal(err)
+	}
+	before := r.dyn.Load().dot[srv.addr]
+	same := []ForwardRule{{Zone: "corp.test.", To: []netip.AddrPort{srv.addr}, TLS: []*tls.Config{{ServerName: "dns.corp.test", RootCAs: ca.Pool()}}}}
+	r.SetForwardRules(same)
+	if r.dyn.Load().dot[srv.addr] != before {
+		t.Error("an unchanged TLS rule replaced the target's connections")
+	}
+	if _, err := resolveA(r, "b.corp.test."); err != nil {
+		t.Fatal(err)
+	}
+	if c := srv.conns.Load(); c != 1 {
+		t.Errorf("%d connections across a revision with the same rule, want 1", c)
+	}
+	r.SetForwardRules([]ForwardRule{{Zone: "corp.test.", To: []netip.AddrPort{srv.addr}, TLS: []*tls.Config{{ServerName: "dns2.corp.test", RootCAs: ca.Pool()}}}})
+	if r.dyn.Load().dot[srv.addr] == before {
+		t.Error("a rule with another name kept the old connections")
+	}
+	if !before.closed {
+		t.Error("the replaced pool was not closed")
+	}
+}
