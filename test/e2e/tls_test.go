@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -218,5 +219,45 @@ func TestMissingCertificateKeepsPlainDNS(t *testing.T) {
 	}
 	if log := n.logText(); !strings.Contains(log, "cannot read "+certFile) {
 		t.Errorf("the log does not name the missing file:\n%s", log)
+	}
+}
+
+// TestEncryptedAddressWithoutTLSRefused: a tls:// or https:// address in a
+// block without the tls directive would serve DNS in clear text (CoreDNS
+// wraps the listener only when TLS is configured); resolverd refuses to
+// start, non-zero, naming the Corefile line of the address.
+func TestEncryptedAddressWithoutTLSRefused(t *testing.T) {
+	repo := newConfigRepo(t, baseFiles())
+	for _, scheme := range []string{"tls", "https"} {
+		t.Run(scheme, func(t *testing.T) {
+			plain, enc := freePort(t), freePort(t)
+			corefile := filepath.Join(t.TempDir(), "Corefile")
+			conf := fmt.Sprintf(`# DNS and DNS over %[1]s, the certificate forgotten
+.:%[2]d %[1]s://.:%[3]d {
+    bind 127.0.0.1
+    gitops {
+        repo    %[4]s
+        cluster dev
+        node    local
+        state   %[5]s
+    }
+    recursor
+}
+`, scheme, plain, enc, repo.dir, t.TempDir())
+			if err := os.WriteFile(corefile, []byte(conf), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, resolverdBin, "-conf", corefile).CombinedOutput()
+			var exit *exec.ExitError
+			if ctx.Err() != nil || !errors.As(err, &exit) || exit.ExitCode() == 0 {
+				t.Fatalf("resolverd started with %s:// and no tls directive (err %v):\n%s", scheme, err, out)
+			}
+			want := fmt.Sprintf("%s:2: server block .:%d %s://.:%d has no tls directive", corefile, plain, scheme, enc)
+			if !strings.Contains(string(out), want) {
+				t.Fatalf("the error does not say %q:\n%s", want, out)
+			}
+		})
 	}
 }
