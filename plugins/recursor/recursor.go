@@ -26,6 +26,7 @@ import (
 
 	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/gitops-dns/resolverd/node"
+	"github.com/gitops-dns/resolverd/plugins/internal/dropped"
 	"github.com/gitops-dns/resolverd/resolver"
 	"github.com/gitops-dns/resolverd/rpz"
 )
@@ -182,7 +183,10 @@ func rewrite(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, hit rpz.Hit)
 	rcode, answer, ns, ok := hit.Rewrite(r.Question[0])
 	if !ok {
 		// Drop (draft section 5.6): no response; CoreDNS writes nothing
-		// for a success the handler did not write.
+		// for a success the handler did not write. Said out loud, so that
+		// the fallback plugin does not answer a blocked name from its
+		// static records: the policy decided, resolution did not fail.
+		dropped.Set(ctx)
 		return dns.RcodeSuccess, nil
 	}
 	m := new(dns.Msg)
