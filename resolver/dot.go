@@ -42,6 +42,11 @@ var (
 	errTLSHandshake = errors.New("TLS handshake failed")
 	// errConnClosed: the server closed the connection with queries on it.
 	errConnClosed = errors.New("connection closed by the server")
+	// errConnLost: the query was written to, or waiting on, a connection
+	// that closed before its reply came (servers close connections when
+	// they like: RFC 7766 6.2.3, miekg/dns after 128 queries): it is sent
+	// again on another connection.
+	errConnLost = errors.New("connection lost before the reply")
 )
 
 // dotPool is the DNS-over-TLS connections to one forward target.
@@ -51,7 +56,8 @@ type dotPool struct {
 
 	mu      sync.Mutex
 	conns   []*dotConn
-	dialing int // dials under way, counted against dotMaxConns
+	dialing int           // dials under way, counted against dotMaxConns
+	dialed  chan struct{} // closed when a dial ends; nil when nobody waits
 	closed  bool
 }
 
@@ -100,58 +106,88 @@ func (p *dotPool) exchange(ctx context.Context, deadline time.Time, m *dns.Msg) 
 	if err := checkDestination("tcp-tls", p.server); err != nil {
 		return nil, err
 	}
-	c, err := p.conn(ctx, deadline)
-	if err != nil {
-		return nil, err
+	for try := 0; ; try++ {
+		c, err := p.conn(ctx, deadline)
+		if err != nil {
+			return nil, err
+		}
+		r, err := c.exchange(ctx, deadline, m)
+		// RFC 7766 6.2.1: a query whose connection closed unanswered
+		// may be sent again on a new one; once, within the deadline.
+		if err == nil || try > 0 || !errors.Is(err, errConnLost) || !time.Now().Before(deadline) {
+			return r, err
+		}
 	}
-	return c.exchange(ctx, deadline, m)
 }
 
-// conn returns the least busy live connection, or a new one when every
-// connection is busy (dotNewConnAt) and there is room.
+// conn returns the least busy live connection, or opens one: when there
+// is none (one dial at a time: the others wait for it rather than open a
+// connection each), or when every connection is busy (dotNewConnAt) and
+// there is room.
 func (p *dotPool) conn(ctx context.Context, deadline time.Time) (*dotConn, error) {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return nil, fmt.Errorf("tls %s: %w", p.server, net.ErrClosed)
-	}
-	var best *dotConn
-	live := p.conns[:0]
-	for _, c := range p.conns {
-		if c.isDead() {
-			continue
-		}
-		live = append(live, c)
-		if best == nil || c.load() < best.load() {
-			best = c
-		}
-	}
-	clear(p.conns[len(live):])
-	p.conns = live
-	room := len(p.conns)+p.dialing < dotMaxConns
-	if best != nil && (best.load() < dotNewConnAt || !room) {
-		p.mu.Unlock()
-		return best, nil
-	}
-	if !room {
-		p.mu.Unlock()
-		return nil, fmt.Errorf("tls %s: every connection is being opened: %w", p.server, errBusy)
-	}
-	p.dialing++
-	p.mu.Unlock()
-	c, err := p.dial(ctx, deadline)
-	p.mu.Lock()
-	p.dialing--
-	if err == nil {
+	for {
+		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
-			c.fail(net.ErrClosed)
 			return nil, fmt.Errorf("tls %s: %w", p.server, net.ErrClosed)
 		}
-		p.conns = append(p.conns, c)
+		var best *dotConn
+		live := p.conns[:0]
+		for _, c := range p.conns {
+			if c.isDead() {
+				continue
+			}
+			live = append(live, c)
+			if best == nil || c.load() < best.load() {
+				best = c
+			}
+		}
+		clear(p.conns[len(live):])
+		p.conns = live
+		room := len(p.conns)+p.dialing < dotMaxConns
+		switch {
+		case best != nil && (best.load() < dotNewConnAt || !room):
+			p.mu.Unlock()
+			return best, nil
+		case best == nil && p.dialing > 0:
+			// Wait for the dial under way (bounded by the deadline).
+			if p.dialed == nil {
+				p.dialed = make(chan struct{})
+			}
+			ch := p.dialed
+			p.mu.Unlock()
+			t := time.NewTimer(time.Until(deadline))
+			select {
+			case <-ch:
+				t.Stop()
+				continue
+			case <-t.C:
+				return nil, fmt.Errorf("tls %s: waiting for a connection: %w", p.server, context.DeadlineExceeded)
+			case <-ctx.Done():
+				t.Stop()
+				return nil, fmt.Errorf("tls %s: waiting for a connection: %w", p.server, ctx.Err())
+			}
+		}
+		p.dialing++
+		p.mu.Unlock()
+		c, err := p.dial(ctx, deadline)
+		p.mu.Lock()
+		p.dialing--
+		if p.dialed != nil {
+			close(p.dialed) // wake the waiters: a connection, or their turn to dial
+			p.dialed = nil
+		}
+		if err == nil {
+			if p.closed {
+				p.mu.Unlock()
+				c.fail(net.ErrClosed)
+				return nil, fmt.Errorf("tls %s: %w", p.server, net.ErrClosed)
+			}
+			p.conns = append(p.conns, c)
+		}
+		p.mu.Unlock()
+		return c, err
 	}
-	p.mu.Unlock()
-	return c, err
 }
 
 // dial opens and authenticates one connection before deadline.
@@ -238,7 +274,7 @@ func (c *dotConn) exchange(ctx context.Context, deadline time.Time, m *dns.Msg) 
 	if c.err != nil {
 		err := c.err
 		c.mu.Unlock()
-		return nil, fmt.Errorf("tls %s: %w", c.server, err)
+		return nil, fmt.Errorf("tls %s: %w: %w", c.server, errConnLost, err)
 	}
 	if len(c.pending) >= dotMaxPipeline {
 		c.mu.Unlock()
@@ -264,7 +300,10 @@ func (c *dotConn) exchange(ctx context.Context, deadline time.Time, m *dns.Msg) 
 	if err != nil {
 		// A partial write leaves the stream unusable for everyone.
 		c.fail(err)
-		return nil, fmt.Errorf("write tls %s: %w", c.server, err)
+		if isTimeout(err) {
+			return nil, fmt.Errorf("write tls %s: %w", c.server, err)
+		}
+		return nil, fmt.Errorf("write tls %s: %w: %w", c.server, errConnLost, err)
 	}
 
 	timer := time.NewTimer(time.Until(deadline))
@@ -278,7 +317,7 @@ func (c *dotConn) exchange(ctx context.Context, deadline time.Time, m *dns.Msg) 
 			if errors.Is(err, io.EOF) {
 				err = errConnClosed
 			}
-			return nil, fmt.Errorf("read tls %s: %w", c.server, err)
+			return nil, fmt.Errorf("read tls %s: %w: %w", c.server, errConnLost, err)
 		}
 		r.Id = m.Id
 		return r, nil
