@@ -20,52 +20,11 @@ import (
 	"github.com/gitops-dns/resolverd/internal/pkitest"
 )
 
-// dotServer is a real DNS-over-TLS server on loopback (miekg/dns,
-// Net "tcp-tls") answering every A question with 198.18.7.7; it counts the
-// TLS connections it accepted and the queries it answered.
-type dotServer struct {
-	addr    netip.AddrPort
-	conns   atomic.Int64
-	queries atomic.Int64
-}
-
-// countingListener counts accepted connections.
-type countingListener struct {
-	net.Listener
-	n *atomic.Int64
-}
-
-func (l countingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err == nil {
-		l.n.Add(1)
-	}
-	return c, err
-}
-
-func startDOT(t testing.TB, cert tls.Certificate) *dotServer {
+// startDOT is a DNS-over-TLS forward target on 127.0.0.1 answering every
+// A question with 198.18.7.7.
+func startDOT(t testing.TB, cert tls.Certificate) *pkitest.DOTServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &dotServer{addr: netip.MustParseAddrPort(ln.Addr().String())}
-	tl := tls.NewListener(countingListener{ln, &s.conns}, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-	srv := &dns.Server{Listener: tl, Net: "tcp-tls", Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		s.queries.Add(1)
-		m := new(dns.Msg)
-		m.SetReply(q)
-		m.RecursionAvailable = true
-		rr, _ := dns.NewRR(q.Question[0].Name + " 60 IN A 198.18.7.7")
-		m.Answer = []dns.RR{rr}
-		_ = w.WriteMsg(m)
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go func() { _ = srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	return s
+	return pkitest.ServeDOT(t, "127.0.0.1", cert, "198.18.7.7")
 }
 
 // dotResolver forwards corp.test. to target over TLS with name and the
@@ -98,7 +57,7 @@ func resolveA(r *Resolver, name string) (*dns.Msg, error) {
 func TestForwardOverTLS(t *testing.T) {
 	ca := pkitest.NewCA(t, "corp test CA")
 	srv := startDOT(t, ca.IssueNow(t, 2, "dns.corp.test").TLS)
-	r := dotResolver(t, srv.addr, "dns.corp.test", ca)
+	r := dotResolver(t, srv.Addr, "dns.corp.test", ca)
 	resp, err := resolveA(r, "a.corp.test.")
 	if err != nil {
 		t.Fatal(err)
@@ -122,13 +81,13 @@ func TestForwardOverTLS(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if q := srv.queries.Load(); q != 41 {
+	if q := srv.Queries.Load(); q != 41 {
 		t.Errorf("the server answered %d queries, want 41 (no cache hit asked; none went elsewhere)", q)
 	}
-	if c := srv.conns.Load(); c < 1 || c > dotMaxConns {
+	if c := srv.Conns.Load(); c < 1 || c > dotMaxConns {
 		t.Errorf("%d TLS connections for 41 queries: want 1 to %d (reused)", c, dotMaxConns)
 	}
-	if r.ForwardTargetDown(srv.addr) {
+	if r.ForwardTargetDown(srv.Addr) {
 		t.Error("the TLS target is down after answering")
 	}
 }
@@ -152,21 +111,21 @@ func TestForwardOverTLSRefused(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := startDOT(t, tc.leaf.TLS)
-			r := dotResolver(t, srv.addr, "dns.corp.test", ca)
+			r := dotResolver(t, srv.Addr, "dns.corp.test", ca)
 			_, err := resolveA(r, "a.corp.test.")
 			if err == nil {
 				t.Fatal("resolved through a server that did not authenticate")
 			}
-			if !errors.Is(err, errTLSAuth) || !strings.Contains(err.Error(), srv.addr.String()) || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %q: want errTLSAuth naming %s and %q", err, srv.addr, tc.want)
+			if !errors.Is(err, errTLSAuth) || !strings.Contains(err.Error(), srv.Addr.String()) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q: want errTLSAuth naming %s and %q", err, srv.Addr, tc.want)
 			}
 			if code, text := ExtendedError(err); code != dns.ExtendedErrorCodeNetworkError || !strings.Contains(text, "TLS") {
 				t.Errorf("EDE %d %q, want 23 (Network Error) about TLS", code, text)
 			}
-			if q := srv.queries.Load(); q != 0 {
+			if q := srv.Queries.Load(); q != 0 {
 				t.Errorf("the server got %d queries from a resolver that did not trust it", q)
 			}
-			if !r.ForwardTargetDown(srv.addr) {
+			if !r.ForwardTargetDown(srv.Addr) {
 				t.Error("a target that failed authentication is not marked down")
 			}
 		})
@@ -209,20 +168,20 @@ func TestForwardOverTLSNotTLS(t *testing.T) {
 func TestForwardOverTLSHealth(t *testing.T) {
 	ca := pkitest.NewCA(t, "corp test CA")
 	srv := startDOT(t, ca.IssueNow(t, 2, "dns.corp.test").TLS)
-	r := dotResolver(t, srv.addr, "dns.corp.test", ca)
-	info := r.c.server(serverKey{addr: srv.addr})
+	r := dotResolver(t, srv.Addr, "dns.corp.test", ca)
+	info := r.c.server(serverKey{addr: srv.Addr})
 	r.failed(info, time.Second, 1)
-	if !r.ForwardTargetDown(srv.addr) {
+	if !r.ForwardTargetDown(srv.Addr) {
 		t.Fatal("target not down after a failure")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	r.CheckHealth(ctx)
-	if r.ForwardTargetDown(srv.addr) {
+	if r.ForwardTargetDown(srv.Addr) {
 		t.Error("the health check over TLS did not bring the target back")
 	}
-	if srv.queries.Load() != 1 {
-		t.Errorf("health check: %d queries over TLS, want 1", srv.queries.Load())
+	if srv.Queries.Load() != 1 {
+		t.Errorf("health check: %d queries over TLS, want 1", srv.Queries.Load())
 	}
 }
 
@@ -306,24 +265,24 @@ func TestDOTPipelinedOutOfOrder(t *testing.T) {
 func TestSetForwardRulesKeepsDOTConnections(t *testing.T) {
 	ca := pkitest.NewCA(t, "corp test CA")
 	srv := startDOT(t, ca.IssueNow(t, 2, "dns.corp.test", "dns2.corp.test").TLS)
-	r := dotResolver(t, srv.addr, "dns.corp.test", ca)
+	r := dotResolver(t, srv.Addr, "dns.corp.test", ca)
 	if _, err := resolveA(r, "a.corp.test."); err != nil {
 		t.Fatal(err)
 	}
-	before := r.dyn.Load().dot[srv.addr]
-	same := []ForwardRule{{Zone: "corp.test.", To: []netip.AddrPort{srv.addr}, TLS: []*tls.Config{{ServerName: "dns.corp.test", RootCAs: ca.Pool()}}}}
+	before := r.dyn.Load().dot[srv.Addr]
+	same := []ForwardRule{{Zone: "corp.test.", To: []netip.AddrPort{srv.Addr}, TLS: []*tls.Config{{ServerName: "dns.corp.test", RootCAs: ca.Pool()}}}}
 	r.SetForwardRules(same)
-	if r.dyn.Load().dot[srv.addr] != before {
+	if r.dyn.Load().dot[srv.Addr] != before {
 		t.Error("an unchanged TLS rule replaced the target's connections")
 	}
 	if _, err := resolveA(r, "b.corp.test."); err != nil {
 		t.Fatal(err)
 	}
-	if c := srv.conns.Load(); c != 1 {
+	if c := srv.Conns.Load(); c != 1 {
 		t.Errorf("%d connections across a revision with the same rule, want 1", c)
 	}
-	r.SetForwardRules([]ForwardRule{{Zone: "corp.test.", To: []netip.AddrPort{srv.addr}, TLS: []*tls.Config{{ServerName: "dns2.corp.test", RootCAs: ca.Pool()}}}})
-	if r.dyn.Load().dot[srv.addr] == before {
+	r.SetForwardRules([]ForwardRule{{Zone: "corp.test.", To: []netip.AddrPort{srv.Addr}, TLS: []*tls.Config{{ServerName: "dns2.corp.test", RootCAs: ca.Pool()}}}})
+	if r.dyn.Load().dot[srv.Addr] == before {
 		t.Error("a rule with another name kept the old connections")
 	}
 	if !before.closed {
@@ -357,7 +316,7 @@ func BenchmarkForwardTransport(b *testing.B) {
 			return r
 		}},
 		{"tls", func() *Resolver {
-			return dotResolver(b, startDOT(b, ca.IssueNow(b, 2, "dns.corp.test").TLS).addr, "dns.corp.test", ca)
+			return dotResolver(b, startDOT(b, ca.IssueNow(b, 2, "dns.corp.test").TLS).Addr, "dns.corp.test", ca)
 		}},
 	} {
 		for _, parallel := range []bool{false, true} {
@@ -404,7 +363,7 @@ func BenchmarkForwardTransport(b *testing.B) {
 func TestDOTServerClosesConnections(t *testing.T) {
 	ca := pkitest.NewCA(t, "corp test CA")
 	srv := startDOT(t, ca.IssueNow(t, 2, "dns.corp.test").TLS)
-	r := dotResolver(t, srv.addr, "dns.corp.test", ca)
+	r := dotResolver(t, srv.Addr, "dns.corp.test", ca)
 	// Measured first: a server never measured gets at most 8 queries at once.
 	if _, err := resolveA(r, "warm.corp.test."); err != nil {
 		t.Fatal(err)
@@ -424,10 +383,10 @@ func TestDOTServerClosesConnections(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if c := srv.conns.Load(); c < 4 {
+	if c := srv.Conns.Load(); c < 4 {
 		t.Errorf("480 queries over %d connections: the server's 128-query limit never closed one (the test does not test)", c)
 	}
-	if r.ForwardTargetDown(srv.addr) {
+	if r.ForwardTargetDown(srv.Addr) {
 		t.Error("a server closing connections was marked down")
 	}
 }

@@ -1,7 +1,8 @@
 // Package pkitest makes the certificate authorities and server
 // certificates tests need for DNS over TLS and HTTPS: a CA, certificates it
-// signs for chosen names and validity, as PEM and as tls.Certificate. Tests
-// only: every key is generated on the spot and never leaves the test.
+// signs for chosen names and validity, as PEM and as tls.Certificate; and a
+// DNS-over-TLS server presenting one (ServeDOT). Tests only: every key is
+// generated on the spot and never leaves the test.
 package pkitest
 
 import (
@@ -14,8 +15,12 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 // CA is a certificate authority of a test.
@@ -111,4 +116,61 @@ func (ca *CA) Issue(t testing.TB, serial int64, notBefore, notAfter time.Time, n
 func (ca *CA) IssueNow(t testing.TB, serial int64, names ...string) Leaf {
 	t.Helper()
 	return ca.Issue(t, serial, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour), names...)
+}
+
+// DOTServer is a DNS-over-TLS server of a test (RFC 7858: miekg/dns, Net
+// "tcp-tls") on a loopback address; it counts the TLS connections it
+// accepted and the queries it answered.
+type DOTServer struct {
+	Addr           netip.AddrPort
+	Conns, Queries atomic.Int64
+}
+
+// ServeDOT starts a DOTServer on ip (port chosen by the kernel) with cert,
+// answering every A question with the address answer, as a recursive
+// server would (RA); it stops when the test ends.
+func ServeDOT(t testing.TB, ip string, cert tls.Certificate, answer string) *DOTServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &DOTServer{Addr: netip.MustParseAddrPort(ln.Addr().String())}
+	tl := tls.NewListener(countingListener{ln, &s.Conns}, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	srv := &dns.Server{Listener: tl, Net: "tcp-tls", Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		s.Queries.Add(1)
+		m := new(dns.Msg)
+		m.SetReply(q)
+		m.RecursionAvailable = true
+		if len(q.Question) == 1 && q.Question[0].Qtype == dns.TypeA {
+			if rr, err := dns.NewRR(q.Question[0].Name + " 60 IN A " + answer); err == nil {
+				m.Answer = []dns.RR{rr}
+			}
+		}
+		_ = w.WriteMsg(m)
+	})}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	go func() { _ = srv.ActivateAndServe() }()
+	select {
+	case <-started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("DoT server did not start")
+	}
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return s
+}
+
+// countingListener counts accepted connections.
+type countingListener struct {
+	net.Listener
+	n *atomic.Int64
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
 }

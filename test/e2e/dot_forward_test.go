@@ -1,69 +1,13 @@
 package e2e
 
 import (
-	"crypto/tls"
 	"fmt"
-	"net"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gitops-dns/resolverd/internal/pkitest"
-	"github.com/miekg/dns"
 )
-
-// dotUpstream is a DNS-over-TLS server (miekg/dns, Net "tcp-tls") on a
-// loopback address, answering every A question with 198.18.7.7 as a
-// recursive server would; it counts connections and queries.
-type dotUpstream struct {
-	addr           string
-	conns, queries atomic.Int64
-}
-
-type countAccepts struct {
-	net.Listener
-	n *atomic.Int64
-}
-
-func (l countAccepts) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err == nil {
-		l.n.Add(1)
-	}
-	return c, err
-}
-
-func startDOTUpstream(t *testing.T, ip string, cert tls.Certificate) *dotUpstream {
-	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &dotUpstream{addr: ln.Addr().String()}
-	tl := tls.NewListener(countAccepts{ln, &u.conns}, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-	srv := &dns.Server{Listener: tl, Net: "tcp-tls", Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		u.queries.Add(1)
-		m := new(dns.Msg)
-		m.SetReply(q)
-		m.RecursionAvailable = true
-		if q.Question[0].Qtype == dns.TypeA {
-			rr, _ := dns.NewRR(q.Question[0].Name + " 60 IN A 198.18.7.7")
-			m.Answer = []dns.RR{rr}
-		}
-		_ = w.WriteMsg(m)
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go func() { _ = srv.ActivateAndServe() }()
-	select {
-	case <-started:
-	case <-time.After(5 * time.Second):
-		t.Fatal("DoT upstream did not start")
-	}
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	return u
-}
 
 // TestForwardOverTLSThroughTheNode: a forward rule of the config repo
 // speaks DNS over TLS to its target (RFC 7858), verifying the certificate
@@ -76,18 +20,18 @@ func TestForwardOverTLSThroughTheNode(t *testing.T) {
 	ca := pkitest.NewCA(t, "Corp DNS CA")
 	other := pkitest.NewCA(t, "Someone else's CA")
 	now := time.Now()
-	good := startDOTUpstream(t, "127.0.0.2", ca.IssueNow(t, 2, "dns.corp.test").TLS)
+	good := pkitest.ServeDOT(t, "127.0.0.2", ca.IssueNow(t, 2, "dns.corp.test").TLS, "198.18.7.7")
 	refused := []struct {
 		zone string
-		up   *dotUpstream
+		up   *pkitest.DOTServer
 	}{
-		{"wrong-name.test.", startDOTUpstream(t, "127.0.0.3", ca.IssueNow(t, 3, "dns.other.test").TLS)},
-		{"unknown-ca.test.", startDOTUpstream(t, "127.0.0.4", other.IssueNow(t, 4, "dns.corp.test").TLS)},
-		{"expired.test.", startDOTUpstream(t, "127.0.0.5", ca.Issue(t, 5, now.Add(-48*time.Hour), now.Add(-time.Hour), "dns.corp.test").TLS)},
+		{"wrong-name.test.", pkitest.ServeDOT(t, "127.0.0.3", ca.IssueNow(t, 3, "dns.other.test").TLS, "198.18.7.7")},
+		{"unknown-ca.test.", pkitest.ServeDOT(t, "127.0.0.4", other.IssueNow(t, 4, "dns.corp.test").TLS, "198.18.7.7")},
+		{"expired.test.", pkitest.ServeDOT(t, "127.0.0.5", ca.Issue(t, 5, now.Add(-48*time.Hour), now.Add(-time.Hour), "dns.corp.test").TLS, "198.18.7.7")},
 	}
-	rules := fmt.Sprintf("forward:\n  - zone: corp.test.\n    to: [\"tls://%s@dns.corp.test\"]\n    tls_ca: certs/corp-ca.pem\n", good.addr)
+	rules := fmt.Sprintf("forward:\n  - zone: corp.test.\n    to: [\"tls://%s@dns.corp.test\"]\n    tls_ca: certs/corp-ca.pem\n", good.Addr.String())
 	for _, r := range refused {
-		rules += fmt.Sprintf("  - zone: %s\n    to: [\"tls://%s@dns.corp.test\"]\n    tls_ca: certs/corp-ca.pem\n", r.zone, r.up.addr)
+		rules += fmt.Sprintf("  - zone: %s\n    to: [\"tls://%s@dns.corp.test\"]\n    tls_ca: certs/corp-ca.pem\n", r.zone, r.up.Addr.String())
 	}
 	files := baseFiles()
 	files["clusters/dev.yaml"] = devCluster + rules
@@ -104,7 +48,7 @@ func TestForwardOverTLSThroughTheNode(t *testing.T) {
 			t.Fatalf("dig host%d.corp.test through the DoT forwarder: %q", i, out)
 		}
 	}
-	if q, c := good.queries.Load(), good.conns.Load(); q != 5 || c != 1 {
+	if q, c := good.Queries.Load(), good.Conns.Load(); q != 5 || c != 1 {
 		t.Errorf("the DoT target answered %d queries over %d connections, want 5 over 1 (reused)", q, c)
 	}
 
@@ -113,17 +57,17 @@ func TestForwardOverTLSThroughTheNode(t *testing.T) {
 		if !strings.Contains(out, "status: SERVFAIL") || !strings.Contains(out, "EDE: 23 (Network Error)") {
 			t.Errorf("%s: want SERVFAIL with EDE 23, got:\n%s", r.zone, out)
 		}
-		if q := r.up.queries.Load(); q != 0 {
+		if q := r.up.Queries.Load(); q != 0 {
 			t.Errorf("%s: the target that failed authentication got %d queries", r.zone, q)
 		}
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for _, r := range refused {
-		for !strings.Contains(n.logText(), r.up.addr) && time.Now().Before(deadline) {
+		for !strings.Contains(n.logText(), r.up.Addr.String()) && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
 		}
-		if log := n.logText(); !strings.Contains(log, "tls "+r.up.addr+" (dns.corp.test): TLS authentication of the server failed") {
-			t.Errorf("%s: no error log line naming the target %s:\n%s", r.zone, r.up.addr, log)
+		if log := n.logText(); !strings.Contains(log, "tls "+r.up.Addr.String()+" (dns.corp.test): TLS authentication of the server failed") {
+			t.Errorf("%s: no error log line naming the target %s:\n%s", r.zone, r.up.Addr.String(), log)
 		}
 	}
 	if v := n.metric(`coredns_recursor_upstream_queries_total{proto="tcp-tls"}`); v < 5 {
