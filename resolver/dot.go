@@ -219,7 +219,7 @@ func (p *dotPool) dial(ctx context.Context, deadline time.Time) (*dotConn, error
 // dotConn is one TLS connection carrying pipelined queries.
 type dotConn struct {
 	server netip.AddrPort
-	tc     *tls.Conn
+	tc     net.Conn   // a *tls.Conn; any stream in the fuzz test
 	wmu    sync.Mutex // one message written at a time
 
 	mu       sync.Mutex
@@ -361,10 +361,10 @@ func (c *dotConn) readLoop() {
 			c.fail(fmt.Errorf("a %d-byte message: %w", n, errMismatch))
 			return
 		}
-		buf = buf[:n]
 		if cap(buf) < n {
 			buf = make([]byte, n)
 		}
+		buf = buf[:n]
 		_ = c.tc.SetReadDeadline(time.Now().Add(dotIdleTimeout))
 		if _, err := io.ReadFull(c.tc, buf); err != nil {
 			c.fail(err)

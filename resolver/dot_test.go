@@ -186,7 +186,8 @@ func TestForwardOverTLSHealth(t *testing.T) {
 }
 
 // TestDOTPipelinedOutOfOrder: replies on one connection come back in any
-// order (RFC 7766 6.2.1.1) and each reaches the query it answers.
+// order (RFC 7766 6.2.1.1) and each reaches the query it answers, small
+// ones and ones of up to 14 KB.
 func TestDOTPipelinedOutOfOrder(t *testing.T) {
 	ca := pkitest.NewCA(t, "corp test CA")
 	leaf := ca.IssueNow(t, 2, "dns.corp.test")
@@ -221,8 +222,13 @@ func TestDOTPipelinedOutOfOrder(t *testing.T) {
 		for i := len(qs) - 1; i >= 0; i-- {
 			m := new(dns.Msg)
 			m.SetReply(qs[i])
-			rr, _ := dns.NewRR(qs[i].Question[0].Name + " 60 IN TXT \"" + qs[i].Question[0].Name + "\"")
-			m.Answer = []dns.RR{rr}
+			// Large replies (over 4 KiB, more than the reader's first buffer).
+			txt := &dns.TXT{Hdr: dns.RR_Header{Name: qs[i].Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60},
+				Txt: []string{qs[i].Question[0].Name}}
+			for len(txt.Txt) < 1+i*8 {
+				txt.Txt = append(txt.Txt, strings.Repeat("x", 250))
+			}
+			m.Answer = []dns.RR{txt}
 			b, _ := m.Pack()
 			out := binary.BigEndian.AppendUint16(nil, uint16(len(b)))
 			if _, err := c.Write(append(out, b...)); err != nil {
@@ -389,4 +395,50 @@ func TestDOTServerClosesConnections(t *testing.T) {
 	if r.ForwardTargetDown(srv.Addr) {
 		t.Error("a server closing connections was marked down")
 	}
+}
+
+// FuzzDOTReader feeds a connection's reader whatever a server may send:
+// it never panics, every waiting query ends (answered or failed), and a
+// reply reaches only the query whose wire id it carries.
+func FuzzDOTReader(f *testing.F) {
+	reply := func(id uint16) []byte {
+		m := new(dns.Msg)
+		m.SetQuestion("a.corp.test.", dns.TypeA)
+		m.Id, m.Response = id, true
+		b, _ := m.Pack()
+		return append(binary.BigEndian.AppendUint16(nil, uint16(len(b))), b...)
+	}
+	f.Add(reply(0))
+	f.Add(append(reply(1), reply(0)...))
+	f.Add([]byte{0xff, 0xff, 1, 2, 3})
+	f.Add([]byte{0, 3, 1, 2, 3})
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		client, server := net.Pipe()
+		c := &dotConn{server: netip.MustParseAddrPort("127.0.0.1:853"), tc: client, pending: map[uint16]chan *dns.Msg{}, lastRead: time.Now()}
+		go c.readLoop()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			// Drain what the client writes; send the stream; hang up.
+			go func() { _, _ = io.Copy(io.Discard, server) }()
+			_, _ = server.Write(stream)
+			_ = server.Close()
+		}()
+		var wg sync.WaitGroup
+		for i := 0; i < 2; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				m := new(dns.Msg)
+				m.SetQuestion("a.corp.test.", dns.TypeA)
+				m.Id = 7
+				if r, err := c.exchange(context.Background(), time.Now().Add(2*time.Second), m); err == nil && r.Id != 7 {
+					t.Errorf("reply with id %d", r.Id)
+				}
+			}()
+		}
+		wg.Wait()
+		<-done
+		c.fail(io.EOF)
+	})
 }
