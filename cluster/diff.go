@@ -449,11 +449,11 @@ func diffCluster(b, h *model.Cluster) []Change {
 	bf, hf := map[string]string{}, map[string]string{}
 	keys = keys[:0]
 	for _, r := range b.Forward {
-		bf[r.Zone] = joinStrings(r.To)
+		bf[r.Zone] = forwardText(&r)
 		keys = append(keys, r.Zone)
 	}
 	for _, r := range h.Forward {
-		hf[r.Zone] = joinStrings(r.To)
+		hf[r.Zone] = forwardText(&r)
 		if _, ok := bf[r.Zone]; !ok {
 			keys = append(keys, r.Zone)
 		}
@@ -462,6 +462,25 @@ func diffCluster(b, h *model.Cluster) []Change {
 	out = append(out, diffTexts("forward ", keys, bf, hf)...)
 	one("recursion.allow", joinStrings(b.Recursion.Allow), joinStrings(h.Recursion.Allow))
 	return out
+}
+
+// forwardText is a forward rule's targets in one line, with its tls_ca and
+// the start of the file's digest: a CA file changed in place is a change
+// of the rule (whom its targets are trusted by).
+func forwardText(r *model.ForwardRule) string {
+	parts := make([]string, len(r.To))
+	for i := range r.To {
+		parts[i] = r.Target(i)
+	}
+	t := strings.Join(parts, ", ")
+	if ca := r.TLSCA; ca != nil {
+		t += " (tls_ca " + ca.File
+		if len(ca.SHA256) >= 12 {
+			t += " sha256:" + ca.SHA256[:12]
+		}
+		t += ")"
+	}
+	return t
 }
 
 func kindOf(old, new string) string {

@@ -28,6 +28,7 @@ func FuzzLoadCluster(f *testing.F) {
 	f.Add([]byte("name: [\n"))
 	f.Add([]byte("- a\n- b\n"))
 	f.Add([]byte("name: us-east\nenvironment: production\nnodes:\n  - {name: ns1, address: \"[::1]:53\", port: 70000}\nforward:\n  - {zone: ., to: [\"[2001:db8::1]:5353\", 0]}\n"))
+	f.Add([]byte("name: us-east\nenvironment: production\nnodes: [{name: a, address: 198.18.1.1}]\nforward:\n  - {zone: ., to: [198.18.9.3, \"tls://[2001:db8::1]:853@dns.example\"], tls_ca: ca.pem}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const file = "cfg/clusters/us-east.yaml"
 		c, fs := ParseCluster(file, data)
@@ -45,7 +46,12 @@ func FuzzLoadCluster(f *testing.F) {
 			}
 		}
 		for _, r := range c.Forward {
-			if len(r.To) == 0 || !strings.HasSuffix(r.Zone, ".") || len(r.To) != len(r.ToPos) {
+			tls := false
+			for i := range r.To {
+				tls = tls || r.IsTLS(i)
+			}
+			if len(r.To) == 0 || !strings.HasSuffix(r.Zone, ".") || len(r.To) != len(r.ToPos) ||
+				(r.TLSName != nil && len(r.TLSName) != len(r.To)) || tls != (r.TLSCA != nil) {
 				t.Fatalf("accepted rule %+v", r)
 			}
 		}

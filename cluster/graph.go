@@ -87,12 +87,15 @@ func (c Cycle) Rules() string {
 // exactly as the longest rule zone enclosing it.
 func ForwardGraph(rev *model.Revision) *Graph {
 	g := &Graph{}
-	owner := map[netip.AddrPort][2]string{} // addr:port -> cluster, node
+	owner := nodeOwners{byAddrPort: map[netip.AddrPort][2]string{}, byAddr: map[netip.Addr][2]string{}}
 	for _, c := range rev.Clusters {
 		g.Clusters = append(g.Clusters, c.Name)
 		for _, n := range c.Nodes {
 			if n.Address.IsValid() {
-				owner[n.AddrPort()] = [2]string{c.Name, n.Name}
+				owner.byAddrPort[n.AddrPort()] = [2]string{c.Name, n.Name}
+				if _, ok := owner.byAddr[n.Address]; !ok {
+					owner.byAddr[n.Address] = [2]string{c.Name, n.Name}
+				}
 			}
 		}
 	}
@@ -105,10 +108,28 @@ func ForwardGraph(rev *model.Revision) *Graph {
 	return g
 }
 
+// nodeOwners says which cluster and node a forward target reaches.
+type nodeOwners struct {
+	byAddrPort map[netip.AddrPort][2]string // a node's DNS address and port -> cluster, node
+	byAddr     map[netip.Addr][2]string     // a node's address -> cluster, node (the first in file order)
+}
+
+// of returns the cluster and node target i of r reaches. A tls:// target
+// is a node's when its address is: the repo does not say on which port a
+// node listens for DNS over TLS (its Corefile does), and a forward over TLS
+// to a peer is as much a loop as one over UDP (seed 004).
+func (o nodeOwners) of(r *model.ForwardRule, i int) ([2]string, bool) {
+	if r.IsTLS(i) {
+		v, ok := o.byAddr[r.To[i].Addr()]
+		return v, ok
+	}
+	v, ok := o.byAddrPort[r.To[i]]
+	return v, ok
+}
+
 // edgesOf returns the edges of c's forward rules, each target classified:
-// which cluster and node it is (owner: addr:port -> cluster, node), a peer
-// or the node itself, or unreachable.
-func edgesOf(c *model.Cluster, owner map[netip.AddrPort][2]string) []Edge {
+// which cluster and node it is, a peer or the node itself, or unreachable.
+func edgesOf(c *model.Cluster, owner nodeOwners) []Edge {
 	var edges []Edge
 	loopNodes := allLoopback(c)
 	for _, r := range c.Forward {
@@ -117,7 +138,7 @@ func edgesOf(c *model.Cluster, owner map[netip.AddrPort][2]string) []Edge {
 			if i < len(r.ToPos) {
 				e.TargetPos = r.ToPos[i]
 			}
-			if o, ok := owner[t]; ok {
+			if o, ok := owner.of(&r, i); ok {
 				e.To, e.ToNode = o[0], o[1]
 				if o[0] == c.Name {
 					e.Peer = true
@@ -149,7 +170,7 @@ type arc struct {
 // that does not serve q follows its most specific rule for q to the
 // clusters owning the targets. Every distinct cycle is returned once, in
 // canonical form.
-func forwardCycles(rev *model.Revision, owner map[netip.AddrPort][2]string, clusters []string) []Cycle {
+func forwardCycles(rev *model.Revision, owner nodeOwners, clusters []string) []Cycle {
 	var qnames []string
 	seenQ := map[string]bool{}
 	for _, c := range rev.Clusters {
@@ -188,8 +209,8 @@ func forwardCycles(rev *model.Revision, owner map[netip.AddrPort][2]string, clus
 				continue
 			}
 			seenTo := map[string]bool{}
-			for _, t := range r.To {
-				o, ok := owner[t]
+			for i := range r.To {
+				o, ok := owner.of(r, i)
 				if !ok || o[0] == c.Name || seenTo[o[0]] {
 					continue
 				}

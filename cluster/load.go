@@ -8,6 +8,7 @@ import (
 	"path"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -47,6 +48,7 @@ const (
 	RuleNodeDuplicate  = "node-duplicate"
 	RuleZoneRef        = "cluster-zone-unknown"
 	RuleForwardSyntax  = "forward-syntax"
+	RuleForwardTLS     = "forward-tls"
 	RuleRecursionAllow = "recursion-allow"
 	RulePolicy         = "policy-value"
 	RuleRecordSyntax   = "record-syntax"
@@ -146,6 +148,7 @@ func LoadAgainst(fsys fs.FS, dir string, base *model.Revision) (*model.Revision,
 	l.loadRootHints(rev)
 	l.loadTrustAnchors(rev)
 	l.loadRPZ(rev)
+	l.loadForwardCAs(rev)
 	l.crossRefs(rev)
 	SortFindings(l.findings)
 	return rev, l.findings
@@ -455,12 +458,13 @@ func decodeZones(d *ydec, v *yaml.Node, c *model.Cluster) {
 }
 
 // decodeForward reads forward: one rule per zone, each with at least one
-// target (an IP literal, port optional).
+// target (an IP literal, port optional, or tls://ADDR[:PORT]@NAME) and,
+// when a target is tls://, the tls_ca file (read by loadForwardCAs).
 func decodeForward(d *ydec, v *yaml.Node, c *model.Cluster) {
 	seen := map[string]bool{}
 	d.seq(v, "forward", func(i int, item *yaml.Node) {
 		r := model.ForwardRule{Pos: d.pos(item)}
-		var zoneNode *yaml.Node
+		var zoneNode, tlsCANode *yaml.Node
 		d.mapping(item, fmt.Sprintf("forward[%d]", i), map[string]field{
 			"zone": {required: true, fn: func(v *yaml.Node) {
 				zoneNode = v
@@ -480,10 +484,16 @@ func decodeForward(d *ydec, v *yaml.Node, c *model.Cluster) {
 					if !ok {
 						return
 					}
-					ap, err := parseTarget(s)
+					ap, name, err := parseForwardTarget(s)
 					if err != nil {
 						d.errorf(t, RuleForwardSyntax, "forward target %q: %v", s, err)
 						return
+					}
+					if name != "" && r.TLSName == nil {
+						r.TLSName = make([]string, len(r.To), cap(r.To))
+					}
+					if r.TLSName != nil {
+						r.TLSName = append(r.TLSName, name)
 					}
 					r.To = append(r.To, ap)
 					r.ToPos = append(r.ToPos, d.pos(t))
@@ -492,7 +502,26 @@ func decodeForward(d *ydec, v *yaml.Node, c *model.Cluster) {
 					d.errorf(v, RuleForwardSyntax, "a forward rule needs at least one target")
 				}
 			}},
+			"tls_ca": {fn: func(v *yaml.Node) {
+				tlsCANode = v
+				if s, ok := d.str(v, "tls_ca"); ok {
+					clean := path.Clean(s)
+					if s == "" || path.IsAbs(s) || clean == ".." || strings.HasPrefix(clean, "../") {
+						d.errorf(v, RuleForwardTLS, "tls_ca must be a path inside the config folder, not %q", s)
+						return
+					}
+					r.TLSCA = &model.CAFile{File: clean, Pos: d.pos(v)}
+				}
+			}},
 		})
+		hasTLS := slices.ContainsFunc(r.TLSName, func(n string) bool { return n != "" })
+		switch {
+		case hasTLS && r.TLSCA == nil && tlsCANode == nil:
+			d.errorf(item, RuleForwardTLS, "forward %s has tls:// targets but no tls_ca: name the CA file (PEM, in the config folder) their certificates are verified against", r.Zone)
+		case !hasTLS && tlsCANode != nil:
+			d.errorf(tlsCANode, RuleForwardTLS, "tls_ca is for tls:// targets and forward %s has none", r.Zone)
+			r.TLSCA = nil
+		}
 		if r.Zone != "" {
 			if seen[r.Zone] {
 				d.errorf(zoneNode, RuleForwardSyntax, "second forward rule for zone %s: merge the targets into one rule", r.Zone)

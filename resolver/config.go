@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"crypto/tls"
 	"net/netip"
 	"time"
 
@@ -16,6 +17,13 @@ import (
 type ForwardRule struct {
 	Zone string           // absolute; case does not matter
 	To   []netip.AddrPort // tried healthiest and fastest first
+	// TLS is parallel to To (nil, shorter, or a nil entry: plain DNS over
+	// UDP, TCP after truncation): a target with a config is asked over DNS
+	// over TLS only (RFC 7858), verified with it (ServerName and RootCAs:
+	// RFC 8310 strict profile; see dot.go), on persistent pipelined
+	// connections. A target is one kind of server: the first rule naming
+	// its address decides.
+	TLS []*tls.Config
 }
 
 // Config configures a Resolver. Zero values take the defaults documented on

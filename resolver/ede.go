@@ -18,7 +18,8 @@ import (
 //     "could not reach any of the authoritative name servers (or they
 //     potentially refused to reply)");
 //   - 23 Network Error: a server's port or host was unreachable (ICMP,
-//     ECONNREFUSED...) or its replies did not match the query (RFC 8914
+//     ECONNREFUSED...), its replies did not match the query, or a forward
+//     target over TLS failed authentication or the handshake (RFC 8914
 //     4.24: "an unrecoverable error occurred while communicating with
 //     another server");
 //   - 0 Other, with a text, for the limits of our own (CNAME loop, work
@@ -53,6 +54,13 @@ func ExtendedError(err error) (code uint16, text string) {
 		return dns.ExtendedErrorCodeOther, "too many referrals"
 	case errors.Is(err, ErrOverload), errors.Is(err, errBusy):
 		return dns.ExtendedErrorCodeOther, "resolver overloaded"
+	case errors.Is(err, errTLSAuth):
+		// RFC 8310 8.1: a server that fails authentication is not used.
+		return dns.ExtendedErrorCodeNetworkError, "TLS authentication of the forwarder failed"
+	case errors.Is(err, errTLSHandshake):
+		return dns.ExtendedErrorCodeNetworkError, "TLS handshake with the forwarder failed"
+	case errors.Is(err, errConnClosed):
+		return dns.ExtendedErrorCodeNetworkError, "network error talking to the authorities"
 	case errors.Is(err, errMismatch):
 		return dns.ExtendedErrorCodeNetworkError, "replies did not match the query"
 	case errors.Is(err, ErrDeadline), errors.Is(err, context.DeadlineExceeded), isTimeout(err):

@@ -1126,7 +1126,15 @@ func (r *Resolver) exchange(ctx context.Context, st *state, srv netip.AddrPort, 
 		return nil, fmt.Errorf("%s %s: %w", srv, name, errBusy)
 	}
 	info.outstanding++
-	mixed := !r.cfg.Disable0x20 && !r.clock.Now().Before(info.noCaseUntil)
+	network := "udp"
+	var dot *dotPool
+	if forward {
+		if dot = r.dyn.Load().dot[srv]; dot != nil {
+			network = "tcp-tls"
+		}
+	}
+	// 0x20 guards against off-path spoofing, which TLS already rules out.
+	mixed := !r.cfg.Disable0x20 && dot == nil && !r.clock.Now().Before(info.noCaseUntil)
 	info.mu.Unlock()
 	defer func() {
 		info.mu.Lock()
@@ -1149,7 +1157,6 @@ func (r *Resolver) exchange(ctx context.Context, st *state, srv netip.AddrPort, 
 		}
 	}
 	build(qname)
-	network := "udp"
 	// At most four sends: UDP, UDP again without EDNS (FORMERR), UDP
 	// again in lower case (a server that does not echo 0x20), TCP
 	// (truncated).
@@ -1172,7 +1179,9 @@ func (r *Resolver) exchange(ctx context.Context, st *state, srv netip.AddrPort, 
 		r.metrics.UpstreamQuery(srv, network)
 		var resp *dns.Msg
 		var err error
-		if r.direct != nil {
+		if dot != nil {
+			resp, err = dot.exchange(ctx, time.Now().Add(to), m)
+		} else if r.direct != nil {
 			// The built-in transports take the attempt's deadline as it is:
 			// no context (and its timer and cancel registration) per attempt.
 			resp, err = r.direct.exchangeUntil(ctx, time.Now().Add(to), network, srv, m)

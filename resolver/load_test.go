@@ -71,7 +71,7 @@ func answering(t *testing.T) netip.AddrPort {
 // for a free one) that answers every question with one A record, 192.0.2.1:
 // authoritatively (AA), or else as a recursive server (RA). It stops when
 // the test ends.
-func serveA(t *testing.T, addr string, authoritative bool) netip.AddrPort {
+func serveA(t testing.TB, addr string, authoritative bool) netip.AddrPort {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", addr)
 	if err != nil {

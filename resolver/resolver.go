@@ -65,6 +65,7 @@ type dynamic struct {
 	stubs    map[string]*delegation // internal zone cuts: zone -> its servers (never expire)
 	stubsKey string
 	peers    []netip.AddrPort // the node's own cluster: never asked by iteration
+	dot      dotPools         // forward targets asked over TLS, by address
 }
 
 // New returns a resolver. The root hints must hold at least one NS record
@@ -88,7 +89,8 @@ func New(cfg Config) (*Resolver, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.dyn.Store(&dynamic{hints: d, hintsKey: key, rules: normRules(cfg.Forward)})
+	rules := normRules(cfg.Forward)
+	r.dyn.Store(&dynamic{hints: d, hintsKey: key, rules: rules, dot: updateDOT(nil, rules)})
 	if cfg.DNSSEC != nil {
 		if err := r.SetDNSSEC(cfg.DNSSEC); err != nil {
 			return nil, fmt.Errorf("DNSSEC: %w", err)
@@ -116,6 +118,11 @@ func (r *Resolver) Close() {
 	if r.pool != nil {
 		r.pool.Close()
 	}
+	r.mu.Lock()
+	for _, p := range r.dyn.Load().dot {
+		p.close() // a query still using it fails at once
+	}
+	r.mu.Unlock()
 }
 
 // SetForwardRules replaces the forward rules; the cache is kept, except
@@ -125,11 +132,15 @@ func (r *Resolver) SetForwardRules(rules []ForwardRule) {
 	defer r.mu.Unlock()
 	old := r.dyn.Load()
 	nr := normRules(rules)
-	if !slices.EqualFunc(old.rules, nr, func(a, b ForwardRule) bool { return a.Zone == b.Zone && slices.Equal(a.To, b.To) }) {
-		r.c.fail.Purge()
-	}
 	nd := *old
 	nd.rules = nr
+	nd.dot = updateDOT(old.dot, nr)
+	same := func(a, b ForwardRule) bool {
+		return a.Zone == b.Zone && slices.Equal(a.To, b.To) && slices.EqualFunc(a.To, b.To, func(t, _ netip.AddrPort) bool { return old.dot[t] == nd.dot[t] })
+	}
+	if !slices.EqualFunc(old.rules, nr, same) {
+		r.c.fail.Purge()
+	}
 	r.dyn.Store(&nd)
 }
 
@@ -263,7 +274,7 @@ func normRules(rules []ForwardRule) []ForwardRule {
 		if len(fr.To) == 0 {
 			continue
 		}
-		out = append(out, ForwardRule{Zone: lower(fr.Zone), To: slices.Clone(fr.To)})
+		out = append(out, ForwardRule{Zone: lower(fr.Zone), To: slices.Clone(fr.To), TLS: slices.Clone(fr.TLS)})
 	}
 	sort.SliceStable(out, func(i, j int) bool { return dns.CountLabel(out[i].Zone) > dns.CountLabel(out[j].Zone) })
 	return out

@@ -161,10 +161,10 @@ func Verify(ctx context.Context, rev *model.Revision, clusterName string, opt Op
 	// 4. Every forward target of the cluster answers.
 	ti := 0
 	for _, r := range c.Forward {
-		for _, t := range r.To {
+		for i := range r.To {
 			k := ti
 			ti++
-			run(func() { ch := v.forward(ctx, r, t); ch.order = [3]int{len(c.Nodes), 2, k}; add(ch) })
+			run(func() { ch := v.forward(ctx, r, i); ch.order = [3]int{len(c.Nodes), 2, k}; add(ch) })
 		}
 	}
 	wg.Wait()
@@ -363,11 +363,25 @@ func sameSet(a, b []string) bool {
 // forward checks that a forward target answers a simple query (the SOA of
 // the rule's zone) before the deadline. Any response counts: the target is
 // up and speaking DNS; what it answers is the target's business.
-func (v *verifier) forward(ctx context.Context, r model.ForwardRule, t netip.AddrPort) Check {
-	ch := Check{Kind: KindForward, Subject: r.Zone + " -> " + t.String(), Query: r.Zone + " SOA"}
+//
+// A tls:// target is asked over TLS as the nodes ask it (its certificate
+// verified against the rule's tls_ca and name): a certificate the nodes
+// would refuse fails the check.
+func (v *verifier) forward(ctx context.Context, r model.ForwardRule, i int) Check {
+	t := r.To[i]
+	ch := Check{Kind: KindForward, Subject: r.Zone + " -> " + r.Target(i), Query: r.Zone + " SOA"}
 	q := new(dns.Msg)
 	q.SetQuestion(r.Zone, dns.TypeSOA)
-	resp, err := probe.Exchange(ctx, q, t.String(), v.opt.Timeout)
+	var resp *dns.Msg
+	var err error
+	if cfg := r.TLSConfig(i); cfg != nil {
+		ctx, cancel := context.WithTimeout(ctx, v.opt.Timeout)
+		defer cancel()
+		c := &dns.Client{Net: "tcp-tls", TLSConfig: cfg, Timeout: v.opt.Timeout}
+		resp, _, err = c.ExchangeContext(ctx, q, t.String())
+	} else {
+		resp, err = probe.Exchange(ctx, q, t.String(), v.opt.Timeout)
+	}
 	if err != nil {
 		ch.Status = StatusFail
 		ch.Detail = fmt.Sprintf("forward target of %s (%s) does not answer: %v", r.Zone, r.Pos, err)

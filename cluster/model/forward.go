@@ -1,6 +1,8 @@
 package model
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"sort"
 	"strings"
 
@@ -44,4 +46,23 @@ func ShortID(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// TLSConfig is how target i of r is asked over DNS over TLS, or nil for a
+// plain target: its certificate must chain to the rule's tls_ca (and to
+// nothing else) and carry the name written after @ (RFC 8310 section 8.1,
+// the strict profile: no fallback to an unauthenticated or clear-text
+// connection), over TLS 1.2 or later (RFC 8310 section 9 and RFC 9325).
+// The resolver's forwarder and dnsctl verify both use it.
+func (r *ForwardRule) TLSConfig(i int) *tls.Config {
+	if !r.IsTLS(i) {
+		return nil
+	}
+	pool := x509.NewCertPool()
+	if r.TLSCA != nil {
+		for _, c := range r.TLSCA.Certs {
+			pool.AddCert(c)
+		}
+	}
+	return &tls.Config{ServerName: r.TLSName[i], RootCAs: pool, MinVersion: tls.VersionTLS12}
 }

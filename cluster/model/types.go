@@ -8,6 +8,7 @@
 package model
 
 import (
+	"crypto/x509"
 	"net/netip"
 
 	"github.com/gitops-dns/resolverd/zones"
@@ -122,10 +123,39 @@ func (n Node) AddrPort() netip.AddrPort { return netip.AddrPortFrom(n.Address, n
 
 // ForwardRule sends queries at or below Zone to its targets.
 type ForwardRule struct {
-	Zone  string           // absolute, lower case; "." forwards everything
-	To    []netip.AddrPort // port 53 when the file gave none
+	Zone string           // absolute, lower case; "." forwards everything
+	To   []netip.AddrPort // port 53 when the file gave none (853 for a tls:// target)
+	// TLSName is parallel to To (nil or "" = plain DNS over UDP and TCP):
+	// a target written tls://ADDR@NAME is asked over DNS over TLS (RFC
+	// 7858) and its certificate must carry NAME (RFC 8310 strict profile).
+	TLSName []string
+	// TLSCA is the rule's tls_ca: the certificates its tls:// targets are
+	// verified against; nil when the rule names none.
+	TLSCA *CAFile
 	Pos   zones.Position
 	ToPos []zones.Position // parallel to To: where each target was written
+}
+
+// IsTLS reports whether target i is asked over DNS over TLS.
+func (r *ForwardRule) IsTLS(i int) bool { return i < len(r.TLSName) && r.TLSName[i] != "" }
+
+// Target is target i as the repo writes it: "198.18.9.1:53" or
+// "tls://198.18.9.1:853@dns.corp.example".
+func (r *ForwardRule) Target(i int) string {
+	if r.IsTLS(i) {
+		return "tls://" + r.To[i].String() + "@" + r.TLSName[i]
+	}
+	return r.To[i].String()
+}
+
+// CAFile is a PEM file of the config repo: the certificate authorities a
+// rule's tls:// targets are verified against, and nothing else (no system
+// trust store: the repo says whom a node trusts, reviewed like the rest).
+type CAFile struct {
+	File   string              // relative to the config folder
+	Pos    zones.Position      // where the rule names it
+	Certs  []*x509.Certificate // parsed by the loader; empty when the file is unusable
+	SHA256 string              // hex digest of the file: a diff tells a changed file from the same
 }
 
 // Recursion says who may recurse through a cluster.

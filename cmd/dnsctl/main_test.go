@@ -320,3 +320,16 @@ func TestMarkerFile(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckForwardOverTLS: forward targets over TLS (tls://ADDR@NAME) and
+// their tls_ca files, every mistake at its file:line:col; a tls:// target
+// at a peer's address is a forward to a peer whatever its port.
+func TestCheckForwardOverTLS(t *testing.T) {
+	g := newGitRepo(t)
+	g.commitTree("Forward over TLS", "dns", "testdata/dot", nil)
+	out, errOut, code := dnsctl(t, filepath.Join(g.dir, "dns"), "check")
+	if code != exitFindings || errOut != "" {
+		t.Errorf("exit %d, want 1; stderr %s", code, errOut)
+	}
+	golden(t, "check-dot.human", out)
+}

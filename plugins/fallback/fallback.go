@@ -25,6 +25,7 @@ import (
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/coredns/coredns/request"
 	"github.com/gitops-dns/resolverd/node"
+	"github.com/gitops-dns/resolverd/plugins/internal/dropped"
 	"github.com/gitops-dns/resolverd/plugins/internal/explain"
 	"github.com/miekg/dns"
 )
@@ -147,6 +148,7 @@ func (f *Fallback) guarded(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 	deadline := time.Now().Add(timeout)
 	cctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
+	cctx, drop := dropped.With(cctx)
 
 	rec := &recorder{ResponseWriter: w}
 	done := make(chan outcome, 1)
@@ -169,6 +171,13 @@ func (f *Fallback) guarded(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 	select {
 	case res = <-done:
 		msg = rec.take()
+		if msg == nil && drop.Dropped() {
+			// A response policy dropped the query (rpz-drop.): no
+			// response is its answer, not a failure to cover. A static
+			// record answering it would undo the block (the RPZ draft's
+			// DROP: the client gets nothing and times out).
+			return res.rcode, res.err
+		}
 		reason, detail = classify(res, msg)
 		if reason == ReasonError && ctx.Err() == nil && !time.Now().Before(deadline) {
 			// The chain gave up at our deadline: the same event as the

@@ -74,6 +74,7 @@ var (
 
 	upstreamUDP = upstreamQueries.WithLabelValues("udp")
 	upstreamTCP = upstreamQueries.WithLabelValues("tcp")
+	upstreamTLS = upstreamQueries.WithLabelValues("tcp-tls") // forward targets over DNS over TLS
 )
 
 // promMetrics maps resolver events to the Prometheus metrics above.
@@ -88,6 +89,8 @@ func (promMetrics) UpstreamQuery(_ netip.AddrPort, network string) {
 		upstreamUDP.Inc()
 	case "tcp":
 		upstreamTCP.Inc()
+	case "tcp-tls":
+		upstreamTLS.Inc()
 	default:
 		upstreamQueries.WithLabelValues(network).Inc()
 	}

@@ -11,6 +11,7 @@ package recursor
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/gitops-dns/resolverd/node"
+	"github.com/gitops-dns/resolverd/plugins/internal/dropped"
 	"github.com/gitops-dns/resolverd/resolver"
 	"github.com/gitops-dns/resolverd/rpz"
 )
@@ -181,7 +183,10 @@ func rewrite(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, hit rpz.Hit)
 	rcode, answer, ns, ok := hit.Rewrite(r.Question[0])
 	if !ok {
 		// Drop (draft section 5.6): no response; CoreDNS writes nothing
-		// for a success the handler did not write.
+		// for a success the handler did not write. Said out loud, so that
+		// the fallback plugin does not answer a blocked name from its
+		// static records: the policy decided, resolution did not fail.
+		dropped.Set(ctx)
 		return dns.RcodeSuccess, nil
 	}
 	m := new(dns.Msg)
@@ -345,7 +350,16 @@ func revID(s *node.Snapshot) string {
 func forwardRules(in []model.ForwardRule) []resolver.ForwardRule {
 	out := make([]resolver.ForwardRule, 0, len(in))
 	for _, fr := range in {
-		out = append(out, resolver.ForwardRule{Zone: fr.Zone, To: fr.To})
+		rule := resolver.ForwardRule{Zone: fr.Zone, To: fr.To}
+		for i := range fr.To {
+			if cfg := fr.TLSConfig(i); cfg != nil {
+				if rule.TLS == nil {
+					rule.TLS = make([]*tls.Config, len(fr.To))
+				}
+				rule.TLS[i] = cfg
+			}
+		}
+		out = append(out, rule)
 	}
 	return out
 }

@@ -83,6 +83,9 @@ func TestResponsePolicy(t *testing.T) {
 	files["policy.yaml"] = rpzPolicyYAML
 	files["policy/malware.rpz"] = malwareRPZ("")
 	files["clusters/dev.yaml"] = devCluster + "forward:\n  - zone: ext.test.\n    to: [\"" + auth + "\"]\n"
+	// A static fallback record for the dropped name: the drop must win
+	// (the policy decided; resolution did not fail).
+	files["fallback.zone"] = "gone.ext.test. 30 IN A 198.18.5.99\n"
 	repo := newConfigRepo(t, files)
 	head, _ := repo.repo.Head()
 	n := newNode(t, repo.dir, t.TempDir())
@@ -140,9 +143,16 @@ func TestResponsePolicy(t *testing.T) {
 			t.Errorf("%s: authority section %v, want the policy's SOA", tc.name, r.Ns)
 		}
 	}
-	// DROP: no response at all.
-	if _, err := n.query("udp", "gone.ext.test.", dns.TypeA, dns.ClassINET); err == nil {
-		t.Error("gone.ext.test.: a response came for a rpz-drop. rule")
+	// DROP: no response at all, over UDP and TCP, although the name has a
+	// fallback record (which answered it before: the fallback plugin read
+	// the silence as a failure).
+	for _, netw := range []string{"udp", "tcp"} {
+		if r, err := n.query(netw, "gone.ext.test.", dns.TypeA, dns.ClassINET); err == nil {
+			t.Errorf("gone.ext.test. over %s: a response came for a rpz-drop. rule: %v", netw, r)
+		}
+	}
+	if v := n.metric(`coredns_fallback_answers_total`); v != 0 {
+		t.Errorf("the fallback plugin answered %v times; a dropped name is not a failure", v)
 	}
 	// Real client: dig shows the block.
 	if out := dig(t, "@127.0.0.1", "-p", port, "+noall", "+comments", "phish.ext.test", "A"); !strings.Contains(out, "NXDOMAIN") || !strings.Contains(out, "EDE: 15 (Blocked)") {

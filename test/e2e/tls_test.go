@@ -2,16 +2,11 @@ package e2e
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
+	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -20,61 +15,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitops-dns/resolverd/internal/pkitest"
 	"github.com/miekg/dns"
 )
 
-// testCA signs server certificates for dns.test (and 127.0.0.1).
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newTestCA(t *testing.T) *testCA {
+// issue writes a certificate of ca for dns.test (and 127.0.0.1) valid
+// from notBefore to notAfter, and its key, to certFile and keyFile.
+func issue(t *testing.T, ca *pkitest.CA, serial int64, notBefore, notAfter time.Time, certFile, keyFile string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "resolverd test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue writes a certificate for dns.test valid from notBefore to notAfter
-// and its key to certFile and keyFile.
-func (ca *testCA) issue(t *testing.T, serial int64, notBefore, notAfter time.Time, certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "dns.test"},
-		DNSNames: []string{"dns.test"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: notBefore, NotAfter: notAfter,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := ca.Issue(t, serial, notBefore, notAfter, "dns.test", "127.0.0.1")
 	// Key first, then the certificate: a reader between the two writes sees
 	// a mismatched pair and must refuse it, not serve half a renewal.
-	write(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}))
-	write(t, certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	write(t, keyFile, l.KeyPEM)
+	write(t, certFile, l.CertPEM)
 }
 
 func write(t *testing.T, name string, data []byte) {
@@ -188,12 +141,11 @@ func servedSerial(addr string, pool *x509.CertPool) (int64, error) {
 // plain DNS keeps answering.
 func TestEncryptedTransports(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTestCA(t)
+	ca := pkitest.NewCA(t, "resolverd test CA")
 	caFile, certFile, keyFile := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	write(t, caFile, ca.pem)
-	ca.issue(t, 10, time.Now().Add(-time.Hour), time.Now().Add(12*time.Hour), certFile, keyFile)
-	pool := x509.NewCertPool()
-	pool.AddCert(ca.cert)
+	write(t, caFile, ca.PEM)
+	issue(t, ca, 10, time.Now().Add(-time.Hour), time.Now().Add(12*time.Hour), certFile, keyFile)
+	pool := ca.Pool()
 
 	n, dot, dohAddr := tlsNode(t, certFile, keyFile)
 	if out, err := kdig(t, dot, caFile, "+short", "www.corp.internal", "A"); err != nil || out != "198.18.5.80" {
@@ -213,7 +165,7 @@ func TestEncryptedTransports(t *testing.T) {
 	}
 
 	// Renewal: new files are served within a second or so, no restart.
-	ca.issue(t, 11, time.Now().Add(-time.Hour), time.Now().Add(12*time.Hour), certFile, keyFile)
+	issue(t, ca, 11, time.Now().Add(-time.Hour), time.Now().Add(12*time.Hour), certFile, keyFile)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		s, err := servedSerial(dot, pool)
@@ -227,7 +179,7 @@ func TestEncryptedTransports(t *testing.T) {
 	}
 
 	// Expired: refused, the log names the file; plain DNS answers.
-	ca.issue(t, 12, time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour), certFile, keyFile)
+	issue(t, ca, 12, time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour), certFile, keyFile)
 	deadline = time.Now().Add(10 * time.Second)
 	for {
 		_, err := servedSerial(dot, pool)
@@ -267,5 +219,45 @@ func TestMissingCertificateKeepsPlainDNS(t *testing.T) {
 	}
 	if log := n.logText(); !strings.Contains(log, "cannot read "+certFile) {
 		t.Errorf("the log does not name the missing file:\n%s", log)
+	}
+}
+
+// TestEncryptedAddressWithoutTLSRefused: a tls:// or https:// address in a
+// block without the tls directive would serve DNS in clear text (CoreDNS
+// wraps the listener only when TLS is configured); resolverd refuses to
+// start, non-zero, naming the Corefile line of the address.
+func TestEncryptedAddressWithoutTLSRefused(t *testing.T) {
+	repo := newConfigRepo(t, baseFiles())
+	for _, scheme := range []string{"tls", "https"} {
+		t.Run(scheme, func(t *testing.T) {
+			plain, enc := freePort(t), freePort(t)
+			corefile := filepath.Join(t.TempDir(), "Corefile")
+			conf := fmt.Sprintf(`# DNS and DNS over %[1]s, the certificate forgotten
+.:%[2]d %[1]s://.:%[3]d {
+    bind 127.0.0.1
+    gitops {
+        repo    %[4]s
+        cluster dev
+        node    local
+        state   %[5]s
+    }
+    recursor
+}
+`, scheme, plain, enc, repo.dir, t.TempDir())
+			if err := os.WriteFile(corefile, []byte(conf), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, resolverdBin, "-conf", corefile).CombinedOutput()
+			var exit *exec.ExitError
+			if ctx.Err() != nil || !errors.As(err, &exit) || exit.ExitCode() == 0 {
+				t.Fatalf("resolverd started with %s:// and no tls directive (err %v):\n%s", scheme, err, out)
+			}
+			want := fmt.Sprintf("%s:2: server block .:%d %s://.:%d has no tls directive", corefile, plain, scheme, enc)
+			if !strings.Contains(string(out), want) {
+				t.Fatalf("the error does not say %q:\n%s", want, out)
+			}
+		})
 	}
 }
