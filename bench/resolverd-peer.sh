@@ -38,8 +38,9 @@ YAML
 # the node validates from the fake root's anchor, as Unbound with its
 # validator does beside it; on the kit's unsigned internet validation is off
 # on both sides (every answer would be bogus against the built-in IANA root
-# anchors).
-if [ -f "$BENCH_DATA/trust-anchors.zone" ]; then
+# anchors). RESOLVERD_VALIDATION=off turns it off on the signed internet
+# too (the cost of validation, side by side).
+if [ -f "$BENCH_DATA/trust-anchors.zone" ] && [ "${RESOLVERD_VALIDATION:-on}" != off ]; then
   cp "$BENCH_DATA/trust-anchors.zone" "$repo/trust-anchors.zone"
   printf 'dnssec:\n  validation: true\n  trust_anchors: trust-anchors.zone\n' >>"$repo/policy.yaml"
 else

@@ -57,17 +57,21 @@ fi
 # The validating peers are ours (--peer-cmd); the rest go to the kit's -p.
 # PowerDNS Recursor validates in W2 only: it was 2.6x Unbound's CPU per
 # query in W3 (the kit's first run), never the best peer there.
+# resolverd-novalidation is the node with validation off on the signed
+# internet: beside the kit's (non-validating) unbound, what validation costs
+# each.
 declare -A ext=(
   [unbound-validating]="W2,W3:$here/validating-peer.sh unbound"
   [pdns-validating]="W2:$here/validating-peer.sh pdns"
+  [resolverd-novalidation]="W2,W3:env RESOLVERD_VALIDATION=off $here/resolverd-peer.sh"
 )
 kitpeers=() extargs=() validating=(resolverd)
 IFS=, read -ra plist <<<"$peers"
 for p in "${plist[@]}"; do
   if [ -n "${ext[$p]:-}" ]; then
-    ((signed)) || { echo "bench: $p needs the signed internet (drop --unsigned)" >&2; exit 2; }
+    ((signed)) || [[ $p != *-validating ]] || { echo "bench: $p needs the signed internet (drop --unsigned)" >&2; exit 2; }
     extargs+=(--peer-cmd "$p:${ext[$p]}")
-    validating+=("$p")
+    if [[ $p == *-validating ]]; then validating+=("$p"); fi
   else
     kitpeers+=("$p")
   fi
