@@ -77,7 +77,8 @@ clean:
 	rm -f resolverd dnsctl
 
 # The whole server against its peers (../shared/bench; ~30 min, both cores,
-# root), then the table of ratios to the best peer of each workload:
-# `make bench ARGS='-w W1 -p nsd -r 1 -d 5'` for a quick subset.
+# root; W2/W3 on a signed internet, validation on: bench/run.sh), then the
+# table of ratios to the best peer of each workload:
+# `make bench ARGS='-w W2,W3 -p unbound-validating -r 1 -d 5'` for a quick subset.
 bench:
 	bash bench/run.sh $(ARGS)
