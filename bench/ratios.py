@@ -111,6 +111,44 @@ def with_spread(m, s, d=1):
     return f"{f(m, d)} [{f(lo, d)}–{f(hi, d)}]"
 
 
+def validates(validating, w, peer):
+    """Whether peer validated DNSSEC in workload w (W1 never touches the internet)."""
+    return w != "W1" and peer in validating
+
+
+def goals(figs, validating, product):
+    """Issue 21's goal lines: (row, ours, peer, theirs, ratio text, goal text, met)."""
+    workloads = sorted({w for w, _ in figs})
+    out = []
+    for w in workloads:
+        ours = figs.get((w, product))
+        if not ours:
+            continue
+        peers = [(p, b) for (ww, p), b in figs.items()
+                 if ww == w and p != product and p not in NOT_PEERS and validates(validating, w, p) == validates(validating, w, product)]
+        mode = " (validating)" if validates(validating, w, product) else ""
+        sat = [(p, b) for p, b in peers if b["us"]]
+        if ours["us"] and sat:
+            p, b = min(sat, key=lambda x: x[1]["us"])
+            r = b["us"] / ours["us"]
+            out.append((f"{w}{mode} CPU µs/q at saturation", f"{f(ours['us'], 1)} ({f(ours['qps'])} qps)",
+                       p, f"{f(b['us'], 1)} ({f(b['qps'])} qps)", f"theirs/ours {r:.2f}", f"≥ {SAT_GOAL}×", r >= SAT_GOAL))
+        fixed = [(p, b) for p, b in peers if b["probe_us"] and b["probe"] == ours["probe"]]
+        if ours["probe_us"] and fixed:
+            p, b = min(fixed, key=lambda x: x[1]["probe_us"])
+            r = ours["probe_us"] / b["probe_us"]
+            out.append((f"{w}{mode} CPU µs/q at {f(num(ours['probe']))} qps", f(ours["probe_us"], 1),
+                       p, f(b["probe_us"], 1), f"ours/theirs {r:.2f}", f"≤ {FIXED_GOAL}×", r <= FIXED_GOAL))
+        if w == "W3":
+            ub = [(p, b) for p, b in peers if p.startswith("unbound") and b["probe_p99"] is not None]
+            if ours["probe_p99"] is not None and ub:
+                p, b = min(ub, key=lambda x: x[1]["probe_p99"])
+                r = ours["probe_p99"] / b["probe_p99"] if b["probe_p99"] else None
+                out.append((f"{w}{mode} p99 ms at {f(num(ours['probe']))} qps", f(ours["probe_p99"], 3),
+                           p, f(b["probe_p99"], 3), f"ours/theirs {f(r, 2)}", "≤ 1×", r is not None and r <= 1))
+    return out
+
+
 def main(argv):
     product = "resolverd"
     if len(argv) > 1 and argv[0] == "--product":
@@ -122,9 +160,6 @@ def main(argv):
     figs = figures(cells)
     workloads = sorted({w for w, _ in figs})
 
-    def validates(w, peer):
-        return w != "W1" and peer in validating
-
     print("| workload | peer | saturation QPS, median [min–max] (level, rounds) | CPU µs/q at saturation | "
           "CPU µs/q at the fixed rate | p99 ms at the fixed rate | RSS MiB | rcodes |")
     print("|---|---|---|---|---|---|---|---|")
@@ -132,7 +167,7 @@ def main(argv):
         rows = sorted(((p, b) for (ww, p), b in figs.items() if ww == w), key=lambda x: (x[1]["us"] or 1e9))
         for p, b in rows:
             name = f"**{p}**" if p == product else p
-            if validates(w, p):
+            if validates(validating, w, p):
                 name += " (validating)"
             rate = ""
             if b["probe"]:
@@ -145,37 +180,11 @@ def main(argv):
                   f"{f(b['probe_p99'], 3)} | {f(b['rss'])} | {b['rcodes']} |")
     print()
 
-    goals = []  # (row, ours, peer, theirs, ratio text, goal text, met)
-    for w in workloads:
-        ours = figs.get((w, product))
-        if not ours:
-            continue
-        peers = [(p, b) for (ww, p), b in figs.items()
-                 if ww == w and p != product and p not in NOT_PEERS and validates(w, p) == validates(w, product)]
-        mode = " (validating)" if validates(w, product) else ""
-        sat = [(p, b) for p, b in peers if b["us"]]
-        if ours["us"] and sat:
-            p, b = min(sat, key=lambda x: x[1]["us"])
-            r = b["us"] / ours["us"]
-            goals.append((f"{w}{mode} CPU µs/q at saturation", f"{f(ours['us'], 1)} ({f(ours['qps'])} qps)",
-                          p, f"{f(b['us'], 1)} ({f(b['qps'])} qps)", f"theirs/ours {r:.2f}", f"≥ {SAT_GOAL}×", r >= SAT_GOAL))
-        fixed = [(p, b) for p, b in peers if b["probe_us"] and b["probe"] == ours["probe"]]
-        if ours["probe_us"] and fixed:
-            p, b = min(fixed, key=lambda x: x[1]["probe_us"])
-            r = ours["probe_us"] / b["probe_us"]
-            goals.append((f"{w}{mode} CPU µs/q at {f(num(ours['probe']))} qps", f(ours["probe_us"], 1),
-                          p, f(b["probe_us"], 1), f"ours/theirs {r:.2f}", f"≤ {FIXED_GOAL}×", r <= FIXED_GOAL))
-        if w == "W3":
-            ub = [(p, b) for p, b in peers if p.startswith("unbound") and b["probe_p99"] is not None]
-            if ours["probe_p99"] is not None and ub:
-                p, b = min(ub, key=lambda x: x[1]["probe_p99"])
-                r = ours["probe_p99"] / b["probe_p99"] if b["probe_p99"] else None
-                goals.append((f"{w}{mode} p99 ms at {f(num(ours['probe']))} qps", f(ours["probe_p99"], 3),
-                              p, f(b["probe_p99"], 3), f"ours/theirs {f(r, 2)}", "≤ 1×", r is not None and r <= 1))
-    if goals:
+    rows = goals(figs, validating, product)
+    if rows:
         print(f"| goal (issue 21) | {product} | best comparable peer | its figure | ratio | goal | met |")
         print("|---|---|---|---|---|---|---|")
-        for row, ours, p, theirs, ratio, goal, met in goals:
+        for row, ours, p, theirs, ratio, goal, met in rows:
             print(f"| {row} | {ours} | {p} | {theirs} | {ratio} | {goal} | {'yes' if met else '**no**'} |")
     return 0
 
