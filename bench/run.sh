@@ -82,6 +82,7 @@ done
 args+=(-p "$(IFS=,; echo "${kitpeers[*]}")")
 
 (cd "$here/.." && go build -o resolverd ./cmd/resolverd)
+rev="$(git -C "$here/.." rev-parse --short HEAD)$(git -C "$here/.." diff --quiet HEAD -- . ':!bench/results' || echo '+dirty')"
 
 # The kit's data (gen-data.py: fixed seed), made here when missing so that
 # the signed copy has something to copy; the kit makes it the same way.
@@ -112,10 +113,9 @@ mkdir -p "$out"
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 bash "$kit/run-peers.sh" "${args[@]}" --out "$out" "${product[@]}" "${extargs[@]}"
 {
-  echo "resolverd: $(git -C "$here/.." rev-parse --short HEAD)$(git -C "$here/.." diff --quiet HEAD -- . ':!bench/results' || echo '+dirty') chain=${RESOLVERD_CHAIN:-example}"
+  echo "resolverd: $rev (built at the start) chain=${RESOLVERD_CHAIN:-example}"
   if ((signed)); then
-    echo "internet: signed ($DATA)"
-    grep -E '^(signed|signatures):' "$DATA/MANIFEST"
+    echo "internet: signed ($DATA; its MANIFEST above)"
   else
     echo "internet: unsigned ($DATA)"
   fi
