@@ -19,7 +19,7 @@ PREFIX     ?= /usr/local
 UNITDIR    ?= /etc/systemd/system
 CONFDIR    ?= /etc/resolverd
 
-.PHONY: all build test lint vet unit lab bench bench-go fuzz clean install deploy-check
+.PHONY: all build test lint vet unit lab bench bench-check bench-go fuzz clean install deploy-check
 
 all: build
 
@@ -38,8 +38,12 @@ install: build
 # Everything CI checks: formatting, vet, staticcheck, the alert rules'
 # unit tests, every test (unit, end-to-end on loopback, the deploy/
 # artefacts, and the network-namespace lab when run as root).
-test: lint deploy-check
+test: lint deploy-check bench-check
 	$(GO) test -count=1 -timeout 20m ./...
+
+# The bench's ratio table: which peer each goal is measured against.
+bench-check:
+	python3 bench/ratios_test.py
 
 # The Prometheus rules (Debian: prometheus ships promtool; .ci/run installs it).
 deploy-check:
@@ -77,7 +81,8 @@ clean:
 	rm -f resolverd dnsctl
 
 # The whole server against its peers (../shared/bench; ~30 min, both cores,
-# root), then the table of ratios to the best peer of each workload:
-# `make bench ARGS='-w W1 -p nsd -r 1 -d 5'` for a quick subset.
+# root; W2/W3 on a signed internet, validation on: bench/run.sh), then the
+# table of ratios to the best peer of each workload:
+# `make bench ARGS='-w W2,W3 -p unbound-validating -r 1 -d 5'` for a quick subset.
 bench:
 	bash bench/run.sh $(ARGS)

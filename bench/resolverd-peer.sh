@@ -33,11 +33,19 @@ limits:
   max_delete_percent: 10
   min_ttl: 1
   max_ttl: 604800
-# The kit's fake internet is unsigned and its Unbound runs without the
-# validator: validation off on both sides (a signed copy is future work).
-dnssec:
-  validation: false
 YAML
+# On the signed copy of the kit's fake internet (bench/signed-internet.sh)
+# the node validates from the fake root's anchor, as Unbound with its
+# validator does beside it; on the kit's unsigned internet validation is off
+# on both sides (every answer would be bogus against the built-in IANA root
+# anchors). RESOLVERD_VALIDATION=off turns it off on the signed internet
+# too (the cost of validation, side by side).
+if [ -f "$BENCH_DATA/trust-anchors.zone" ] && [ "${RESOLVERD_VALIDATION:-on}" != off ]; then
+  cp "$BENCH_DATA/trust-anchors.zone" "$repo/trust-anchors.zone"
+  printf 'dnssec:\n  validation: true\n  trust_anchors: trust-anchors.zone\n' >>"$repo/policy.yaml"
+else
+  printf 'dnssec:\n  validation: false\n' >>"$repo/policy.yaml"
+fi
 cat >"$repo/clusters/bench.yaml" <<YAML
 name: bench
 environment: staging
@@ -65,25 +73,56 @@ git -C "$repo" init -q -b main
 git -C "$repo" add -A
 git -C "$repo" -c user.name=bench -c user.email=bench@localhost commit -qm "bench data"
 
-cat >"$BENCH_RUNDIR/Corefile" <<CORE
-.:$BENCH_PORT {
-    bind $BENCH_ADDR
-    gitops {
-        repo    $repo
-        ref     refs/heads/main
-        cluster bench
-        node    sut
-        poll    1h
-        state   $BENCH_RUNDIR/state
-    }
-    fastpath
-    fallback
-    authority
-    recursor {
-        # The kit's fake internet is on loopback (127.53.0.0/16); Unbound
-        # there runs with do-not-query-localhost: no.
-        query_localhost
-    }
-}
-CORE
+# The Corefile is Corefile.example's (what users run: its plugin chain in
+# its order, metrics, health, ready, errors, the gitops HTTP API and its poll
+# interval), with only what must differ on this machine replaced: the
+# listen address and port, the config repo and node, the state dir, the
+# addresses of the HTTP listeners (127.54.0.1 rather than 127.0.0.1, where
+# tests of other worktrees may listen), and `query_localhost` in the
+# recursor (the fake internet is on 127.53.0.0/16). Upstream queries keep
+# the defaults: a fresh random source port each and 0x20.
+# RESOLVERD_CHAIN=bench instead drops what the kit's first runs left out
+# (prometheus, health, ready, errors, gitops http; poll 1h): the same node
+# with the trimmed chain of the earlier results, for comparison.
+example=${RESOLVERD_COREFILE:-$here/../Corefile.example}
+chain=${RESOLVERD_CHAIN:-example}
+case $chain in example | bench) ;; *) echo "resolverd-peer: RESOLVERD_CHAIN is example or bench, not $chain" >&2; exit 2 ;; esac
+awk -v addr="$BENCH_ADDR" -v port="$BENCH_PORT" -v repo="$repo" -v state="$BENCH_RUNDIR/state" -v chain="$chain" '
+  { sub(/[ \t]*#.*$/, "") }
+  /^[ \t]*$/ { next }
+  # the server block
+  /^[^ \t].*\{$/ { print "." ":" port " {"; next }
+  $1 == "gitops" { ingit = 1; print; next }
+  ingit && $1 == "}" { ingit = 0; print; next }
+  ingit {
+    if ($1 == "repo") $2 = repo
+    else if ($1 == "path") next
+    else if ($1 == "cluster") $2 = "bench"
+    else if ($1 == "node") $2 = "sut"
+    else if ($1 == "state") $2 = state
+    else if ($1 == "http") { if (chain == "bench") next; $2 = addr ":" substr($2, index($2, ":") + 1) }
+    else if ($1 == "poll" && chain == "bench") $2 = "1h"
+    $1 = $1
+    print "        " $0
+    next
+  }
+  $1 == "bind" { print "    bind " addr; next }
+  $1 == "recursor" && NF == 1 { print "    recursor {"; print "        query_localhost"; print "    }"; next }
+  $1 == "recursor" && $2 == "{" { print "    recursor {"; print "        query_localhost"; next }
+  chain == "bench" && ($1 == "prometheus" || $1 == "health" || $1 == "ready" || $1 == "errors") { next }
+  { gsub(/127\.0\.0\.1:/, addr ":"); print }
+' "$example" >"$BENCH_RUNDIR/Corefile"
+# The chain must be the example's (same plugins, same order), and nothing
+# may have turned the hardening off.
+directives() { awk '{ sub(/[ \t]*#.*$/, "") } /^    [a-z]/ { print $1 }' "$1" | tr -d ' '; }
+if [ "$chain" = example ] && [ "$(directives "$example")" != "$(directives "$BENCH_RUNDIR/Corefile")" ]; then
+  echo "resolverd-peer: the bench Corefile's chain differs from $example:" >&2
+  diff <(directives "$example") <(directives "$BENCH_RUNDIR/Corefile") >&2 || true
+  exit 1
+fi
+if grep -Eqw 'udp_pool|no_0x20' "$BENCH_RUNDIR/Corefile"; then
+  echo "resolverd-peer: the bench Corefile turns off fresh source ports or 0x20" >&2
+  exit 1
+fi
+
 exec "$bin" -conf "$BENCH_RUNDIR/Corefile" -quiet
