@@ -36,6 +36,7 @@ const (
 	Secure     = "secure.example."     // ECDSA P-256, NSEC
 	NSEC3      = "nsec3.example."      // RSA/SHA-256, NSEC3
 	OptOut     = "optout.example."     // NSEC3 with opt-out
+	NSEC3P256  = "nsec3p256.example."  // ECDSA P-256, NSEC3 without salt or extra iterations (RFC 9276 section 3.1), as bench's W3 zone
 	Insecure   = "insecure.example."   // unsigned, no DS in example.
 	Tampered   = "tampered.example."   // www's A changed after signing
 	Expired    = "expired.example."    // every signature expired a day ago
@@ -48,7 +49,7 @@ const (
 )
 
 // Children lists every child zone.
-var Children = []string{Secure, NSEC3, OptOut, Insecure, Tampered, Expired, NoSig, WrongDS, NSEC3Gone, Ed448, UnknownAlg, KeyTrap}
+var Children = []string{Secure, NSEC3, OptOut, NSEC3P256, Insecure, Tampered, Expired, NoSig, WrongDS, NSEC3Gone, Ed448, UnknownAlg, KeyTrap}
 
 // Internet is a running signed fake internet.
 type Internet struct {
@@ -106,6 +107,8 @@ func Start(t testing.TB) *Internet {
 			rrs = parse(t, c, child(c))
 		case NSEC3:
 			rrs, ds = s.sign(c, child(c), "RSASHA256", "RSASHA256", []string{"-3", "-"}, nil)
+		case NSEC3P256:
+			rrs, ds = s.sign(c, child(c), "ECDSAP256SHA256", "ECDSAP256SHA256", []string{"-3", "-", "-H", "0"}, nil)
 		case OptOut:
 			rrs, ds = s.sign(c, child(c), "ECDSAP256SHA256", "ECDSAP256SHA256", []string{"-3", "AB12", "-A"}, nil)
 		case Tampered:
