@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -209,5 +210,75 @@ func TestVerifiedOnce(t *testing.T) {
 	forged := []dns.RR{rr(t, "www.example. 300 IN A 192.0.2.66"), a[1]}
 	if got := v.Validate(context.Background(), v.NewBudget(), "www.example.", dns.TypeA, reply("www.example.", dns.TypeA, 0, forged, nil), "example."); got.Status != Bogus {
 		t.Fatalf("changed data under a signature seen before: %v, want bogus", got)
+	}
+}
+
+// TestVerifiedOnceWildcard: the one signature of a wildcard verifies once
+// for every name it answers (RFC 4035 section 5.3.2 rebuilds the same
+// signed data for each), while what depends on the name asked is checked
+// each time: data changed under the signature, the signature replayed
+// under another parent or on a name with fewer labels than it says, an
+// expired window and a missing no-closer-match proof are all still
+// refused, on a validator that has the signature memoised.
+func TestVerifiedOnceWildcard(t *testing.T) {
+	w := newWorld(t, dns.ECDSAP256SHA256)
+	now := testNow
+	v := w.validator(t, func(c *Config) { c.Now = func() time.Time { return now } })
+	short := *w.n3
+	short.expiry = testNow.Add(10 * time.Minute) // the keys' signatures outlive it
+	wild := short.sign(t, rr(t, "*.w.n3.example. 300 IN A 192.0.2.80"))
+	// answer is set expanded for name, with the NSEC3 covering the next
+	// closer name (below w.n3.example.) unless proof is false.
+	answer := func(name string, set []dns.RR, proof bool) *dns.Msg {
+		var ns []dns.RR
+		if proof {
+			ns = coverOf(t, w.n3NSEC3, nextCloser(name, "w.n3.example."))
+		}
+		return reply(name, dns.TypeA, 0, renamed(set, name), ns)
+	}
+	// Every NSEC3 signature of the chain verified once: what the cases
+	// spend is the answer's.
+	for _, set := range w.n3NSEC3 {
+		owner := set[0].Header().Name
+		if got := v.Validate(context.Background(), v.NewBudget(), owner, dns.TypeNSEC3, reply(owner, dns.TypeNSEC3, 0, set, nil), "n3.example."); got.Status != Secure {
+			t.Fatal(got)
+		}
+	}
+	warm := "first.w.n3.example."
+	if got := v.Validate(context.Background(), v.NewBudget(), warm, dns.TypeA, answer(warm, wild, true), "n3.example."); got.Status != Secure {
+		t.Fatal(got)
+	}
+	forged := []dns.RR{rr(t, "*.w.n3.example. 300 IN A 192.0.2.66"), wild[1]}
+	tests := []struct {
+		name   string
+		qname  string
+		msg    *dns.Msg
+		later  time.Duration
+		status Status
+		ede    uint16
+		spent  int // signature verifications
+	}{
+		{"another name under the wildcard", "second.w.n3.example.", answer("second.w.n3.example.", wild, true), 0, Secure, 0, 0},
+		{"two labels below the wildcard", "a.b.w.n3.example.", answer("a.b.w.n3.example.", wild, true), 0, Secure, 0, 0},
+		{"the wildcard's own name", "*.w.n3.example.", reply("*.w.n3.example.", dns.TypeA, 0, wild, nil), 0, Secure, 0, 0},
+		{"data changed under the signature", "third.w.n3.example.", answer("third.w.n3.example.", forged, true), 0, Bogus, EDEBogus, 1},
+		{"signature replayed under another parent", "x.other.n3.example.", answer("x.other.n3.example.", wild, true), 0, Bogus, EDEBogus, 1},
+		{"signature with more labels than the owner", "n3.example.", reply("n3.example.", dns.TypeA, 0, renamed(wild, "n3.example."), nil), 0, Bogus, EDERRSIGsMissing, 0},
+		{"no proof that no closer name exists", "fourth.w.n3.example.", answer("fourth.w.n3.example.", wild, false), 0, Bogus, EDENSECMissing, 0},
+		{"signature expired since", "fifth.w.n3.example.", answer("fifth.w.n3.example.", wild, true), 20 * time.Minute, Bogus, EDESignatureExpired, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			now = testNow.Add(tc.later)
+			defer func() { now = testNow }()
+			b := v.NewBudget()
+			got := v.Validate(context.Background(), b, tc.qname, dns.TypeA, tc.msg, "n3.example.")
+			if got.Status != tc.status || (tc.ede != 0 && got.EDE != tc.ede) {
+				t.Errorf("got %v, want %v (EDE %d)", got, tc.status, tc.ede)
+			}
+			if spent, _ := b.Spent(); spent != tc.spent {
+				t.Errorf("%d signature verifications, want %d", spent, tc.spent)
+			}
+		})
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"hash"
 	"strings"
+	"sync"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -175,6 +177,7 @@ func verifyRRset(b *Budget, now time.Time, rrset []dns.RR, sigs []*dns.RRSIG, si
 		return verified{}, bogus(EDERRSIGsMissing, "no RRSIG for %s", what)
 	}
 	ownerLabels := dns.CountLabel(h.Name)
+	signerHolds := isSubdomain(signer, h.Name)
 	var expired, notYet, tried, failed int
 	var lastErr error
 	for _, sig := range sigs {
@@ -182,9 +185,10 @@ func verifyRRset(b *Budget, now time.Time, rrset []dns.RR, sigs []*dns.RRSIG, si
 			break
 		}
 		// RFC 4035 section 5.3.1: the RRSIG must cover this RRset, name the
-		// zone's signer, and have no more labels than the owner.
+		// zone's signer (at or above the owner), and have no more labels
+		// than the owner.
 		if sig.TypeCovered != h.Rrtype || sig.Hdr.Class != h.Class || !equalNames(sig.SignerName, signer) ||
-			int(sig.Labels) > ownerLabels || !supportedAlgorithm(sig.Algorithm) {
+			!signerHolds || int(sig.Labels) > ownerLabels || !supportedAlgorithm(sig.Algorithm) {
 			continue
 		}
 		switch validity(sig, now) {
@@ -241,27 +245,69 @@ func verifyRRset(b *Budget, now time.Time, rrset []dns.RR, sigs []*dns.RRSIG, si
 	return verified{}, bogus(EDERRSIGsMissing, "no RRSIG of %s by %s matches a key of %s", what, signer, signer)
 }
 
-// verifiedKey identifies a verification: the key, the signature and the
-// exact records (wire form), hashed. The same triple verifies the same way
-// every time, so a signature that verified once (a denial's NSEC shared by
-// every name in its gap, say) is not verified again; its validity window
-// is still checked each time, before this.
+// verifiedKey identifies a verification by everything that decides its
+// outcome: the key, the RRSIG (signature included) and the records as RFC
+// 4035 section 5.3.2 rebuilds the signed data from them: owner names in
+// lower case and, for an RRset expanded from a wildcard (fewer RRSIG
+// labels than owner labels), the wildcard's own owner "*.<rest>"; no TTLs
+// (the RRSIG's original TTL, in the key, stands in for them). Equal keys
+// mean equal input to the cryptography, so a signature that verified once
+// verifies again and is not checked a second time: a denial's NSEC3 shared
+// by every name of its gap, and the one signature of a wildcard answered
+// for every name below it. What depends on the name asked (the RRSIG
+// labels against the owner's, the signer above it, the validity window,
+// the wildcard's no-closer-match proof) is still checked each time, before
+// this.
 func verifiedKey(k *dns.DNSKEY, sig *dns.RRSIG, rrset []dns.RR) ([32]byte, bool) {
+	bp := packBufs.Get().(*[]byte)
+	defer packBufs.Put(bp)
+	buf := *bp
 	h := sha256.New()
-	buf := make([]byte, 4096)
-	for _, rr := range append([]dns.RR{k, sig}, rrset...) {
-		n, err := dns.PackRR(rr, buf, 0, nil, false)
-		if err != nil {
+	owner := canonical(rrset[0].Header().Name)
+	if int(sig.Labels) < dns.CountLabel(owner) {
+		owner = "*." + ancestorWithLabels(owner, int(sig.Labels))
+	}
+	if !hashRR(h, buf, k, canonical(k.Hdr.Name)) || !hashRR(h, buf, sig, owner) {
+		return [32]byte{}, false
+	}
+	for _, rr := range rrset {
+		if !hashRR(h, buf, rr, owner) {
 			return [32]byte{}, false
 		}
-		var l [2]byte
-		binary.BigEndian.PutUint16(l[:], uint16(n))
-		h.Write(l[:])
-		h.Write(buf[:n])
 	}
 	var out [32]byte
 	h.Sum(out[:0])
 	return out, true
+}
+
+// packBufs are verifiedKey's scratch buffers (a record's wire form is at
+// most 64 KiB; DNSSEC records fit in far less).
+var packBufs = sync.Pool{New: func() any { b := make([]byte, dns.MaxMsgSize); return &b }}
+
+// hashRR writes rr to h as owner (length-prefixed), then its type, class
+// and length-prefixed RDATA from its uncompressed wire form; the owner
+// it was packed with and its TTL are left out.
+func hashRR(h hash.Hash, buf []byte, rr dns.RR, owner string) bool {
+	n, err := dns.PackRR(rr, buf, 0, nil, false)
+	if err != nil {
+		return false
+	}
+	// Skip the packed owner: uncompressed labels up to the root's zero.
+	i := 0
+	for i < n && buf[i] != 0 {
+		i += int(buf[i]) + 1
+	}
+	i++ // the zero
+	if i+10 > n {
+		return false
+	}
+	var l [2]byte
+	binary.BigEndian.PutUint16(l[:], uint16(len(owner)))
+	h.Write(l[:])
+	h.Write([]byte(owner))
+	h.Write(buf[i : i+4]) // type, class
+	h.Write(buf[i+8 : n]) // RDLENGTH, RDATA (the TTL skipped)
+	return true
 }
 
 // dnskeyResult is the outcome of checking a zone's DNSKEY RRset against
