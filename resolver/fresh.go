@@ -136,12 +136,7 @@ func (f freshUDP) exchangeUntil(ctx context.Context, deadline time.Time, network
 		w.timer.Reset(time.Until(deadline))
 	}
 	fb := freshBufs.Get().(*freshBuf)
-	keep := true // give fb back: nothing decoded points into it
-	defer func() {
-		if keep {
-			freshBufs.Put(fb)
-		}
-	}()
+	defer freshBufs.Put(fb) // nothing decoded points into it (awaitReply)
 	wire, err := m.PackBuffer(fb.b[:])
 	if err != nil {
 		return nil, fmt.Errorf("pack query for %s: %w", server, err)
@@ -149,16 +144,13 @@ func (f freshUDP) exchangeUntil(ctx context.Context, deadline time.Time, network
 	if _, err := writeRetry(fd, wire); err != nil {
 		return nil, fmt.Errorf("write udp %s: %w", server, os.NewSyscallError("write", err))
 	}
-	r, lean, err := awaitReply(fd, fb.b[:], m, w.ready, w.timer.C, done)
+	r, err := awaitReply(fd, fb.b[:], m, w.ready, w.timer.C, done)
 	if err != nil {
 		if errors.Is(err, errDone) {
 			err = ctx.Err()
 		}
 		return nil, fmt.Errorf("udp %s: %w", server, err)
 	}
-	// As in udpPool: a reply Msg.Unpack decoded leaves the buffer to the
-	// GC rather than rely on every unpacker copying.
-	keep = lean
 	return r, nil
 }
 
@@ -173,9 +165,13 @@ var errDone = errors.New("context done")
 // expire fires it reads once more before giving up: a reply that is
 // already in the socket counts, even if the wake-up that announced it has
 // not reached this goroutine yet (on a busy machine the deadline and the
-// reply can be a scheduling delay apart). lean says r was decoded by
-// leanUnpack.
-func awaitReply(fd int, buf []byte, m *dns.Msg, ready <-chan struct{}, expire <-chan time.Time, done <-chan struct{}) (r *dns.Msg, lean bool, err error) {
+// reply can be a scheduling delay apart). Nothing r holds points into buf:
+// leanUnpack copies what it decodes, and a reply it cannot decode (every
+// reply with DNSSEC records, when validating) is unpacked by Msg.Unpack
+// from a copy of its own size, as in udpPool not relying on every
+// unpacker of miekg/dns to copy, without leaving a whole read buffer to
+// the GC for each.
+func awaitReply(fd int, buf []byte, m *dns.Msg, ready <-chan struct{}, expire <-chan time.Time, done <-chan struct{}) (*dns.Msg, error) {
 	for strays := 0; strays < maxStrayReplies; {
 		// Wait first: the reply cannot be there yet, and a read that
 		// says EAGAIN is a syscall spent on nothing.
@@ -185,7 +181,7 @@ func awaitReply(fd int, buf []byte, m *dns.Msg, ready <-chan struct{}, expire <-
 		case <-expire:
 			expired = true
 		case <-done:
-			return nil, false, errDone
+			return nil, errDone
 		}
 		for ; strays < maxStrayReplies; strays++ {
 			n, err := readRetry(fd, buf)
@@ -194,7 +190,7 @@ func awaitReply(fd int, buf []byte, m *dns.Msg, ready <-chan struct{}, expire <-
 			}
 			if err != nil {
 				// ECONNREFUSED: the port is closed (an ICMP error came back).
-				return nil, false, os.NewSyscallError("read", err)
+				return nil, os.NewSyscallError("read", err)
 			}
 			if n < 12 || binary.BigEndian.Uint16(buf) != m.Id {
 				continue // not ours (or an empty datagram): keep waiting for the real reply
@@ -202,20 +198,20 @@ func awaitReply(fd int, buf []byte, m *dns.Msg, ready <-chan struct{}, expire <-
 			r, lean := leanUnpack(buf[:n], m)
 			if !lean {
 				r = new(dns.Msg)
-				if r.Unpack(buf[:n]) != nil {
+				if r.Unpack(append([]byte(nil), buf[:n]...)) != nil {
 					continue // garbage
 				}
 			}
 			if !sameQuestion(m, r) {
 				continue // another question: keep waiting
 			}
-			return r, lean, nil
+			return r, nil
 		}
 		if expired {
-			return nil, false, fmt.Errorf("read: %w", context.DeadlineExceeded)
+			return nil, fmt.Errorf("read: %w", context.DeadlineExceeded)
 		}
 	}
-	return nil, false, errMismatch
+	return nil, errMismatch
 }
 
 // readRetry is read(2) on a non-blocking socket, retried when a signal

@@ -344,12 +344,63 @@ func TestFreshUDPReplyAtDeadline(t *testing.T) {
 	}
 	buf := make([]byte, poolReadBuf)
 	// No wake-up ever comes (ready is nil): only the deadline.
-	r, _, err := awaitReply(fd, buf, m, nil, expired(), nil)
+	r, err := awaitReply(fd, buf, m, nil, expired(), nil)
 	if err != nil {
 		t.Fatalf("reply in the socket at the deadline: %v", err)
 	}
 	replyFor(t, r, "www.example.")
-	if _, _, err := awaitReply(fd, buf, m, nil, expired(), nil); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := awaitReply(fd, buf, m, nil, expired(), nil); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("empty socket at the deadline: %v, want %v", err, context.DeadlineExceeded)
+	}
+}
+
+// TestAwaitReplyOwnsWhatItUnpacks: a reply leanUnpack leaves to
+// Msg.Unpack (here one with DNSSEC records, as every reply is when
+// validating) holds nothing of the read buffer, which goes back to its
+// pool: overwriting the buffer leaves the reply as it was.
+func TestAwaitReplyOwnsWhatItUnpacks(t *testing.T) {
+	signed := func(q *dns.Msg) *dns.Msg {
+		r := goodReply(q)
+		r.Answer = append(r.Answer, mustRRs(t, "example.", q.Question[0].Name+" 60 IN RRSIG TXT 13 2 60 20270101000000 20261201000000 12345 example. "+
+			"BwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4/QEFCQ0RFRg==")...)
+		r.Ns = mustRRs(t, "example.", "8sd6eh1qb0fu02t0jpavu4bhoto2l4st.example. 300 IN NSEC3 1 0 0 - 9JU2CBE8Q0ME3LSPV2BQ2OSLDNOIPOA1 A RRSIG")
+		return r
+	}
+	rs := startResponder(t, false, func(rs *responder, q *dns.Msg, from net.Addr) { rs.send(signed(q), from) })
+	fd, err := dialUDP(rs.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	m := query("www.example.")
+	wire, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.Write(fd, wire); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 5000); err != nil || n != 1 {
+		t.Fatalf("reply not there: %d %v", n, err)
+	}
+	expired := make(chan time.Time, 1)
+	expired <- time.Now()
+	buf := make([]byte, poolReadBuf)
+	r, err := awaitReply(fd, buf, m, nil, expired, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, lean := leanUnpack(wire, m); lean {
+		t.Fatal("test reply is lean; it must take the Msg.Unpack path")
+	}
+	want := r.String()
+	for i := range buf {
+		buf[i] = 0xff
+	}
+	if got := r.String(); got != want {
+		t.Fatalf("reply changed with the read buffer:\n%s\nwant\n%s", got, want)
+	}
+	if want != signed(m).String() {
+		t.Fatalf("reply read as\n%s\nwant\n%s", want, signed(m).String())
 	}
 }

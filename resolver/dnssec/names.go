@@ -70,14 +70,14 @@ func parentName(name string) string {
 
 // ancestorWithLabels is the ancestor of name (or name) that has n labels.
 func ancestorWithLabels(name string, n int) string {
-	idx := dns.Split(name)
 	if n <= 0 {
 		return "."
 	}
-	if n >= len(idx) {
-		return name
+	off := 0
+	for skip := dns.CountLabel(name) - n; skip > 0; skip-- {
+		off, _ = dns.NextLabel(name, off)
 	}
-	return name[idx[len(idx)-n]:]
+	return name[off:]
 }
 
 // commonAncestor is the longest name that is an ancestor of (or equal to)

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
-	"hash"
 	"strings"
 	"sync"
 	"time"
@@ -259,39 +258,47 @@ func verifyRRset(b *Budget, now time.Time, rrset []dns.RR, sigs []*dns.RRSIG, si
 // the wildcard's no-closer-match proof) is still checked each time, before
 // this.
 func verifiedKey(k *dns.DNSKEY, sig *dns.RRSIG, rrset []dns.RR) ([32]byte, bool) {
-	bp := packBufs.Get().(*[]byte)
-	defer packBufs.Put(bp)
-	buf := *bp
-	h := sha256.New()
+	sp := keyBufs.Get().(*keyBuf)
+	defer keyBufs.Put(sp)
 	owner := canonical(rrset[0].Header().Name)
 	if int(sig.Labels) < dns.CountLabel(owner) {
 		owner = "*." + ancestorWithLabels(owner, int(sig.Labels))
 	}
-	if !hashRR(h, buf, k, canonical(k.Hdr.Name)) || !hashRR(h, buf, sig, owner) {
-		return [32]byte{}, false
+	in, ok := sp.appendRR(sp.in[:0], k, canonical(k.Hdr.Name))
+	if ok {
+		in, ok = sp.appendRR(in, sig, owner)
 	}
 	for _, rr := range rrset {
-		if !hashRR(h, buf, rr, owner) {
-			return [32]byte{}, false
+		if !ok {
+			break
 		}
+		in, ok = sp.appendRR(in, rr, owner)
 	}
-	var out [32]byte
-	h.Sum(out[:0])
-	return out, true
+	sp.in = in[:0] // keep what grew
+	if !ok {
+		return [32]byte{}, false
+	}
+	return sha256.Sum256(in), true
 }
 
-// packBufs are verifiedKey's scratch buffers (a record's wire form is at
-// most 64 KiB; DNSSEC records fit in far less).
-var packBufs = sync.Pool{New: func() any { b := make([]byte, dns.MaxMsgSize); return &b }}
+// keyBuf is verifiedKey's scratch: the hash input, and room to pack one
+// record (its wire form is at most 64 KiB; DNSSEC records fit in far less).
+type keyBuf struct {
+	in   []byte
+	pack [dns.MaxMsgSize]byte
+}
 
-// hashRR writes rr to h as owner (length-prefixed), then its type, class
-// and length-prefixed RDATA from its uncompressed wire form; the owner
-// it was packed with and its TTL are left out.
-func hashRR(h hash.Hash, buf []byte, rr dns.RR, owner string) bool {
-	n, err := dns.PackRR(rr, buf, 0, nil, false)
+var keyBufs = sync.Pool{New: func() any { return new(keyBuf) }}
+
+// appendRR appends to in owner (length-prefixed), then rr's type, class
+// and length-prefixed RDATA from its uncompressed wire form: the owner it
+// was packed with and its TTL are left out.
+func (sp *keyBuf) appendRR(in []byte, rr dns.RR, owner string) ([]byte, bool) {
+	n, err := dns.PackRR(rr, sp.pack[:], 0, nil, false)
 	if err != nil {
-		return false
+		return in, false
 	}
+	buf := sp.pack[:n]
 	// Skip the packed owner: uncompressed labels up to the root's zero.
 	i := 0
 	for i < n && buf[i] != 0 {
@@ -299,15 +306,13 @@ func hashRR(h hash.Hash, buf []byte, rr dns.RR, owner string) bool {
 	}
 	i++ // the zero
 	if i+10 > n {
-		return false
+		return in, false
 	}
-	var l [2]byte
-	binary.BigEndian.PutUint16(l[:], uint16(len(owner)))
-	h.Write(l[:])
-	h.Write([]byte(owner))
-	h.Write(buf[i : i+4]) // type, class
-	h.Write(buf[i+8 : n]) // RDLENGTH, RDATA (the TTL skipped)
-	return true
+	in = binary.BigEndian.AppendUint16(in, uint16(len(owner)))
+	in = append(in, owner...)
+	in = append(in, buf[i:i+4]...) // type, class
+	in = append(in, buf[i+8:]...)  // RDLENGTH, RDATA (the TTL skipped)
+	return in, true
 }
 
 // dnskeyResult is the outcome of checking a zone's DNSKEY RRset against
