@@ -37,7 +37,12 @@
 // reason naming the limit; the chain entries it could not finish are not
 // cached as secure. Only validations that reach the cryptography count: a
 // signature whose tag, algorithm, signer or window cannot match costs
-// nothing and is skipped.
+// nothing and is skipped, and neither does one that verified before: a
+// bounded memo keyed by a SHA-256 of the key, the RRSIG and the signed data
+// as RFC 4035 section 5.3.2 rebuilds it (so one wildcard's signature
+// verifies once for all the names it answers) remembers successes only;
+// the window, the labels and signer against the name asked, and any
+// wildcard proof are checked every time.
 //
 // Time comes from Config.Now; Config.OverrideDate pins the instant
 // signature windows are checked against (as Unbound's val-override-date),
