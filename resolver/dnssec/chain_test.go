@@ -167,6 +167,41 @@ func TestKeyCache(t *testing.T) {
 	}
 }
 
+// TestKeyCacheSignatureLifetime: a validated DNSKEY RRset is trusted no
+// longer than its RRSIG is valid (RFC 4035 section 5.3.3), even when its
+// TTL is longer: the keys are fetched and verified again once the
+// signature expired.
+func TestKeyCacheSignatureLifetime(t *testing.T) {
+	w := newWorld(t, dns.ECDSAP256SHA256)
+	now := testNow
+	v := w.validator(t, func(c *Config) { c.Now = func() time.Time { return now } })
+	short := *w.example
+	short.expiry = testNow.Add(30 * time.Minute) // the DNSKEY TTL is 1h
+	set := []dns.RR{w.example.ksk, w.example.zsk}
+	w.net.set("example.", dns.TypeDNSKEY, "example.", 0, append(set[:2:2], short.sigWith(t, short.ksk, short.kskPriv, set)), nil)
+	a := reply("www.example.", dns.TypeA, 0, w.example.sign(t, rr(t, "www.example. 300 IN A 192.0.2.1")), nil)
+	validate := func(at time.Duration) Result {
+		now = testNow.Add(at)
+		return v.Validate(context.Background(), v.NewBudget(), "www.example.", dns.TypeA, a, "example.")
+	}
+	for _, at := range []time.Duration{0, 20 * time.Minute} {
+		if got := validate(at); got.Status != Secure {
+			t.Fatalf("at +%v: %v", at, got)
+		}
+	}
+	if n := w.net.count("example.", dns.TypeDNSKEY); n != 1 {
+		t.Fatalf("DNSKEY of example. fetched %d times within its signature's life, want 1", n)
+	}
+	// Past the signature, before the TTL: the cached keys are gone, and
+	// the same RRset, fetched again, no longer verifies.
+	if got := validate(40 * time.Minute); got.Status != Bogus || got.EDE != EDESignatureExpired {
+		t.Fatalf("at +40m with the expired DNSKEY signature: %v, want bogus, signature expired", got)
+	}
+	if n := w.net.count("example.", dns.TypeDNSKEY); n != 2 {
+		t.Fatalf("DNSKEY of example. fetched %d times, want 2 (refetched when its signature expired)", n)
+	}
+}
+
 // TestOverrideDate: recorded signatures validate at the overridden date
 // and expire at the real one (Unbound's val-override-date).
 func TestOverrideDate(t *testing.T) {
