@@ -128,8 +128,18 @@ type DOTServer struct {
 
 // ServeDOT starts a DOTServer on ip (port chosen by the kernel) with cert,
 // answering every A question with the address answer, as a recursive
-// server would (RA); it stops when the test ends.
+// server would (RA); it stops when the test ends. It closes a connection
+// after 128 queries (miekg/dns's default).
 func ServeDOT(t testing.TB, ip string, cert tls.Certificate, answer string) *DOTServer {
+	t.Helper()
+	return ServeDOTClosingAfter(t, ip, cert, answer, 0)
+}
+
+// ServeDOTClosingAfter is ServeDOT closing every connection after
+// maxQueries queries (0: miekg/dns's default, 128), queries pipelined
+// behind them unanswered: servers close connections when they like
+// (RFC 7766 6.2.3).
+func ServeDOTClosingAfter(t testing.TB, ip string, cert tls.Certificate, answer string, maxQueries int) *DOTServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
@@ -137,7 +147,7 @@ func ServeDOT(t testing.TB, ip string, cert tls.Certificate, answer string) *DOT
 	}
 	s := &DOTServer{Addr: netip.MustParseAddrPort(ln.Addr().String())}
 	tl := tls.NewListener(countingListener{ln, &s.Conns}, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-	srv := &dns.Server{Listener: tl, Net: "tcp-tls", Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+	srv := &dns.Server{Listener: tl, Net: "tcp-tls", MaxTCPQueries: maxQueries, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
 		s.Queries.Add(1)
 		m := new(dns.Msg)
 		m.SetReply(q)
