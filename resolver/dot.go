@@ -31,6 +31,11 @@ const (
 	// dotNewConnAt: a query opens another connection (up to dotMaxConns)
 	// rather than queue behind this many on the least busy one.
 	dotNewConnAt = 16
+	// dotMaxSends: a query caught on connections the server closes is
+	// written at most this many times, within its deadline (RFC 7766
+	// 6.2.4: clients SHOULD retry unanswered queries when the connection
+	// closes; the algorithm is left to them).
+	dotMaxSends = 3
 )
 
 var (
@@ -47,6 +52,15 @@ var (
 	// they like: RFC 7766 6.2.3, miekg/dns after 128 queries): it is sent
 	// again on another connection.
 	errConnLost = errors.New("connection lost before the reply")
+	// errConnServedLost: errConnLost on a connection the server had been
+	// answering on: the server closing a connection it served (after so
+	// many queries, or busy: RFC 7766 6.2.3), not the server failing.
+	// Knot Resolver likewise penalizes a server only for a closed
+	// connection that never answered (session2_penalize, was_useful).
+	errConnServedLost = fmt.Errorf("%w on a connection the server had answered on", errConnLost)
+	// errConnUnsent: the connection closed between its choice and the
+	// query's write: nothing was sent, so it is no send to count.
+	errConnUnsent = fmt.Errorf("%w, before the query was written", errConnLost)
 )
 
 // dotPool is the DNS-over-TLS connections to one forward target.
@@ -106,15 +120,24 @@ func (p *dotPool) exchange(ctx context.Context, deadline time.Time, m *dns.Msg) 
 	if err := checkDestination("tcp-tls", p.server); err != nil {
 		return nil, err
 	}
-	for try := 0; ; try++ {
+	// RFC 7766 6.2.4: a query whose connection closed unanswered is sent
+	// again on another (a live one, or a new one): up to dotMaxSends
+	// writes, within the deadline. A connection found closed before the
+	// query was written costs no send; the picks are bounded all the same.
+	sends := 0
+	for picks := 1; ; picks++ {
 		c, err := p.conn(ctx, deadline)
 		if err != nil {
 			return nil, err
 		}
 		r, err := c.exchange(ctx, deadline, m)
-		// RFC 7766 6.2.1: a query whose connection closed unanswered
-		// may be sent again on a new one; once, within the deadline.
-		if err == nil || try > 0 || !errors.Is(err, errConnLost) || !time.Now().Before(deadline) {
+		if err == nil || !errors.Is(err, errConnLost) || !time.Now().Before(deadline) {
+			return r, err
+		}
+		if !errors.Is(err, errConnUnsent) {
+			sends++
+		}
+		if sends >= dotMaxSends || picks >= dotMaxSends+dotMaxConns {
 			return r, err
 		}
 	}
@@ -226,6 +249,7 @@ type dotConn struct {
 	pending  map[uint16]chan *dns.Msg // wire id -> the waiting exchange
 	nextID   uint16
 	lastRead time.Time // when a reply last arrived: a silent connection is dropped
+	answered bool      // a reply arrived on it: the server served it
 	err      error     // set once the connection is dead
 }
 
@@ -274,7 +298,7 @@ func (c *dotConn) exchange(ctx context.Context, deadline time.Time, m *dns.Msg) 
 	if c.err != nil {
 		err := c.err
 		c.mu.Unlock()
-		return nil, fmt.Errorf("tls %s: %w: %w", c.server, errConnLost, err)
+		return nil, fmt.Errorf("tls %s: %w: %w", c.server, errConnUnsent, err)
 	}
 	if len(c.pending) >= dotMaxPipeline {
 		c.mu.Unlock()
@@ -303,7 +327,7 @@ func (c *dotConn) exchange(ctx context.Context, deadline time.Time, m *dns.Msg) 
 		if isTimeout(err) {
 			return nil, fmt.Errorf("write tls %s: %w", c.server, err)
 		}
-		return nil, fmt.Errorf("write tls %s: %w: %w", c.server, errConnLost, err)
+		return nil, fmt.Errorf("write tls %s: %w: %w", c.server, c.lost(), err)
 	}
 
 	timer := time.NewTimer(time.Until(deadline))
@@ -317,7 +341,7 @@ func (c *dotConn) exchange(ctx context.Context, deadline time.Time, m *dns.Msg) 
 			if errors.Is(err, io.EOF) {
 				err = errConnClosed
 			}
-			return nil, fmt.Errorf("read tls %s: %w: %w", c.server, errConnLost, err)
+			return nil, fmt.Errorf("read tls %s: %w: %w", c.server, c.lost(), err)
 		}
 		r.Id = m.Id
 		return r, nil
@@ -337,6 +361,16 @@ func (c *dotConn) exchange(ctx context.Context, deadline time.Time, m *dns.Msg) 
 		c.fail(err)
 	}
 	return nil, fmt.Errorf("read tls %s: %w", c.server, err)
+}
+
+// lost is the error of a query written to c and lost with it.
+func (c *dotConn) lost() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.answered {
+		return errConnServedLost
+	}
+	return errConnLost
 }
 
 // readLoop reads replies and hands each to the exchange waiting for its id;
@@ -378,6 +412,7 @@ func (c *dotConn) readLoop() {
 		}
 		c.mu.Lock()
 		c.lastRead = time.Now()
+		c.answered = true
 		ch, ok := c.pending[r.Id]
 		if ok {
 			delete(c.pending, r.Id)

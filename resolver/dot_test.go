@@ -397,6 +397,60 @@ func TestDOTServerClosesConnections(t *testing.T) {
 	}
 }
 
+// TestDOTServerClosesBusyConnections: a target closing every connection
+// after a few queries, with more pipelined behind them (servers close
+// connections when they like, busy ones included: RFC 7766 6.2.3), is
+// not a failing server: under parallel load every resolution succeeds
+// (the caught queries are sent again, RFC 7766 6.2.4), none is refused
+// by the outstanding cap of a failing server, and the target is never
+// marked down.
+func TestDOTServerClosesBusyConnections(t *testing.T) {
+	ca := pkitest.NewCA(t, "corp test CA")
+	for _, tc := range []struct {
+		name       string
+		maxQueries int // per connection, then the server closes it
+		workers    int // resolutions in flight
+		each       int // resolutions per worker
+	}{
+		{"closes after 16", 16, 16, 40},
+		{"closes after 50", 50, 16, 40},
+		{"closes after 128 (miekg default)", 128, 16, 60},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := pkitest.ServeDOTClosingAfter(t, "127.0.0.1", ca.IssueNow(t, 2, "dns.corp.test").TLS, "198.18.7.7", tc.maxQueries)
+			r := dotResolver(t, srv.Addr, "dns.corp.test", ca)
+			if _, err := resolveA(r, "warm.corp.test."); err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			var failed atomic.Int64
+			for w := range tc.workers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range tc.each {
+						if _, err := resolveA(r, fmt.Sprintf("w%d-%d.corp.test.", w, i)); err != nil {
+							if failed.Add(1) <= 5 {
+								t.Error(err)
+							}
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			if n := failed.Load(); n > 0 {
+				t.Errorf("%d of %d resolutions failed", n, tc.workers*tc.each)
+			}
+			if q, c := srv.Queries.Load(), srv.Conns.Load(); c < 2 || q <= int64(tc.maxQueries) {
+				t.Errorf("%d queries over %d connections: the server's %d-query limit closed none (the test does not test)", q, c, tc.maxQueries)
+			}
+			if r.ForwardTargetDown(srv.Addr) {
+				t.Error("a server closing busy connections was marked down")
+			}
+		})
+	}
+}
+
 // FuzzDOTReader feeds a connection's reader whatever a server may send:
 // it never panics, every waiting query ends (answered or failed), and a
 // reply reaches only the query whose wire id it carries.

@@ -1199,7 +1199,13 @@ func (r *Resolver) exchange(ctx context.Context, st *state, srv netip.AddrPort, 
 			if forward {
 				thr = 1
 			}
-			r.failed(info, to, thr)
+			// A connection the server closed after serving it is not the
+			// server failing (RFC 7766 6.2.3): counting it would tighten
+			// the outstanding cap to MaxPerFailingServer and refuse the
+			// resolutions in flight (errBusy) until the next success.
+			if !errors.Is(err, errConnServedLost) {
+				r.failed(info, to, thr)
+			}
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("%s: %w: %w", name, ErrDeadline, ctx.Err())
 			}
