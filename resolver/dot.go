@@ -54,9 +54,9 @@ var (
 	errConnLost = errors.New("connection lost before the reply")
 	// errConnServedLost: errConnLost on a connection the server had been
 	// answering on: the server closing a connection it served (after so
-	// many queries, or busy: RFC 7766 6.2.3), not the server failing.
-	// Knot Resolver likewise penalizes a server only for a closed
-	// connection that never answered (session2_penalize, was_useful).
+	// many queries, idle or busy: RFC 7766 6.2.3, 6.2.4), not the server
+	// failing. Knot Resolver likewise penalizes a server only for a
+	// closed connection that never answered (session2_penalize).
 	errConnServedLost = fmt.Errorf("%w on a connection the server had answered on", errConnLost)
 	// errConnUnsent: the connection closed between its choice and the
 	// query's write: nothing was sent, so it is no send to count.

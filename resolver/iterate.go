@@ -1200,7 +1200,8 @@ func (r *Resolver) exchange(ctx context.Context, st *state, srv netip.AddrPort, 
 				thr = 1
 			}
 			// A connection the server closed after serving it is not the
-			// server failing (RFC 7766 6.2.3): counting it would tighten
+			// server failing (RFC 7766 6.2.3, 6.2.4: servers close connections,
+			// idle or not, when they like): counting it would tighten
 			// the outstanding cap to MaxPerFailingServer and refuse the
 			// resolutions in flight (errBusy) until the next success.
 			if !errors.Is(err, errConnServedLost) {
