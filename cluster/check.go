@@ -508,12 +508,13 @@ func (c *checker) zoneChanged(bz, hz *zones.Zone, refuse func(zones.Position, st
 	// same TTLs, are not a change. Keys are wire forms (fast on millions
 	// of records): without the TTL for deletions, with it for changes.
 	wp := newWirePacker()
-	// A change is mostly a few lines of a large file: the records before
-	// and after it are the same, in the same places, in both zones. A pair
-	// of equal records (same key with the TTL) taken out of both sides
-	// changes no count below (every count is a multiset difference), so
-	// only what lies between is compared as multisets. The lost apex NS
-	// are named in the order of the base zone, from the whole zones.
+	// A change is mostly a few lines of a large file: the other records
+	// are the same, in the same order, in both zones. A pair of equal
+	// records (same key with the TTL) taken out of both sides changes no
+	// count below (each is a multiset difference per key; an owner is
+	// counted by its key's form, ownerKey), so only what trimSame leaves
+	// is compared as multisets. The lost apex NS are named in the order of
+	// the base zone, from the whole zones.
 	br, hr := trimSame(bz.Records(), hz.Records())
 	return c.compareRecords(wp, bz, hz, br, hr, refuse)
 }
@@ -552,7 +553,7 @@ func (c *checker) compareRecords(wp *wirePacker, bz, hz *zones.Zone, br, hr []dn
 		if h.Rrtype == dns.TypeSOA && strings.EqualFold(h.Name, bz.Origin()) {
 			continue // a new serial is a change, not a deletion
 		}
-		removed[ownerType{strings.ToLower(h.Name), h.Rrtype}]++
+		removed[ownerType{ownerKey(h.Name), h.Rrtype}]++
 	}
 	deleted := 0
 	if len(removed) > 0 {
@@ -563,7 +564,7 @@ func (c *checker) compareRecords(wp *wirePacker, bz, hz *zones.Zone, br, hr []dn
 			if headKeys[k] > 0 {
 				headKeys[k]--
 				h := rr.Header()
-				added[ownerType{strings.ToLower(h.Name), h.Rrtype}]++
+				added[ownerType{ownerKey(h.Name), h.Rrtype}]++
 			}
 		}
 		for ot, n := range removed {
@@ -585,18 +586,61 @@ func (c *checker) compareRecords(wp *wirePacker, bz, hz *zones.Zone, br, hr []dn
 	return deleted
 }
 
-// trimSame returns base and head without the records they share at their
-// start and at their end: pairs of equal records at the same distance from
-// either end (equal as wirePacker.same says).
+// ownerKey is an owner name as the keys hold it: its wire form in lower
+// case (names written differently, escapes or case, are one owner).
+func ownerKey(name string) string {
+	var buf [256]byte
+	n, err := dns.PackDomainName(name, buf[:], 0, nil, false)
+	if err != nil {
+		return strings.ToLower(name)
+	}
+	for i := range n {
+		if c := buf[i]; c >= 'A' && c <= 'Z' {
+			buf[i] = c + 'a' - 'A'
+		}
+	}
+	return string(buf[:n])
+}
+
+// resyncWithin is how far trimSame looks ahead in either zone for the
+// record it stands at in the other, after two records differ.
+const resyncWithin = 8
+
+// trimSame returns what is left of base and head once pairs of equal
+// records (wirePacker.same) are taken out of both. It walks both in file
+// order and, where they differ, looks a few records ahead in each for the
+// next pair (a line added, removed or changed); a zone rewritten
+// throughout stops the search after a few comparisons per record and is
+// left whole. Which pairs it finds changes no result of compareRecords,
+// only how many records remain to be compared.
 func trimSame(base, head []dns.RR) ([]dns.RR, []dns.RR) {
-	a, b := newWirePacker(), newWirePacker()
-	for len(base) > 0 && len(head) > 0 && a.same(b, base[0], head[0]) {
-		base, head = base[1:], head[1:]
+	p, q := newWirePacker(), newWirePacker()
+	same := func(x, y dns.RR) bool { return p.same(q, x, y) }
+	var kb, kh []dns.RR // kept: not paired
+	i, j := 0, 0
+	budget := 4 * (len(base) + len(head)) // comparisons
+	for i < len(base) && j < len(head) && budget > 0 {
+		budget--
+		if same(base[i], head[j]) {
+			i, j = i+1, j+1
+			continue
+		}
+		resynced := false
+		for d := 1; d <= resyncWithin && !resynced; d++ {
+			budget -= 2
+			switch {
+			case i+d < len(base) && same(base[i+d], head[j]):
+				kb, i, resynced = append(kb, base[i:i+d]...), i+d, true
+			case j+d < len(head) && same(base[i], head[j+d]):
+				kh, j, resynced = append(kh, head[j:j+d]...), j+d, true
+			}
+		}
+		if !resynced {
+			kb, kh = append(kb, base[i]), append(kh, head[j])
+			i, j = i+1, j+1
+		}
 	}
-	for len(base) > 0 && len(head) > 0 && a.same(b, base[len(base)-1], head[len(head)-1]) {
-		base, head = base[:len(base)-1], head[:len(head)-1]
-	}
-	return base, head
+	return append(kb, base[i:]...), append(kh, head[j:]...)
 }
 
 // lostApexNS names the apex NS records of bz that hz does not have, in the
