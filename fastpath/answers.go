@@ -148,13 +148,16 @@ func BuildFrom(prev *Answers, snap *node.Snapshot, o BuildOptions) (*Answers, er
 		return a, nil
 	}
 	had := map[*zones.Zone]*zoneTable{}
+	hadOrigin := map[string]*zoneTable{}
 	if prev != nil {
 		for _, t := range prev.zones {
 			had[t.zone] = t
+			hadOrigin[t.zone.Origin()] = t
 		}
 	}
 	deps := zoneDeps(snap)
 	tables := make([]*zoneTable, len(zs))
+	reuse := make([]*ownerReuse, len(zs))
 	var todo []int
 	for i, z := range zs {
 		d := deps[z.Origin()]
@@ -163,6 +166,9 @@ func BuildFrom(prev *Answers, snap *node.Snapshot, o BuildOptions) (*Answers, er
 			continue
 		}
 		tables[i] = &zoneTable{zone: z, deps: d, owners: map[string]*ownerAnswers{}}
+		if t := hadOrigin[z.Origin()]; t != nil && t.deps == d {
+			reuse[i] = reusable(t, z)
+		}
 		todo = append(todo, i)
 	}
 	// Zones are independent: build the changed ones in parallel.
@@ -174,7 +180,7 @@ func BuildFrom(prev *Answers, snap *node.Snapshot, o BuildOptions) (*Answers, er
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				b := builder{t: tables[i], snap: snap, o: o, dedupe: map[string]*Prebuilt{}}
+				b := builder{t: tables[i], snap: snap, o: o, dedupe: map[string]*Prebuilt{}, reuse: reuse[i]}
 				if err := b.zone(); err != nil {
 					errs[i] = fmt.Errorf("zone %s: %w", zs[i].Origin(), err)
 				}
@@ -249,6 +255,58 @@ type builder struct {
 	dedupe map[string]*Prebuilt // identical responses share one body
 	buf    []byte
 	key    []byte
+	// reuse: the previous table of the zone, whose owners' answers may be
+	// taken as they are; nil: none.
+	reuse *ownerReuse
+}
+
+// ownerReuse is what a zone's table may take from the table of the
+// zone's previous version (same origin, same deps): the answers to the
+// types of an owner whose answers depend on nothing but its own RRsets,
+// when those did not change (zones.ChangedOwners). Such an owner is not
+// the apex (SOA, NS), has only types whose answer is the RRset alone
+// (selfContained: no CNAME chase, no additional section), and no zone cut
+// appeared or went (no NS or DS record changed): by RFC 1034 4.3.2 step 3
+// (as zones.Lookup implements it) its answer is then its RRset, packed
+// the same way. Its NODATA answer carries the SOA, which every change
+// bumps: that one is built again.
+type ownerReuse struct {
+	prev    *zoneTable
+	changed map[string]bool
+}
+
+// selfContained are the types whose answer at an existing name (not at
+// or below a cut) is the RRset and nothing else, and whose records
+// zones.ChangedOwners compares exactly as they are packed (no domain
+// names in the data, which it compares without regard to case).
+var selfContained = map[uint16]bool{dns.TypeA: true, dns.TypeAAAA: true, dns.TypeTXT: true}
+
+// reusable says what the table of zone z may take from prev, the table of
+// its previous version; nil: nothing.
+func reusable(prev *zoneTable, z *zones.Zone) *ownerReuse {
+	c, ok := zones.ChangedOwners(prev.zone, z)
+	if !ok || c.Types[dns.TypeNS] || c.Types[dns.TypeDS] {
+		return nil
+	}
+	return &ownerReuse{prev: prev, changed: c.Owners}
+}
+
+// answersOf returns the previous table's answers to on's types when they
+// may be reused (see ownerReuse), else nil.
+func (r *ownerReuse) answersOf(on zones.OwnerName, w string, origin string) *ownerAnswers {
+	if r == nil || on.Name == origin || r.changed[on.Name] || len(on.Types) == 0 {
+		return nil
+	}
+	for _, t := range on.Types {
+		if !selfContained[t] {
+			return nil
+		}
+	}
+	old := r.prev.owners[w]
+	if old == nil || old.slow || !slices.Equal(old.types, on.Types) {
+		return nil
+	}
+	return old
 }
 
 func (b *builder) owner(w string) *ownerAnswers {
@@ -309,7 +367,7 @@ func (b *builder) zone() error {
 	var wg sync.WaitGroup
 	for i := range parts {
 		part := names[i*len(names)/n : (i+1)*len(names)/n]
-		parts[i] = &builder{t: &zoneTable{zone: z, owners: make(map[string]*ownerAnswers, len(part))}, snap: b.snap, o: b.o, dedupe: make(map[string]*Prebuilt, len(part))}
+		parts[i] = &builder{t: &zoneTable{zone: z, owners: make(map[string]*ownerAnswers, len(part))}, snap: b.snap, o: b.o, dedupe: make(map[string]*Prebuilt, len(part)), reuse: b.reuse}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -352,8 +410,16 @@ func (b *builder) zone() error {
 			if oa.nodata != nil {
 				oa.nodata = one(oa.nodata)
 			}
-			for i := range oa.answers {
-				oa.answers[i] = one(oa.answers[i])
+			// oa.answers may be shared with the previous table (reused):
+			// written only in a copy.
+			copied := false
+			for i, p := range oa.answers {
+				if f := one(p); f != p {
+					if !copied {
+						oa.answers, copied = slices.Clone(oa.answers), true
+					}
+					oa.answers[i] = f
+				}
 			}
 			b.t.owners[w] = oa
 		}
@@ -380,6 +446,12 @@ func (b *builder) owners(names []zones.OwnerName, marked map[string]*ownerAnswer
 		oa := b.owner(w)
 		if on.Cut || b.snap.ForwardedBelow(on.Name, origin) {
 			oa.slow = true
+			continue
+		}
+		if old := b.reuse.answersOf(on, w, origin); old != nil {
+			if err := b.reused(z, on, w, oa, old); err != nil {
+				return err
+			}
 			continue
 		}
 		hasCNAME := false
@@ -461,13 +533,8 @@ func (b *builder) response(z *zones.Zone, name string, qtype uint16, ans zones.A
 	// Identical responses (every NODATA of a zone, shared RRsets) share
 	// one body; the key includes the question length, which the
 	// compression offsets depend on.
-	kb := binary.BigEndian.AppendUint16(b.key[:0], uint16(off))
-	kb = binary.BigEndian.AppendUint16(kb, p.Flags)
-	kb = append(append(kb, p.Zone...), 0)
-	kb = append(kb, pkt[6:12]...) // counts
-	kb = append(kb, pkt[off:]...)
-	b.key = kb
-	key := string(kb)
+	p.Body = pkt[off:]
+	key := b.dedupeKey(off, p)
 	if old, ok := b.dedupe[key]; ok {
 		return old, nil
 	}
@@ -479,6 +546,54 @@ func (b *builder) response(z *zones.Zone, name string, qtype uint16, ans zones.A
 	b.t.responses++
 	b.t.bytes += len(p.Body)
 	return p, nil
+}
+
+// dedupeKey is the key of response p to a question ending at offset off:
+// what its bytes depend on.
+func (b *builder) dedupeKey(off int, p *Prebuilt) string {
+	kb := binary.BigEndian.AppendUint16(b.key[:0], uint16(off))
+	kb = binary.BigEndian.AppendUint16(kb, p.Flags)
+	kb = append(append(kb, p.Zone...), 0)
+	for _, c := range p.Counts {
+		kb = binary.BigEndian.AppendUint16(kb, c)
+	}
+	kb = append(kb, p.Body...)
+	b.key = kb
+	return string(kb)
+}
+
+// reused fills oa, the answers of owner on (wire name w) of zone z, with
+// old's answers to its types (ownerReuse says when they are the same) and
+// a NODATA built again. Each reused response is counted and shared as if
+// it had been built here: one object per distinct response.
+func (b *builder) reused(z *zones.Zone, on zones.OwnerName, w string, oa, old *ownerAnswers) error {
+	p, err := b.response(z, on.Name, dns.TypeNULL, z.Lookup(on.Name, dns.TypeNULL), true)
+	if err != nil {
+		return err
+	}
+	if p != nil && p.Rcode() == dns.RcodeSuccess && p.Counts[0] == 0 {
+		oa.nodata = p
+	}
+	off := headerLen + len(w) + 4
+	oa.types, oa.answers = old.types, old.answers // shared, never written
+	copied := false
+	for i, r := range old.answers {
+		key := b.dedupeKey(off, r)
+		first, ok := b.dedupe[key]
+		if !ok {
+			b.dedupe[key] = r
+			b.t.responses++
+			b.t.bytes += len(r.Body)
+			continue
+		}
+		if first != r {
+			if !copied {
+				oa.answers, copied = slices.Clone(old.answers), true
+			}
+			oa.answers[i] = first
+		}
+	}
+	return nil
 }
 
 func resultOf(ans zones.Answer) string {
