@@ -602,45 +602,15 @@ func ownerKey(name string) string {
 	return string(buf[:n])
 }
 
-// resyncWithin is how far trimSame looks ahead in either zone for the
-// record it stands at in the other, after two records differ.
-const resyncWithin = 8
-
 // trimSame returns what is left of base and head once pairs of equal
-// records (wirePacker.same) are taken out of both. It walks both in file
-// order and, where they differ, looks a few records ahead in each for the
-// next pair (a line added, removed or changed); a zone rewritten
-// throughout stops the search after a few comparisons per record and is
-// left whole. Which pairs it finds changes no result of compareRecords,
-// only how many records remain to be compared.
+// records (wirePacker.same) are taken out of both (zones.PairRecords: in
+// file order, a few records of look-ahead after a difference; a zone
+// rewritten throughout is left mostly whole). Which pairs it finds changes
+// no result of compareRecords, only how many records remain to compare.
 func trimSame(base, head []dns.RR) ([]dns.RR, []dns.RR) {
 	p, q := newWirePacker(), newWirePacker()
-	same := func(x, y dns.RR) bool { return p.same(q, x, y) }
-	var kb, kh []dns.RR // kept: not paired
-	i, j := 0, 0
-	budget := 4 * (len(base) + len(head)) // comparisons
-	for i < len(base) && j < len(head) && budget > 0 {
-		budget--
-		if same(base[i], head[j]) {
-			i, j = i+1, j+1
-			continue
-		}
-		resynced := false
-		for d := 1; d <= resyncWithin && !resynced; d++ {
-			budget -= 2
-			switch {
-			case i+d < len(base) && same(base[i+d], head[j]):
-				kb, i, resynced = append(kb, base[i:i+d]...), i+d, true
-			case j+d < len(head) && same(base[i], head[j+d]):
-				kh, j, resynced = append(kh, head[j:j+d]...), j+d, true
-			}
-		}
-		if !resynced {
-			kb, kh = append(kb, base[i]), append(kh, head[j])
-			i, j = i+1, j+1
-		}
-	}
-	return append(kb, base[i:]...), append(kh, head[j:]...)
+	b, h, _ := zones.PairRecords(base, head, func(x, y dns.RR) bool { return p.same(q, x, y) })
+	return b, h
 }
 
 // lostApexNS names the apex NS records of bz that hz does not have, in the

@@ -16,64 +16,65 @@ type Changes struct {
 	Types map[uint16]bool
 }
 
-// changedWithin is how far ChangedOwners looks ahead in either version for
-// the record it stands at in the other, after two records differ.
-const changedWithin = 8
+// pairWithin is how far PairRecords looks ahead in either list for the
+// record it stands at in the other, after two records differ.
+const pairWithin = 8
 
-// ChangedOwners compares two versions of a zone record by record, in file
-// order: where they differ it looks a few records ahead in each for the
-// next pair of equal records (a line added, removed or changed). Every
-// record of an owner outside Owners is in both versions, equal, in the same
-// order relative to the owner's other records, so the owner's RRsets are
-// the same. Equal is the same owner name as written, type, class, TTL and
-// data as dns.IsDuplicate compares it (names in the data without regard to
-// case). ok is false when the versions differ too much to say cheaply (a
-// few comparisons per record).
-func ChangedOwners(old, cur *Zone) (c Changes, ok bool) {
-	c = Changes{Owners: map[string]bool{}, Types: map[uint16]bool{}}
-	a, b := old.Records(), cur.Records()
-	changed := func(rr dns.RR) {
-		h := rr.Header()
-		c.Owners[strings.ToLower(h.Name)] = true
-		c.Types[h.Rrtype] = true
-	}
+// PairRecords takes out of a and b the pairs of records same says are
+// equal, walking both in order: where they differ it looks a few records
+// ahead in each for the next pair (a line added, removed or changed), so
+// the records paired keep their order in both. It returns what is left of
+// each, in order; complete is false when the lists differ too much to
+// compare cheaply (a few comparisons per record): the rest of both is then
+// left unpaired.
+func PairRecords(a, b []dns.RR, same func(x, y dns.RR) bool) (restA, restB []dns.RR, complete bool) {
 	i, j := 0, 0
 	budget := 4 * (len(a) + len(b))
 	for i < len(a) && j < len(b) {
 		if budget--; budget < 0 {
-			return c, false
+			return append(restA, a[i:]...), append(restB, b[j:]...), false
 		}
-		if sameRecord(a[i], b[j]) {
+		if same(a[i], b[j]) {
 			i, j = i+1, j+1
 			continue
 		}
-		resynced := false
-		for d := 1; d <= changedWithin && !resynced; d++ {
+		paired := false
+		for d := 1; d <= pairWithin && !paired; d++ {
 			budget -= 2
 			switch {
-			case i+d < len(a) && sameRecord(a[i+d], b[j]):
-				for _, rr := range a[i : i+d] {
-					changed(rr)
-				}
-				i, resynced = i+d, true
-			case j+d < len(b) && sameRecord(a[i], b[j+d]):
-				for _, rr := range b[j : j+d] {
-					changed(rr)
-				}
-				j, resynced = j+d, true
+			case i+d < len(a) && same(a[i+d], b[j]):
+				restA, i, paired = append(restA, a[i:i+d]...), i+d, true
+			case j+d < len(b) && same(a[i], b[j+d]):
+				restB, j, paired = append(restB, b[j:j+d]...), j+d, true
 			}
 		}
-		if !resynced {
-			changed(a[i])
-			changed(b[j])
+		if !paired {
+			restA, restB = append(restA, a[i]), append(restB, b[j])
 			i, j = i+1, j+1
 		}
 	}
-	for _, rr := range a[i:] {
-		changed(rr)
+	return append(restA, a[i:]...), append(restB, b[j:]...), true
+}
+
+// ChangedOwners compares two versions of a zone record by record, in file
+// order (PairRecords): every record of an owner outside Owners is in both
+// versions, equal, in the same order relative to the owner's other
+// records, so the owner's RRsets are the same. Equal is the same owner
+// name as written, type, class, TTL and data as dns.IsDuplicate compares it
+// (names in the data without regard to case). ok is false when the
+// versions differ too much to say cheaply.
+func ChangedOwners(old, cur *Zone) (c Changes, ok bool) {
+	restOld, restCur, ok := PairRecords(old.Records(), cur.Records(), sameRecord)
+	if !ok {
+		return Changes{}, false
 	}
-	for _, rr := range b[j:] {
-		changed(rr)
+	c = Changes{Owners: map[string]bool{}, Types: map[uint16]bool{}}
+	for _, rs := range [][]dns.RR{restOld, restCur} {
+		for _, rr := range rs {
+			h := rr.Header()
+			c.Owners[strings.ToLower(h.Name)] = true
+			c.Types[h.Rrtype] = true
+		}
 	}
 	return c, true
 }
