@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"path"
@@ -507,9 +508,23 @@ func (c *checker) zoneChanged(bz, hz *zones.Zone, refuse func(zones.Position, st
 	// same TTLs, are not a change. Keys are wire forms (fast on millions
 	// of records): without the TTL for deletions, with it for changes.
 	wp := newWirePacker()
-	headKeys := make(map[string]int, hz.Len())
-	headTTL := make(map[string]int, hz.Len())
-	for _, rr := range hz.Records() {
+	// A change is mostly a few lines of a large file: the other records
+	// are the same, in the same order, in both zones. A pair of equal
+	// records (same key with the TTL) taken out of both sides changes no
+	// count below (each is a multiset difference per key; an owner is
+	// counted by its key's form, ownerKey), so only what trimSame leaves
+	// is compared as multisets. The lost apex NS are named in the order of
+	// the base zone, from the whole zones.
+	br, hr := trimSame(bz.Records(), hz.Records())
+	return c.compareRecords(wp, bz, hz, br, hr, refuse)
+}
+
+// compareRecords is zoneChanged on br and hr, the records of bz and hz
+// that may differ (all of them, or what trimSame left).
+func (c *checker) compareRecords(wp *wirePacker, bz, hz *zones.Zone, br, hr []dns.RR, refuse func(zones.Position, string, string, ...any)) int {
+	headKeys := make(map[string]int, len(hr))
+	headTTL := make(map[string]int, len(hr))
+	for _, rr := range hr {
 		k, kt := wp.wireKeys(rr)
 		headKeys[k]++
 		headTTL[kt]++
@@ -523,8 +538,7 @@ func (c *checker) zoneChanged(bz, hz *zones.Zone, refuse func(zones.Position, st
 		rtype uint16
 	}
 	removed := map[ownerType]int{}
-	var apexNS []string
-	for _, rr := range bz.Records() {
+	for _, rr := range br {
 		k, kt := wp.wireKeys(rr)
 		if headTTL[kt] > 0 {
 			headTTL[kt]--
@@ -539,21 +553,18 @@ func (c *checker) zoneChanged(bz, hz *zones.Zone, refuse func(zones.Position, st
 		if h.Rrtype == dns.TypeSOA && strings.EqualFold(h.Name, bz.Origin()) {
 			continue // a new serial is a change, not a deletion
 		}
-		removed[ownerType{strings.ToLower(h.Name), h.Rrtype}]++
-		if h.Rrtype == dns.TypeNS && strings.EqualFold(h.Name, bz.Origin()) {
-			apexNS = append(apexNS, rr.(*dns.NS).Ns)
-		}
+		removed[ownerType{ownerKey(h.Name), h.Rrtype}]++
 	}
 	deleted := 0
 	if len(removed) > 0 {
 		// What is left in headKeys was added by this revision.
 		added := map[ownerType]int{}
-		for _, rr := range hz.Records() {
+		for _, rr := range hr {
 			k, _ := wp.wireKeys(rr)
 			if headKeys[k] > 0 {
 				headKeys[k]--
 				h := rr.Header()
-				added[ownerType{strings.ToLower(h.Name), h.Rrtype}]++
+				added[ownerType{ownerKey(h.Name), h.Rrtype}]++
 			}
 		}
 		for ot, n := range removed {
@@ -569,10 +580,66 @@ func (c *checker) zoneChanged(bz, hz *zones.Zone, refuse func(zones.Position, st
 	if bs, hs := bz.SOA(), hz.SOA(); changed && bs != nil && hs != nil && !serialIncreased(bs.Serial, hs.Serial) {
 		c.errorf(zonePos(hz, dns.TypeSOA), RuleSerial, "zone %s changed but its SOA serial did not increase (%d in the base revision, %d now)", hz.Origin(), bs.Serial, hs.Serial)
 	}
-	if len(apexNS) > 0 {
+	if apexNS := lostApexNS(wp, bz, hz); len(apexNS) > 0 {
 		refuse(zonePos(hz, dns.TypeNS), RuleApexNSDeleted, "zone %s loses apex NS %s", hz.Origin(), strings.Join(apexNS, ", "))
 	}
 	return deleted
+}
+
+// ownerKey is an owner name as the keys hold it: its wire form in lower
+// case (names written differently, escapes or case, are one owner).
+func ownerKey(name string) string {
+	var buf [256]byte
+	n, err := dns.PackDomainName(name, buf[:], 0, nil, false)
+	if err != nil {
+		return strings.ToLower(name)
+	}
+	for i := range n {
+		if c := buf[i]; c >= 'A' && c <= 'Z' {
+			buf[i] = c + 'a' - 'A'
+		}
+	}
+	return string(buf[:n])
+}
+
+// trimSame returns what is left of base and head once pairs of equal
+// records (wirePacker.same) are taken out of both (zones.PairRecords: in
+// file order, a few records of look-ahead after a difference; a zone
+// rewritten throughout is left mostly whole). Which pairs it finds changes
+// no result of compareRecords, only how many records remain to compare.
+func trimSame(base, head []dns.RR) ([]dns.RR, []dns.RR) {
+	p, q := newWirePacker(), newWirePacker()
+	b, h, _ := zones.PairRecords(base, head, func(x, y dns.RR) bool { return p.same(q, x, y) })
+	return b, h
+}
+
+// lostApexNS names the apex NS records of bz that hz does not have, in the
+// order of bz (a record bz holds n times and hz m times is lost n-m times,
+// its last occurrences).
+func lostApexNS(wp *wirePacker, bz, hz *zones.Zone) []string {
+	apex := func(rr dns.RR, origin string) bool {
+		h := rr.Header()
+		return h.Rrtype == dns.TypeNS && strings.EqualFold(h.Name, origin)
+	}
+	have := map[string]int{}
+	for _, rr := range hz.Records() {
+		if apex(rr, hz.Origin()) {
+			k, _ := wp.wireKeys(rr)
+			have[k]++
+		}
+	}
+	var lost []string
+	for _, rr := range bz.Records() {
+		if !apex(rr, bz.Origin()) {
+			continue
+		}
+		if k, _ := wp.wireKeys(rr); have[k] > 0 {
+			have[k]--
+			continue
+		}
+		lost = append(lost, rr.(*dns.NS).Ns)
+	}
+	return lost
 }
 
 // wirePacker packs one record at a time into scratch space, through
@@ -589,17 +656,52 @@ func newWirePacker() *wirePacker { return &wirePacker{buf: make([]byte, 0, 1<<16
 // wireKeys identifies a record by its uncompressed wire form with the owner
 // name in lower case: key without the TTL, keyTTL with it.
 func (p *wirePacker) wireKeys(rr dns.RR) (key, keyTTL string) {
+	w, ttlAt, ok := p.wire(rr)
+	if !ok {
+		k := recordKey(rr)
+		return k, fmt.Sprintf("%s %d", k, rr.Header().Ttl)
+	}
+	keyTTL = string(w)
+	w[ttlAt], w[ttlAt+1], w[ttlAt+2], w[ttlAt+3] = 0, 0, 0, 0
+	return string(w), keyTTL
+}
+
+// same reports whether x and y have the same keyTTL (wireKeys); q is a
+// second packer for y. It errs towards false: records that do not pack
+// are never the same.
+func (p *wirePacker) same(q *wirePacker, x, y dns.RR) bool {
+	if x == y {
+		return true
+	}
+	// The common case without packing: two A records written alike.
+	if a, ok := x.(*dns.A); ok {
+		b, ok := y.(*dns.A)
+		if !ok || a.Hdr.Name != b.Hdr.Name || a.Hdr.Rrtype != b.Hdr.Rrtype || a.Hdr.Class != b.Hdr.Class || a.Hdr.Ttl != b.Hdr.Ttl {
+			return false
+		}
+		// An A record's wire rdata is its address's 4-byte form.
+		a4, b4 := a.A.To4(), b.A.To4()
+		return a4 != nil && b4 != nil && a4.Equal(b4)
+	}
+	wx, _, okx := p.wire(x)
+	wy, _, oky := q.wire(y)
+	return okx && oky && bytes.Equal(wx, wy)
+}
+
+// wire packs rr: its uncompressed wire form with the owner name in lower
+// case, and where its TTL is in it; ok is false when it does not pack.
+// The bytes are p's scratch space, valid until the next call.
+func (p *wirePacker) wire(rr dns.RR) (w []byte, ttlAt int, ok bool) {
 	p.msg.Answer = append(p.msg.Answer[:0], rr)
 	out, err := p.msg.PackBuffer(p.buf[:cap(p.buf)])
 	p.msg.Answer[0] = nil
 	if err != nil || len(out) < 12 {
-		k := recordKey(rr)
-		return k, fmt.Sprintf("%s %d", k, rr.Header().Ttl)
+		return nil, 0, false
 	}
 	if cap(out) > cap(p.buf) {
 		p.buf = out[:0]
 	}
-	w := out[12:] // after the message header
+	w = out[12:] // after the message header
 	// lower-case the owner name: labels up to the root label
 	i := 0
 	for i < len(w) && w[i] != 0 {
@@ -612,14 +714,11 @@ func (p *wirePacker) wireKeys(rr dns.RR) (key, keyTTL string) {
 		i += l + 1
 	}
 	// owner, 0, type(2) class(2) ttl(4) rdlength(2) rdata
-	ttlAt := i + 1 + 4
+	ttlAt = i + 1 + 4
 	if ttlAt+4 > len(w) {
-		k := recordKey(rr)
-		return k, fmt.Sprintf("%s %d", k, rr.Header().Ttl)
+		return nil, 0, false
 	}
-	keyTTL = string(w)
-	w[ttlAt], w[ttlAt+1], w[ttlAt+2], w[ttlAt+3] = 0, 0, 0, 0
-	return string(w), keyTTL
+	return w, ttlAt, true
 }
 
 // zonePos is the position of the first apex record of type t, or the file.

@@ -2,10 +2,16 @@ package cluster
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/cluster/model"
+	"github.com/gitops-dns/resolverd/zones"
 )
 
 func TestCheckGood(t *testing.T) {
@@ -163,5 +169,133 @@ func TestWireKeysLeaveRecordsAlone(t *testing.T) {
 	newWirePacker().wireKeys(rr)
 	if *rr.Header() != *before.Header() {
 		t.Errorf("wireKeys wrote the record: %+v, was %+v", rr.Header(), before.Header())
+	}
+}
+
+// The records trimSame takes out (equal at the start and the end of both
+// zones) change nothing zoneChanged finds: on random pairs of zones (owner
+// case, TTLs, duplicates, reordered, added and removed records, apex NS
+// lost, serials), comparing what is left gives the findings and the
+// deleted count of comparing everything.
+func TestTrimSameChangesNothing(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 1))
+	line := func() string {
+		owner := []string{"@", "www", "WWW", "db", "mail", "h1", "H1", "x.sub"}[r.IntN(8)]
+		ttl := []string{"", "300 ", "600 "}[r.IntN(3)]
+		switch r.IntN(7) {
+		case 0:
+			return fmt.Sprintf("%s %sIN AAAA 2001:db8::%d", owner, ttl, r.IntN(4))
+		case 1:
+			return fmt.Sprintf("%s %sIN TXT \"t%d\"", owner, ttl, r.IntN(3))
+		case 2:
+			return fmt.Sprintf("%s %sIN MX 10 %s", owner, ttl, []string{"mail", "MAIL", "mx.corp.internal."}[r.IntN(3)])
+		case 3:
+			return fmt.Sprintf("@ %sIN NS %s", ttl, []string{"ns3.corp.internal.", "NS3.corp.internal.", "ns4.corp.internal."}[r.IntN(3)])
+		}
+		return fmt.Sprintf("%s %sIN A 198.18.0.%d", owner, ttl, r.IntN(4))
+	}
+	text := func(serial int, lines []string) string {
+		return fmt.Sprintf("$ORIGIN example.\n$TTL 300\n@ IN SOA ns1.corp.internal. h.corp.internal. %d 3600 600 1209600 300\n@ IN NS ns1.corp.internal.\n@ IN NS ns2.corp.internal.\n%s\n", serial, strings.Join(lines, "\n"))
+	}
+	trimmed := 0
+	for i := range 2000 {
+		base := make([]string, 5+r.IntN(30))
+		for j := range base {
+			base[j] = line()
+		}
+		head := slices.Clone(base)
+		// where: a place in head, at either end half of the time (where
+		// trimSame stops).
+		where := func(n int) int {
+			switch r.IntN(4) {
+			case 0:
+				return 0
+			case 1:
+				return max(0, n-1)
+			}
+			return r.IntN(max(1, n))
+		}
+		for range 1 + r.IntN(2)*r.IntN(3) {
+			j := where(len(head))
+			switch k := r.IntN(9); {
+			case k == 0 && len(head) > 0:
+				head = slices.Delete(head, j, j+1)
+			case k == 1:
+				head = slices.Insert(head, where(len(head)+1), line())
+			case k == 2 && len(head) > 1:
+				j = min(j, len(head)-2)
+				head[j], head[j+1] = head[j+1], head[j]
+			case k == 3 && len(head) > 0:
+				head = slices.Insert(head, where(len(head)+1), head[j]) // a duplicate
+			case k == 4: // the TTL alone
+				head[j] = strings.Replace(strings.Replace(strings.Replace(head[j], " IN ", " 900 IN ", 1), " 300 900 ", " 300 ", 1), " 600 900 ", " 300 ", 1)
+			case k == 5: // the owner's case alone
+				if o, rest, ok := strings.Cut(head[j], " "); ok {
+					head[j] = strings.ToUpper(o) + " " + rest
+				}
+			case k == 6: // the last digit of the data alone
+				if i := strings.LastIndexAny(head[j], "0123"); i > 0 {
+					head[j] = head[j][:i] + string("1230"[head[j][i]-'0']) + head[j][i+1:]
+				}
+			case k == 7: // the case of a name in the data alone
+				head[j] = strings.Replace(head[j], "mail", "MAIL", 1)
+			default:
+				head[j] = line()
+			}
+		}
+		bText := text(1, base)
+		if r.IntN(4) == 0 {
+			bText = strings.Replace(bText, "@ IN NS ns2.corp.internal.\n", "", 1) + "@ IN NS ns2.corp.internal.\n"
+		}
+		hText := text(1+r.IntN(2), head) // the serial often forgotten
+		if r.IntN(4) == 0 {
+			hText = strings.Replace(hText, "@ IN NS ns1.corp.internal.\n", "", 1)
+		}
+		bz, _ := zones.Parse("b.zone", "example.", []byte(bText))
+		hz, _ := zones.Parse("h.zone", "example.", []byte(hText))
+		run := func(trim bool) ([]zones.Finding, int) {
+			c := &checker{rev: &model.Revision{}}
+			refuse := func(pos zones.Position, rule, format string, args ...any) { c.errorf(pos, rule, format, args...) }
+			br, hr := bz.Records(), hz.Records()
+			if trim {
+				br, hr = trimSame(br, hr)
+				if len(br) < bz.Len() {
+					trimmed++
+				}
+			}
+			d := c.compareRecords(newWirePacker(), bz, hz, br, hr, refuse)
+			return c.out, d
+		}
+		wantF, wantD := run(false)
+		gotF, gotD := run(true)
+		if gotD != wantD || !reflect.DeepEqual(gotF, wantF) {
+			t.Fatalf("case %d: trimmed: %d deleted, %v; whole: %d deleted, %v\nbase:\n%s\nhead:\n%s", i, gotD, gotF, wantD, wantF, bText, hText)
+		}
+	}
+	if trimmed < 1000 {
+		t.Fatalf("only %d cases of 2000 trimmed anything: the test compares too little", trimmed)
+	}
+}
+
+// trimSame's "same" is the key with the TTL: owner case, TTL, address and
+// rdata name case each make two records different.
+func TestWirePackerSame(t *testing.T) {
+	p, q := newWirePacker(), newWirePacker()
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"www.example. 300 IN A 198.18.0.1", "www.example. 300 IN A 198.18.0.1", true},
+		{"www.example. 300 IN A 198.18.0.1", "WWW.example. 300 IN A 198.18.0.1", false}, // conservative: not written alike
+		{"www.example. 300 IN A 198.18.0.1", "www.example. 600 IN A 198.18.0.1", false},
+		{"www.example. 300 IN A 198.18.0.1", "www.example. 300 IN A 198.18.0.2", false},
+		{"www.example. 300 IN A 198.18.0.1", "www.example. 300 IN AAAA ::ffff:198.18.0.1", false},
+		{"www.example. 300 IN MX 10 mail.example.", "www.example. 300 IN MX 10 mail.example.", true},
+		{"www.example. 300 IN MX 10 mail.example.", "www.example. 300 IN MX 10 MAIL.example.", false},
+		{"WWW.example. 300 IN MX 10 mail.example.", "www.example. 300 IN MX 10 mail.example.", true}, // the key's owner is lower case
+	} {
+		if got := p.same(q, mustRR(tc.a), mustRR(tc.b)); got != tc.want {
+			t.Errorf("same(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
 	}
 }

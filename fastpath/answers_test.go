@@ -1,11 +1,13 @@
 package fastpath
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"reflect"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -390,5 +392,133 @@ func TestBuildInParts(t *testing.T) {
 	}
 	if len(seen) != parts.Responses {
 		t.Errorf("%d distinct responses referenced, %d built", len(seen), parts.Responses)
+	}
+}
+
+// TestBuildFromReusesUnchangedOwners: within a changed zone, the answers
+// of an owner whose RRsets (A, AAAA, TXT only) did not change are taken
+// from the previous table, and the result equals a build from scratch
+// whatever changed: addresses, TTLs, owner case, order, chase targets,
+// additional-section targets, cuts, wildcards, a zone rewritten, a large
+// zone in parts; the previous table is left as it was.
+func TestBuildFromReusesUnchangedOwners(t *testing.T) {
+	head := "$ORIGIN example.internal.\n$TTL 300\n"
+	soa := func(serial int) string {
+		return fmt.Sprintf("@ IN SOA ns1 hostmaster %d 3600 600 1209600 300\n@ IN NS ns1\nns1 IN A 198.18.0.1\n", serial)
+	}
+	body := "www IN A 198.18.0.2\nwww IN TXT \"hello\"\nmulti IN A 198.18.0.3\nmulti IN A 198.18.0.4\nv6 IN AAAA 2001:db8::1\n" +
+		"mx IN MX 10 mail\nmail IN A 198.18.0.5\nalias IN CNAME www\nsub IN NS ns.sub\nns.sub IN A 198.18.0.6\n*.wild IN A 198.18.0.7\n"
+	for i := range 40 {
+		body += fmt.Sprintf("h%d IN A 10.0.0.%d\n", i, i)
+	}
+	large := ""
+	for i := range 3 * ownersPerPart {
+		if i%5 == 0 { // identical responses, across parts too
+			large += fmt.Sprintf("p%d IN A 10.2.0.1\n", i)
+			continue
+		}
+		large += fmt.Sprintf("p%d IN A 10.1.%d.%d\n", i, i/250, i%250)
+	}
+	// sameAs changes the addresses of owners p<i> to the one p0, p5, p10...
+	// answer: their responses are those of reused owners.
+	sameAs := func(text string, is ...int) string {
+		for _, i := range is {
+			text = strings.Replace(text, fmt.Sprintf("p%d IN A 10.1.%d.%d\n", i, i/250, i%250), fmt.Sprintf("p%d IN A 10.2.0.1\n", i), 1)
+		}
+		return text
+	}
+	zone := func(text string) *zones.Zone {
+		z, fs := zones.Parse("example.zone", "example.internal.", []byte(text))
+		if zones.HasErrors(fs) {
+			t.Fatalf("%v", fs)
+		}
+		return z
+	}
+	snap := func(z *zones.Zone) *node.Snapshot { return &node.Snapshot{Authority: zones.NewAuthority(z)} }
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	rewritten := ""
+	for i := range 40 {
+		rewritten += fmt.Sprintf("h%d IN A 10.9.9.%d\n", i, i)
+	}
+	for _, tc := range []struct {
+		name        string
+		base, head  string
+		reused, not []string // owners whose answers must (not) be the previous ones
+	}{
+		{"one address and the serial", body, strings.Replace(body, "10.0.0.7\n", "10.0.0.77\n", 1), []string{"h8", "www", "multi", "v6"}, []string{"h7", "mx", "alias"}},
+		{"a TTL", body, strings.Replace(body, "www IN A", "www 600 IN A", 1), []string{"h1"}, []string{"www"}},
+		{"an additional-section target", body, strings.Replace(body, "198.18.0.5", "198.18.0.55", 1), []string{"h1"}, []string{"mail", "mx"}},
+		{"a CNAME target's address", body, strings.Replace(body, "198.18.0.2", "198.18.0.22", 1), []string{"h1", "multi"}, []string{"www", "alias"}},
+		{"owner case", body, strings.Replace(body, "h8 IN", "H8 IN", 1), []string{"h9"}, []string{"h8"}},
+		{"order within an RRset", body, strings.Replace(body, "multi IN A 198.18.0.3\nmulti IN A 198.18.0.4", "multi IN A 198.18.0.4\nmulti IN A 198.18.0.3", 1), []string{"h1"}, []string{"multi"}},
+		{"a record added to an owner", body, body + "multi IN A 198.18.0.9\n", []string{"h1"}, []string{"multi"}},
+		{"a name below an owner, and a wildcard", body, body + "x.h10 IN A 10.0.1.1\n*.h11 IN A 10.0.1.2\n", []string{"h10", "h11"}, nil},
+		{"a line at the top", body, "first IN A 10.0.2.1\n" + body, []string{"h1", "www"}, nil},
+		{"a cut appears", body, body + "h12 IN NS ns.sub\n", nil, []string{"h1", "h12"}},
+		{"rewritten", body, rewritten, nil, []string{"h1"}},
+		{"large, in parts", body + large, strings.Replace(body+large, "p100 IN A", "p100 600 IN A", 1), []string{"p101", "h1"}, []string{"p100"}},
+		{"large, changed to what others answer", body + large, sameAs(body+large, 1, 2, 3, 4, 6, 7, 8, 9, 11, 12, 13), []string{"p101", "h1"}, []string{"p7"}},
+		{"large, shifted", body + large, "first IN A 10.0.2.1\n" + body + strings.Replace(large, "p7 IN A 10.1.0.7\n", "", 1), []string{"p8", "h1"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			first := snap(zone(head + soa(1) + tc.base))
+			prev, err := Build(first, BuildOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			untouched, _ := Build(first, BuildOptions{})
+			pointers := map[*ownerAnswers][]*Prebuilt{}
+			for _, zt := range prev.zones {
+				for _, oa := range zt.owners {
+					pointers[oa] = slices.Clone(oa.answers)
+				}
+			}
+			next := snap(zone(head + soa(2) + tc.head))
+			// A large zone is built in parts, which take its owners in a
+			// random order: build it a few times.
+			repeat := 1
+			if strings.HasPrefix(tc.name, "large") {
+				repeat = 12
+			}
+			var got *Answers
+			for range repeat {
+				got, err = BuildFrom(prev, next, BuildOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := Build(next, BuildOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatal("answers built from the previous ones differ from a build from scratch")
+			}
+			if !reflect.DeepEqual(prev, untouched) {
+				t.Fatal("building from the previous answers changed them")
+			}
+			for oa, ps := range pointers {
+				if !slices.Equal(oa.answers, ps) {
+					t.Fatal("building from the previous answers changed which responses they point to")
+				}
+			}
+			owner := func(a *Answers, name string) *ownerAnswers {
+				for _, zt := range a.zones {
+					w, _ := wireName(name + ".example.internal.")
+					return zt.owners[w]
+				}
+				return nil
+			}
+			for _, n := range tc.reused {
+				if o, c := owner(prev, n), owner(got, n); o == nil || c == nil || len(c.answers) == 0 || c.answers[0] != o.answers[0] {
+					t.Errorf("%s: answers built again, want the previous ones", n)
+				}
+			}
+			for _, n := range tc.not {
+				if o, c := owner(prev, n), owner(got, n); o != nil && c != nil && len(c.answers) > 0 && len(o.answers) > 0 && c.answers[0] == o.answers[0] {
+					t.Errorf("%s: the previous answers were reused", n)
+				}
+			}
+		})
 	}
 }

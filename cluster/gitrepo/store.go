@@ -299,7 +299,8 @@ func (s *Store) Fetch(ctx context.Context, r Remote, ref string) (plumbing.Hash,
 			return fail(&Error{Class: ClassConfig, Op: "fetch", URL: r.Redacted(), Err: fmt.Errorf("ca_file: %w", err)})
 		}
 	}
-	remote := git.NewRemote(s.repo.Storer, &config.RemoteConfig{Name: "origin", URLs: []string{ep.String()}})
+	packs := fetchStorer{Storer: s.repo.Storer, dir: filepath.Join(s.dir, RepoDir, "objects", "pack")}
+	remote := git.NewRemote(packs, &config.RemoteConfig{Name: "origin", URLs: []string{ep.String()}})
 	opts := &git.FetchOptions{
 		RemoteName: "origin",
 		RefSpecs:   []config.RefSpec{config.RefSpec("+" + ref + ":" + TrackedRef)},
@@ -378,7 +379,8 @@ func NormalizeRef(ref string) string {
 }
 
 // removeTemporary deletes the temporary pack and object files a failed
-// fetch left in the store (go-git's tmp_pack_*, tmp_obj_*): on a full disk
+// fetch left in the store (go-git's tmp_pack_*, tmp_obj_*, packCompleter's
+// tmp_thin_*): on a full disk
 // they are what filled it. Called only after go-git returned, while no
 // fetch runs.
 func (s *Store) removeTemporary() {
@@ -387,7 +389,7 @@ func (s *Store) removeTemporary() {
 	}
 	defer s.mu.Unlock()
 	pack := filepath.Join(s.dir, RepoDir, "objects", "pack")
-	for _, pattern := range []string{"tmp_pack_*", "tmp_obj_*"} {
+	for _, pattern := range []string{"tmp_pack_*", "tmp_obj_*", "tmp_thin_*"} {
 		names, _ := filepath.Glob(filepath.Join(pack, pattern))
 		for _, n := range names {
 			_ = os.Remove(n)

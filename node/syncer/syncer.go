@@ -40,6 +40,7 @@ type Syncer struct {
 	probeAddr atomic.Value    // string: this node's DNS address for probes
 	selfProbe *probe.Recorder // the self-probe history; nil when the node does not probe itself
 	stopping  atomic.Bool     // Stop was called: not ready (lameduck while the server drains)
+	freeing   atomic.Bool     // a refused revision's memory is being returned to the OS
 
 	trigger  chan chan Attempt // sync now; the result is sent on the channel
 	cancel   context.CancelFunc

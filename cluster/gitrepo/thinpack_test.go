@@ -1,0 +1,243 @@
+package gitrepo
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
+
+	"github.com/gitops-dns/resolverd/cluster/gitrepo/gittest"
+)
+
+// bigZone is a zone-like file of n distinct lines, enough that a fetch of
+// it whole is far larger than a fetch of a one-line change.
+func bigZone(seed, n int, extra string) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "h%07d IN A 10.%d.%d.%d\n", i, seed, (i>>8)&255, i&255)
+	}
+	return b.String() + extra
+}
+
+// packs lists the store's pack files.
+func packs(t *testing.T, s *Store) []string {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(s.Dir(), RepoDir, "objects", "pack", "pack-*.pack"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// packIndex reads the index of pack file p.
+func packIndex(t *testing.T, p string) *idxfile.MemoryIndex {
+	t.Helper()
+	f, err := os.Open(strings.TrimSuffix(p, ".pack") + ".idx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	idx := idxfile.NewMemoryIndex()
+	if err := idxfile.NewDecoder(f).Decode(idx); err != nil {
+		t.Fatal(err)
+	}
+	return idx
+}
+
+// blobOf is the blob id of file name in commit h of the source repo.
+func (s *srcRepo) blobOf(h plumbing.Hash, name string) plumbing.Hash {
+	s.t.Helper()
+	c, err := s.repo.CommitObject(h)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	f, err := c.File(name)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return f.Hash
+}
+
+// A shallow fetch of a new head brings what changed, not the whole tree
+// again (issue 21: git's upload-pack packs every object of the new commit
+// for a shallow request unless the pack may be thin), and the store then
+// holds the new revision whole and readable, over every transport.
+func TestShallowFetchBringsTheChangeOnly(t *testing.T) {
+	src := newSrcRepo(t)
+	for i := range 4 {
+		src.commit(fmt.Sprintf("zones/z%d.zone", i), bigZone(i, 20000, ""), nil)
+	}
+	daemon := gittest.StartDaemon(t, src.root)
+	web := gittest.StartHTTP(t, src.root)
+	for i, tc := range []struct {
+		name string
+		r    Remote
+	}{{"local path", Remote{URL: src.dir}}, {"git daemon", Remote{URL: daemon.URL("config")}}, {"http", Remote{URL: web.URL("config")}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tc.r
+			r.Depth, r.Timeout = 1, 10*time.Second
+			s := openStore(t)
+			h1, err := s.Fetch(bg, r, "master")
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := packs(t, s)
+			change := bigZone(2, 20000, fmt.Sprintf("changed IN A 10.9.9.%d\n", i))
+			h2 := src.commit("zones/z2.zone", change, nil)
+			if got, err := s.Fetch(bg, r, "master"); err != nil || got != h2 {
+				t.Fatalf("second fetch: %v %v, want %v", got, err, h2)
+			}
+			var added []string
+			for _, p := range packs(t, s) {
+				if !slices.Contains(before, p) {
+					added = append(added, p)
+				}
+			}
+			if len(added) != 1 {
+				t.Fatalf("the fetch added packs %v, want one", added)
+			}
+			idx := packIndex(t, added[0])
+			for _, f := range []string{"zones/z0.zone", "zones/z1.zone", "zones/z3.zone"} {
+				if ok, _ := idx.Contains(src.blobOf(h2, f)); ok {
+					t.Errorf("the fetch of a change of z2.zone brought %s again (unchanged since %s)", f, h1)
+				}
+			}
+			if err := s.CheckCommit(h2, "", 100); err != nil {
+				t.Fatal(err)
+			}
+			c, err := s.Repository().CommitObject(h2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := c.File("zones/z2.zone")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := f.Contents(); got != change {
+				t.Errorf("zones/z2.zone read back from the store differs from what was committed (%d bytes, want %d)", len(got), len(change))
+			}
+			if err := s.CheckCommit(h1, "", 100); err != nil {
+				t.Fatalf("the previous revision is gone after the fetch: %v", err)
+			}
+		})
+	}
+}
+
+// packObjects is `git pack-objects --revs` of want minus have (none when
+// zero) in the source repo (thin: deltas may refer to have's objects).
+func (s *srcRepo) packObjects(thin bool, want, have plumbing.Hash) []byte {
+	s.t.Helper()
+	args := []string{"pack-objects", "--revs", "--stdout", "--delta-base-offset"}
+	if thin {
+		args = append(args, "--thin")
+	}
+	cmd := exec.Command("git", args...)
+	cmd.Dir = s.dir
+	in := want.String() + "\n"
+	if !have.IsZero() {
+		in += "--not\n" + have.String() + "\n"
+	}
+	cmd.Stdin = strings.NewReader(in)
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		s.t.Fatalf("git pack-objects: %v: %s", err, stderr.String())
+	}
+	return out.Bytes()
+}
+
+// writePack writes pack through the store's fetch storage, as a fetch does.
+func writePack(s *Store, pack []byte) error {
+	fs := fetchStorer{Storer: s.Repository().Storer, dir: filepath.Join(s.Dir(), RepoDir, "objects", "pack")}
+	w, err := fs.PackfileWriter()
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(w, bytes.NewReader(pack)); err != nil {
+		w.Close()
+		return err
+	}
+	return w.Close()
+}
+
+// A thin pack is completed with the bases its deltas need (from the
+// store) before it is indexed; a pack that is damaged or needs a base the
+// store lacks is refused and leaves nothing behind.
+func TestPackCompleter(t *testing.T) {
+	src := newSrcRepo(t)
+	old := src.commit("zones/a.zone", bigZone(1, 5000, ""), nil)
+	head := src.commit("zones/a.zone", bigZone(1, 5000, "new IN A 10.9.9.9\n"), nil)
+	thin := src.packObjects(true, head, old)
+	full := src.packObjects(false, head, old)
+	if len(thin) >= len(full)/4 {
+		t.Fatalf("git made no thin pack (%d bytes, %d without --thin): the test tests nothing", len(thin), len(full))
+	}
+	stored := func(t *testing.T) *Store {
+		s := openStore(t)
+		if err := writePack(s, src.packObjects(false, old, plumbing.ZeroHash)); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	t.Run("thin", func(t *testing.T) {
+		s := stored(t)
+		if err := writePack(s, thin); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CheckCommit(head, "", 10); err != nil {
+			t.Fatal(err)
+		}
+		temporaries(t, s)
+	})
+	t.Run("whole", func(t *testing.T) {
+		s := stored(t)
+		if err := writePack(s, full); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CheckCommit(head, "", 10); err != nil {
+			t.Fatal(err)
+		}
+		temporaries(t, s)
+	})
+	t.Run("base missing", func(t *testing.T) {
+		s := openStore(t)
+		err := writePack(s, thin)
+		if err == nil || !strings.Contains(err.Error(), "base") {
+			t.Fatalf("a thin pack without its base in the store: %v, want an error naming the base", err)
+		}
+		if n := len(packs(t, s)); n != 0 {
+			t.Errorf("%d packs written", n)
+		}
+		temporaries(t, s)
+	})
+	t.Run("damaged", func(t *testing.T) {
+		s := stored(t)
+		bad := slices.Clone(thin)
+		bad[len(bad)/2] ^= 0x55
+		if err := writePack(s, bad); err == nil {
+			t.Fatal("a damaged pack was accepted")
+		}
+		if n := len(packs(t, s)); n != 1 {
+			t.Errorf("%d packs, want the first one only", n)
+		}
+		temporaries(t, s)
+	})
+}
+
+// temporaries fails when the received pack's temporary file is left.
+func temporaries(t *testing.T, s *Store) {
+	t.Helper()
+	left, _ := filepath.Glob(filepath.Join(s.Dir(), RepoDir, "objects", "pack", "tmp_thin_*"))
+	if len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}
