@@ -321,22 +321,7 @@ func TestFreshUDPFamilies(t *testing.T) {
 // a busy machine); an empty socket then times out.
 func TestFreshUDPReplyAtDeadline(t *testing.T) {
 	rs := startResponder(t, false, func(rs *responder, q *dns.Msg, from net.Addr) { rs.send(goodReply(q), from) })
-	fd, err := dialUDP(rs.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
-	m := query("www.example.")
-	wire, err := m.Pack()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := unix.Write(fd, wire); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 5000); err != nil || n != 1 {
-		t.Fatalf("reply not there: %d %v", n, err)
-	}
+	fd, m := askAndWaitForReply(t, rs)
 	expired := func() <-chan time.Time {
 		c := make(chan time.Time, 1)
 		c <- time.Now()
@@ -367,22 +352,7 @@ func TestAwaitReplyOwnsWhatItUnpacks(t *testing.T) {
 		return r
 	}
 	rs := startResponder(t, false, func(rs *responder, q *dns.Msg, from net.Addr) { rs.send(signed(q), from) })
-	fd, err := dialUDP(rs.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
-	m := query("www.example.")
-	wire, err := m.Pack()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := unix.Write(fd, wire); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 5000); err != nil || n != 1 {
-		t.Fatalf("reply not there: %d %v", n, err)
-	}
+	fd, m := askAndWaitForReply(t, rs)
 	expired := make(chan time.Time, 1)
 	expired <- time.Now()
 	buf := make([]byte, poolReadBuf)
@@ -390,7 +360,11 @@ func TestAwaitReplyOwnsWhatItUnpacks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, lean := leanUnpack(wire, m); lean {
+	replyWire, err := signed(m).Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, lean := leanUnpack(replyWire, m); lean {
 		t.Fatal("test reply is lean; it must take the Msg.Unpack path")
 	}
 	want := r.String()
@@ -403,4 +377,28 @@ func TestAwaitReplyOwnsWhatItUnpacks(t *testing.T) {
 	if want != signed(m).String() {
 		t.Fatalf("reply read as\n%s\nwant\n%s", want, signed(m).String())
 	}
+}
+
+// askAndWaitForReply sends a query for www.example. to rs from a fresh
+// connected socket (closed when the test ends) and waits until the reply
+// is in that socket, unread.
+func askAndWaitForReply(t *testing.T, rs *responder) (int, *dns.Msg) {
+	t.Helper()
+	fd, err := dialUDP(rs.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	m := query("www.example.")
+	wire, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.Write(fd, wire); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 5000); err != nil || n != 1 {
+		t.Fatalf("reply not there: %d %v", n, err)
+	}
+	return fd, m
 }
