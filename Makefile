@@ -41,9 +41,11 @@ install: build
 test: lint deploy-check bench-check
 	$(GO) test -count=1 -timeout 20m ./...
 
-# The bench's ratio table: which peer each goal is measured against.
+# The bench's ratio table: which peer each goal is measured against; the
+# scripts' wait for a node's first answer.
 bench-check:
 	python3 bench/ratios_test.py
+	python3 bench/lib_test.py
 
 # The Prometheus rules (Debian: prometheus ships promtool; .ci/run installs it).
 deploy-check:

@@ -14,6 +14,8 @@
 # git. Wrap it in `flock /work/coord/bench.lock` on a shared machine.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 bin=${RESOLVERD:-$here/../resolverd}
 secs=${1:-10}
 rounds=${2:-2}
@@ -61,10 +63,7 @@ cat >"$tmp/Corefile" <<EOF
 EOF
 "$bin" -conf "$tmp/Corefile" >"$tmp/log" 2>&1 &
 pid=$!
-for _ in $(seq 100); do
-  dig +short +time=1 +tries=1 @127.0.0.1 -p "$port" www.corp.internal A 2>/dev/null | grep -q . && break
-  sleep 0.2
-done
+wait_answer 127.0.0.1 "$port" www.corp.internal A 20 || { echo "resolverd did not answer:" >&2; tail -n 20 "$tmp/log" >&2; exit 1; }
 
 # The A names of the zone (not below its delegations), an NXDOMAIN, a NODATA.
 awk '$1 ~ /^[a-z0-9-]+$/ && ($3 == "A" || $4 == "A") {print $1 ".corp.internal A"}' "$repo/zones/corp.internal.zone" | sort -u >"$tmp/q"

@@ -23,6 +23,8 @@
 # /var/tmp/dnsbench/data, made by the kit).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 rounds=3 qps=10000 secs=10 idle=0
 while getopts r:Q:l:i: o; do
   case $o in
@@ -103,12 +105,8 @@ run() { # round bin
     RESOLVERD=$bin setsid taskset -c 0 "$here/resolverd-peer.sh" >"$BENCH_RUNDIR/log" 2>&1 &
   fi
   pid=$!
-  local ok=0
-  for _ in $(seq 150); do
-    if dig +short +tries=1 +time=1 @"$BENCH_ADDR" -p "$BENCH_PORT" ns1.corp.internal A | grep -q .; then ok=1; break; fi
-    sleep 0.2
-  done
-  [ $ok = 1 ] || { echo "$name did not answer; log: $BENCH_RUNDIR/log" >&2; stop; return 1; }
+  wait_answer "$BENCH_ADDR" "$BENCH_PORT" ns1.corp.internal A 30 ||
+    { echo "$name did not answer; log: $BENCH_RUNDIR/log" >&2; stop; return 1; }
   timeout 40 taskset -c 1 dnsperf -s "$BENCH_ADDR" -p "$BENCH_PORT" -d "$qfile" -c 10 -q 100 -l 2 >/dev/null 2>&1
   local c0 c1 t0 t1 w0 w1 perfpid=
   w0=$(ctxsw "$pid"); sleep "$idle"; w1=$(ctxsw "$pid")
