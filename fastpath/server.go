@@ -44,8 +44,10 @@ type Response struct {
 }
 
 // Metrics receives the responses the fast path sends itself (the chain
-// counts its own), one call per batch after it was written; dur is the
-// batch's time from read to write. Implementations must be cheap: this is
+// counts its own), one call per batch just before it is written, so that a
+// client holding an answer can always find it counted (a scrape right after
+// an answer used to miss it); dur is the batch's time from read to the
+// write. Implementations must be cheap: this is
 // per query (one call per batch lets them lock or share once per batch).
 type Metrics interface {
 	Answered(rs []Response, dur time.Duration)
@@ -229,10 +231,10 @@ func (s *Server) Serve(c *udpio.Conn) error {
 		if k == 0 {
 			return true
 		}
-		c.WriteBatch(out[:k])
 		if s.Metrics != nil {
 			s.Metrics.Answered(done[:k], time.Since(start))
 		}
+		c.WriteBatch(out[:k])
 		return true
 	}
 	for {
