@@ -184,18 +184,7 @@ func isResponseTo(m *dnstap.Message, port int) bool {
 // second time through the fast path.
 func TestDnstapSeesFastPathAnswers(t *testing.T) {
 	sock, frames := tapSocket(t)
-	repo := newConfigRepo(t, baseFiles())
-	ref, err := repo.repo.Head()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := newClusterNode(t, repo.dir, t.TempDir(), nodeSpec{fastpath: "fastpath\n    dnstap unix://" + sock + " full"})
-	n.start()
-	n.waitServed(ref.Hash().String(), 30*time.Second)
-	if strings.Contains(n.logText(), "disabled") {
-		t.Fatalf("the fast path stepped aside:\n%s", n.logText())
-	}
-	n.warmFast("www.corp.internal.")
+	n := startLoggingNode(t, "fastpath\n    dnstap unix://"+sock+" full", nil)
 	const count = 20
 	asked := n.askFast("www.corp.internal.", count)
 	// The chain answers version.config. (gitops, CHAOS).
@@ -256,15 +245,7 @@ func TestDnstapSeesFastPathAnswers(t *testing.T) {
 // runs), and the fast path answered every query.
 func TestDnstapSampledFastPathAnswers(t *testing.T) {
 	sock, frames := tapSocket(t)
-	repo := newConfigRepo(t, baseFiles())
-	ref, err := repo.repo.Head()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := newClusterNode(t, repo.dir, t.TempDir(), nodeSpec{fastpath: "fastpath {\n        log_sample 10\n    }\n    dnstap unix://" + sock})
-	n.start()
-	n.waitServed(ref.Hash().String(), 30*time.Second)
-	n.warmFast("www.corp.internal.")
+	n := startLoggingNode(t, "fastpath {\n        log_sample 10\n    }\n    dnstap unix://"+sock, nil)
 	const count = 500
 	asked := n.askFast("www.corp.internal.", count)
 	ports := map[uint32]bool{}
@@ -291,18 +272,7 @@ func TestDnstapSampledFastPathAnswers(t *testing.T) {
 // process's stdout, in the chain's format: client address and port, id,
 // question, protocol, the sizes on the wire, rcode and flags.
 func TestLogSeesFastPathAnswers(t *testing.T) {
-	repo := newConfigRepo(t, baseFiles())
-	ref, err := repo.repo.Head()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := newClusterNode(t, repo.dir, t.TempDir(), nodeSpec{fastpath: "fastpath\n    log"})
-	n.start()
-	n.waitServed(ref.Hash().String(), 30*time.Second)
-	if strings.Contains(n.logText(), "disabled") {
-		t.Fatalf("the fast path stepped aside:\n%s", n.logText())
-	}
-	n.warmFast("www.corp.internal.")
+	n := startLoggingNode(t, "fastpath\n    log", nil)
 	const count = 20
 	asked := n.askFast("www.corp.internal.", count)
 	var missing []string
@@ -332,24 +302,15 @@ func TestLogSeesFastPathAnswers(t *testing.T) {
 // coredns_fastpath_log_dropped_total, never delayed. (CoreDNS's log plugin
 // writes in the chain: there, the chain's answers wait for stdout.)
 func TestFastPathNeverWaitsForTheLog(t *testing.T) {
-	repo := newConfigRepo(t, baseFiles())
-	ref, err := repo.repo.Head()
-	if err != nil {
-		t.Fatal(err)
-	}
 	stuck, stdout, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := newClusterNode(t, repo.dir, t.TempDir(), nodeSpec{fastpath: "fastpath\n    log"})
-	n.stdout = stdout
-	n.start()
-	stdout.Close() // the child's copy stays open
 	t.Cleanup(func() {
 		go io.Copy(io.Discard, stuck) // unblock the node's writers so it can stop
 	})
-	n.waitServed(ref.Hash().String(), 30*time.Second)
-	n.warmFast("www.corp.internal.")
+	n := startLoggingNode(t, "fastpath\n    log", func(n *node) { n.stdout = stdout })
+	stdout.Close() // the child's copy stays open
 	// A pipe holds 64 KiB, about 550 log lines, and the queue 4096 samples:
 	// 6000 answers fill both.
 	const count = 6000
@@ -357,4 +318,28 @@ func TestFastPathNeverWaitsForTheLog(t *testing.T) {
 	if d := n.metric("coredns_fastpath_log_dropped_total"); d < 1000 {
 		t.Errorf("%v answers dropped from the log, want at least 1000 of %d once stdout is stuck", d, count)
 	}
+}
+
+// startLoggingNode starts a node on the base config whose block has the
+// fastpath lines given (with log or dnstap), before(n) applied first when
+// set, waits until it serves the head and the fast path answers
+// www.corp.internal. itself, and fails if the fast path stepped aside.
+func startLoggingNode(t *testing.T, fastpath string, before func(*node)) *node {
+	t.Helper()
+	repo := newConfigRepo(t, baseFiles())
+	ref, err := repo.repo.Head()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := newClusterNode(t, repo.dir, t.TempDir(), nodeSpec{fastpath: fastpath})
+	if before != nil {
+		before(n)
+	}
+	n.start()
+	n.waitServed(ref.Hash().String(), 30*time.Second)
+	if strings.Contains(n.logText(), "disabled") {
+		t.Fatalf("the fast path stepped aside:\n%s", n.logText())
+	}
+	n.warmFast("www.corp.internal.")
+	return n
 }
