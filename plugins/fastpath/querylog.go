@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/coredns/coredns/plugin"
@@ -54,6 +55,7 @@ type queryLog struct {
 	free  chan *sample // samples not in use: taking one never waits
 	queue chan *sample // to the replay
 	done  chan struct{}
+	ticks atomic.Int64 // the replay's polls so far (tests: it parks when idle)
 }
 
 // sample is one fast-path answer waiting for its replay: its buffers are
@@ -146,14 +148,39 @@ func (o *observer) Observe(query, answer []byte, client *net.UDPAddr, read time.
 // answer path far more than the copy (BenchmarkObserve).
 const replayEvery = 2 * time.Millisecond
 
+// idleTicks is how many ticks in a row may find the queue empty before the
+// replay stops polling and waits on the queue itself: an idle node should
+// not wake 500 times a second for a log nobody writes to. The first sample
+// after that costs the read loop one wake-up, then polling resumes.
+const idleTicks = 50
+
 // run replays samples until stop; then it replays what is still queued.
 func (q *queryLog) run() {
 	t := time.NewTicker(replayEvery)
 	defer t.Stop()
+	idle := 0
 	for {
 		select {
 		case <-t.C:
-			q.drain()
+			q.ticks.Add(1)
+			if q.drain() > 0 {
+				idle = 0
+				continue
+			}
+			if idle++; idle < idleTicks {
+				continue
+			}
+			t.Stop()
+			select {
+			case s := <-q.queue:
+				q.replay(s)
+				q.free <- s
+			case <-q.done:
+				q.drain()
+				return
+			}
+			idle = 0
+			t.Reset(replayEvery)
 		case <-q.done:
 			q.drain()
 			return
@@ -161,18 +188,20 @@ func (q *queryLog) run() {
 	}
 }
 
-// drain replays what is queued now. Bounded: at most logQueue samples
-// exist, and new ones wait for the next tick once it has taken as many.
-func (q *queryLog) drain() {
-	for range logQueue {
+// drain replays what is queued now and says how many it replayed.
+// Bounded: at most logQueue samples exist, and new ones wait for the next
+// tick once it has taken as many.
+func (q *queryLog) drain() int {
+	for n := range logQueue {
 		select {
 		case s := <-q.queue:
 			q.replay(s)
 			q.free <- s
 		default:
-			return
+			return n
 		}
 	}
+	return logQueue
 }
 
 // stop ends run once the queued samples are replayed. The read loops must

@@ -246,3 +246,52 @@ func TestNewQueryLog(t *testing.T) {
 		t.Errorf("two dnstap handlers: %+v, %v", q, err)
 	}
 }
+
+// TestQueryLogParksWhenIdle: with nothing to replay the replay stops
+// polling (an idle node is not woken every 2 ms), and a sample observed
+// while it is parked is still replayed at once, after which it polls again.
+func TestQueryLogParksWhenIdle(t *testing.T) {
+	out := captureLog(t)
+	q, err := newQueryLog(commonLogger(), nil, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &observer{q: q, local: testLocal, dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "d"})}
+	query, answer := testExchange(t, 1)
+	go q.run()
+	defer q.stop()
+
+	// Parked: idleTicks polls, then none. Wait until the count stops
+	// moving, then make sure it stays still for 100 polling periods.
+	parked := func() int64 {
+		deadline := time.Now().Add(10 * time.Second)
+		for last := int64(-1); time.Now().Before(deadline); {
+			time.Sleep(20 * replayEvery)
+			n := q.ticks.Load()
+			if n == last && n >= idleTicks {
+				return n
+			}
+			last = n
+		}
+		t.Fatalf("the replay kept polling an empty queue: %d polls", q.ticks.Load())
+		return 0
+	}
+	n := parked()
+	time.Sleep(100 * replayEvery)
+	if got := q.ticks.Load(); got != n {
+		t.Fatalf("%d polls while idle and parked, want none", got-n)
+	}
+
+	o.Observe(query, answer, testClient, time.Now())
+	deadline := time.Now().Add(10 * time.Second)
+	for len(out.lines()) < 1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if len(out.lines()) != 1 {
+		t.Fatalf("a sample observed while parked was not replayed: %q", out.lines())
+	}
+	// Back to polling, then parked again once idle.
+	if m := parked(); m < n+idleTicks {
+		t.Errorf("after a sample %d polls, want it to poll again (at least %d more)", m-n, idleTicks)
+	}
+}
