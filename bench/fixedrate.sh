@@ -30,7 +30,8 @@
 # and context switches. One TSV line per run on stdout (and in
 # $OUT/results.tsv), then the medians [min-max] per server on stderr and in
 # $OUT/summary.md:
-#   round server cpu_us_per_q perf_us_per_q qps syscalls_per_q ctxsw_per_q idle_ctxsw_per_s avg_ms load1
+#   round server cpu_us_per_q perf_us_per_q qps syscalls_per_q ctxsw_per_q idle_ctxsw_per_s avg_ms p50_ms p99_ms load1
+# (latencies from `dnsperf -v`, as the kit's probe takes them)
 # PERF=1 also records `perf record -e cpu-clock -g` of the server during
 # the run (to $OUT/perf-<server>-r<round>.data).
 # Listens on 127.77.0.1 (not the kit's 127.54.0.1, so it cannot answer a
@@ -202,7 +203,7 @@ run() { # round server
     statpid=$!
   fi
   c0=$(ctxsw "$pid"); t0=$(ticks "$pid")
-  timeout $((secs + 30)) taskset -c 1 dnsperf -s "$BENCH_ADDR" -p "$BENCH_PORT" -d "$qfile" -c 10 -q 100 -Q "$qps" -l "$secs" >"$OUT/dnsperf-$name-r$round.out" 2>&1
+  timeout $((secs + 30)) taskset -c 1 dnsperf -s "$BENCH_ADDR" -p "$BENCH_PORT" -d "$qfile" -c 10 -q 100 -Q "$qps" -l "$secs" -v >"$OUT/dnsperf-$name-r$round.out" 2>&1
   t1=$(ticks "$pid"); c1=$(ctxsw "$pid")
   [ -z "$perfpid" ] || wait "$perfpid" || true
   [ -z "$statpid" ] || wait "$statpid" || true
@@ -210,6 +211,9 @@ run() { # round server
   done=$(awk '/Queries completed:/ { print $3 }' "$OUT/dnsperf-$name-r$round.out")
   rate=$(awk '/Queries per second:/ { print $4 }' "$OUT/dnsperf-$name-r$round.out")
   lat=$(awk '/Average Latency/ { print $4 }' "$OUT/dnsperf-$name-r$round.out")
+  # p50 and p99 of the answered queries (-v: "> RCODE name type latency")
+  pct=$(awk '/^> / && $2 != "T" && $2 != "I" { print $NF }' "$OUT/dnsperf-$name-r$round.out" | sort -g |
+    awk '{ a[NR] = $1 } END { if (NR == 0) { print "0 0"; exit } i = int(NR * 0.5); j = int(NR * 0.99); printf "%.3f %.3f\n", 1e3 * a[i < 1 ? 1 : i], 1e3 * a[j < 1 ? 1 : j] }')
   if [ -s "$OUT/perfstat-$name-r$round.csv" ]; then
     # perf stat -x,: value,unit,event,...; task-clock in ms
     taskms=$(awk -F, '$3 == "task-clock" { print $1 }' "$OUT/perfstat-$name-r$round.csv")
@@ -218,15 +222,15 @@ run() { # round server
   stop
   awk -v r="$round" -v n="$name" -v t="$((t1 - t0))" -v hz="$hz" -v d="$done" -v q="$rate" \
     -v c="$((c1 - c0))" -v w="$((w1 - w0))" -v i="$idle" -v l="$(cut -d' ' -f1 /proc/loadavg)" \
-    -v pm="${taskms:-0}" -v sc="${sys:-0}" -v lat="${lat:-0}" \
-    'BEGIN { printf "%s\t%s\t%.1f\t%.1f\t%.0f\t%.2f\t%.3f\t%.1f\t%.3f\t%s\n", r, n, 1e6 * t / hz / d, 1e3 * pm / d, q, sc / d, c / d, (i > 0 ? w / i : 0), 1e3 * lat, l }'
+    -v pm="${taskms:-0}" -v sc="${sys:-0}" -v lat="${lat:-0}" -v pct="$pct" \
+    'BEGIN { split(pct, p, " "); printf "%s\t%s\t%.1f\t%.1f\t%.0f\t%.2f\t%.3f\t%.1f\t%.3f\t%.3f\t%.3f\t%s\n", r, n, 1e6 * t / hz / d, 1e3 * pm / d, q, sc / d, c / d, (i > 0 ? w / i : 0), 1e3 * lat, p[1], p[2], l }'
 }
 
 # summary TSV: per server, the median [min-max] of each column over the rounds.
 summary() {
   awk -F'\t' 'NR > 1 {
       k = $2; if (!(k in n)) order[++ns] = k
-      n[k]++; for (c = 3; c <= 9; c++) v[k, c, n[k]] = $c
+      n[k]++; for (c = 3; c <= 11; c++) v[k, c, n[k]] = $c
     }
     function med(k, c,   m, i, j, t, a) {
       m = n[k]; for (i = 1; i <= m; i++) a[i] = v[k, c, i] + 0
@@ -234,14 +238,14 @@ summary() {
       return sprintf("%s [%s–%s]", m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2, a[1], a[m])
     }
     END {
-      print "| server | rounds | CPU µs/q (ticks) | CPU µs/q (perf task-clock) | qps | syscalls/q | ctxsw/q | avg latency ms |"
-      print "|---|---|---|---|---|---|---|---|"
+      print "| server | rounds | CPU µs/q (ticks) | CPU µs/q (perf task-clock) | qps | syscalls/q | ctxsw/q | avg latency ms | p50 ms | p99 ms |"
+      print "|---|---|---|---|---|---|---|---|---|---|"
       for (i = 1; i <= ns; i++) { k = order[i]
-        printf "| %s | %d | %s | %s | %s | %s | %s | %s |\n", k, n[k], med(k, 3), med(k, 4), med(k, 5), med(k, 6), med(k, 7), med(k, 9) }
+        printf "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", k, n[k], med(k, 3), med(k, 4), med(k, 5), med(k, 6), med(k, 7), med(k, 9), med(k, 10), med(k, 11) }
     }' "$1"
 }
 
-printf 'round\tserver\tcpu_us_per_q\tperf_us_per_q\tqps\tsyscalls_per_q\tctxsw_per_q\tidle_ctxsw_per_s\tavg_ms\tload1\n' | tee "$OUT/results.tsv"
+printf 'round\tserver\tcpu_us_per_q\tperf_us_per_q\tqps\tsyscalls_per_q\tctxsw_per_q\tidle_ctxsw_per_s\tavg_ms\tp50_ms\tp99_ms\tload1\n' | tee "$OUT/results.tsv"
 for r in $(seq "$rounds"); do
   srvs=("$@")
   if [ $((r % 2)) = 0 ]; then
