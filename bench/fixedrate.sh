@@ -3,6 +3,7 @@
 # query at ordinary load, servers side by side in one run.
 #
 #   bench/fixedrate.sh [-w W1|W2] [-r ROUNDS] [-Q QPS] [-l SECS] [-i IDLESECS] SERVER...
+#   bench/fixedrate.sh [-Q QPS] -S RESULTS.tsv    (the summary of an earlier run again)
 #
 # W1 (default): internal names. SERVER is a resolverd binary, or `nsd` for
 # NSD with the kit's configuration.
@@ -29,7 +30,7 @@
 # counts the process group's task-clock (CPU time to the µs), system calls
 # and context switches. One TSV line per run on stdout (and in
 # $OUT/results.tsv), then the medians [min-max] per server on stderr and in
-# $OUT/summary.md:
+# $OUT/summary.md (of the runs that kept 98 % of the rate: see summary):
 #   round server cpu_us_per_q perf_us_per_q qps syscalls_per_q ctxsw_per_q idle_ctxsw_per_s avg_ms p50_ms p99_ms load1
 # (latencies from `dnsperf -v`, as the kit's probe takes them)
 # PERF=1 also records `perf record -e cpu-clock -g` of the server during
@@ -44,14 +45,21 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
-rounds=3 qps=10000 secs=10 idle=0 workload=W1
-while getopts w:r:Q:l:i: o; do
+rounds=3 qps=10000 secs=10 idle=0 workload=W1 resummarize=
+while getopts w:r:Q:l:i:S: o; do
   case $o in
   w) workload=$OPTARG ;; r) rounds=$OPTARG ;; Q) qps=$OPTARG ;; l) secs=$OPTARG ;; i) idle=$OPTARG ;;
+  S) resummarize=$OPTARG ;;
   *) exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
+if [ -n "$resummarize" ]; then
+  # summary is defined below; this mode stops before anything starts.
+  eval "$(sed -n '/^summary() {$/,/^}$/p' "${BASH_SOURCE[0]}")"
+  summary "$resummarize"
+  exit
+fi
 usage="usage: $0 [-w W1|W2] [-r ROUNDS] [-Q QPS] [-l SECS] [-i IDLESECS] SERVER..."
 [ $# -gt 0 ] || { echo "$usage" >&2; exit 2; }
 export BENCH_WORK=${BENCH_WORK:-/var/tmp/dnsbench}
@@ -226,22 +234,28 @@ run() { # round server
     'BEGIN { split(pct, p, " "); printf "%s\t%s\t%.1f\t%.1f\t%.0f\t%.2f\t%.3f\t%.1f\t%.3f\t%.3f\t%.3f\t%s\n", r, n, 1e6 * t / hz / d, 1e3 * pm / d, q, sc / d, c / d, (i > 0 ? w / i : 0), 1e3 * lat, p[1], p[2], l }'
 }
 
-# summary TSV: per server, the median [min-max] of each column over the rounds.
+# summary TSV: per server, the median [min-max] of each column over the
+# rounds in which it answered at the rate asked (98 % of QPS or more): a
+# server starved of its core by other work answers fewer queries, each
+# wake-up takes more of them, and its CPU per query falls, so such a run
+# measures the machine, not the server. Those runs are counted apart.
 summary() {
-  awk -F'\t' 'NR > 1 {
-      k = $2; if (!(k in n)) order[++ns] = k
+  awk -F'\t' -v want="$qps" 'NR > 1 {
+      k = $2; if (!(k in n) && !(k in bad)) order[++ns] = k
+      if ($5 < 0.98 * want) { bad[k]++; next }
       n[k]++; for (c = 3; c <= 11; c++) v[k, c, n[k]] = $c
     }
     function med(k, c,   m, i, j, t, a) {
-      m = n[k]; for (i = 1; i <= m; i++) a[i] = v[k, c, i] + 0
+      m = n[k]; if (m == 0) return "-"
+      for (i = 1; i <= m; i++) a[i] = v[k, c, i] + 0
       for (i = 2; i <= m; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
       return sprintf("%s [%s–%s]", m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2, a[1], a[m])
     }
     END {
-      print "| server | rounds | CPU µs/q (ticks) | CPU µs/q (perf task-clock) | qps | syscalls/q | ctxsw/q | avg latency ms | p50 ms | p99 ms |"
+      print "| server | rounds (below the rate) | CPU µs/q (ticks) | CPU µs/q (perf task-clock) | qps | syscalls/q | ctxsw/q | avg latency ms | p50 ms | p99 ms |"
       print "|---|---|---|---|---|---|---|---|---|---|"
       for (i = 1; i <= ns; i++) { k = order[i]
-        printf "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", k, n[k], med(k, 3), med(k, 4), med(k, 5), med(k, 6), med(k, 7), med(k, 9), med(k, 10), med(k, 11) }
+        printf "| %s | %d (%d) | %s | %s | %s | %s | %s | %s | %s | %s |\n", k, n[k], bad[k], med(k, 3), med(k, 4), med(k, 5), med(k, 6), med(k, 7), med(k, 9), med(k, 10), med(k, 11) }
     }' "$1"
 }
 
