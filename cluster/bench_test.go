@@ -270,3 +270,40 @@ func BenchmarkCheckAllZonesChanged1M(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDiffOneRecord100k is dnsctl diff's plan (Diff, loads not
+// timed) of a one-record change in a zone of 100,000 records (A, with a
+// CNAME, MX or SRV in every tenth), the serial bumped.
+func BenchmarkDiffOneRecord100k(b *testing.B) {
+	zone := func(serial int, changed string) fstest.MapFS {
+		var z strings.Builder
+		fmt.Fprintf(&z, "$ORIGIN big.example.\n$TTL 3600\n@ IN SOA ns1 hostmaster %d 7200 3600 1209600 300\n@ IN NS ns1\nns1 IN A 198.18.0.1\n", serial)
+		for i := range 100_000 - 3 {
+			switch {
+			case i == 50_000:
+				fmt.Fprintf(&z, "h%d IN A %s\n", i, changed)
+			case i%30 == 9:
+				fmt.Fprintf(&z, "c%d IN CNAME h%d\n", i, i-1)
+			case i%30 == 19:
+				fmt.Fprintf(&z, "m%d IN MX 10 h%d\n", i, i-1)
+			case i%30 == 29:
+				fmt.Fprintf(&z, "_s%d._tcp IN SRV 0 5 443 h%d\n", i, i-1)
+			default:
+				fmt.Fprintf(&z, "h%d IN A 10.%d.%d.%d\n", i, i>>16, i>>8&255, i&255)
+			}
+		}
+		return fstest.MapFS{"zones/big.example.zone": {Data: []byte(z.String())}}
+	}
+	base, fs := Load(zone(1, "192.0.2.1"), "")
+	if len(base.Zones) != 1 || base.Zones[0].Len() != 100_000 {
+		b.Fatal(findingStrings(fs))
+	}
+	head, _ := Load(zone(2, "192.0.2.2"), "")
+	b.ReportAllocs()
+	for b.Loop() {
+		p := Diff(base, head)
+		if s := p.Summary; s.ZonesChanged != 1 || s.RecordsChanged != 2 || s.RecordsAdded+s.RecordsRemoved != 0 {
+			b.Fatalf("plan: %s", s)
+		}
+	}
+}
