@@ -307,3 +307,36 @@ func BenchmarkDiffOneRecord100k(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLoadAgainstRPZ100k loads, against its base, a revision that
+// changed one zone of a repo with a response policy of 100,000 rules (the
+// policy file unchanged).
+func BenchmarkLoadAgainstRPZ100k(b *testing.B) {
+	repo, wt := memRepo(b)
+	files := bigRepo(2, 1000, 1, -1)
+	var p strings.Builder
+	p.WriteString("$TTL 300\n$ORIGIN block.rpz.\n@ SOA localhost. hostmaster.localhost. 1 3600 600 86400 60\n  NS localhost.\n")
+	for i := range 100_000 {
+		fmt.Fprintf(&p, "bad%d.example CNAME .\n", i)
+	}
+	files["policy.yaml"] = &fstest.MapFile{Data: []byte("rpz:\n  - file: policy/block.rpz\n")}
+	files["policy/block.rpz"] = &fstest.MapFile{Data: []byte(p.String())}
+	bh := commitFiles(b, repo, wt, files)
+	head := bigRepo(2, 1000, 2, 1)
+	hh := commitFiles(b, repo, wt, head)
+	base, fs, err := LoadCommit(repo, bh, "cfg")
+	if err != nil || zones.HasErrors(fs) {
+		b.Fatal(err, findingStrings(fs))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		c, err := gittree.Open(repo, hh, "cfg")
+		if err != nil {
+			b.Fatal(err)
+		}
+		rev, fs := LoadAgainst(c.FS, c.Dir, base)
+		if zones.HasErrors(fs) || len(rev.RPZFor("dc1")) != 1 {
+			b.Fatal(findingStrings(fs))
+		}
+	}
+}
