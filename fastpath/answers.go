@@ -1,9 +1,12 @@
 package fastpath
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"iter"
 	"maps"
 	"net"
 	"runtime"
@@ -28,11 +31,20 @@ type Counter interface{ Inc() }
 type Prebuilt struct {
 	Flags  uint16
 	Counts [3]uint16
-	Body   []byte
-	Zone   string // origin of the zone that answered
-	Result string // answer, nodata or nxdomain: the authority metric's label
+	// off is the end of the question the body is compressed for;
+	// serialAt is where the zone's SOA serial is in Body when the
+	// response ends with the zone's SOA (NODATA, NXDOMAIN: RFC 2308
+	// section 3), else 0: the next revision, when only the serial
+	// changed, copies it with the serial written in (BuildFrom).
+	off, serialAt uint16
+	Body          []byte
+	Zone          string // origin of the zone that answered
+	Result        string // answer, nodata or nxdomain: the authority metric's label
 	// Counted is incremented once per response sent from this answer.
 	Counted Counter
+	// sum hashes the response (dedupeKey): identical responses of a zone
+	// are one object, found by sum and compared in full (same).
+	sum uint64
 }
 
 // Rcode is the response code of the answer.
@@ -55,6 +67,16 @@ type ownerAnswers struct {
 	slow bool
 }
 
+// read is one name an owner's answers were made from.
+type read struct {
+	name string // lower case, absolute
+	// addrs: the name had addresses (A, AAAA) of its own, so it exists
+	// for as long as its records do not change; without, the lookup of
+	// the name may also depend on its ancestors (an empty non-terminal,
+	// the closest encloser, a wildcard: RFC 4592 section 4).
+	addrs bool
+}
+
 // zoneTable is the precomputed answers of one served zone: its owner
 // names and its NXDOMAIN. It depends on nothing but the zone, the zones
 // served below it and the forward rules inside it (deps), so the next
@@ -64,6 +86,11 @@ type zoneTable struct {
 	zone   *zones.Zone
 	deps   string
 	owners map[string]*ownerAnswers // by lower-case wire name
+	// reads are, per owner (wire name) whose answers were made from other
+	// names too (CNAME targets, additional-section and referral names),
+	// those names, sorted: the next revision keeps the answers when none
+	// of them changed (ownerReuse).
+	reads map[string][]read
 	// nxdomain answers a name the zone does not have; nil without SOA.
 	nxdomain  *Prebuilt
 	responses int // responses built for the zone, and their body bytes
@@ -165,7 +192,7 @@ func BuildFrom(prev *Answers, snap *node.Snapshot, o BuildOptions) (*Answers, er
 			tables[i] = t
 			continue
 		}
-		tables[i] = &zoneTable{zone: z, deps: d, owners: map[string]*ownerAnswers{}}
+		tables[i] = &zoneTable{zone: z, deps: d, owners: map[string]*ownerAnswers{}, reads: map[string][]read{}}
 		if t := hadOrigin[z.Origin()]; t != nil && t.deps == d {
 			reuse[i] = reusable(t, z)
 		}
@@ -187,7 +214,8 @@ func BuildFrom(prev *Answers, snap *node.Snapshot, o BuildOptions) (*Answers, er
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				b := builder{t: tables[i], snap: snap, o: o, dedupe: map[string]*Prebuilt{}, reuse: reuse[i], cpus: cpus}
+				b := newBuilder(tables[i], snap, o, reuse[i], 0)
+				b.cpus = cpus
 				if err := b.zone(); err != nil {
 					errs[i] = fmt.Errorf("zone %s: %w", zs[i].Origin(), err)
 				}
@@ -256,66 +284,139 @@ func zoneDeps(snap *node.Snapshot) map[string]string {
 }
 
 type builder struct {
-	t      *zoneTable
-	snap   *node.Snapshot
-	o      BuildOptions
-	dedupe map[string]*Prebuilt // identical responses share one body
+	t    *zoneTable
+	snap *node.Snapshot
+	o    BuildOptions
+	// dedupe holds every distinct response built or taken so far by its
+	// sum; spill the rare one whose sum another response has, by its key.
+	dedupe map[uint64]*Prebuilt
+	spill  map[string]*Prebuilt
 	buf    []byte
 	key    []byte
+	wire   []byte
 	// reuse: the previous table of the zone, whose owners' answers may be
 	// taken as they are; nil: none.
 	reuse *ownerReuse
+	// patched are the previous table's negative responses as this
+	// revision has them (its serial written in).
+	patched map[*Prebuilt]*Prebuilt
 	// cpus is held while building owners: at most its capacity at once.
 	cpus chan struct{}
 }
 
-// ownerReuse is what a zone's table may take from the table of the
-// zone's previous version (same origin, same deps): the answers to the
-// types of an owner whose answers depend on nothing but its own RRsets,
-// when those did not change (zones.ChangedOwners). Such an owner is not
-// the apex (SOA, NS), has only types whose answer is the RRset alone
-// (selfContained: no CNAME chase, no additional section), and no zone cut
-// appeared or went (no NS or DS record changed): by RFC 1034 4.3.2 step 3
-// (as zones.Lookup implements it) its answer is then its RRset, packed
-// the same way. Its NODATA answer carries the SOA, which every change
-// bumps: that one is built again.
-type ownerReuse struct {
-	prev    *zoneTable
-	changed map[string]bool
+func newBuilder(t *zoneTable, snap *node.Snapshot, o BuildOptions, reuse *ownerReuse, size int) *builder {
+	return &builder{t: t, snap: snap, o: o, dedupe: make(map[uint64]*Prebuilt, size), reuse: reuse}
 }
 
-// selfContained are the types whose answer at an existing name (not at
-// or below a cut) is the RRset and nothing else, and whose records
-// zones.ChangedOwners compares exactly as they are packed (no domain
-// names in the data, which it compares without regard to case).
-var selfContained = map[uint16]bool{dns.TypeA: true, dns.TypeAAAA: true, dns.TypeTXT: true}
+// sumSeed seeds Prebuilt.sum: one per process, so that every build of it
+// agrees.
+var sumSeed = maphash.MakeSeed()
+
+// ownerReuse is what a zone's table may take from the table of the
+// zone's previous version (same origin, same deps): the answers of an
+// owner whose records did not change (zones.ChangedOwners) and whose
+// reads did not either. A read with addresses of its own is unchanged
+// when its records are; one without (absent, an empty non-terminal, a
+// wildcard's synthesis) also when no ancestor below the apex changed or
+// had a name below it change, and no wildcard appeared at the apex: that
+// is all RFC 1034 4.3.2 step 3 and RFC 4592 look at (as zones.Lookup
+// implements them) besides cuts, and no NS or DS record changed (else
+// nothing is reused: a cut may have appeared or gone). Negative
+// responses carry the SOA: when only its serial changed they are copied
+// with the new one written in, else nothing is reused.
+type ownerReuse struct {
+	prev    *zoneTable
+	origin  string
+	changed map[string]bool
+	// above are the ancestors, below the apex, of the changed names: a
+	// name there may have become or ceased to be an empty non-terminal.
+	above map[string]bool
+	// wildApex: the apex's wildcard changed.
+	wildApex bool
+	// serial and oldSerial are the SOA serials of the zone and of its
+	// previous version.
+	serial, oldSerial uint32
+}
 
 // reusable says what the table of zone z may take from prev, the table of
 // its previous version; nil: nothing.
 func reusable(prev *zoneTable, z *zones.Zone) *ownerReuse {
 	c, ok := zones.ChangedOwners(prev.zone, z)
-	if !ok || c.Types[dns.TypeNS] || c.Types[dns.TypeDS] {
+	if !ok || c.Types[dns.TypeNS] || c.Types[dns.TypeDS] || !onlySerial(prev.zone.SOA(), z.SOA()) {
 		return nil
 	}
-	return &ownerReuse{prev: prev, changed: c.Owners}
+	r := &ownerReuse{prev: prev, origin: z.Origin(), changed: c.Owners, above: map[string]bool{}, serial: z.SOA().Serial, oldSerial: prev.zone.SOA().Serial}
+	for name := range c.Owners {
+		// A name written with escapes has other spellings that the reads
+		// would not match.
+		if strings.IndexByte(name, '\\') >= 0 {
+			return nil
+		}
+		for a := parentIn(name, r.origin); a != ""; a = parentIn(a, r.origin) {
+			r.above[a] = true
+		}
+	}
+	r.wildApex = c.Owners["*."+r.origin] || r.origin == "." && c.Owners["*."]
+	return r
 }
 
-// answersOf returns the previous table's answers to on's types when they
-// may be reused (see ownerReuse), else nil.
-func (r *ownerReuse) answersOf(on zones.OwnerName, w string, origin string) *ownerAnswers {
-	if r == nil || on.Name == origin || r.changed[on.Name] || len(on.Types) == 0 {
+// parentIn is the parent of name when it is strictly below origin and not
+// origin itself, else "".
+func parentIn(name, origin string) string {
+	off, end := dns.NextLabel(name, 0)
+	if end || name == origin {
+		return ""
+	}
+	p := name[off:]
+	if p == origin || !dns.IsSubDomain(origin, p) {
+		return ""
+	}
+	return p
+}
+
+// onlySerial reports whether two SOA records differ in nothing but the
+// serial, as written: their negative responses then differ in its four
+// bytes alone.
+func onlySerial(a, b *dns.SOA) bool {
+	return a != nil && b != nil && a.Hdr.Name == b.Hdr.Name && a.Hdr.Class == b.Hdr.Class && a.Hdr.Ttl == b.Hdr.Ttl &&
+		a.Ns == b.Ns && a.Mbox == b.Mbox && a.Refresh == b.Refresh && a.Retry == b.Retry && a.Expire == b.Expire && a.Minttl == b.Minttl
+}
+
+// answersOf returns the previous table's answers of owner on (wire name w)
+// when they may be taken (see ownerReuse), else nil.
+func (r *ownerReuse) answersOf(on zones.OwnerName, w string) *ownerAnswers {
+	if r == nil || r.changed[on.Name] {
 		return nil
 	}
-	for _, t := range on.Types {
-		if !selfContained[t] {
+	old := r.prev.owners[w]
+	if old == nil || old.slow {
+		return nil
+	}
+	for _, d := range r.prev.reads[w] {
+		if r.dirty(d) {
 			return nil
 		}
 	}
-	old := r.prev.owners[w]
-	if old == nil || old.slow || !slices.Equal(old.types, on.Types) {
-		return nil
-	}
 	return old
+}
+
+// dirty reports whether what a lookup of read d found may differ now.
+func (r *ownerReuse) dirty(d read) bool {
+	if r.changed[d.name] || strings.IndexByte(d.name, '\\') >= 0 {
+		return true
+	}
+	if d.addrs {
+		return false
+	}
+	if r.wildApex {
+		return true
+	}
+	for a := d.name; a != ""; a = parentIn(a, r.origin) {
+		if r.changed[a] || r.above[a] {
+			return true
+		}
+	}
+	return false
 }
 
 func (b *builder) owner(w string) *ownerAnswers {
@@ -376,7 +477,7 @@ func (b *builder) zone() error {
 	var wg sync.WaitGroup
 	for i := range parts {
 		part := names[i*len(names)/n : (i+1)*len(names)/n]
-		parts[i] = &builder{t: &zoneTable{zone: z, owners: make(map[string]*ownerAnswers, len(part))}, snap: b.snap, o: b.o, dedupe: make(map[string]*Prebuilt, len(part)), reuse: b.reuse}
+		parts[i] = newBuilder(&zoneTable{zone: z, owners: make(map[string]*ownerAnswers, len(part)), reads: map[string][]read{}}, b.snap, b.o, b.reuse, len(part))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -391,25 +492,23 @@ func (b *builder) zone() error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	same := map[*Prebuilt]*Prebuilt{}
 	if n > 1 {
 		size := len(b.dedupe)
 		for _, p := range parts {
 			size += len(p.dedupe)
 		}
-		merged := make(map[string]*Prebuilt, size)
+		merged := make(map[uint64]*Prebuilt, size)
 		maps.Copy(merged, b.dedupe)
 		b.dedupe = merged
 	}
+	same := map[*Prebuilt]*Prebuilt{}
 	for _, p := range parts {
-		for k, v := range p.dedupe {
-			if first, ok := b.dedupe[k]; ok {
-				same[v] = first
-				continue
+		for _, m := range [2]iter.Seq[*Prebuilt]{maps.Values(p.dedupe), maps.Values(p.spill)} {
+			for v := range m {
+				if first := b.intern(v); first != v {
+					same[v] = first
+				}
 			}
-			b.dedupe[k] = v
-			b.t.responses++
-			b.t.bytes += len(v.Body)
 		}
 	}
 	one := func(p *Prebuilt) *Prebuilt {
@@ -436,6 +535,7 @@ func (b *builder) zone() error {
 			}
 			b.t.owners[w] = oa
 		}
+		maps.Copy(b.t.reads, p.t.reads)
 	}
 	return nil
 }
@@ -445,8 +545,9 @@ func (b *builder) zone() error {
 func (b *builder) owners(names []zones.OwnerName, marked map[string]*ownerAnswers) error {
 	z := b.t.zone
 	origin := z.Origin()
+	var reads []read
 	for _, on := range names {
-		w, err := wireName(on.Name)
+		w, err := b.wireName(on.Name)
 		if err != nil {
 			return err
 		}
@@ -456,25 +557,31 @@ func (b *builder) owners(names []zones.OwnerName, marked map[string]*ownerAnswer
 		if marked[w] != nil {
 			continue // slow already
 		}
-		oa := b.owner(w)
 		if on.Cut || b.snap.ForwardedBelow(on.Name, origin) {
-			oa.slow = true
+			b.owner(w).slow = true
 			continue
 		}
-		if old := b.reuse.answersOf(on, w, origin); old != nil {
-			if err := b.reused(z, on, w, oa, old); err != nil {
-				return err
+		if old := b.reuse.answersOf(on, w); old != nil {
+			if oa := b.reused(old); oa != nil {
+				b.t.owners[w] = oa
+				if rs := b.reuse.prev.reads[w]; rs != nil {
+					b.t.reads[w] = rs
+				}
+				continue
 			}
-			continue
 		}
+		oa := b.owner(w)
 		hasCNAME := false
 		for _, t := range on.Types {
 			hasCNAME = hasCNAME || t == dns.TypeCNAME
 		}
+		reads = reads[:0]
 		if !hasCNAME {
 			// Every type the name lacks gets the same NODATA (the body only
 			// depends on the question's length): one response, not one per type.
-			p, err := b.response(z, on.Name, dns.TypeNULL, z.Lookup(on.Name, dns.TypeNULL), true)
+			ans := z.Lookup(on.Name, dns.TypeNULL)
+			reads = appendReads(reads, on.Name, ans)
+			p, err := b.response(z, on.Name, dns.TypeNULL, ans, true)
 			if err != nil {
 				return err
 			}
@@ -491,7 +598,9 @@ func (b *builder) owners(names []zones.OwnerName, marked map[string]*ownerAnswer
 			if slices.Contains(types[:i], t) {
 				continue
 			}
-			p, err := b.response(z, on.Name, t, z.Lookup(on.Name, t), true)
+			ans := z.Lookup(on.Name, t)
+			reads = appendReads(reads, on.Name, ans)
+			p, err := b.response(z, on.Name, t, ans, true)
 			if err != nil {
 				return err
 			}
@@ -500,8 +609,58 @@ func (b *builder) owners(names []zones.OwnerName, marked map[string]*ownerAnswer
 				oa.answers = append(oa.answers, p)
 			}
 		}
+		if rs := readsOf(z, reads); rs != nil {
+			b.t.reads[w] = rs
+		}
 	}
 	return nil
+}
+
+// appendReads appends to dst the names other than owner that ans was made
+// from: the owners of its records (a CNAME chain's, an additional
+// section's, a referral's) and the names its records point at (CNAME,
+// NS, MX and SRV targets, whose addresses or absence the answer holds).
+// The zone's SOA in a negative answer is left out: its change is patched
+// (ownerReuse).
+func appendReads(dst []read, owner string, ans zones.Answer) []read {
+	add := func(name string) {
+		if !strings.EqualFold(name, owner) {
+			dst = append(dst, read{name: strings.ToLower(name)})
+		}
+	}
+	for _, sec := range [3][]dns.RR{ans.Answer, ans.Ns, ans.Extra} {
+		for _, rr := range sec {
+			if _, ok := rr.(*dns.SOA); ok {
+				continue
+			}
+			add(rr.Header().Name)
+			switch r := rr.(type) {
+			case *dns.CNAME:
+				add(r.Target)
+			case *dns.NS:
+				add(r.Ns)
+			case *dns.MX:
+				add(r.Mx)
+			case *dns.SRV:
+				add(r.Target)
+			}
+		}
+	}
+	return dst
+}
+
+// readsOf sorts reads, drops repeats and notes which names have addresses
+// in z; nil when there are none.
+func readsOf(z *zones.Zone, reads []read) []read {
+	if len(reads) == 0 {
+		return nil
+	}
+	slices.SortFunc(reads, func(a, b read) int { return strings.Compare(a.name, b.name) })
+	out := slices.Clone(slices.CompactFunc(reads, func(a, b read) bool { return a.name == b.name }))
+	for i := range out {
+		out[i].addrs = len(z.Addrs(out[i].name)) > 0
+	}
+	return out
 }
 
 // response builds the wire answer of one lookup, or nil when the authority
@@ -542,29 +701,34 @@ func (b *builder) response(z *zones.Zone, name string, qtype uint16, ans zones.A
 		Counts: [3]uint16{binary.BigEndian.Uint16(pkt[6:]), binary.BigEndian.Uint16(pkt[8:]), binary.BigEndian.Uint16(pkt[10:])},
 		Zone:   z.Origin(),
 		Result: resultOf(ans),
+		off:    uint16(off),
 	}
 	// Identical responses (every NODATA of a zone, shared RRsets) share
 	// one body; the key includes the question length, which the
 	// compression offsets depend on.
 	p.Body = pkt[off:]
-	key := b.dedupeKey(off, p)
-	if old, ok := b.dedupe[key]; ok {
+	p.sum = b.sum(p)
+	if old := b.find(p); old != nil {
 		return old, nil
 	}
 	p.Body = append([]byte(nil), pkt[off:]...)
+	if soa := z.SOA(); soa != nil && len(ans.Ns) == 1 && len(ans.Extra) == 0 && len(p.Body) >= 20 {
+		// RFC 2308 section 3: the SOA, last in the message; its serial
+		// is followed by refresh, retry, expire and minimum.
+		if s, ok := ans.Ns[0].(*dns.SOA); ok && s.Serial == soa.Serial && binary.BigEndian.Uint32(p.Body[len(p.Body)-20:]) == soa.Serial {
+			p.serialAt = uint16(len(p.Body) - 20)
+		}
+	}
 	if b.o.Counter != nil {
 		p.Counted = b.o.Counter(p.Zone, p.Result)
 	}
-	b.dedupe[key] = p
-	b.t.responses++
-	b.t.bytes += len(p.Body)
-	return p, nil
+	return b.intern(p), nil
 }
 
-// dedupeKey is the key of response p to a question ending at offset off:
-// what its bytes depend on.
-func (b *builder) dedupeKey(off int, p *Prebuilt) string {
-	kb := binary.BigEndian.AppendUint16(b.key[:0], uint16(off))
+// dedupeKey is the key of response p: what its bytes depend on (the
+// question's end offset included: compression pointers depend on it).
+func (b *builder) dedupeKey(p *Prebuilt) []byte {
+	kb := binary.BigEndian.AppendUint16(b.key[:0], p.off)
 	kb = binary.BigEndian.AppendUint16(kb, p.Flags)
 	kb = append(append(kb, p.Zone...), 0)
 	for _, c := range p.Counts {
@@ -572,41 +736,113 @@ func (b *builder) dedupeKey(off int, p *Prebuilt) string {
 	}
 	kb = append(kb, p.Body...)
 	b.key = kb
-	return string(kb)
+	return kb
 }
 
-// reused fills oa, the answers of owner on (wire name w) of zone z, with
-// old's answers to its types (ownerReuse says when they are the same) and
-// a NODATA built again. Each reused response is counted and shared as if
-// it had been built here: one object per distinct response.
-func (b *builder) reused(z *zones.Zone, on zones.OwnerName, w string, oa, old *ownerAnswers) error {
-	p, err := b.response(z, on.Name, dns.TypeNULL, z.Lookup(on.Name, dns.TypeNULL), true)
-	if err != nil {
-		return err
+func (b *builder) sum(p *Prebuilt) uint64 { return maphash.Bytes(sumSeed, b.dedupeKey(p)) }
+
+// same reports whether p and q are the same response.
+func same(p, q *Prebuilt) bool {
+	return p == q || p.sum == q.sum && p.off == q.off && p.Flags == q.Flags && p.Counts == q.Counts && p.Zone == q.Zone && bytes.Equal(p.Body, q.Body)
+}
+
+// find returns the response of b equal to p, or nil.
+func (b *builder) find(p *Prebuilt) *Prebuilt {
+	q, ok := b.dedupe[p.sum]
+	if !ok {
+		return nil
 	}
-	if p != nil && p.Rcode() == dns.RcodeSuccess && p.Counts[0] == 0 {
-		oa.nodata = p
+	if same(p, q) {
+		return q
 	}
-	off := headerLen + len(w) + 4
-	oa.types, oa.answers = old.types, old.answers // shared, never written
+	return b.spill[string(b.dedupeKey(p))]
+}
+
+// intern returns the response of b equal to p, made p (and counted) when
+// there is none yet.
+func (b *builder) intern(p *Prebuilt) *Prebuilt {
+	if q := b.find(p); q != nil {
+		return q
+	}
+	if _, taken := b.dedupe[p.sum]; !taken {
+		b.dedupe[p.sum] = p
+	} else {
+		if b.spill == nil {
+			b.spill = map[string]*Prebuilt{}
+		}
+		b.spill[string(b.dedupeKey(p))] = p
+	}
+	b.t.responses++
+	b.t.bytes += len(p.Body)
+	return p
+}
+
+// reused returns old, the answers of an owner in the previous table
+// (ownerReuse says when they are still right), as this table has them:
+// negative responses with the new serial, each response the one object of
+// its content here, counted as if built here; nil when a negative
+// response cannot be patched.
+func (b *builder) reused(old *ownerAnswers) *ownerAnswers {
+	oa := *old
+	var ok bool
+	if oa.nodata, ok = b.carried(old.nodata); !ok {
+		return nil
+	}
 	copied := false
-	for i, r := range old.answers {
-		key := b.dedupeKey(off, r)
-		first, ok := b.dedupe[key]
+	for i, p := range old.answers {
+		q, ok := b.carried(p)
 		if !ok {
-			b.dedupe[key] = r
-			b.t.responses++
-			b.t.bytes += len(r.Body)
-			continue
+			return nil
 		}
-		if first != r {
+		if q != p {
 			if !copied {
-				oa.answers, copied = slices.Clone(old.answers), true
+				oa.answers, copied = slices.Clone(old.answers), true // old's is shared
 			}
-			oa.answers[i] = first
+			oa.answers[i] = q
 		}
 	}
-	return nil
+	return &oa
+}
+
+// carried is the previous table's response p in this table: with the new
+// serial written in when it ends with the SOA; false when p is negative
+// but not patchable.
+func (b *builder) carried(p *Prebuilt) (*Prebuilt, bool) {
+	if p == nil {
+		return nil, true
+	}
+	if p.serialAt == 0 {
+		return b.intern(p), true
+	}
+	if q, ok := b.patched[p]; ok {
+		return q, true
+	}
+	at := int(p.serialAt)
+	if binary.BigEndian.Uint32(p.Body[at:]) != b.reuse.oldSerial {
+		return nil, false
+	}
+	q := *p
+	q.Body = slices.Clone(p.Body)
+	binary.BigEndian.PutUint32(q.Body[at:], b.reuse.serial)
+	q.sum = b.sum(&q)
+	r := b.intern(&q)
+	if b.patched == nil {
+		b.patched = map[*Prebuilt]*Prebuilt{}
+	}
+	b.patched[p] = r
+	return r, true
+}
+
+// wireName is wireName with b's scratch space: one allocation, the name.
+func (b *builder) wireName(name string) (string, error) {
+	if b.wire == nil {
+		b.wire = make([]byte, maxNameWire+1)
+	}
+	n, err := dns.PackDomainName(dns.Fqdn(strings.ToLower(name)), b.wire, 0, nil, false)
+	if err != nil {
+		return "", fmt.Errorf("name %q: %w", name, err)
+	}
+	return string(b.wire[:n]), nil
 }
 
 func resultOf(ans zones.Answer) string {

@@ -407,7 +407,9 @@ func TestBuildFromReusesUnchangedOwners(t *testing.T) {
 		return fmt.Sprintf("@ IN SOA ns1 hostmaster %d 3600 600 1209600 300\n@ IN NS ns1\nns1 IN A 198.18.0.1\n", serial)
 	}
 	body := "www IN A 198.18.0.2\nwww IN TXT \"hello\"\nmulti IN A 198.18.0.3\nmulti IN A 198.18.0.4\nv6 IN AAAA 2001:db8::1\n" +
-		"mx IN MX 10 mail\nmail IN A 198.18.0.5\nalias IN CNAME www\nsub IN NS ns.sub\nns.sub IN A 198.18.0.6\n*.wild IN A 198.18.0.7\n"
+		"mx IN MX 10 mail\nmail IN A 198.18.0.5\nalias IN CNAME www\nsub IN NS ns.sub\nns.sub IN A 198.18.0.6\n*.wild IN A 198.18.0.7\n" +
+		"chain IN CNAME alias\nsrv IN SRV 0 5 5060 sipserver\nsipserver IN A 198.18.0.8\ntosub IN CNAME x.sub\n" +
+		"a.wc IN A 10.3.0.1\nw2 IN CNAME host.wc\nw3 IN CNAME a.b.wild\ngone IN CNAME nothere\n"
 	for i := range 40 {
 		body += fmt.Sprintf("h%d IN A 10.0.0.%d\n", i, i)
 	}
@@ -444,21 +446,32 @@ func TestBuildFromReusesUnchangedOwners(t *testing.T) {
 		name        string
 		base, head  string
 		reused, not []string // owners whose answers must (not) be the previous ones
+		soaTail     string   // the head's SOA ends so, not "1209600 300"
 	}{
-		{"one address and the serial", body, strings.Replace(body, "10.0.0.7\n", "10.0.0.77\n", 1), []string{"h8", "www", "multi", "v6"}, []string{"h7", "mx", "alias"}},
-		{"a TTL", body, strings.Replace(body, "www IN A", "www 600 IN A", 1), []string{"h1"}, []string{"www"}},
-		{"an additional-section target", body, strings.Replace(body, "198.18.0.5", "198.18.0.55", 1), []string{"h1"}, []string{"mail", "mx"}},
-		{"a CNAME target's address", body, strings.Replace(body, "198.18.0.2", "198.18.0.22", 1), []string{"h1", "multi"}, []string{"www", "alias"}},
-		{"owner case", body, strings.Replace(body, "h8 IN", "H8 IN", 1), []string{"h9"}, []string{"h8"}},
-		{"order within an RRset", body, strings.Replace(body, "multi IN A 198.18.0.3\nmulti IN A 198.18.0.4", "multi IN A 198.18.0.4\nmulti IN A 198.18.0.3", 1), []string{"h1"}, []string{"multi"}},
-		{"a record added to an owner", body, body + "multi IN A 198.18.0.9\n", []string{"h1"}, []string{"multi"}},
-		{"a name below an owner, and a wildcard", body, body + "x.h10 IN A 10.0.1.1\n*.h11 IN A 10.0.1.2\n", []string{"h10", "h11"}, nil},
-		{"a line at the top", body, "first IN A 10.0.2.1\n" + body, []string{"h1", "www"}, nil},
-		{"a cut appears", body, body + "h12 IN NS ns.sub\n", nil, []string{"h1", "h12"}},
-		{"rewritten", body, rewritten, nil, []string{"h1"}},
-		{"large, in parts", body + large, strings.Replace(body+large, "p100 IN A", "p100 600 IN A", 1), []string{"p101", "h1"}, []string{"p100"}},
-		{"large, changed to what others answer", body + large, sameAs(body+large, 1, 2, 3, 4, 6, 7, 8, 9, 11, 12, 13), []string{"p101", "h1"}, []string{"p7"}},
-		{"large, shifted", body + large, "first IN A 10.0.2.1\n" + body + strings.Replace(large, "p7 IN A 10.1.0.7\n", "", 1), []string{"p8", "h1"}, nil},
+		{"one address and the serial", body, strings.Replace(body, "10.0.0.7\n", "10.0.0.77\n", 1), []string{"h8", "www", "multi", "v6", "mx", "alias", "chain", "srv", "tosub", "w2", "w3", "gone"}, []string{"h7"}, ""},
+		// Each kind of read: the owner is built again when what it read changed.
+		{"a CNAME chain's far end", body, strings.Replace(body, "198.18.0.2", "198.18.0.23", 1), []string{"h1", "mx"}, []string{"www", "alias", "chain"}, ""},
+		{"a CNAME target removed", body, strings.Replace(body, "www IN A 198.18.0.2\nwww IN TXT \"hello\"\n", "", 1), []string{"h1", "mx"}, []string{"alias", "chain"}, ""},
+		{"an SRV target's address", body, strings.Replace(body, "198.18.0.8", "198.18.0.88", 1), []string{"h1", "alias"}, []string{"srv", "sipserver"}, ""},
+		{"glue a chain ends at", body, strings.Replace(body, "198.18.0.6", "198.18.0.66", 1), []string{"h1", "alias"}, []string{"tosub"}, ""},
+		{"a wildcard added where a chain ends", body, body + "*.wc IN A 10.3.3.3\n", []string{"h1", "alias", "w3"}, []string{"w2"}, ""},
+		{"a wildcard at the apex", body, body + "* IN TXT \"any\"\n", []string{"h1", "alias", "mx"}, []string{"gone", "w2"}, ""},
+		{"an empty non-terminal between a chain's end and its wildcard", body, body + "x.b.wild IN A 10.3.3.4\n", []string{"h1", "alias", "w2"}, []string{"w3"}, ""},
+		{"the chain's end added", body, body + "nothere IN A 10.3.3.5\n", []string{"h1", "alias", "w2"}, []string{"gone"}, ""},
+		{"the SOA's minimum", body, body, nil, []string{"h1", "alias"}, "1209600 120"},
+		{"a TTL", body, strings.Replace(body, "www IN A", "www 600 IN A", 1), []string{"h1"}, []string{"www"}, ""},
+		{"an additional-section target", body, strings.Replace(body, "198.18.0.5", "198.18.0.55", 1), []string{"h1"}, []string{"mail", "mx"}, ""},
+		{"a CNAME target's address", body, strings.Replace(body, "198.18.0.2", "198.18.0.22", 1), []string{"h1", "multi"}, []string{"www", "alias"}, ""},
+		{"owner case", body, strings.Replace(body, "h8 IN", "H8 IN", 1), []string{"h9"}, []string{"h8"}, ""},
+		{"order within an RRset", body, strings.Replace(body, "multi IN A 198.18.0.3\nmulti IN A 198.18.0.4", "multi IN A 198.18.0.4\nmulti IN A 198.18.0.3", 1), []string{"h1"}, []string{"multi"}, ""},
+		{"a record added to an owner", body, body + "multi IN A 198.18.0.9\n", []string{"h1"}, []string{"multi"}, ""},
+		{"a name below an owner, and a wildcard", body, body + "x.h10 IN A 10.0.1.1\n*.h11 IN A 10.0.1.2\n", []string{"h10", "h11"}, nil, ""},
+		{"a line at the top", body, "first IN A 10.0.2.1\n" + body, []string{"h1", "www"}, nil, ""},
+		{"a cut appears", body, body + "h12 IN NS ns.sub\n", nil, []string{"h1", "h12"}, ""},
+		{"rewritten", body, rewritten, nil, []string{"h1"}, ""},
+		{"large, in parts", body + large, strings.Replace(body+large, "p100 IN A", "p100 600 IN A", 1), []string{"p101", "h1"}, []string{"p100"}, ""},
+		{"large, changed to what others answer", body + large, sameAs(body+large, 1, 2, 3, 4, 6, 7, 8, 9, 11, 12, 13), []string{"p101", "h1"}, []string{"p7"}, ""},
+		{"large, shifted", body + large, "first IN A 10.0.2.1\n" + body + strings.Replace(large, "p7 IN A 10.1.0.7\n", "", 1), []string{"p8", "h1"}, nil, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			first := snap(zone(head + soa(1) + tc.base))
@@ -473,7 +486,11 @@ func TestBuildFromReusesUnchangedOwners(t *testing.T) {
 					pointers[oa] = slices.Clone(oa.answers)
 				}
 			}
-			next := snap(zone(head + soa(2) + tc.head))
+			headSOA := soa(2)
+			if tc.soaTail != "" {
+				headSOA = strings.Replace(headSOA, "1209600 300", tc.soaTail, 1)
+			}
+			next := snap(zone(head + headSOA + tc.head))
 			// A large zone is built in parts, which take its owners in a
 			// random order: build it a few times.
 			repeat := 1
