@@ -2,6 +2,7 @@ package fastpath
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"reflect"
@@ -537,5 +538,127 @@ func TestBuildFromReusesUnchangedOwners(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBuildFromRandomEdits: on random zones (CNAME chains inside and out
+// of the zone, MX, SRV and NS targets, a delegation with glue, wildcards,
+// empty non-terminals) and random series of edits (addresses, targets,
+// records added and removed, wildcards, owner case, the serial bumped or
+// not, the SOA's other fields, cuts), the answers built from the previous
+// revision's equal a build from scratch at every step, and leave the
+// previous ones as they were.
+func TestBuildFromRandomEdits(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	r := rand.New(rand.NewPCG(21, 3))
+	names := []string{"a", "b", "c", "x.a", "y.x.a", "*.a", "*", "*.b.c", "d.b.c", "mail", "MAIL", "sub", "ns.sub", "d.sub", "e.f.g", "*.f.g", "h"}
+	targets := append(slices.Clone(names[:len(names)-1]), "nowhere", "n.x.a", "q.f.g", "out.example.", "@", "ns.sub", "zz.sub")
+	pick := func(l []string) string { return l[r.IntN(len(l))] }
+	line := func() string {
+		n := pick(names)
+		switch r.IntN(10) {
+		case 0, 1:
+			return fmt.Sprintf("%s IN CNAME %s", n, pick(targets))
+		case 2:
+			return fmt.Sprintf("%s IN MX %d %s", n, r.IntN(3), pick(targets))
+		case 3:
+			return fmt.Sprintf("%s IN SRV 0 5 %d %s", n, 5000+r.IntN(3), pick(targets))
+		case 4:
+			return fmt.Sprintf("%s IN TXT \"t%d\"", n, r.IntN(3))
+		case 5:
+			return fmt.Sprintf("%s IN AAAA 2001:db8::%d", n, r.IntN(3))
+		}
+		return fmt.Sprintf("%s IN A 10.0.0.%d", n, r.IntN(4))
+	}
+	text := func(serial, minimum int, lines []string) string {
+		return fmt.Sprintf("$ORIGIN r.internal.\n$TTL 300\n@ IN SOA ns1 hostmaster %d 3600 600 1209600 %d\n@ IN NS ns1\nns1 IN A 198.18.0.1\nsub IN NS ns.sub\nns.sub IN A 198.18.0.2\n%s\n", serial, minimum, strings.Join(lines, "\n"))
+	}
+	build := func(txt string) (*node.Snapshot, bool) {
+		z, fs := zones.Parse("r.zone", "r.internal.", []byte(txt))
+		if z == nil || zones.HasErrors(fs) {
+			return nil, false
+		}
+		return &node.Snapshot{Authority: zones.NewAuthority(z)}, true
+	}
+	reused, reusedReading, steps := 0, 0, 0
+	for i := range 300 {
+		lines := make([]string, 5+r.IntN(25))
+		for j := range lines {
+			lines[j] = line()
+		}
+		if i%60 == 0 { // large enough to be built in parts
+			for k := range 3 * ownersPerPart {
+				lines = append(lines, fmt.Sprintf("p%d IN A 10.1.%d.%d", k, k/250, k%250))
+			}
+		}
+		serial, minimum := 1, 300
+		snap, ok := build(text(serial, minimum, lines))
+		if !ok {
+			continue
+		}
+		prev, err := Build(snap, BuildOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for step := range 6 {
+			for range 1 + r.IntN(3) {
+				j := r.IntN(len(lines))
+				switch k := r.IntN(10); {
+				case k == 0:
+					lines = slices.Delete(lines, j, j+1)
+				case k == 1:
+					lines = slices.Insert(lines, j, line())
+				case k == 2: // the data alone
+					lines[j] = lines[j][:strings.LastIndex(lines[j], " ")+1] + strings.Fields(line())[3]
+				case k == 3:
+					lines[j] = strings.ToUpper(lines[j][:1]) + lines[j][1:]
+				case k == 4 && r.IntN(4) == 0:
+					lines = append(lines, pick([]string{"x", "c", "mail", "e.f.g"})+" IN NS ns.sub")
+				default:
+					lines[j] = line()
+				}
+			}
+			if r.IntN(5) > 0 {
+				serial++ // else forgotten
+			}
+			if r.IntN(10) == 0 {
+				minimum++
+			}
+			next, ok := build(text(serial, minimum, lines))
+			if !ok {
+				break
+			}
+			untouched, _ := Build(prev.Snapshot, BuildOptions{})
+			got, err := BuildFrom(prev, next, BuildOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := Build(next, BuildOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("zone %d step %d: answers built from the previous ones differ from a build from scratch:\n%s", i, step, text(serial, minimum, lines))
+			}
+			if !reflect.DeepEqual(prev, untouched) {
+				t.Fatalf("zone %d step %d: building from the previous answers changed them", i, step)
+			}
+			for origin, zt := range got.zones {
+				for w, oa := range zt.owners {
+					if o := prev.zones[origin].owners[w]; o != nil && len(o.answers) > 0 && len(oa.answers) > 0 && o.answers[0] == oa.answers[0] {
+						reused++
+						if zt.reads[w] != nil {
+							reusedReading++
+						}
+					}
+				}
+			}
+			steps++
+			prev = got
+		}
+	}
+	t.Logf("%d steps, %d owners reused, %d of them reading other names", steps, reused, reusedReading)
+	if steps < 1000 || reused < 20*steps || reusedReading < steps {
+		t.Fatalf("%d steps, %d owners reused, %d of them reading other names: the test compares too little", steps, reused, reusedReading)
 	}
 }
