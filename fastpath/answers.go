@@ -60,8 +60,11 @@ type ownerAnswers struct {
 	types   []uint16
 	answers []*Prebuilt
 	// nodata answers every other ordinary type; nil when the name has a
-	// CNAME (each type chases differently) or is not answered here.
+	// CNAME (each type chases differently) or is not answered here, or
+	// byLen: then the zone's NODATA for names of its length answers
+	// (zoneTable.nodata).
 	nodata *Prebuilt
+	byLen  bool
 	// slow: the name is at or below a zone cut, below a forward rule, or
 	// otherwise not final: always the slow path, for the name and below.
 	slow bool
@@ -92,9 +95,79 @@ type zoneTable struct {
 	// of them changed (ownerReuse).
 	reads map[string][]read
 	// nxdomain answers a name the zone does not have; nil without SOA.
-	nxdomain  *Prebuilt
-	responses int // responses built for the zone, and their body bytes
+	nxdomain *Prebuilt
+	// nodata answers the owners marked byLen, by the length of their wire
+	// name: a NODATA response is the zone's SOA, compressed against the
+	// question, so the same for every name of a length unless the name
+	// shares more than the origin with the SOA's own names (ownNodata).
+	// Held once here, the SOA's serial changes in it alone.
+	nodata [maxNameWire + 1]*Prebuilt
+	// byLen counts the owners that nodata answers, by length: an entry
+	// is held while one is left.
+	byLen [maxNameWire + 1]int32
+	// negative are the owners (wire names) that hold a response carrying
+	// the SOA themselves (a CNAME owner's chase ending in NODATA or
+	// NXDOMAIN, an owner's own NODATA): the next revision writes its
+	// serial into them.
+	negative map[string]bool
+	// refs counts the references from the table to each distinct response
+	// (by sum): the next revision adds and takes away those of the owners
+	// it changed, and keeps the count of distinct responses (responses, and
+	// their body bytes) without a pass over every owner.
+	refs      map[uint64]int32
+	responses int
 	bytes     int
+}
+
+func newTable(z *zones.Zone, deps string) *zoneTable {
+	return &zoneTable{zone: z, deps: deps, owners: map[string]*ownerAnswers{}, reads: map[string][]read{}, negative: map[string]bool{}, refs: map[uint64]int32{}}
+}
+
+// ref adds d references to p.
+func (t *zoneTable) ref(p *Prebuilt, d int32) {
+	if p == nil {
+		return
+	}
+	n := t.refs[p.sum] + d
+	switch {
+	case n == 0:
+		delete(t.refs, p.sum)
+		t.responses--
+		t.bytes -= len(p.Body)
+		return
+	case n == d:
+		t.responses++
+		t.bytes += len(p.Body)
+	}
+	t.refs[p.sum] = n
+}
+
+// refOwner adds d references to each response oa, the answers of owner
+// w, holds, and d owners to those of its length when nodata answers it.
+func (t *zoneTable) refOwner(w string, oa *ownerAnswers, d int32) {
+	for _, p := range oa.answers {
+		t.ref(p, d)
+	}
+	t.ref(oa.nodata, d)
+	if oa.byLen {
+		l := len(w)
+		switch t.byLen[l] += d; t.byLen[l] {
+		case 0:
+			t.ref(t.nodata[l], -1)
+			t.nodata[l] = nil
+		case d:
+			t.ref(t.nodata[l], 1)
+		}
+	}
+}
+
+// countRefs counts the references to every response of the table.
+func (t *zoneTable) countRefs() {
+	t.refs, t.responses, t.bytes = make(map[uint64]int32, len(t.owners)), 0, 0
+	for w, oa := range t.owners {
+		t.refOwner(w, oa, 1)
+	}
+	t.ref(t.nxdomain, 1)
 }
 
 // Answers are the precomputed responses of one snapshot's internal zones.
@@ -148,7 +221,10 @@ func Build(snap *node.Snapshot, o BuildOptions) (*Answers, error) {
 // same options; may be nil): the table of a zone prev holds (the same
 // immutable *zones.Zone, shared by cluster.LoadAgainst when its file did not
 // change) with the same zones served below it and the same forward rules
-// inside it is taken as it is, not built again. The result equals Build's.
+// inside it is taken as it is, not built again; of a zone whose file
+// changed, the owners the change did not touch are (zoneFrom), at a cost
+// that grows with the change, not with the zone. The result equals
+// Build's.
 func BuildFrom(prev *Answers, snap *node.Snapshot, o BuildOptions) (*Answers, error) {
 	a := &Answers{Snapshot: snap, zones: map[string]*zoneTable{}, tops: map[string]struct{}{}}
 	if snap == nil {
@@ -192,7 +268,7 @@ func BuildFrom(prev *Answers, snap *node.Snapshot, o BuildOptions) (*Answers, er
 			tables[i] = t
 			continue
 		}
-		tables[i] = &zoneTable{zone: z, deps: d, owners: map[string]*ownerAnswers{}, reads: map[string][]read{}}
+		tables[i] = newTable(z, d)
 		if t := hadOrigin[z.Origin()]; t != nil && t.deps == d {
 			reuse[i] = reusable(t, z)
 		}
@@ -214,7 +290,17 @@ func BuildFrom(prev *Answers, snap *node.Snapshot, o BuildOptions) (*Answers, er
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				b := newBuilder(tables[i], snap, o, reuse[i], 0)
+				if r := reuse[i]; r != nil {
+					b := newBuilder(tables[i], snap, o, r, 0)
+					if ok, err := b.zoneFrom(r); ok || err != nil {
+						if err != nil {
+							errs[i] = fmt.Errorf("zone %s: %w", zs[i].Origin(), err)
+						}
+						continue
+					}
+					tables[i] = newTable(zs[i], tables[i].deps) // built whole
+				}
+				b := newBuilder(tables[i], snap, o, nil, 0)
 				b.cpus = cpus
 				if err := b.zone(); err != nil {
 					errs[i] = fmt.Errorf("zone %s: %w", zs[i].Origin(), err)
@@ -294,8 +380,8 @@ type builder struct {
 	buf    []byte
 	key    []byte
 	wire   []byte
-	// reuse: the previous table of the zone, whose owners' answers may be
-	// taken as they are; nil: none.
+	// reuse: what zoneFrom takes from the zone's previous table; nil
+	// when the zone is built whole.
 	reuse *ownerReuse
 	// patched are the previous table's negative responses as this
 	// revision has them (its serial written in).
@@ -313,17 +399,17 @@ func newBuilder(t *zoneTable, snap *node.Snapshot, o BuildOptions, reuse *ownerR
 var sumSeed = maphash.MakeSeed()
 
 // ownerReuse is what a zone's table may take from the table of the
-// zone's previous version (same origin, same deps): the answers of an
+// zone's previous version (same origin, same deps): the answers of every
 // owner whose records did not change (zones.ChangedOwners) and whose
-// reads did not either. A read with addresses of its own is unchanged
-// when its records are; one without (absent, an empty non-terminal, a
-// wildcard's synthesis) also when no ancestor below the apex changed or
-// had a name below it change, and no wildcard appeared at the apex: that
-// is all RFC 1034 4.3.2 step 3 and RFC 4592 look at (as zones.Lookup
-// implements them) besides cuts, and no NS or DS record changed (else
-// nothing is reused: a cut may have appeared or gone). Negative
-// responses carry the SOA: when only its serial changed they are copied
-// with the new one written in, else nothing is reused.
+// reads did not either (zoneFrom). A read with addresses of its own is
+// unchanged when its records are; one without (absent, an empty
+// non-terminal, a wildcard's synthesis) also when no ancestor below the
+// apex changed or had a name below it change, and no wildcard appeared
+// at the apex: that is all RFC 1034 4.3.2 step 3 and RFC 4592 look at (as
+// zones.Lookup implements them) besides cuts, and no NS or DS record
+// changed (else nothing is reused: a cut may have appeared or gone).
+// Negative responses carry the SOA: when only its serial changed they are
+// copied with the new one written in, else nothing is reused.
 type ownerReuse struct {
 	prev    *zoneTable
 	origin  string
@@ -382,24 +468,6 @@ func onlySerial(a, b *dns.SOA) bool {
 		a.Ns == b.Ns && a.Mbox == b.Mbox && a.Refresh == b.Refresh && a.Retry == b.Retry && a.Expire == b.Expire && a.Minttl == b.Minttl
 }
 
-// answersOf returns the previous table's answers of owner on (wire name w)
-// when they may be taken (see ownerReuse), else nil.
-func (r *ownerReuse) answersOf(on zones.OwnerName, w string) *ownerAnswers {
-	if r == nil || r.changed[on.Name] {
-		return nil
-	}
-	old := r.prev.owners[w]
-	if old == nil || old.slow {
-		return nil
-	}
-	for _, d := range r.prev.reads[w] {
-		if r.dirty(d) {
-			return nil
-		}
-	}
-	return old
-}
-
 // dirty reports whether what a lookup of read d found may differ now.
 func (r *ownerReuse) dirty(d read) bool {
 	if r.changed[d.name] || strings.IndexByte(d.name, '\\') >= 0 {
@@ -439,31 +507,11 @@ const ownersPerPart = 2048
 // builder makes them (dedupe).
 func (b *builder) zone() error {
 	z := b.t.zone
-	origin := z.Origin()
-	// Names under a forward rule more specific than the zone belong to
-	// the recursor: mark them (and everything below) slow.
-	for _, f := range b.snap.Forward {
-		if len(f.Zone) > len(origin) && b.snap.Authority.Match(f.Zone) == z {
-			w, err := wireName(f.Zone)
-			if err != nil {
-				return err
-			}
-			b.owner(w).slow = true
-		}
+	if err := b.markForwarded(); err != nil {
+		return err
 	}
-	// NXDOMAIN does not depend on the name: the SOA of the zone with the
-	// negative TTL (RFC 2308), owner written in full (a pointer into the
-	// question would depend on it). Built from the SOA, not from a lookup
-	// of some absent name: a wildcard at the apex would answer that one.
-	if soa := z.SOA(); soa != nil {
-		neg := dns.Copy(soa).(*dns.SOA)
-		neg.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
-		nx := zones.Answer{Rcode: dns.RcodeNameError, Authoritative: true, Ns: []dns.RR{neg}}
-		p, err := b.response(z, origin, dns.TypeA, nx, false)
-		if err != nil {
-			return err
-		}
-		b.t.nxdomain = p
+	if err := b.nxdomain(); err != nil {
+		return err
 	}
 	names := z.OwnerNames()
 	// The maps are made at their final size: grown from empty, a 100k-name
@@ -477,7 +525,9 @@ func (b *builder) zone() error {
 	var wg sync.WaitGroup
 	for i := range parts {
 		part := names[i*len(names)/n : (i+1)*len(names)/n]
-		parts[i] = newBuilder(&zoneTable{zone: z, owners: make(map[string]*ownerAnswers, len(part)), reads: map[string][]read{}}, b.snap, b.o, b.reuse, len(part))
+		pt := newTable(z, "")
+		pt.owners = make(map[string]*ownerAnswers, len(part))
+		parts[i] = newBuilder(pt, b.snap, b.o, nil, len(part))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -522,98 +572,274 @@ func (b *builder) zone() error {
 			if oa.nodata != nil {
 				oa.nodata = one(oa.nodata)
 			}
-			// oa.answers may be shared with the previous table (reused):
-			// written only in a copy.
-			copied := false
 			for i, p := range oa.answers {
-				if f := one(p); f != p {
-					if !copied {
-						oa.answers, copied = slices.Clone(oa.answers), true
-					}
-					oa.answers[i] = f
-				}
+				oa.answers[i] = one(p)
 			}
 			b.t.owners[w] = oa
 		}
 		maps.Copy(b.t.reads, p.t.reads)
+		maps.Copy(b.t.negative, p.t.negative)
+		for l, nd := range p.t.nodata {
+			if nd != nil {
+				b.t.nodata[l] = one(nd)
+			}
+		}
+	}
+	b.t.countRefs()
+	return nil
+}
+
+// markForwarded marks slow the names under a forward rule more specific
+// than the zone: they belong to the recursor (and everything below).
+func (b *builder) markForwarded() error {
+	z := b.t.zone
+	for _, f := range b.snap.Forward {
+		if len(f.Zone) > len(z.Origin()) && b.snap.Authority.Match(f.Zone) == z {
+			w, err := wireName(f.Zone)
+			if err != nil {
+				return err
+			}
+			b.owner(w).slow = true
+		}
 	}
 	return nil
+}
+
+// nxdomain builds the zone's NXDOMAIN. It does not depend on the name:
+// the SOA of the zone with the negative TTL (RFC 2308), owner written in
+// full (a pointer into the question would depend on it). Built from the
+// SOA, not from a lookup of some absent name: a wildcard at the apex
+// would answer that one.
+func (b *builder) nxdomain() error {
+	z := b.t.zone
+	soa := z.SOA()
+	if soa == nil {
+		return nil
+	}
+	neg := dns.Copy(soa).(*dns.SOA)
+	neg.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
+	nx := zones.Answer{Rcode: dns.RcodeNameError, Authoritative: true, Ns: []dns.RR{neg}}
+	p, err := b.response(z, z.Origin(), dns.TypeA, nx, false)
+	b.t.nxdomain = p
+	return err
+}
+
+// zoneFrom builds b.t from r.prev, the table of the zone's previous
+// version, at the cost of the change: a copy of its maps in which the
+// owners the change touched are built again (the changed names, their
+// ancestors, which may have become or ceased to be empty non-terminals,
+// and the owners whose reads changed) and the responses that carry the
+// SOA get its new serial. false: a response could not be patched, the
+// zone must be built whole.
+func (b *builder) zoneFrom(r *ownerReuse) (bool, error) {
+	z, prev, t := b.t.zone, r.prev, b.t
+	t.owners = maps.Clone(prev.owners)
+	t.reads = maps.Clone(prev.reads)
+	t.negative = maps.Clone(prev.negative)
+	t.refs = maps.Clone(prev.refs)
+	t.responses, t.bytes = prev.responses, prev.bytes
+	t.byLen = prev.byLen
+	t.ref(prev.nxdomain, -1)
+	if err := b.nxdomain(); err != nil {
+		return false, err
+	}
+	t.ref(t.nxdomain, 1)
+	for l, p := range prev.nodata {
+		if p == nil {
+			continue
+		}
+		q, ok := b.carried(p)
+		if !ok {
+			return false, nil
+		}
+		t.ref(p, -1)
+		t.ref(q, 1)
+		t.nodata[l] = q
+	}
+	// The names the change touched, by wire name. An ancestor of a
+	// changed name that has records of its own (answers, in the previous
+	// table) is there in both versions, with the same answers unless it
+	// changed itself or its reads did: only an empty non-terminal may have
+	// come or gone.
+	touched := map[string]string{}
+	for _, names := range [2]map[string]bool{r.changed, r.above} {
+		for name := range names {
+			w, err := b.wireName(name)
+			if err != nil {
+				return false, err
+			}
+			if old := prev.owners[w]; old != nil && len(old.types) > 0 && !r.changed[name] {
+				continue
+			}
+			touched[w] = name
+		}
+	}
+	for w, rs := range prev.reads {
+		for _, d := range rs {
+			if r.dirty(d) {
+				name, _, err := dns.UnpackDomainName([]byte(w), 0)
+				if err != nil || strings.IndexByte(name, '\\') >= 0 {
+					return false, err // only the zone's own spelling finds it
+				}
+				touched[w] = name
+				break
+			}
+		}
+	}
+	for w := range prev.negative {
+		if _, ok := touched[w]; ok {
+			continue
+		}
+		old := prev.owners[w]
+		oa := b.reused(old)
+		if oa == nil {
+			return false, nil
+		}
+		t.refOwner(w, old, -1)
+		t.refOwner(w, oa, 1)
+		t.owners[w] = oa
+	}
+	// A forward rule's name stays slow whatever the zone holds there.
+	marked := map[string]*ownerAnswers{}
+	for _, f := range b.snap.Forward {
+		if len(f.Zone) > len(z.Origin()) && b.snap.Authority.Match(f.Zone) == z {
+			w, err := wireName(f.Zone)
+			if err != nil {
+				return false, err
+			}
+			marked[w] = t.owners[w]
+		}
+	}
+	var reads []read
+	for w, name := range touched {
+		if marked[w] != nil {
+			continue
+		}
+		if old := t.owners[w]; old != nil {
+			t.refOwner(w, old, -1)
+			delete(t.owners, w)
+			delete(t.reads, w)
+			delete(t.negative, w)
+		}
+		on, ok := z.Owner(name)
+		if !ok {
+			continue // gone
+		}
+		var err error
+		if reads, err = b.buildOwner(on, w, marked, reads); err != nil {
+			return false, err
+		}
+		if oa := t.owners[w]; oa != nil {
+			t.refOwner(w, oa, 1)
+		}
+	}
+	return true, nil
 }
 
 // owners builds the answers of names into b.t; marked are the names the
 // forward rules made slow (read only).
 func (b *builder) owners(names []zones.OwnerName, marked map[string]*ownerAnswers) error {
-	z := b.t.zone
-	origin := z.Origin()
 	var reads []read
 	for _, on := range names {
 		w, err := b.wireName(on.Name)
 		if err != nil {
 			return err
 		}
-		if b.snap.Authority.Match(on.Name) != z {
-			continue // a zone below this one, also served here, answers it
-		}
-		if marked[w] != nil {
-			continue // slow already
-		}
-		if on.Cut || b.snap.ForwardedBelow(on.Name, origin) {
-			b.owner(w).slow = true
-			continue
-		}
-		if old := b.reuse.answersOf(on, w); old != nil {
-			if oa := b.reused(old); oa != nil {
-				b.t.owners[w] = oa
-				if rs := b.reuse.prev.reads[w]; rs != nil {
-					b.t.reads[w] = rs
-				}
-				continue
-			}
-		}
-		oa := b.owner(w)
-		hasCNAME := false
-		for _, t := range on.Types {
-			hasCNAME = hasCNAME || t == dns.TypeCNAME
-		}
-		reads = reads[:0]
-		if !hasCNAME {
-			// Every type the name lacks gets the same NODATA (the body only
-			// depends on the question's length): one response, not one per type.
-			ans := z.Lookup(on.Name, dns.TypeNULL)
-			reads = appendReads(reads, on.Name, ans)
-			p, err := b.response(z, on.Name, dns.TypeNULL, ans, true)
-			if err != nil {
-				return err
-			}
-			if p != nil && p.Rcode() == dns.RcodeSuccess && p.Counts[0] == 0 {
-				oa.nodata = p
-			}
-		}
-		types := on.Types
-		if hasCNAME {
-			// A CNAME owner answers each type with a different chase.
-			types = append(append([]uint16(nil), on.Types...), commonTypes...)
-		}
-		for i, t := range types {
-			if slices.Contains(types[:i], t) {
-				continue
-			}
-			ans := z.Lookup(on.Name, t)
-			reads = appendReads(reads, on.Name, ans)
-			p, err := b.response(z, on.Name, t, ans, true)
-			if err != nil {
-				return err
-			}
-			if p != nil {
-				oa.types = append(oa.types, t)
-				oa.answers = append(oa.answers, p)
-			}
-		}
-		if rs := readsOf(z, reads); rs != nil {
-			b.t.reads[w] = rs
+		if reads, err = b.buildOwner(on, w, marked, reads); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// buildOwner builds the answers of owner on (wire name w) into b.t;
+// reads is scratch space, returned for the next owner.
+func (b *builder) buildOwner(on zones.OwnerName, w string, marked map[string]*ownerAnswers, reads []read) ([]read, error) {
+	z := b.t.zone
+	origin := z.Origin()
+	if b.snap.Authority.Match(on.Name) != z {
+		return reads, nil // a zone below this one, also served here, answers it
+	}
+	if marked[w] != nil {
+		return reads, nil // slow already
+	}
+	oa := b.owner(w)
+	if on.Cut || b.snap.ForwardedBelow(on.Name, origin) {
+		oa.slow = true
+		return reads, nil
+	}
+	hasCNAME := false
+	for _, t := range on.Types {
+		hasCNAME = hasCNAME || t == dns.TypeCNAME
+	}
+	reads = reads[:0]
+	if !hasCNAME {
+		// Every type the name lacks gets the same NODATA (the body only
+		// depends on the question's length): one response, not one per type.
+		ans := z.Lookup(on.Name, dns.TypeNULL)
+		reads = appendReads(reads, on.Name, ans)
+		p, err := b.response(z, on.Name, dns.TypeNULL, ans, true)
+		if err != nil {
+			return reads, err
+		}
+		if p != nil && p.Rcode() == dns.RcodeSuccess && p.Counts[0] == 0 {
+			if soa := z.SOA(); soa != nil && !ownNodata(on.Name, origin, soa) {
+				oa.byLen = true
+				b.t.nodata[len(w)] = p
+			} else {
+				oa.nodata = p
+			}
+		}
+	}
+	types := on.Types
+	if hasCNAME {
+		// A CNAME owner answers each type with a different chase.
+		types = append(append([]uint16(nil), on.Types...), commonTypes...)
+	}
+	for i, t := range types {
+		if slices.Contains(types[:i], t) {
+			continue
+		}
+		ans := z.Lookup(on.Name, t)
+		reads = appendReads(reads, on.Name, ans)
+		p, err := b.response(z, on.Name, t, ans, true)
+		if err != nil {
+			return reads, err
+		}
+		if p != nil {
+			oa.types = append(oa.types, t)
+			oa.answers = append(oa.answers, p)
+			if p.serialAt > 0 {
+				b.t.negative[w] = true
+			}
+		}
+	}
+	if oa.nodata != nil && oa.nodata.serialAt > 0 {
+		b.t.negative[w] = true
+	}
+	if rs := readsOf(z, reads); rs != nil {
+		b.t.reads[w] = rs
+	}
+	return reads, nil
+}
+
+// ownNodata reports whether owner (lower case) shares more than the
+// origin with the SOA's names: its NODATA's SOA may then be compressed
+// against the question differently from other names of its length.
+func ownNodata(owner, origin string, soa *dns.SOA) bool {
+	for _, n := range [2]string{soa.Ns, soa.Mbox} {
+		n = strings.ToLower(n)
+		for off, end := 0, false; !end; off, end = dns.NextLabel(n, off) {
+			s := n[off:]
+			if len(s) <= len(origin) {
+				break
+			}
+			if owner == s || strings.HasSuffix(owner, "."+s) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // appendReads appends to dst the names other than owner that ans was made
@@ -772,8 +998,6 @@ func (b *builder) intern(p *Prebuilt) *Prebuilt {
 		}
 		b.spill[string(b.dedupeKey(p))] = p
 	}
-	b.t.responses++
-	b.t.bytes += len(p.Body)
 	return p
 }
 
@@ -908,8 +1132,12 @@ func (a *Answers) Lookup(q *Query) *Prebuilt {
 				return oa.answers[i]
 			}
 		}
-		if oa.nodata != nil && (ordinary(q.QType) || q.QType == dns.TypeCNAME) {
-			return oa.nodata
+		nodata := oa.nodata
+		if oa.byLen {
+			nodata = t.nodata[len(name)]
+		}
+		if nodata != nil && (ordinary(q.QType) || q.QType == dns.TypeCNAME) {
+			return nodata
 		}
 		return nil
 	}

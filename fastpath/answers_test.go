@@ -390,6 +390,11 @@ func TestBuildInParts(t *testing.T) {
 		if t.nxdomain != nil {
 			seen[t.nxdomain] = true
 		}
+		for _, p := range t.nodata {
+			if p != nil {
+				seen[p] = true
+			}
+		}
 	}
 	if len(seen) != parts.Responses {
 		t.Errorf("%d distinct responses referenced, %d built", len(seen), parts.Responses)
@@ -510,7 +515,7 @@ func TestBuildFromReusesUnchangedOwners(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !reflect.DeepEqual(got, want) {
-				t.Fatal("answers built from the previous ones differ from a build from scratch")
+				t.Fatalf("answers built from the previous ones differ from a build from scratch: %s", diffAnswers(got, want))
 			}
 			if !reflect.DeepEqual(prev, untouched) {
 				t.Fatal("building from the previous answers changed them")
@@ -542,17 +547,18 @@ func TestBuildFromReusesUnchangedOwners(t *testing.T) {
 }
 
 // TestBuildFromRandomEdits: on random zones (CNAME chains inside and out
-// of the zone, MX, SRV and NS targets, a delegation with glue, wildcards,
-// empty non-terminals) and random series of edits (addresses, targets,
-// records added and removed, wildcards, owner case, the serial bumped or
-// not, the SOA's other fields, cuts), the answers built from the previous
-// revision's equal a build from scratch at every step, and leave the
-// previous ones as they were.
+// of the zone, MX, SRV and NS targets, delegations with glue, without,
+// and to a name outside them, wildcards, empty non-terminals) and random
+// series of edits (addresses, targets, records added and removed,
+// wildcards, owner case, the serial bumped or not, the SOA's other
+// fields, cuts, glue), the answers built from the previous revision's
+// equal a build from scratch at every step, and leave the previous ones
+// as they were.
 func TestBuildFromRandomEdits(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
 	r := rand.New(rand.NewPCG(21, 3))
-	names := []string{"a", "b", "c", "x.a", "y.x.a", "*.a", "*", "*.b.c", "d.b.c", "mail", "MAIL", "sub", "ns.sub", "d.sub", "e.f.g", "*.f.g", "h"}
-	targets := append(slices.Clone(names[:len(names)-1]), "nowhere", "n.x.a", "q.f.g", "out.example.", "@", "ns.sub", "zz.sub")
+	names := []string{"a", "b", "c", "x.a", "y.x.a", "*.a", "*", "*.b.c", "d.b.c", "mail", "MAIL", "sub", "ns.sub", "d.sub", "e.f.g", "*.f.g", "ns.sub2", "h"}
+	targets := append(slices.Clone(names[:len(names)-1]), "nowhere", "n.x.a", "q.f.g", "out.example.", "@", "ns.sub", "zz.sub", "y.sub2", "y.sub3")
 	pick := func(l []string) string { return l[r.IntN(len(l))] }
 	line := func() string {
 		n := pick(names)
@@ -571,7 +577,7 @@ func TestBuildFromRandomEdits(t *testing.T) {
 		return fmt.Sprintf("%s IN A 10.0.0.%d", n, r.IntN(4))
 	}
 	text := func(serial, minimum int, lines []string) string {
-		return fmt.Sprintf("$ORIGIN r.internal.\n$TTL 300\n@ IN SOA ns1 hostmaster %d 3600 600 1209600 %d\n@ IN NS ns1\nns1 IN A 198.18.0.1\nsub IN NS ns.sub\nns.sub IN A 198.18.0.2\n%s\n", serial, minimum, strings.Join(lines, "\n"))
+		return fmt.Sprintf("$ORIGIN r.internal.\n$TTL 300\n@ IN SOA ns1 hostmaster %d 3600 600 1209600 %d\n@ IN NS ns1\nns1 IN A 198.18.0.1\nsub IN NS ns.sub\nns.sub IN A 198.18.0.2\nsub2 IN NS ns.sub2\nsub3 IN NS mail\n%s\n", serial, minimum, strings.Join(lines, "\n"))
 	}
 	build := func(txt string) (*node.Snapshot, bool) {
 		z, fs := zones.Parse("r.zone", "r.internal.", []byte(txt))
@@ -638,7 +644,7 @@ func TestBuildFromRandomEdits(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !reflect.DeepEqual(got, want) {
-				t.Fatalf("zone %d step %d: answers built from the previous ones differ from a build from scratch:\n%s", i, step, text(serial, minimum, lines))
+				t.Fatalf("zone %d step %d: answers built from the previous ones differ from a build from scratch: %s\n%s", i, step, diffAnswers(got, want), text(serial, minimum, lines))
 			}
 			if !reflect.DeepEqual(prev, untouched) {
 				t.Fatalf("zone %d step %d: building from the previous answers changed them", i, step)
