@@ -11,6 +11,7 @@ import (
 
 	"github.com/gitops-dns/resolverd/cluster/gittree"
 	"github.com/gitops-dns/resolverd/cluster/model"
+	"github.com/gitops-dns/resolverd/internal/zonetest"
 
 	"github.com/gitops-dns/resolverd/zones"
 	"github.com/go-git/go-billy/v5/memfs"
@@ -276,23 +277,7 @@ func BenchmarkCheckAllZonesChanged1M(b *testing.B) {
 // CNAME, MX or SRV in every tenth), the serial bumped.
 func BenchmarkDiffOneRecord100k(b *testing.B) {
 	zone := func(serial int, changed string) fstest.MapFS {
-		var z strings.Builder
-		fmt.Fprintf(&z, "$ORIGIN big.example.\n$TTL 3600\n@ IN SOA ns1 hostmaster %d 7200 3600 1209600 300\n@ IN NS ns1\nns1 IN A 198.18.0.1\n", serial)
-		for i := range 100_000 - 3 {
-			switch {
-			case i == 50_000:
-				fmt.Fprintf(&z, "h%d IN A %s\n", i, changed)
-			case i%30 == 9:
-				fmt.Fprintf(&z, "c%d IN CNAME h%d\n", i, i-1)
-			case i%30 == 19:
-				fmt.Fprintf(&z, "m%d IN MX 10 h%d\n", i, i-1)
-			case i%30 == 29:
-				fmt.Fprintf(&z, "_s%d._tcp IN SRV 0 5 443 h%d\n", i, i-1)
-			default:
-				fmt.Fprintf(&z, "h%d IN A 10.%d.%d.%d\n", i, i>>16, i>>8&255, i&255)
-			}
-		}
-		return fstest.MapFS{"zones/big.example.zone": {Data: []byte(z.String())}}
+		return fstest.MapFS{"zones/big.example.zone": {Data: []byte(zonetest.Mixed("big.example.", 100_000, serial, 50_000, changed))}}
 	}
 	base, fs := Load(zone(1, "192.0.2.1"), "")
 	if len(base.Zones) != 1 || base.Zones[0].Len() != 100_000 {

@@ -64,28 +64,3 @@ func BenchmarkRecursionAllowedCheck(b *testing.B) {
 		})
 	}
 }
-
-// BenchmarkPrebuiltNodata is one precomputed NODATA (a type the name does
-// not have): looked up and written.
-func BenchmarkPrebuiltNodata(b *testing.B) {
-	a, err := Build(testSnapshot(b), BuildOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	pkt := pack(b, query("www.Example.internal.", dns.TypeMX, true, false))
-	buf := make([]byte, 4096)
-	var q Query
-	b.ReportAllocs()
-	for b.Loop() {
-		if !q.Parse(pkt) {
-			b.Fatal("parse")
-		}
-		p := a.Lookup(&q)
-		if p == nil || p.Counts[0] != 0 {
-			b.Fatal("not a precomputed NODATA")
-		}
-		if _, ok := p.Write(buf, pkt, &q); !ok {
-			b.Fatal("write")
-		}
-	}
-}

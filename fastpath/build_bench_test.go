@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gitops-dns/resolverd/internal/zonetest"
 	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/zones"
 )
@@ -91,27 +92,11 @@ func BenchmarkPacketCacheMemory(b *testing.B) {
 	b.ReportMetric(perEntry, "heapB/entry")
 }
 
-// zone100k is a zone of 100,000 records, one owner each: A records, and
-// in every tenth a CNAME, MX or SRV whose target is the A owner before
-// it. changed is the address of h50018 (the target of c50019's CNAME).
+// zone100k is a zone of 100,000 records, one owner each
+// (zonetest.Mixed); changed is the address of h50018, the target of
+// c50019's CNAME.
 func zone100k(t testing.TB, serial int, changed string) *zones.Zone {
-	var b strings.Builder
-	fmt.Fprintf(&b, "$ORIGIN big.example.\n$TTL 3600\n@ IN SOA ns1 hostmaster %d 7200 3600 1209600 300\n@ IN NS ns1\nns1 IN A 198.18.0.1\n", serial)
-	for i := range 100_000 - 3 {
-		switch {
-		case i == 50_018:
-			fmt.Fprintf(&b, "h%d IN A %s\n", i, changed)
-		case i%30 == 9:
-			fmt.Fprintf(&b, "c%d IN CNAME h%d\n", i, i-1)
-		case i%30 == 19:
-			fmt.Fprintf(&b, "m%d IN MX 10 h%d\n", i, i-1)
-		case i%30 == 29:
-			fmt.Fprintf(&b, "_s%d._tcp IN SRV 0 5 443 h%d\n", i, i-1)
-		default:
-			fmt.Fprintf(&b, "h%d IN A 10.%d.%d.%d\n", i, i>>16, i>>8&255, i&255)
-		}
-	}
-	z, findings := zones.Parse("big.example.zone", "big.example.", []byte(b.String()))
+	z, findings := zones.Parse("big.example.zone", "big.example.", []byte(zonetest.Mixed("big.example.", 100_000, serial, 50_018, changed)))
 	if zones.HasErrors(findings) {
 		t.Fatal(findings)
 	}
