@@ -406,8 +406,10 @@ var sumSeed = maphash.MakeSeed()
 // non-terminal, a wildcard's synthesis) also when no ancestor below the
 // apex changed or had a name below it change, and no wildcard appeared
 // at the apex: that is all RFC 1034 4.3.2 step 3 and RFC 4592 look at (as
-// zones.Lookup implements them) besides cuts, and no NS or DS record
-// changed (else nothing is reused: a cut may have appeared or gone).
+// zones.Lookup implements them) besides cuts. When NS records changed, a
+// cut may have come or gone at any changed name: the names at and below
+// it are built again, and a read below it is changed. (A DS record is
+// read by its owner's own answers alone.)
 // Negative responses carry the SOA: when only its serial changed they are
 // copied with the new one written in, else nothing is reused.
 type ownerReuse struct {
@@ -419,6 +421,10 @@ type ownerReuse struct {
 	above map[string]bool
 	// wildApex: the apex's wildcard changed.
 	wildApex bool
+	// cuts: NS records changed, so a zone cut may have come or gone at a
+	// changed name (below the apex), and the names at and below it with
+	// it.
+	cuts bool
 	// serial and oldSerial are the SOA serials of the zone and of its
 	// previous version.
 	serial, oldSerial uint32
@@ -428,10 +434,10 @@ type ownerReuse struct {
 // its previous version; nil: nothing.
 func reusable(prev *zoneTable, z *zones.Zone) *ownerReuse {
 	c, ok := zones.ChangedOwners(prev.zone, z)
-	if !ok || c.Types[dns.TypeNS] || c.Types[dns.TypeDS] || !onlySerial(prev.zone.SOA(), z.SOA()) {
+	if !ok || !onlySerial(prev.zone.SOA(), z.SOA()) {
 		return nil
 	}
-	r := &ownerReuse{prev: prev, origin: z.Origin(), changed: c.Owners, above: map[string]bool{}, serial: z.SOA().Serial, oldSerial: prev.zone.SOA().Serial}
+	r := &ownerReuse{prev: prev, origin: z.Origin(), changed: c.Owners, above: map[string]bool{}, cuts: c.Types[dns.TypeNS], serial: z.SOA().Serial, oldSerial: prev.zone.SOA().Serial}
 	for name := range c.Owners {
 		// A name written with escapes has other spellings that the reads
 		// would not match.
@@ -472,6 +478,13 @@ func onlySerial(a, b *dns.SOA) bool {
 func (r *ownerReuse) dirty(d read) bool {
 	if r.changed[d.name] || strings.IndexByte(d.name, '\\') >= 0 {
 		return true
+	}
+	if r.cuts {
+		for a := parentIn(d.name, r.origin); a != ""; a = parentIn(a, r.origin) {
+			if r.changed[a] {
+				return true // a cut above it may have come or gone
+			}
+		}
 	}
 	if d.addrs {
 		return false
@@ -674,15 +687,44 @@ func (b *builder) zoneFrom(r *ownerReuse) (bool, error) {
 			touched[w] = name
 		}
 	}
+	touch := func(w string) (bool, error) {
+		name, _, err := dns.UnpackDomainName([]byte(w), 0)
+		if err != nil || strings.IndexByte(name, '\\') >= 0 {
+			return false, err // only the zone's own spelling finds it
+		}
+		touched[w] = name
+		return true, nil
+	}
 	for w, rs := range prev.reads {
 		for _, d := range rs {
 			if r.dirty(d) {
-				name, _, err := dns.UnpackDomainName([]byte(w), 0)
-				if err != nil || strings.IndexByte(name, '\\') >= 0 {
-					return false, err // only the zone's own spelling finds it
+				if ok, err := touch(w); !ok {
+					return false, err
 				}
-				touched[w] = name
 				break
+			}
+		}
+	}
+	if r.cuts {
+		// Every name at or below a changed one (not the apex: never a cut).
+		cut := map[string]bool{}
+		for name := range r.changed {
+			if name != z.Origin() {
+				w, err := b.wireName(name)
+				if err != nil {
+					return false, err
+				}
+				cut[w] = true
+			}
+		}
+		for w := range prev.owners {
+			for off := 0; w[off] != 0; off += int(w[off]) + 1 {
+				if cut[w[off:]] {
+					if ok, err := touch(w); !ok {
+						return false, err
+					}
+					break
+				}
 			}
 		}
 	}

@@ -474,7 +474,8 @@ func TestBuildFromReusesUnchangedOwners(t *testing.T) {
 		{"a record added to an owner", body, body + "multi IN A 198.18.0.9\n", []string{"h1"}, []string{"multi"}, ""},
 		{"a name below an owner, and a wildcard", body, body + "x.h10 IN A 10.0.1.1\n*.h11 IN A 10.0.1.2\n", []string{"h10", "h11"}, nil, ""},
 		{"a line at the top", body, "first IN A 10.0.2.1\n" + body, []string{"h1", "www"}, nil, ""},
-		{"a cut appears", body, body + "h12 IN NS ns.sub\n", nil, []string{"h1", "h12"}, ""},
+		{"a cut appears", body, body + "h12 IN NS ns.sub\n", []string{"h1", "alias", "mx"}, []string{"h12"}, ""},
+		{"a cut goes", body, strings.Replace(body, "sub IN NS ns.sub\n", "", 1), []string{"h1", "alias", "mx"}, []string{"ns.sub", "tosub"}, ""},
 		{"rewritten", body, rewritten, nil, []string{"h1"}, ""},
 		{"large, in parts", body + large, strings.Replace(body+large, "p100 IN A", "p100 600 IN A", 1), []string{"p101", "h1"}, []string{"p100"}, ""},
 		{"large, changed to what others answer", body + large, sameAs(body+large, 1, 2, 3, 4, 6, 7, 8, 9, 11, 12, 13), []string{"p101", "h1"}, []string{"p7"}, ""},
@@ -609,8 +610,8 @@ func TestBuildFromRandomEdits(t *testing.T) {
 					lines[j] = lines[j][:strings.LastIndex(lines[j], " ")+1] + strings.Fields(line())[3]
 				case k == 3:
 					lines[j] = strings.ToUpper(lines[j][:1]) + lines[j][1:]
-				case k == 4 && r.IntN(4) == 0:
-					lines = append(lines, pick([]string{"x", "c", "mail", "e.f.g"})+" IN NS ns.sub")
+				case k == 4:
+					lines = append(lines, pick([]string{"x", "c", "mail", "e.f.g", "x.a", "b.c"})+" IN NS "+pick([]string{"ns.sub", "mail", "ns.x.a"}))
 				default:
 					lines[j] = line()
 				}
