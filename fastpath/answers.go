@@ -38,13 +38,24 @@ type Prebuilt struct {
 	// changed, copies it with the serial written in (BuildFrom).
 	off, serialAt uint16
 	Body          []byte
-	Zone          string // origin of the zone that answered
-	Result        string // answer, nodata or nxdomain: the authority metric's label
-	// Counted is incremented once per response sent from this answer.
+	// Counted is incremented once per response sent from this answer
+	// (the authority metric of its zone and Result).
 	Counted Counter
 	// sum hashes the response (dedupeKey): identical responses of a zone
 	// are one object, found by sum and compared in full (same).
 	sum uint64
+}
+
+// Result is the authority metric's label of the answer: answer, nodata or
+// nxdomain (resultOf).
+func (p *Prebuilt) Result() string {
+	switch {
+	case p.Rcode() == dns.RcodeNameError:
+		return "nxdomain"
+	case p.Counts[0] > 0:
+		return "answer"
+	}
+	return "nodata"
 }
 
 // Rcode is the response code of the answer.
@@ -967,8 +978,6 @@ func (b *builder) response(z *zones.Zone, name string, qtype uint16, ans zones.A
 	p := &Prebuilt{
 		Flags:  flags &^ (wire.FlagRD | wire.FlagCD),
 		Counts: [3]uint16{binary.BigEndian.Uint16(pkt[6:]), binary.BigEndian.Uint16(pkt[8:]), binary.BigEndian.Uint16(pkt[10:])},
-		Zone:   z.Origin(),
-		Result: resultOf(ans),
 		off:    uint16(off),
 	}
 	// Identical responses (every NODATA of a zone, shared RRsets) share
@@ -988,17 +997,17 @@ func (b *builder) response(z *zones.Zone, name string, qtype uint16, ans zones.A
 		}
 	}
 	if b.o.Counter != nil {
-		p.Counted = b.o.Counter(p.Zone, p.Result)
+		p.Counted = b.o.Counter(z.Origin(), resultOf(ans))
 	}
 	return b.intern(p), nil
 }
 
-// dedupeKey is the key of response p: what its bytes depend on (the
-// question's end offset included: compression pointers depend on it).
+// dedupeKey is the key of response p among its zone's (a builder builds
+// one zone): what its bytes depend on, the question's end offset included
+// (compression pointers depend on it).
 func (b *builder) dedupeKey(p *Prebuilt) []byte {
 	kb := binary.BigEndian.AppendUint16(b.key[:0], p.off)
 	kb = binary.BigEndian.AppendUint16(kb, p.Flags)
-	kb = append(append(kb, p.Zone...), 0)
 	for _, c := range p.Counts {
 		kb = binary.BigEndian.AppendUint16(kb, c)
 	}
@@ -1011,7 +1020,7 @@ func (b *builder) sum(p *Prebuilt) uint64 { return maphash.Bytes(sumSeed, b.dedu
 
 // same reports whether p and q are the same response.
 func same(p, q *Prebuilt) bool {
-	return p == q || p.sum == q.sum && p.off == q.off && p.Flags == q.Flags && p.Counts == q.Counts && p.Zone == q.Zone && bytes.Equal(p.Body, q.Body)
+	return p == q || p.sum == q.sum && p.off == q.off && p.Flags == q.Flags && p.Counts == q.Counts && bytes.Equal(p.Body, q.Body)
 }
 
 // find returns the response of b equal to p, or nil.
