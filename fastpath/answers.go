@@ -271,7 +271,7 @@ func BuildFrom(prev *Answers, snap *node.Snapshot, o BuildOptions) (*Answers, er
 	}
 	deps := zoneDeps(snap)
 	tables := make([]*zoneTable, len(zs))
-	reuse := make([]*ownerReuse, len(zs))
+	from := make([]*zoneTable, len(zs)) // the previous table of a changed zone
 	var todo []int
 	for i, z := range zs {
 		d := deps[z.Origin()]
@@ -281,7 +281,7 @@ func BuildFrom(prev *Answers, snap *node.Snapshot, o BuildOptions) (*Answers, er
 		}
 		tables[i] = newTable(z, d)
 		if t := hadOrigin[z.Origin()]; t != nil && t.deps == d {
-			reuse[i] = reusable(t, z)
+			from[i] = t
 		}
 		todo = append(todo, i)
 	}
@@ -301,7 +301,7 @@ func BuildFrom(prev *Answers, snap *node.Snapshot, o BuildOptions) (*Answers, er
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				if r := reuse[i]; r != nil {
+				if r := reusable(from[i], zs[i]); r != nil {
 					b := newBuilder(tables[i], snap, o, r, 0)
 					if ok, err := b.zoneFrom(r); ok || err != nil {
 						if err != nil {
@@ -444,6 +444,9 @@ type ownerReuse struct {
 // reusable says what the table of zone z may take from prev, the table of
 // its previous version; nil: nothing.
 func reusable(prev *zoneTable, z *zones.Zone) *ownerReuse {
+	if prev == nil {
+		return nil
+	}
 	c, ok := zones.ChangedOwners(prev.zone, z)
 	if !ok || !onlySerial(prev.zone.SOA(), z.SOA()) {
 		return nil
