@@ -201,7 +201,7 @@ func (p *Plan) diffZoneSets(base, head []*zones.Zone, added, removed, changed *i
 				continue
 			}
 			zd.Status = Changed
-			zd.RecordDiff = diffRecords(b.Records(), h.Records())
+			zd.RecordDiff = diffRecords(diffable(b.Records(), h.Records()))
 			if zd.RecordDiff.Empty() {
 				continue // only the order of records changed
 			}
@@ -310,6 +310,43 @@ func recordRRs(rs []model.Record) []dns.RR {
 		out[i] = r.RR
 	}
 	return out
+}
+
+// diffable returns the records of base and head, in their order, that
+// diffRecords needs to give what it gives on the whole lists: a change is
+// mostly a few lines of a large file, and the records of an owner that
+// trimSame paired off everywhere cancel out in the multisets. Every
+// record whose key (wireKeys: owner in lower case) is left unpaired
+// anywhere is kept with all the others of that key, in order, so which
+// occurrence is reported and in what order are as before; they are found
+// by owner name (a key's owner is its owner). An owner written with
+// escapes may have other spellings of the same key: then the lists are
+// taken whole.
+func diffable(base, head []dns.RR) ([]dns.RR, []dns.RR) {
+	rb, rh := trimSame(base, head)
+	if len(rb) == len(base) && len(rh) == len(head) {
+		return base, head
+	}
+	owners := make(map[string]bool, len(rb)+len(rh))
+	for _, rs := range [2][]dns.RR{rb, rh} {
+		for _, rr := range rs {
+			name := rr.Header().Name
+			if strings.IndexByte(name, '\\') >= 0 {
+				return base, head
+			}
+			owners[strings.ToLower(name)] = true
+		}
+	}
+	keep := func(rs []dns.RR) []dns.RR {
+		var out []dns.RR
+		for _, rr := range rs {
+			if name := rr.Header().Name; strings.IndexByte(name, '\\') >= 0 || owners[strings.ToLower(name)] {
+				out = append(out, rr)
+			}
+		}
+		return out
+	}
+	return keep(base), keep(head)
 }
 
 // diffRecords compares two record lists as multisets. Within one owner and

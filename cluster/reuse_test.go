@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -75,5 +76,77 @@ func TestLoadAgainstSharesUnchangedZones(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLoadAgainstSharesUnchangedRPZ: loaded against its base, a revision
+// takes the parsed policy and the parser's findings of every RPZ file
+// whose git blob at the same path did not change, parses a changed or
+// moved file, checks the names across entries again, and equals a load
+// from scratch at every step of a series.
+func TestLoadAgainstSharesUnchangedRPZ(t *testing.T) {
+	r := newTestRepo(t)
+	zoneEdit := func(serial string) map[string]string {
+		z := strings.Replace(goodRepo["zones/corp.example.zone"], "2026010101", serial, 1)
+		return map[string]string{"dns/zones/corp.example.zone": strings.Replace(z, "198.18.5.80", "198.18.5."+serial[len(serial)-2:], 1)}
+	}
+	moved := strings.Replace(rpzPolicy, "policy/retired.rpz", "policy/retired2.rpz", 1)
+	namedLikeMalware := strings.ReplaceAll(retiredRPZ, "retired.rpz.", "malware.rpz.")
+	steps := []struct {
+		name           string
+		files          map[string]string
+		shared, parsed []string // rpz files whose parse is (not) the previous revision's
+		errors         bool
+	}{
+		{"first", prefixed("dns", with(goodRepo, withRPZ(nil))), nil, nil, false},
+		{"a zone changed", zoneEdit("2026010112"), []string{"policy/malware.rpz", "policy/retired.rpz"}, nil, false},
+		{"a policy changed", map[string]string{"dns/policy/malware.rpz": malwareRPZ(21)}, []string{"policy/retired.rpz"}, []string{"policy/malware.rpz"}, false},
+		{"a policy named like another", map[string]string{"dns/policy/retired.rpz": namedLikeMalware}, []string{"policy/malware.rpz"}, []string{"policy/retired.rpz"}, true},
+		{"still named like another", zoneEdit("2026010113"), []string{"policy/malware.rpz", "policy/retired.rpz"}, nil, true},
+		{"a policy moved", map[string]string{"dns/policy.yaml": moved, "dns/policy/retired2.rpz": namedLikeMalware}, []string{"policy/malware.rpz"}, []string{"policy/retired2.rpz"}, true},
+		{"a policy broken", map[string]string{"dns/policy/retired2.rpz": retiredRPZ + "bad IN A 300.1.1.1\n"}, []string{"policy/malware.rpz"}, []string{"policy/retired2.rpz"}, true},
+		{"still broken", zoneEdit("2026010114"), []string{"policy/malware.rpz", "policy/retired2.rpz"}, nil, true},
+	}
+	load := func(h plumbing.Hash, from *model.Revision) (*model.Revision, []zones.Finding) {
+		c, err := gittree.Open(r.repo, h, "dns")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return LoadAgainst(c.FS, c.Dir, from)
+	}
+	entry := func(rev *model.Revision, file string) *model.RPZ {
+		for i := range rev.Policy.RPZ {
+			if rev.Policy.RPZ[i].File == file {
+				return &rev.Policy.RPZ[i]
+			}
+		}
+		t.Fatalf("no rpz entry %s", file)
+		return nil
+	}
+	var prev *model.Revision
+	for _, st := range steps {
+		h := r.commit(st.name, st.files)
+		got, gotFindings := load(h, prev)
+		want, wantFindings := load(h, nil)
+		if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(gotFindings, wantFindings) {
+			t.Fatalf("%s: loaded against the previous revision, it differs from a load from scratch:\n%s\nfrom scratch:\n%s", st.name, findingStrings(gotFindings), findingStrings(wantFindings))
+		}
+		if zones.HasErrors(gotFindings) != st.errors {
+			t.Fatalf("%s: errors %v, want %v: %s", st.name, zones.HasErrors(gotFindings), st.errors, findingStrings(gotFindings))
+		}
+		if g, w := Check(got, prev), Check(want, prev); !reflect.DeepEqual(g, w) {
+			t.Fatalf("%s: checks differ:\n%s\nfrom scratch:\n%s", st.name, findingStrings(g), findingStrings(w))
+		}
+		for _, f := range st.shared {
+			if e := entry(got, f); e.Blob == "" || !reflect.DeepEqual(e.Findings, entry(prev, f).Findings) || e.Parsed != entry(prev, f).Parsed {
+				t.Errorf("%s: %s parsed again, its blob did not change", st.name, f)
+			}
+		}
+		for _, f := range st.parsed {
+			if e := entry(got, f); e.Parsed != nil && prev != nil && slices.ContainsFunc(prev.Policy.RPZ, func(b model.RPZ) bool { return b.Parsed == e.Parsed }) {
+				t.Errorf("%s: %s taken from the previous revision, it changed or moved", st.name, f)
+			}
+		}
+		prev = got
 	}
 }

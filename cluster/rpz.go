@@ -70,12 +70,11 @@ func (l *loader) loadRPZ(rev *model.Revision) {
 				l.errorf(e.ClustersPos[j], RuleRPZ, "rpz file %s names cluster %q, which is not in %s/ (clusters: %s)", e.File, c, ClustersDir, strings.Join(rev.ClusterNames(), ", "))
 			}
 		}
-		data, ok := l.read(e.File, maxRPZFileSize, false)
-		if !ok {
+		if !l.parseRPZ(e) {
 			continue
 		}
-		p, fs := rpz.Parse(l.path(e.File), data)
-		l.findings = append(l.findings, fs...)
+		l.findings = append(l.findings, e.Findings...)
+		p := e.Parsed
 		if p == nil {
 			continue
 		}
@@ -86,6 +85,32 @@ func (l *loader) loadRPZ(rev *model.Revision) {
 		names[p.Name] = l.path(e.File)
 		e.Policy = p
 	}
+}
+
+// parseRPZ fills e's Parsed, Findings and Blob: from the base revision's
+// entry for the same file when its blob is the same (a blocklist of
+// millions of names is parsed once, not at every revision), else by
+// reading and parsing the file. false: the file could not be read (a
+// finding says why).
+func (l *loader) parseRPZ(e *model.RPZ) bool {
+	if blobs, ok := l.fsys.(BlobFS); ok {
+		e.Blob, _ = blobs.Blob(e.File)
+	}
+	if l.base != nil && e.Blob != "" && l.base.Dir == l.dir {
+		for _, b := range l.base.Policy.RPZ {
+			if b.File == e.File && b.Blob == e.Blob {
+				e.Parsed, e.Findings = b.Parsed, b.Findings
+				return true
+			}
+		}
+	}
+	data, ok := l.read(e.File, maxRPZFileSize, false)
+	if !ok {
+		e.Blob = ""
+		return false
+	}
+	e.Parsed, e.Findings = rpz.Parse(l.path(e.File), data)
+	return true
 }
 
 // rpzDeleted counts, for the mass-deletion guard, the records of base's
@@ -105,7 +130,7 @@ func (c *checker) rpzDeleted(base *model.Revision, refuse func(pos zones.Positio
 			refuse(zones.Position{File: bz.File()}, RuleZoneDeleted, "response policy %s is deleted or no longer listed in %s (%d records)", bz.Origin(), PolicyFile, bz.Len())
 			continue
 		}
-		if sameRecords(bz, hz) {
+		if bz == hz || sameRecords(bz, hz) { // bz == hz: the file's blob did not change (LoadAgainst)
 			continue
 		}
 		kept := make(map[string]bool, hz.Len())

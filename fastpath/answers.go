@@ -1,9 +1,12 @@
 package fastpath
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"iter"
 	"maps"
 	"net"
 	"runtime"
@@ -28,11 +31,31 @@ type Counter interface{ Inc() }
 type Prebuilt struct {
 	Flags  uint16
 	Counts [3]uint16
-	Body   []byte
-	Zone   string // origin of the zone that answered
-	Result string // answer, nodata or nxdomain: the authority metric's label
-	// Counted is incremented once per response sent from this answer.
+	// off is the end of the question the body is compressed for;
+	// serialAt is where the zone's SOA serial is in Body when the
+	// response ends with the zone's SOA (NODATA, NXDOMAIN: RFC 2308
+	// section 3), else 0: the next revision, when only the serial
+	// changed, copies it with the serial written in (BuildFrom).
+	off, serialAt uint16
+	Body          []byte
+	// Counted is incremented once per response sent from this answer
+	// (the authority metric of its zone and Result).
 	Counted Counter
+	// sum hashes the response (dedupeKey): identical responses of a zone
+	// are one object, found by sum and compared in full (same).
+	sum uint64
+}
+
+// Result is the authority metric's label of the answer: answer, nodata or
+// nxdomain (resultOf).
+func (p *Prebuilt) Result() string {
+	switch {
+	case p.Rcode() == dns.RcodeNameError:
+		return "nxdomain"
+	case p.Counts[0] > 0:
+		return "answer"
+	}
+	return "nodata"
 }
 
 // Rcode is the response code of the answer.
@@ -48,11 +71,24 @@ type ownerAnswers struct {
 	types   []uint16
 	answers []*Prebuilt
 	// nodata answers every other ordinary type; nil when the name has a
-	// CNAME (each type chases differently) or is not answered here.
+	// CNAME (each type chases differently) or is not answered here, or
+	// byLen: then the zone's NODATA for names of its length answers
+	// (zoneTable.nodata).
 	nodata *Prebuilt
+	byLen  bool
 	// slow: the name is at or below a zone cut, below a forward rule, or
 	// otherwise not final: always the slow path, for the name and below.
 	slow bool
+}
+
+// read is one name an owner's answers were made from.
+type read struct {
+	name string // lower case, absolute
+	// addrs: the name had addresses (A, AAAA) of its own, so it exists
+	// for as long as its records do not change; without, the lookup of
+	// the name may also depend on its ancestors (an empty non-terminal,
+	// the closest encloser, a wildcard: RFC 4592 section 4).
+	addrs bool
 }
 
 // zoneTable is the precomputed answers of one served zone: its owner
@@ -64,10 +100,85 @@ type zoneTable struct {
 	zone   *zones.Zone
 	deps   string
 	owners map[string]*ownerAnswers // by lower-case wire name
+	// reads are, per owner (wire name) whose answers were made from other
+	// names too (CNAME targets, additional-section and referral names),
+	// those names, sorted: the next revision keeps the answers when none
+	// of them changed (ownerReuse).
+	reads map[string][]read
 	// nxdomain answers a name the zone does not have; nil without SOA.
-	nxdomain  *Prebuilt
-	responses int // responses built for the zone, and their body bytes
+	nxdomain *Prebuilt
+	// nodata answers the owners marked byLen, by the length of their wire
+	// name: a NODATA response is the zone's SOA, compressed against the
+	// question, so the same for every name of a length unless the name
+	// shares more than the origin with the SOA's own names (ownNodata).
+	// Held once here, the SOA's serial changes in it alone.
+	nodata [maxNameWire + 1]*Prebuilt
+	// byLen counts the owners that nodata answers, by length: an entry
+	// is held while one is left.
+	byLen [maxNameWire + 1]int32
+	// negative are the owners (wire names) that hold a response carrying
+	// the SOA themselves (a CNAME owner's chase ending in NODATA or
+	// NXDOMAIN, an owner's own NODATA): the next revision writes its
+	// serial into them.
+	negative map[string]bool
+	// refs counts the references from the table to each distinct response
+	// (by sum): the next revision adds and takes away those of the owners
+	// it changed, and keeps the count of distinct responses (responses, and
+	// their body bytes) without a pass over every owner.
+	refs      map[uint64]int32
+	responses int
 	bytes     int
+}
+
+func newTable(z *zones.Zone, deps string) *zoneTable {
+	return &zoneTable{zone: z, deps: deps, owners: map[string]*ownerAnswers{}, reads: map[string][]read{}, negative: map[string]bool{}, refs: map[uint64]int32{}}
+}
+
+// ref adds d references to p.
+func (t *zoneTable) ref(p *Prebuilt, d int32) {
+	if p == nil {
+		return
+	}
+	n := t.refs[p.sum] + d
+	switch {
+	case n == 0:
+		delete(t.refs, p.sum)
+		t.responses--
+		t.bytes -= len(p.Body)
+		return
+	case n == d:
+		t.responses++
+		t.bytes += len(p.Body)
+	}
+	t.refs[p.sum] = n
+}
+
+// refOwner adds d references to each response oa, the answers of owner
+// w, holds, and d owners to those of its length when nodata answers it.
+func (t *zoneTable) refOwner(w string, oa *ownerAnswers, d int32) {
+	for _, p := range oa.answers {
+		t.ref(p, d)
+	}
+	t.ref(oa.nodata, d)
+	if oa.byLen {
+		l := len(w)
+		switch t.byLen[l] += d; t.byLen[l] {
+		case 0:
+			t.ref(t.nodata[l], -1)
+			t.nodata[l] = nil
+		case d:
+			t.ref(t.nodata[l], 1)
+		}
+	}
+}
+
+// countRefs counts the references to every response of the table.
+func (t *zoneTable) countRefs() {
+	t.refs, t.responses, t.bytes = make(map[uint64]int32, len(t.owners)), 0, 0
+	for w, oa := range t.owners {
+		t.refOwner(w, oa, 1)
+	}
+	t.ref(t.nxdomain, 1)
 }
 
 // Answers are the precomputed responses of one snapshot's internal zones.
@@ -121,7 +232,10 @@ func Build(snap *node.Snapshot, o BuildOptions) (*Answers, error) {
 // same options; may be nil): the table of a zone prev holds (the same
 // immutable *zones.Zone, shared by cluster.LoadAgainst when its file did not
 // change) with the same zones served below it and the same forward rules
-// inside it is taken as it is, not built again. The result equals Build's.
+// inside it is taken as it is, not built again; of a zone whose file
+// changed, the owners the change did not touch are (zoneFrom), at a cost
+// that grows with the change, not with the zone. The result equals
+// Build's.
 func BuildFrom(prev *Answers, snap *node.Snapshot, o BuildOptions) (*Answers, error) {
 	a := &Answers{Snapshot: snap, zones: map[string]*zoneTable{}, tops: map[string]struct{}{}}
 	if snap == nil {
@@ -157,7 +271,7 @@ func BuildFrom(prev *Answers, snap *node.Snapshot, o BuildOptions) (*Answers, er
 	}
 	deps := zoneDeps(snap)
 	tables := make([]*zoneTable, len(zs))
-	reuse := make([]*ownerReuse, len(zs))
+	from := make([]*zoneTable, len(zs)) // the previous table of a changed zone
 	var todo []int
 	for i, z := range zs {
 		d := deps[z.Origin()]
@@ -165,9 +279,9 @@ func BuildFrom(prev *Answers, snap *node.Snapshot, o BuildOptions) (*Answers, er
 			tables[i] = t
 			continue
 		}
-		tables[i] = &zoneTable{zone: z, deps: d, owners: map[string]*ownerAnswers{}}
+		tables[i] = newTable(z, d)
 		if t := hadOrigin[z.Origin()]; t != nil && t.deps == d {
-			reuse[i] = reusable(t, z)
+			from[i] = t
 		}
 		todo = append(todo, i)
 	}
@@ -187,7 +301,18 @@ func BuildFrom(prev *Answers, snap *node.Snapshot, o BuildOptions) (*Answers, er
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				b := builder{t: tables[i], snap: snap, o: o, dedupe: map[string]*Prebuilt{}, reuse: reuse[i], cpus: cpus}
+				if r := reusable(from[i], zs[i]); r != nil {
+					b := newBuilder(tables[i], snap, o, r, 0)
+					if ok, err := b.zoneFrom(r); ok || err != nil {
+						if err != nil {
+							errs[i] = fmt.Errorf("zone %s: %w", zs[i].Origin(), err)
+						}
+						continue
+					}
+					tables[i] = newTable(zs[i], tables[i].deps) // built whole
+				}
+				b := newBuilder(tables[i], snap, o, nil, 0)
+				b.cpus = cpus
 				if err := b.zone(); err != nil {
 					errs[i] = fmt.Errorf("zone %s: %w", zs[i].Origin(), err)
 				}
@@ -256,66 +381,137 @@ func zoneDeps(snap *node.Snapshot) map[string]string {
 }
 
 type builder struct {
-	t      *zoneTable
-	snap   *node.Snapshot
-	o      BuildOptions
-	dedupe map[string]*Prebuilt // identical responses share one body
+	t    *zoneTable
+	snap *node.Snapshot
+	o    BuildOptions
+	// dedupe holds every distinct response built or taken so far by its
+	// sum; spill the rare one whose sum another response has, by its key.
+	dedupe map[uint64]*Prebuilt
+	spill  map[string]*Prebuilt
 	buf    []byte
 	key    []byte
-	// reuse: the previous table of the zone, whose owners' answers may be
-	// taken as they are; nil: none.
+	wire   []byte
+	// reuse: what zoneFrom takes from the zone's previous table; nil
+	// when the zone is built whole.
 	reuse *ownerReuse
+	// patched are the previous table's negative responses as this
+	// revision has them (its serial written in).
+	patched map[*Prebuilt]*Prebuilt
 	// cpus is held while building owners: at most its capacity at once.
 	cpus chan struct{}
 }
 
-// ownerReuse is what a zone's table may take from the table of the
-// zone's previous version (same origin, same deps): the answers to the
-// types of an owner whose answers depend on nothing but its own RRsets,
-// when those did not change (zones.ChangedOwners). Such an owner is not
-// the apex (SOA, NS), has only types whose answer is the RRset alone
-// (selfContained: no CNAME chase, no additional section), and no zone cut
-// appeared or went (no NS or DS record changed): by RFC 1034 4.3.2 step 3
-// (as zones.Lookup implements it) its answer is then its RRset, packed
-// the same way. Its NODATA answer carries the SOA, which every change
-// bumps: that one is built again.
-type ownerReuse struct {
-	prev    *zoneTable
-	changed map[string]bool
+func newBuilder(t *zoneTable, snap *node.Snapshot, o BuildOptions, reuse *ownerReuse, size int) *builder {
+	return &builder{t: t, snap: snap, o: o, dedupe: make(map[uint64]*Prebuilt, size), reuse: reuse}
 }
 
-// selfContained are the types whose answer at an existing name (not at
-// or below a cut) is the RRset and nothing else, and whose records
-// zones.ChangedOwners compares exactly as they are packed (no domain
-// names in the data, which it compares without regard to case).
-var selfContained = map[uint16]bool{dns.TypeA: true, dns.TypeAAAA: true, dns.TypeTXT: true}
+// sumSeed seeds Prebuilt.sum: one per process, so that every build of it
+// agrees.
+var sumSeed = maphash.MakeSeed()
+
+// ownerReuse is what a zone's table may take from the table of the
+// zone's previous version (same origin, same deps): the answers of every
+// owner whose records did not change (zones.ChangedOwners) and whose
+// reads did not either (zoneFrom). A read with addresses of its own is
+// unchanged when its records are; one without (absent, an empty
+// non-terminal, a wildcard's synthesis) also when no ancestor below the
+// apex changed or had a name below it change, and no wildcard appeared
+// at the apex: that is all RFC 1034 4.3.2 step 3 and RFC 4592 look at (as
+// zones.Lookup implements them) besides cuts. When NS records changed, a
+// cut may have come or gone at any changed name: the names at and below
+// it are built again, and a read below it is changed. (A DS record is
+// read by its owner's own answers alone.)
+// Negative responses carry the SOA: when only its serial changed they are
+// copied with the new one written in, else nothing is reused.
+type ownerReuse struct {
+	prev    *zoneTable
+	origin  string
+	changed map[string]bool
+	// above are the ancestors, below the apex, of the changed names: a
+	// name there may have become or ceased to be an empty non-terminal.
+	above map[string]bool
+	// wildApex: the apex's wildcard changed.
+	wildApex bool
+	// cuts: NS records changed, so a zone cut may have come or gone at a
+	// changed name (below the apex), and the names at and below it with
+	// it.
+	cuts bool
+	// serial and oldSerial are the SOA serials of the zone and of its
+	// previous version.
+	serial, oldSerial uint32
+}
 
 // reusable says what the table of zone z may take from prev, the table of
 // its previous version; nil: nothing.
 func reusable(prev *zoneTable, z *zones.Zone) *ownerReuse {
+	if prev == nil {
+		return nil
+	}
 	c, ok := zones.ChangedOwners(prev.zone, z)
-	if !ok || c.Types[dns.TypeNS] || c.Types[dns.TypeDS] {
+	if !ok || !onlySerial(prev.zone.SOA(), z.SOA()) {
 		return nil
 	}
-	return &ownerReuse{prev: prev, changed: c.Owners}
-}
-
-// answersOf returns the previous table's answers to on's types when they
-// may be reused (see ownerReuse), else nil.
-func (r *ownerReuse) answersOf(on zones.OwnerName, w string, origin string) *ownerAnswers {
-	if r == nil || on.Name == origin || r.changed[on.Name] || len(on.Types) == 0 {
-		return nil
-	}
-	for _, t := range on.Types {
-		if !selfContained[t] {
+	r := &ownerReuse{prev: prev, origin: z.Origin(), changed: c.Owners, above: map[string]bool{}, cuts: c.Types[dns.TypeNS], serial: z.SOA().Serial, oldSerial: prev.zone.SOA().Serial}
+	for name := range c.Owners {
+		// A name written with escapes has other spellings that the reads
+		// would not match.
+		if strings.IndexByte(name, '\\') >= 0 {
 			return nil
 		}
+		for a := parentIn(name, r.origin); a != ""; a = parentIn(a, r.origin) {
+			r.above[a] = true
+		}
 	}
-	old := r.prev.owners[w]
-	if old == nil || old.slow || !slices.Equal(old.types, on.Types) {
-		return nil
+	r.wildApex = c.Owners["*."+r.origin] || r.origin == "." && c.Owners["*."]
+	return r
+}
+
+// parentIn is the parent of name when it is strictly below origin and not
+// origin itself, else "".
+func parentIn(name, origin string) string {
+	off, end := dns.NextLabel(name, 0)
+	if end || name == origin {
+		return ""
 	}
-	return old
+	p := name[off:]
+	if p == origin || !dns.IsSubDomain(origin, p) {
+		return ""
+	}
+	return p
+}
+
+// onlySerial reports whether two SOA records differ in nothing but the
+// serial, as written: their negative responses then differ in its four
+// bytes alone.
+func onlySerial(a, b *dns.SOA) bool {
+	return a != nil && b != nil && a.Hdr.Name == b.Hdr.Name && a.Hdr.Class == b.Hdr.Class && a.Hdr.Ttl == b.Hdr.Ttl &&
+		a.Ns == b.Ns && a.Mbox == b.Mbox && a.Refresh == b.Refresh && a.Retry == b.Retry && a.Expire == b.Expire && a.Minttl == b.Minttl
+}
+
+// dirty reports whether what a lookup of read d found may differ now.
+func (r *ownerReuse) dirty(d read) bool {
+	if r.changed[d.name] || strings.IndexByte(d.name, '\\') >= 0 {
+		return true
+	}
+	if r.cuts {
+		for a := parentIn(d.name, r.origin); a != ""; a = parentIn(a, r.origin) {
+			if r.changed[a] {
+				return true // a cut above it may have come or gone
+			}
+		}
+	}
+	if d.addrs {
+		return false
+	}
+	if r.wildApex {
+		return true
+	}
+	for a := d.name; a != ""; a = parentIn(a, r.origin) {
+		if r.changed[a] || r.above[a] {
+			return true
+		}
+	}
+	return false
 }
 
 func (b *builder) owner(w string) *ownerAnswers {
@@ -338,31 +534,11 @@ const ownersPerPart = 2048
 // builder makes them (dedupe).
 func (b *builder) zone() error {
 	z := b.t.zone
-	origin := z.Origin()
-	// Names under a forward rule more specific than the zone belong to
-	// the recursor: mark them (and everything below) slow.
-	for _, f := range b.snap.Forward {
-		if len(f.Zone) > len(origin) && b.snap.Authority.Match(f.Zone) == z {
-			w, err := wireName(f.Zone)
-			if err != nil {
-				return err
-			}
-			b.owner(w).slow = true
-		}
+	if err := b.markForwarded(); err != nil {
+		return err
 	}
-	// NXDOMAIN does not depend on the name: the SOA of the zone with the
-	// negative TTL (RFC 2308), owner written in full (a pointer into the
-	// question would depend on it). Built from the SOA, not from a lookup
-	// of some absent name: a wildcard at the apex would answer that one.
-	if soa := z.SOA(); soa != nil {
-		neg := dns.Copy(soa).(*dns.SOA)
-		neg.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
-		nx := zones.Answer{Rcode: dns.RcodeNameError, Authoritative: true, Ns: []dns.RR{neg}}
-		p, err := b.response(z, origin, dns.TypeA, nx, false)
-		if err != nil {
-			return err
-		}
-		b.t.nxdomain = p
+	if err := b.nxdomain(); err != nil {
+		return err
 	}
 	names := z.OwnerNames()
 	// The maps are made at their final size: grown from empty, a 100k-name
@@ -376,7 +552,9 @@ func (b *builder) zone() error {
 	var wg sync.WaitGroup
 	for i := range parts {
 		part := names[i*len(names)/n : (i+1)*len(names)/n]
-		parts[i] = &builder{t: &zoneTable{zone: z, owners: make(map[string]*ownerAnswers, len(part))}, snap: b.snap, o: b.o, dedupe: make(map[string]*Prebuilt, len(part)), reuse: b.reuse}
+		pt := newTable(z, "")
+		pt.owners = make(map[string]*ownerAnswers, len(part))
+		parts[i] = newBuilder(pt, b.snap, b.o, nil, len(part))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -391,25 +569,23 @@ func (b *builder) zone() error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	same := map[*Prebuilt]*Prebuilt{}
 	if n > 1 {
 		size := len(b.dedupe)
 		for _, p := range parts {
 			size += len(p.dedupe)
 		}
-		merged := make(map[string]*Prebuilt, size)
+		merged := make(map[uint64]*Prebuilt, size)
 		maps.Copy(merged, b.dedupe)
 		b.dedupe = merged
 	}
+	same := map[*Prebuilt]*Prebuilt{}
 	for _, p := range parts {
-		for k, v := range p.dedupe {
-			if first, ok := b.dedupe[k]; ok {
-				same[v] = first
-				continue
+		for _, m := range [2]iter.Seq[*Prebuilt]{maps.Values(p.dedupe), maps.Values(p.spill)} {
+			for v := range m {
+				if first := b.intern(v); first != v {
+					same[v] = first
+				}
 			}
-			b.dedupe[k] = v
-			b.t.responses++
-			b.t.bytes += len(v.Body)
 		}
 	}
 	one := func(p *Prebuilt) *Prebuilt {
@@ -423,85 +599,350 @@ func (b *builder) zone() error {
 			if oa.nodata != nil {
 				oa.nodata = one(oa.nodata)
 			}
-			// oa.answers may be shared with the previous table (reused):
-			// written only in a copy.
-			copied := false
 			for i, p := range oa.answers {
-				if f := one(p); f != p {
-					if !copied {
-						oa.answers, copied = slices.Clone(oa.answers), true
-					}
-					oa.answers[i] = f
-				}
+				oa.answers[i] = one(p)
 			}
 			b.t.owners[w] = oa
+		}
+		maps.Copy(b.t.reads, p.t.reads)
+		maps.Copy(b.t.negative, p.t.negative)
+		for l, nd := range p.t.nodata {
+			if nd != nil {
+				b.t.nodata[l] = one(nd)
+			}
+		}
+	}
+	b.t.countRefs()
+	return nil
+}
+
+// markForwarded marks slow the names under a forward rule more specific
+// than the zone: they belong to the recursor (and everything below).
+func (b *builder) markForwarded() error {
+	z := b.t.zone
+	for _, f := range b.snap.Forward {
+		if len(f.Zone) > len(z.Origin()) && b.snap.Authority.Match(f.Zone) == z {
+			w, err := wireName(f.Zone)
+			if err != nil {
+				return err
+			}
+			b.owner(w).slow = true
 		}
 	}
 	return nil
 }
 
-// owners builds the answers of names into b.t; marked are the names the
-// forward rules made slow (read only).
-func (b *builder) owners(names []zones.OwnerName, marked map[string]*ownerAnswers) error {
+// nxdomain builds the zone's NXDOMAIN. It does not depend on the name:
+// the SOA of the zone with the negative TTL (RFC 2308), owner written in
+// full (a pointer into the question would depend on it). Built from the
+// SOA, not from a lookup of some absent name: a wildcard at the apex
+// would answer that one.
+func (b *builder) nxdomain() error {
 	z := b.t.zone
-	origin := z.Origin()
-	for _, on := range names {
-		w, err := wireName(on.Name)
-		if err != nil {
-			return err
-		}
-		if b.snap.Authority.Match(on.Name) != z {
-			continue // a zone below this one, also served here, answers it
-		}
-		if marked[w] != nil {
-			continue // slow already
-		}
-		oa := b.owner(w)
-		if on.Cut || b.snap.ForwardedBelow(on.Name, origin) {
-			oa.slow = true
+	soa := z.SOA()
+	if soa == nil {
+		return nil
+	}
+	neg := dns.Copy(soa).(*dns.SOA)
+	neg.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
+	nx := zones.Answer{Rcode: dns.RcodeNameError, Authoritative: true, Ns: []dns.RR{neg}}
+	p, err := b.response(z, z.Origin(), dns.TypeA, nx, false)
+	b.t.nxdomain = p
+	return err
+}
+
+// zoneFrom builds b.t from r.prev, the table of the zone's previous
+// version, at the cost of the change: a copy of its maps in which the
+// owners the change touched are built again (the changed names, their
+// ancestors, which may have become or ceased to be empty non-terminals,
+// and the owners whose reads changed) and the responses that carry the
+// SOA get its new serial. false: a response could not be patched, the
+// zone must be built whole.
+func (b *builder) zoneFrom(r *ownerReuse) (bool, error) {
+	z, prev, t := b.t.zone, r.prev, b.t
+	t.owners = maps.Clone(prev.owners)
+	t.reads = maps.Clone(prev.reads)
+	t.negative = maps.Clone(prev.negative)
+	t.refs = maps.Clone(prev.refs)
+	t.responses, t.bytes = prev.responses, prev.bytes
+	t.byLen = prev.byLen
+	t.ref(prev.nxdomain, -1)
+	if err := b.nxdomain(); err != nil {
+		return false, err
+	}
+	t.ref(t.nxdomain, 1)
+	for l, p := range prev.nodata {
+		if p == nil {
 			continue
 		}
-		if old := b.reuse.answersOf(on, w, origin); old != nil {
-			if err := b.reused(z, on, w, oa, old); err != nil {
-				return err
-			}
-			continue
+		q, ok := b.carried(p)
+		if !ok {
+			return false, nil
 		}
-		hasCNAME := false
-		for _, t := range on.Types {
-			hasCNAME = hasCNAME || t == dns.TypeCNAME
-		}
-		if !hasCNAME {
-			// Every type the name lacks gets the same NODATA (the body only
-			// depends on the question's length): one response, not one per type.
-			p, err := b.response(z, on.Name, dns.TypeNULL, z.Lookup(on.Name, dns.TypeNULL), true)
+		t.ref(p, -1)
+		t.ref(q, 1)
+		t.nodata[l] = q
+	}
+	// The names the change touched, by wire name. An ancestor of a
+	// changed name that has records of its own (answers, in the previous
+	// table) is there in both versions, with the same answers unless it
+	// changed itself or its reads did: only an empty non-terminal may have
+	// come or gone.
+	touched := map[string]string{}
+	for _, names := range [2]map[string]bool{r.changed, r.above} {
+		for name := range names {
+			w, err := b.wireName(name)
 			if err != nil {
-				return err
+				return false, err
 			}
-			if p != nil && p.Rcode() == dns.RcodeSuccess && p.Counts[0] == 0 {
-				oa.nodata = p
-			}
-		}
-		types := on.Types
-		if hasCNAME {
-			// A CNAME owner answers each type with a different chase.
-			types = append(append([]uint16(nil), on.Types...), commonTypes...)
-		}
-		for i, t := range types {
-			if slices.Contains(types[:i], t) {
+			if old := prev.owners[w]; old != nil && len(old.types) > 0 && !r.changed[name] {
 				continue
 			}
-			p, err := b.response(z, on.Name, t, z.Lookup(on.Name, t), true)
-			if err != nil {
-				return err
-			}
-			if p != nil {
-				oa.types = append(oa.types, t)
-				oa.answers = append(oa.answers, p)
+			touched[w] = name
+		}
+	}
+	touch := func(w string) (bool, error) {
+		name, _, err := dns.UnpackDomainName([]byte(w), 0)
+		if err != nil || strings.IndexByte(name, '\\') >= 0 {
+			return false, err // only the zone's own spelling finds it
+		}
+		touched[w] = name
+		return true, nil
+	}
+	for w, rs := range prev.reads {
+		for _, d := range rs {
+			if r.dirty(d) {
+				if ok, err := touch(w); !ok {
+					return false, err
+				}
+				break
 			}
 		}
 	}
+	if r.cuts {
+		// Every name at or below a changed one (not the apex: never a cut).
+		cut := map[string]bool{}
+		for name := range r.changed {
+			if name != z.Origin() {
+				w, err := b.wireName(name)
+				if err != nil {
+					return false, err
+				}
+				cut[w] = true
+			}
+		}
+		for w := range prev.owners {
+			for off := 0; w[off] != 0; off += int(w[off]) + 1 {
+				if cut[w[off:]] {
+					if ok, err := touch(w); !ok {
+						return false, err
+					}
+					break
+				}
+			}
+		}
+	}
+	for w := range prev.negative {
+		if _, ok := touched[w]; ok {
+			continue
+		}
+		old := prev.owners[w]
+		oa := b.reused(old)
+		if oa == nil {
+			return false, nil
+		}
+		t.refOwner(w, old, -1)
+		t.refOwner(w, oa, 1)
+		t.owners[w] = oa
+	}
+	// A forward rule's name stays slow whatever the zone holds there.
+	marked := map[string]*ownerAnswers{}
+	for _, f := range b.snap.Forward {
+		if len(f.Zone) > len(z.Origin()) && b.snap.Authority.Match(f.Zone) == z {
+			w, err := wireName(f.Zone)
+			if err != nil {
+				return false, err
+			}
+			marked[w] = t.owners[w]
+		}
+	}
+	var reads []read
+	for w, name := range touched {
+		if marked[w] != nil {
+			continue
+		}
+		if old := t.owners[w]; old != nil {
+			t.refOwner(w, old, -1)
+			delete(t.owners, w)
+			delete(t.reads, w)
+			delete(t.negative, w)
+		}
+		on, ok := z.Owner(name)
+		if !ok {
+			continue // gone
+		}
+		var err error
+		if reads, err = b.buildOwner(on, w, marked, reads); err != nil {
+			return false, err
+		}
+		if oa := t.owners[w]; oa != nil {
+			t.refOwner(w, oa, 1)
+		}
+	}
+	return true, nil
+}
+
+// owners builds the answers of names into b.t; marked are the names the
+// forward rules made slow (read only).
+func (b *builder) owners(names []zones.OwnerName, marked map[string]*ownerAnswers) error {
+	var reads []read
+	for _, on := range names {
+		w, err := b.wireName(on.Name)
+		if err != nil {
+			return err
+		}
+		if reads, err = b.buildOwner(on, w, marked, reads); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// buildOwner builds the answers of owner on (wire name w) into b.t;
+// reads is scratch space, returned for the next owner.
+func (b *builder) buildOwner(on zones.OwnerName, w string, marked map[string]*ownerAnswers, reads []read) ([]read, error) {
+	z := b.t.zone
+	origin := z.Origin()
+	if b.snap.Authority.Match(on.Name) != z {
+		return reads, nil // a zone below this one, also served here, answers it
+	}
+	if marked[w] != nil {
+		return reads, nil // slow already
+	}
+	oa := b.owner(w)
+	if on.Cut || b.snap.ForwardedBelow(on.Name, origin) {
+		oa.slow = true
+		return reads, nil
+	}
+	hasCNAME := false
+	for _, t := range on.Types {
+		hasCNAME = hasCNAME || t == dns.TypeCNAME
+	}
+	reads = reads[:0]
+	if !hasCNAME {
+		// Every type the name lacks gets the same NODATA (the body only
+		// depends on the question's length): one response, not one per type.
+		ans := z.Lookup(on.Name, dns.TypeNULL)
+		reads = appendReads(reads, on.Name, ans)
+		p, err := b.response(z, on.Name, dns.TypeNULL, ans, true)
+		if err != nil {
+			return reads, err
+		}
+		if p != nil && p.Rcode() == dns.RcodeSuccess && p.Counts[0] == 0 {
+			if soa := z.SOA(); soa != nil && !ownNodata(on.Name, origin, soa) {
+				oa.byLen = true
+				b.t.nodata[len(w)] = p
+			} else {
+				oa.nodata = p
+			}
+		}
+	}
+	types := on.Types
+	if hasCNAME {
+		// A CNAME owner answers each type with a different chase.
+		types = append(append([]uint16(nil), on.Types...), commonTypes...)
+	}
+	for i, t := range types {
+		if slices.Contains(types[:i], t) {
+			continue
+		}
+		ans := z.Lookup(on.Name, t)
+		reads = appendReads(reads, on.Name, ans)
+		p, err := b.response(z, on.Name, t, ans, true)
+		if err != nil {
+			return reads, err
+		}
+		if p != nil {
+			oa.types = append(oa.types, t)
+			oa.answers = append(oa.answers, p)
+			if p.serialAt > 0 {
+				b.t.negative[w] = true
+			}
+		}
+	}
+	if oa.nodata != nil && oa.nodata.serialAt > 0 {
+		b.t.negative[w] = true
+	}
+	if rs := readsOf(z, reads); rs != nil {
+		b.t.reads[w] = rs
+	}
+	return reads, nil
+}
+
+// ownNodata reports whether owner (lower case) shares more than the
+// origin with the SOA's names: its NODATA's SOA may then be compressed
+// against the question differently from other names of its length.
+func ownNodata(owner, origin string, soa *dns.SOA) bool {
+	for _, n := range [2]string{soa.Ns, soa.Mbox} {
+		n = strings.ToLower(n)
+		for off, end := 0, false; !end; off, end = dns.NextLabel(n, off) {
+			s := n[off:]
+			if len(s) <= len(origin) {
+				break
+			}
+			if owner == s || strings.HasSuffix(owner, "."+s) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// appendReads appends to dst the names other than owner that ans was made
+// from: the owners of its records (a CNAME chain's, an additional
+// section's, a referral's) and the names its records point at (CNAME,
+// NS, MX and SRV targets, whose addresses or absence the answer holds).
+// The zone's SOA in a negative answer is left out: its change is patched
+// (ownerReuse).
+func appendReads(dst []read, owner string, ans zones.Answer) []read {
+	add := func(name string) {
+		if !strings.EqualFold(name, owner) {
+			dst = append(dst, read{name: strings.ToLower(name)})
+		}
+	}
+	for _, sec := range [3][]dns.RR{ans.Answer, ans.Ns, ans.Extra} {
+		for _, rr := range sec {
+			if _, ok := rr.(*dns.SOA); ok {
+				continue
+			}
+			add(rr.Header().Name)
+			switch r := rr.(type) {
+			case *dns.CNAME:
+				add(r.Target)
+			case *dns.NS:
+				add(r.Ns)
+			case *dns.MX:
+				add(r.Mx)
+			case *dns.SRV:
+				add(r.Target)
+			}
+		}
+	}
+	return dst
+}
+
+// readsOf sorts reads, drops repeats and notes which names have addresses
+// in z; nil when there are none.
+func readsOf(z *zones.Zone, reads []read) []read {
+	if len(reads) == 0 {
+		return nil
+	}
+	slices.SortFunc(reads, func(a, b read) int { return strings.Compare(a.name, b.name) })
+	out := slices.Clone(slices.CompactFunc(reads, func(a, b read) bool { return a.name == b.name }))
+	for i := range out {
+		out[i].addrs = len(z.Addrs(out[i].name)) > 0
+	}
+	return out
 }
 
 // response builds the wire answer of one lookup, or nil when the authority
@@ -540,73 +981,146 @@ func (b *builder) response(z *zones.Zone, name string, qtype uint16, ans zones.A
 	p := &Prebuilt{
 		Flags:  flags &^ (wire.FlagRD | wire.FlagCD),
 		Counts: [3]uint16{binary.BigEndian.Uint16(pkt[6:]), binary.BigEndian.Uint16(pkt[8:]), binary.BigEndian.Uint16(pkt[10:])},
-		Zone:   z.Origin(),
-		Result: resultOf(ans),
+		off:    uint16(off),
 	}
 	// Identical responses (every NODATA of a zone, shared RRsets) share
 	// one body; the key includes the question length, which the
 	// compression offsets depend on.
 	p.Body = pkt[off:]
-	key := b.dedupeKey(off, p)
-	if old, ok := b.dedupe[key]; ok {
+	p.sum = b.sum(p)
+	if old := b.find(p); old != nil {
 		return old, nil
 	}
 	p.Body = append([]byte(nil), pkt[off:]...)
-	if b.o.Counter != nil {
-		p.Counted = b.o.Counter(p.Zone, p.Result)
+	if soa := z.SOA(); soa != nil && len(ans.Ns) == 1 && len(ans.Extra) == 0 && len(p.Body) >= 20 {
+		// RFC 2308 section 3: the SOA, last in the message; its serial
+		// is followed by refresh, retry, expire and minimum.
+		if s, ok := ans.Ns[0].(*dns.SOA); ok && s.Serial == soa.Serial && binary.BigEndian.Uint32(p.Body[len(p.Body)-20:]) == soa.Serial {
+			p.serialAt = uint16(len(p.Body) - 20)
+		}
 	}
-	b.dedupe[key] = p
-	b.t.responses++
-	b.t.bytes += len(p.Body)
-	return p, nil
+	if b.o.Counter != nil {
+		p.Counted = b.o.Counter(z.Origin(), resultOf(ans))
+	}
+	return b.intern(p), nil
 }
 
-// dedupeKey is the key of response p to a question ending at offset off:
-// what its bytes depend on.
-func (b *builder) dedupeKey(off int, p *Prebuilt) string {
-	kb := binary.BigEndian.AppendUint16(b.key[:0], uint16(off))
+// dedupeKey is the key of response p among its zone's (a builder builds
+// one zone): what its bytes depend on, the question's end offset included
+// (compression pointers depend on it).
+func (b *builder) dedupeKey(p *Prebuilt) []byte {
+	kb := binary.BigEndian.AppendUint16(b.key[:0], p.off)
 	kb = binary.BigEndian.AppendUint16(kb, p.Flags)
-	kb = append(append(kb, p.Zone...), 0)
 	for _, c := range p.Counts {
 		kb = binary.BigEndian.AppendUint16(kb, c)
 	}
 	kb = append(kb, p.Body...)
 	b.key = kb
-	return string(kb)
+	return kb
 }
 
-// reused fills oa, the answers of owner on (wire name w) of zone z, with
-// old's answers to its types (ownerReuse says when they are the same) and
-// a NODATA built again. Each reused response is counted and shared as if
-// it had been built here: one object per distinct response.
-func (b *builder) reused(z *zones.Zone, on zones.OwnerName, w string, oa, old *ownerAnswers) error {
-	p, err := b.response(z, on.Name, dns.TypeNULL, z.Lookup(on.Name, dns.TypeNULL), true)
-	if err != nil {
-		return err
+func (b *builder) sum(p *Prebuilt) uint64 { return maphash.Bytes(sumSeed, b.dedupeKey(p)) }
+
+// same reports whether p and q are the same response.
+func same(p, q *Prebuilt) bool {
+	return p == q || p.sum == q.sum && p.off == q.off && p.Flags == q.Flags && p.Counts == q.Counts && bytes.Equal(p.Body, q.Body)
+}
+
+// find returns the response of b equal to p, or nil.
+func (b *builder) find(p *Prebuilt) *Prebuilt {
+	q, ok := b.dedupe[p.sum]
+	if !ok {
+		return nil
 	}
-	if p != nil && p.Rcode() == dns.RcodeSuccess && p.Counts[0] == 0 {
-		oa.nodata = p
+	if same(p, q) {
+		return q
 	}
-	off := headerLen + len(w) + 4
-	oa.types, oa.answers = old.types, old.answers // shared, never written
+	return b.spill[string(b.dedupeKey(p))]
+}
+
+// intern returns the response of b equal to p, made p (and counted) when
+// there is none yet.
+func (b *builder) intern(p *Prebuilt) *Prebuilt {
+	if q := b.find(p); q != nil {
+		return q
+	}
+	if _, taken := b.dedupe[p.sum]; !taken {
+		b.dedupe[p.sum] = p
+	} else {
+		if b.spill == nil {
+			b.spill = map[string]*Prebuilt{}
+		}
+		b.spill[string(b.dedupeKey(p))] = p
+	}
+	return p
+}
+
+// reused returns old, the answers of an owner in the previous table
+// (ownerReuse says when they are still right), as this table has them:
+// negative responses with the new serial, each response the one object of
+// its content here, counted as if built here; nil when a negative
+// response cannot be patched.
+func (b *builder) reused(old *ownerAnswers) *ownerAnswers {
+	oa := *old
+	var ok bool
+	if oa.nodata, ok = b.carried(old.nodata); !ok {
+		return nil
+	}
 	copied := false
-	for i, r := range old.answers {
-		key := b.dedupeKey(off, r)
-		first, ok := b.dedupe[key]
+	for i, p := range old.answers {
+		q, ok := b.carried(p)
 		if !ok {
-			b.dedupe[key] = r
-			b.t.responses++
-			b.t.bytes += len(r.Body)
-			continue
+			return nil
 		}
-		if first != r {
+		if q != p {
 			if !copied {
-				oa.answers, copied = slices.Clone(old.answers), true
+				oa.answers, copied = slices.Clone(old.answers), true // old's is shared
 			}
-			oa.answers[i] = first
+			oa.answers[i] = q
 		}
 	}
-	return nil
+	return &oa
+}
+
+// carried is the previous table's response p in this table: with the new
+// serial written in when it ends with the SOA; false when p is negative
+// but not patchable.
+func (b *builder) carried(p *Prebuilt) (*Prebuilt, bool) {
+	if p == nil {
+		return nil, true
+	}
+	if p.serialAt == 0 {
+		return b.intern(p), true
+	}
+	if q, ok := b.patched[p]; ok {
+		return q, true
+	}
+	at := int(p.serialAt)
+	if binary.BigEndian.Uint32(p.Body[at:]) != b.reuse.oldSerial {
+		return nil, false
+	}
+	q := *p
+	q.Body = slices.Clone(p.Body)
+	binary.BigEndian.PutUint32(q.Body[at:], b.reuse.serial)
+	q.sum = b.sum(&q)
+	r := b.intern(&q)
+	if b.patched == nil {
+		b.patched = map[*Prebuilt]*Prebuilt{}
+	}
+	b.patched[p] = r
+	return r, true
+}
+
+// wireName is wireName with b's scratch space: one allocation, the name.
+func (b *builder) wireName(name string) (string, error) {
+	if b.wire == nil {
+		b.wire = make([]byte, maxNameWire+1)
+	}
+	n, err := dns.PackDomainName(dns.Fqdn(strings.ToLower(name)), b.wire, 0, nil, false)
+	if err != nil {
+		return "", fmt.Errorf("name %q: %w", name, err)
+	}
+	return string(b.wire[:n]), nil
 }
 
 func resultOf(ans zones.Answer) string {
@@ -672,8 +1186,12 @@ func (a *Answers) Lookup(q *Query) *Prebuilt {
 				return oa.answers[i]
 			}
 		}
-		if oa.nodata != nil && (ordinary(q.QType) || q.QType == dns.TypeCNAME) {
-			return oa.nodata
+		nodata := oa.nodata
+		if oa.byLen {
+			nodata = t.nodata[len(name)]
+		}
+		if nodata != nil && (ordinary(q.QType) || q.QType == dns.TypeCNAME) {
+			return nodata
 		}
 		return nil
 	}

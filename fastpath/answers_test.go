@@ -2,6 +2,7 @@ package fastpath
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"reflect"
@@ -177,9 +178,10 @@ func BenchmarkPrebuilt(b *testing.B) {
 	for _, tc := range []struct {
 		name  string
 		qname string
-	}{{"answer", "www.Example.internal."}, {"nxdomain", "nope.example.internal."}} {
+		qtype uint16
+	}{{"answer", "www.Example.internal.", dns.TypeA}, {"nodata", "www.Example.internal.", dns.TypeMX}, {"nxdomain", "nope.example.internal.", dns.TypeA}} {
 		b.Run(tc.name, func(b *testing.B) {
-			pkt := pack(b, query(tc.qname, dns.TypeA, true, false))
+			pkt := pack(b, query(tc.qname, tc.qtype, true, false))
 			buf := make([]byte, 4096)
 			var q Query
 			b.ReportAllocs()
@@ -389,6 +391,11 @@ func TestBuildInParts(t *testing.T) {
 		if t.nxdomain != nil {
 			seen[t.nxdomain] = true
 		}
+		for _, p := range t.nodata {
+			if p != nil {
+				seen[p] = true
+			}
+		}
 	}
 	if len(seen) != parts.Responses {
 		t.Errorf("%d distinct responses referenced, %d built", len(seen), parts.Responses)
@@ -407,7 +414,9 @@ func TestBuildFromReusesUnchangedOwners(t *testing.T) {
 		return fmt.Sprintf("@ IN SOA ns1 hostmaster %d 3600 600 1209600 300\n@ IN NS ns1\nns1 IN A 198.18.0.1\n", serial)
 	}
 	body := "www IN A 198.18.0.2\nwww IN TXT \"hello\"\nmulti IN A 198.18.0.3\nmulti IN A 198.18.0.4\nv6 IN AAAA 2001:db8::1\n" +
-		"mx IN MX 10 mail\nmail IN A 198.18.0.5\nalias IN CNAME www\nsub IN NS ns.sub\nns.sub IN A 198.18.0.6\n*.wild IN A 198.18.0.7\n"
+		"mx IN MX 10 mail\nmail IN A 198.18.0.5\nalias IN CNAME www\nsub IN NS ns.sub\nns.sub IN A 198.18.0.6\n*.wild IN A 198.18.0.7\n" +
+		"chain IN CNAME alias\nsrv IN SRV 0 5 5060 sipserver\nsipserver IN A 198.18.0.8\ntosub IN CNAME x.sub\n" +
+		"a.wc IN A 10.3.0.1\nw2 IN CNAME host.wc\nw3 IN CNAME a.b.wild\ngone IN CNAME nothere\n"
 	for i := range 40 {
 		body += fmt.Sprintf("h%d IN A 10.0.0.%d\n", i, i)
 	}
@@ -444,21 +453,33 @@ func TestBuildFromReusesUnchangedOwners(t *testing.T) {
 		name        string
 		base, head  string
 		reused, not []string // owners whose answers must (not) be the previous ones
+		soaTail     string   // the head's SOA ends so, not "1209600 300"
 	}{
-		{"one address and the serial", body, strings.Replace(body, "10.0.0.7\n", "10.0.0.77\n", 1), []string{"h8", "www", "multi", "v6"}, []string{"h7", "mx", "alias"}},
-		{"a TTL", body, strings.Replace(body, "www IN A", "www 600 IN A", 1), []string{"h1"}, []string{"www"}},
-		{"an additional-section target", body, strings.Replace(body, "198.18.0.5", "198.18.0.55", 1), []string{"h1"}, []string{"mail", "mx"}},
-		{"a CNAME target's address", body, strings.Replace(body, "198.18.0.2", "198.18.0.22", 1), []string{"h1", "multi"}, []string{"www", "alias"}},
-		{"owner case", body, strings.Replace(body, "h8 IN", "H8 IN", 1), []string{"h9"}, []string{"h8"}},
-		{"order within an RRset", body, strings.Replace(body, "multi IN A 198.18.0.3\nmulti IN A 198.18.0.4", "multi IN A 198.18.0.4\nmulti IN A 198.18.0.3", 1), []string{"h1"}, []string{"multi"}},
-		{"a record added to an owner", body, body + "multi IN A 198.18.0.9\n", []string{"h1"}, []string{"multi"}},
-		{"a name below an owner, and a wildcard", body, body + "x.h10 IN A 10.0.1.1\n*.h11 IN A 10.0.1.2\n", []string{"h10", "h11"}, nil},
-		{"a line at the top", body, "first IN A 10.0.2.1\n" + body, []string{"h1", "www"}, nil},
-		{"a cut appears", body, body + "h12 IN NS ns.sub\n", nil, []string{"h1", "h12"}},
-		{"rewritten", body, rewritten, nil, []string{"h1"}},
-		{"large, in parts", body + large, strings.Replace(body+large, "p100 IN A", "p100 600 IN A", 1), []string{"p101", "h1"}, []string{"p100"}},
-		{"large, changed to what others answer", body + large, sameAs(body+large, 1, 2, 3, 4, 6, 7, 8, 9, 11, 12, 13), []string{"p101", "h1"}, []string{"p7"}},
-		{"large, shifted", body + large, "first IN A 10.0.2.1\n" + body + strings.Replace(large, "p7 IN A 10.1.0.7\n", "", 1), []string{"p8", "h1"}, nil},
+		{"one address and the serial", body, strings.Replace(body, "10.0.0.7\n", "10.0.0.77\n", 1), []string{"h8", "www", "multi", "v6", "mx", "alias", "chain", "srv", "tosub", "w2", "w3", "gone"}, []string{"h7"}, ""},
+		// Each kind of read: the owner is built again when what it read changed.
+		{"a CNAME chain's far end", body, strings.Replace(body, "198.18.0.2", "198.18.0.23", 1), []string{"h1", "mx"}, []string{"www", "alias", "chain"}, ""},
+		{"a CNAME target removed", body, strings.Replace(body, "www IN A 198.18.0.2\nwww IN TXT \"hello\"\n", "", 1), []string{"h1", "mx"}, []string{"alias", "chain"}, ""},
+		{"an SRV target's address", body, strings.Replace(body, "198.18.0.8", "198.18.0.88", 1), []string{"h1", "alias"}, []string{"srv", "sipserver"}, ""},
+		{"glue a chain ends at", body, strings.Replace(body, "198.18.0.6", "198.18.0.66", 1), []string{"h1", "alias"}, []string{"tosub"}, ""},
+		{"a wildcard added where a chain ends", body, body + "*.wc IN A 10.3.3.3\n", []string{"h1", "alias", "w3"}, []string{"w2"}, ""},
+		{"a wildcard at the apex", body, body + "* IN TXT \"any\"\n", []string{"h1", "alias", "mx"}, []string{"gone", "w2"}, ""},
+		{"an empty non-terminal between a chain's end and its wildcard", body, body + "x.b.wild IN A 10.3.3.4\n", []string{"h1", "alias", "w2"}, []string{"w3"}, ""},
+		{"the chain's end added", body, body + "nothere IN A 10.3.3.5\n", []string{"h1", "alias", "w2"}, []string{"gone"}, ""},
+		{"the SOA's minimum", body, body, nil, []string{"h1", "alias"}, "1209600 120"},
+		{"a TTL", body, strings.Replace(body, "www IN A", "www 600 IN A", 1), []string{"h1"}, []string{"www"}, ""},
+		{"an additional-section target", body, strings.Replace(body, "198.18.0.5", "198.18.0.55", 1), []string{"h1"}, []string{"mail", "mx"}, ""},
+		{"a CNAME target's address", body, strings.Replace(body, "198.18.0.2", "198.18.0.22", 1), []string{"h1", "multi"}, []string{"www", "alias"}, ""},
+		{"owner case", body, strings.Replace(body, "h8 IN", "H8 IN", 1), []string{"h9"}, []string{"h8"}, ""},
+		{"order within an RRset", body, strings.Replace(body, "multi IN A 198.18.0.3\nmulti IN A 198.18.0.4", "multi IN A 198.18.0.4\nmulti IN A 198.18.0.3", 1), []string{"h1"}, []string{"multi"}, ""},
+		{"a record added to an owner", body, body + "multi IN A 198.18.0.9\n", []string{"h1"}, []string{"multi"}, ""},
+		{"a name below an owner, and a wildcard", body, body + "x.h10 IN A 10.0.1.1\n*.h11 IN A 10.0.1.2\n", []string{"h10", "h11"}, nil, ""},
+		{"a line at the top", body, "first IN A 10.0.2.1\n" + body, []string{"h1", "www"}, nil, ""},
+		{"a cut appears", body, body + "h12 IN NS ns.sub\n", []string{"h1", "alias", "mx"}, []string{"h12"}, ""},
+		{"a cut goes", body, strings.Replace(body, "sub IN NS ns.sub\n", "", 1), []string{"h1", "alias", "mx"}, []string{"ns.sub", "tosub"}, ""},
+		{"rewritten", body, rewritten, nil, []string{"h1"}, ""},
+		{"large, in parts", body + large, strings.Replace(body+large, "p100 IN A", "p100 600 IN A", 1), []string{"p101", "h1"}, []string{"p100"}, ""},
+		{"large, changed to what others answer", body + large, sameAs(body+large, 1, 2, 3, 4, 6, 7, 8, 9, 11, 12, 13), []string{"p101", "h1"}, []string{"p7"}, ""},
+		{"large, shifted", body + large, "first IN A 10.0.2.1\n" + body + strings.Replace(large, "p7 IN A 10.1.0.7\n", "", 1), []string{"p8", "h1"}, nil, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			first := snap(zone(head + soa(1) + tc.base))
@@ -473,7 +494,11 @@ func TestBuildFromReusesUnchangedOwners(t *testing.T) {
 					pointers[oa] = slices.Clone(oa.answers)
 				}
 			}
-			next := snap(zone(head + soa(2) + tc.head))
+			headSOA := soa(2)
+			if tc.soaTail != "" {
+				headSOA = strings.Replace(headSOA, "1209600 300", tc.soaTail, 1)
+			}
+			next := snap(zone(head + headSOA + tc.head))
 			// A large zone is built in parts, which take its owners in a
 			// random order: build it a few times.
 			repeat := 1
@@ -482,17 +507,7 @@ func TestBuildFromReusesUnchangedOwners(t *testing.T) {
 			}
 			var got *Answers
 			for range repeat {
-				got, err = BuildFrom(prev, next, BuildOptions{})
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := Build(next, BuildOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Fatal("answers built from the previous ones differ from a build from scratch")
+				got = buildFromEqualsScratch(t, prev, next, "")
 			}
 			if !reflect.DeepEqual(prev, untouched) {
 				t.Fatal("building from the previous answers changed them")
@@ -521,4 +536,136 @@ func TestBuildFromReusesUnchangedOwners(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBuildFromRandomEdits: on random zones (CNAME chains inside and out
+// of the zone, MX, SRV and NS targets, delegations with glue, without,
+// and to a name outside them, wildcards, empty non-terminals) and random
+// series of edits (addresses, targets, records added and removed,
+// wildcards, owner case, the serial bumped or not, the SOA's other
+// fields, cuts, glue), the answers built from the previous revision's
+// equal a build from scratch at every step, and leave the previous ones
+// as they were.
+func TestBuildFromRandomEdits(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	r := rand.New(rand.NewPCG(21, 3))
+	names := []string{"a", "b", "c", "x.a", "y.x.a", "*.a", "*", "*.b.c", "d.b.c", "mail", "MAIL", "sub", "ns.sub", "d.sub", "e.f.g", "*.f.g", "ns.sub2", "h"}
+	targets := append(slices.Clone(names[:len(names)-1]), "nowhere", "n.x.a", "q.f.g", "out.example.", "@", "ns.sub", "zz.sub", "y.sub2", "y.sub3")
+	pick := func(l []string) string { return l[r.IntN(len(l))] }
+	line := func() string {
+		n := pick(names)
+		switch r.IntN(10) {
+		case 0, 1:
+			return fmt.Sprintf("%s IN CNAME %s", n, pick(targets))
+		case 2:
+			return fmt.Sprintf("%s IN MX %d %s", n, r.IntN(3), pick(targets))
+		case 3:
+			return fmt.Sprintf("%s IN SRV 0 5 %d %s", n, 5000+r.IntN(3), pick(targets))
+		case 4:
+			return fmt.Sprintf("%s IN TXT \"t%d\"", n, r.IntN(3))
+		case 5:
+			return fmt.Sprintf("%s IN AAAA 2001:db8::%d", n, r.IntN(3))
+		}
+		return fmt.Sprintf("%s IN A 10.0.0.%d", n, r.IntN(4))
+	}
+	text := func(serial, minimum int, lines []string) string {
+		return fmt.Sprintf("$ORIGIN r.internal.\n$TTL 300\n@ IN SOA ns1 hostmaster %d 3600 600 1209600 %d\n@ IN NS ns1\nns1 IN A 198.18.0.1\nsub IN NS ns.sub\nns.sub IN A 198.18.0.2\nsub2 IN NS ns.sub2\nsub3 IN NS mail\n%s\n", serial, minimum, strings.Join(lines, "\n"))
+	}
+	build := func(txt string) (*node.Snapshot, bool) {
+		z, fs := zones.Parse("r.zone", "r.internal.", []byte(txt))
+		if z == nil || zones.HasErrors(fs) {
+			return nil, false
+		}
+		return &node.Snapshot{Authority: zones.NewAuthority(z)}, true
+	}
+	reused, reusedReading, steps := 0, 0, 0
+	for i := range 300 {
+		lines := make([]string, 5+r.IntN(25))
+		for j := range lines {
+			lines[j] = line()
+		}
+		if i%60 == 0 { // large enough to be built in parts
+			for k := range 3 * ownersPerPart {
+				lines = append(lines, fmt.Sprintf("p%d IN A 10.1.%d.%d", k, k/250, k%250))
+			}
+		}
+		serial, minimum := 1, 300
+		snap, ok := build(text(serial, minimum, lines))
+		if !ok {
+			continue
+		}
+		prev, err := Build(snap, BuildOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for step := range 6 {
+			for range 1 + r.IntN(3) {
+				j := r.IntN(len(lines))
+				switch k := r.IntN(10); {
+				case k == 0:
+					lines = slices.Delete(lines, j, j+1)
+				case k == 1:
+					lines = slices.Insert(lines, j, line())
+				case k == 2: // the data alone
+					lines[j] = lines[j][:strings.LastIndex(lines[j], " ")+1] + strings.Fields(line())[3]
+				case k == 3:
+					lines[j] = strings.ToUpper(lines[j][:1]) + lines[j][1:]
+				case k == 4:
+					lines = append(lines, pick([]string{"x", "c", "mail", "e.f.g", "x.a", "b.c"})+" IN NS "+pick([]string{"ns.sub", "mail", "ns.x.a"}))
+				default:
+					lines[j] = line()
+				}
+			}
+			if r.IntN(5) > 0 {
+				serial++ // else forgotten
+			}
+			if r.IntN(10) == 0 {
+				minimum++
+			}
+			next, ok := build(text(serial, minimum, lines))
+			if !ok {
+				break
+			}
+			untouched, _ := Build(prev.Snapshot, BuildOptions{})
+			got := buildFromEqualsScratch(t, prev, next, fmt.Sprintf("zone %d step %d:\n%s", i, step, text(serial, minimum, lines)))
+			if !reflect.DeepEqual(prev, untouched) {
+				t.Fatalf("zone %d step %d: building from the previous answers changed them", i, step)
+			}
+			for origin, zt := range got.zones {
+				for w, oa := range zt.owners {
+					if o := prev.zones[origin].owners[w]; o != nil && len(o.answers) > 0 && len(oa.answers) > 0 && o.answers[0] == oa.answers[0] {
+						reused++
+						if zt.reads[w] != nil {
+							reusedReading++
+						}
+					}
+				}
+			}
+			steps++
+			prev = got
+		}
+	}
+	t.Logf("%d steps, %d owners reused, %d of them reading other names", steps, reused, reusedReading)
+	if steps < 1000 || reused < 20*steps || reusedReading < steps {
+		t.Fatalf("%d steps, %d owners reused, %d of them reading other names: the test compares too little", steps, reused, reusedReading)
+	}
+}
+
+// buildFromEqualsScratch builds next's answers from prev's and fails the
+// test, saying what (and context), when they differ from a build from
+// scratch.
+func buildFromEqualsScratch(t *testing.T, prev *Answers, next *node.Snapshot, context string) *Answers {
+	t.Helper()
+	got, err := BuildFrom(prev, next, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Build(next, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("answers built from the previous ones differ from a build from scratch: %s\n%s", diffAnswers(got, want), context)
+	}
+	return got
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gitops-dns/resolverd/internal/zonetest"
 	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/zones"
 )
@@ -89,4 +90,41 @@ func BenchmarkPacketCacheMemory(b *testing.B) {
 		runtime.KeepAlive(c)
 	}
 	b.ReportMetric(perEntry, "heapB/entry")
+}
+
+// zone100k is a zone of 100,000 records, one owner each
+// (zonetest.Mixed); changed is the address of h50018, the target of
+// c50019's CNAME.
+func zone100k(t testing.TB, serial int, changed string) *zones.Zone {
+	z, findings := zones.Parse("big.example.zone", "big.example.", []byte(zonetest.Mixed("big.example.", 100_000, serial, 50_018, changed)))
+	if zones.HasErrors(findings) {
+		t.Fatal(findings)
+	}
+	return z
+}
+
+// BenchmarkBuildFromOneRecord100k: precomputing the answers of a revision
+// that changed one address (and the serial) in a zone of 100,000 owners,
+// from the previous revision's answers; "scratch" is the same build
+// without them.
+func BenchmarkBuildFromOneRecord100k(b *testing.B) {
+	prevSnap := &node.Snapshot{Authority: zones.NewAuthority(zone100k(b, 1, "192.0.2.1"))}
+	snap := &node.Snapshot{Authority: zones.NewAuthority(zone100k(b, 2, "192.0.2.2"))}
+	prev, err := Build(prevSnap, BuildOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		from *Answers
+	}{{"from-previous", prev}, {"scratch", nil}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := BuildFrom(tc.from, snap, BuildOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

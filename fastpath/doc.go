@@ -4,7 +4,9 @@
 // packet cache of recursive answers (PacketCache), and hands everything
 // else to the full plugin chain (the slow path, supplied by the caller).
 // Answers are kept per zone: a new revision builds the zones it changed and
-// takes the others' tables from the previous revision (BuildFrom).
+// takes the others' tables from the previous revision (BuildFrom); within a
+// changed zone it builds again only the owners whose answers read what
+// changed.
 //
 // The fast path only answers what the chain would answer: precomputed
 // answers are the authority plugin's final answers (no referral, no CNAME

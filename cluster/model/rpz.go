@@ -15,6 +15,14 @@ type RPZ struct {
 	ClustersPos []zones.Position // parallel to Clusters
 	Pos         zones.Position   // where the entry was written
 	Policy      *rpz.Policy      // the parsed file; nil when it did not load
+	// Parsed is the file as read, before the checks across entries (a
+	// policy named like another is parsed but not applied), with the
+	// parser's findings; Blob is its git blob id ("" when it was not read
+	// from git). The next revision takes both when its file has the same
+	// blob (cluster.LoadAgainst). Shared: do not modify.
+	Parsed   *rpz.Policy
+	Findings []zones.Finding
+	Blob     string
 }
 
 // RPZFor returns the policies cluster applies, in policy.yaml's order
