@@ -20,6 +20,17 @@ const (
 	// segmentLines is how many entries are parsed per dns.ZoneParser run,
 	// to keep the normalised text small.
 	segmentLines = 4096
+	// lineEnd ends each normalised line: an empty line follows each
+	// entry. dns.ZoneParser's readers of record data skip one token
+	// between fields without looking at it, so an entry missing a field
+	// read on into the next entry's tokens (an SOA could take its serial
+	// from the next line), and a type with no data was a dynamic update
+	// record (RFC 2136, empty RDATA) when nothing followed it. With the
+	// empty line the skipped token is the first newline and the field read
+	// is the second: an error on the entry itself, wherever the entry is
+	// in a run. RFC 1035 5.1: an entry is one logical line, and every
+	// record has its RDATA.
+	lineEnd = "\n\n"
 )
 
 // Rule ids reported by Parse.
@@ -223,7 +234,7 @@ func (p *parser) directive(e entry) {
 func (p *parser) addDirective(e entry, text string) {
 	start := p.seg.Len()
 	p.seg.WriteString(text)
-	p.seg.WriteByte('\n')
+	p.seg.WriteString(lineEnd)
 	p.lines = append(p.lines, segLine{
 		start: start, end: p.seg.Len(), directiv: true,
 		pos:    Position{File: p.file, Line: e.line, Col: e.col},
@@ -253,7 +264,7 @@ func (p *parser) addLine(e entry, owner string, toks []token, generate bool) {
 		p.tokmaps = append(p.tokmaps, tokMap{off: p.seg.Len() - start, line: t.line, col: t.col})
 		p.seg.WriteString(t.text)
 	}
-	p.seg.WriteByte('\n')
+	p.seg.WriteString(lineEnd)
 	p.lines = append(p.lines, segLine{
 		start: start, end: p.seg.Len(), record: true, generate: generate,
 		pos:    Position{File: p.file, Line: e.line, Col: e.col},
@@ -315,8 +326,8 @@ func (p *parser) parseFrom(from int) int {
 		return len(p.lines)
 	}
 	msg, eline, ecol := splitParseError(err)
-	idx := from + eline - 1 - nPrefix
-	if idx < from {
+	idx := from + (eline-1-nPrefix)/len(lineEnd) // each line and its empty line
+	if eline-1-nPrefix < 0 || idx < from {
 		idx = from
 	}
 	if idx >= len(p.lines) {
