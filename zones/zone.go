@@ -21,6 +21,7 @@ type Zone struct {
 	negSOA    []dns.RR // the SOA for negative answers: TTL = min(TTL, MINIMUM)
 	records   []dns.RR
 	pos       []Position
+	keys      []entryKey       // parallel to records when parsed: see reuse.go
 	nodes     map[string]*node // by lower-case owner name, incl. empty non-terminals
 	apex      *node
 	delegs    []*node // names other than the apex holding NS records, by name
