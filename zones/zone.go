@@ -46,8 +46,38 @@ type rrset struct {
 	typ   uint16
 	rrs   []dns.RR
 	extra []dns.RR
-	// pos indexes into Zone.records/pos, for lint.
-	idx []int
+}
+
+// recordIndex finds where a record is in its zone's records (Positions is
+// parallel to them). RRsets do not keep it: only findings need it, and an
+// RRset whose records did not change is shared by the next version of the
+// zone, where they may be elsewhere. A few lookups scan; more build a map.
+type recordIndex struct {
+	z     *Zone
+	m     map[dns.RR]int
+	scans int
+}
+
+func (x *recordIndex) of(rr dns.RR) int {
+	if x.m == nil && x.scans < 16 {
+		x.scans++
+		for i, r := range x.z.records {
+			if r == rr {
+				return i
+			}
+		}
+		return -1
+	}
+	if x.m == nil {
+		x.m = make(map[dns.RR]int, len(x.z.records))
+		for i := len(x.z.records) - 1; i >= 0; i-- {
+			x.m[x.z.records[i]] = i // the first wins
+		}
+	}
+	if i, ok := x.m[rr]; ok {
+		return i
+	}
+	return -1
 }
 
 func (n *node) get(t uint16) *rrset {
@@ -117,7 +147,7 @@ func build(file, origin string, records []dns.RR, pos []Position) *Zone {
 	z.nodes[origin] = z.apex
 
 	// Names and RRsets.
-	for i, rr := range records {
+	for _, rr := range records {
 		h := rr.Header()
 		name := strings.ToLower(h.Name)
 		n := z.nodes[name]
@@ -131,7 +161,6 @@ func build(file, origin string, records []dns.RR, pos []Position) *Zone {
 			s = &n.sets[len(n.sets)-1]
 		}
 		s.rrs = append(s.rrs, rr)
-		s.idx = append(s.idx, i)
 	}
 	// Empty non-terminals: every ancestor between a name and the apex.
 	names := make([]string, 0, len(z.nodes))
