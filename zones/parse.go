@@ -81,7 +81,12 @@ func parse(file, origin string, data []byte, prev *Zone) (*Zone, []Finding, int)
 		// gives.
 		return parse(file, origin, data, nil)
 	}
-	z := p.build()
+	var z *Zone
+	if p.memo != nil {
+		z = buildAgainst(prev, p.file, p.origin, p.records, p.pos, p.memo.changedNames())
+	} else {
+		z = p.build()
+	}
 	z.keys = p.keys
 	sortFindings(p.findings)
 	return z, p.findings, p.parsed
@@ -135,6 +140,7 @@ type segLine struct {
 	// reused is the previous version's record for this entry (then the
 	// line has no text and key is its key).
 	reused dns.RR
+	from   int // reused's index in the previous version
 	key    entryKey
 	noTTL  int8 // see ttlAfter: 0 not known yet, 1 no TTL written, 2 written
 }
@@ -406,7 +412,7 @@ func (p *parser) parseFrom(from int) int {
 		if !l.generate {
 			key = stateKey(p.seg.Bytes()[l.start:l.end], l.origin, l.defTTL, p.lastTTL)
 		}
-		p.addRecord(rr, l.pos, key, p.ttlAfter(l, rr))
+		p.addRecord(rr, l.pos, key, p.ttlAfter(l, rr), -1)
 		if !l.generate {
 			li++
 		}
@@ -467,7 +473,7 @@ func (p *parser) addReused(i int) {
 	if l := &p.lines[i]; l.reused != nil {
 		// Reused entries were read under a known TTL state (stateKey),
 		// which their TTL now is.
-		p.addRecord(l.reused, l.pos, l.key, int64(l.reused.Header().Ttl))
+		p.addRecord(l.reused, l.pos, l.key, int64(l.reused.Header().Ttl), l.from)
 	}
 }
 
@@ -501,8 +507,9 @@ func (p *parser) ttlAfter(l *segLine, rr dns.RR) int64 {
 // addRecord adds a record dns.ZoneParser returned or one reused from the
 // previous version. key is what its entry is known by (zero when it cannot
 // be reused); a record that gives a finding is never kept, so neither is
-// its key. lastTTL is the TTL state after it (see ttlAfter).
-func (p *parser) addRecord(rr dns.RR, pos Position, key entryKey, lastTTL int64) {
+// its key. lastTTL is the TTL state after it (see ttlAfter); from is the
+// previous version's index of a reused record, -1 for a parsed one.
+func (p *parser) addRecord(rr dns.RR, pos Position, key entryKey, lastTTL int64, from int) {
 	if len(p.records) >= MaxRecords {
 		p.add(pos, SeverityError, RuleTooManyRecords, fmt.Sprintf("more than %d records in one zone", MaxRecords))
 		p.stopped = true
@@ -522,6 +529,9 @@ func (p *parser) addRecord(rr dns.RR, pos Position, key entryKey, lastTTL int64)
 	p.records = append(p.records, rr)
 	p.pos = append(p.pos, pos)
 	p.keys = append(p.keys, key)
+	if p.memo != nil {
+		p.memo.added(rr, from)
+	}
 }
 
 // splitParseError extracts the message and the line:col from a

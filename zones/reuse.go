@@ -3,6 +3,7 @@ package zones
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"strings"
 
 	"github.com/miekg/dns"
 )
@@ -81,6 +82,11 @@ type memo struct {
 	misses  int
 	byKey   map[entryKey]int32 // first candidate for a key
 	next    []int32            // next candidate with the same key, -1 at the end
+
+	// What changed, for buildAgainst: owner names (lower case) of the
+	// records parsed, reused out of order, or not reused.
+	changed map[string]struct{}
+	lastOld int // previous index of the last record reused in order
 }
 
 const (
@@ -89,7 +95,31 @@ const (
 )
 
 func newMemo(prev *Zone) *memo {
-	return &memo{records: prev.records, keys: prev.keys, used: make([]bool, len(prev.keys))}
+	return &memo{records: prev.records, keys: prev.keys, used: make([]bool, len(prev.keys)),
+		changed: map[string]struct{}{}, lastOld: -1}
+}
+
+// added notes a record added to the new version: parsed (from < 0) or the
+// previous version's record from. An owner name none of whose records
+// changed, nor moved against one another, keeps its RRsets: the records
+// reused in order (increasing previous indexes) keep their relative order.
+func (m *memo) added(rr dns.RR, from int) {
+	if from >= 0 && from > m.lastOld {
+		m.lastOld = from
+		return
+	}
+	m.changed[strings.ToLower(rr.Header().Name)] = struct{}{}
+}
+
+// changedNames completes the changed names with those of the previous
+// records not reused (removed or changed).
+func (m *memo) changedNames() map[string]struct{} {
+	for i, u := range m.used {
+		if !u {
+			m.changed[strings.ToLower(m.records[i].Header().Name)] = struct{}{}
+		}
+	}
+	return m.changed
 }
 
 // find returns the index of an unused previous record with key k, and marks
@@ -185,7 +215,7 @@ func (p *parser) reuse(start, ts int, pos Position) bool {
 	p.seg.Truncate(start)
 	p.tokmaps = p.tokmaps[:ts]
 	rr := p.memo.records[i]
-	p.lines = append(p.lines, segLine{record: true, pos: pos, reused: rr, key: k, start: start, end: start})
+	p.lines = append(p.lines, segLine{record: true, pos: pos, reused: rr, from: i, key: k, start: start, end: start})
 	p.pendTTL, p.pendKnown = int64(rr.Header().Ttl), true
 	return true
 }

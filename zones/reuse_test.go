@@ -51,6 +51,9 @@ func checkAgainst(t testing.TB, origin string, pz *Zone, prev, next []byte) (*Zo
 	if zoneText(pz) != before {
 		t.Fatal("the previous zone's records were modified")
 	}
+	if fresh, _ := Parse("f.zone", origin, prev); !reflect.DeepEqual(pz, fresh) {
+		t.Fatal("the previous zone was modified")
+	}
 	return got, parsed
 }
 
@@ -163,6 +166,17 @@ func TestParseAgainstReuses(t *testing.T) {
 			if want := z.Len() - 2; shared < want-2 || !noTTL && shared != want {
 				t.Errorf("%d of %d records shared with the previous version, want all but 2", shared, z.Len())
 			}
+			// The index too: only the changed names, the names
+			// pointing at them and their ancestors are new nodes.
+			sharedNodes := 0
+			for name, n := range z.nodes {
+				if pz.nodes[name] == n {
+					sharedNodes++
+				}
+			}
+			if sharedNodes < len(z.nodes)-8 {
+				t.Errorf("%d of %d names shared with the previous version's index", sharedNodes, len(z.nodes))
+			}
 		})
 	}
 }
@@ -179,6 +193,10 @@ func editZone(r *rand.Rand, data []byte, edits int) []byte {
 		"; comment\n", "\n", "ch CH A 192.0.2.1\n", "@ IN NS ns1\n", "ns1 IN A 192.0.2.53\n", "c IN CNAME www\n",
 		"t 30 IN TXT hello\n", "  30 IN TXT world\n", "u IN TXT \"open\n", "(\n", "$INCLUDE x\n", "y IN\n", "*.w IN A 192.0.2.8\n",
 		"d IN NS ns.d\nns.d IN A 192.0.2.9\n", "$FOO\n",
+		// Empty non-terminals, wildcards, targets of MX/SRV/NS records.
+		"x.y.z IN A 192.0.2.10\n", "y.z IN TXT y\n", "*.y.z IN TXT w\n", "a.*.w IN A 192.0.2.11\n", "*.w IN MX 10 mx\n",
+		"mx IN AAAA 2001:db8::7\n", "m2 IN MX 20 x.y.z\n", "_s._tcp IN SRV 1 1 80 mx\n", "@ IN NS mx\n", "mx.\n",
+		"deep.er.name IN A 192.0.2.12\n", "er.name IN CNAME mx\n",
 	}
 	for range edits {
 		i := r.IntN(len(lines) + 1)
