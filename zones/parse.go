@@ -103,10 +103,10 @@ type parser struct {
 	nSyntax  int
 	stopped  bool // too many findings or records: stop reading
 
-	curOrigin string // current $ORIGIN, absolute
-	defTTL    int64  // current $TTL, -1 when none yet
-	prevOwner string // owner of the previous record entry (absolute)
-	lastTTL   int64  // TTL of the last record parsed, -1 when none
+	curOrigin string    // current $ORIGIN, absolute
+	defTTL    int64     // current $TTL, -1 when none yet
+	prevOwner ownerName // owner of the previous record entry
+	lastTTL   int64     // TTL of the last record parsed, -1 when none
 
 	seg     bytes.Buffer
 	lines   []segLine
@@ -206,9 +206,9 @@ func (p *parser) entry(e entry) {
 	owner := p.prevOwner
 	rest := e.toks
 	if !e.blankOwner {
-		owner = p.absName(first.text)
+		owner = ownerName{first.text, p.curOrigin}
 		rest = e.toks[1:]
-	} else if owner == "" {
+	} else if owner.name == "" {
 		p.syntax(e.line, e.col, "record without an owner name (the first record must name its owner)")
 		return
 	}
@@ -220,17 +220,32 @@ func (p *parser) entry(e entry) {
 	p.addLine(e, owner, rest, false)
 }
 
+// ownerName is an owner as written and the $ORIGIN it was written under,
+// made absolute only as it is written into the normalised line (no string
+// made per entry).
+type ownerName struct{ name, origin string }
+
+func (o ownerName) writeTo(b *bytes.Buffer) {
+	switch {
+	case o.name == "@":
+		b.WriteString(o.origin)
+	case dns.IsFqdn(o.name):
+		b.WriteString(o.name)
+	case o.origin == ".":
+		b.WriteString(o.name)
+		b.WriteByte('.')
+	default:
+		b.WriteString(o.name)
+		b.WriteByte('.')
+		b.WriteString(o.origin)
+	}
+}
+
 // absName makes an owner or $ORIGIN name absolute under the current origin.
 func (p *parser) absName(name string) string {
-	switch {
-	case name == "@":
-		return p.curOrigin
-	case dns.IsFqdn(name):
-		return name
-	case p.curOrigin == ".":
-		return name + "."
-	}
-	return name + "." + p.curOrigin
+	var b bytes.Buffer
+	ownerName{name, p.curOrigin}.writeTo(&b)
+	return b.String()
 }
 
 func (p *parser) directive(e entry) {
@@ -269,7 +284,7 @@ func (p *parser) directive(e entry) {
 			p.syntax(d.line, d.col, "$GENERATE takes a range, an owner, a type and data")
 			return
 		}
-		p.addLine(e, "", e.toks, true)
+		p.addLine(e, ownerName{}, e.toks, true)
 	default:
 		p.syntax(d.line, d.col, fmt.Sprintf("unknown directive %s", d.text))
 	}
@@ -291,7 +306,7 @@ func (p *parser) addDirective(e entry, text string) {
 
 // addLine appends a record entry (or a $GENERATE directive) as one
 // normalised line: absolute owner, then the remaining tokens as written.
-func (p *parser) addLine(e entry, owner string, toks []token, generate bool) {
+func (p *parser) addLine(e entry, owner ownerName, toks []token, generate bool) {
 	if generate {
 		// $GENERATE runs alone in its own segment, so that its records
 		// (many from one line) are attributed to it.
@@ -300,12 +315,12 @@ func (p *parser) addLine(e entry, owner string, toks []token, generate bool) {
 	lookup := !generate && p.memo != nil && p.keyState()
 	start := p.seg.Len()
 	ts := len(p.tokmaps)
-	if owner != "" {
-		p.seg.WriteString(owner)
+	if owner.name != "" {
+		owner.writeTo(&p.seg)
 		p.tokmaps = append(p.tokmaps, tokMap{off: 0, line: e.line, col: e.col})
 	}
 	for i, t := range toks {
-		if owner != "" || i > 0 {
+		if owner.name != "" || i > 0 {
 			p.seg.WriteByte(' ')
 		}
 		p.tokmaps = append(p.tokmaps, tokMap{off: p.seg.Len() - start, line: t.line, col: t.col})
@@ -517,6 +532,15 @@ func (p *parser) addRecord(rr dns.RR, pos Position, key entryKey, lastTTL int64,
 	}
 	h := rr.Header()
 	p.lastTTL = lastTTL
+	if from >= 0 {
+		// A reused record was of class IN and in this zone (same origin)
+		// when the previous version took it.
+		p.records = append(p.records, rr)
+		p.pos = append(p.pos, pos)
+		p.keys = append(p.keys, key)
+		p.memo.added(rr, from)
+		return
+	}
 	if h.Class != dns.ClassINET {
 		p.add(pos, SeverityError, RuleClassNotIN,
 			fmt.Sprintf("%s record of class %s: only class IN is served", h.Name, dns.ClassToString[h.Class]))
