@@ -84,9 +84,10 @@ func Lint(z *Zone, p LintPolicy) []Finding {
 }
 
 type linter struct {
-	z  *Zone
-	ix recordIndex
-	fs []Finding
+	z      *Zone
+	ix     recordIndex
+	fs     []Finding
+	cnames []*node // the names holding a CNAME, found by node
 }
 
 // at is the index of record rr in the zone's records (for its position).
@@ -163,6 +164,7 @@ func (l *linter) node(n *node) {
 		l.add(l.at(s.rrs[0]), SeverityError, RuleSOANotAtApex, "SOA record at %s, which is not the apex %s", n.name, z.origin)
 	}
 	if c := n.get(dns.TypeCNAME); c != nil {
+		l.cnames = append(l.cnames, n)
 		if n == z.apex {
 			l.add(l.at(c.rrs[0]), SeverityError, RuleCNAMEAtApex, "CNAME at the zone apex %s", n.name)
 		}
@@ -183,8 +185,9 @@ func (l *linter) node(n *node) {
 		}
 	}
 	// Wildcards must be leaves: a name below "*.x" makes the wildcard a
-	// non-terminal (and its '*' a literal label, RFC 4592 2.2.1).
-	for p := parentName(n.name, z.origin); p != ""; p = parentName(p, z.origin) {
+	// non-terminal (and its '*' a literal label, RFC 4592 2.2.1). (Only a
+	// name holding "*." can be below one: most are not walked.)
+	for p := parentName(n.name, z.origin); p != "" && strings.Contains(n.name, "*."); p = parentName(p, z.origin) {
 		if strings.HasPrefix(p, "*.") {
 			if at := l.firstRecord(n); at >= 0 {
 				l.add(at, SeverityError, RuleWildcardNonTerminal, "%s is below the wildcard %s: a wildcard must be a leaf", n.name, p)
@@ -318,9 +321,9 @@ func (l *linter) cnameGraph() {
 		}
 	}
 	// Chains: a CNAME (outside a loop) whose target is itself a CNAME.
-	for _, n := range z.nodes {
+	for _, n := range l.cnames {
 		c := n.get(dns.TypeCNAME)
-		if c == nil || inLoop[n] {
+		if inLoop[n] {
 			continue
 		}
 		t := next(n)
