@@ -37,8 +37,6 @@ type node struct {
 	cut *node
 	// wild is the wildcard child "*.name", if the zone has one.
 	wild *node
-	// glue is, for a cut, the addresses of its in-zone NS targets.
-	glue []dns.RR
 	// kids is the number of names directly below this one in the zone
 	// (an empty non-terminal without kids is no name).
 	kids int
@@ -241,8 +239,8 @@ func (z *Zone) cutOf(name string) *node {
 	return top
 }
 
-// setExtra precomputes the additional-section records of n's RRsets (and
-// its glue, for a cut).
+// setExtra precomputes the additional-section records of n's RRsets (for
+// a cut, its NS RRset's are its glue).
 func (z *Zone) setExtra(n *node) {
 	for i := range n.sets {
 		s := &n.sets[i]
@@ -253,10 +251,6 @@ func (z *Zone) setExtra(n *node) {
 			}
 		}
 		s.extra = slices.Clip(extra)
-	}
-	n.glue = nil
-	if n.cut == n {
-		n.glue = n.get(dns.TypeNS).extra
 	}
 }
 
