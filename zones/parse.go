@@ -445,8 +445,9 @@ func (p *parser) parseFrom(from int) int {
 	if eline-1-nPrefix < 0 || t < first.text {
 		t = first.text
 	}
-	if t >= len(p.texts) {
-		t = len(p.texts) - 1
+	// The run read the text lines before stop only.
+	for t >= len(p.texts) || t > first.text && p.texts[t] >= stop {
+		t--
 	}
 	idx := p.texts[t]
 	if p.addReusedUpTo(li, idx); p.stopped {
