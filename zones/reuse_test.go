@@ -91,8 +91,8 @@ func TestParseAgainstStateRules(t *testing.T) {
 		// RFC 1035 5.1: a blank owner is the last stated owner.
 		{name: "previous owner changed before a blank owner",
 			prev: head + "a IN A 192.0.2.1\n  IN AAAA 2001:db8::1\n", next: head + "b IN A 192.0.2.1\n  IN AAAA 2001:db8::1\n", parsed: 2},
-		// RFC 2308 4: $TTL is the TTL of entries without one.
-		// So is $TTL, for entries with a TTL too.
+		// RFC 2308 4: $TTL is the TTL of entries without one; it is part
+		// of every entry's state (of entries with a TTL too).
 		{name: "$TTL changed before an entry without TTL",
 			prev: "$TTL 300\n" + soa + "a IN A 192.0.2.1\nb 60 IN A 192.0.2.2\n", next: "$TTL 600\n" + soa + "a IN A 192.0.2.1\nb 60 IN A 192.0.2.2\n", parsed: 3},
 		{name: "$TTL added", prev: soa + "a IN A 192.0.2.1\n", next: "$TTL 60\n" + soa + "a IN A 192.0.2.1\n", parsed: 2},
@@ -118,7 +118,7 @@ func TestParseAgainstStateRules(t *testing.T) {
 		{name: "an out-of-zone record is parsed again",
 			prev: head + "a.example.net. IN A 192.0.2.1\n", next: head + "a.example.net. IN A 192.0.2.1\n", parsed: 1},
 		{name: "$GENERATE is parsed again", prev: head + "$GENERATE 1-3 h$ A 192.0.2.$\n", next: head + "$GENERATE 1-3 h$ A 192.0.2.$\n", parsed: 1},
-		{name: "a duplicate entry takes a second previous record",
+		{name: "a duplicated entry takes the previous record once",
 			prev: head + "a IN A 192.0.2.1\n", next: head + "a IN A 192.0.2.1\na IN A 192.0.2.1\n", parsed: 1},
 	}
 	for _, tc := range tests {
