@@ -275,3 +275,26 @@ func FuzzParseAgainst(f *testing.F) {
 		checkAgainst(t, "example.com.", mid, next, editZone(r, next, 2))
 	})
 }
+
+// TestParseAgainstTooManyFindings: where reading stops and which findings
+// are kept once there are too many depend on the order entries are parsed
+// in; against a previous version the result is still Parse's.
+func TestParseAgainstTooManyFindings(t *testing.T) {
+	for _, ttl := range []string{"$TTL 300\n", ""} {
+		var prev, next strings.Builder
+		prev.WriteString(ttl + "@ 300 IN SOA ns1 hostmaster 1 7200 900 1209600 300\n")
+		next.WriteString(ttl + "@ 300 IN SOA ns1 hostmaster 1 7200 900 1209600 300\n")
+		for i := range 3 * maxSyntaxFindings {
+			fmt.Fprintf(&prev, "h%d 60 IN A 192.0.2.%d\n", i, i%256)
+			switch i % 4 {
+			case 0:
+				fmt.Fprintf(&next, "h%d 60 IN A 192.0.2\n", i) // found by dns.ZoneParser
+			case 1:
+				fmt.Fprintf(&next, "h%d 60 IN A 192.0.2.%d )\n", i, i%256) // found by the splitter
+			default:
+				fmt.Fprintf(&next, "h%d 60 IN A 192.0.2.%d\n", i, i%256)
+			}
+		}
+		againstEqualsScratch(t, "example.com.", []byte(prev.String()), []byte(next.String()))
+	}
+}
