@@ -615,6 +615,9 @@ type zoneJob struct {
 	// reused: file is base's; lint it again only if the policy's TTL
 	// bounds are not the ones it was linted under.
 	reused bool
+	// prev is the zone base parsed from an earlier version of the file:
+	// its unchanged entries are not parsed again (zones.ParseAgainst).
+	prev *zones.Zone
 }
 
 func (l *loader) loadZones(rev *model.Revision) {
@@ -660,7 +663,7 @@ func (l *loader) loadZones(rev *model.Revision) {
 		if !ok {
 			continue
 		}
-		jobs = append(jobs, &zoneJob{origin: origin, rel: pos.File, data: data, file: &model.ZoneFile{Blob: blob}})
+		jobs = append(jobs, &zoneJob{origin: origin, rel: pos.File, data: data, file: &model.ZoneFile{Blob: blob}, prev: l.baseZone(pos.File)})
 	}
 	// Parse and lint in parallel: zone files are independent and large
 	// repos hold millions of records.
@@ -708,6 +711,17 @@ func (l *loader) baseZoneFile(file, blob string) *model.ZoneFile {
 	return nil
 }
 
+// baseZone is the zone base parsed from the file at path file, or nil.
+func (l *loader) baseZone(file string) *zones.Zone {
+	if l.base == nil {
+		return nil
+	}
+	if zf := l.base.ZoneFiles[file]; zf != nil {
+		return zf.Zone
+	}
+	return nil
+}
+
 // run parses and lints the job's file, or lints base's again when the TTL
 // bounds changed (a copy: base's entry is shared and stays as it is).
 func (j *zoneJob) run(lp zones.LintPolicy) {
@@ -719,8 +733,8 @@ func (j *zoneJob) run(lp zones.LintPolicy) {
 		}
 		return
 	}
-	j.file.Zone, j.file.Findings = zones.Parse(j.rel, j.origin, j.data)
-	j.data = nil
+	j.file.Zone, j.file.Findings = zones.ParseAgainst(j.rel, j.origin, j.data, j.prev)
+	j.data, j.prev = nil, nil
 	if j.file.Zone != nil {
 		j.file.Lint, j.file.LintPolicy = zones.Lint(j.file.Zone, lp), lp
 	}

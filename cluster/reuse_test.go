@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/miekg/dns"
 
 	"github.com/gitops-dns/resolverd/cluster/gittree"
 	"github.com/gitops-dns/resolverd/cluster/model"
@@ -48,9 +49,10 @@ func TestLoadAgainstSharesUnchangedZones(t *testing.T) {
 		from           *model.Revision
 		shared, parsed []string
 		relinted       bool
+		changedRecords int // in each parsed zone
 	}{
-		{"one record changed", record, b, []string{"18.198.in-addr.arpa."}, []string{"corp.example."}, false},
-		{"TTL bounds changed", bounds, b, []string{"18.198.in-addr.arpa."}, []string{"corp.example."}, true},
+		{"one record changed", record, b, []string{"18.198.in-addr.arpa."}, []string{"corp.example."}, false, 2},
+		{"TTL bounds changed", bounds, b, []string{"18.198.in-addr.arpa."}, []string{"corp.example."}, true, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, gotFindings := load(tc.head, tc.from)
@@ -73,6 +75,21 @@ func TestLoadAgainstSharesUnchangedZones(t *testing.T) {
 			for _, o := range tc.parsed {
 				if zone(got, o) == zone(tc.from, o) {
 					t.Errorf("zone %s taken from the base, its blob changed", o)
+				}
+				// Parsed against the base's zone: the records of
+				// unchanged entries are the base's.
+				old := map[dns.RR]bool{}
+				for _, rr := range zone(tc.from, o).Records() {
+					old[rr] = true
+				}
+				shared := 0
+				for _, rr := range zone(got, o).Records() {
+					if old[rr] {
+						shared++
+					}
+				}
+				if n := zone(got, o).Len(); shared != n-tc.changedRecords {
+					t.Errorf("zone %s: %d of %d records shared with the base, want all but %d", o, shared, n, tc.changedRecords)
 				}
 			}
 		})

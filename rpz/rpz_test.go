@@ -175,7 +175,10 @@ func TestParseFindings(t *testing.T) {
 		{"root soa", "$TTL 60\n@ SOA . . 1 1 1 1 1\n", []string{"2:" + RuleSOA}},
 		{"ns below", head + "a.example NS ns.example.\n", []string{"4:" + RuleAction}},
 		{"syntax", head + "a.example CNAME a b\n", []string{"4:" + zones.RuleSyntax}},
-		{"empty target", head + "a.example CNAME\n", []string{"4:" + RuleAction}},
+		// A type with no data is a syntax error wherever it is written
+		// (zones: each entry is read alone), also at the end of the file.
+		{"empty target", head + "a.example CNAME\n", []string{"4:" + zones.RuleSyntax}},
+		{"empty target, not last", head + "a.example CNAME\nb.example CNAME .\n", []string{"4:" + zones.RuleSyntax}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, fs := Parse("policy/p.rpz", []byte(tc.text))

@@ -118,3 +118,49 @@ func BenchmarkAuthorityMatch(b *testing.B) {
 		a.Match(q)
 	}
 }
+
+// BenchmarkParseChange parses a 100,000-record zone in which one record
+// changed (and the serial), as the node's apply benchmark changes one
+// (issue 21): from scratch, and against the previous version's parse.
+// Lint is reported apart.
+func BenchmarkParseChange(b *testing.B) {
+	const n = 100_000
+	gen := func(serial int, last string) []byte {
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "$ORIGIN z3.bench.internal.\n$TTL 300\n@ IN SOA ns1 hostmaster %d 3600 600 1209600 300\n  IN NS ns1\n  IN NS ns2\nns1 IN A 198.18.1.1\nns2 IN A 198.18.2.1\n", serial)
+		for j := 0; j < n; j++ {
+			if last != "" && j == 7 {
+				continue // moved to the end, changed
+			}
+			fmt.Fprintf(&sb, "h%07d IN A 10.3.%d.%d\n", j, (j>>8)&255, j&255)
+		}
+		sb.WriteString(last)
+		return []byte(sb.String())
+	}
+	prevData, data := gen(1, ""), gen(2, "h0000007 IN A 198.18.99.7\n")
+	prev, fs := Parse("z.zone", "z3.bench.internal.", prevData)
+	if len(fs) != 0 {
+		b.Fatal(fs)
+	}
+	lp := LintPolicy{MinTTL: 30, MaxTTL: 86400}
+	b.Run("scratch", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			Parse("z.zone", "z3.bench.internal.", data)
+		}
+	})
+	b.Run("against", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, parsed := parse("z.zone", "z3.bench.internal.", data, prev); parsed > 2 {
+				b.Fatalf("%d entries parsed", parsed)
+			}
+		}
+	})
+	b.Run("lint", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			Lint(prev, lp)
+		}
+	})
+}

@@ -64,6 +64,7 @@ func Diff(base, head *Zone) []Change {
 			}
 		}
 	}
+	baseIx, headIx := recordIndex{z: base}, recordIndex{z: head}
 	for name := range names {
 		bn, hn := nodeOf(base, name), nodeOf(head, name)
 		types := map[uint16]struct{}{}
@@ -88,10 +89,10 @@ func Diff(base, head *Zone) []Change {
 				c.Kind = Changed
 			}
 			if bs != nil {
-				c.Base, c.BasePos = bs.rrs, base.pos[bs.idx[0]]
+				c.Base, c.BasePos = bs.rrs, base.pos[baseIx.of(bs.rrs[0])]
 			}
 			if hs != nil {
-				c.Head, c.HeadPos = hs.rrs, head.pos[hs.idx[0]]
+				c.Head, c.HeadPos = hs.rrs, head.pos[headIx.of(hs.rrs[0])]
 			}
 			out = append(out, c)
 		}

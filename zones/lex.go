@@ -38,6 +38,7 @@ type splitter struct {
 	off       int
 	line, col int
 	errs      []lexError
+	toks      []token // the tokens of the entry next returned last
 }
 
 func newSplitter(data []byte) *splitter {
@@ -61,13 +62,15 @@ func (s *splitter) advance() {
 
 // next returns the next non-empty entry, or ok=false at the end of input.
 // Lexical errors are appended to s.errs; the entry is then marked bad.
+// The entry's tokens are valid until the next call.
 func (s *splitter) next() (e entry, ok bool) {
 	for s.off < len(s.data) {
-		e = entry{}
+		e = entry{toks: s.toks[:0]}
 		if c := s.data[s.off]; c == ' ' || c == '\t' {
 			e.blankOwner = true
 		}
 		s.scanEntry(&e)
+		s.toks = e.toks
 		if len(e.toks) > 0 {
 			e.line, e.col = e.toks[0].line, e.toks[0].col
 			return e, true

@@ -54,7 +54,7 @@ const maxChainReport = 8
 // never performs a DNS lookup: only the zone's own data is consulted.
 // Out-of-zone records are reported by Parse (they never enter a Zone).
 func Lint(z *Zone, p LintPolicy) []Finding {
-	l := &linter{z: z}
+	l := &linter{z: z, ix: recordIndex{z: z}}
 	l.soa()
 	l.apexNS()
 	for _, n := range z.nodes {
@@ -84,9 +84,14 @@ func Lint(z *Zone, p LintPolicy) []Finding {
 }
 
 type linter struct {
-	z  *Zone
-	fs []Finding
+	z      *Zone
+	ix     recordIndex
+	fs     []Finding
+	cnames []*node // the names holding a CNAME, found by node
 }
+
+// at is the index of record rr in the zone's records (for its position).
+func (l *linter) at(rr dns.RR) int { return l.ix.of(rr) }
 
 func (l *linter) add(i int, sev Severity, rule, format string, args ...any) {
 	l.fs = append(l.fs, Finding{Pos: l.pos(i), Severity: sev, Rule: rule, Msg: fmt.Sprintf(format, args...)})
@@ -110,10 +115,9 @@ func (l *linter) soa() {
 		return
 	}
 	for k := 1; k < len(s.rrs); k++ {
-		l.add(s.idx[k], SeverityError, RuleSOAMultiple, "second SOA record at the apex (the first is at line %d)", l.line(s.idx[0]))
+		l.add(l.at(s.rrs[k]), SeverityError, RuleSOAMultiple, "second SOA record at the apex (the first is at line %d)", l.line(l.at(s.rrs[0])))
 	}
 	soa := s.rrs[0].(*dns.SOA)
-	i := s.idx[0]
 	var bad []string
 	if soa.Refresh < minRefresh || soa.Refresh > maxRefresh {
 		bad = append(bad, fmt.Sprintf("refresh %d not in %d..%d", soa.Refresh, minRefresh, maxRefresh))
@@ -130,21 +134,24 @@ func (l *linter) soa() {
 		bad = append(bad, fmt.Sprintf("minimum %d above %d", soa.Minttl, maxMinimum))
 	}
 	if len(bad) > 0 {
-		l.add(i, SeverityError, RuleSOATimers, "SOA timers out of range: %s", strings.Join(bad, "; "))
+		l.add(l.at(s.rrs[0]), SeverityError, RuleSOATimers, "SOA timers out of range: %s", strings.Join(bad, "; "))
 	}
 }
 
 func (l *linter) apexNS() {
 	z := l.z
 	s := z.apex.get(dns.TypeNS)
-	at := -1
 	n := 0
 	if s != nil {
-		at, n = s.idx[0], len(s.rrs)
-	} else if soa := z.apex.get(dns.TypeSOA); soa != nil {
-		at = soa.idx[0]
+		n = len(s.rrs)
 	}
 	if n < 2 {
+		at := -1
+		if s != nil {
+			at = l.at(s.rrs[0])
+		} else if soa := z.apex.get(dns.TypeSOA); soa != nil {
+			at = l.at(soa.rrs[0])
+		}
 		l.add(at, SeverityError, RuleApexNSCount, "zone %s has %d NS record(s) at its apex, at least 2 are required", z.origin, n)
 	}
 }
@@ -154,14 +161,15 @@ func (l *linter) node(n *node) {
 	z := l.z
 	if n != z.apex && n.get(dns.TypeSOA) != nil {
 		s := n.get(dns.TypeSOA)
-		l.add(s.idx[0], SeverityError, RuleSOANotAtApex, "SOA record at %s, which is not the apex %s", n.name, z.origin)
+		l.add(l.at(s.rrs[0]), SeverityError, RuleSOANotAtApex, "SOA record at %s, which is not the apex %s", n.name, z.origin)
 	}
 	if c := n.get(dns.TypeCNAME); c != nil {
+		l.cnames = append(l.cnames, n)
 		if n == z.apex {
-			l.add(c.idx[0], SeverityError, RuleCNAMEAtApex, "CNAME at the zone apex %s", n.name)
+			l.add(l.at(c.rrs[0]), SeverityError, RuleCNAMEAtApex, "CNAME at the zone apex %s", n.name)
 		}
 		for k := 1; k < len(c.rrs); k++ {
-			l.add(c.idx[k], SeverityError, RuleCNAMEMultiple, "second CNAME for %s (the first is at line %d)", n.name, l.line(c.idx[0]))
+			l.add(l.at(c.rrs[k]), SeverityError, RuleCNAMEMultiple, "second CNAME for %s (the first is at line %d)", n.name, l.line(l.at(c.rrs[0])))
 		}
 		var other []string
 		for _, s := range n.sets {
@@ -173,14 +181,15 @@ func (l *linter) node(n *node) {
 		}
 		if len(other) > 0 {
 			sort.Strings(other)
-			l.add(c.idx[0], SeverityError, RuleCNAMEAndOtherData, "%s has a CNAME and other data (%s)", n.name, strings.Join(other, ", "))
+			l.add(l.at(c.rrs[0]), SeverityError, RuleCNAMEAndOtherData, "%s has a CNAME and other data (%s)", n.name, strings.Join(other, ", "))
 		}
 	}
 	// Wildcards must be leaves: a name below "*.x" makes the wildcard a
-	// non-terminal (and its '*' a literal label, RFC 4592 2.2.1).
-	for p := parentName(n.name, z.origin); p != ""; p = parentName(p, z.origin) {
+	// non-terminal (and its '*' a literal label, RFC 4592 2.2.1). (Only a
+	// name holding "*." can be below one: most are not walked.)
+	for p := parentName(n.name, z.origin); p != "" && strings.Contains(n.name, "*."); p = parentName(p, z.origin) {
 		if strings.HasPrefix(p, "*.") {
-			if at := firstRecord(n); at >= 0 {
+			if at := l.firstRecord(n); at >= 0 {
 				l.add(at, SeverityError, RuleWildcardNonTerminal, "%s is below the wildcard %s: a wildcard must be a leaf", n.name, p)
 			}
 			break
@@ -192,7 +201,7 @@ func (l *linter) node(n *node) {
 			if s.typ == dns.TypeA || s.typ == dns.TypeAAAA {
 				continue
 			}
-			l.add(s.idx[0], SeverityWarning, RuleOccludedData, "%s %s is below the delegation %s and is never served", n.name, dns.TypeToString[s.typ], n.cut.name)
+			l.add(l.at(s.rrs[0]), SeverityWarning, RuleOccludedData, "%s %s is below the delegation %s and is never served", n.name, dns.TypeToString[s.typ], n.cut.name)
 		}
 	}
 	// Duplicates and TTL mismatches, per RRset.
@@ -203,11 +212,11 @@ func (l *linter) node(n *node) {
 
 // firstRecord is the index of the first record at n, or -1 (empty
 // non-terminal).
-func firstRecord(n *node) int {
+func (l *linter) firstRecord(n *node) int {
 	first := -1
 	for _, s := range n.sets {
-		if first < 0 || s.idx[0] < first {
-			first = s.idx[0]
+		if first < 0 || l.at(s.rrs[0]) < first {
+			first = l.at(s.rrs[0])
 		}
 	}
 	return first
@@ -220,14 +229,14 @@ func (l *linter) rrset(s *rrset) {
 	ttl0 := s.rrs[0].Header().Ttl
 	for k := 1; k < len(s.rrs); k++ {
 		if t := s.rrs[k].Header().Ttl; t != ttl0 {
-			l.add(s.idx[k], SeverityError, RuleTTLMismatch, "TTL %d differs from TTL %d of the same RRset at line %d (RFC 2181 5.2)", t, ttl0, l.line(s.idx[0]))
+			l.add(l.at(s.rrs[k]), SeverityError, RuleTTLMismatch, "TTL %d differs from TTL %d of the same RRset at line %d (RFC 2181 5.2)", t, ttl0, l.line(l.at(s.rrs[0])))
 		}
 	}
 	if len(s.rrs) <= 16 {
 		for k := 1; k < len(s.rrs); k++ {
 			for j := 0; j < k; j++ {
 				if dns.IsDuplicate(s.rrs[j], s.rrs[k]) {
-					l.add(s.idx[k], SeverityError, RuleDuplicateRecord, "duplicate of the record at line %d", l.line(s.idx[j]))
+					l.add(l.at(s.rrs[k]), SeverityError, RuleDuplicateRecord, "duplicate of the record at line %d", l.line(l.at(s.rrs[j])))
 					break
 				}
 			}
@@ -238,7 +247,7 @@ func (l *linter) rrset(s *rrset) {
 	for k, rr := range s.rrs {
 		key := rdataText(rr)
 		if j, ok := seen[key]; ok {
-			l.add(s.idx[k], SeverityError, RuleDuplicateRecord, "duplicate of the record at line %d", l.line(s.idx[j]))
+			l.add(l.at(s.rrs[k]), SeverityError, RuleDuplicateRecord, "duplicate of the record at line %d", l.line(l.at(s.rrs[j])))
 			continue
 		}
 		seen[key] = k
@@ -294,7 +303,7 @@ func (l *linter) cnameGraph() {
 			names := make([]string, 0, len(loop)+1)
 			for _, m := range loop {
 				inLoop[m] = true
-				if at := m.get(dns.TypeCNAME).idx[0]; first < 0 || at < first {
+				if at := l.at(m.get(dns.TypeCNAME).rrs[0]); first < 0 || at < first {
 					first = at
 				}
 				if len(names) < maxChainReport {
@@ -312,9 +321,9 @@ func (l *linter) cnameGraph() {
 		}
 	}
 	// Chains: a CNAME (outside a loop) whose target is itself a CNAME.
-	for _, n := range z.nodes {
+	for _, n := range l.cnames {
 		c := n.get(dns.TypeCNAME)
-		if c == nil || inLoop[n] {
+		if inLoop[n] {
 			continue
 		}
 		t := next(n)
@@ -334,7 +343,7 @@ func (l *linter) cnameGraph() {
 				names = append(names, tgt.rrs[0].(*dns.CNAME).Target)
 			}
 		}
-		l.add(c.idx[0], SeverityWarning, RuleCNAMEChain, "CNAME chain: %s", strings.Join(names, " -> "))
+		l.add(l.at(c.rrs[0]), SeverityWarning, RuleCNAMEChain, "CNAME chain: %s", strings.Join(names, " -> "))
 	}
 }
 
@@ -404,8 +413,9 @@ func LintDelegation(parent, child *Zone) []Finding {
 	if ns == nil {
 		return nil
 	}
-	add := func(i int, format string, args ...any) {
-		fs = append(fs, Finding{Pos: parent.pos[i], Severity: SeverityError, Rule: RuleGlueConflict, Msg: fmt.Sprintf(format, args...)})
+	ix := recordIndex{z: parent}
+	add := func(rr dns.RR, format string, args ...any) {
+		fs = append(fs, Finding{Pos: parent.pos[ix.of(rr)], Severity: SeverityError, Rule: RuleGlueConflict, Msg: fmt.Sprintf(format, args...)})
 	}
 	for _, rr := range ns.rrs {
 		target := strings.ToLower(rr.(*dns.NS).Ns)
@@ -426,13 +436,13 @@ func LintDelegation(parent, child *Zone) []Finding {
 				continue // missing glue is glue-missing's business
 			}
 			if got, want := rdataSet(gs), rdataSet(cs); got != want {
-				add(gs.idx[0], "glue %s %s %s differs from the child zone %s (%s)", target, dns.TypeToString[typ], got, child.origin, orNone(want))
+				add(gs.rrs[0], "glue %s %s %s differs from the child zone %s (%s)", target, dns.TypeToString[typ], got, child.origin, orNone(want))
 			}
 		}
 	}
 	childNS := child.apex.get(dns.TypeNS)
 	if got, want := rdataSet(ns), rdataSet(childNS); childNS != nil && got != want {
-		add(ns.idx[0], "delegation NS set %s differs from the apex NS set of the child zone %s (%s)", got, child.origin, want)
+		add(ns.rrs[0], "delegation NS set %s differs from the apex NS set of the child zone %s (%s)", got, child.origin, want)
 	}
 	sortFindings(fs)
 	return fs

@@ -54,8 +54,8 @@ func (z *Zone) Lookup(qname string, qtype uint16) Answer {
 		n, exact := z.find(q)
 		atCutDS := exact && qtype == dns.TypeDS && n.cut == n
 		if n.cut != nil && !atCutDS {
-			ans.Ns = n.cut.get(dns.TypeNS).rrs
-			ans.Extra = n.cut.glue
+			ns := n.cut.get(dns.TypeNS)
+			ans.Ns, ans.Extra = ns.rrs, ns.extra // the cut's glue
 			if step == 0 {
 				ans.Authoritative = false
 			}

@@ -20,6 +20,18 @@ const (
 	// segmentLines is how many entries are parsed per dns.ZoneParser run,
 	// to keep the normalised text small.
 	segmentLines = 4096
+	// lineEnd ends each normalised line: an empty line follows each
+	// entry. dns.ZoneParser's readers of record data skip one token
+	// between fields without looking at it, so an entry missing a field
+	// read on into the next entry's tokens (an SOA could take its serial
+	// from the next line), and a type with no data was a dynamic update
+	// record (RFC 2136, empty RDATA) when nothing followed it. With the
+	// empty line the skipped token is the first newline and the field read
+	// is the second: an error on the entry itself, wherever the entry is
+	// in a run. RFC 1035 5.1: an entry is one logical line, and every
+	// record has its RDATA. (ParseAgainst runs other lines together than
+	// Parse, so an entry must read the same alone as among others.)
+	lineEnd = "\n\n"
 )
 
 // Rule ids reported by Parse.
@@ -43,6 +55,13 @@ const (
 // must refuse the zone when HasErrors(findings). Records outside the origin
 // are reported as out-of-zone and left out of the zone.
 func Parse(file, origin string, data []byte) (*Zone, []Finding) {
+	z, fs, _ := parse(file, origin, data, nil)
+	return z, fs
+}
+
+// parse is Parse, reusing prev's records where it can (prev may be nil);
+// it also says how many record entries went through dns.ZoneParser.
+func parse(file, origin string, data []byte, prev *Zone) (*Zone, []Finding, int) {
 	p := &parser{file: file}
 	origin = strings.ToLower(dns.Fqdn(origin))
 	if _, ok := dns.IsDomainName(origin); !ok {
@@ -51,10 +70,26 @@ func Parse(file, origin string, data []byte) (*Zone, []Finding) {
 	}
 	p.origin = origin
 	p.curOrigin = origin
+	if prev != nil && prev.origin == origin && len(prev.keys) > 0 {
+		p.memo = newMemo(prev)
+	}
 	p.run(data)
-	z := p.build()
+	if p.stopped && p.memo != nil {
+		// Which findings are kept once there are too many, and where
+		// reading stops, depend on the order segments are parsed in: the
+		// file is refused anyway, so give exactly what a scratch parse
+		// gives.
+		return parse(file, origin, data, nil)
+	}
+	var z *Zone
+	if p.memo != nil {
+		z = buildAgainst(prev, p.file, p.origin, p.records, p.pos, p.memo.changedNames())
+	} else {
+		z = p.build()
+	}
+	z.keys = p.keys
 	sortFindings(p.findings)
-	return z, p.findings
+	return z, p.findings, p.parsed
 }
 
 // parser turns entries into records through miekg/dns, one segment at a
@@ -68,17 +103,28 @@ type parser struct {
 	nSyntax  int
 	stopped  bool // too many findings or records: stop reading
 
-	curOrigin string // current $ORIGIN, absolute
-	defTTL    int64  // current $TTL, -1 when none yet
-	prevOwner string // owner of the previous record entry (absolute)
-	lastTTL   int64  // TTL of the last record parsed, -1 when none
+	curOrigin string    // current $ORIGIN, absolute
+	defTTL    int64     // current $TTL, -1 when none yet
+	prevOwner ownerName // owner of the previous record entry
+	lastTTL   int64     // TTL of the last record parsed, -1 when none
 
 	seg     bytes.Buffer
 	lines   []segLine
 	tokmaps []tokMap
+	texts   []int // index in lines of each line of seg's text
 
 	records []dns.RR
 	pos     []Position
+	keys    []entryKey // parallel to records: what the next version can reuse
+
+	// When parsing against a previous version (memo != nil): the
+	// lastTTL the records pending in the segment leave behind, when
+	// known without parsing them (see keyState).
+	memo      *memo
+	pendTTL   int64
+	pendKnown bool
+	probe     probe
+	parsed    int // record entries given to dns.ZoneParser
 }
 
 // segLine is one normalised line of the current segment.
@@ -90,6 +136,13 @@ type segLine struct {
 	defTTL             int64    // $TTL in effect before the line, -1 when none
 	tokStart, tokEnd   int      // range in tokmaps
 	generate, directiv bool
+	text               int // index of the line in the segment's text
+	// reused is the previous version's record for this entry (then the
+	// line has no text and key is its key).
+	reused dns.RR
+	from   int // reused's index in the previous version
+	key    entryKey
+	noTTL  int8 // see ttlAfter: 0 not known yet, 1 no TTL written, 2 written
 }
 
 // tokMap says where a token of a normalised line came from.
@@ -119,9 +172,11 @@ func (p *parser) syntax(line, col int, msg string) {
 func (p *parser) run(data []byte) {
 	p.defTTL = -1
 	p.lastTTL = -1
+	p.pendTTL, p.pendKnown = -1, true
 	if n := bytes.Count(data, []byte{'\n'}) + 1; n <= MaxRecords {
 		p.records = make([]dns.RR, 0, n)
 		p.pos = make([]Position, 0, n)
+		p.keys = make([]entryKey, 0, n)
 	}
 	s := newSplitter(data)
 	reported := 0
@@ -151,9 +206,9 @@ func (p *parser) entry(e entry) {
 	owner := p.prevOwner
 	rest := e.toks
 	if !e.blankOwner {
-		owner = p.absName(first.text)
+		owner = ownerName{first.text, p.curOrigin}
 		rest = e.toks[1:]
-	} else if owner == "" {
+	} else if owner.name == "" {
 		p.syntax(e.line, e.col, "record without an owner name (the first record must name its owner)")
 		return
 	}
@@ -165,17 +220,32 @@ func (p *parser) entry(e entry) {
 	p.addLine(e, owner, rest, false)
 }
 
+// ownerName is an owner as written and the $ORIGIN it was written under,
+// made absolute only as it is written into the normalised line (no string
+// made per entry).
+type ownerName struct{ name, origin string }
+
+func (o ownerName) writeTo(b *bytes.Buffer) {
+	switch {
+	case o.name == "@":
+		b.WriteString(o.origin)
+	case dns.IsFqdn(o.name):
+		b.WriteString(o.name)
+	case o.origin == ".":
+		b.WriteString(o.name)
+		b.WriteByte('.')
+	default:
+		b.WriteString(o.name)
+		b.WriteByte('.')
+		b.WriteString(o.origin)
+	}
+}
+
 // absName makes an owner or $ORIGIN name absolute under the current origin.
 func (p *parser) absName(name string) string {
-	switch {
-	case name == "@":
-		return p.curOrigin
-	case dns.IsFqdn(name):
-		return name
-	case p.curOrigin == ".":
-		return name + "."
-	}
-	return name + "." + p.curOrigin
+	var b bytes.Buffer
+	ownerName{name, p.curOrigin}.writeTo(&b)
+	return b.String()
 }
 
 func (p *parser) directive(e entry) {
@@ -214,7 +284,7 @@ func (p *parser) directive(e entry) {
 			p.syntax(d.line, d.col, "$GENERATE takes a range, an owner, a type and data")
 			return
 		}
-		p.addLine(e, "", e.toks, true)
+		p.addLine(e, ownerName{}, e.toks, true)
 	default:
 		p.syntax(d.line, d.col, fmt.Sprintf("unknown directive %s", d.text))
 	}
@@ -223,42 +293,58 @@ func (p *parser) directive(e entry) {
 func (p *parser) addDirective(e entry, text string) {
 	start := p.seg.Len()
 	p.seg.WriteString(text)
-	p.seg.WriteByte('\n')
+	p.seg.WriteString(lineEnd)
+	p.texts = append(p.texts, len(p.lines))
 	p.lines = append(p.lines, segLine{
 		start: start, end: p.seg.Len(), directiv: true,
 		pos:    Position{File: p.file, Line: e.line, Col: e.col},
 		origin: p.curOrigin, defTTL: p.defTTL,
 		tokStart: len(p.tokmaps), tokEnd: len(p.tokmaps),
+		text: len(p.texts) - 1,
 	})
 }
 
 // addLine appends a record entry (or a $GENERATE directive) as one
 // normalised line: absolute owner, then the remaining tokens as written.
-func (p *parser) addLine(e entry, owner string, toks []token, generate bool) {
+func (p *parser) addLine(e entry, owner ownerName, toks []token, generate bool) {
 	if generate {
 		// $GENERATE runs alone in its own segment, so that its records
 		// (many from one line) are attributed to it.
 		p.flush()
 	}
+	lookup := !generate && p.memo != nil && p.keyState()
 	start := p.seg.Len()
 	ts := len(p.tokmaps)
-	if owner != "" {
-		p.seg.WriteString(owner)
+	if owner.name != "" {
+		owner.writeTo(&p.seg)
 		p.tokmaps = append(p.tokmaps, tokMap{off: 0, line: e.line, col: e.col})
 	}
 	for i, t := range toks {
-		if owner != "" || i > 0 {
+		if owner.name != "" || i > 0 {
 			p.seg.WriteByte(' ')
 		}
 		p.tokmaps = append(p.tokmaps, tokMap{off: p.seg.Len() - start, line: t.line, col: t.col})
 		p.seg.WriteString(t.text)
 	}
-	p.seg.WriteByte('\n')
+	p.seg.WriteString(lineEnd)
+	pos := Position{File: p.file, Line: e.line, Col: e.col}
+	if lookup {
+		if p.reuse(start, ts, pos) {
+			if len(p.lines) >= segmentLines {
+				p.flush()
+			}
+			return
+		}
+	}
+	p.pendKnown = false
+	p.parsed++
+	p.texts = append(p.texts, len(p.lines))
 	p.lines = append(p.lines, segLine{
 		start: start, end: p.seg.Len(), record: true, generate: generate,
-		pos:    Position{File: p.file, Line: e.line, Col: e.col},
+		pos:    pos,
 		origin: p.curOrigin, defTTL: p.defTTL,
 		tokStart: ts, tokEnd: len(p.tokmaps),
+		text: len(p.texts) - 1,
 	})
 	if generate || len(p.lines) >= segmentLines {
 		p.flush()
@@ -274,11 +360,27 @@ func (p *parser) flush() {
 	p.seg.Reset()
 	p.lines = p.lines[:0]
 	p.tokmaps = p.tokmaps[:0]
+	p.texts = p.texts[:0]
+	p.pendTTL, p.pendKnown = p.lastTTL, true
 }
 
 // parseFrom runs one dns.ZoneParser over the segment from line index from;
 // it returns the index where the next run must start (len(lines) when done).
+// Records reused from the previous version have no text: they are added in
+// file order between the records the run yields.
 func (p *parser) parseFrom(from int) int {
+	for from < len(p.lines) && p.lines[from].reused != nil {
+		if p.addReused(from); p.stopped {
+			return len(p.lines)
+		}
+		from++
+	}
+	if !p.textRecordFrom(from) {
+		// Nothing left for dns.ZoneParser: only directives (already
+		// applied to the state) and reused records.
+		p.addReusedUpTo(from, len(p.lines))
+		return len(p.lines)
+	}
 	first := p.lines[from]
 	var prefix strings.Builder
 	prefix.WriteString("$ORIGIN ")
@@ -289,21 +391,44 @@ func (p *parser) parseFrom(from int) int {
 		prefix.WriteString("$TTL " + strconv.FormatInt(first.defTTL, 10) + "\n")
 		nPrefix++
 	}
+	// Without $TTL a record's TTL may be the previous record's, which
+	// dns.ZoneParser only knows from the records it read: a run then ends
+	// before a reused record, and the next one starts with its TTL.
+	stop := len(p.lines)
+	if first.defTTL < 0 {
+		for i := from + 1; i < len(p.lines); i++ {
+			if p.lines[i].reused != nil {
+				stop = i
+				break
+			}
+		}
+	}
 	body := p.seg.Bytes()[first.start:]
+	if stop < len(p.lines) {
+		body = body[:p.lines[stop].start-first.start]
+	}
 	zp := dns.NewZoneParser(readerOf(prefix.String(), body), first.origin, "")
 	if first.defTTL < 0 && p.lastTTL >= 0 {
 		zp.SetDefaultTTL(uint32(p.lastTTL))
 	}
 	li := from // next line that may yield a record
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
-		for li < len(p.lines) && !p.lines[li].record {
+		for li < stop && (!p.lines[li].record || p.lines[li].reused != nil) {
+			if p.addReused(li); p.stopped {
+				return len(p.lines)
+			}
 			li++
 		}
-		if li >= len(p.lines) {
+		if li >= stop {
 			break // cannot happen: one record per record line
 		}
-		p.addRecord(rr, p.lines[li].pos)
-		if !p.lines[li].generate {
+		l := &p.lines[li]
+		var key entryKey
+		if !l.generate {
+			key = stateKey(p.seg.Bytes()[l.start:l.end], l.origin, l.defTTL, p.lastTTL)
+		}
+		p.addRecord(rr, l.pos, key, p.ttlAfter(l, rr), -1)
+		if !l.generate {
 			li++
 		}
 		if p.stopped {
@@ -312,15 +437,21 @@ func (p *parser) parseFrom(from int) int {
 	}
 	err := zp.Err()
 	if err == nil {
-		return len(p.lines)
+		p.addReusedUpTo(li, stop)
+		return stop
 	}
 	msg, eline, ecol := splitParseError(err)
-	idx := from + eline - 1 - nPrefix
-	if idx < from {
-		idx = from
+	t := first.text + (eline-1-nPrefix)/len(lineEnd) // each text line and its empty line
+	if eline-1-nPrefix < 0 || t < first.text {
+		t = first.text
 	}
-	if idx >= len(p.lines) {
-		idx = len(p.lines) - 1
+	// The run read the text lines before stop only.
+	for t >= len(p.texts) || t > first.text && p.texts[t] >= stop {
+		t--
+	}
+	idx := p.texts[t]
+	if p.addReusedUpTo(li, idx); p.stopped {
+		return len(p.lines)
 	}
 	l := p.lines[idx]
 	line, col := l.pos.Line, l.pos.Col
@@ -336,14 +467,81 @@ func (p *parser) parseFrom(from int) int {
 	return idx + 1
 }
 
-func (p *parser) addRecord(rr dns.RR, pos Position) {
+// textRecordFrom reports whether a record line with text (one that
+// dns.ZoneParser must read) is at or after line index from.
+func (p *parser) textRecordFrom(from int) bool {
+	for _, l := range p.lines[from:] {
+		if l.record && l.reused == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// addReusedUpTo adds the reused records of lines [from, to).
+func (p *parser) addReusedUpTo(from, to int) {
+	for i := from; i < to && !p.stopped; i++ {
+		p.addReused(i)
+	}
+}
+
+func (p *parser) addReused(i int) {
+	if l := &p.lines[i]; l.reused != nil {
+		// Reused entries were read under a known TTL state (stateKey),
+		// which their TTL now is.
+		p.addRecord(l.reused, l.pos, l.key, int64(l.reused.Header().Ttl), l.from)
+	}
+}
+
+// ttlAfter is the TTL state dns.ZoneParser is in after it returned rr for
+// line l: the TTL a record without one takes, -1 for none. It is the
+// record's TTL (written, or taken from the state), except before any TTL
+// is known: there dns.ZoneParser gives a record written with a class but
+// no TTL the TTL 0 and stays without one, while an explicit 0 becomes the
+// state. Runs start from this state, so it must be exact; the rare record
+// of TTL 0 read without a state is read once more alone, with a default
+// TTL of 1, to tell which it was.
+func (p *parser) ttlAfter(l *segLine, rr dns.RR) int64 {
+	ttl := int64(rr.Header().Ttl)
+	if l.defTTL >= 0 || p.lastTTL >= 0 || ttl != 0 {
+		return ttl
+	}
+	if l.noTTL == 0 {
+		l.noTTL = 2
+		zp := dns.NewZoneParser(readerOf("$ORIGIN "+l.origin+"\n", p.seg.Bytes()[l.start:l.end]), l.origin, "")
+		zp.SetDefaultTTL(1)
+		if rr, ok := zp.Next(); ok && rr.Header().Ttl == 1 {
+			l.noTTL = 1
+		}
+	}
+	if l.noTTL == 1 {
+		return -1
+	}
+	return 0
+}
+
+// addRecord adds a record dns.ZoneParser returned or one reused from the
+// previous version. key is what its entry is known by (zero when it cannot
+// be reused); a record that gives a finding is never kept, so neither is
+// its key. lastTTL is the TTL state after it (see ttlAfter); from is the
+// previous version's index of a reused record, -1 for a parsed one.
+func (p *parser) addRecord(rr dns.RR, pos Position, key entryKey, lastTTL int64, from int) {
 	if len(p.records) >= MaxRecords {
 		p.add(pos, SeverityError, RuleTooManyRecords, fmt.Sprintf("more than %d records in one zone", MaxRecords))
 		p.stopped = true
 		return
 	}
 	h := rr.Header()
-	p.lastTTL = int64(h.Ttl)
+	p.lastTTL = lastTTL
+	if from >= 0 {
+		// A reused record was of class IN and in this zone (same origin)
+		// when the previous version took it.
+		p.records = append(p.records, rr)
+		p.pos = append(p.pos, pos)
+		p.keys = append(p.keys, key)
+		p.memo.added(rr, from)
+		return
+	}
 	if h.Class != dns.ClassINET {
 		p.add(pos, SeverityError, RuleClassNotIN,
 			fmt.Sprintf("%s record of class %s: only class IN is served", h.Name, dns.ClassToString[h.Class]))
@@ -355,6 +553,10 @@ func (p *parser) addRecord(rr dns.RR, pos Position) {
 	}
 	p.records = append(p.records, rr)
 	p.pos = append(p.pos, pos)
+	p.keys = append(p.keys, key)
+	if p.memo != nil {
+		p.memo.added(rr, from)
+	}
 }
 
 // splitParseError extracts the message and the line:col from a
@@ -451,4 +653,16 @@ func sortFindings(fs []Finding) {
 		}
 		return a.Col < b.Col
 	})
+}
+
+// ParseAgainst is Parse for a new version of a file whose previous version
+// parsed into prev (nil: parse from scratch). The result is exactly what
+// Parse returns (records, positions, findings, zone); records of entries
+// that are unchanged, and read under the same state, are prev's (shared,
+// never modified), so the cost grows with the change rather than with the
+// file. prev must be a zone Parse or ParseAgainst returned for the same
+// origin; otherwise nothing is reused.
+func ParseAgainst(file, origin string, data []byte, prev *Zone) (*Zone, []Finding) {
+	z, fs, _ := parse(file, origin, data, prev)
+	return z, fs
 }

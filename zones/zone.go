@@ -3,6 +3,7 @@ package zones
 import (
 	"bytes"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 
@@ -21,6 +22,7 @@ type Zone struct {
 	negSOA    []dns.RR // the SOA for negative answers: TTL = min(TTL, MINIMUM)
 	records   []dns.RR
 	pos       []Position
+	keys      []entryKey       // parallel to records when parsed: see reuse.go
 	nodes     map[string]*node // by lower-case owner name, incl. empty non-terminals
 	apex      *node
 	delegs    []*node // names other than the apex holding NS records, by name
@@ -35,8 +37,9 @@ type node struct {
 	cut *node
 	// wild is the wildcard child "*.name", if the zone has one.
 	wild *node
-	// glue is, for a cut, the addresses of its in-zone NS targets.
-	glue []dns.RR
+	// kids is the number of names directly below this one in the zone
+	// (an empty non-terminal without kids is no name).
+	kids int
 }
 
 // rrset is the records of one type at a node, with the additional-section
@@ -45,8 +48,38 @@ type rrset struct {
 	typ   uint16
 	rrs   []dns.RR
 	extra []dns.RR
-	// pos indexes into Zone.records/pos, for lint.
-	idx []int
+}
+
+// recordIndex finds where a record is in its zone's records (Positions is
+// parallel to them). RRsets do not keep it: only findings need it, and an
+// RRset whose records did not change is shared by the next version of the
+// zone, where they may be elsewhere. A few lookups scan; more build a map.
+type recordIndex struct {
+	z     *Zone
+	m     map[dns.RR]int
+	scans int
+}
+
+func (x *recordIndex) of(rr dns.RR) int {
+	if x.m == nil && x.scans < 16 {
+		x.scans++
+		for i, r := range x.z.records {
+			if r == rr {
+				return i
+			}
+		}
+		return -1
+	}
+	if x.m == nil {
+		x.m = make(map[dns.RR]int, len(x.z.records))
+		for i := len(x.z.records) - 1; i >= 0; i-- {
+			x.m[x.z.records[i]] = i // the first wins
+		}
+	}
+	if i, ok := x.m[rr]; ok {
+		return i
+	}
+	return -1
 }
 
 func (n *node) get(t uint16) *rrset {
@@ -116,21 +149,14 @@ func build(file, origin string, records []dns.RR, pos []Position) *Zone {
 	z.nodes[origin] = z.apex
 
 	// Names and RRsets.
-	for i, rr := range records {
-		h := rr.Header()
-		name := strings.ToLower(h.Name)
+	for _, rr := range records {
+		name := strings.ToLower(rr.Header().Name)
 		n := z.nodes[name]
 		if n == nil {
 			n = &node{name: name}
 			z.nodes[name] = n
 		}
-		s := n.get(h.Rrtype)
-		if s == nil {
-			n.sets = append(n.sets, rrset{typ: h.Rrtype})
-			s = &n.sets[len(n.sets)-1]
-		}
-		s.rrs = append(s.rrs, rr)
-		s.idx = append(s.idx, i)
+		n.add(rr)
 	}
 	// Empty non-terminals: every ancestor between a name and the apex.
 	names := make([]string, 0, len(z.nodes))
@@ -138,58 +164,236 @@ func build(file, origin string, records []dns.RR, pos []Position) *Zone {
 		names = append(names, name)
 	}
 	for _, name := range names {
-		for p := parentName(name, origin); p != ""; p = parentName(p, origin) {
-			if _, ok := z.nodes[p]; ok {
-				break
-			}
-			z.nodes[p] = &node{name: p}
-		}
+		z.link(name)
 	}
 	// Clip slices so that nobody can append into shared storage.
 	for _, n := range z.nodes {
-		for i := range n.sets {
-			n.sets[i].rrs = slices.Clip(n.sets[i].rrs)
-		}
+		n.clip()
 	}
-	// SOA and the negative-answer SOA (RFC 2308: TTL = min(TTL, MINIMUM)).
+	z.setSOA()
+	// Zone cuts and wildcards.
+	for _, n := range z.nodes {
+		n.cut = z.cutOf(n.name)
+		if n != z.apex && n.get(dns.TypeNS) != nil {
+			z.delegs = append(z.delegs, n)
+		}
+		n.wild = z.nodes["*."+n.name]
+	}
+	slices.SortFunc(z.delegs, func(a, b *node) int { return strings.Compare(a.name, b.name) })
+	// Additional-section data, precomputed.
+	for _, n := range z.nodes {
+		z.setExtra(n)
+	}
+	return z
+}
+
+// add adds a record to the node's RRset of its type.
+func (n *node) add(rr dns.RR) {
+	t := rr.Header().Rrtype
+	s := n.get(t)
+	if s == nil {
+		n.sets = append(n.sets, rrset{typ: t})
+		s = &n.sets[len(n.sets)-1]
+	}
+	s.rrs = append(s.rrs, rr)
+}
+
+func (n *node) clip() {
+	for i := range n.sets {
+		n.sets[i].rrs = slices.Clip(n.sets[i].rrs)
+	}
+}
+
+// link counts name (a node of z) as a kid of its parent, adding the empty
+// non-terminals between it and the closest existing ancestor.
+func (z *Zone) link(name string) {
+	for p := parentName(name, z.origin); p != ""; p = parentName(p, z.origin) {
+		if a := z.nodes[p]; a != nil {
+			a.kids++
+			return
+		}
+		z.nodes[p] = &node{name: p, kids: 1}
+	}
+}
+
+// setSOA sets the SOA and the negative-answer SOA (RFC 2308: TTL =
+// min(TTL, MINIMUM)) from the apex.
+func (z *Zone) setSOA() {
+	z.soa, z.negSOA = nil, nil
 	if s := z.apex.get(dns.TypeSOA); s != nil {
 		z.soa = s.rrs[0].(*dns.SOA)
 		neg := dns.Copy(z.soa).(*dns.SOA)
 		neg.Hdr.Ttl = min(neg.Hdr.Ttl, neg.Minttl)
 		z.negSOA = []dns.RR{neg}
 	}
-	// Zone cuts and wildcards.
-	for _, n := range z.nodes {
-		var top *node
-		for p := n.name; p != ""; p = parentName(p, origin) {
-			if a := z.nodes[p]; a != nil && a != z.apex && a.get(dns.TypeNS) != nil {
-				top = a
-			}
-		}
-		n.cut = top
-		if n != z.apex && n.get(dns.TypeNS) != nil {
-			z.delegs = append(z.delegs, n)
-		}
-		if w, ok := z.nodes["*."+n.name]; ok {
-			n.wild = w
+}
+
+// cutOf is the topmost zone cut at or above name, or nil.
+func (z *Zone) cutOf(name string) *node {
+	var top *node
+	for p := name; p != ""; p = parentName(p, z.origin) {
+		if a := z.nodes[p]; a != nil && a != z.apex && a.get(dns.TypeNS) != nil {
+			top = a
 		}
 	}
-	slices.SortFunc(z.delegs, func(a, b *node) int { return strings.Compare(a.name, b.name) })
-	// Additional-section data, precomputed.
-	for _, n := range z.nodes {
-		for i := range n.sets {
-			s := &n.sets[i]
-			var extra []dns.RR
-			for _, rr := range s.rrs {
-				if t := targetOf(rr); t != "" {
-					extra = z.appendAddrs(extra, t, s.typ == dns.TypeNS)
-				}
+	return top
+}
+
+// setExtra precomputes the additional-section records of n's RRsets (for
+// a cut, its NS RRset's are its glue).
+func (z *Zone) setExtra(n *node) {
+	for i := range n.sets {
+		s := &n.sets[i]
+		var extra []dns.RR
+		for _, rr := range s.rrs {
+			if t := targetOf(rr); t != "" {
+				extra = z.appendAddrs(extra, t, s.typ == dns.TypeNS)
 			}
-			s.extra = slices.Clip(extra)
 		}
-		if n.cut == n {
-			n.glue = n.get(dns.TypeNS).extra
+		s.extra = slices.Clip(extra)
+	}
+}
+
+// buildAgainst builds the zone of records, a new version of prev in which
+// only the records of the owner names in changed differ (see
+// memo.changedNames), sharing prev's nodes (immutable) for every other
+// name: the cost grows with the change. It equals build's zone exactly;
+// when delegations are involved, or much changed, it is build.
+func buildAgainst(prev *Zone, file, origin string, records []dns.RR, pos []Position, changed map[string]struct{}) *Zone {
+	if prev == nil || prev.origin != origin || len(changed) > len(records)/8+16 {
+		return build(file, origin, records, pos)
+	}
+	// A zone cut's data (its cut pointer in every name below it, its
+	// glue) is not tracked: a change at or below a cut, or of a name an
+	// NS record of a cut points at, is built whole.
+	delegation := func(name string) bool {
+		for p := name; p != ""; p = parentName(p, origin) {
+			if n := prev.nodes[p]; n != nil && n != prev.apex && n.get(dns.TypeNS) != nil {
+				return true
+			}
 		}
+		return false
+	}
+	for name := range changed {
+		if delegation(name) {
+			return build(file, origin, records, pos)
+		}
+	}
+	// The new records of the changed names, in file order.
+	recs := make(map[string][]dns.RR, len(changed))
+	for _, rr := range records {
+		name := strings.ToLower(rr.Header().Name)
+		if _, ok := changed[name]; ok {
+			if rr.Header().Rrtype == dns.TypeNS && name != origin {
+				return build(file, origin, records, pos) // a new cut
+			}
+			recs[name] = append(recs[name], rr)
+		}
+	}
+	// Names whose precomputed additional records point at a changed
+	// name must compute them again.
+	dirty := make(map[string]bool, 4*len(changed))
+	for _, rr := range records {
+		t := targetOf(rr)
+		if t == "" {
+			continue
+		}
+		if _, ok := changed[strings.ToLower(t)]; ok {
+			name := strings.ToLower(rr.Header().Name)
+			if delegation(name) {
+				return build(file, origin, records, pos) // a cut's glue, or data below one
+			}
+			dirty[name] = true
+		}
+	}
+
+	z := &Zone{file: file, origin: origin, dotOrigin: prev.dotOrigin, records: records, pos: pos,
+		nodes: maps.Clone(prev.nodes), delegs: prev.delegs}
+	// copyOf gives the node of name in z that this build owns, copying
+	// prev's (shared) the first time.
+	owned := make(map[*node]bool, 4*len(changed))
+	copyOf := func(name string) *node {
+		n := z.nodes[name]
+		if n == nil || owned[n] {
+			return n
+		}
+		c := *n
+		c.sets = slices.Clone(n.sets)
+		z.nodes[name] = &c
+		owned[&c] = true
+		return &c
+	}
+	// Changed names: new RRsets; a name that lost its records is removed
+	// when nothing is below it, and so are the empty non-terminals above
+	// it that it leaves without kids.
+	var removed []string
+	for name := range changed {
+		n := z.nodes[name]
+		if n == nil {
+			n = &node{name: name}
+			z.nodes[name] = n
+			owned[n] = true
+			// As link, in copies.
+			for p := parentName(name, origin); p != ""; p = parentName(p, origin) {
+				if a := copyOf(p); a != nil {
+					a.kids++
+					break
+				}
+				a := &node{name: p, kids: 1}
+				z.nodes[p] = a
+				owned[a] = true
+			}
+		} else {
+			n = copyOf(name)
+			n.sets = nil
+		}
+		for _, rr := range recs[name] {
+			n.add(rr)
+		}
+		n.clip()
+		if len(n.sets) == 0 && n.kids == 0 && name != origin {
+			removed = append(removed, name)
+		}
+	}
+	for _, name := range removed {
+		for name != "" && name != origin {
+			n := z.nodes[name]
+			if n == nil || len(n.sets) > 0 || n.kids > 0 {
+				break
+			}
+			delete(z.nodes, name)
+			name = parentName(name, origin)
+			if p := copyOf(name); p != nil {
+				p.kids--
+			}
+		}
+	}
+	// The changed names, the targeting names and every ancestor of
+	// them (a new wildcard child, new kids, a child that is a new node)
+	// are computed again.
+	for name := range changed {
+		dirty[name] = true
+	}
+	for name := range dirty {
+		for p := parentName(name, origin); p != ""; p = parentName(p, origin) {
+			dirty[p] = true
+		}
+	}
+	dirty[origin] = true
+	var redo []*node
+	for name := range dirty {
+		if n := copyOf(name); n != nil {
+			redo = append(redo, n)
+		}
+	}
+	z.apex = z.nodes[origin]
+	z.setSOA()
+	for _, n := range redo {
+		n.cut = z.cutOf(n.name)
+		n.wild = z.nodes["*."+n.name]
+	}
+	for _, n := range redo {
+		z.setExtra(n)
 	}
 	return z
 }
