@@ -190,6 +190,7 @@ func TestPackCompleter(t *testing.T) {
 	}
 	t.Run("thin", func(t *testing.T) {
 		s := stored(t)
+		before := packs(t, s)
 		if err := writePack(s, thin); err != nil {
 			t.Fatal(err)
 		}
@@ -197,6 +198,20 @@ func TestPackCompleter(t *testing.T) {
 			t.Fatal(err)
 		}
 		temporaries(t, s)
+		// The base is appended stored, not deflated again (a fetch's
+		// time, issue 21): the completed pack holds it at its full size.
+		for _, p := range packs(t, s) {
+			if slices.Contains(before, p) {
+				continue
+			}
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if base := len(bigZone(1, 5000, "")); fi.Size() < int64(base) {
+				t.Errorf("completed pack of %d bytes is smaller than the %d-byte base it holds: the base was compressed again", fi.Size(), base)
+			}
+		}
 	})
 	t.Run("whole", func(t *testing.T) {
 		s := stored(t)
