@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gitops-dns/resolverd/fastpath/udpio"
+	"github.com/gitops-dns/resolverd/internal/gcpace"
 	"github.com/gitops-dns/resolverd/internal/wire"
 	"github.com/gitops-dns/resolverd/node"
 )
@@ -150,6 +151,9 @@ func (s *Server) prepare(snap *node.Snapshot) {
 	if prev != nil && prev.Snapshot == snap {
 		return
 	}
+	// The new answers are built beside the served ones: the collector
+	// runs more often meanwhile (issue 21: the first apply's peak RSS).
+	defer gcpace.Build()()
 	// The zones the new revision shares with the previous one keep their
 	// tables: only what changed is built.
 	a, err := BuildFrom(prev, snap, s.Build)

@@ -15,6 +15,7 @@ import (
 	"github.com/gitops-dns/resolverd/cluster"
 	"github.com/gitops-dns/resolverd/cluster/gitrepo"
 	"github.com/gitops-dns/resolverd/cluster/model"
+	"github.com/gitops-dns/resolverd/internal/gcpace"
 	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/zones"
 )
@@ -336,6 +337,9 @@ func (g *Syncer) Accept(id string) error {
 // build runs verify -> load -> validate -> snapshot for commit h of store
 // against base. It returns nil and the failed attempt when any step refuses.
 func (g *Syncer) build(store *gitrepo.Store, h plumbing.Hash, base *node.Snapshot, lineage *gitrepo.Lineage, pt *phases) (*node.Snapshot, Attempt) {
+	// The new revision is built beside the served one: the collector runs
+	// more often meanwhile, so that the peak stays near what is live.
+	defer gcpace.Build()()
 	id := h.String()
 	repo := store.Repository()
 	reject := func(reason, class string, err error, findings []string) (*node.Snapshot, Attempt) {
