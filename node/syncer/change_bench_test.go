@@ -39,9 +39,11 @@ import (
 //	zone:   a commit adding an 11th zone of N records
 //	reject: a commit breaking one record of one zone (refused)
 //
-// For each: s/<step> is SyncOnce (fetch, load, check, snapshot, swap),
-// s-precomputed/<step> until the fast path answers the new revision from
-// precomputed answers; the peak heap and RSS during the step, the heap and
+// For each: s/<step> is SyncOnce (fetch, load, check, snapshot, swap,
+// then the last good record and its snapshot file), s-served/<step> until
+// the swap (from then on the new revision is answered), s-<phase>/<step>
+// each step of SyncOnce, s-precomputed/<step> until the fast path answers
+// the new revision from precomputed answers; the peak heap and RSS during the step, the heap and
 // RSS after it (steady: after a collection, pages returned), and the p99
 // query latency while it ran; then the same figures for 2 s of the same
 // load with no apply (-serving/<step>), the steady state the peaks compare
@@ -126,8 +128,15 @@ func BenchmarkApplyChange(b *testing.B) {
 			mib := func(v uint64) float64 { return float64(v) / (1 << 20) }
 			b.ReportMetric(synced.Seconds(), "s/"+name)
 			b.ReportMetric(precomputed.Seconds(), "s-precomputed/"+name)
-			for _, p := range steps {
+			var served time.Duration // until the swap: the slow path answers the new revision from then on
+			for i, p := range steps {
 				b.ReportMetric(p.D.Seconds(), "s-"+p.Name+"/"+name)
+				if !slices.ContainsFunc(steps[:i], func(p phase) bool { return p.Name == "swap" }) {
+					served += p.D
+				}
+			}
+			if slices.ContainsFunc(steps, func(p phase) bool { return p.Name == "swap" }) {
+				b.ReportMetric(served.Seconds(), "s-served/"+name)
 			}
 			// When the peaks came, from the sync's start (s/ and
 			// s-precomputed/ say which part of the apply that was).
