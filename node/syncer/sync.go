@@ -175,6 +175,7 @@ func (g *Syncer) Boot() {
 	g.finish(a)
 	g.ensureSnapshot(store, lg)
 	g.maintain(store)
+	store.ReleaseObjects()
 }
 
 func (g *Syncer) bootFailed(now time.Time, reason string, err error, rev string) {
@@ -236,6 +237,9 @@ func (g *Syncer) SyncOnce(ctx context.Context) Attempt {
 	store = g.store
 	g.mu.Unlock()
 	g.maintain(store)
+	if store != nil {
+		store.ReleaseObjects() // what the snapshot file and a prune read
+	}
 	g.finish(a)
 	g.mu.Lock()
 	g.phases = pt.steps
@@ -340,6 +344,8 @@ func (g *Syncer) build(store *gitrepo.Store, h plumbing.Hash, base *node.Snapsho
 	// The new revision is built beside the served one: the collector runs
 	// more often meanwhile, so that the peak stays near what is live.
 	defer gcpace.Build()()
+	// The zone files read whole are not needed once parsed.
+	defer store.ReleaseObjects()
 	id := h.String()
 	repo := store.Repository()
 	reject := func(reason, class string, err error, findings []string) (*node.Snapshot, Attempt) {
