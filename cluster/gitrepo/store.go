@@ -96,14 +96,6 @@ func (s *Store) open() error {
 	return nil
 }
 
-// objectCacheSize bounds go-git's cache of decoded objects (its default
-// is 96 MiB). An object larger than the cache is not kept at all: a zone
-// file of millions of records is read once per revision, and holding a
-// copy beside the one being parsed added its size to the peak of the apply
-// that loads it (50 MB for 2M records). Trees, commits and the bases of
-// deltas between ordinary zone files stay cached while a revision loads.
-const objectCacheSize = 16 * cache.MiByte
-
 // openClone opens the bare repository at p as git.PlainOpen does, with an
 // object cache the store can empty (ReleaseObjects).
 func (s *Store) openClone(p string) (*git.Repository, error) {
@@ -114,7 +106,7 @@ func (s *Store) openClone(p string) (*git.Repository, error) {
 	if _, err := os.Stat(abs); errors.Is(err, os.ErrNotExist) {
 		return nil, git.ErrRepositoryNotExists
 	}
-	objects := cache.NewObjectLRU(objectCacheSize)
+	objects := cache.NewObjectLRUDefault()
 	r, err := git.Open(filesystem.NewStorage(osfs.New(abs), objects), nil)
 	if err != nil {
 		return nil, err
@@ -124,7 +116,7 @@ func (s *Store) openClone(p string) (*git.Repository, error) {
 }
 
 // ReleaseObjects empties the cache of decoded objects go-git keeps (up to
-// objectCacheSize): after a revision is loaded it holds its zone files, which
+// 96 MiB): after a revision is loaded it holds its zone files whole, which
 // a node never reads again (issue 21: 28 MB of a 1M-record repo's heap,
 // kept while serving).
 func (s *Store) ReleaseObjects() {
