@@ -238,7 +238,10 @@ func (g *Syncer) SyncOnce(ctx context.Context) Attempt {
 	g.mu.Unlock()
 	g.maintain(store)
 	if store != nil {
-		store.ReleaseObjects() // what the snapshot file and a prune read
+		// Not before: the snapshot file reads every zone file again, and
+		// would inflate them again (allocating beside the revision just
+		// replaced, at the peak of the apply) instead of finding them here.
+		store.ReleaseObjects()
 	}
 	g.finish(a)
 	g.mu.Lock()
@@ -344,8 +347,6 @@ func (g *Syncer) build(store *gitrepo.Store, h plumbing.Hash, base *node.Snapsho
 	// The new revision is built beside the served one: the collector runs
 	// more often meanwhile, so that the peak stays near what is live.
 	defer gcpace.Build()()
-	// The zone files read whole are not needed once parsed.
-	defer store.ReleaseObjects()
 	id := h.String()
 	repo := store.Repository()
 	reject := func(reason, class string, err error, findings []string) (*node.Snapshot, Attempt) {
