@@ -168,7 +168,7 @@ func (s *Store) Prune(keepHistory int) (PruneStats, error) {
 	if err := syncDir(s.dir); err != nil {
 		return st, fmt.Errorf("prune: %w", err)
 	}
-	r, err := s.openClone(cur)
+	r, err := git.PlainOpen(cur)
 	if err != nil {
 		return st, &Error{Class: ClassCorruptObject, Op: "prune", URL: cur, Err: err}
 	}

@@ -13,13 +13,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
 // Names inside the state directory.
@@ -47,8 +44,7 @@ type Store struct {
 	dir     string
 	mu      sync.Mutex // one fetch at a time
 	repo    *git.Repository
-	objects cache.Object // the decoded objects go-git keeps (ReleaseObjects)
-	repairs []string     // what open repaired
+	repairs []string // what open repaired
 	// readOnly: a snapshot's objects in memory (Snapshot.Store), never
 	// fetched into.
 	readOnly bool
@@ -72,15 +68,13 @@ func (s *Store) open() error {
 	p := filepath.Join(s.dir, RepoDir)
 	recoverSwap(s.dir)
 	s.repairs = repairFiles(p)
-	r, err := s.openClone(p)
+	r, err := git.PlainOpen(p)
 	if errors.Is(err, git.ErrRepositoryNotExists) {
 		if _, serr := os.Stat(p); serr == nil {
 			// The folder is there but git does not see a repository in it.
 			return &Error{Class: ClassCorruptObject, Op: "open", URL: p, Err: err}
 		}
-		if _, err = git.PlainInit(p, true); err == nil {
-			r, err = s.openClone(p)
-		}
+		r, err = git.PlainInit(p, true)
 	}
 	if err != nil {
 		return &Error{Class: ClassCorruptObject, Op: "open", URL: p, Err: err}
@@ -94,35 +88,6 @@ func (s *Store) open() error {
 	s.repo = r
 	s.repairs = append(s.repairs, s.repairRefs()...)
 	return nil
-}
-
-// openClone opens the bare repository at p as git.PlainOpen does, with an
-// object cache the store can empty (ReleaseObjects).
-func (s *Store) openClone(p string) (*git.Repository, error) {
-	abs, err := filepath.Abs(p)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := os.Stat(abs); errors.Is(err, os.ErrNotExist) {
-		return nil, git.ErrRepositoryNotExists
-	}
-	objects := cache.NewObjectLRUDefault()
-	r, err := git.Open(filesystem.NewStorage(osfs.New(abs), objects), nil)
-	if err != nil {
-		return nil, err
-	}
-	s.objects = objects
-	return r, nil
-}
-
-// ReleaseObjects empties the cache of decoded objects go-git keeps (up to
-// 96 MiB): after a revision is loaded it holds its zone files whole, which
-// a node never reads again (issue 21: 28 MB of a 1M-record repo's heap,
-// kept while serving).
-func (s *Store) ReleaseObjects() {
-	if s.objects != nil {
-		s.objects.Clear()
-	}
 }
 
 // Repairs names what opening the store repaired (a damaged HEAD, config

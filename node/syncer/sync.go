@@ -175,7 +175,6 @@ func (g *Syncer) Boot() {
 	g.finish(a)
 	g.ensureSnapshot(store, lg)
 	g.maintain(store)
-	store.ReleaseObjects()
 }
 
 func (g *Syncer) bootFailed(now time.Time, reason string, err error, rev string) {
@@ -237,12 +236,6 @@ func (g *Syncer) SyncOnce(ctx context.Context) Attempt {
 	store = g.store
 	g.mu.Unlock()
 	g.maintain(store)
-	if store != nil {
-		// Not before: the snapshot file reads every zone file again, and
-		// would inflate them again (allocating beside the revision just
-		// replaced, at the peak of the apply) instead of finding them here.
-		store.ReleaseObjects()
-	}
 	g.finish(a)
 	g.mu.Lock()
 	g.phases = pt.steps
