@@ -151,9 +151,13 @@ func (s *Server) prepare(snap *node.Snapshot) {
 	if prev != nil && prev.Snapshot == snap {
 		return
 	}
-	// The new answers are built beside the served ones: the collector
-	// runs more often meanwhile (issue 21: the first apply's peak RSS).
-	defer gcpace.Build()()
+	// The first answers are all that will be live, and all of them are
+	// allocated now: the collector runs more often meanwhile (issue 21: the
+	// first apply's peak RSS). Later builds allocate little against the
+	// live heap; a tighter pace would only cost the queries meanwhile.
+	if prev == nil {
+		defer gcpace.Build()()
+	}
 	// The zones the new revision shares with the previous one keep their
 	// tables: only what changed is built.
 	a, err := BuildFrom(prev, snap, s.Build)

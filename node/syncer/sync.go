@@ -337,9 +337,14 @@ func (g *Syncer) Accept(id string) error {
 // build runs verify -> load -> validate -> snapshot for commit h of store
 // against base. It returns nil and the failed attempt when any step refuses.
 func (g *Syncer) build(store *gitrepo.Store, h plumbing.Hash, base *node.Snapshot, lineage *gitrepo.Lineage, pt *phases) (*node.Snapshot, Attempt) {
-	// The new revision is built beside the served one: the collector runs
-	// more often meanwhile, so that the peak stays near what is live.
-	defer gcpace.Build()()
+	// A first revision (nothing served yet) is all that will be live, and
+	// all of it is allocated now: the collector runs more often meanwhile,
+	// so that the peak stays near what is live. Beside a served revision a
+	// build allocates little against the live heap, and a tighter pace
+	// only costs the queries answered meanwhile.
+	if g.holder.Snapshot() == nil {
+		defer gcpace.Build()()
+	}
 	id := h.String()
 	repo := store.Repository()
 	reject := func(reason, class string, err error, findings []string) (*node.Snapshot, Attempt) {
