@@ -1,12 +1,13 @@
-// Package gcpace paces the garbage collector while a revision is built:
-// the syncer's load and check, the fast path's precomputed answers. Both
-// allocate the new revision's data beside the served one's and much
-// garbage besides, and with the default GOGC of 100 the heap may grow to
-// twice what is live before the collector runs: the first apply of a
-// 1M-record repo peaked at 1.70x the RSS of serving it (issue 21, goal
-// at most 1.5x). A lower percent for the whole process would cost every
-// query's allocations more collections too; so it is lowered only while
-// someone builds, and restored when the last builder is done.
+// Package gcpace paces the garbage collector while a first revision is
+// built: the syncer's load and check, the fast path's first precomputed
+// answers. They allocate everything that will be live and much garbage
+// besides, and with the default GOGC of 100 the heap may grow to twice
+// what is live before the collector runs: the first apply of a 1M-record
+// repo peaked at 1.70x the RSS of serving it (issue 21, goal at most
+// 1.5x). A lower percent for the whole process would cost every query's
+// allocations more collections too; so it is lowered only while someone
+// builds, and restored when the last builder is done. The callers decide
+// which builds need it (later ones, beside a served revision, do not).
 package gcpace
 
 import (
