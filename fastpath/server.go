@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gitops-dns/resolverd/fastpath/udpio"
+	"github.com/gitops-dns/resolverd/internal/gcpace"
 	"github.com/gitops-dns/resolverd/internal/wire"
 	"github.com/gitops-dns/resolverd/node"
 )
@@ -149,6 +150,13 @@ func (s *Server) prepare(snap *node.Snapshot) {
 	prev := s.answers.Load()
 	if prev != nil && prev.Snapshot == snap {
 		return
+	}
+	// The first answers are all that will be live, and all of them are
+	// allocated now: the collector runs more often meanwhile (issue 21: the
+	// first apply's peak RSS). Later builds allocate little against the
+	// live heap; a tighter pace would only cost the queries meanwhile.
+	if prev == nil {
+		defer gcpace.Build()()
 	}
 	// The zones the new revision shares with the previous one keep their
 	// tables: only what changed is built.

@@ -190,6 +190,7 @@ func TestPackCompleter(t *testing.T) {
 	}
 	t.Run("thin", func(t *testing.T) {
 		s := stored(t)
+		before := packs(t, s)
 		if err := writePack(s, thin); err != nil {
 			t.Fatal(err)
 		}
@@ -197,6 +198,23 @@ func TestPackCompleter(t *testing.T) {
 			t.Fatal(err)
 		}
 		temporaries(t, s)
+		// The base is appended deflated at the fastest level, not git's
+		// default (a fetch's time, issue 21): the completed pack holds it in
+		// more bytes than git's own pack of the base did.
+		var size int64
+		for _, p := range packs(t, s) {
+			if slices.Contains(before, p) {
+				continue
+			}
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			size = fi.Size()
+		}
+		if git := int64(len(src.packObjects(false, old, plumbing.ZeroHash))); size < git+git/20 {
+			t.Errorf("completed pack of %d bytes, git's pack of the base's commit %d: the base was deflated at git's level, want the fastest", size, git)
+		}
 	})
 	t.Run("whole", func(t *testing.T) {
 		s := stored(t)

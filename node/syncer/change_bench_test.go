@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"runtime/trace"
 	"slices"
@@ -38,9 +39,11 @@ import (
 //	zone:   a commit adding an 11th zone of N records
 //	reject: a commit breaking one record of one zone (refused)
 //
-// For each: s/<step> is SyncOnce (fetch, load, check, snapshot, swap),
-// s-precomputed/<step> until the fast path answers the new revision from
-// precomputed answers; the peak heap and RSS during the step, the heap and
+// For each: s/<step> is SyncOnce (fetch, load, check, snapshot, swap,
+// then the last good record and its snapshot file), s-served/<step> until
+// the swap (from then on the new revision is answered), s-<phase>/<step>
+// each step of SyncOnce, s-precomputed/<step> until the fast path answers
+// the new revision from precomputed answers; the peak heap and RSS during the step, the heap and
 // RSS after it (steady: after a collection, pages returned), and the p99
 // query latency while it ran; then the same figures for 2 s of the same
 // load with no apply (-serving/<step>), the steady state the peaks compare
@@ -81,6 +84,8 @@ func BenchmarkApplyChange(b *testing.B) {
 			debug.FreeOSMemory()
 			resetPeakRSS()
 			peak := watchPeak()
+			profDir := os.Getenv("GITOPS_BENCH_PROFILE")
+			when := watchWhen(profDir, name)
 			load := startLoad(addr, nZones, n)
 			// The profile and trace cover the apply alone: from the commit's
 			// sync until the fast path answers it (the collections and the
@@ -97,8 +102,12 @@ func BenchmarkApplyChange(b *testing.B) {
 				stopProfile = func() { pprof.StopCPUProfile(); trace.Stop(); f.Close(); tf.Close() }
 			}
 			t0 := time.Now()
+			when.start(t0)
 			a := g.SyncOnce(bg)
 			synced := time.Since(t0)
+			g.mu.Lock()
+			steps := g.phases
+			g.mu.Unlock()
 			if a.Result != want {
 				b.Fatalf("%s: %s (%s), want %s", name, a.Result, a.Message, want)
 			}
@@ -113,11 +122,26 @@ func BenchmarkApplyChange(b *testing.B) {
 			stopProfile()
 			p99, count := load()
 			peakHeap, peakRSS := peak(), peakRSSBytes()
+			heapAt, rssAt := when.stop()
 			runtime.GC()
 			debug.FreeOSMemory()
 			mib := func(v uint64) float64 { return float64(v) / (1 << 20) }
 			b.ReportMetric(synced.Seconds(), "s/"+name)
 			b.ReportMetric(precomputed.Seconds(), "s-precomputed/"+name)
+			var served time.Duration // until the swap: the slow path answers the new revision from then on
+			for i, p := range steps {
+				b.ReportMetric(p.D.Seconds(), "s-"+p.Name+"/"+name)
+				if !slices.ContainsFunc(steps[:i], func(p phase) bool { return p.Name == "swap" }) {
+					served += p.D
+				}
+			}
+			if slices.ContainsFunc(steps, func(p phase) bool { return p.Name == "swap" }) {
+				b.ReportMetric(served.Seconds(), "s-served/"+name)
+			}
+			// When the peaks came, from the sync's start (s/ and
+			// s-precomputed/ say which part of the apply that was).
+			b.ReportMetric(heapAt.Seconds(), "s-at-heap-peak/"+name)
+			b.ReportMetric(rssAt.Seconds(), "s-at-rss-peak/"+name)
 			b.ReportMetric(mib(peakHeap), "MiB-heap-peak/"+name)
 			b.ReportMetric(mib(heapAfterGC()), "MiB-heap-after/"+name)
 			b.ReportMetric(mib(peakRSS), "MiB-rss-peak/"+name)
@@ -167,6 +191,62 @@ func BenchmarkApplyChange(b *testing.B) {
 		time.Sleep(time.Second)
 		b.ReportMetric(float64(rssBytes())/(1<<20), "MiB-rss-1s-after-reject")
 	}
+}
+
+// peakWatch samples the heap's object bytes and the RSS every 5 ms from
+// start to stop, and says when each peaked (since start). With a profile
+// folder it also writes a heap profile every 500 ms
+// (heap-<step>-<ms>.pprof: what was live at the last collection before).
+type peakWatch struct {
+	t0    chan time.Time
+	stopC chan struct{}
+	done  chan [2]time.Duration
+}
+
+func watchWhen(profDir, name string) *peakWatch {
+	w := &peakWatch{t0: make(chan time.Time, 1), stopC: make(chan struct{}), done: make(chan [2]time.Duration, 1)}
+	go func() {
+		t0 := <-w.t0
+		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		var heapMax, rssMax uint64
+		var at [2]time.Duration
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		nextProf := time.Duration(0)
+		for {
+			d := time.Since(t0)
+			metrics.Read(s)
+			if v := s[0].Value.Uint64(); v > heapMax {
+				heapMax, at[0] = v, d
+			}
+			if v := rssBytes(); v > rssMax {
+				rssMax, at[1] = v, d
+			}
+			if profDir != "" && d >= nextProf {
+				if f, err := os.Create(filepath.Join(profDir, fmt.Sprintf("heap-%s-%05d.pprof", name, d.Milliseconds()))); err == nil {
+					pprof.Lookup("heap").WriteTo(f, 0)
+					f.Close()
+				}
+				nextProf += 500 * time.Millisecond
+			}
+			select {
+			case <-w.stopC:
+				w.done <- at
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return w
+}
+
+func (w *peakWatch) start(t0 time.Time) { w.t0 <- t0 }
+
+// stop returns when the heap and the RSS peaked.
+func (w *peakWatch) stop() (heap, rss time.Duration) {
+	close(w.stopC)
+	at := <-w.done
+	return at[0], at[1]
 }
 
 // benchZone is zone z<i>.bench.internal. with n A records h0000000..,

@@ -41,6 +41,7 @@ func BenchmarkApplyMemory(b *testing.B) {
 		repo.commit("N records")
 		g, _ := newTestGitOps(b, repo.dir, filepath.Join(b.TempDir(), "state"))
 		g.cfg.Probes = false
+		g.cfg.Remote.Timeout = 10 * time.Minute // the fetch of 2N records whole, on a busy machine
 		if a := g.SyncOnce(bg); a.Result != ResultApplied {
 			b.Fatalf("first apply: %+v", a)
 		}

@@ -72,7 +72,7 @@ func (g *Syncer) bootSnapshot(now time.Time) bool {
 		return false
 	}
 	ro := snap.Store()
-	s, a := g.build(ro, plumbing.NewHash(snap.Revision), nil, nil)
+	s, a := g.build(ro, plumbing.NewHash(snap.Revision), nil, nil, nil)
 	if s == nil {
 		g.log.Errorf("SNAPSHOT REFUSED: revision %s in %s is refused now (%s: %s): not serving it", snap.Revision, p, a.Reason, a.Message)
 		return false

@@ -97,7 +97,7 @@ func (g *Syncer) walkBack(ctx context.Context, store *gitrepo.Store, head plumbi
 		if _, err := object.GetCommit(store.Repository().Storer, h); errors.Is(err, plumbing.ErrObjectNotFound) {
 			return refused // the shallow boundary
 		}
-		a := g.apply(ctx, store, h, nil, nil)
+		a := g.apply(ctx, store, h, nil, nil, nil)
 		if a.Result != ResultApplied {
 			continue
 		}

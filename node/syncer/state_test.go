@@ -262,8 +262,11 @@ func TestPruneBoundsState(t *testing.T) {
 		t.Fatalf("the clone was not pruned: up to %.0f packs (gauge %.0f bytes, on disk %d)", maxPacks, value(stateBytes), after)
 	}
 	// Unpruned, 32 revisions of ~15 KB each; pruned, at most 9 packs of
-	// one revision each (one extra for the snapshot).
-	if maxBytes > float64(prunePacks+3)*revision {
+	// one revision each (one extra for the snapshot), and one more: a
+	// fetched pack holds the changed file's base deflated at the fastest
+	// level, ~15 % larger than git's (gitrepo.packCompleter), until a prune
+	// rewrites it.
+	if maxBytes > float64(prunePacks+4)*revision {
 		t.Fatalf("state dir grew to %.0f bytes, %.1f times one revision", maxBytes, maxBytes/revision)
 	}
 	daemon.Stop()

@@ -15,6 +15,7 @@ import (
 	"github.com/gitops-dns/resolverd/cluster"
 	"github.com/gitops-dns/resolverd/cluster/gitrepo"
 	"github.com/gitops-dns/resolverd/cluster/model"
+	"github.com/gitops-dns/resolverd/internal/gcpace"
 	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/zones"
 )
@@ -150,7 +151,7 @@ func (g *Syncer) Boot() {
 	if len(repairs) > 0 {
 		g.log.Warningf("state dir %s repaired: %s; the clone and its last good revision %s are intact and kept", g.cfg.State, strings.Join(repairs, ", "), lg.Revision)
 	}
-	snap, a := g.build(store, h, nil, nil)
+	snap, a := g.build(store, h, nil, nil, nil)
 	a.Time = now
 	if snap == nil {
 		if a.Class == string(gitrepo.ClassCorruptObject) {
@@ -227,7 +228,8 @@ func (g *Syncer) SyncOnce(ctx context.Context) Attempt {
 	g.mu.Unlock()
 	g.metrics.SyncAttempt(start)
 
-	a := g.syncOnce(ctx, store)
+	pt := newPhases()
+	a := g.syncOnce(ctx, store, pt)
 	a.Time = start
 	a.Duration = g.clock.Now().Sub(start).Seconds()
 	g.mu.Lock()
@@ -235,10 +237,13 @@ func (g *Syncer) SyncOnce(ctx context.Context) Attempt {
 	g.mu.Unlock()
 	g.maintain(store)
 	g.finish(a)
+	g.mu.Lock()
+	g.phases = pt.steps
+	g.mu.Unlock()
 	return a
 }
 
-func (g *Syncer) syncOnce(ctx context.Context, store *gitrepo.Store) Attempt {
+func (g *Syncer) syncOnce(ctx context.Context, store *gitrepo.Store, pt *phases) Attempt {
 	if store == nil || store.Repository() == nil {
 		var err error
 		store, err = gitrepo.OpenStore(g.cfg.State)
@@ -250,6 +255,7 @@ func (g *Syncer) syncOnce(ctx context.Context, store *gitrepo.Store) Attempt {
 		g.mu.Unlock()
 	}
 	h, err := store.Fetch(ctx, g.cfg.Remote, g.cfg.Ref)
+	pt.mark("fetch")
 	if err != nil {
 		c := gitrepo.ClassOf(err)
 		return Attempt{Result: ResultFetchFailed, Class: string(c), Reason: classReason(c), Message: err.Error()}
@@ -267,10 +273,11 @@ func (g *Syncer) syncOnce(ctx context.Context, store *gitrepo.Store) Attempt {
 		return Attempt{Result: ResultRejected, Revision: id, Reason: why.reason, Message: "head was refused before (" + why.message + "); waiting for a new commit", quiet: true}
 	}
 	lineage, a, ok := g.descends(ctx, store, h)
+	pt.mark("lineage")
 	if !ok {
 		return a
 	}
-	a = g.apply(ctx, store, h, prev, lineage)
+	a = g.apply(ctx, store, h, prev, lineage, pt)
 	if a.Result == ResultRejected && prev == nil && a.Reason != ReasonNotFastForward {
 		return g.walkBack(ctx, store, h, a)
 	}
@@ -329,7 +336,15 @@ func (g *Syncer) Accept(id string) error {
 
 // build runs verify -> load -> validate -> snapshot for commit h of store
 // against base. It returns nil and the failed attempt when any step refuses.
-func (g *Syncer) build(store *gitrepo.Store, h plumbing.Hash, base *node.Snapshot, lineage *gitrepo.Lineage) (*node.Snapshot, Attempt) {
+func (g *Syncer) build(store *gitrepo.Store, h plumbing.Hash, base *node.Snapshot, lineage *gitrepo.Lineage, pt *phases) (*node.Snapshot, Attempt) {
+	// A first revision (nothing served yet) is all that will be live, and
+	// all of it is allocated now: the collector runs more often meanwhile,
+	// so that the peak stays near what is live. Beside a served revision a
+	// build allocates little against the live heap, and a tighter pace
+	// only costs the queries answered meanwhile.
+	if g.holder.Snapshot() == nil {
+		defer gcpace.Build()()
+	}
 	id := h.String()
 	repo := store.Repository()
 	reject := func(reason, class string, err error, findings []string) (*node.Snapshot, Attempt) {
@@ -352,6 +367,7 @@ func (g *Syncer) build(store *gitrepo.Store, h plumbing.Hash, base *node.Snapsho
 		}
 		g.setVerified(true, "SignedByTrustedKey", "commit "+id+" signed by "+signer)
 	}
+	pt.mark("verify")
 	// What the served revision parsed from files unchanged since is
 	// shared, not redone (even when base is nil for the rules).
 	var served, baseRev *model.Revision
@@ -359,6 +375,7 @@ func (g *Syncer) build(store *gitrepo.Store, h plumbing.Hash, base *node.Snapsho
 		served = s.Revision
 	}
 	rev, findings, err := gitrepo.LoadCommitAgainst(repo, h, g.cfg.Path, served)
+	pt.mark("load")
 	if err != nil {
 		return reject(ReasonLoadFailed, string(gitrepo.ClassOf(err)), err, nil)
 	}
@@ -366,7 +383,9 @@ func (g *Syncer) build(store *gitrepo.Store, h plumbing.Hash, base *node.Snapsho
 		baseRev = base.Revision
 	}
 	findings = append(findings, cluster.Check(rev, baseRev)...)
+	pt.mark("check")
 	findings = g.judgeEachCommit(repo, rev, findings, baseRev, lineage)
+	pt.mark("judge")
 	errs := 0
 	kept := make([]string, 0, min(len(findings), maxFindingsKept))
 	for _, f := range findings {
@@ -381,17 +400,19 @@ func (g *Syncer) build(store *gitrepo.Store, h plumbing.Hash, base *node.Snapsho
 			kept = append(kept, line)
 		}
 	}
+	pt.mark("report")
 	if errs > 0 {
 		return reject(ReasonValidationFailed, "", fmt.Errorf("revision %s has %d errors", id, errs), kept)
 	}
 	snap, err := node.NewSnapshot(rev, g.cfg.Cluster, g.cfg.Node)
+	pt.mark("node-snapshot")
 	if err != nil {
 		return reject(ReasonSnapshotFailed, "", fmt.Errorf("cluster %s node %s: %w", g.cfg.Cluster, g.cfg.Node, err), nil)
 	}
 	return snap, Attempt{Revision: id}
 }
 
-func (g *Syncer) apply(ctx context.Context, store *gitrepo.Store, h plumbing.Hash, prev *node.Snapshot, lineage *gitrepo.Lineage) Attempt {
+func (g *Syncer) apply(ctx context.Context, store *gitrepo.Store, h plumbing.Hash, prev *node.Snapshot, lineage *gitrepo.Lineage, pt *phases) Attempt {
 	t0 := time.Now()
 	id := h.String()
 	base := prev
@@ -403,7 +424,7 @@ func (g *Syncer) apply(ctx context.Context, store *gitrepo.Store, h plumbing.Has
 		base = nil
 	}
 	g.mu.Unlock()
-	snap, a := g.build(store, h, base, lineage)
+	snap, a := g.build(store, h, base, lineage, pt)
 	if snap == nil {
 		// The refused revision (millions of records, maybe) is garbage now:
 		// collect it and give its pages back to the OS at once, instead of
@@ -426,9 +447,12 @@ func (g *Syncer) apply(ctx context.Context, store *gitrepo.Store, h plumbing.Has
 	g.mu.Lock()
 	g.st.applied = RevisionTime{ID: id, Time: now}
 	g.mu.Unlock()
-	g.log.Infof("applied revision %s (%s)", id, firstLine(snap.Revision.Message))
+	pt.mark("swap")
+	g.log.Infof("applied revision %s (%s): %s", id, firstLine(snap.Revision.Message), pt)
 
-	if failed := g.gateProbes(ctx, snap); len(failed) > 0 {
+	failed := g.gateProbes(ctx, snap)
+	pt.mark("probes")
+	if len(failed) > 0 {
 		g.holder.Store(prev)
 		back, served := "nothing (no previous revision)", RevisionTime{}
 		if prev != nil && prev.Revision != nil {
@@ -443,7 +467,9 @@ func (g *Syncer) apply(ctx context.Context, store *gitrepo.Store, h plumbing.Has
 			Message: fmt.Sprintf("gate probes failed on this node; serving %s again", back), Findings: failed}
 	}
 	lg := gitrepo.LastGood{Revision: id, Ref: gitrepo.NormalizeRef(g.cfg.Ref), Remote: g.cfg.Remote.Redacted(), AppliedAt: now}
-	if err := store.SetLastGood(lg); err != nil {
+	err := store.SetLastGood(lg)
+	pt.mark("record")
+	if err != nil {
 		g.log.Errorf("revision %s is served but could not be recorded as last good in %s: %v", id, g.cfg.State, err)
 	} else {
 		g.mu.Lock()
@@ -455,6 +481,7 @@ func (g *Syncer) apply(ctx context.Context, store *gitrepo.Store, h plumbing.Has
 		g.mu.Unlock()
 		g.metrics.LastGood(now)
 		g.persistSnapshot(store, lg)
+		pt.mark("snapshot-file")
 	}
 	return Attempt{Revision: id, Result: ResultApplied}
 }

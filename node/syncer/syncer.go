@@ -48,9 +48,10 @@ type Syncer struct {
 	stopHTTP func()
 	lock     *gitrepo.StateLock // held from Start to Stop
 
-	mu    sync.Mutex // guards everything below
-	store *gitrepo.Store
-	st    state
+	mu     sync.Mutex // guards everything below
+	store  *gitrepo.Store
+	st     state
+	phases []phase // the steps of the last SyncOnce, timed
 }
 
 // Options are what a Syncer reports to and stores into; a nil field takes
