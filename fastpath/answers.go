@@ -619,17 +619,28 @@ func (b *builder) zone() error {
 // markForwarded marks slow the names under a forward rule more specific
 // than the zone: they belong to the recursor (and everything below).
 func (b *builder) markForwarded() error {
+	ws, err := b.forwarded()
+	for _, w := range ws {
+		b.owner(w).slow = true
+	}
+	return err
+}
+
+// forwarded are the wire names of the forward rules more specific than
+// the zone that fall in it.
+func (b *builder) forwarded() ([]string, error) {
 	z := b.t.zone
+	var ws []string
 	for _, f := range b.snap.Forward {
 		if len(f.Zone) > len(z.Origin()) && b.snap.Authority.Match(f.Zone) == z {
 			w, err := wireName(f.Zone)
 			if err != nil {
-				return err
+				return ws, err
 			}
-			b.owner(w).slow = true
+			ws = append(ws, w)
 		}
 	}
-	return nil
+	return ws, nil
 }
 
 // nxdomain builds the zone's NXDOMAIN. It does not depend on the name:
@@ -756,15 +767,13 @@ func (b *builder) zoneFrom(r *ownerReuse) (bool, error) {
 		t.owners[w] = oa
 	}
 	// A forward rule's name stays slow whatever the zone holds there.
+	ws, err := b.forwarded()
+	if err != nil {
+		return false, err
+	}
 	marked := map[string]*ownerAnswers{}
-	for _, f := range b.snap.Forward {
-		if len(f.Zone) > len(z.Origin()) && b.snap.Authority.Match(f.Zone) == z {
-			w, err := wireName(f.Zone)
-			if err != nil {
-				return false, err
-			}
-			marked[w] = t.owners[w]
-		}
+	for _, w := range ws {
+		marked[w] = t.owners[w]
 	}
 	var reads []read
 	for w, name := range touched {
@@ -781,7 +790,6 @@ func (b *builder) zoneFrom(r *ownerReuse) (bool, error) {
 		if !ok {
 			continue // gone
 		}
-		var err error
 		if reads, err = b.buildOwner(on, w, marked, reads); err != nil {
 			return false, err
 		}
