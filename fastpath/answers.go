@@ -261,12 +261,10 @@ func BuildFrom(prev *Answers, snap *node.Snapshot, o BuildOptions) (*Answers, er
 	if o.MaxRecords > 0 && total > o.MaxRecords {
 		return a, nil
 	}
-	had := map[*zones.Zone]*zoneTable{}
-	hadOrigin := map[string]*zoneTable{}
+	had := map[string]*zoneTable{} // by origin (lower case)
 	if prev != nil {
 		for _, t := range prev.zones {
-			had[t.zone] = t
-			hadOrigin[t.zone.Origin()] = t
+			had[t.zone.Origin()] = t
 		}
 	}
 	deps := zoneDeps(snap)
@@ -275,12 +273,13 @@ func BuildFrom(prev *Answers, snap *node.Snapshot, o BuildOptions) (*Answers, er
 	var todo []int
 	for i, z := range zs {
 		d := deps[z.Origin()]
-		if t := had[z]; t != nil && t.deps == d {
+		t := had[z.Origin()]
+		if t != nil && t.deps == d && t.zone == z {
 			tables[i] = t
 			continue
 		}
 		tables[i] = newTable(z, d)
-		if t := hadOrigin[z.Origin()]; t != nil && t.deps == d {
+		if t != nil && t.deps == d {
 			from[i] = t
 		}
 		todo = append(todo, i)
