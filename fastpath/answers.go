@@ -1123,11 +1123,7 @@ func (b *builder) wireName(name string) (string, error) {
 	if b.wire == nil {
 		b.wire = make([]byte, maxNameWire+1)
 	}
-	n, err := dns.PackDomainName(dns.Fqdn(strings.ToLower(name)), b.wire, 0, nil, false)
-	if err != nil {
-		return "", fmt.Errorf("name %q: %w", name, err)
-	}
-	return string(b.wire[:n]), nil
+	return packName(b.wire, name)
 }
 
 func resultOf(ans zones.Answer) string {
@@ -1142,7 +1138,11 @@ func resultOf(ans zones.Answer) string {
 
 // wireName is the lower-case wire form of a presentation name.
 func wireName(name string) (string, error) {
-	buf := make([]byte, maxNameWire+1)
+	return packName(make([]byte, maxNameWire+1), name)
+}
+
+// packName is wireName packed in buf (maxNameWire+1 bytes).
+func packName(buf []byte, name string) (string, error) {
 	n, err := dns.PackDomainName(dns.Fqdn(strings.ToLower(name)), buf, 0, nil, false)
 	if err != nil {
 		return "", fmt.Errorf("name %q: %w", name, err)
