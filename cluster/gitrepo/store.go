@@ -299,7 +299,7 @@ func (s *Store) Fetch(ctx context.Context, r Remote, ref string) (plumbing.Hash,
 			return fail(&Error{Class: ClassConfig, Op: "fetch", URL: r.Redacted(), Err: fmt.Errorf("ca_file: %w", err)})
 		}
 	}
-	packs := fetchStorer{Storer: s.repo.Storer, dir: filepath.Join(s.dir, RepoDir, "objects", "pack")}
+	packs := fetchStorer{Storer: s.repo.Storer, dir: s.packDir()}
 	remote := git.NewRemote(packs, &config.RemoteConfig{Name: "origin", URLs: []string{ep.String()}})
 	opts := &git.FetchOptions{
 		RemoteName: "origin",
@@ -378,6 +378,10 @@ func NormalizeRef(ref string) string {
 	return "refs/heads/" + ref
 }
 
+// packDir is the clone's pack folder: where a fetch writes its pack, and
+// its temporary files (removeTemporary).
+func (s *Store) packDir() string { return filepath.Join(s.dir, RepoDir, "objects", "pack") }
+
 // removeTemporary deletes the temporary pack and object files a failed
 // fetch left in the store (go-git's tmp_pack_*, tmp_obj_*, packCompleter's
 // tmp_thin_*): on a full disk
@@ -388,9 +392,8 @@ func (s *Store) removeTemporary() {
 		return // a fetch runs again: its files are not ours to remove
 	}
 	defer s.mu.Unlock()
-	pack := filepath.Join(s.dir, RepoDir, "objects", "pack")
 	for _, pattern := range []string{"tmp_pack_*", "tmp_obj_*", "tmp_thin_*"} {
-		names, _ := filepath.Glob(filepath.Join(pack, pattern))
+		names, _ := filepath.Glob(filepath.Join(s.packDir(), pattern))
 		for _, n := range names {
 			_ = os.Remove(n)
 		}
