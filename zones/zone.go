@@ -490,12 +490,17 @@ type OwnerName struct {
 // included, in no particular order.
 func (z *Zone) OwnerNames() []OwnerName {
 	out := make([]OwnerName, 0, len(z.nodes))
-	for name, n := range z.nodes {
-		types := make([]uint16, len(n.sets))
-		for i := range n.sets {
-			types[i] = n.sets[i].typ
-		}
-		out = append(out, OwnerName{Name: name, Types: types, Cut: n.cut != nil})
+	for _, n := range z.nodes {
+		out = append(out, n.ownerName())
 	}
 	return out
+}
+
+// ownerName describes n as OwnerNames and Owner give it.
+func (n *node) ownerName() OwnerName {
+	types := make([]uint16, len(n.sets))
+	for i := range n.sets {
+		types[i] = n.sets[i].typ
+	}
+	return OwnerName{Name: n.name, Types: types, Cut: n.cut != nil}
 }
