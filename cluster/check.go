@@ -397,7 +397,7 @@ func (c *checker) nearEmpty(base *model.Revision) {
 	}
 	pos := zones.Position{File: c.path(ZonesDir)}
 	var shared map[*zones.Zone]bool
-	var baseZones []*zones.Zone
+	var baseZones, sharedZones []*zones.Zone
 	if base != nil {
 		baseZones = base.Zones
 		inBase := make(map[*zones.Zone]bool, len(base.Zones))
@@ -408,6 +408,7 @@ func (c *checker) nearEmpty(base *model.Revision) {
 		for _, z := range c.rev.Zones {
 			if inBase[z] {
 				shared[z] = true
+				sharedZones = append(sharedZones, z)
 			}
 		}
 	}
@@ -415,12 +416,7 @@ func (c *checker) nearEmpty(base *model.Revision) {
 	sharedCount := -1 // not counted yet
 	sharedRecords := func() int {
 		if sharedCount < 0 {
-			sharedCount = 0
-			for _, z := range c.rev.Zones {
-				if shared[z] {
-					sharedCount += dataRecords([]*zones.Zone{z}, nil)
-				}
-			}
+			sharedCount = dataRecords(sharedZones, nil)
 		}
 		return sharedCount
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitops-dns/resolverd/cluster/gittree"
+	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/gitops-dns/resolverd/zones"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -29,6 +31,17 @@ func newTestRepo(t *testing.T) *testRepo {
 		t.Fatal(err)
 	}
 	return &testRepo{t: t, dir: dir, repo: r}
+}
+
+// loadAgainst loads the revision of commit h (its "dns" folder) against
+// from (nil: from scratch).
+func (r *testRepo) loadAgainst(h plumbing.Hash, from *model.Revision) (*model.Revision, []zones.Finding) {
+	r.t.Helper()
+	c, err := gittree.Open(r.repo, h, "dns")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return LoadAgainst(c.FS, c.Dir, from)
 }
 
 // commit writes files (path -> content; "" content deletes the file),

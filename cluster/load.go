@@ -655,15 +655,20 @@ func (l *loader) loadZones(rev *model.Revision) {
 		if blobs != nil {
 			blob, _ = blobs.Blob(rel)
 		}
-		if zf := l.baseZoneFile(pos.File, blob); zf != nil {
-			jobs = append(jobs, &zoneJob{origin: origin, rel: pos.File, file: zf, reused: true})
+		bf := l.baseZoneFile(pos.File)
+		if bf != nil && blob != "" && bf.Blob == blob {
+			jobs = append(jobs, &zoneJob{origin: origin, rel: pos.File, file: bf, reused: true})
 			continue
 		}
 		data, ok := l.read(rel, maxZoneFileSize, false)
 		if !ok {
 			continue
 		}
-		jobs = append(jobs, &zoneJob{origin: origin, rel: pos.File, data: data, file: &model.ZoneFile{Blob: blob}, prev: l.baseZone(pos.File)})
+		var prev *zones.Zone
+		if bf != nil {
+			prev = bf.Zone
+		}
+		jobs = append(jobs, &zoneJob{origin: origin, rel: pos.File, data: data, file: &model.ZoneFile{Blob: blob}, prev: prev})
 	}
 	// Parse and lint in parallel: zone files are independent and large
 	// repos hold millions of records.
@@ -700,26 +705,12 @@ func (l *loader) loadZones(rev *model.Revision) {
 }
 
 // baseZoneFile returns what the base revision loaded from the zone file at
-// path file when its blob is blob, or nil.
-func (l *loader) baseZoneFile(file, blob string) *model.ZoneFile {
-	if l.base == nil || blob == "" {
-		return nil
-	}
-	if zf := l.base.ZoneFiles[file]; zf != nil && zf.Blob == blob {
-		return zf
-	}
-	return nil
-}
-
-// baseZone is the zone base parsed from the file at path file, or nil.
-func (l *loader) baseZone(file string) *zones.Zone {
+// path file, or nil.
+func (l *loader) baseZoneFile(file string) *model.ZoneFile {
 	if l.base == nil {
 		return nil
 	}
-	if zf := l.base.ZoneFiles[file]; zf != nil {
-		return zf.Zone
-	}
-	return nil
+	return l.base.ZoneFiles[file]
 }
 
 // run parses and lints the job's file, or lints base's again when the TTL

@@ -9,7 +9,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/miekg/dns"
 
-	"github.com/gitops-dns/resolverd/cluster/gittree"
 	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/gitops-dns/resolverd/zones"
 )
@@ -26,13 +25,7 @@ func TestLoadAgainstSharesUnchangedZones(t *testing.T) {
 	record := r.commit("one record", map[string]string{"dns/zones/corp.example.zone": changed})
 	bounds := r.commit("TTL bounds", map[string]string{"dns/policy.yaml": "limits:\n  min_ttl: 7200\n"})
 
-	load := func(h plumbing.Hash, from *model.Revision) (*model.Revision, []zones.Finding) {
-		c, err := gittree.Open(r.repo, h, "dns")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return LoadAgainst(c.FS, c.Dir, from)
-	}
+	load := r.loadAgainst
 	zone := func(rev *model.Revision, origin string) *zones.Zone {
 		for _, z := range rev.Zones {
 			if z.Origin() == origin {
@@ -124,13 +117,7 @@ func TestLoadAgainstSharesUnchangedRPZ(t *testing.T) {
 		{"a policy broken", map[string]string{"dns/policy/retired2.rpz": retiredRPZ + "bad IN A 300.1.1.1\n"}, []string{"policy/malware.rpz"}, []string{"policy/retired2.rpz"}, true},
 		{"still broken", zoneEdit("2026010114"), []string{"policy/malware.rpz", "policy/retired2.rpz"}, nil, true},
 	}
-	load := func(h plumbing.Hash, from *model.Revision) (*model.Revision, []zones.Finding) {
-		c, err := gittree.Open(r.repo, h, "dns")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return LoadAgainst(c.FS, c.Dir, from)
-	}
+	load := r.loadAgainst
 	entry := func(rev *model.Revision, file string) *model.RPZ {
 		for i := range rev.Policy.RPZ {
 			if rev.Policy.RPZ[i].File == file {

@@ -9,9 +9,5 @@ func (z *Zone) Owner(name string) (OwnerName, bool) {
 	if n == nil {
 		return OwnerName{}, false
 	}
-	types := make([]uint16, len(n.sets))
-	for i := range n.sets {
-		types[i] = n.sets[i].typ
-	}
-	return OwnerName{Name: name, Types: types, Cut: n.cut != nil}, true
+	return n.ownerName(), true
 }

@@ -531,25 +531,20 @@ func (p *parser) addRecord(rr dns.RR, pos Position, key entryKey, lastTTL int64,
 		p.stopped = true
 		return
 	}
-	h := rr.Header()
 	p.lastTTL = lastTTL
-	if from >= 0 {
-		// A reused record was of class IN and in this zone (same origin)
-		// when the previous version took it.
-		p.records = append(p.records, rr)
-		p.pos = append(p.pos, pos)
-		p.keys = append(p.keys, key)
-		p.memo.added(rr, from)
-		return
-	}
-	if h.Class != dns.ClassINET {
-		p.add(pos, SeverityError, RuleClassNotIN,
-			fmt.Sprintf("%s record of class %s: only class IN is served", h.Name, dns.ClassToString[h.Class]))
-		return
-	}
-	if !inZone(strings.ToLower(h.Name), p.origin) {
-		p.add(pos, SeverityError, RuleOutOfZone, fmt.Sprintf("%s is not in zone %s", h.Name, p.origin))
-		return
+	// A reused record (from >= 0) was of class IN and in this zone (same
+	// origin) when the previous version took it.
+	if from < 0 {
+		h := rr.Header()
+		if h.Class != dns.ClassINET {
+			p.add(pos, SeverityError, RuleClassNotIN,
+				fmt.Sprintf("%s record of class %s: only class IN is served", h.Name, dns.ClassToString[h.Class]))
+			return
+		}
+		if !inZone(strings.ToLower(h.Name), p.origin) {
+			p.add(pos, SeverityError, RuleOutOfZone, fmt.Sprintf("%s is not in zone %s", h.Name, p.origin))
+			return
+		}
 	}
 	p.records = append(p.records, rr)
 	p.pos = append(p.pos, pos)

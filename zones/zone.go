@@ -266,16 +266,8 @@ func buildAgainst(prev *Zone, file, origin string, records []dns.RR, pos []Posit
 	// A zone cut's data (its cut pointer in every name below it, its
 	// glue) is not tracked: a change at or below a cut, or of a name an
 	// NS record of a cut points at, is built whole.
-	delegation := func(name string) bool {
-		for p := name; p != ""; p = parentName(p, origin) {
-			if n := prev.nodes[p]; n != nil && n != prev.apex && n.get(dns.TypeNS) != nil {
-				return true
-			}
-		}
-		return false
-	}
 	for name := range changed {
-		if delegation(name) {
+		if prev.cutOf(name) != nil {
 			return build(file, origin, records, pos)
 		}
 	}
@@ -300,7 +292,7 @@ func buildAgainst(prev *Zone, file, origin string, records []dns.RR, pos []Posit
 		}
 		if _, ok := changed[strings.ToLower(t)]; ok {
 			name := strings.ToLower(rr.Header().Name)
-			if delegation(name) {
+			if prev.cutOf(name) != nil {
 				return build(file, origin, records, pos) // a cut's glue, or data below one
 			}
 			dirty[name] = true
@@ -490,12 +482,17 @@ type OwnerName struct {
 // included, in no particular order.
 func (z *Zone) OwnerNames() []OwnerName {
 	out := make([]OwnerName, 0, len(z.nodes))
-	for name, n := range z.nodes {
-		types := make([]uint16, len(n.sets))
-		for i := range n.sets {
-			types[i] = n.sets[i].typ
-		}
-		out = append(out, OwnerName{Name: name, Types: types, Cut: n.cut != nil})
+	for _, n := range z.nodes {
+		out = append(out, n.ownerName())
 	}
 	return out
+}
+
+// ownerName describes n as OwnerNames and Owner give it.
+func (n *node) ownerName() OwnerName {
+	types := make([]uint16, len(n.sets))
+	for i := range n.sets {
+		types[i] = n.sets[i].typ
+	}
+	return OwnerName{Name: n.name, Types: types, Cut: n.cut != nil}
 }
