@@ -173,8 +173,7 @@ func (q *queryLog) run() {
 			t.Stop()
 			select {
 			case s := <-q.queue:
-				q.replay(s)
-				q.free <- s
+				q.replayFree(s)
 			case <-q.done:
 				q.drain()
 				return
@@ -195,13 +194,18 @@ func (q *queryLog) drain() int {
 	for n := range logQueue {
 		select {
 		case s := <-q.queue:
-			q.replay(s)
-			q.free <- s
+			q.replayFree(s)
 		default:
 			return n
 		}
 	}
 	return logQueue
+}
+
+// replayFree replays s and gives its buffers back to the read loops.
+func (q *queryLog) replayFree(s *sample) {
+	q.replay(s)
+	q.free <- s
 }
 
 // stop ends run once the queued samples are replayed. The read loops must
