@@ -13,10 +13,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
 // Names inside the state directory.
@@ -48,6 +51,9 @@ type Store struct {
 	// readOnly: a snapshot's objects in memory (Snapshot.Store), never
 	// fetched into.
 	readOnly bool
+	// objects is go-git's cache of decoded objects for repo, held here so
+	// that a fetch can put in it the files it resolved (packResolver).
+	objects cache.Object
 }
 
 // OpenStore opens (creating if needed) the state directory dir. A bare
@@ -84,6 +90,14 @@ func (s *Store) open() error {
 	}
 	if fi, err := os.Stat(filepath.Join(p, "objects")); err != nil || !fi.IsDir() {
 		return &Error{Class: ClassCorruptObject, Op: "open", URL: p, Err: errors.New("no objects folder")}
+	}
+	// The same storage PlainOpen makes for a bare repository, over a
+	// cache of decoded objects the store holds.
+	s.objects = cache.NewObjectLRUDefault()
+	if abs, err := filepath.Abs(p); err == nil {
+		if own, err := git.Open(filesystem.NewStorage(osfs.New(abs), s.objects), nil); err == nil {
+			r = own
+		}
 	}
 	s.repo = r
 	s.repairs = append(s.repairs, s.repairRefs()...)
@@ -299,7 +313,7 @@ func (s *Store) Fetch(ctx context.Context, r Remote, ref string) (plumbing.Hash,
 			return fail(&Error{Class: ClassConfig, Op: "fetch", URL: r.Redacted(), Err: fmt.Errorf("ca_file: %w", err)})
 		}
 	}
-	packs := fetchStorer{Storer: s.repo.Storer, dir: s.packDir()}
+	packs := fetchStorer{Storer: s.repo.Storer, dir: s.packDir(), cache: s.objects}
 	remote := git.NewRemote(packs, &config.RemoteConfig{Name: "origin", URLs: []string{ep.String()}})
 	opts := &git.FetchOptions{
 		RemoteName: "origin",

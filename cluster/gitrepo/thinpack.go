@@ -12,6 +12,7 @@ import (
 	"slices"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/hash"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
@@ -28,9 +29,10 @@ import (
 // 5 objects, 448 bytes: issue 21). A thin pack (gitprotocol-capabilities
 // "thin-pack") may hold deltas against objects the client has and the pack
 // does not. go-git filters thin-pack out of every request because its pack
-// writer cannot index such a pack; Store.Fetch completes it first, as
-// git's index-pack --fix-thin does (packCompleter), so the process asks
-// for thin packs. Store.Fetch is the only fetch in the process.
+// writer cannot index such a pack; Store.Fetch stores it resolved
+// (packResolver) or, failing that, completes it first as git's index-pack
+// --fix-thin does (packCompleter), so the process asks for thin packs.
+// Store.Fetch is the only fetch in the process.
 func init() {
 	transport.UnsupportedCapabilities = slices.DeleteFunc(slices.Clone(transport.UnsupportedCapabilities),
 		func(c capability.Capability) bool { return c == capability.ThinPack })
@@ -40,7 +42,8 @@ func init() {
 // every received pack goes through a packCompleter.
 type fetchStorer struct {
 	storage.Storer
-	dir string // objects/pack, for the received pack's temporary file
+	dir   string       // objects/pack, for the received pack's temporary file
+	cache cache.Object // the storage's cache of decoded objects, if known
 }
 
 // PackfileWriter implements storer.PackfileWriter.
@@ -53,18 +56,26 @@ func (f fetchStorer) PackfileWriter() (io.WriteCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &packCompleter{tmp: tmp, objects: f.Storer, packs: pw}, nil
+	c := &packCompleter{tmp: tmp, objects: f.Storer, packs: pw}
+	if ri, ok := f.Storer.(interface{ Reindex() }); ok {
+		c.resolved = &packResolver{dir: f.dir, objects: f.Storer, reindex: ri.Reindex, cache: f.cache}
+	}
+	return c, nil
 }
 
-// packCompleter receives a pack into a temporary file; on Close it
-// appends to it, whole, every object a delta of the pack refers to and
-// the pack does not hold (read from the store: the client's "have"s),
-// and hands the completed pack to the store's pack writer (which indexes
-// it). A pack that needs nothing is handed over as it came.
+// packCompleter receives a pack into a temporary file. On Close, a pack
+// whose deltas refer to objects it does not hold (the client's "have"s,
+// in the store) is stored resolved by packResolver; if that cannot be
+// done, every such object is appended to it whole and the completed pack
+// is handed to the store's pack writer (which indexes it). A pack that
+// needs nothing is handed over as it came.
 type packCompleter struct {
 	tmp     *os.File
 	objects storer.EncodedObjectStorer
 	packs   storer.PackfileWriter
+	// resolved, when the storage can be told of a pack written beside
+	// it, stores a thin pack resolved instead of completed.
+	resolved *packResolver
 }
 
 func (c *packCompleter) Write(p []byte) (int, error) { return c.tmp.Write(p) }
@@ -79,9 +90,19 @@ func (c *packCompleter) Close() error {
 	if size == 0 {
 		return nil // nothing fetched: go-git writes no pack either
 	}
-	external, count, err := c.missingBases()
+	entries, count, err := c.scan(size)
 	if err != nil {
 		return fmt.Errorf("received pack: %w", err)
+	}
+	external := externalBases(entries)
+	if len(external) > 0 && c.resolved != nil {
+		// Resolved into a pack of whole objects, indexed here. Anything it
+		// cannot resolve (a base after its delta, a base the store lacks,
+		// a malformed delta) is left to the completion below, which
+		// reports it as go-git does.
+		if err := c.resolved.write(c.tmp, entries, count); err == nil {
+			return nil
+		}
 	}
 	w, err := c.packs.PackfileWriter()
 	if err != nil {
@@ -105,10 +126,19 @@ func (c *packCompleter) Close() error {
 	return w.Close()
 }
 
-// missingBases reads the received pack once (its checksum is verified)
-// and returns the bases of its deltas that it does not hold, in the
-// order first referred to, and its object count.
-func (c *packCompleter) missingBases() ([]plumbing.Hash, uint32, error) {
+// packEntry is one object of a received pack as its scan found it.
+type packEntry struct {
+	offset, end int64               // its bytes in the pack: header and deflated data
+	typ         plumbing.ObjectType // as stored: an object type or a delta type
+	crc         uint32              // of its bytes, as the pack index holds it
+	ofsBase     int64               // OFS_DELTA: its base's offset
+	refBase     plumbing.Hash       // REF_DELTA: its base's id
+	hash        plumbing.Hash       // whole objects: the object's id
+}
+
+// scan reads the received pack once (its checksum is verified) and
+// returns its entries in pack order and its object count.
+func (c *packCompleter) scan(size int64) ([]packEntry, uint32, error) {
 	if _, err := c.tmp.Seek(0, io.SeekStart); err != nil {
 		return nil, 0, err
 	}
@@ -117,8 +147,7 @@ func (c *packCompleter) missingBases() ([]plumbing.Hash, uint32, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	held := map[plumbing.Hash]bool{}
-	var refs []plumbing.Hash
+	entries := make([]packEntry, 0, min(count, 1<<16))
 	// Bounded by the pack: each object is at least a header byte and a
 	// zlib stream, and the scanner stops at its end.
 	for range count {
@@ -126,33 +155,49 @@ func (c *packCompleter) missingBases() ([]plumbing.Hash, uint32, error) {
 		if err != nil {
 			return nil, 0, err
 		}
+		e := packEntry{offset: oh.Offset, typ: oh.Type, ofsBase: oh.OffsetReference, refBase: oh.Reference}
 		switch oh.Type {
-		case plumbing.REFDeltaObject:
-			refs = append(refs, oh.Reference)
-			_, _, err = s.NextObject(io.Discard)
-		case plumbing.OFSDeltaObject:
-			// Its base is in the pack, by offset.
-			_, _, err = s.NextObject(io.Discard)
+		case plumbing.REFDeltaObject, plumbing.OFSDeltaObject:
+			_, e.crc, err = s.NextObject(io.Discard)
 		default:
 			h := plumbing.NewHasher(oh.Type, oh.Length)
-			_, _, err = s.NextObject(h)
-			held[h.Sum()] = true
+			_, e.crc, err = s.NextObject(h)
+			e.hash = h.Sum()
 		}
 		if err != nil {
 			return nil, 0, err
 		}
+		if n := len(entries); n > 0 {
+			entries[n-1].end = oh.Offset
+		}
+		entries = append(entries, e)
 	}
 	if _, err := s.Checksum(); err != nil {
 		return nil, 0, err
 	}
-	var out []plumbing.Hash
-	for _, r := range refs {
-		if !held[r] {
-			held[r] = true // once
-			out = append(out, r)
+	if n := len(entries); n > 0 {
+		entries[n-1].end = size - hash.Size
+	}
+	return entries, count, nil
+}
+
+// externalBases returns the bases of the pack's REF deltas that it does
+// not hold whole, in the order first referred to.
+func externalBases(entries []packEntry) []plumbing.Hash {
+	held := map[plumbing.Hash]bool{}
+	for _, e := range entries {
+		if !e.typ.IsDelta() {
+			held[e.hash] = true
 		}
 	}
-	return out, count, nil
+	var out []plumbing.Hash
+	for _, e := range entries {
+		if e.typ == plumbing.REFDeltaObject && !held[e.refBase] {
+			held[e.refBase] = true // once
+			out = append(out, e.refBase)
+		}
+	}
+	return out
 }
 
 // complete writes the received pack (size bytes in c.tmp) to w with the
@@ -196,12 +241,7 @@ func (c *packCompleter) appendObject(w io.Writer, h plumbing.Hash) error {
 	if !t.Valid() || t.IsDelta() || n < 0 {
 		return fmt.Errorf("base %s of a delta is a %s", h, t)
 	}
-	hdr := []byte{byte(t)<<4 | byte(n&0x0f)}
-	for n >>= 4; n > 0; n >>= 7 {
-		hdr[len(hdr)-1] |= 0x80
-		hdr = append(hdr, byte(n&0x7f))
-	}
-	if _, err := w.Write(hdr); err != nil {
+	if _, err := w.Write(entryHeader(t, n)); err != nil {
 		return err
 	}
 	r, err := o.Reader()

@@ -2,6 +2,7 @@ package gitrepo
 
 import (
 	"bytes"
+	"compress/zlib"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 
 	"github.com/gitops-dns/resolverd/cluster/gitrepo/gittest"
 )
@@ -128,6 +130,11 @@ func TestShallowFetchBringsTheChangeOnly(t *testing.T) {
 			if err := s.CheckCommit(h1, "", 100); err != nil {
 				t.Fatalf("the previous revision is gone after the fetch: %v", err)
 			}
+			// The changed file was resolved by the fetch: the load that
+			// follows finds it in go-git's object cache.
+			if _, ok := s.objects.Get(src.blobOf(h2, "zones/z2.zone")); !ok {
+				t.Error("the changed file is not in the object cache after the fetch")
+			}
 		})
 	}
 }
@@ -198,9 +205,9 @@ func TestPackCompleter(t *testing.T) {
 			t.Fatal(err)
 		}
 		temporaries(t, s)
-		// The base is appended deflated at the fastest level, not git's
-		// default (a fetch's time, issue 21): the completed pack holds it in
-		// more bytes than git's own pack of the base did.
+		// The changed file is stored whole, deflated at the fastest level,
+		// not git's default (a fetch's time, issue 21): the stored pack
+		// holds it in more bytes than git's own pack of the base did.
 		var size int64
 		for _, p := range packs(t, s) {
 			if slices.Contains(before, p) {
@@ -258,4 +265,181 @@ func temporaries(t *testing.T, s *Store) {
 	if len(left) > 0 {
 		t.Errorf("temporary files left: %v", left)
 	}
+}
+
+// packKinds counts the entries of pack by how they are stored: whole,
+// OFS_DELTA, and REF_DELTA against an object the pack does not hold.
+func packKinds(t testing.TB, pack []byte) (whole, ofs, external int) {
+	t.Helper()
+	s := packfile.NewScanner(bytes.NewReader(pack))
+	_, count, err := s.Header()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries []packEntry
+	for range count {
+		oh, err := s.NextObjectHeader()
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := packEntry{typ: oh.Type, refBase: oh.Reference}
+		h := plumbing.NewHasher(oh.Type, oh.Length)
+		if _, _, err := s.NextObject(h); err != nil {
+			t.Fatal(err)
+		}
+		e.hash = h.Sum()
+		switch oh.Type {
+		case plumbing.OFSDeltaObject:
+			ofs++
+		case plumbing.REFDeltaObject:
+		default:
+			whole++
+		}
+		entries = append(entries, e)
+	}
+	return whole, ofs, len(externalBases(entries))
+}
+
+// A thin pack is stored resolved: every delta applied to its base (in the
+// pack, or in the store for the bases the pack leaves out) and written
+// whole, in a pack and index git itself verifies, and every object reads
+// back as committed.
+func TestThinPackStoredResolved(t *testing.T) {
+	git, err := exec.LookPath("git")
+	if err != nil {
+		t.Skip("no git")
+	}
+	src := newSrcRepo(t)
+	old := src.commit("zones/a.zone", bigZone(1, 5000, ""), nil)
+	src.commit("zones/b.zone", bigZone(1, 5000, "b1 IN A 10.9.9.8\n"), nil)
+	src.commit("zones/b.zone", bigZone(1, 5000, "b2 IN A 10.9.9.7\n"), nil)
+	changed := bigZone(1, 5000, "new IN A 10.9.9.9\n")
+	head := src.commit("zones/a.zone", changed, nil)
+	thin := src.packObjects(true, head, old)
+	if _, ofs, external := packKinds(t, thin); ofs == 0 || external == 0 {
+		t.Fatalf("git's thin pack has %d OFS deltas and %d bases outside it: want both, or the test tests less than it says", ofs, external)
+	}
+	s := openStore(t)
+	if err := writePack(s, src.packObjects(false, old, plumbing.ZeroHash)); err != nil {
+		t.Fatal(err)
+	}
+	before := packs(t, s)
+	if err := writePack(s, thin); err != nil {
+		t.Fatal(err)
+	}
+	temporaries(t, s)
+	var added string
+	for _, p := range packs(t, s) {
+		if !slices.Contains(before, p) {
+			added = p
+		}
+	}
+	if added == "" {
+		t.Fatal("no pack written")
+	}
+	stored, err := os.ReadFile(added)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, ofs, external := packKinds(t, stored)
+	indexed, _ := packIndex(t, added).Count()
+	if whole == 0 || ofs+external > 0 || int64(whole) != indexed {
+		t.Errorf("stored pack: %d whole objects, %d OFS deltas, %d external bases, %d in its index: want every object whole and indexed", whole, ofs, external, indexed)
+	}
+	if out, err := exec.Command(git, "verify-pack", "-v", strings.TrimSuffix(added, ".pack")+".idx").CombinedOutput(); err != nil {
+		t.Fatalf("git verify-pack: %v\n%s", err, out)
+	}
+	for _, h := range []plumbing.Hash{old, head} {
+		if err := s.CheckCommit(h, "", 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := s.Repository().CommitObject(head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"zones/a.zone": changed, "zones/b.zone": bigZone(1, 5000, "b2 IN A 10.9.9.7\n")} {
+		f, err := c.File(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := f.Contents(); got != want {
+			t.Errorf("%s read back from the store differs from what was committed (%d bytes, want %d)", name, len(got), len(want))
+		}
+	}
+}
+
+// appendDelta is a delta (gitformat-pack) that makes base followed by
+// extra: one copy of the whole base (in 64 KiB copies), one insert.
+func appendDelta(base []byte, extra string) []byte {
+	size := func(b []byte, n int) []byte {
+		for ; n >= 0x80; n >>= 7 {
+			b = append(b, byte(n)|0x80)
+		}
+		return append(b, byte(n))
+	}
+	d := size(size(nil, len(base)), len(base)+len(extra))
+	for off := 0; off < len(base); off += 0x10000 {
+		n := min(0x10000, len(base)-off)
+		d = append(d, 0x80|0x0f|0x30, byte(off), byte(off>>8), byte(off>>16), byte(off>>24), byte(n), byte(n>>8))
+	}
+	return append(append(d, byte(len(extra))), extra...)
+}
+
+// A thin pack the resolver does not take (here a delta whose base comes
+// after it in the pack) is completed with its missing bases and indexed by
+// go-git instead, and every object reads back.
+func TestThinPackDeltaBeforeItsBase(t *testing.T) {
+	s := openStore(t)
+	stored := []byte(bigZone(1, 3000, ""))
+	h, err := s.Repository().Storer.SetEncodedObject(blobObject(stored))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inPack := []byte(bigZone(2, 3000, ""))
+	inPackID := blobObject(inPack).Hash()
+	var pack bytes.Buffer
+	out := newPackOut(&pack)
+	out.header(3)
+	// 1: a delta of the blob that comes third; 2: a delta of the stored
+	// blob (the pack is thin); 3: the base of the first.
+	for _, e := range []struct {
+		base []byte
+		id   plumbing.Hash
+	}{{inPack, inPackID}, {stored, h}} {
+		d := appendDelta(e.base, "x IN A 10.9.9.9\n")
+		out.Write(append(entryHeader(plumbing.REFDeltaObject, int64(len(d))), e.id[:]...))
+		z := zlib.NewWriter(out)
+		z.Write(d)
+		z.Close()
+	}
+	if err := out.whole(plumbing.BlobObject, inPack); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := out.finish(); err != nil {
+		t.Fatal(err)
+	}
+	if err := writePack(s, pack.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	temporaries(t, s)
+	for _, want := range [][]byte{inPack, append(slices.Clone(inPack), "x IN A 10.9.9.9\n"...), append(slices.Clone(stored), "x IN A 10.9.9.9\n"...)} {
+		o, err := s.Repository().Storer.EncodedObject(plumbing.BlobObject, blobObject(want).Hash())
+		if err != nil {
+			t.Fatalf("blob of %d bytes: %v", len(want), err)
+		}
+		r, _ := o.Reader()
+		got, _ := io.ReadAll(r)
+		if !bytes.Equal(got, want) {
+			t.Errorf("blob %s reads back %d bytes, want %d", o.Hash(), len(got), len(want))
+		}
+	}
+}
+
+func blobObject(content []byte) *plumbing.MemoryObject {
+	o := &plumbing.MemoryObject{}
+	o.SetType(plumbing.BlobObject)
+	o.Write(content)
+	o.SetSize(int64(len(content)))
+	return o
 }

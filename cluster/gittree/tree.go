@@ -111,7 +111,7 @@ func (f treeFS) readFile(name string) ([]byte, fileInfo, error) {
 		return nil, fileInfo{}, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
 	defer r.Close()
-	data, err := io.ReadAll(io.LimitReader(r, file.Size))
+	data, err := readBlob(r, file.Size)
 	if err != nil {
 		return nil, fileInfo{}, &fs.PathError{Op: "read", Path: name, Err: err}
 	}
@@ -266,3 +266,23 @@ func (d *treeDir) ReadDir(n int) ([]fs.DirEntry, error) {
 	d.off += n
 	return rest[:n], nil
 }
+
+// readBlob reads a blob of size bytes from r into a buffer made at that
+// size (io.ReadAll grows one from 512 bytes: a 2.6 MB zone file was
+// copied a dozen times). A size beyond presizeLimit is read growing, so
+// that a damaged header cannot make it allocate at once what it claims.
+func readBlob(r io.Reader, size int64) ([]byte, error) {
+	if size < 0 || size > presizeLimit {
+		return io.ReadAll(io.LimitReader(r, size))
+	}
+	data := make([]byte, size)
+	n, err := io.ReadFull(r, data)
+	if err == io.ErrUnexpectedEOF || err == io.EOF {
+		return data[:n], nil // shorter than its header says: as ReadAll returned it
+	}
+	return data, err
+}
+
+// presizeLimit is the largest blob readBlob reads into a buffer made at
+// its size.
+const presizeLimit = 256 << 20

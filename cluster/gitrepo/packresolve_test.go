@@ -1,0 +1,41 @@
+package gitrepo
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
+)
+
+// applyDelta applies what go-git's PatchDelta applies, to the same
+// bytes, and refuses what it refuses, with git's two differences: a delta
+// shorter than 4 bytes is refused (patch-delta.c's DELTA_SIZE_MIN; go-git
+// takes 2), and an empty base is allowed (go-git refuses it; not compared).
+func FuzzApplyDelta(f *testing.F) {
+	base := []byte("h0000000 IN A 10.0.0.0\nh0000001 IN A 10.0.0.1\n")
+	f.Add(base, []byte{byte(len(base)), 5, 0x90, 5, 'x'})                            // copy 5 from 0... short
+	f.Add(base, []byte{byte(len(base)), 10, 0x91, 2, 5, 5, 'h', 'e', 'l', 'l', 'o'}) // copy, insert
+	f.Add(base, []byte{byte(len(base)), byte(len(base)), 0x90, byte(len(base))})
+	f.Add(base, []byte{byte(len(base)), 3, 0, 1, 2, 3})  // reserved op
+	f.Add(base, []byte{byte(len(base)), 3, 3, 'a', 'b'}) // insert past the end
+	f.Add(base, []byte{byte(len(base)), 1, 0x80 | 0x10}) // size 0 means 0x10000
+	f.Fuzz(func(t *testing.T, base, delta []byte) {
+		if len(base) == 0 {
+			return
+		}
+		got, err := applyDelta(base, delta)
+		if len(delta) < 4 {
+			if err == nil {
+				t.Fatalf("a delta of %d bytes applied: %q", len(delta), got)
+			}
+			return
+		}
+		want, wantErr := packfile.PatchDelta(base, delta)
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("applyDelta: %v, go-git: %v", err, wantErr)
+		}
+		if err == nil && !bytes.Equal(got, want) {
+			t.Fatalf("applyDelta: %q, go-git: %q", got, want)
+		}
+	})
+}
