@@ -56,6 +56,10 @@ var errUnresolved = errors.New("a delta's base is neither before it in the pack 
 // ones go through go-git's streaming path.
 const maxResolvedSize = 1 << 30
 
+// presizeLimit bounds a buffer made at the size a received pack declares
+// for what is read into it.
+const presizeLimit = 64 << 20
+
 // maxCachedResolved bounds the bytes of resolved objects a pack keeps for
 // the object cache until it is stored (a third of go-git's default cache).
 const maxCachedResolved = 32 << 20
@@ -232,7 +236,9 @@ func inflateAt(sc *packfile.Scanner, offset int64) ([]byte, error) {
 	if oh.Length < 0 || oh.Length > maxResolvedSize {
 		return nil, fmt.Errorf("object at %d: %d bytes", offset, oh.Length)
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, oh.Length))
+	// Made at the declared size up to presizeLimit: a header cannot make it
+	// allocate more than the data it is followed by, plus that.
+	buf := bytes.NewBuffer(make([]byte, 0, min(oh.Length, presizeLimit)))
 	if _, _, err := sc.NextObject(buf); err != nil {
 		return nil, err
 	}
@@ -369,8 +375,8 @@ var errBadDelta = errors.New("invalid delta")
 // bytes of the delta. Every instruction is checked against the base, the
 // result's declared size and the delta's end, and the delta must be used
 // up exactly, as git's patch-delta.c requires. The result is allocated at
-// its declared size once (go-git's PatchDelta grows it from 64 KiB, which
-// copied a 2.6 MB zone file about six times).
+// its declared size once when plausible (go-git's PatchDelta grows it from
+// 64 KiB, which copied a 2.6 MB zone file about six times).
 func applyDelta(base, delta []byte) ([]byte, error) {
 	if len(delta) < 4 { // DELTA_SIZE_MIN
 		return nil, errBadDelta
@@ -383,7 +389,10 @@ func applyDelta(base, delta []byte) ([]byte, error) {
 	if !ok || dstSize > maxResolvedSize {
 		return nil, errBadDelta
 	}
-	out := make([]byte, 0, dstSize)
+	// Made at the declared size when that is plausible (copies can repeat
+	// the base, so the result may be larger than base and delta together;
+	// it then grows): a header alone cannot make it allocate much.
+	out := make([]byte, 0, min(dstSize, 2*uint64(len(base)+len(delta))))
 	// Bounded by the delta: every instruction consumes at least one byte.
 	for len(delta) > 0 {
 		op := delta[0]

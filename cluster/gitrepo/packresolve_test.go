@@ -2,8 +2,11 @@ package gitrepo
 
 import (
 	"bytes"
+	"io"
+	"slices"
 	"testing"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 )
 
@@ -36,6 +39,63 @@ func FuzzApplyDelta(f *testing.F) {
 		}
 		if err == nil && !bytes.Equal(got, want) {
 			t.Fatalf("applyDelta: %q, go-git: %q", got, want)
+		}
+	})
+}
+
+// A received pack, however damaged, is refused or stored so that every
+// object its stored index names reads back as content whose id is that
+// name; nothing panics.
+func FuzzStoreThinPack(f *testing.F) {
+	src := newSrcRepo(f)
+	old := src.commit("zones/a.zone", bigZone(1, 300, ""), nil)
+	src.commit("zones/b.zone", bigZone(1, 300, "b1 IN A 10.9.9.8\n"), nil)
+	head := src.commit("zones/a.zone", bigZone(1, 300, "new IN A 10.9.9.9\n"), nil)
+	base := src.packObjects(false, old, plumbing.ZeroHash)
+	f.Add(src.packObjects(true, head, old))
+	f.Add(src.packObjects(false, head, old))
+	f.Fuzz(func(t *testing.T, pack []byte) {
+		s := openStore(t)
+		if err := writePack(s, base); err != nil {
+			t.Fatal(err)
+		}
+		before := packs(t, s)
+		if writePack(s, pack) != nil {
+			return
+		}
+		for _, p := range packs(t, s) {
+			if slices.Contains(before, p) {
+				continue
+			}
+			entries, err := packIndex(t, p).Entries()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Bounded by the index.
+			for {
+				e, err := entries.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				o, err := s.Repository().Storer.EncodedObject(plumbing.AnyObject, e.Hash)
+				if err != nil {
+					t.Fatalf("object %s of the stored pack: %v", e.Hash, err)
+				}
+				r, err := o.Reader()
+				if err != nil {
+					t.Fatal(err)
+				}
+				h := plumbing.NewHasher(o.Type(), o.Size())
+				if _, err := io.Copy(h, r); err != nil {
+					t.Fatalf("object %s: %v", e.Hash, err)
+				}
+				if h.Sum() != e.Hash {
+					t.Fatalf("object %s reads back as %s", e.Hash, h.Sum())
+				}
+			}
 		}
 	})
 }
