@@ -211,6 +211,11 @@ func (r *packResolver) stored(h plumbing.Hash) (plumbing.ObjectType, []byte, err
 	if err != nil {
 		return 0, nil, errUnresolved
 	}
+	if r, ok := o.(*resolvedObject); ok {
+		// Resolved by an earlier fetch (the same file changed again) and
+		// still cached: immutable, read in place.
+		return r.typ, r.content, nil
+	}
 	if o.Size() < 0 || o.Size() > maxResolvedSize {
 		return 0, nil, fmt.Errorf("base %s: %d bytes", h, o.Size())
 	}

@@ -135,6 +135,22 @@ func TestShallowFetchBringsTheChangeOnly(t *testing.T) {
 			if _, ok := s.objects.Get(src.blobOf(h2, "zones/z2.zone")); !ok {
 				t.Error("the changed file is not in the object cache after the fetch")
 			}
+			// Changed again: its base is now the object the last fetch
+			// resolved.
+			again := bigZone(2, 20000, fmt.Sprintf("changed IN A 10.9.8.%d\n", i))
+			h3 := src.commit("zones/z2.zone", again, nil)
+			if got, err := s.Fetch(bg, r, "master"); err != nil || got != h3 {
+				t.Fatalf("third fetch: %v %v, want %v", got, err, h3)
+			}
+			c3, err := s.Repository().CommitObject(h3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f, err := c3.File("zones/z2.zone"); err != nil {
+				t.Fatal(err)
+			} else if got, _ := f.Contents(); got != again {
+				t.Errorf("zones/z2.zone changed twice reads back %d bytes, want %d", len(got), len(again))
+			}
 		})
 	}
 }
