@@ -48,6 +48,10 @@ func checkAgainst(t testing.TB, origin string, pz *Zone, prev, next []byte) (*Zo
 			}
 		}
 	}
+	lp := LintPolicy{MinTTL: 60, MaxTTL: 86400}
+	if g, w := findingStrings(Lint(got, lp)), findingStrings(lintEveryName(want, lp)); !reflect.DeepEqual(g, w) {
+		t.Fatalf("lint differs\nprev:\n%s\nnext:\n%s\nagainst: %q\nevery name: %q", prev, next, g, w)
+	}
 	if zoneText(pz) != before {
 		t.Fatal("the previous zone's records were modified")
 	}
@@ -55,6 +59,30 @@ func checkAgainst(t testing.TB, origin string, pz *Zone, prev, next []byte) (*Zo
 		t.Fatal("the previous zone was modified")
 	}
 	return got, parsed
+}
+
+// lintEveryName is Lint with every per-name rule run on every name, as
+// if node.lint said each could apply: what Lint must find.
+func lintEveryName(z *Zone, p LintPolicy) []Finding {
+	all := *z
+	all.nodes = make(map[string]*node, len(z.nodes))
+	copies := make(map[*node]*node, len(z.nodes))
+	for name, n := range z.nodes {
+		c := *n
+		c.lint = ^lintFlags(0)
+		all.nodes[name] = &c
+		copies[n] = &c
+	}
+	for _, c := range all.nodes {
+		if c.cut != nil {
+			c.cut = copies[c.cut]
+		}
+		if c.wild != nil {
+			c.wild = copies[c.wild]
+		}
+	}
+	all.apex = all.nodes[z.origin]
+	return Lint(&all, p)
 }
 
 // zoneText is every record with its position, one a line.

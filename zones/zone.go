@@ -39,8 +39,23 @@ type node struct {
 	wild *node
 	// kids is the number of names directly below this one in the zone
 	// (an empty non-terminal without kids is no name).
-	kids int
+	kids int32
+	// lint says which of lint's per-name rules can apply (see finish),
+	// so that lint skips most names without reading their RRsets. (It
+	// fits beside kids: a node stays 64 bytes.)
+	lint lintFlags
 }
+
+// lintFlags summarise a node's RRsets for lint's per-name rules.
+type lintFlags uint8
+
+const (
+	lintSOA     lintFlags = 1 << iota // an SOA RRset
+	lintCNAME                         // a CNAME RRset
+	lintMulti                         // an RRset of two records or more
+	lintNonAddr                       // an RRset other than A and AAAA
+	lintStar                          // records, and "*." in the name
+)
 
 // rrset is the records of one type at a node, with the additional-section
 // records precomputed for it (in-zone addresses of NS/MX/SRV targets).
@@ -166,9 +181,8 @@ func build(file, origin string, records []dns.RR, pos []Position) *Zone {
 	for _, name := range names {
 		z.link(name)
 	}
-	// Clip slices so that nobody can append into shared storage.
 	for _, n := range z.nodes {
-		n.clip()
+		n.finish()
 	}
 	z.setSOA()
 	// Zone cuts and wildcards.
@@ -198,9 +212,28 @@ func (n *node) add(rr dns.RR) {
 	s.rrs = append(s.rrs, rr)
 }
 
-func (n *node) clip() {
+// finish is called once n's RRsets are complete: it clips them, so that
+// nobody can append into shared storage, and sets n.lint.
+func (n *node) finish() {
+	n.lint = 0
 	for i := range n.sets {
-		n.sets[i].rrs = slices.Clip(n.sets[i].rrs)
+		s := &n.sets[i]
+		s.rrs = slices.Clip(s.rrs)
+		switch s.typ {
+		case dns.TypeSOA:
+			n.lint |= lintSOA | lintNonAddr
+		case dns.TypeCNAME:
+			n.lint |= lintCNAME | lintNonAddr
+		case dns.TypeA, dns.TypeAAAA:
+		default:
+			n.lint |= lintNonAddr
+		}
+		if len(s.rrs) > 1 {
+			n.lint |= lintMulti
+		}
+	}
+	if len(n.sets) > 0 && strings.Contains(n.name, "*.") {
+		n.lint |= lintStar
 	}
 }
 
@@ -342,7 +375,7 @@ func buildAgainst(prev *Zone, file, origin string, records []dns.RR, pos []Posit
 		for _, rr := range recs[name] {
 			n.add(rr)
 		}
-		n.clip()
+		n.finish()
 		if len(n.sets) == 0 && n.kids == 0 && name != origin {
 			removed = append(removed, name)
 		}
