@@ -83,7 +83,7 @@ func parse(file, origin string, data []byte, prev *Zone) (*Zone, []Finding, int)
 	}
 	var z *Zone
 	if p.memo != nil {
-		z = buildAgainst(prev, p.file, p.origin, p.records, p.pos, p.memo.changedNames())
+		z = buildAgainst(prev, p.file, p.origin, p.records, p.pos, p.memo.changedNames(), p.memo.moved)
 	} else {
 		z = p.build()
 	}
@@ -550,7 +550,7 @@ func (p *parser) addRecord(rr dns.RR, pos Position, key entryKey, lastTTL int64,
 	p.pos = append(p.pos, pos)
 	p.keys = append(p.keys, key)
 	if p.memo != nil {
-		p.memo.added(rr, from)
+		p.memo.added(rr, len(p.records)-1, from)
 	}
 }
 

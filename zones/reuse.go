@@ -84,8 +84,10 @@ type memo struct {
 	next    []int32            // next candidate with the same key, -1 at the end
 
 	// What changed, for buildAgainst: owner names (lower case) of the
-	// records parsed, reused out of order, or not reused.
+	// records parsed, reused out of order, or not reused; and the new
+	// indexes of the records parsed or reused out of order, increasing.
 	changed map[string]struct{}
+	moved   []int32
 	lastOld int // previous index of the last record reused in order
 }
 
@@ -99,16 +101,17 @@ func newMemo(prev *Zone) *memo {
 		changed: map[string]struct{}{}, lastOld: -1}
 }
 
-// added notes a record added to the new version: parsed (from < 0) or the
+// added notes record i of the new version: parsed (from < 0) or the
 // previous version's record from. An owner name none of whose records
 // changed, nor moved against one another, keeps its RRsets: the records
 // reused in order (increasing previous indexes) keep their relative order.
-func (m *memo) added(rr dns.RR, from int) {
+func (m *memo) added(rr dns.RR, i, from int) {
 	if from >= 0 && from > m.lastOld {
 		m.lastOld = from
 		return
 	}
 	m.changed[strings.ToLower(rr.Header().Name)] = struct{}{}
+	m.moved = append(m.moved, int32(i))
 }
 
 // changedNames completes the changed names with those of the previous
