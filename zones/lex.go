@@ -1,5 +1,7 @@
 package zones
 
+import "unsafe"
+
 // A light splitter for RFC 1035 master files. It does not interpret record
 // data: it cuts the file into entries (one logical line each, parentheses
 // folded, comments dropped) and remembers where each token started, so that
@@ -41,8 +43,11 @@ type splitter struct {
 	toks      []token // the tokens of the entry next returned last
 }
 
+// newSplitter reads data, which must not change while it is read. Tokens
+// are slices of data, not copies (a zone file is megabytes): nothing keeps
+// one after the parse, records and findings are made of copies.
 func newSplitter(data []byte) *splitter {
-	return &splitter{data: data, src: string(data), line: 1, col: 1}
+	return &splitter{data: data, src: unsafe.String(unsafe.SliceData(data), len(data)), line: 1, col: 1}
 }
 
 func (s *splitter) errorf(line, col int, msg string) {

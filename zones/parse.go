@@ -116,6 +116,7 @@ type parser struct {
 	records []dns.RR
 	pos     []Position
 	keys    []entryKey // parallel to records: what the next version can reuse
+	keyBuf  []byte     // stateKey's
 
 	// When parsing against a previous version (memo != nil): the
 	// lastTTL the records pending in the segment leave behind, when
@@ -370,7 +371,7 @@ func (p *parser) flush() {
 // file order between the records the run yields.
 func (p *parser) parseFrom(from int) int {
 	for from < len(p.lines) && p.lines[from].reused != nil {
-		if p.addReused(from); p.stopped {
+		if p.addReused(&p.lines[from]); p.stopped {
 			return len(p.lines)
 		}
 		from++
@@ -414,7 +415,7 @@ func (p *parser) parseFrom(from int) int {
 	li := from // next line that may yield a record
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		for li < stop && (!p.lines[li].record || p.lines[li].reused != nil) {
-			if p.addReused(li); p.stopped {
+			if p.addReused(&p.lines[li]); p.stopped {
 				return len(p.lines)
 			}
 			li++
@@ -425,7 +426,7 @@ func (p *parser) parseFrom(from int) int {
 		l := &p.lines[li]
 		var key entryKey
 		if !l.generate {
-			key = stateKey(p.seg.Bytes()[l.start:l.end], l.origin, l.defTTL, p.lastTTL)
+			key = p.stateKey(p.seg.Bytes()[l.start:l.end], l.origin, l.defTTL, p.lastTTL)
 		}
 		p.addRecord(rr, l.pos, key, p.ttlAfter(l, rr), -1)
 		if !l.generate {
@@ -481,16 +482,26 @@ func (p *parser) textRecordFrom(from int) bool {
 // addReusedUpTo adds the reused records of lines [from, to).
 func (p *parser) addReusedUpTo(from, to int) {
 	for i := from; i < to && !p.stopped; i++ {
-		p.addReused(i)
+		p.addReused(&p.lines[i])
 	}
 }
 
-func (p *parser) addReused(i int) {
-	if l := &p.lines[i]; l.reused != nil {
-		// Reused entries were read under a known TTL state (stateKey),
-		// which their TTL now is.
-		p.addRecord(l.reused, l.pos, l.key, int64(l.reused.Header().Ttl), l.from)
+func (p *parser) addReused(l *segLine) {
+	if l.reused != nil {
+		p.addRecord(l.reused, l.pos, l.key, p.reusedTTL(l), l.from)
 	}
+}
+
+// reusedTTL is the TTL state after the reused record of line l. Reused
+// entries were read under a known TTL state (stateKey), which their TTL
+// now is. Under $TTL the state is never read again (a $TTL holds to the
+// end of the file, RFC 2308 section 4, and a missing TTL is its): it stays
+// as it is, and the record, most likely in no cache, is not read.
+func (p *parser) reusedTTL(l *segLine) int64 {
+	if l.defTTL >= 0 {
+		return p.lastTTL
+	}
+	return int64(l.reused.Header().Ttl)
 }
 
 // ttlAfter is the TTL state dns.ZoneParser is in after it returned rr for

@@ -45,29 +45,23 @@ var keySeedA, keySeedB = maphash.MakeSeed(), maphash.MakeSeed()
 // origin, $TTL defTTL (-1: none) and, without $TTL, after a record of TTL
 // lastTTL (-1: none yet). Entries read before any TTL is known are not
 // reused (zero key): what state they leave behind depends on whether they
-// wrote a TTL (see ttlAfter).
-func stateKey(line []byte, origin string, defTTL, lastTTL int64) entryKey {
+// wrote a TTL (see ttlAfter). The state and the line are hashed in one
+// piece (p.keyBuf), twice.
+func (p *parser) stateKey(line []byte, origin string, defTTL, lastTTL int64) entryKey {
 	if defTTL >= 0 {
 		lastTTL = 0 // not read: a missing TTL is $TTL's
 	} else if lastTTL < 0 {
 		return entryKey{}
 	}
-	var st [16]byte
-	binary.LittleEndian.PutUint64(st[:8], uint64(defTTL))
-	binary.LittleEndian.PutUint64(st[8:], uint64(lastTTL))
-	k := entryKey{hashOf(keySeedA, st[:], origin, line), hashOf(keySeedB, st[:], origin, line)}
+	b := binary.LittleEndian.AppendUint64(p.keyBuf[:0], uint64(defTTL))
+	b = binary.LittleEndian.AppendUint64(b, uint64(lastTTL))
+	b = append(b, origin...)
+	b = append(b, 0)
+	b = append(b, line...)
+	p.keyBuf = b
+	k := entryKey{maphash.Bytes(keySeedA, b), maphash.Bytes(keySeedB, b)}
 	k.a |= 1 // never zero
 	return k
-}
-
-func hashOf(seed maphash.Seed, st []byte, origin string, line []byte) uint64 {
-	var h maphash.Hash
-	h.SetSeed(seed)
-	h.Write(st)
-	h.WriteString(origin)
-	h.WriteByte(0)
-	h.Write(line)
-	return h.Sum64()
 }
 
 // memo finds the previous version's records by key. Most edits are local,
@@ -202,9 +196,11 @@ func (p *parser) keyState() bool {
 
 // reuse looks the record entry just written to the segment (text from
 // start, tokens from ts) up in the previous version; when found it is
-// replaced by the previous record and reuse reports true.
+// replaced by the previous record and reuse reports true. The record is
+// added at once when no line is pending before it, else in file order when
+// the segment is parsed.
 func (p *parser) reuse(start, ts int, pos Position) bool {
-	k := stateKey(p.seg.Bytes()[start:], p.curOrigin, p.defTTL, p.pendTTL)
+	k := p.stateKey(p.seg.Bytes()[start:], p.curOrigin, p.defTTL, p.pendTTL)
 	if k == (entryKey{}) {
 		return false
 	}
@@ -217,8 +213,14 @@ func (p *parser) reuse(start, ts int, pos Position) bool {
 	p.probe.wait = 0
 	p.seg.Truncate(start)
 	p.tokmaps = p.tokmaps[:ts]
-	rr := p.memo.records[i]
-	p.lines = append(p.lines, segLine{record: true, pos: pos, reused: rr, from: i, key: k, start: start, end: start})
-	p.pendTTL, p.pendKnown = int64(rr.Header().Ttl), true
+	l := segLine{record: true, pos: pos, reused: p.memo.records[i], from: i, key: k, start: start, end: start, defTTL: p.defTTL}
+	if len(p.lines) == 0 {
+		p.addReused(&l)
+		p.pendTTL = p.lastTTL
+	} else {
+		p.lines = append(p.lines, l)
+		p.pendTTL = p.reusedTTL(&l)
+	}
+	p.pendKnown = true
 	return true
 }
