@@ -1,6 +1,9 @@
 package zones
 
-import "unsafe"
+import (
+	"bytes"
+	"unsafe"
+)
 
 // A light splitter for RFC 1035 master files. It does not interpret record
 // data: it cuts the file into entries (one logical line each, parentheses
@@ -185,4 +188,72 @@ loop:
 	}
 	t.text = s.src[start:s.off]
 	return t, ok
+}
+
+// plainByte is false for the bytes the splitter treats apart: blanks,
+// newlines, comments, parentheses, quotes and escapes.
+var plainByte = func() (t [256]bool) {
+	for i := range t {
+		t[i] = true
+	}
+	for _, c := range " \t\r\n;()\"\\" {
+		t[c] = false
+	}
+	return t
+}()
+
+// plainLine returns the line at the reading position when it is a plain
+// entry, the commonest: an owner at its start, then tokens one space
+// apart, and no byte the splitter treats apart besides those spaces. Its
+// tokens are then the line cut at its spaces; owner is the length of the
+// first. ok is false for anything else, a directive, and a last line
+// without a newline.
+func (s *splitter) plainLine() (line []byte, owner int, ok bool) {
+	rest := s.data[s.off:]
+	end := bytes.IndexByte(rest, '\n')
+	if s.col != 1 || end <= 0 {
+		return nil, 0, false
+	}
+	line = rest[:end]
+	if line[0] == '$' || !plainByte[line[0]] || line[end-1] == ' ' {
+		return nil, 0, false
+	}
+	for i := 1; i < end; i++ {
+		if c := line[i]; !plainByte[c] {
+			if c != ' ' || line[i-1] == ' ' {
+				return nil, 0, false
+			}
+			if owner == 0 {
+				owner = i
+			}
+		}
+	}
+	return line, owner, owner > 0
+}
+
+// skipLine moves past the line plainLine returned.
+func (s *splitter) skipLine(line []byte) {
+	s.off += len(line) + 1
+	s.line++
+	s.col = 1
+}
+
+// skipEmptyLines moves past the lines that are empty or a comment alone,
+// which hold no entry.
+func (s *splitter) skipEmptyLines() {
+	for s.col == 1 && s.off < len(s.data) {
+		switch s.data[s.off] {
+		case '\n':
+			s.off++
+		case ';':
+			end := bytes.IndexByte(s.data[s.off:], '\n')
+			if end < 0 {
+				return
+			}
+			s.off += end + 1
+		default:
+			return
+		}
+		s.line++
+	}
 }

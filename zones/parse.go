@@ -125,7 +125,8 @@ type parser struct {
 	pendTTL   int64
 	pendKnown bool
 	probe     probe
-	parsed    int // record entries given to dns.ZoneParser
+	looked    bool // the entry read next was looked up already (reusePlain)
+	parsed    int  // record entries given to dns.ZoneParser
 }
 
 // segLine is one normalised line of the current segment.
@@ -182,6 +183,10 @@ func (p *parser) run(data []byte) {
 	s := newSplitter(data)
 	reported := 0
 	for !p.stopped {
+		p.looked = false
+		if p.memo != nil && p.reusePlain(s) {
+			continue
+		}
 		e, ok := s.next()
 		for ; reported < len(s.errs); reported++ {
 			le := s.errs[reported]
@@ -313,7 +318,7 @@ func (p *parser) addLine(e entry, owner ownerName, toks []token, generate bool) 
 		// (many from one line) are attributed to it.
 		p.flush()
 	}
-	lookup := !generate && p.memo != nil && p.keyState()
+	lookup := !generate && p.memo != nil && !p.looked && p.keyState()
 	start := p.seg.Len()
 	ts := len(p.tokmaps)
 	if owner.name != "" {

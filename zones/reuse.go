@@ -86,8 +86,9 @@ type memo struct {
 }
 
 const (
-	memoWindow     = 16 // previous records looked at after the cursor
-	memoIndexAfter = 8  // window misses before every key is indexed
+	reusedQueue    = 256 // segment lines before a reused record is added at once
+	memoWindow     = 16  // previous records looked at after the cursor
+	memoIndexAfter = 8   // window misses before every key is indexed
 )
 
 func newMemo(prev *Zone) *memo {
@@ -214,6 +215,12 @@ func (p *parser) reuse(start, ts int, pos Position) bool {
 	p.seg.Truncate(start)
 	p.tokmaps = p.tokmaps[:ts]
 	l := segLine{record: true, pos: pos, reused: p.memo.records[i], from: i, key: k, start: start, end: start, defTTL: p.defTTL}
+	if len(p.lines) >= reusedQueue {
+		// Reused records queue behind a changed line only so far:
+		// past that, parse the lines pending (one dns.ZoneParser run a
+		// reusedQueue lines at most) rather than copy segment lines.
+		p.flush()
+	}
 	if len(p.lines) == 0 {
 		p.addReused(&l)
 		p.pendTTL = p.lastTTL
@@ -222,5 +229,38 @@ func (p *parser) reuse(start, ts int, pos Position) bool {
 		p.pendTTL = p.reusedTTL(&l)
 	}
 	p.pendKnown = true
+	return true
+}
+
+// reusePlain looks the plain line at the splitter's position
+// (splitter.plainLine) up in the previous version before the splitter cuts
+// it into tokens: its normalised text is the line with its owner made
+// absolute. It reports whether the entry was reused, and read; otherwise
+// the splitter reads the entry as any other, and p.looked tells addLine
+// not to look it up again.
+func (p *parser) reusePlain(s *splitter) bool {
+	if p.defTTL < 0 && !p.pendKnown {
+		return false // the state is not known without parsing (keyState)
+	}
+	s.skipEmptyLines()
+	line, n, ok := s.plainLine()
+	if !ok {
+		return false
+	}
+	owner := ownerName{s.src[s.off : s.off+n], p.curOrigin}
+	start := p.seg.Len()
+	owner.writeTo(&p.seg)
+	p.seg.Write(line[n:])
+	p.seg.WriteString(lineEnd)
+	if !p.reuse(start, len(p.tokmaps), Position{File: p.file, Line: s.line, Col: 1}) {
+		p.seg.Truncate(start)
+		p.looked = true
+		return false
+	}
+	p.prevOwner = owner
+	s.skipLine(line)
+	if len(p.lines) >= segmentLines {
+		p.flush()
+	}
 	return true
 }
