@@ -204,36 +204,44 @@ var plainByte = func() (t [256]bool) {
 
 // plainLine returns the line at the reading position when it is a plain
 // entry, the commonest: an owner at its start, then tokens one space
-// apart, and no byte the splitter treats apart besides those spaces. Its
-// tokens are then the line cut at its spaces; owner is the length of the
-// first. ok is false for anything else, a directive, and a last line
+// apart, and no byte the splitter treats apart besides those spaces and a
+// carriage return before the newline. Its tokens are then the line cut at
+// its spaces; owner is the length of the first, next where the next line
+// starts. ok is false for anything else, a directive, and a last line
 // without a newline.
-func (s *splitter) plainLine() (line []byte, owner int, ok bool) {
+func (s *splitter) plainLine() (line []byte, owner, next int, ok bool) {
 	rest := s.data[s.off:]
 	end := bytes.IndexByte(rest, '\n')
-	if s.col != 1 || end <= 0 {
-		return nil, 0, false
+	if s.col != 1 || end < 0 {
+		return nil, 0, 0, false
+	}
+	next = s.off + end + 1
+	if end > 0 && rest[end-1] == '\r' {
+		end--
+	}
+	if end == 0 {
+		return nil, 0, 0, false
 	}
 	line = rest[:end]
 	if line[0] == '$' || !plainByte[line[0]] || line[end-1] == ' ' {
-		return nil, 0, false
+		return nil, 0, 0, false
 	}
 	for i := 1; i < end; i++ {
 		if c := line[i]; !plainByte[c] {
 			if c != ' ' || line[i-1] == ' ' {
-				return nil, 0, false
+				return nil, 0, 0, false
 			}
 			if owner == 0 {
 				owner = i
 			}
 		}
 	}
-	return line, owner, owner > 0
+	return line, owner, next, owner > 0
 }
 
-// skipLine moves past the line plainLine returned.
-func (s *splitter) skipLine(line []byte) {
-	s.off += len(line) + 1
+// skipLine moves to the start of the next line, at next (plainLine's).
+func (s *splitter) skipLine(next int) {
+	s.off = next
 	s.line++
 	s.col = 1
 }

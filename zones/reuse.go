@@ -243,7 +243,7 @@ func (p *parser) reusePlain(s *splitter) bool {
 		return false // the state is not known without parsing (keyState)
 	}
 	s.skipEmptyLines()
-	line, n, ok := s.plainLine()
+	line, n, next, ok := s.plainLine()
 	if !ok {
 		return false
 	}
@@ -258,7 +258,7 @@ func (p *parser) reusePlain(s *splitter) bool {
 		return false
 	}
 	p.prevOwner = owner
-	s.skipLine(line)
+	s.skipLine(next)
 	if len(p.lines) >= segmentLines {
 		p.flush()
 	}

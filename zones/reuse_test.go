@@ -106,6 +106,13 @@ func TestParseAgainstStateRules(t *testing.T) {
 			prev: head + "www IN A 192.0.2.1\n", next: head + "\n; a comment\nwww IN A 192.0.2.1\n", parsed: 0},
 		{name: "reformatted with parentheses and comments is the same entry",
 			prev: head + "www IN A 192.0.2.1\n", next: head + "www ( IN ; class\n A 192.0.2.1 )\n", parsed: 0},
+		// A plain line (one space between tokens) is looked up without
+		// cutting it into tokens: its key is the one of the same entry
+		// written otherwise, both ways.
+		{name: "respaced with tabs, blanks and a carriage return is the same entry",
+			prev: head + "www IN A 192.0.2.1\nmail IN MX 10 www\n", next: head + "www  IN\tA 192.0.2.1 \r\nmail IN MX 10 www\r\n", parsed: 0},
+		{name: "written plainly is the same entry",
+			prev: head + "www\tIN  A 192.0.2.1 ; web\n@ IN MX ( 10 www )\n", next: head + "www IN A 192.0.2.1\n@ IN MX 10 www\n", parsed: 0},
 		{name: "changed record", prev: head + "a IN A 192.0.2.1\nb IN A 192.0.2.2\n", next: head + "a IN A 192.0.2.9\nb IN A 192.0.2.2\n", parsed: 1},
 		// RFC 1035 5.1: $ORIGIN makes relative names absolute, in the owner and in the data.
 		{name: "$ORIGIN changed before a relative owner",
@@ -279,6 +286,9 @@ func TestParseAgainstRandomEdits(t *testing.T) {
 		next := editZone(r, prev, 1+r.IntN(8))
 		if i%3 == 0 {
 			prev = editZone(r, prev, 3) // errors and directives in the previous version too
+		}
+		if i%4 == 1 {
+			next = bytes.ReplaceAll(next, []byte("\n"), []byte("\r\n"))
 		}
 		againstEqualsScratch(t, "example.com.", prev, next)
 	}
