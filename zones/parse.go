@@ -227,31 +227,25 @@ func (p *parser) entry(e entry) {
 }
 
 // ownerName is an owner as written and the $ORIGIN it was written under,
-// made absolute only as it is written into the normalised line (no string
-// made per entry).
+// made absolute only as it is appended to the normalised line or a key (no
+// string made per entry).
 type ownerName struct{ name, origin string }
 
-func (o ownerName) writeTo(b *bytes.Buffer) {
+func (o ownerName) appendTo(b []byte) []byte {
 	switch {
 	case o.name == "@":
-		b.WriteString(o.origin)
+		return append(b, o.origin...)
 	case dns.IsFqdn(o.name):
-		b.WriteString(o.name)
+		return append(b, o.name...)
 	case o.origin == ".":
-		b.WriteString(o.name)
-		b.WriteByte('.')
-	default:
-		b.WriteString(o.name)
-		b.WriteByte('.')
-		b.WriteString(o.origin)
+		return append(append(b, o.name...), '.')
 	}
+	return append(append(append(b, o.name...), '.'), o.origin...)
 }
 
 // absName makes an owner or $ORIGIN name absolute under the current origin.
 func (p *parser) absName(name string) string {
-	var b bytes.Buffer
-	ownerName{name, p.curOrigin}.writeTo(&b)
-	return b.String()
+	return string(ownerName{name, p.curOrigin}.appendTo(nil))
 }
 
 func (p *parser) directive(e entry) {
@@ -322,7 +316,7 @@ func (p *parser) addLine(e entry, owner ownerName, toks []token, generate bool) 
 	start := p.seg.Len()
 	ts := len(p.tokmaps)
 	if owner.name != "" {
-		owner.writeTo(&p.seg)
+		p.seg.Write(owner.appendTo(p.seg.AvailableBuffer()))
 		p.tokmaps = append(p.tokmaps, tokMap{off: 0, line: e.line, col: e.col})
 	}
 	for i, t := range toks {
@@ -335,7 +329,7 @@ func (p *parser) addLine(e entry, owner ownerName, toks []token, generate bool) 
 	p.seg.WriteString(lineEnd)
 	pos := Position{File: p.file, Line: e.line, Col: e.col}
 	if lookup {
-		if p.reuse(start, ts, pos) {
+		if p.reuse(p.stateKey(p.seg.Bytes()[start:], p.curOrigin, p.defTTL, p.pendTTL), start, ts, pos) {
 			if len(p.lines) >= segmentLines {
 				p.flush()
 			}
@@ -493,20 +487,21 @@ func (p *parser) addReusedUpTo(from, to int) {
 
 func (p *parser) addReused(l *segLine) {
 	if l.reused != nil {
-		p.addRecord(l.reused, l.pos, l.key, p.reusedTTL(l), l.from)
+		p.addRecord(l.reused, l.pos, l.key, p.reusedTTL(l.defTTL, l.reused), l.from)
 	}
 }
 
-// reusedTTL is the TTL state after the reused record of line l. Reused
-// entries were read under a known TTL state (stateKey), which their TTL
-// now is. Under $TTL the state is never read again (a $TTL holds to the
-// end of the file, RFC 2308 section 4, and a missing TTL is its): it stays
-// as it is, and the record, most likely in no cache, is not read.
-func (p *parser) reusedTTL(l *segLine) int64 {
-	if l.defTTL >= 0 {
+// reusedTTL is the TTL state after a reused record rr read under $TTL
+// defTTL. Reused entries were read under a known TTL state (stateKey),
+// which their TTL now is. Under $TTL the state is never read again (a $TTL
+// holds to the end of the file, RFC 2308 section 4, and a missing TTL is
+// its): it stays as it is, and the record, most likely in no cache, is not
+// read.
+func (p *parser) reusedTTL(defTTL int64, rr dns.RR) int64 {
+	if defTTL >= 0 {
 		return p.lastTTL
 	}
-	return int64(l.reused.Header().Ttl)
+	return int64(rr.Header().Ttl)
 }
 
 // ttlAfter is the TTL state dns.ZoneParser is in after it returned rr for

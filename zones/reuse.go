@@ -45,19 +45,32 @@ var keySeedA, keySeedB = maphash.MakeSeed(), maphash.MakeSeed()
 // origin, $TTL defTTL (-1: none) and, without $TTL, after a record of TTL
 // lastTTL (-1: none yet). Entries read before any TTL is known are not
 // reused (zero key): what state they leave behind depends on whether they
-// wrote a TTL (see ttlAfter). The state and the line are hashed in one
-// piece (p.keyBuf), twice.
+// wrote a TTL (see ttlAfter).
 func (p *parser) stateKey(line []byte, origin string, defTTL, lastTTL int64) entryKey {
+	b, ok := p.keyHead(origin, defTTL, lastTTL)
+	if !ok {
+		return entryKey{}
+	}
+	return p.keyOf(append(b, line...))
+}
+
+// keyHead starts what stateKey hashes, in p.keyBuf: the state, to which
+// the line is appended (the key is the hash of both in one piece). ok is
+// false when the entry has no key.
+func (p *parser) keyHead(origin string, defTTL, lastTTL int64) (b []byte, ok bool) {
 	if defTTL >= 0 {
 		lastTTL = 0 // not read: a missing TTL is $TTL's
 	} else if lastTTL < 0 {
-		return entryKey{}
+		return nil, false
 	}
-	b := binary.LittleEndian.AppendUint64(p.keyBuf[:0], uint64(defTTL))
+	b = binary.LittleEndian.AppendUint64(p.keyBuf[:0], uint64(defTTL))
 	b = binary.LittleEndian.AppendUint64(b, uint64(lastTTL))
 	b = append(b, origin...)
-	b = append(b, 0)
-	b = append(b, line...)
+	return append(b, 0), true
+}
+
+// keyOf is the key of b, a keyHead and a line.
+func (p *parser) keyOf(b []byte) entryKey {
 	p.keyBuf = b
 	k := entryKey{maphash.Bytes(keySeedA, b), maphash.Bytes(keySeedB, b)}
 	k.a |= 1 // never zero
@@ -195,13 +208,12 @@ func (p *parser) keyState() bool {
 	return true
 }
 
-// reuse looks the record entry just written to the segment (text from
-// start, tokens from ts) up in the previous version; when found it is
-// replaced by the previous record and reuse reports true. The record is
-// added at once when no line is pending before it, else in file order when
-// the segment is parsed.
-func (p *parser) reuse(start, ts int, pos Position) bool {
-	k := p.stateKey(p.seg.Bytes()[start:], p.curOrigin, p.defTTL, p.pendTTL)
+// reuse looks the record entry of key k up in the previous version (its
+// text, if written to the segment, is from start and its tokens from ts);
+// when found the entry is replaced by the previous record and reuse reports
+// true. The record is added at once when no line is pending before it,
+// else in file order when the segment is parsed.
+func (p *parser) reuse(k entryKey, start, ts int, pos Position) bool {
 	if k == (entryKey{}) {
 		return false
 	}
@@ -214,7 +226,7 @@ func (p *parser) reuse(start, ts int, pos Position) bool {
 	p.probe.wait = 0
 	p.seg.Truncate(start)
 	p.tokmaps = p.tokmaps[:ts]
-	l := segLine{record: true, pos: pos, reused: p.memo.records[i], from: i, key: k, start: start, end: start, defTTL: p.defTTL}
+	rr := p.memo.records[i]
 	if len(p.lines) >= reusedQueue {
 		// Reused records queue behind a changed line only so far:
 		// past that, parse the lines pending (one dns.ZoneParser run a
@@ -222,11 +234,11 @@ func (p *parser) reuse(start, ts int, pos Position) bool {
 		p.flush()
 	}
 	if len(p.lines) == 0 {
-		p.addReused(&l)
+		p.addRecord(rr, pos, k, p.reusedTTL(p.defTTL, rr), i)
 		p.pendTTL = p.lastTTL
 	} else {
-		p.lines = append(p.lines, l)
-		p.pendTTL = p.reusedTTL(&l)
+		p.lines = append(p.lines, segLine{record: true, pos: pos, reused: rr, from: i, key: k, start: start, end: start, defTTL: p.defTTL})
+		p.pendTTL = p.reusedTTL(p.defTTL, rr)
 	}
 	p.pendKnown = true
 	return true
@@ -234,8 +246,8 @@ func (p *parser) reuse(start, ts int, pos Position) bool {
 
 // reusePlain looks the plain line at the splitter's position
 // (splitter.plainLine) up in the previous version before the splitter cuts
-// it into tokens: its normalised text is the line with its owner made
-// absolute. It reports whether the entry was reused, and read; otherwise
+// it into tokens: its normalised text, hashed for its key without being
+// written to the segment, is the line with its owner made absolute. It reports whether the entry was reused, and read; otherwise
 // the splitter reads the entry as any other, and p.looked tells addLine
 // not to look it up again.
 func (p *parser) reusePlain(s *splitter) bool {
@@ -248,12 +260,13 @@ func (p *parser) reusePlain(s *splitter) bool {
 		return false
 	}
 	owner := ownerName{s.src[s.off : s.off+n], p.curOrigin}
-	start := p.seg.Len()
-	owner.writeTo(&p.seg)
-	p.seg.Write(line[n:])
-	p.seg.WriteString(lineEnd)
-	if !p.reuse(start, len(p.tokmaps), Position{File: p.file, Line: s.line, Col: 1}) {
-		p.seg.Truncate(start)
+	var k entryKey
+	if b, ok := p.keyHead(p.curOrigin, p.defTTL, p.pendTTL); ok {
+		b = owner.appendTo(b)
+		b = append(b, line[n:]...)
+		k = p.keyOf(append(b, lineEnd...))
+	}
+	if !p.reuse(k, p.seg.Len(), len(p.tokmaps), Position{File: p.file, Line: s.line, Col: 1}) {
 		p.looked = true
 		return false
 	}
