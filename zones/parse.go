@@ -330,9 +330,6 @@ func (p *parser) addLine(e entry, owner ownerName, toks []token, generate bool) 
 	pos := Position{File: p.file, Line: e.line, Col: e.col}
 	if lookup {
 		if p.reuse(p.stateKey(p.seg.Bytes()[start:], p.curOrigin, p.defTTL, p.pendTTL), start, ts, pos) {
-			if len(p.lines) >= segmentLines {
-				p.flush()
-			}
 			return
 		}
 	}
@@ -493,10 +490,10 @@ func (p *parser) addReused(l *segLine) {
 
 // reusedTTL is the TTL state after a reused record rr read under $TTL
 // defTTL. Reused entries were read under a known TTL state (stateKey),
-// which their TTL now is. Under $TTL the state is never read again (a $TTL
-// holds to the end of the file, RFC 2308 section 4, and a missing TTL is
-// its): it stays as it is, and the record, most likely in no cache, is not
-// read.
+// which their TTL now is. Under $TTL the state is never read again: a $TTL
+// holds to the end of the file, and entries without a TTL take it (RFC
+// 2308 section 4), so the state stays as it is and the record, most likely
+// in no cache, is not read.
 func (p *parser) reusedTTL(defTTL int64, rr dns.RR) int64 {
 	if defTTL >= 0 {
 		return p.lastTTL

@@ -229,8 +229,10 @@ func (p *parser) reuse(k entryKey, start, ts int, pos Position) bool {
 	rr := p.memo.records[i]
 	if len(p.lines) >= reusedQueue {
 		// Reused records queue behind a changed line only so far:
-		// past that, parse the lines pending (one dns.ZoneParser run a
-		// reusedQueue lines at most) rather than copy segment lines.
+		// past that, parse the lines pending (one dns.ZoneParser run
+		// every reusedQueue lines at most) rather than copy segment
+		// lines. (So a segment holds segmentLines lines of text at
+		// most, and no more than reusedQueue after a reused line.)
 		p.flush()
 	}
 	if len(p.lines) == 0 {
@@ -247,9 +249,10 @@ func (p *parser) reuse(k entryKey, start, ts int, pos Position) bool {
 // reusePlain looks the plain line at the splitter's position
 // (splitter.plainLine) up in the previous version before the splitter cuts
 // it into tokens: its normalised text, hashed for its key without being
-// written to the segment, is the line with its owner made absolute. It reports whether the entry was reused, and read; otherwise
-// the splitter reads the entry as any other, and p.looked tells addLine
-// not to look it up again.
+// written to the segment, is the line with its owner made absolute. It
+// reports whether the entry was reused, and read; otherwise the splitter
+// reads the entry as any other, and p.looked tells addLine not to look it
+// up again.
 func (p *parser) reusePlain(s *splitter) bool {
 	if p.defTTL < 0 && !p.pendKnown {
 		return false // the state is not known without parsing (keyState)
@@ -272,8 +275,5 @@ func (p *parser) reusePlain(s *splitter) bool {
 	}
 	p.prevOwner = owner
 	s.skipLine(next)
-	if len(p.lines) >= segmentLines {
-		p.flush()
-	}
 	return true
 }
