@@ -191,7 +191,8 @@ loop:
 }
 
 // plainByte is false for the bytes the splitter treats apart: blanks,
-// newlines, comments, parentheses, quotes and escapes.
+// newlines, comments, parentheses, quotes and escapes (the special
+// characters of RFC 1035 section 5.1).
 var plainByte = func() (t [256]bool) {
 	for i := range t {
 		t[i] = true
