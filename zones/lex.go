@@ -1,5 +1,10 @@
 package zones
 
+import (
+	"bytes"
+	"unsafe"
+)
+
 // A light splitter for RFC 1035 master files. It does not interpret record
 // data: it cuts the file into entries (one logical line each, parentheses
 // folded, comments dropped) and remembers where each token started, so that
@@ -41,8 +46,11 @@ type splitter struct {
 	toks      []token // the tokens of the entry next returned last
 }
 
+// newSplitter reads data, which must not change while it is read. Tokens
+// are slices of data, not copies (a zone file is megabytes): nothing keeps
+// one after the parse, records and findings are made of copies.
 func newSplitter(data []byte) *splitter {
-	return &splitter{data: data, src: string(data), line: 1, col: 1}
+	return &splitter{data: data, src: unsafe.String(unsafe.SliceData(data), len(data)), line: 1, col: 1}
 }
 
 func (s *splitter) errorf(line, col int, msg string) {
@@ -180,4 +188,81 @@ loop:
 	}
 	t.text = s.src[start:s.off]
 	return t, ok
+}
+
+// plainByte is false for the bytes the splitter treats apart: blanks,
+// newlines, comments, parentheses, quotes and escapes (the special
+// characters of RFC 1035 section 5.1).
+var plainByte = func() (t [256]bool) {
+	for i := range t {
+		t[i] = true
+	}
+	for _, c := range " \t\r\n;()\"\\" {
+		t[c] = false
+	}
+	return t
+}()
+
+// plainLine returns the line at the reading position when it is a plain
+// entry, the commonest: an owner at its start, then tokens one space
+// apart, and no byte the splitter treats apart besides those spaces and a
+// carriage return before the newline. Its tokens are then the line cut at
+// its spaces; owner is the length of the first, next where the next line
+// starts. ok is false for anything else, a directive, and a last line
+// without a newline.
+func (s *splitter) plainLine() (line []byte, owner, next int, ok bool) {
+	rest := s.data[s.off:]
+	end := bytes.IndexByte(rest, '\n')
+	if s.col != 1 || end < 0 {
+		return nil, 0, 0, false
+	}
+	next = s.off + end + 1
+	if end > 0 && rest[end-1] == '\r' {
+		end--
+	}
+	if end == 0 {
+		return nil, 0, 0, false
+	}
+	line = rest[:end]
+	if line[0] == '$' || !plainByte[line[0]] || line[end-1] == ' ' {
+		return nil, 0, 0, false
+	}
+	for i := 1; i < end; i++ {
+		if c := line[i]; !plainByte[c] {
+			if c != ' ' || line[i-1] == ' ' {
+				return nil, 0, 0, false
+			}
+			if owner == 0 {
+				owner = i
+			}
+		}
+	}
+	return line, owner, next, owner > 0
+}
+
+// skipLine moves to the start of the next line, at next (plainLine's).
+func (s *splitter) skipLine(next int) {
+	s.off = next
+	s.line++
+	s.col = 1
+}
+
+// skipEmptyLines moves past the lines that are empty or a comment alone,
+// which hold no entry.
+func (s *splitter) skipEmptyLines() {
+	for s.col == 1 && s.off < len(s.data) {
+		switch s.data[s.off] {
+		case '\n':
+			s.off++
+		case ';':
+			end := bytes.IndexByte(s.data[s.off:], '\n')
+			if end < 0 {
+				return
+			}
+			s.off += end + 1
+		default:
+			return
+		}
+		s.line++
+	}
 }

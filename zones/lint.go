@@ -159,6 +159,11 @@ func (l *linter) apexNS() {
 // node checks the rules about one owner name as a whole.
 func (l *linter) node(n *node) {
 	z := l.z
+	// Most names hold one A or AAAA record: no rule below applies to
+	// them (see lintFlags), and their RRsets are not read.
+	if n.lint&(lintSOA|lintCNAME|lintMulti|lintStar) == 0 && (n.cut == nil || n.cut == n || n.lint&lintNonAddr == 0) {
+		return
+	}
 	if n != z.apex && n.get(dns.TypeSOA) != nil {
 		s := n.get(dns.TypeSOA)
 		l.add(l.at(s.rrs[0]), SeverityError, RuleSOANotAtApex, "SOA record at %s, which is not the apex %s", n.name, z.origin)
@@ -186,8 +191,11 @@ func (l *linter) node(n *node) {
 	}
 	// Wildcards must be leaves: a name below "*.x" makes the wildcard a
 	// non-terminal (and its '*' a literal label, RFC 4592 2.2.1). (Only a
-	// name holding "*." can be below one: most are not walked.)
-	for p := parentName(n.name, z.origin); p != "" && strings.Contains(n.name, "*."); p = parentName(p, z.origin) {
+	// name with records and "*." in it, lintStar, is walked.)
+	for p := n.name; n.lint&lintStar != 0; {
+		if p = parentName(p, z.origin); p == "" {
+			break
+		}
 		if strings.HasPrefix(p, "*.") {
 			if at := l.firstRecord(n); at >= 0 {
 				l.add(at, SeverityError, RuleWildcardNonTerminal, "%s is below the wildcard %s: a wildcard must be a leaf", n.name, p)

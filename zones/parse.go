@@ -83,7 +83,7 @@ func parse(file, origin string, data []byte, prev *Zone) (*Zone, []Finding, int)
 	}
 	var z *Zone
 	if p.memo != nil {
-		z = buildAgainst(prev, p.file, p.origin, p.records, p.pos, p.memo.changedNames())
+		z = buildAgainst(prev, p.file, p.origin, p.records, p.pos, p.memo.changedNames(), p.memo.moved)
 	} else {
 		z = p.build()
 	}
@@ -116,6 +116,7 @@ type parser struct {
 	records []dns.RR
 	pos     []Position
 	keys    []entryKey // parallel to records: what the next version can reuse
+	keyBuf  []byte     // stateKey's
 
 	// When parsing against a previous version (memo != nil): the
 	// lastTTL the records pending in the segment leave behind, when
@@ -124,7 +125,8 @@ type parser struct {
 	pendTTL   int64
 	pendKnown bool
 	probe     probe
-	parsed    int // record entries given to dns.ZoneParser
+	looked    bool // the entry read next was looked up already (reusePlain)
+	parsed    int  // record entries given to dns.ZoneParser
 }
 
 // segLine is one normalised line of the current segment.
@@ -181,6 +183,10 @@ func (p *parser) run(data []byte) {
 	s := newSplitter(data)
 	reported := 0
 	for !p.stopped {
+		p.looked = false
+		if p.memo != nil && p.reusePlain(s) {
+			continue
+		}
 		e, ok := s.next()
 		for ; reported < len(s.errs); reported++ {
 			le := s.errs[reported]
@@ -221,31 +227,25 @@ func (p *parser) entry(e entry) {
 }
 
 // ownerName is an owner as written and the $ORIGIN it was written under,
-// made absolute only as it is written into the normalised line (no string
-// made per entry).
+// made absolute only as it is appended to the normalised line or a key (no
+// string made per entry).
 type ownerName struct{ name, origin string }
 
-func (o ownerName) writeTo(b *bytes.Buffer) {
+func (o ownerName) appendTo(b []byte) []byte {
 	switch {
 	case o.name == "@":
-		b.WriteString(o.origin)
+		return append(b, o.origin...)
 	case dns.IsFqdn(o.name):
-		b.WriteString(o.name)
+		return append(b, o.name...)
 	case o.origin == ".":
-		b.WriteString(o.name)
-		b.WriteByte('.')
-	default:
-		b.WriteString(o.name)
-		b.WriteByte('.')
-		b.WriteString(o.origin)
+		return append(append(b, o.name...), '.')
 	}
+	return append(append(append(b, o.name...), '.'), o.origin...)
 }
 
 // absName makes an owner or $ORIGIN name absolute under the current origin.
 func (p *parser) absName(name string) string {
-	var b bytes.Buffer
-	ownerName{name, p.curOrigin}.writeTo(&b)
-	return b.String()
+	return string(ownerName{name, p.curOrigin}.appendTo(nil))
 }
 
 func (p *parser) directive(e entry) {
@@ -312,11 +312,11 @@ func (p *parser) addLine(e entry, owner ownerName, toks []token, generate bool) 
 		// (many from one line) are attributed to it.
 		p.flush()
 	}
-	lookup := !generate && p.memo != nil && p.keyState()
+	lookup := !generate && p.memo != nil && !p.looked && p.keyState()
 	start := p.seg.Len()
 	ts := len(p.tokmaps)
 	if owner.name != "" {
-		owner.writeTo(&p.seg)
+		p.seg.Write(owner.appendTo(p.seg.AvailableBuffer()))
 		p.tokmaps = append(p.tokmaps, tokMap{off: 0, line: e.line, col: e.col})
 	}
 	for i, t := range toks {
@@ -329,10 +329,7 @@ func (p *parser) addLine(e entry, owner ownerName, toks []token, generate bool) 
 	p.seg.WriteString(lineEnd)
 	pos := Position{File: p.file, Line: e.line, Col: e.col}
 	if lookup {
-		if p.reuse(start, ts, pos) {
-			if len(p.lines) >= segmentLines {
-				p.flush()
-			}
+		if p.reuse(p.stateKey(p.seg.Bytes()[start:], p.curOrigin, p.defTTL, p.pendTTL), start, ts, pos) {
 			return
 		}
 	}
@@ -370,7 +367,7 @@ func (p *parser) flush() {
 // file order between the records the run yields.
 func (p *parser) parseFrom(from int) int {
 	for from < len(p.lines) && p.lines[from].reused != nil {
-		if p.addReused(from); p.stopped {
+		if p.addReused(&p.lines[from]); p.stopped {
 			return len(p.lines)
 		}
 		from++
@@ -414,7 +411,7 @@ func (p *parser) parseFrom(from int) int {
 	li := from // next line that may yield a record
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		for li < stop && (!p.lines[li].record || p.lines[li].reused != nil) {
-			if p.addReused(li); p.stopped {
+			if p.addReused(&p.lines[li]); p.stopped {
 				return len(p.lines)
 			}
 			li++
@@ -425,7 +422,7 @@ func (p *parser) parseFrom(from int) int {
 		l := &p.lines[li]
 		var key entryKey
 		if !l.generate {
-			key = stateKey(p.seg.Bytes()[l.start:l.end], l.origin, l.defTTL, p.lastTTL)
+			key = p.stateKey(p.seg.Bytes()[l.start:l.end], l.origin, l.defTTL, p.lastTTL)
 		}
 		p.addRecord(rr, l.pos, key, p.ttlAfter(l, rr), -1)
 		if !l.generate {
@@ -481,16 +478,27 @@ func (p *parser) textRecordFrom(from int) bool {
 // addReusedUpTo adds the reused records of lines [from, to).
 func (p *parser) addReusedUpTo(from, to int) {
 	for i := from; i < to && !p.stopped; i++ {
-		p.addReused(i)
+		p.addReused(&p.lines[i])
 	}
 }
 
-func (p *parser) addReused(i int) {
-	if l := &p.lines[i]; l.reused != nil {
-		// Reused entries were read under a known TTL state (stateKey),
-		// which their TTL now is.
-		p.addRecord(l.reused, l.pos, l.key, int64(l.reused.Header().Ttl), l.from)
+func (p *parser) addReused(l *segLine) {
+	if l.reused != nil {
+		p.addRecord(l.reused, l.pos, l.key, p.reusedTTL(l.defTTL, l.reused), l.from)
 	}
+}
+
+// reusedTTL is the TTL state after a reused record rr read under $TTL
+// defTTL. Reused entries were read under a known TTL state (stateKey),
+// which their TTL now is. Under $TTL the state is never read again: a $TTL
+// holds to the end of the file, and entries without a TTL take it (RFC
+// 2308 section 4), so the state stays as it is and the record, most likely
+// in no cache, is not read.
+func (p *parser) reusedTTL(defTTL int64, rr dns.RR) int64 {
+	if defTTL >= 0 {
+		return p.lastTTL
+	}
+	return int64(rr.Header().Ttl)
 }
 
 // ttlAfter is the TTL state dns.ZoneParser is in after it returned rr for
@@ -550,7 +558,7 @@ func (p *parser) addRecord(rr dns.RR, pos Position, key entryKey, lastTTL int64,
 	p.pos = append(p.pos, pos)
 	p.keys = append(p.keys, key)
 	if p.memo != nil {
-		p.memo.added(rr, from)
+		p.memo.added(rr, len(p.records)-1, from)
 	}
 }
 

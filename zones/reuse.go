@@ -46,28 +46,35 @@ var keySeedA, keySeedB = maphash.MakeSeed(), maphash.MakeSeed()
 // lastTTL (-1: none yet). Entries read before any TTL is known are not
 // reused (zero key): what state they leave behind depends on whether they
 // wrote a TTL (see ttlAfter).
-func stateKey(line []byte, origin string, defTTL, lastTTL int64) entryKey {
+func (p *parser) stateKey(line []byte, origin string, defTTL, lastTTL int64) entryKey {
+	b, ok := p.keyHead(origin, defTTL, lastTTL)
+	if !ok {
+		return entryKey{}
+	}
+	return p.keyOf(append(b, line...))
+}
+
+// keyHead starts what stateKey hashes, in p.keyBuf: the state, to which
+// the line is appended (the key is the hash of both in one piece). ok is
+// false when the entry has no key.
+func (p *parser) keyHead(origin string, defTTL, lastTTL int64) (b []byte, ok bool) {
 	if defTTL >= 0 {
 		lastTTL = 0 // not read: a missing TTL is $TTL's
 	} else if lastTTL < 0 {
-		return entryKey{}
+		return nil, false
 	}
-	var st [16]byte
-	binary.LittleEndian.PutUint64(st[:8], uint64(defTTL))
-	binary.LittleEndian.PutUint64(st[8:], uint64(lastTTL))
-	k := entryKey{hashOf(keySeedA, st[:], origin, line), hashOf(keySeedB, st[:], origin, line)}
-	k.a |= 1 // never zero
-	return k
+	b = binary.LittleEndian.AppendUint64(p.keyBuf[:0], uint64(defTTL))
+	b = binary.LittleEndian.AppendUint64(b, uint64(lastTTL))
+	b = append(b, origin...)
+	return append(b, 0), true
 }
 
-func hashOf(seed maphash.Seed, st []byte, origin string, line []byte) uint64 {
-	var h maphash.Hash
-	h.SetSeed(seed)
-	h.Write(st)
-	h.WriteString(origin)
-	h.WriteByte(0)
-	h.Write(line)
-	return h.Sum64()
+// keyOf is the key of b, a keyHead and a line.
+func (p *parser) keyOf(b []byte) entryKey {
+	p.keyBuf = b
+	k := entryKey{maphash.Bytes(keySeedA, b), maphash.Bytes(keySeedB, b)}
+	k.a |= 1 // never zero
+	return k
 }
 
 // memo finds the previous version's records by key. Most edits are local,
@@ -84,14 +91,17 @@ type memo struct {
 	next    []int32            // next candidate with the same key, -1 at the end
 
 	// What changed, for buildAgainst: owner names (lower case) of the
-	// records parsed, reused out of order, or not reused.
+	// records parsed, reused out of order, or not reused; and the new
+	// indexes of the records parsed or reused out of order, increasing.
 	changed map[string]struct{}
+	moved   []int32
 	lastOld int // previous index of the last record reused in order
 }
 
 const (
-	memoWindow     = 16 // previous records looked at after the cursor
-	memoIndexAfter = 8  // window misses before every key is indexed
+	reusedQueue    = 256 // segment lines before a reused record is added at once
+	memoWindow     = 16  // previous records looked at after the cursor
+	memoIndexAfter = 8   // window misses before every key is indexed
 )
 
 func newMemo(prev *Zone) *memo {
@@ -99,16 +109,17 @@ func newMemo(prev *Zone) *memo {
 		changed: map[string]struct{}{}, lastOld: -1}
 }
 
-// added notes a record added to the new version: parsed (from < 0) or the
+// added notes record i of the new version: parsed (from < 0) or the
 // previous version's record from. An owner name none of whose records
 // changed, nor moved against one another, keeps its RRsets: the records
 // reused in order (increasing previous indexes) keep their relative order.
-func (m *memo) added(rr dns.RR, from int) {
+func (m *memo) added(rr dns.RR, i, from int) {
 	if from >= 0 && from > m.lastOld {
 		m.lastOld = from
 		return
 	}
 	m.changed[strings.ToLower(rr.Header().Name)] = struct{}{}
+	m.moved = append(m.moved, int32(i))
 }
 
 // changedNames completes the changed names with those of the previous
@@ -197,11 +208,12 @@ func (p *parser) keyState() bool {
 	return true
 }
 
-// reuse looks the record entry just written to the segment (text from
-// start, tokens from ts) up in the previous version; when found it is
-// replaced by the previous record and reuse reports true.
-func (p *parser) reuse(start, ts int, pos Position) bool {
-	k := stateKey(p.seg.Bytes()[start:], p.curOrigin, p.defTTL, p.pendTTL)
+// reuse looks the record entry of key k up in the previous version (its
+// text, if written to the segment, is from start and its tokens from ts);
+// when found the entry is replaced by the previous record and reuse reports
+// true. The record is added at once when no line is pending before it,
+// else in file order when the segment is parsed.
+func (p *parser) reuse(k entryKey, start, ts int, pos Position) bool {
 	if k == (entryKey{}) {
 		return false
 	}
@@ -215,7 +227,53 @@ func (p *parser) reuse(start, ts int, pos Position) bool {
 	p.seg.Truncate(start)
 	p.tokmaps = p.tokmaps[:ts]
 	rr := p.memo.records[i]
-	p.lines = append(p.lines, segLine{record: true, pos: pos, reused: rr, from: i, key: k, start: start, end: start})
-	p.pendTTL, p.pendKnown = int64(rr.Header().Ttl), true
+	if len(p.lines) >= reusedQueue {
+		// Reused records queue behind a changed line only so far:
+		// past that, parse the lines pending (one dns.ZoneParser run
+		// every reusedQueue lines at most) rather than copy segment
+		// lines. (So a segment holds segmentLines lines of text at
+		// most, and no more than reusedQueue after a reused line.)
+		p.flush()
+	}
+	if len(p.lines) == 0 {
+		p.addRecord(rr, pos, k, p.reusedTTL(p.defTTL, rr), i)
+		p.pendTTL = p.lastTTL
+	} else {
+		p.lines = append(p.lines, segLine{record: true, pos: pos, reused: rr, from: i, key: k, start: start, end: start, defTTL: p.defTTL})
+		p.pendTTL = p.reusedTTL(p.defTTL, rr)
+	}
+	p.pendKnown = true
+	return true
+}
+
+// reusePlain looks the plain line at the splitter's position
+// (splitter.plainLine) up in the previous version before the splitter cuts
+// it into tokens: its normalised text, hashed for its key without being
+// written to the segment, is the line with its owner made absolute. It
+// reports whether the entry was reused, and read; otherwise the splitter
+// reads the entry as any other, and p.looked tells addLine not to look it
+// up again.
+func (p *parser) reusePlain(s *splitter) bool {
+	if p.defTTL < 0 && !p.pendKnown {
+		return false // the state is not known without parsing (keyState)
+	}
+	s.skipEmptyLines()
+	line, n, next, ok := s.plainLine()
+	if !ok {
+		return false
+	}
+	owner := ownerName{s.src[s.off : s.off+n], p.curOrigin}
+	var k entryKey
+	if b, ok := p.keyHead(p.curOrigin, p.defTTL, p.pendTTL); ok {
+		b = owner.appendTo(b)
+		b = append(b, line[n:]...)
+		k = p.keyOf(append(b, lineEnd...))
+	}
+	if !p.reuse(k, p.seg.Len(), len(p.tokmaps), Position{File: p.file, Line: s.line, Col: 1}) {
+		p.looked = true
+		return false
+	}
+	p.prevOwner = owner
+	s.skipLine(next)
 	return true
 }

@@ -48,6 +48,10 @@ func checkAgainst(t testing.TB, origin string, pz *Zone, prev, next []byte) (*Zo
 			}
 		}
 	}
+	lp := LintPolicy{MinTTL: 60, MaxTTL: 86400}
+	if g, w := findingStrings(Lint(got, lp)), findingStrings(lintEveryName(want, lp)); !reflect.DeepEqual(g, w) {
+		t.Fatalf("lint differs\nprev:\n%s\nnext:\n%s\nagainst: %q\nevery name: %q", prev, next, g, w)
+	}
 	if zoneText(pz) != before {
 		t.Fatal("the previous zone's records were modified")
 	}
@@ -55,6 +59,30 @@ func checkAgainst(t testing.TB, origin string, pz *Zone, prev, next []byte) (*Zo
 		t.Fatal("the previous zone was modified")
 	}
 	return got, parsed
+}
+
+// lintEveryName is Lint with every per-name rule run on every name, as
+// if node.lint said each could apply: what Lint must find.
+func lintEveryName(z *Zone, p LintPolicy) []Finding {
+	all := *z
+	all.nodes = make(map[string]*node, len(z.nodes))
+	copies := make(map[*node]*node, len(z.nodes))
+	for name, n := range z.nodes {
+		c := *n
+		c.lint = ^lintFlags(0)
+		all.nodes[name] = &c
+		copies[n] = &c
+	}
+	for _, c := range all.nodes {
+		if c.cut != nil {
+			c.cut = copies[c.cut]
+		}
+		if c.wild != nil {
+			c.wild = copies[c.wild]
+		}
+	}
+	all.apex = all.nodes[z.origin]
+	return Lint(&all, p)
 }
 
 // zoneText is every record with its position, one a line.
@@ -78,6 +106,13 @@ func TestParseAgainstStateRules(t *testing.T) {
 			prev: head + "www IN A 192.0.2.1\n", next: head + "\n; a comment\nwww IN A 192.0.2.1\n", parsed: 0},
 		{name: "reformatted with parentheses and comments is the same entry",
 			prev: head + "www IN A 192.0.2.1\n", next: head + "www ( IN ; class\n A 192.0.2.1 )\n", parsed: 0},
+		// A plain line (one space between tokens) is looked up without
+		// cutting it into tokens: its key is the one of the same entry
+		// written otherwise, both ways.
+		{name: "respaced with tabs, blanks and a carriage return is the same entry",
+			prev: head + "www IN A 192.0.2.1\nmail IN MX 10 www\n", next: head + "www  IN\tA 192.0.2.1 \r\nmail IN MX 10 www\r\n", parsed: 0},
+		{name: "written plainly is the same entry",
+			prev: head + "www\tIN  A 192.0.2.1 ; web\n@ IN MX ( 10 www )\n", next: head + "www IN A 192.0.2.1\n@ IN MX 10 www\n", parsed: 0},
 		{name: "changed record", prev: head + "a IN A 192.0.2.1\nb IN A 192.0.2.2\n", next: head + "a IN A 192.0.2.9\nb IN A 192.0.2.2\n", parsed: 1},
 		// RFC 1035 5.1: $ORIGIN makes relative names absolute, in the owner and in the data.
 		{name: "$ORIGIN changed before a relative owner",
@@ -251,6 +286,9 @@ func TestParseAgainstRandomEdits(t *testing.T) {
 		next := editZone(r, prev, 1+r.IntN(8))
 		if i%3 == 0 {
 			prev = editZone(r, prev, 3) // errors and directives in the previous version too
+		}
+		if i%4 == 1 {
+			next = bytes.ReplaceAll(next, []byte("\n"), []byte("\r\n"))
 		}
 		againstEqualsScratch(t, "example.com.", prev, next)
 	}

@@ -39,8 +39,23 @@ type node struct {
 	wild *node
 	// kids is the number of names directly below this one in the zone
 	// (an empty non-terminal without kids is no name).
-	kids int
+	kids int32
+	// lint says which of lint's per-name rules can apply (see finish),
+	// so that lint skips most names without reading their RRsets. (It
+	// fits beside kids: a node stays 64 bytes.)
+	lint lintFlags
 }
+
+// lintFlags summarise a node's RRsets for lint's per-name rules.
+type lintFlags uint8
+
+const (
+	lintSOA     lintFlags = 1 << iota // an SOA RRset
+	lintCNAME                         // a CNAME RRset
+	lintMulti                         // an RRset of two records or more
+	lintNonAddr                       // an RRset other than A and AAAA
+	lintStar                          // records, and "*." in the name
+)
 
 // rrset is the records of one type at a node, with the additional-section
 // records precomputed for it (in-zone addresses of NS/MX/SRV targets).
@@ -166,9 +181,8 @@ func build(file, origin string, records []dns.RR, pos []Position) *Zone {
 	for _, name := range names {
 		z.link(name)
 	}
-	// Clip slices so that nobody can append into shared storage.
 	for _, n := range z.nodes {
-		n.clip()
+		n.finish()
 	}
 	z.setSOA()
 	// Zone cuts and wildcards.
@@ -198,9 +212,28 @@ func (n *node) add(rr dns.RR) {
 	s.rrs = append(s.rrs, rr)
 }
 
-func (n *node) clip() {
+// finish is called once n's RRsets are complete: it clips them, so that
+// nobody can append into shared storage, and sets n.lint.
+func (n *node) finish() {
+	n.lint = 0
 	for i := range n.sets {
-		n.sets[i].rrs = slices.Clip(n.sets[i].rrs)
+		s := &n.sets[i]
+		s.rrs = slices.Clip(s.rrs)
+		switch s.typ {
+		case dns.TypeSOA:
+			n.lint |= lintSOA | lintNonAddr
+		case dns.TypeCNAME:
+			n.lint |= lintCNAME | lintNonAddr
+		case dns.TypeA, dns.TypeAAAA:
+		default:
+			n.lint |= lintNonAddr
+		}
+		if len(s.rrs) > 1 {
+			n.lint |= lintMulti
+		}
+	}
+	if len(n.sets) > 0 && strings.Contains(n.name, "*.") {
+		n.lint |= lintStar
 	}
 }
 
@@ -257,9 +290,11 @@ func (z *Zone) setExtra(n *node) {
 // buildAgainst builds the zone of records, a new version of prev in which
 // only the records of the owner names in changed differ (see
 // memo.changedNames), sharing prev's nodes (immutable) for every other
-// name: the cost grows with the change. It equals build's zone exactly;
-// when delegations are involved, or much changed, it is build.
-func buildAgainst(prev *Zone, file, origin string, records []dns.RR, pos []Position, changed map[string]struct{}) *Zone {
+// name: the cost grows with the change. moved are the indexes of the
+// records that are not prev's records kept in order (parsed, or reused out
+// of order), increasing. It equals build's zone exactly; when delegations
+// are involved, or much changed, it is build.
+func buildAgainst(prev *Zone, file, origin string, records []dns.RR, pos []Position, changed map[string]struct{}, moved []int32) *Zone {
 	if prev == nil || prev.origin != origin || len(changed) > len(records)/8+16 {
 		return build(file, origin, records, pos)
 	}
@@ -271,9 +306,18 @@ func buildAgainst(prev *Zone, file, origin string, records []dns.RR, pos []Posit
 			return build(file, origin, records, pos)
 		}
 	}
-	// The new records of the changed names, in file order.
+	// The new records of the changed names, in file order: those moved,
+	// and prev's records of the changed names that were kept in order.
+	// Only these are read (the owner name of every record is not: most
+	// are in no cache).
 	recs := make(map[string][]dns.RR, len(changed))
-	for _, rr := range records {
+	kept := keptOf(prev, changed)
+	for i, rr := range records {
+		if len(moved) > 0 && int(moved[0]) == i {
+			moved = moved[1:]
+		} else if !kept.has(rr) {
+			continue
+		}
 		name := strings.ToLower(rr.Header().Name)
 		if _, ok := changed[name]; ok {
 			if rr.Header().Rrtype == dns.TypeNS && name != origin {
@@ -342,7 +386,7 @@ func buildAgainst(prev *Zone, file, origin string, records []dns.RR, pos []Posit
 		for _, rr := range recs[name] {
 			n.add(rr)
 		}
-		n.clip()
+		n.finish()
 		if len(n.sets) == 0 && n.kids == 0 && name != origin {
 			removed = append(removed, name)
 		}
@@ -388,6 +432,44 @@ func buildAgainst(prev *Zone, file, origin string, records []dns.RR, pos []Posit
 		z.setExtra(n)
 	}
 	return z
+}
+
+// rrSet is a set of records, by identity: a list while it is short.
+type rrSet struct {
+	list []dns.RR
+	m    map[dns.RR]struct{}
+}
+
+// keptOf is the set of prev's records at the names in changed.
+func keptOf(prev *Zone, changed map[string]struct{}) rrSet {
+	var s rrSet
+	for name := range changed {
+		if n := prev.nodes[name]; n != nil {
+			for _, set := range n.sets {
+				s.list = append(s.list, set.rrs...)
+			}
+		}
+	}
+	if len(s.list) > 8 {
+		s.m = make(map[dns.RR]struct{}, len(s.list))
+		for _, rr := range s.list {
+			s.m[rr] = struct{}{}
+		}
+	}
+	return s
+}
+
+func (s *rrSet) has(rr dns.RR) bool {
+	if s.m != nil {
+		_, ok := s.m[rr]
+		return ok
+	}
+	for _, r := range s.list {
+		if r == rr {
+			return true
+		}
+	}
+	return false
 }
 
 // Delegations returns the names below the apex that hold NS records (the
