@@ -405,23 +405,12 @@ func applyDelta(base, delta []byte) ([]byte, error) {
 		switch {
 		case op&0x80 != 0:
 			var off, n uint64
-			for i := range 4 {
-				if op&(1<<i) != 0 {
-					if len(delta) == 0 {
-						return nil, errBadDelta
-					}
-					off |= uint64(delta[0]) << (8 * i)
-					delta = delta[1:]
-				}
+			var ok bool
+			if off, delta, ok = copyField(op, 4, delta); !ok {
+				return nil, errBadDelta
 			}
-			for i := range 3 {
-				if op&(0x10<<i) != 0 {
-					if len(delta) == 0 {
-						return nil, errBadDelta
-					}
-					n |= uint64(delta[0]) << (8 * i)
-					delta = delta[1:]
-				}
+			if n, delta, ok = copyField(op>>4, 3, delta); !ok {
+				return nil, errBadDelta
 			}
 			if n == 0 {
 				n = 0x10000
@@ -445,6 +434,23 @@ func applyDelta(base, delta []byte) ([]byte, error) {
 		return nil, errBadDelta
 	}
 	return out, nil
+}
+
+// copyField reads a copy instruction's offset (4 bytes at most, present
+// as bits 0-3 of the instruction say) or size (3, bits 4-6, shifted down
+// into bits): little-endian, absent bytes zero.
+func copyField(present byte, bytes int, delta []byte) (uint64, []byte, bool) {
+	var v uint64
+	for i := range bytes {
+		if present&(1<<i) != 0 {
+			if len(delta) == 0 {
+				return 0, nil, false
+			}
+			v |= uint64(delta[0]) << (8 * i)
+			delta = delta[1:]
+		}
+	}
+	return v, delta, true
 }
 
 // deltaSize reads one size of a delta's header: little-endian base 128,
