@@ -194,6 +194,21 @@ func (n *testNode) scrape() map[string]*dto.MetricFamily {
 	return fams
 }
 
+// scrapeUntil scrapes until done holds for the scrape or 5 s have passed,
+// and returns the last scrape: the chain counts a query after it wrote the
+// answer, so a client holding it may scrape before it is counted.
+func (n *testNode) scrapeUntil(done func(map[string]*dto.MetricFamily) bool) map[string]*dto.MetricFamily {
+	n.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		fams := n.scrape()
+		if done(fams) || time.Now().After(deadline) {
+			return fams
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // metric sums the series of name whose labels include labels.
 func metric(fams map[string]*dto.MetricFamily, name string, labels map[string]string) float64 {
 	f := fams[name]

@@ -12,6 +12,7 @@ import (
 
 	"github.com/coredns/caddy"
 	"github.com/miekg/dns"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/gitops-dns/resolverd/plugins/fallback"
 )
@@ -129,11 +130,9 @@ func TestMetricsCountedOnFastPath(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The chain counts after it wrote the response: wait for it.
-		after := e.scrape()
-		for i := 0; i < 50 && delta(before, after, "coredns_dns_responses_total", map[string]string{"server": server}) == 0; i++ {
-			time.Sleep(10 * time.Millisecond)
-			after = e.scrape()
-		}
+		after := e.scrapeUntil(func(f map[string]*dto.MetricFamily) bool {
+			return delta(before, f, "coredns_dns_responses_total", map[string]string{"server": server}) > 0
+		})
 		for _, c := range []struct {
 			name   string
 			labels map[string]string
@@ -532,13 +531,14 @@ func TestOptions(t *testing.T) {
 			if (prebuilt > 0) != tc.prebuilt || (hits > 0) != tc.cacheHits {
 				t.Fatalf("%v precomputed answers, %v packet cache answers; want precomputed %t, packet cache %t", prebuilt, hits, tc.prebuilt, tc.cacheHits)
 			}
-			// Every query is still counted once.
-			if d := delta(before, after, "coredns_dns_requests_total", map[string]string{"server": n.server(), "proto": "udp"}); d != 20 {
-				// The chain counts after it wrote: give it a moment.
-				time.Sleep(50 * time.Millisecond)
-				if d = delta(before, n.scrape(), "coredns_dns_requests_total", map[string]string{"server": n.server(), "proto": "udp"}); d != 20 {
-					t.Fatalf("coredns_dns_requests_total grew by %v, want 20", d)
-				}
+			// Every query is still counted once (the chain counts after it
+			// wrote: wait for it).
+			udp := map[string]string{"server": n.server(), "proto": "udp"}
+			after = n.scrapeUntil(func(f map[string]*dto.MetricFamily) bool {
+				return delta(before, f, "coredns_dns_requests_total", udp) >= 20
+			})
+			if d := delta(before, after, "coredns_dns_requests_total", udp); d != 20 {
+				t.Fatalf("coredns_dns_requests_total grew by %v, want 20", d)
 			}
 			if tc.logged {
 				waitLogLines(t, out, map[string]int{`"A IN www.corp.internal. udp `: 10, `"A IN cached.example. udp `: 10})
@@ -625,14 +625,8 @@ func TestReload(t *testing.T) {
 			t.Fatalf("answer %d after the reload and the new revision: %v", i, a)
 		}
 	}
-	// The fast path counts a batch after it sent it: the last may still be
-	// on its way to the counters.
-	d := e.fastCount("prebuilt") - before
-	for i := 0; i < 50 && d < N; i++ {
-		time.Sleep(10 * time.Millisecond)
-		d = e.fastCount("prebuilt") - before
-	}
-	if d != N {
+	// The fast path counts a batch before it sends it: all are counted.
+	if d := e.fastCount("prebuilt") - before; d != N {
 		t.Fatalf("%v of %d answers from the precomputed answers after the reload", d, N)
 	}
 }
