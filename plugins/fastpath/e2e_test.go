@@ -194,6 +194,21 @@ func (n *testNode) scrape() map[string]*dto.MetricFamily {
 	return fams
 }
 
+// scrapeUntil scrapes until done holds for the scrape or 5 s have passed,
+// and returns the last scrape: the chain counts a query after it wrote the
+// answer, so a client holding it may scrape before it is counted.
+func (n *testNode) scrapeUntil(done func(map[string]*dto.MetricFamily) bool) map[string]*dto.MetricFamily {
+	n.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		fams := n.scrape()
+		if done(fams) || time.Now().After(deadline) {
+			return fams
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // metric sums the series of name whose labels include labels.
 func metric(fams map[string]*dto.MetricFamily, name string, labels map[string]string) float64 {
 	f := fams[name]
@@ -238,18 +253,28 @@ func (n *testNode) fastCount(path string) float64 {
 
 // waitFast asks name until an answer comes from the fast path's path
 // (the precomputed answers are built when the first query sees a new
-// revision; until then every query takes the chain).
-func (n *testNode) waitFast(name string, qtype uint16, path string) {
+// revision; until then every query takes the chain) and returns it. The
+// packet cache learns a chain's answer after sending it: the client can
+// ask again before it is stored.
+func (n *testNode) waitFast(name string, qtype uint16, path string) *dns.Msg {
+	n.t.Helper()
+	return n.waitFastAs(name, qtype, true, path)
+}
+
+// waitFastAs is waitFast for a client with or without EDNS (the packet
+// cache keeps their answers apart).
+func (n *testNode) waitFastAs(name string, qtype uint16, edns bool, path string) *dns.Msg {
 	n.t.Helper()
 	for i := 0; i < 100; i++ {
 		before := n.fastCount(path)
-		n.exchange(name, qtype, true)
+		r := n.exchange(name, qtype, edns)
 		if n.fastCount(path) > before {
-			return
+			return r
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	n.t.Fatalf("%s %s never answered from %s", name, dns.TypeToString[qtype], path)
+	n.t.Fatalf("%s %s (edns %t) never answered from %s", name, dns.TypeToString[qtype], edns, path)
+	return nil
 }
 
 // upstream is a real DNS server on 127.0.0.1 standing for a forwarder: it

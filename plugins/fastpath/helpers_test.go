@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"text/template"
 	"time"
@@ -122,21 +123,56 @@ func (r *configRepo) commit(msg string) plumbing.Hash {
 }
 
 // freePort is a port free on 127.0.0.1 for both UDP and TCP (caddy keys
-// listeners by address: ":0" could hand an instance an earlier one's socket).
+// listeners by address: ":0" could hand an instance an earlier one's
+// socket), and one freePort has not handed out before in this process:
+// CoreDNS's prometheus plugin remembers every metrics address it served
+// (plugin/pkg/uniq) and forgets one only on a reload, not on the final
+// shutdown a test's cleanup runs (coredns v1.15.0, plugin/metrics
+// OnFinalShutdown), so a later node given the same metrics port got no
+// listener and its first scrape was refused (TestUDPMatchesTCP, 1 of 30
+// runs: the kernel draws ephemeral ports at random, so the package's ~25
+// metrics ports repeat one in about a hundred runs).
 func freePort(t testing.TB) int {
 	t.Helper()
-	for i := 0; i < 20; i++ {
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for i := 0; i < 100; i++ {
 		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		port := pc.LocalAddr().(*net.UDPAddr).Port
 		pc.Close()
+		if handedOut.ports[port] {
+			continue
+		}
 		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
 			l.Close()
+			handedOut.ports[port] = true
 			return port
 		}
 	}
 	t.Fatal("no free port")
 	return 0
+}
+
+// handedOut is every port freePort returned in this process.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// TestFreePortNeverRepeats: the ports freePort hands out in one process
+// are all different (see freePort: a metrics port given twice got no
+// listener). A thousand picks from the ~28000 ephemeral ports repeat one
+// almost surely when nothing prevents it.
+func TestFreePortNeverRepeats(t *testing.T) {
+	seen := map[int]bool{}
+	for i := 0; i < 1000; i++ {
+		p := freePort(t)
+		if seen[p] {
+			t.Fatalf("pick %d: port %d handed out twice", i, p)
+		}
+		seen[p] = true
+	}
 }

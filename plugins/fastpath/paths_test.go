@@ -12,6 +12,7 @@ import (
 
 	"github.com/coredns/caddy"
 	"github.com/miekg/dns"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/gitops-dns/resolverd/plugins/fallback"
 )
@@ -129,11 +130,9 @@ func TestMetricsCountedOnFastPath(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The chain counts after it wrote the response: wait for it.
-		after := e.scrape()
-		for i := 0; i < 50 && delta(before, after, "coredns_dns_responses_total", map[string]string{"server": server}) == 0; i++ {
-			time.Sleep(10 * time.Millisecond)
-			after = e.scrape()
-		}
+		after := e.scrapeUntil(func(f map[string]*dto.MetricFamily) bool {
+			return delta(before, f, "coredns_dns_responses_total", map[string]string{"server": server}) > 0
+		})
 		for _, c := range []struct {
 			name   string
 			labels map[string]string
@@ -390,16 +389,15 @@ func testServeStale(t *testing.T, edns bool) {
 	if r := e.exchange(name, dns.TypeA, edns); len(aRecords(r)) != 1 || aRecords(r)[0] != "198.18.99.5" {
 		t.Fatalf("fresh answer, second miss: %v", r)
 	}
-	learnt := time.Now()
-	before := e.fastCount("packetcache")
-	if r := e.exchange(name, dns.TypeA, edns); len(aRecords(r)) != 1 || aRecords(r)[0] != "198.18.99.5" {
-		t.Fatalf("fresh answer again: %v", r)
+	// Learnt after it was sent: ask until the packet cache answers (the
+	// chain's answers meanwhile are fresh and learnt too).
+	if r := e.waitFastAs(name, dns.TypeA, edns, "packetcache"); len(aRecords(r)) != 1 || aRecords(r)[0] != "198.18.99.5" {
+		t.Fatalf("fresh answer from the packet cache: %v", r)
 	}
-	if e.fastCount("packetcache") != before+1 && time.Since(learnt) < 900*time.Millisecond {
-		t.Fatal("a fresh forwarded answer was not learnt by the packet cache")
-	}
+	// What answered was stored before now: its TTL is over 1 s from now.
+	fresh := time.Now()
 	e.stale.stop()
-	time.Sleep(time.Until(learnt.Add(1100 * time.Millisecond)))
+	time.Sleep(time.Until(fresh.Add(1100 * time.Millisecond)))
 	for i := 0; i < 3; i++ {
 		before := e.fastCount("packetcache")
 		r := e.exchange(name, dns.TypeA, edns)
@@ -421,16 +419,18 @@ func TestTTLDecrementedOnCacheHits(t *testing.T) {
 	e := newE2E(t)
 	const name = "ttl.example."
 	e.waitFast("www.corp.internal.", dns.TypeA, "prebuilt") // the revision's answers are built: nothing purges what follows
-	// The first miss only passes the door keeper; the second is learnt.
+	// The first miss only passes the door keeper; the second is learnt,
+	// after it was sent: stored once the packet cache answers.
 	if r := e.exchange(name, dns.TypeA, true); len(r.Answer) != 1 {
 		t.Fatalf("first answer: %v", r)
 	}
 	t0 := time.Now()
 	r := e.exchange(name, dns.TypeA, true)
-	tA := time.Now()
 	if len(r.Answer) != 1 || r.Answer[0].Header().Ttl != 300 {
 		t.Fatalf("second answer: %v; want TTL 300", r)
 	}
+	e.waitFast(name, dns.TypeA, "packetcache")
+	tA := time.Now()
 	time.Sleep(1100 * time.Millisecond)
 	before := e.fastCount("packetcache")
 	tB := time.Now()
@@ -531,13 +531,14 @@ func TestOptions(t *testing.T) {
 			if (prebuilt > 0) != tc.prebuilt || (hits > 0) != tc.cacheHits {
 				t.Fatalf("%v precomputed answers, %v packet cache answers; want precomputed %t, packet cache %t", prebuilt, hits, tc.prebuilt, tc.cacheHits)
 			}
-			// Every query is still counted once.
-			if d := delta(before, after, "coredns_dns_requests_total", map[string]string{"server": n.server(), "proto": "udp"}); d != 20 {
-				// The chain counts after it wrote: give it a moment.
-				time.Sleep(50 * time.Millisecond)
-				if d = delta(before, n.scrape(), "coredns_dns_requests_total", map[string]string{"server": n.server(), "proto": "udp"}); d != 20 {
-					t.Fatalf("coredns_dns_requests_total grew by %v, want 20", d)
-				}
+			// Every query is still counted once (the chain counts after it
+			// wrote: wait for it).
+			udp := map[string]string{"server": n.server(), "proto": "udp"}
+			after = n.scrapeUntil(func(f map[string]*dto.MetricFamily) bool {
+				return delta(before, f, "coredns_dns_requests_total", udp) >= 20
+			})
+			if d := delta(before, after, "coredns_dns_requests_total", udp); d != 20 {
+				t.Fatalf("coredns_dns_requests_total grew by %v, want 20", d)
 			}
 			if tc.logged {
 				waitLogLines(t, out, map[string]int{`"A IN www.corp.internal. udp `: 10, `"A IN cached.example. udp `: 10})
@@ -624,14 +625,8 @@ func TestReload(t *testing.T) {
 			t.Fatalf("answer %d after the reload and the new revision: %v", i, a)
 		}
 	}
-	// The fast path counts a batch after it sent it: the last may still be
-	// on its way to the counters.
-	d := e.fastCount("prebuilt") - before
-	for i := 0; i < 50 && d < N; i++ {
-		time.Sleep(10 * time.Millisecond)
-		d = e.fastCount("prebuilt") - before
-	}
-	if d != N {
+	// The fast path counts a batch before it sends it: all are counted.
+	if d := e.fastCount("prebuilt") - before; d != N {
 		t.Fatalf("%v of %d answers from the precomputed answers after the reload", d, N)
 	}
 }
