@@ -33,8 +33,9 @@ import (
 // a delta: every read of it (the load, the snapshot file) inflated the
 // base and applied the delta again. Here each object is inflated at most
 // once, the index is written from what resolving computed, and the
-// changed file is read back by one inflate. The pack holds the changed
-// files whole, as the completed pack held their bases whole.
+// changed file is read back from the object cache, or by one inflate once
+// it has left it. The pack holds the changed files whole, as the
+// completed pack held their bases whole.
 type packResolver struct {
 	dir     string // objects/pack
 	objects storer.EncodedObjectStorer
