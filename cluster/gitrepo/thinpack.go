@@ -2,9 +2,6 @@ package gitrepo
 
 import (
 	"bufio"
-	"compress/zlib"
-	"crypto"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -130,7 +127,6 @@ func (c *packCompleter) Close() error {
 type packEntry struct {
 	offset, end int64               // its bytes in the pack: header and deflated data
 	typ         plumbing.ObjectType // as stored: an object type or a delta type
-	crc         uint32              // of its bytes, as the pack index holds it
 	ofsBase     int64               // OFS_DELTA: its base's offset
 	refBase     plumbing.Hash       // REF_DELTA: its base's id
 	hash        plumbing.Hash       // whole objects: the object's id
@@ -158,10 +154,10 @@ func (c *packCompleter) scan(size int64) ([]packEntry, uint32, error) {
 		e := packEntry{offset: oh.Offset, typ: oh.Type, ofsBase: oh.OffsetReference, refBase: oh.Reference}
 		switch oh.Type {
 		case plumbing.REFDeltaObject, plumbing.OFSDeltaObject:
-			_, e.crc, err = s.NextObject(io.Discard)
+			_, _, err = s.NextObject(io.Discard)
 		default:
 			h := plumbing.NewHasher(oh.Type, oh.Length)
-			_, e.crc, err = s.NextObject(h)
+			_, _, err = s.NextObject(h)
 			e.hash = h.Sum()
 		}
 		if err != nil {
@@ -207,18 +203,10 @@ func (c *packCompleter) complete(w io.Writer, size int64, count uint32, external
 	if uint64(count)+uint64(len(external)) > 1<<32-1 {
 		return errors.New("too many objects")
 	}
-	sum := hash.New(crypto.SHA1)
-	out := io.MultiWriter(w, sum)
-	var header [12]byte
-	if _, err := c.tmp.ReadAt(header[:], 0); err != nil {
-		return err
-	}
-	binary.BigEndian.PutUint32(header[8:], count+uint32(len(external)))
-	if _, err := out.Write(header[:]); err != nil {
-		return err
-	}
+	out := newPackOut(w)
+	out.header(count + uint32(len(external)))
 	// The objects as received, without the old header and checksum.
-	if _, err := io.Copy(out, io.NewSectionReader(c.tmp, 12, size-12-hash.Size)); err != nil {
+	if err := out.raw(io.NewSectionReader(c.tmp, 12, size-12-hash.Size)); err != nil {
 		return err
 	}
 	for _, h := range external {
@@ -226,13 +214,12 @@ func (c *packCompleter) complete(w io.Writer, size int64, count uint32, external
 			return err
 		}
 	}
-	_, err := w.Write(sum.Sum(nil))
+	_, err := out.finish()
 	return err
 }
 
-// appendObject writes object h of the store to w as a whole pack entry:
-// type and size header (gitformat-pack), then its zlib-compressed content.
-func (c *packCompleter) appendObject(w io.Writer, h plumbing.Hash) error {
+// appendObject writes object h of the store to out as a whole pack entry.
+func (c *packCompleter) appendObject(out *packOut, h plumbing.Hash) error {
 	o, err := c.objects.EncodedObject(plumbing.AnyObject, h)
 	if err != nil {
 		return fmt.Errorf("base %s of a delta: %w", h, err)
@@ -241,30 +228,13 @@ func (c *packCompleter) appendObject(w io.Writer, h plumbing.Hash) error {
 	if !t.Valid() || t.IsDelta() || n < 0 {
 		return fmt.Errorf("base %s of a delta is a %s", h, t)
 	}
-	if _, err := w.Write(entryHeader(t, n)); err != nil {
-		return err
-	}
 	r, err := o.Reader()
 	if err != nil {
 		return fmt.Errorf("base %s of a delta: %w", h, err)
 	}
 	defer r.Close()
-	// Deflated at the fastest level, not git's default: deflating a 2.6 MB
-	// zone file took 70-100 ms of a one-record change's 0.2 s fetch (issue
-	// 21); the fastest level takes a quarter of that and writes 15 % more
-	// bytes (560 KB instead of 486 KB for a 100k-record zone) until the
-	// next Prune rewrites every object at the default level. Stored, not
-	// deflated at all, was faster still, but made each of the up to
-	// prunePacks packs between two prunes hold the changed zone files 5-9
-	// times larger than compressed (TestPruneBoundsState bounds the state
-	// directory).
-	z, _ := zlib.NewWriterLevel(w, zlib.BestSpeed)
-	copied, err := io.Copy(z, io.LimitReader(r, o.Size()))
-	if err != nil {
+	if err := out.whole(t, n, r); err != nil {
 		return fmt.Errorf("base %s of a delta: %w", h, err)
 	}
-	if copied != o.Size() {
-		return fmt.Errorf("base %s of a delta: %d bytes read, its header says %d", h, copied, o.Size())
-	}
-	return z.Close()
+	return nil
 }

@@ -429,7 +429,7 @@ func TestThinPackDeltaBeforeItsBase(t *testing.T) {
 		z.Write(d)
 		z.Close()
 	}
-	if err := out.whole(plumbing.BlobObject, inPack); err != nil {
+	if err := out.whole(plumbing.BlobObject, int64(len(inPack)), bytes.NewReader(inPack)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := out.finish(); err != nil {
