@@ -74,13 +74,22 @@ func (s *Store) open() error {
 	p := filepath.Join(s.dir, RepoDir)
 	recoverSwap(s.dir)
 	s.repairs = repairFiles(p)
-	r, err := git.PlainOpen(p)
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return &Error{Class: ClassConfig, Op: "open", URL: p, Err: err}
+	}
+	// The storage PlainOpen and PlainInit make for a bare repository, over
+	// a cache of decoded objects the store holds (a fetch puts in it the
+	// files it resolved: packResolver).
+	s.objects = cache.NewObjectLRUDefault()
+	st := filesystem.NewStorage(osfs.New(abs), s.objects)
+	r, err := git.Open(st, nil)
 	if errors.Is(err, git.ErrRepositoryNotExists) {
 		if _, serr := os.Stat(p); serr == nil {
 			// The folder is there but git does not see a repository in it.
 			return &Error{Class: ClassCorruptObject, Op: "open", URL: p, Err: err}
 		}
-		r, err = git.PlainInit(p, true)
+		r, err = git.Init(st, nil)
 	}
 	if err != nil {
 		return &Error{Class: ClassCorruptObject, Op: "open", URL: p, Err: err}
@@ -90,14 +99,6 @@ func (s *Store) open() error {
 	}
 	if fi, err := os.Stat(filepath.Join(p, "objects")); err != nil || !fi.IsDir() {
 		return &Error{Class: ClassCorruptObject, Op: "open", URL: p, Err: errors.New("no objects folder")}
-	}
-	// The same storage PlainOpen makes for a bare repository, over a
-	// cache of decoded objects the store holds.
-	s.objects = cache.NewObjectLRUDefault()
-	if abs, err := filepath.Abs(p); err == nil {
-		if own, err := git.Open(filesystem.NewStorage(osfs.New(abs), s.objects), nil); err == nil {
-			r = own
-		}
 	}
 	s.repo = r
 	s.repairs = append(s.repairs, s.repairRefs()...)
