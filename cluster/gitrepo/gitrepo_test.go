@@ -560,3 +560,71 @@ func TestFetchAnnotatedTag(t *testing.T) {
 		})
 	}
 }
+
+// A poll of an unchanged repository on this machine starts no process: the
+// fetch reads both references in process, and starts git-upload-pack only
+// when the tracked ref moved (or for the first fetch).
+func TestLocalFetchUnchangedStartsNoProcess(t *testing.T) {
+	real := gittest.ExecPath(t, "git-upload-pack")
+	bin := t.TempDir()
+	calls := filepath.Join(t.TempDir(), "calls")
+	script := "#!/bin/sh\necho \"$@\" >>" + calls + "\nexec " + real + " \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "git-upload-pack"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	started := func() int {
+		b, err := os.ReadFile(calls)
+		if errors.Is(err, os.ErrNotExist) {
+			return 0
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Count(string(b), "\n")
+	}
+
+	src := newSrcRepo(t)
+	first := src.commit("zones/a.zone", "one", nil)
+	for _, tc := range []struct {
+		name string
+		r    Remote
+		ref  string
+	}{
+		{"local path", Remote{URL: src.dir}, "master"},
+		{"file url", Remote{URL: "file://" + src.dir}, "refs/heads/master"},
+		{"HEAD", Remote{URL: src.dir}, "HEAD"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tc.r
+			r.Depth, r.Timeout = 1, 10*time.Second
+			s := openStore(t)
+			n := started()
+			want := src.head()
+			if h, err := s.Fetch(bg, r, tc.ref); err != nil || h != want {
+				t.Fatalf("first fetch: %v %v, want %v", h, err, want)
+			}
+			if got := started() - n; got != 1 {
+				t.Fatalf("the first fetch started git-upload-pack %d times, want 1", got)
+			}
+			for range 3 {
+				if h, err := s.Fetch(bg, r, tc.ref); err != nil || h != want {
+					t.Fatalf("fetch of an unchanged repo: %v %v, want %v", h, err, want)
+				}
+			}
+			if got := started() - n; got != 1 {
+				t.Fatalf("three polls of an unchanged repo started git-upload-pack %d more times, want none", got-1)
+			}
+			next := src.commit("zones/a.zone", "two "+tc.name, nil)
+			if h, err := s.Fetch(bg, r, tc.ref); err != nil || h != next {
+				t.Fatalf("fetch after a commit: %v %v, want %v", h, err, next)
+			}
+			if got := started() - n; got != 2 {
+				t.Fatalf("a fetch after a commit started git-upload-pack %d times in all, want 2", got)
+			}
+			if err := s.CheckCommit(next, "zones", 100); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	_ = first
+}

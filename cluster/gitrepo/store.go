@@ -314,6 +314,13 @@ func (s *Store) Fetch(ctx context.Context, r Remote, ref string) (plumbing.Hash,
 			return fail(&Error{Class: ClassConfig, Op: "fetch", URL: r.Redacted(), Err: fmt.Errorf("ca_file: %w", err)})
 		}
 	}
+	if ep.Protocol == "file" {
+		if h, ok := s.localUnchanged(ep.Path, ref); ok {
+			s.mu.Unlock()
+			cancel()
+			return h, nil
+		}
+	}
 	packs := fetchStorer{Storer: s.repo.Storer, dir: s.packDir(), cache: s.objects}
 	remote := git.NewRemote(packs, &config.RemoteConfig{Name: "origin", URLs: []string{ep.String()}})
 	opts := &git.FetchOptions{
@@ -353,6 +360,34 @@ func (s *Store) Fetch(ctx context.Context, r Remote, ref string) (plumbing.Hash,
 		return fail(err)
 	}
 	return h, nil
+}
+
+// localUnchanged reports whether the repository at path (a remote on this
+// machine) still has ref where the last fetch left TrackedRef, and if so
+// the commit it names. It reads the two references in process: go-git
+// fetches over the file transport by starting git-upload-pack, a process
+// that shares the node's cores with its queries (a few milliseconds of CPU
+// each time), and the sync loop polls an unchanged repository every few
+// seconds. Anything it cannot read leaves the decision to the fetch, which
+// reports it.
+func (s *Store) localUnchanged(path, ref string) (plumbing.Hash, bool) {
+	mine, err := s.repo.Reference(TrackedRef, false)
+	if err != nil {
+		return plumbing.ZeroHash, false
+	}
+	remote, err := git.PlainOpen(path)
+	if err != nil {
+		return plumbing.ZeroHash, false
+	}
+	theirs, err := remote.Reference(plumbing.ReferenceName(ref), true)
+	if err != nil || theirs.Hash() != mine.Hash() {
+		return plumbing.ZeroHash, false
+	}
+	h, err := s.Resolve(TrackedRef)
+	if err != nil {
+		return plumbing.ZeroHash, false
+	}
+	return h, true
 }
 
 // Resolve returns the commit a local reference of the store points at
