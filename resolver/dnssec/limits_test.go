@@ -2,6 +2,7 @@ package dnssec
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -280,5 +281,38 @@ func TestVerifiedOnceWildcard(t *testing.T) {
 				t.Errorf("%d signature verifications, want %d", spent, tc.spent)
 			}
 		})
+	}
+}
+
+// A hash the validation already computed is free, whether it is one of
+// the first few or one of many.
+func TestBudgetHashRepeatsFree(t *testing.T) {
+	b := NewBudget(Limits{})
+	names := make([]string, 3*maxListedHashes)
+	for i := range names {
+		names[i] = fmt.Sprintf("n%d.example.", i)
+	}
+	first := map[string]string{}
+	for i, n := range names {
+		h, err := b.hash(n, dns.SHA1, 2, "AB")
+		if err != nil {
+			t.Fatal(err)
+		}
+		first[n] = h
+		if _, spent := b.Spent(); spent != 3*(i+1) {
+			t.Fatalf("after %d names: %d hash computations spent, want %d", i+1, spent, 3*(i+1))
+		}
+	}
+	for _, n := range names {
+		h, err := b.hash(strings.ToUpper(n), dns.SHA1, 2, "ab")
+		if err != nil || h != first[n] {
+			t.Fatalf("%s again: %q %v, want %q", n, h, err, first[n])
+		}
+		if want := dns.HashName(n, dns.SHA1, 2, "AB"); h != want {
+			t.Fatalf("%s: %q, want %q", n, h, want)
+		}
+	}
+	if _, spent := b.Spent(); spent != 3*len(names) {
+		t.Fatalf("repeats spent computations: %d in all, want %d", spent, 3*len(names))
 	}
 }

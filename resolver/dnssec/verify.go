@@ -44,9 +44,10 @@ var errBudget = errors.New("validation work limit reached")
 // for concurrent use: one query validates in one goroutine.
 type Budget struct {
 	limits      Limits
-	validations int // left
-	hashes      int // left
-	hashCache   map[nsec3HashKey]string
+	validations int                            // left
+	hashes      int                            // left
+	hashCache   []nsec3Hash                    // the first few hashes of a validation (most ask for one to three)
+	hashMap     map[nsec3HashKey]string        // all of them, once there are more (up to the budget's 600)
 	fetcher     Fetcher                        // this query's own, when set (SetFetcher)
 	seen        *lru.Cache[[32]byte, struct{}] // signatures that verified (the Validator's), or nil
 }
@@ -83,12 +84,31 @@ type nsec3HashKey struct {
 	salt string
 }
 
+// maxListedHashes is how many hashes a validation keeps in order before it
+// keeps them in a map.
+const maxListedHashes = 8
+
+// nsec3Hash is one hash a validation computed: a few of them, searched in
+// order, cost a cold validation a few bytes where a map cost ~500.
+type nsec3Hash struct {
+	key  nsec3HashKey
+	hash string
+}
+
 // hash is the NSEC3 hash of name (upper-case base32hex), counting
 // iterations+1 computations against the budget; repeats are free.
 func (b *Budget) hash(name string, alg uint8, iter uint16, salt string) (string, error) {
 	k := nsec3HashKey{canonical(name), alg, iter, strings.ToUpper(salt)}
-	if h, ok := b.hashCache[k]; ok {
-		return h, nil
+	if b.hashMap != nil {
+		if h, ok := b.hashMap[k]; ok {
+			return h, nil
+		}
+	} else {
+		for _, c := range b.hashCache {
+			if c.key == k {
+				return c.hash, nil
+			}
+		}
 	}
 	cost := int(iter) + 1
 	if b.hashes < cost {
@@ -99,10 +119,19 @@ func (b *Budget) hash(name string, alg uint8, iter uint16, salt string) (string,
 	if h == "" {
 		return "", errors.New("NSEC3 hash failed")
 	}
-	if b.hashCache == nil {
-		b.hashCache = map[nsec3HashKey]string{}
+	switch {
+	case b.hashMap != nil:
+		b.hashMap[k] = h
+	case len(b.hashCache) < maxListedHashes:
+		b.hashCache = append(b.hashCache, nsec3Hash{k, h})
+	default: // a search in order would cost quadratic time up to the budget
+		b.hashMap = make(map[nsec3HashKey]string, 2*maxListedHashes)
+		for _, c := range b.hashCache {
+			b.hashMap[c.key] = c.hash
+		}
+		b.hashMap[k] = h
+		b.hashCache = nil
 	}
-	b.hashCache[k] = h
 	return h, nil
 }
 
