@@ -2,7 +2,7 @@
 # The kit's fixed-rate probe without the kit: the CPU a server spends per
 # query at ordinary load, servers side by side in one run.
 #
-#   bench/fixedrate.sh [-w W1|W2] [-r ROUNDS] [-Q QPS] [-l SECS] [-i IDLESECS] SERVER...
+#   bench/fixedrate.sh [-w W1|W2|W3] [-r ROUNDS] [-Q QPS] [-l SECS] [-i IDLESECS] SERVER...
 #   bench/fixedrate.sh [-Q QPS] -S RESULTS.tsv    (the summary of an earlier run again)
 #
 # W1 (default): internal names. SERVER is a resolverd binary, or `nsd` for
@@ -17,6 +17,12 @@
 # kit's configuration plus the validator and the same anchor). Each is
 # warmed as the kit warms W2: every key of w2-warm.txt twice, then 2 s of
 # w2-external.txt at full speed.
+# W3: cold recursion on the same signed internet, for the same SERVERs as
+# W2: unique names under wild.example.com (w3-cold.txt, each name asked
+# once: dnsperf -n 1, so every query is a miss and a validation). Each is
+# warmed as the kit warms W3: w3-warm.txt one query at a time for up to
+# 10 s, and not with the probe's own names (they would be cache hits).
+# The kit probes W3 at 2,000 qps for 5 s: -w W3 -Q 2000 -l 5.
 #
 # Each round runs every SERVER in turn (the order alternates between rounds):
 # a resolverd is started by bench/resolverd-peer.sh (Corefile.example's
@@ -34,7 +40,10 @@
 #   round server cpu_us_per_q perf_us_per_q qps syscalls_per_q ctxsw_per_q idle_ctxsw_per_s avg_ms p50_ms p99_ms load1
 # (latencies from `dnsperf -v`, as the kit's probe takes them)
 # PERF=1 also records `perf record -e cpu-clock -g` of the server during
-# the run (to $OUT/perf-<server>-r<round>.data).
+# the run (to $OUT/perf-<server>-r<round>.data). GOTRACE=HOST:PORT takes a
+# Go execution trace of each resolverd over the run (to
+# $OUT/trace-<server>-r<round>.out) from the pprof plugin of a Corefile that
+# has one: RESOLVERD_COREFILE=a copy of Corefile.example with `pprof HOST:PORT`.
 # Listens on 127.77.0.1 (not the kit's 127.54.0.1, so it cannot answer a
 # `make bench` beside it). Run it under flock /work/coord/bench.lock all the
 # same: the cores are shared, and W2's fake internet takes the kit's
@@ -60,7 +69,7 @@ if [ -n "$resummarize" ]; then
   summary "$resummarize"
   exit
 fi
-usage="usage: $0 [-w W1|W2] [-r ROUNDS] [-Q QPS] [-l SECS] [-i IDLESECS] SERVER..."
+usage="usage: $0 [-w W1|W2|W3] [-r ROUNDS] [-Q QPS] [-l SECS] [-i IDLESECS] SERVER..."
 [ $# -gt 0 ] || { echo "$usage" >&2; exit 2; }
 export BENCH_WORK=${BENCH_WORK:-/var/tmp/dnsbench}
 case $workload in
@@ -72,11 +81,15 @@ W2)
   export BENCH_DATA=${BENCH_DATA:-$BENCH_WORK/data-signed}
   qfile=$BENCH_DATA/queries/w2-external.txt ready=(example.com A)
   ;;
+W3)
+  export BENCH_DATA=${BENCH_DATA:-$BENCH_WORK/data-signed}
+  qfile=$BENCH_DATA/queries/w3-cold.txt ready=(example.com A)
+  ;;
 *) echo "$usage" >&2; exit 2 ;;
 esac
 for s in "$@"; do
   case $workload:$s in
-  W1:nsd | W2:unbound-validating | W2:pdns-validating | W2:novalidation:*) ;;
+  W1:nsd | W[23]:unbound-validating | W[23]:pdns-validating | W[23]:novalidation:*) ;;
   *:nsd | *:*-validating | *:novalidation:*) echo "fixedrate: $s does not serve $workload" >&2; exit 2 ;;
   *) [ -x "$s" ] || { echo "fixedrate: $s is not an executable (a resolverd binary)" >&2; exit 2; } ;;
   esac
@@ -114,11 +127,11 @@ stop() {
 }
 cleanup() {
   stop
-  if [ "$workload" = W2 ]; then fi_stop; fi
+  if [ "$workload" != W1 ]; then fi_stop; fi
 }
 trap cleanup EXIT
 
-if [ "$workload" = W2 ]; then
+if [ "$workload" != W1 ]; then
   # The kit's fake internet on the signed zones, up for the whole run.
   if [ -z "${BENCH_KIT:-}" ]; then
     for BENCH_KIT in "$here/../../shared/bench" "$here/../../../shared/bench"; do
@@ -193,11 +206,21 @@ run() { # round server
   pid=$!
   wait_answer "$BENCH_ADDR" "$BENCH_PORT" "${ready[@]}" 30 ||
     { echo "$name did not answer; log: $BENCH_RUNDIR/log" >&2; stop; return 1; }
-  if [ "$workload" = W2 ]; then
+  local once=()
+  case $workload in
+  W2)
     # As the kit warms W2: every key twice through the fake internet.
     timeout 60 taskset -c 1 dnsperf -s "$BENCH_ADDR" -p "$BENCH_PORT" -d "$BENCH_DATA/queries/w2-warm.txt" -n 2 -c 4 -q 20 >/dev/null 2>&1
-  fi
-  timeout 40 taskset -c 1 dnsperf -s "$BENCH_ADDR" -p "$BENCH_PORT" -d "$qfile" -c 10 -q 100 -l 2 >/dev/null 2>&1
+    ;;
+  W3)
+    # As the kit warms W3: the warm-up names one at a time (the delegations
+    # and keys), never the probe's names.
+    timeout 40 taskset -c 1 dnsperf -s "$BENCH_ADDR" -p "$BENCH_PORT" -d "$BENCH_DATA/queries/w3-warm.txt" -n 1 -c 1 -q 1 -l 10 >/dev/null 2>&1
+    once=(-n 1)
+    ;;
+  esac
+  [ "$workload" = W3 ] ||
+    timeout 40 taskset -c 1 dnsperf -s "$BENCH_ADDR" -p "$BENCH_PORT" -d "$qfile" -c 10 -q 100 -l 2 >/dev/null 2>&1
   local c0 c1 t0 t1 w0 w1 perfpid= statpid= pids
   w0=$(ctxsw "$pid"); sleep "$idle"; w1=$(ctxsw "$pid")
   pids=$(pgrep -g "$pid" | paste -sd,)
@@ -205,15 +228,25 @@ run() { # round server
     perf record -q -e cpu-clock -g -p "$pids" -o "$OUT/perf-$name-r$round.data" -- sleep "$secs" >/dev/null 2>&1 &
     perfpid=$!
   fi
+  if [ -n "${GOTRACE:-}" ] && [ "$name" = "$(basename "$srv")" ]; then
+    # GOTRACE=HOST:PORT: a Go execution trace of the node over the run, from
+    # the pprof plugin of a Corefile that has one (RESOLVERD_COREFILE).
+    # With a CPU profile beside it, the trace holds CPU samples too: the
+    # stack of whatever holds the core through a stall.
+    curl -s -o "$OUT/cpu-$name-r$round.pprof" "http://$GOTRACE/debug/pprof/profile?seconds=$secs" &
+    perfpid="$perfpid $!"
+    curl -s -o "$OUT/trace-$name-r$round.out" "http://$GOTRACE/debug/pprof/trace?seconds=$secs" &
+    perfpid="$perfpid $!"
+  fi
   rm -f "$OUT/perfstat-$name-r$round.csv"
   if ((perfstat)); then
     perf stat -x, -e task-clock,context-switches,raw_syscalls:sys_enter -p "$pids" -o "$OUT/perfstat-$name-r$round.csv" -- sleep "$secs" >/dev/null 2>&1 &
     statpid=$!
   fi
   c0=$(ctxsw "$pid"); t0=$(ticks "$pid")
-  timeout $((secs + 30)) taskset -c 1 dnsperf -s "$BENCH_ADDR" -p "$BENCH_PORT" -d "$qfile" -c 10 -q 100 -Q "$qps" -l "$secs" -v >"$OUT/dnsperf-$name-r$round.out" 2>&1
+  timeout $((secs + 30)) taskset -c 1 dnsperf -s "$BENCH_ADDR" -p "$BENCH_PORT" -d "$qfile" "${once[@]}" -c 10 -q 100 -Q "$qps" -l "$secs" -v >"$OUT/dnsperf-$name-r$round.out" 2>&1
   t1=$(ticks "$pid"); c1=$(ctxsw "$pid")
-  [ -z "$perfpid" ] || wait "$perfpid" || true
+  [ -z "$perfpid" ] || wait $perfpid || true
   [ -z "$statpid" ] || wait "$statpid" || true
   local done rate lat taskms=0 sys=0
   done=$(awk '/Queries completed:/ { print $3 }' "$OUT/dnsperf-$name-r$round.out")
