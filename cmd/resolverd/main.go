@@ -28,8 +28,6 @@ import (
 	_ "github.com/coredns/coredns/plugin/pprof"
 	_ "github.com/coredns/coredns/plugin/ready"
 
-	"github.com/gitops-dns/resolverd/internal/gcpace"
-
 	// Ours.
 	_ "github.com/gitops-dns/resolverd/plugins/authority"
 	_ "github.com/gitops-dns/resolverd/plugins/fallback"
@@ -94,10 +92,6 @@ func main() {
 	if *healthURL != "" {
 		os.Exit(healthcheck(*healthURL))
 	}
-	// A floor under the collector's heap goal: a node with little live
-	// (a small repo, recursion) would otherwise collect every half second
-	// under load and stall its queries while it marks (internal/gcpace).
-	gcpace.Keep()
 	// coremain parses the flags (-conf, -version, ...) and runs until a signal.
 	coremain.Run()
 }
