@@ -240,7 +240,7 @@ run() { # round server
   fi
   rm -f "$OUT/perfstat-$name-r$round.csv"
   if ((perfstat)); then
-    perf stat -x, -e task-clock,context-switches,raw_syscalls:sys_enter -p "$pids" -o "$OUT/perfstat-$name-r$round.csv" -- sleep "$secs" >/dev/null 2>&1 &
+    perf stat -x, -e task-clock,context-switches,page-faults,raw_syscalls:sys_enter -p "$pids" -o "$OUT/perfstat-$name-r$round.csv" -- sleep "$secs" >/dev/null 2>&1 &
     statpid=$!
   fi
   c0=$(ctxsw "$pid"); t0=$(ticks "$pid")
