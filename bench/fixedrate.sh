@@ -33,8 +33,8 @@
 # (utime+stime of every thread of its process group, /proc/PID/stat: the
 # scheduler's exact runtime, in 1/100 s) over the run give CPU µs per
 # answered query. When perf is installed, `perf stat` over the same run
-# counts the process group's task-clock (CPU time to the µs), system calls
-# and context switches. One TSV line per run on stdout (and in
+# counts the process group's task-clock (CPU time to the µs), system calls,
+# context switches and page faults (these in its csv only). One TSV line per run on stdout (and in
 # $OUT/results.tsv), then the medians [min-max] per server on stderr and in
 # $OUT/summary.md (of the runs that kept 98 % of the rate: see summary):
 #   round server cpu_us_per_q perf_us_per_q qps syscalls_per_q ctxsw_per_q idle_ctxsw_per_s avg_ms p50_ms p99_ms load1
