@@ -14,6 +14,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/gitops-dns/resolverd/internal/dnsname"
 	"github.com/gitops-dns/resolverd/internal/wire"
 	"github.com/gitops-dns/resolverd/resolver/dnssec"
 )
@@ -246,7 +247,7 @@ func (r *Resolver) store(out *outcome, qtype uint16, now time.Time) {
 	for i := 0; i < len(out.chain); {
 		h := out.chain[i].Header()
 		j := i + 1
-		for j < len(out.chain) && out.chain[j].Header().Rrtype == h.Rrtype && equalFold(out.chain[j].Header().Name, h.Name) {
+		for j < len(out.chain) && out.chain[j].Header().Rrtype == h.Rrtype && dnsname.EqualFold(out.chain[j].Header().Name, h.Name) {
 			j++
 		}
 		if h.Rrtype != dns.TypeDNAME {
@@ -291,7 +292,7 @@ func (r *Resolver) checkRRsets(out *outcome, name string, qtype uint16) error {
 	for i := 0; i < len(out.chain); {
 		h := out.chain[i].Header()
 		j := i + 1
-		for j < len(out.chain) && out.chain[j].Header().Rrtype == h.Rrtype && equalFold(out.chain[j].Header().Name, h.Name) {
+		for j < len(out.chain) && out.chain[j].Header().Rrtype == h.Rrtype && dnsname.EqualFold(out.chain[j].Header().Name, h.Name) {
 			j++
 		}
 		if n := j - i; n > r.cfg.MaxRecordsPerRRset {
@@ -312,7 +313,7 @@ func extract(resp *dns.Msg, zone, qname string, qtype uint16, recursive bool) ou
 	name := qname
 	seen := []string{qname}
 	for i := 0; i < maxChain; i++ {
-		if !recursive && !isSubDomain(zone, name) {
+		if !recursive && !dnsname.IsSubDomain(zone, name) {
 			out.status, out.target = statusFollow, name
 			return out
 		}
@@ -324,13 +325,13 @@ func extract(resp *dns.Msg, zone, qname string, qtype uint16, recursive bool) ou
 			if h.Class != dns.ClassINET {
 				continue
 			}
-			if equalFold(h.Name, name) {
+			if dnsname.EqualFold(h.Name, name) {
 				if h.Rrtype == qtype {
 					final = append(final, rr)
 				} else if c, ok := rr.(*dns.CNAME); ok && cname == nil {
 					cname = c
 				}
-			} else if d, ok := rr.(*dns.DNAME); ok && dname == nil && isSubDomain(h.Name, name) && (recursive || isSubDomain(zone, h.Name)) {
+			} else if d, ok := rr.(*dns.DNAME); ok && dname == nil && dnsname.IsSubDomain(h.Name, name) && (recursive || dnsname.IsSubDomain(zone, h.Name)) {
 				dname = d
 			}
 		}
@@ -428,7 +429,7 @@ func soaFor(resp *dns.Msg, zone, name string, recursive bool) []dns.RR {
 		if h.Rrtype != dns.TypeSOA || h.Class != dns.ClassINET {
 			continue
 		}
-		if isSubDomain(h.Name, name) && (recursive || isSubDomain(zone, h.Name)) {
+		if dnsname.IsSubDomain(h.Name, name) && (recursive || dnsname.IsSubDomain(zone, h.Name)) {
 			return []dns.RR{rr}
 		}
 	}
@@ -501,8 +502,8 @@ func classify(resp *dns.Msg, zone, sname string, stype uint16) kind {
 func upwardNS(resp *dns.Msg, zone string) bool {
 	for _, rr := range resp.Ns {
 		h := rr.Header()
-		if h.Rrtype == dns.TypeNS && h.Class == dns.ClassINET && (equalFold(h.Name, zone) || !isSubDomain(zone, h.Name)) {
-			return !equalFold(h.Name, zone)
+		if h.Rrtype == dns.TypeNS && h.Class == dns.ClassINET && (dnsname.EqualFold(h.Name, zone) || !dnsname.IsSubDomain(zone, h.Name)) {
+			return !dnsname.EqualFold(h.Name, zone)
 		}
 	}
 	return false
@@ -514,10 +515,10 @@ func answersFor(resp *dns.Msg, zone, sname string, stype uint16) bool {
 		if h.Class != dns.ClassINET {
 			continue
 		}
-		if equalFold(h.Name, sname) && (h.Rrtype == stype || h.Rrtype == dns.TypeCNAME) {
+		if dnsname.EqualFold(h.Name, sname) && (h.Rrtype == stype || h.Rrtype == dns.TypeCNAME) {
 			return true
 		}
-		if h.Rrtype == dns.TypeDNAME && !equalFold(h.Name, sname) && isSubDomain(h.Name, sname) && isSubDomain(zone, h.Name) {
+		if h.Rrtype == dns.TypeDNAME && !dnsname.EqualFold(h.Name, sname) && dnsname.IsSubDomain(h.Name, sname) && dnsname.IsSubDomain(zone, h.Name) {
 			return true
 		}
 	}
@@ -534,10 +535,10 @@ func referralOwner(resp *dns.Msg, zone, sname string, stype uint16) string {
 		if h.Rrtype != dns.TypeNS || h.Class != dns.ClassINET {
 			continue
 		}
-		if stype == dns.TypeDS && equalFold(h.Name, sname) {
+		if stype == dns.TypeDS && dnsname.EqualFold(h.Name, sname) {
 			continue
 		}
-		if !equalFold(h.Name, zone) && isSubDomain(zone, h.Name) && isSubDomain(h.Name, sname) {
+		if !dnsname.EqualFold(h.Name, zone) && dnsname.IsSubDomain(zone, h.Name) && dnsname.IsSubDomain(h.Name, sname) {
 			return lower(h.Name)
 		}
 	}
@@ -553,7 +554,7 @@ func (r *Resolver) referral(resp *dns.Msg, parent *delegation, sname string, sty
 	first := true
 	for _, rr := range resp.Ns {
 		ns, ok := rr.(*dns.NS)
-		if !ok || ns.Hdr.Class != dns.ClassINET || !equalFold(ns.Hdr.Name, owner) {
+		if !ok || ns.Hdr.Class != dns.ClassINET || !dnsname.EqualFold(ns.Hdr.Name, owner) {
 			continue
 		}
 		if first || ns.Hdr.Ttl < ttl {
@@ -578,7 +579,7 @@ func (r *Resolver) referral(resp *dns.Msg, parent *delegation, sname string, sty
 			continue
 		}
 		glue := d.glue
-		if !isSubDomain(parent.zone, n) {
+		if !dnsname.IsSubDomain(parent.zone, n) {
 			// Glue outside the parent's zone is no data the parent may
 			// vouch for (RFC 2181 5.4.1): never cached as the name's
 			// address nor used while the name can be resolved. It is kept
@@ -615,7 +616,7 @@ func (r *Resolver) learnChildNS(resp *dns.Msg, d *delegation, now time.Time) *de
 	for _, sec := range [2][]dns.RR{resp.Answer, resp.Ns} {
 		for _, rr := range sec {
 			v, ok := rr.(*dns.NS)
-			if !ok || v.Hdr.Class != dns.ClassINET || !equalFold(v.Hdr.Name, d.zone) {
+			if !ok || v.Hdr.Class != dns.ClassINET || !dnsname.EqualFold(v.Hdr.Name, d.zone) {
 				continue
 			}
 			if n := lower(v.Ns); !slices.Contains(ns, n) && len(ns) < maxNSPerZone {
@@ -648,7 +649,7 @@ func (r *Resolver) learnChildNS(resp *dns.Msg, d *delegation, now time.Time) *de
 	for _, sec := range [2][]dns.RR{resp.Answer, resp.Extra} {
 		for _, rr := range sec {
 			n := lower(rr.Header().Name)
-			if rr.Header().Class != dns.ClassINET || !slices.Contains(ns, n) || !isSubDomain(d.zone, n) || len(d.glue[n]) > 0 {
+			if rr.Header().Class != dns.ClassINET || !slices.Contains(ns, n) || !dnsname.IsSubDomain(d.zone, n) || len(d.glue[n]) > 0 {
 				continue
 			}
 			if a := appendAddrs(nil, []dns.RR{rr}); len(a) == 1 && len(nd.glue[n]) < maxGluePerNS && !slices.Contains(nd.glue[n], a[0]) {
@@ -656,7 +657,7 @@ func (r *Resolver) learnChildNS(resp *dns.Msg, d *delegation, now time.Time) *de
 			}
 		}
 	}
-	if !slices.ContainsFunc(ns, func(n string) bool { return len(nd.glue[n]) > 0 || !isSubDomain(d.zone, n) }) {
+	if !slices.ContainsFunc(ns, func(n string) bool { return len(nd.glue[n]) > 0 || !dnsname.IsSubDomain(d.zone, n) }) {
 		return d // no way to reach the set's servers: keep the one that works
 	}
 	// Never past the delegation it replaces: servers the parent no longer
@@ -920,7 +921,7 @@ func (r *Resolver) ask(ctx context.Context, st *state, d *delegation, sname stri
 	for _, ns := range d.ns {
 		if a := r.addrsFor(d, ns, now); len(a) > 0 {
 			addrs = append(addrs, a...)
-			if len(d.glue[ns]) > 0 && !isSubDomain(d.zone, ns) {
+			if len(d.glue[ns]) > 0 && !dnsname.IsSubDomain(d.zone, ns) {
 				glued = append(glued, ns)
 			}
 		} else {
@@ -983,11 +984,11 @@ func (r *Resolver) ask(ctx context.Context, st *state, d *delegation, sname stri
 	resolveNS := func(names []string, fallback bool) (*dns.Msg, kind, bool, error) {
 		for _, ns := range names {
 			cycle := slices.Contains(st.busy, ns) || st.depth >= r.cfg.MaxDepth
-			if isSubDomain(d.zone, ns) && len(d.oobGlue[ns]) == 0 {
+			if dnsname.IsSubDomain(d.zone, ns) && len(d.oobGlue[ns]) == 0 {
 				continue // needs glue we were not given
 			}
 			var a []netip.Addr
-			if !cycle && looked < r.cfg.MaxNSPerReferal && !isSubDomain(d.zone, ns) {
+			if !cycle && looked < r.cfg.MaxNSPerReferal && !dnsname.IsSubDomain(d.zone, ns) {
 				if st.nsLookups >= r.cfg.MaxNSLookups {
 					return nil, 0, true, st.budget("nslookups")
 				}

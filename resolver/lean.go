@@ -3,6 +3,7 @@ package resolver
 import (
 	"encoding/binary"
 
+	"github.com/gitops-dns/resolverd/internal/dnsname"
 	"github.com/gitops-dns/resolverd/internal/wire"
 	"github.com/miekg/dns"
 )
@@ -121,7 +122,7 @@ func leanUnpack(msg []byte, q *dns.Msg) (*dns.Msg, bool) {
 		}
 		off = end
 		lr.m.Answer = append(lr.m.Answer, rr)
-		if h.Rrtype == qtype && h.Class == dns.ClassINET && equalFold(h.Name, qname) {
+		if h.Rrtype == qtype && h.Class == dns.ClassINET && dnsname.EqualFold(h.Name, qname) {
 			answers = true
 		}
 	}

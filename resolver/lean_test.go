@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/internal/dnsname"
 )
 
 // leanCases are replies to "www.example.com. A" (or AAAA) and whether the
@@ -134,7 +136,7 @@ func sameAsUnpack(t testing.TB, wire []byte, q, got *dns.Msg) {
 			t.Fatalf("answer %d: %v, Msg.Unpack %v", i, g, w)
 		}
 		h := w.Header()
-		if h.Rrtype == q.Question[0].Qtype && h.Class == dns.ClassINET && equalFold(h.Name, q.Question[0].Name) {
+		if h.Rrtype == q.Question[0].Qtype && h.Class == dns.ClassINET && dnsname.EqualFold(h.Name, q.Question[0].Name) {
 			answered = true
 		}
 	}

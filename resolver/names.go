@@ -9,35 +9,6 @@ import (
 	"github.com/miekg/dns"
 )
 
-// isSubDomain is dns.IsSubDomain(parent, child) for absolute names without
-// its allocations (dns.Split of both names): child equals parent or ends
-// with "." + parent at an unescaped label boundary, ASCII case ignored.
-// Names that are not absolute go to dns.IsSubDomain.
-func isSubDomain(parent, child string) bool {
-	if !strings.HasSuffix(parent, ".") || !strings.HasSuffix(child, ".") {
-		return dns.IsSubDomain(parent, child)
-	}
-	if parent == "." {
-		return true
-	}
-	cut := len(child) - len(parent)
-	if cut < 0 || !equalFold(child[cut:], parent) {
-		return false
-	}
-	if cut == 0 {
-		return true
-	}
-	if child[cut-1] != '.' {
-		return false
-	}
-	// The dot must end a label, not be an escaped "\." inside one.
-	slashes := 0
-	for i := cut - 2; i >= 0 && child[i] == '\\'; i-- {
-		slashes++
-	}
-	return slashes%2 == 0
-}
-
 // oneMore returns the ancestor of qname one label below known (qname when
 // known has as many labels or more).
 func oneMore(qname, known string) string {

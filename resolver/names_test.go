@@ -6,58 +6,6 @@ import (
 	"github.com/miekg/dns"
 )
 
-var subDomainCases = []struct {
-	parent, child string
-	want          bool
-}{
-	{".", ".", true},
-	{".", "com.", true},
-	{"com.", ".", false},
-	{"example.com.", "example.com.", true},
-	{"example.com.", "www.example.com.", true},
-	{"Example.COM.", "a.b.www.example.com.", true},
-	{"example.com.", "wwwexample.com.", false},
-	{"example.com.", "com.", false},
-	{"example.com.", "www.example.net.", false},
-	{"example.com.", `a\.example.com.`, false},
-	{"example.com.", `a\\.example.com.`, true},
-	{"example.com.", `a\046example.com.`, false},
-	{"b.example.com.", `a.b.example.com.`, true},
-	{"example.com", "www.example.com.", false}, // not absolute: as dns.IsSubDomain
-}
-
-// TestIsSubDomain: the allocation-free check agrees with dns.IsSubDomain.
-func TestIsSubDomain(t *testing.T) {
-	for _, tc := range subDomainCases {
-		if got := isSubDomain(tc.parent, tc.child); got != tc.want {
-			t.Errorf("isSubDomain(%q, %q) = %v, want %v", tc.parent, tc.child, got, tc.want)
-		}
-		if miekg := dns.IsSubDomain(tc.parent, tc.child); miekg != tc.want {
-			t.Errorf("dns.IsSubDomain(%q, %q) = %v: the table is wrong", tc.parent, tc.child, miekg)
-		}
-	}
-	if n := testing.AllocsPerRun(100, func() { isSubDomain("example.com.", "a.b.www.example.com.") }); n != 0 {
-		t.Errorf("isSubDomain allocates %v times", n)
-	}
-}
-
-func FuzzIsSubDomain(f *testing.F) {
-	for _, tc := range subDomainCases {
-		f.Add(tc.parent, tc.child)
-	}
-	f.Fuzz(func(t *testing.T, parent, child string) {
-		if _, ok := dns.IsDomainName(parent); !ok {
-			return
-		}
-		if _, ok := dns.IsDomainName(child); !ok {
-			return
-		}
-		if got, want := isSubDomain(parent, child), dns.IsSubDomain(parent, child); got != want {
-			t.Fatalf("isSubDomain(%q, %q) = %v, dns.IsSubDomain says %v", parent, child, got, want)
-		}
-	})
-}
-
 // TestOneMore: the ancestor one label below the known zone.
 func TestOneMore(t *testing.T) {
 	for _, tc := range []struct{ qname, known, want string }{

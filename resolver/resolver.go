@@ -16,6 +16,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/miekg/dns"
 
+	"github.com/gitops-dns/resolverd/internal/dnsname"
 	"github.com/gitops-dns/resolverd/internal/wire"
 	"github.com/gitops-dns/resolverd/resolver/dnssec"
 )
@@ -233,7 +234,7 @@ func parseServers(zone string, rrs []dns.RR) (*delegation, string, error) {
 		h := rr.Header()
 		switch v := rr.(type) {
 		case *dns.NS:
-			if !equalFold(h.Name, zone) {
+			if !dnsname.EqualFold(h.Name, zone) {
 				return nil, "", fmt.Errorf("NS record for %q, want %q", h.Name, zone)
 			}
 			n := lower(v.Ns)
@@ -284,7 +285,7 @@ func normRules(rules []ForwardRule) []ForwardRule {
 func (r *Resolver) forwardRule(name string) *ForwardRule {
 	rules := r.dyn.Load().rules
 	for i := range rules {
-		if isSubDomain(rules[i].Zone, name) {
+		if dnsname.IsSubDomain(rules[i].Zone, name) {
 			return &rules[i]
 		}
 	}

@@ -65,6 +65,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/internal/dnsname"
 )
 
 type scenario struct {
@@ -435,7 +437,7 @@ func (s *scServer) flags(resp *dns.Msg, opts map[string]string) {
 
 func (s *scServer) canned(q dns.Question) *scReply {
 	for _, r := range s.replies {
-		if (r.qname == "*" || equalFold(r.qname, q.Name)) && (r.qtype == 0 || r.qtype == q.Qtype) {
+		if (r.qname == "*" || dnsname.EqualFold(r.qname, q.Name)) && (r.qtype == 0 || r.qtype == q.Qtype) {
 			return r
 		}
 	}
@@ -445,7 +447,7 @@ func (s *scServer) canned(q dns.Question) *scReply {
 // soa is the zone's SOA record (one is made up when the data has none).
 func (s *scServer) soa() dns.RR {
 	for _, rr := range s.rrs {
-		if rr.Header().Rrtype == dns.TypeSOA && equalFold(rr.Header().Name, s.origin) {
+		if rr.Header().Rrtype == dns.TypeSOA && dnsname.EqualFold(rr.Header().Name, s.origin) {
 			return rr
 		}
 	}
@@ -459,15 +461,15 @@ func (s *scServer) soa() dns.RR {
 // DNAME, wildcards (RFC 4592), NODATA and NXDOMAIN with the SOA.
 func (s *scServer) authAnswer(resp *dns.Msg, q dns.Question) {
 	qn := lower(q.Name)
-	if !isSubDomain(s.origin, qn) {
+	if !dnsname.IsSubDomain(s.origin, qn) {
 		resp.Rcode = dns.RcodeRefused
 		return
 	}
 	var cut string
 	for _, rr := range s.rrs {
 		h := rr.Header()
-		if h.Rrtype == dns.TypeNS && !equalFold(h.Name, s.origin) && isSubDomain(h.Name, qn) && (cut == "" || dns.CountLabel(h.Name) < dns.CountLabel(cut)) {
-			if q.Qtype == dns.TypeDS && equalFold(h.Name, qn) {
+		if h.Rrtype == dns.TypeNS && !dnsname.EqualFold(h.Name, s.origin) && dnsname.IsSubDomain(h.Name, qn) && (cut == "" || dns.CountLabel(h.Name) < dns.CountLabel(cut)) {
+			if q.Qtype == dns.TypeDS && dnsname.EqualFold(h.Name, qn) {
 				continue // the parent's side of the cut answers DS
 			}
 			cut = lower(h.Name)
@@ -475,10 +477,10 @@ func (s *scServer) authAnswer(resp *dns.Msg, q dns.Question) {
 	}
 	if cut != "" {
 		for _, rr := range s.rrs {
-			if ns, ok := rr.(*dns.NS); ok && equalFold(ns.Hdr.Name, cut) {
+			if ns, ok := rr.(*dns.NS); ok && dnsname.EqualFold(ns.Hdr.Name, cut) {
 				resp.Ns = append(resp.Ns, rr)
 				for _, g := range s.rrs {
-					if t := g.Header().Rrtype; equalFold(g.Header().Name, ns.Ns) && (t == dns.TypeA || t == dns.TypeAAAA) {
+					if t := g.Header().Rrtype; dnsname.EqualFold(g.Header().Name, ns.Ns) && (t == dns.TypeA || t == dns.TypeAAAA) {
 						resp.Extra = append(resp.Extra, g)
 					}
 				}
@@ -502,7 +504,7 @@ func (s *scServer) authAnswer(resp *dns.Msg, q dns.Question) {
 		}
 		if !exists {
 			for _, rr := range s.rrs {
-				if d, ok := rr.(*dns.DNAME); ok && !equalFold(d.Hdr.Name, name) && isSubDomain(d.Hdr.Name, name) {
+				if d, ok := rr.(*dns.DNAME); ok && !dnsname.EqualFold(d.Hdr.Name, name) && dnsname.IsSubDomain(d.Hdr.Name, name) {
 					target := name[:len(name)-len(d.Hdr.Name)] + d.Target
 					resp.Answer = append(resp.Answer, rr, &dns.CNAME{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: d.Hdr.Ttl}, Target: target})
 					return
@@ -520,7 +522,7 @@ func (s *scServer) authAnswer(resp *dns.Msg, q dns.Question) {
 			}
 			if hasOpt(s.opts, "auth-ns") {
 				for _, rr := range s.rrs {
-					if ns, ok := rr.(*dns.NS); ok && equalFold(ns.Hdr.Name, s.origin) {
+					if ns, ok := rr.(*dns.NS); ok && dnsname.EqualFold(ns.Hdr.Name, s.origin) {
 						resp.Ns = append(resp.Ns, rr)
 						a, _, _ := s.lookupName(lower(ns.Ns), dns.TypeA)
 						resp.Extra = append(resp.Extra, a...)
@@ -531,7 +533,7 @@ func (s *scServer) authAnswer(resp *dns.Msg, q dns.Question) {
 		case cname != nil:
 			resp.Answer = append(resp.Answer, cname)
 			name = lower(cname.(*dns.CNAME).Target)
-			if !isSubDomain(s.origin, name) {
+			if !dnsname.IsSubDomain(s.origin, name) {
 				return
 			}
 			continue
@@ -551,35 +553,35 @@ func (s *scServer) lookupName(name string, qtype uint16) (match []dns.RR, cname 
 	for _, rr := range s.rrs {
 		h := rr.Header()
 		switch {
-		case equalFold(h.Name, name):
+		case dnsname.EqualFold(h.Name, name):
 			exists = true
 			if h.Rrtype == qtype {
 				match = append(match, rr)
 			} else if h.Rrtype == dns.TypeCNAME {
 				cname = rr
 			}
-		case isSubDomain(name, h.Name):
+		case dnsname.IsSubDomain(name, h.Name):
 			exists = true
 		}
 	}
-	if equalFold(name, s.origin) && qtype == dns.TypeSOA && len(match) == 0 {
+	if dnsname.EqualFold(name, s.origin) && qtype == dns.TypeSOA && len(match) == 0 {
 		match = []dns.RR{s.soa()}
 	}
-	if equalFold(name, s.origin) {
+	if dnsname.EqualFold(name, s.origin) {
 		exists = true
 	}
 	return match, cname, exists
 }
 
 func (s *scServer) hasOwner(name string) bool {
-	return equalFold(name, s.origin) || slices.ContainsFunc(s.rrs, func(rr dns.RR) bool { return equalFold(rr.Header().Name, name) })
+	return dnsname.EqualFold(name, s.origin) || slices.ContainsFunc(s.rrs, func(rr dns.RR) bool { return dnsname.EqualFold(rr.Header().Name, name) })
 }
 
 // closestEncloser returns the deepest existing ancestor of name in the zone.
 func (s *scServer) closestEncloser(name string) string {
 	for i, end := dns.NextLabel(name, 0); !end; i, end = dns.NextLabel(name, i) {
 		anc := name[i:]
-		if !isSubDomain(s.origin, anc) {
+		if !dnsname.IsSubDomain(s.origin, anc) {
 			return ""
 		}
 		if _, _, ok := s.lookupName(anc, 0); ok {
@@ -689,7 +691,7 @@ func (sc *scenario) run(t *testing.T) {
 		for _, c := range st.sent {
 			n := 0
 			for _, s := range f.sends() {
-				if (c.addr == "*" || s.server.Addr().String() == c.addr) && (c.name == "" || equalFold(c.name, s.name)) && (c.qtype == 0 || c.qtype == s.qtype) {
+				if (c.addr == "*" || s.server.Addr().String() == c.addr) && (c.name == "" || dnsname.EqualFold(c.name, s.name)) && (c.qtype == 0 || c.qtype == s.qtype) {
 					n++
 				}
 			}

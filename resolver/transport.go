@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/internal/dnsname"
 )
 
 // NetTransport talks to real servers. Each exchange opens a fresh socket
@@ -115,25 +117,5 @@ func sameQuestion(q, r *dns.Msg) bool {
 		return false
 	}
 	a, b := q.Question[0], r.Question[0]
-	return a.Qtype == b.Qtype && a.Qclass == b.Qclass && equalFold(a.Name, b.Name)
-}
-
-// equalFold compares domain names ASCII-case-insensitively.
-func equalFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if x >= 'A' && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if y >= 'A' && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
+	return a.Qtype == b.Qtype && a.Qclass == b.Qclass && dnsname.EqualFold(a.Name, b.Name)
 }

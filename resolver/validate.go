@@ -7,6 +7,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/gitops-dns/resolverd/internal/dnsname"
 	"github.com/gitops-dns/resolverd/resolver/dnssec"
 )
 
@@ -156,13 +157,13 @@ func (r *Resolver) noteReferral(resp *dns.Msg, parent, child string) {
 	first := true
 	for _, rr := range resp.Ns {
 		h := rr.Header()
-		if h.Class != dns.ClassINET || !isSubDomain(parent, h.Name) {
+		if h.Class != dns.ClassINET || !dnsname.IsSubDomain(parent, h.Name) {
 			continue
 		}
 		keep := false
 		switch x := rr.(type) {
 		case *dns.DS:
-			keep = equalFold(h.Name, child)
+			keep = dnsname.EqualFold(h.Name, child)
 			if keep {
 				m.Answer = append(m.Answer, rr)
 			}
@@ -172,7 +173,7 @@ func (r *Resolver) noteReferral(resp *dns.Msg, parent, child string) {
 		case *dns.RRSIG:
 			switch x.TypeCovered {
 			case dns.TypeDS:
-				if equalFold(h.Name, child) {
+				if dnsname.EqualFold(h.Name, child) {
 					m.Answer = append(m.Answer, rr)
 				}
 			case dns.TypeNSEC, dns.TypeNSEC3:
@@ -221,7 +222,7 @@ func (r *Resolver) validate(ctx context.Context, st *state, v *dnssec.Validator,
 	var ns []dns.RR
 	for _, rr := range resp.Ns {
 		h := rr.Header()
-		if zone != "" && !isSubDomain(zone, h.Name) {
+		if zone != "" && !dnsname.IsSubDomain(zone, h.Name) {
 			continue
 		}
 		switch x := rr.(type) {
@@ -276,7 +277,7 @@ func isWildcardOwner(name string) bool { return len(name) >= 2 && name[0] == '*'
 func sigsFor(sigs []dns.RR, owner string, rtype uint16) []dns.RR {
 	var out []dns.RR
 	for _, rr := range sigs {
-		if s := rr.(*dns.RRSIG); s.TypeCovered == rtype && equalFold(s.Hdr.Name, owner) {
+		if s := rr.(*dns.RRSIG); s.TypeCovered == rtype && dnsname.EqualFold(s.Hdr.Name, owner) {
 			out = append(out, rr)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/internal/dnsname"
 )
 
 // Aggressive keeps the NSEC records of secure denials, per zone, so that
@@ -87,7 +89,7 @@ func (a *Aggressive) Lookup(b *Budget, zone, qname string, qtype uint16, now tim
 	}
 	zone, qname = canonical(zone), canonical(qname)
 	z, found := a.zones.Get(zone)
-	if !found || !isSubdomain(zone, qname) {
+	if !found || !dnsname.IsSubDomain(zone, qname) {
 		return 0, nil, false
 	}
 	z.mu.Lock()

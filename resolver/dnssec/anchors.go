@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/internal/dnsname"
 )
 
 // rootAnchorsText are the IANA root zone KSKs as DS records
@@ -168,7 +170,7 @@ func (n *NegativeAnchors) Covers(name string) (string, bool) {
 		return "", false
 	}
 	for _, a := range n.names {
-		if isSubdomain(a, name) {
+		if dnsname.IsSubDomain(a, name) {
 			return a, true
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/internal/dnsname"
 )
 
 // EDEUnsupportedNSEC3Iterations is RFC 9276 section 6's info code 27,
@@ -196,7 +198,7 @@ func (p *nsec3Prover) cover(name string) (*dns.NSEC3, error) {
 // next closer name. ce is "" when unproven; exists when name itself
 // matches.
 func (p *nsec3Prover) closestEncloser(name string) (ce string, ncCover *dns.NSEC3, exists bool, err error) {
-	for n := canonical(name); isSubdomain(p.zone, n); n = parentName(n) {
+	for n := canonical(name); dnsname.IsSubDomain(p.zone, n); n = parentName(n) {
 		m, err := p.match(n)
 		if err != nil {
 			return "", nil, false, err
@@ -232,7 +234,7 @@ func budgetResult(err error) Result {
 // proveNXDOMAIN checks that d proves name does not exist and no wildcard
 // could have answered (RFC 4035 section 5.4, RFC 5155 section 8.4).
 func proveNXDOMAIN(b *Budget, d *denialSet, name string) Result {
-	if !isSubdomain(d.zone, name) {
+	if !dnsname.IsSubDomain(d.zone, name) {
 		return bogus(EDENSECMissing, "denial records of %s cannot prove anything about %s", d.zone, name)
 	}
 	if len(d.nsec) > 0 {
@@ -295,7 +297,7 @@ func optOut(nc *dns.NSEC3, name, zone string) Result {
 // non-terminal and wildcard cases. A DS query answered by opt-out is
 // Insecure (RFC 5155 section 8.6).
 func proveNODATA(b *Budget, d *denialSet, name string, qtype uint16) Result {
-	if !isSubdomain(d.zone, name) {
+	if !dnsname.IsSubDomain(d.zone, name) {
 		return bogus(EDENSECMissing, "denial records of %s cannot prove anything about %s", d.zone, name)
 	}
 	typeOK := func(types []uint16, owner string) Result {
@@ -369,7 +371,7 @@ func proveNODATA(b *Budget, d *denialSet, name string, qtype uint16) Result {
 // 4035 section 5.3.4, RFC 5155 section 8.8).
 func proveNoCloserMatch(b *Budget, d *denialSet, name, wildcard string) Result {
 	ce := strings.TrimPrefix(wildcard, "*.")
-	if !isStrictSubdomain(ce, name) || !isSubdomain(d.zone, name) {
+	if !isStrictSubdomain(ce, name) || !dnsname.IsSubDomain(d.zone, name) {
 		return bogus(EDEBogus, "wildcard %s cannot have answered %s", wildcard, name)
 	}
 	if len(d.nsec) > 0 {

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/internal/dnsname"
 )
 
 // canonical is a name in lower case with its final dot (RFC 4034 section
@@ -48,95 +50,9 @@ func compareNames(a, b string) int {
 	return len(la) - len(lb)
 }
 
-// isSubdomain reports whether child is parent or below it: parent's labels
-// are child's rightmost ones, compared without case (RFC 4343), as
-// dns.IsSubDomain decides. It keeps the label offsets on the stack where
-// dns.IsSubDomain allocates two slices: the validator asks it several
-// times for every RRset and signature of every answer (an eighth of the
-// bytes a cold, validated query allocated).
-func isSubdomain(parent, child string) bool {
-	switch {
-	case parent == ".":
-		return true
-	case child == ".":
-		return false
-	}
-	var pa, ca [maxLabels]int
-	p, pok := labelStarts(parent, pa[:0])
-	c, cok := labelStarts(child, ca[:0])
-	if !pok || !cok {
-		return dns.IsSubDomain(parent, child)
-	}
-	if len(p) > len(c) {
-		return false
-	}
-	// The last label runs to the end of the name (with its dot, if any).
-	if !asciiEqualFold(parent[p[len(p)-1]:], child[c[len(c)-1]:]) {
-		return false
-	}
-	for k := 1; k < len(p); k++ {
-		pl := parent[p[len(p)-1-k]:p[len(p)-k]]
-		cl := child[c[len(c)-1-k]:c[len(c)-k]]
-		if !asciiEqualFold(pl, cl) {
-			return false
-		}
-	}
-	return true
-}
-
-// maxLabels is the most label offsets isSubdomain keeps on the stack: a
-// name of 255 octets has at most 128 labels. Longer strings (not names off
-// the wire) go to dns.IsSubDomain.
-const maxLabels = 128
-
-// labelStarts appends the offset of each label of name to starts, as
-// dns.Split returns them (the first is 0; the root has none); false when
-// starts has no room left.
-func labelStarts(name string, starts []int) ([]int, bool) {
-	if name == "." {
-		return starts, true
-	}
-	if len(starts) == cap(starts) {
-		return nil, false
-	}
-	starts = append(starts, 0)
-	for off := 0; ; {
-		next, end := dns.NextLabel(name, off)
-		if end {
-			return starts, true
-		}
-		if len(starts) == cap(starts) {
-			return nil, false
-		}
-		starts = append(starts, next)
-		off = next
-	}
-}
-
-// asciiEqualFold compares two labels with ASCII letters folded, and no
-// other octet (RFC 4343 section 3).
-func asciiEqualFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x |= 0x20
-		}
-		if 'A' <= y && y <= 'Z' {
-			y |= 0x20
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
-
 // isStrictSubdomain reports whether child is below parent and not parent.
 func isStrictSubdomain(parent, child string) bool {
-	return isSubdomain(parent, child) && !strings.EqualFold(dns.Fqdn(parent), dns.Fqdn(child))
+	return dnsname.IsSubDomain(parent, child) && !strings.EqualFold(dns.Fqdn(parent), dns.Fqdn(child))
 }
 
 func equalNames(a, b string) bool { return strings.EqualFold(dns.Fqdn(a), dns.Fqdn(b)) }

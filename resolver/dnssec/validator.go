@@ -8,6 +8,8 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/internal/dnsname"
 )
 
 // Fetcher resolves the DS and DNSKEY RRsets the chain of trust needs. The
@@ -159,7 +161,7 @@ func (v *Validator) preCheck(name string) (Result, bool) {
 		return Result{Status: Indeterminate, Why: "no trust anchor covers " + name}, true
 	}
 	for _, z := range v.cfg.Internal {
-		if isSubdomain(z, name) && !isSubdomain(z, anchor) {
+		if dnsname.IsSubDomain(z, name) && !dnsname.IsSubDomain(z, anchor) {
 			return Result{Status: Indeterminate, Why: "internal zone " + z + " has no trust anchor of its own"}, true
 		}
 	}
@@ -296,7 +298,7 @@ func (v *Validator) missingDenial(ctx context.Context, b *Budget, name, zone, wh
 // walking down from the closest trust anchor, one DS question per label
 // (each cached), as far as the chain stays secure.
 func (v *Validator) keysForData(ctx context.Context, b *Budget, name, zone string) keyEntry {
-	if zone != "" && isSubdomain(zone, name) {
+	if zone != "" && dnsname.IsSubDomain(zone, name) {
 		return v.keysFor(ctx, b, zone, 0)
 	}
 	anchor, _ := v.cfg.Anchors.Closest(name)
@@ -317,7 +319,7 @@ func (v *Validator) validateRRset(ctx context.Context, b *Budget, s rrset, zone 
 	// at or above its owner.
 	signer := ""
 	for _, sig := range s.sigs {
-		if isSubdomain(sig.SignerName, s.name) {
+		if dnsname.IsSubDomain(sig.SignerName, s.name) {
 			signer = canonical(sig.SignerName)
 			break
 		}
@@ -364,7 +366,7 @@ func (v *Validator) denialSets(ctx context.Context, b *Budget, ns []dns.RR, zone
 		}
 		signer := canonical(s.sigs[0].SignerName)
 		for _, sig := range s.sigs {
-			if isSubdomain(sig.SignerName, s.name) {
+			if dnsname.IsSubDomain(sig.SignerName, s.name) {
 				signer = canonical(sig.SignerName)
 				break
 			}
@@ -396,7 +398,7 @@ func (v *Validator) denialSets(ctx context.Context, b *Budget, ns []dns.RR, zone
 func pickSet(sets map[string]*denialSet, name string) *denialSet {
 	var best *denialSet
 	for z, d := range sets {
-		if isSubdomain(z, name) && (best == nil || dns.CountLabel(z) > dns.CountLabel(best.zone)) {
+		if dnsname.IsSubDomain(z, name) && (best == nil || dns.CountLabel(z) > dns.CountLabel(best.zone)) {
 			best = d
 		}
 	}

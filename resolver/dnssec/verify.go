@@ -10,6 +10,8 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/internal/dnsname"
 )
 
 // Limits bound the validation work of one client query (see the package
@@ -205,7 +207,7 @@ func verifyRRset(b *Budget, now time.Time, rrset []dns.RR, sigs []*dns.RRSIG, si
 		return verified{}, bogus(EDERRSIGsMissing, "no RRSIG for %s", what)
 	}
 	ownerLabels := dns.CountLabel(h.Name)
-	signerHolds := isSubdomain(signer, h.Name)
+	signerHolds := dnsname.IsSubDomain(signer, h.Name)
 	var expired, notYet, tried, failed int
 	var lastErr error
 	for _, sig := range sigs {

@@ -1,0 +1,66 @@
+// Package dnsname owns the comparisons of domain names in presentation
+// form that the query path makes for every answer, without allocating:
+// whether a name is at or below another (bailiwick, zone cuts, the
+// validator's signer and denial checks) and label equality without ASCII
+// case (RFC 4343). The resolver and its validator both ask here, so that
+// they decide alike; miekg/dns's own versions split both names into new
+// slices each time.
+//
+// It knows nothing about CoreDNS.
+package dnsname
+
+import (
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// IsSubDomain is dns.IsSubDomain(parent, child) for absolute names without
+// its allocations (dns.Split of both names): child equals parent or ends
+// with "." + parent at an unescaped label boundary, ASCII case ignored
+// (RFC 4343 section 3). Names that are not absolute go to dns.IsSubDomain.
+func IsSubDomain(parent, child string) bool {
+	if !strings.HasSuffix(parent, ".") || !strings.HasSuffix(child, ".") {
+		return dns.IsSubDomain(parent, child)
+	}
+	if parent == "." {
+		return true
+	}
+	cut := len(child) - len(parent)
+	if cut < 0 || !EqualFold(child[cut:], parent) {
+		return false
+	}
+	if cut == 0 {
+		return true
+	}
+	if child[cut-1] != '.' {
+		return false
+	}
+	// The dot must end a label, not be an escaped "\." inside one.
+	slashes := 0
+	for i := cut - 2; i >= 0 && child[i] == '\\'; i-- {
+		slashes++
+	}
+	return slashes%2 == 0
+}
+
+// EqualFold reports whether a and b are equal with ASCII letters folded,
+// and no other octet (RFC 4343 section 3; strings.EqualFold folds Unicode).
+func EqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x >= 'A' && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if y >= 'A' && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
