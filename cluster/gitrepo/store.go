@@ -383,7 +383,7 @@ func (s *Store) localUnchanged(path, ref string) (plumbing.Hash, bool) {
 	if err != nil || theirs.Hash() != mine.Hash() {
 		return plumbing.ZeroHash, false
 	}
-	h, err := s.Resolve(TrackedRef)
+	h, err := s.peel(TrackedRef, mine.Hash())
 	if err != nil {
 		return plumbing.ZeroHash, false
 	}
@@ -398,7 +398,12 @@ func (s *Store) Resolve(name string) (plumbing.Hash, error) {
 	if err != nil {
 		return plumbing.ZeroHash, &Error{Class: ClassRefNotFound, Op: "resolve", URL: s.dir, Err: fmt.Errorf("%s: %w", name, err)}
 	}
-	h := ref.Hash()
+	return s.peel(name, ref.Hash())
+}
+
+// peel returns the commit h names (h itself, or what its annotated tags
+// point at); name is the reference h was read from, for errors.
+func (s *Store) peel(name string, h plumbing.Hash) (plumbing.Hash, error) {
 	for range 11 { // bounded: tags of tags
 		obj, err := s.repo.Object(plumbing.AnyObject, h)
 		if err != nil {
