@@ -34,21 +34,23 @@
 # scheduler's exact runtime, in 1/100 s) over the run give CPU µs per
 # answered query. When perf is installed, `perf stat` over the same run
 # counts the process group's task-clock (CPU time to the µs), system calls,
-# context switches and page faults (these in its csv only). One TSV line per run on stdout (and in
-# $OUT/results.tsv), then the medians [min-max] per server on stderr and in
-# $OUT/summary.md (of the runs that kept 98 % of the rate: see summary):
+# context switches and page faults (these in its csv only). One TSV line
+# per run on stdout (and in $OUT/results.tsv), then the medians [min-max]
+# per server on stderr and in $OUT/summary.md (of the runs that kept 98 %
+# of the rate: see summary):
 #   round server cpu_us_per_q perf_us_per_q qps syscalls_per_q ctxsw_per_q idle_ctxsw_per_s avg_ms p50_ms p99_ms load1
 # (latencies from `dnsperf -v`, as the kit's probe takes them)
 # PERF=1 also records `perf record -e cpu-clock -g` of the server during
 # the run (to $OUT/perf-<server>-r<round>.data). GOTRACE=HOST:PORT takes a
-# Go execution trace of each resolverd over the run (to
-# $OUT/trace-<server>-r<round>.out) from the pprof plugin of a Corefile that
-# has one: RESOLVERD_COREFILE=a copy of Corefile.example with `pprof HOST:PORT`.
+# Go execution trace and a CPU profile of each resolverd over the run (to
+# $OUT/trace-<server>-r<round>.out and cpu-<server>-r<round>.pprof) from
+# the pprof plugin of a Corefile that has one: RESOLVERD_COREFILE=a copy
+# of Corefile.example with `pprof HOST:PORT`.
 # Listens on 127.77.0.1 (not the kit's 127.54.0.1, so it cannot answer a
 # `make bench` beside it). Run it under flock /work/coord/bench.lock all the
 # same: the cores are shared, and W2's fake internet takes the kit's
 # addresses. Data: $BENCH_DATA (default /var/tmp/dnsbench/data for W1,
-# /var/tmp/dnsbench/data-signed for W2, made by the kit and
+# /var/tmp/dnsbench/data-signed for W2 and W3, made by the kit and
 # signed-internet.sh).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -209,26 +211,29 @@ run() { # round server
   local once=()
   case $workload in
   W2)
-    # As the kit warms W2: every key twice through the fake internet.
+    # As the kit warms W2: every key twice through the fake internet, then
+    # as W1.
     timeout 60 taskset -c 1 dnsperf -s "$BENCH_ADDR" -p "$BENCH_PORT" -d "$BENCH_DATA/queries/w2-warm.txt" -n 2 -c 4 -q 20 >/dev/null 2>&1
+    ;&
+  W1)
+    timeout 40 taskset -c 1 dnsperf -s "$BENCH_ADDR" -p "$BENCH_PORT" -d "$qfile" -c 10 -q 100 -l 2 >/dev/null 2>&1
     ;;
   W3)
     # As the kit warms W3: the warm-up names one at a time (the delegations
-    # and keys), never the probe's names.
+    # and keys), never the probe's names, which are then asked once each.
     timeout 40 taskset -c 1 dnsperf -s "$BENCH_ADDR" -p "$BENCH_PORT" -d "$BENCH_DATA/queries/w3-warm.txt" -n 1 -c 1 -q 1 -l 10 >/dev/null 2>&1
     once=(-n 1)
     ;;
   esac
-  [ "$workload" = W3 ] ||
-    timeout 40 taskset -c 1 dnsperf -s "$BENCH_ADDR" -p "$BENCH_PORT" -d "$qfile" -c 10 -q 100 -l 2 >/dev/null 2>&1
-  local c0 c1 t0 t1 w0 w1 perfpid= statpid= pids
+  local c0 c1 t0 t1 w0 w1 perfpid= statpid= pids node=0
   w0=$(ctxsw "$pid"); sleep "$idle"; w1=$(ctxsw "$pid")
   pids=$(pgrep -g "$pid" | paste -sd,)
   if [ "${PERF:-0}" = 1 ]; then
     perf record -q -e cpu-clock -g -p "$pids" -o "$OUT/perf-$name-r$round.data" -- sleep "$secs" >/dev/null 2>&1 &
     perfpid=$!
   fi
-  if [ -n "${GOTRACE:-}" ] && [ "$name" = "$(basename "$srv")" ]; then
+  case $srv in nsd | *-validating) ;; *) node=1 ;; esac
+  if [ -n "${GOTRACE:-}" ] && ((node)); then
     # GOTRACE=HOST:PORT: a Go execution trace of the node over the run, from
     # the pprof plugin of a Corefile that has one (RESOLVERD_COREFILE).
     # With a CPU profile beside it, the trace holds CPU samples too: the
