@@ -193,6 +193,14 @@ type Answers struct {
 	// query).
 	tops     map[string]struct{}
 	rootZone bool
+	// topList is tops as a list while it is short (maxTopList): a few
+	// compares of short strings instead of hashing one.
+	topList []string
+	// depths has bit k set when some zone's origin has k labels (the
+	// root's 0): of a name's suffixes, Lookup asks the zones map only
+	// for those as long as an origin. An internal name then costs one
+	// lookup to find its zone, not one per label.
+	depths [2]uint64
 	// recursers4 are the IPv4 prefixes of the snapshot's recursion.allow as
 	// masks: the RA bit of every precomputed answer is decided with them
 	// (mayRecurse), a few integer compares instead of RecursionAllowed's
@@ -332,6 +340,7 @@ func BuildFrom(prev *Answers, snap *node.Snapshot, o BuildOptions) (*Answers, er
 			return nil, err
 		}
 		a.zones[wo] = t
+		a.depths[labelCount(wo)/64] |= 1 << (labelCount(wo) % 64)
 		if top := lastLabel([]byte(wo)); top == nil {
 			a.rootZone = true
 		} else {
@@ -339,6 +348,9 @@ func BuildFrom(prev *Answers, snap *node.Snapshot, o BuildOptions) (*Answers, er
 		}
 		a.Responses += t.responses
 		a.Bytes += t.bytes
+	}
+	if len(a.tops) <= maxTopList {
+		a.topList = slices.Sorted(maps.Keys(a.tops))
 	}
 	return a, nil
 }
@@ -1164,20 +1176,19 @@ func (a *Answers) Lookup(q *Query) *Prebuilt {
 		return nil
 	}
 	name := q.Name()
-	if !a.rootZone {
-		if _, ok := a.tops[string(lastLabel(name))]; !ok {
-			return nil // in no zone
-		}
+	if !a.rootZone && !a.inTops(lastLabel(name)) {
+		return nil // in no zone
 	}
-	// The closest enclosing served zone: the longest suffix that is one.
+	// The closest enclosing served zone: the longest suffix that is one,
+	// of those as long as some zone's origin.
 	var t *zoneTable
 	at := 0
-	for off := 0; off < len(name); off += int(name[off]) + 1 {
+	for off, k := 0, q.labels; off < len(name) && k >= 0; off, k = off+int(name[off])+1, k-1 {
+		if a.depths[k/64]&(1<<(k%64)) == 0 {
+			continue
+		}
 		if zt, ok := a.zones[string(name[off:])]; ok {
 			t, at = zt, off
-			break
-		}
-		if name[off] == 0 {
 			break
 		}
 	}
@@ -1232,6 +1243,34 @@ func (a *Answers) Lookup(q *Query) *Prebuilt {
 		}
 	}
 	return nil
+}
+
+// maxTopList bounds Answers.topList: more compares than this cost about
+// what one map lookup does.
+const maxTopList = 8
+
+// inTops reports whether top is the last label of some zone's origin.
+func (a *Answers) inTops(top []byte) bool {
+	if a.topList != nil {
+		for _, t := range a.topList {
+			if t == string(top) {
+				return true
+			}
+		}
+		return false
+	}
+	_, ok := a.tops[string(top)]
+	return ok
+}
+
+// labelCount is the number of labels of the wire name w, the root's
+// excluded.
+func labelCount(w string) int {
+	n := 0
+	for off := 0; off < len(w) && w[off] != 0; off += int(w[off]) + 1 {
+		n++
+	}
+	return n
 }
 
 // lastLabel returns the last label of the wire name w with the root's zero

@@ -669,3 +669,119 @@ func buildFromEqualsScratch(t *testing.T, prev *Answers, next *node.Snapshot, co
 	}
 	return got
 }
+
+// TestLookupClosestZoneByDepth: Lookup asks the zones map only for a
+// name's suffixes as long as some zone's origin, and the tops filter only
+// when more than one length is possible; the answer still comes from the
+// closest enclosing zone, at every depth and with zones nested in zones.
+func TestLookupClosestZoneByDepth(t *testing.T) {
+	zone := func(origin, extra string) *zones.Zone {
+		text := "$ORIGIN " + origin + "\n$TTL 300\n@ IN SOA ns h 1 2 3 4 60\n@ IN NS ns\nns IN A 198.18.0.1\n" + extra
+		z, findings := zones.Parse(origin+"zone", origin, []byte(text))
+		for _, f := range findings {
+			if f.Severity == zones.SeverityError {
+				t.Fatal(f)
+			}
+		}
+		return z
+	}
+	nested := zones.NewAuthority(
+		zone("internal.", "h IN A 198.18.1.1\nb IN NS ns.b\nns.b IN A 198.18.0.2\n"),
+		zone("b.internal.", "h IN A 198.18.2.1\nx.y IN NS ns.x.y\nns.x.y IN A 198.18.0.3\n"),
+		zone("x.y.b.internal.", "h IN A 198.18.4.1\n"),
+		zone("10.in-addr.arpa.", "1.0.0 IN PTR h.internal.\n"),
+	)
+	a, err := Build(&node.Snapshot{Authority: nested}, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	single, err := Build(&node.Snapshot{Authority: zones.NewAuthority(zone("corp.internal.", "h IN A 198.18.8.1\n"))}, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// More top labels than maxTopList: tops is asked as a map.
+	var many []*zones.Zone
+	for i := range maxTopList + 2 {
+		many = append(many, zone(fmt.Sprintf("z.t%d.", i), "h IN A 198.18.9.1\n"))
+	}
+	manyTops, err := Build(&node.Snapshot{Authority: zones.NewAuthority(many...)}, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if manyTops.topList != nil || single.topList == nil {
+		t.Fatalf("top lists %q and %q, want none past %d tops and one below", manyTops.topList, single.topList, maxTopList)
+	}
+	tests := []struct {
+		a     *Answers
+		qname string
+		qtype uint16
+		rcode int    // -1: the slow path
+		zone  string // the SOA owner of a negative answer, or the A record's address
+	}{
+		{a, "h.internal.", dns.TypeA, dns.RcodeSuccess, "198.18.1.1"},
+		{a, "h.b.internal.", dns.TypeA, dns.RcodeSuccess, "198.18.2.1"},
+		{a, "h.x.y.b.internal.", dns.TypeA, dns.RcodeSuccess, "198.18.4.1"},
+		{a, "nope.internal.", dns.TypeA, dns.RcodeNameError, "internal."},
+		{a, "nope.b.internal.", dns.TypeA, dns.RcodeNameError, "b.internal."},
+		{a, "nope.y.b.internal.", dns.TypeA, dns.RcodeNameError, "b.internal."},
+		{a, "a.b.c.nope.x.y.b.internal.", dns.TypeA, dns.RcodeNameError, "x.y.b.internal."},
+		{a, "1.0.0.10.in-addr.arpa.", dns.TypePTR, dns.RcodeSuccess, ""},
+		{a, "2.0.0.10.in-addr.arpa.", dns.TypePTR, dns.RcodeNameError, "10.in-addr.arpa."},
+		{a, "1.0.0.11.in-addr.arpa.", dns.TypePTR, -1, ""},
+		{a, "www.example.com.", dns.TypeA, -1, ""},
+		{a, "x.y.b.example.", dns.TypeA, -1, ""},
+		{a, ".", dns.TypeNS, -1, ""},
+		{single, "h.corp.internal.", dns.TypeA, dns.RcodeSuccess, "198.18.8.1"},
+		{single, "corp.internal.", dns.TypeSOA, dns.RcodeSuccess, ""},
+		{single, "nope.corp.internal.", dns.TypeA, dns.RcodeNameError, "corp.internal."},
+		{single, "corp.example.", dns.TypeA, -1, ""},
+		{single, "h.corp.example.", dns.TypeA, -1, ""},
+		{single, "internal.", dns.TypeA, -1, ""},
+		{manyTops, "h.z.t9.", dns.TypeA, dns.RcodeSuccess, "198.18.9.1"},
+		{manyTops, "nope.z.t0.", dns.TypeA, dns.RcodeNameError, "z.t0."},
+		{manyTops, "h.z.t10.", dns.TypeA, -1, ""},
+		{manyTops, "h.y.t1.", dns.TypeA, -1, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.qname, func(t *testing.T) {
+			var q Query
+			if !q.Parse(pack(t, query(tt.qname, tt.qtype, false, false))) {
+				t.Fatal("parse")
+			}
+			p := tt.a.Lookup(&q)
+			if tt.rcode < 0 {
+				if p != nil {
+					t.Fatalf("precomputed rcode %d, want the slow path", p.Rcode())
+				}
+				return
+			}
+			if p == nil || p.Rcode() != tt.rcode {
+				t.Fatalf("%v, want rcode %d", p, tt.rcode)
+			}
+			if tt.zone == "" {
+				return
+			}
+			buf := make([]byte, 4096)
+			n, ok := p.Write(buf, pack(t, query(tt.qname, tt.qtype, false, false)), &q)
+			if !ok {
+				t.Fatal("write")
+			}
+			m := new(dns.Msg)
+			if err := m.Unpack(buf[:n]); err != nil {
+				t.Fatal(err)
+			}
+			var got string
+			switch {
+			case len(m.Answer) > 0:
+				if rr, ok := m.Answer[0].(*dns.A); ok {
+					got = rr.A.String()
+				}
+			case len(m.Ns) > 0:
+				got = m.Ns[0].Header().Name
+			}
+			if got != tt.zone {
+				t.Errorf("answered from %q, want %q\n%v", got, tt.zone, m)
+			}
+		})
+	}
+}

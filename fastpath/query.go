@@ -33,6 +33,7 @@ type Query struct {
 	UDPSize uint16
 
 	nameLen int
+	labels  int               // labels of name, the root's excluded
 	name    [maxNameWire]byte // lower-cased wire name
 }
 
@@ -62,7 +63,7 @@ func (q *Query) Parse(pkt []byte) bool {
 		return false
 	}
 	off := headerLen
-	n := 0
+	n, labels := 0, 0
 	for {
 		if off >= len(pkt) {
 			return false
@@ -80,6 +81,7 @@ func (q *Query) Parse(pkt []byte) bool {
 		if l == 0 {
 			break
 		}
+		labels++
 		for _, c := range pkt[off : off+l] {
 			if c >= 'A' && c <= 'Z' {
 				c += 'a' - 'A'
@@ -89,7 +91,7 @@ func (q *Query) Parse(pkt []byte) bool {
 		}
 		off += l
 	}
-	q.nameLen = n
+	q.nameLen, q.labels = n, labels
 	if off+4 > len(pkt) {
 		return false
 	}
