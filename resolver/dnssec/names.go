@@ -2,7 +2,6 @@ package dnssec
 
 import (
 	"bytes"
-	"strings"
 
 	"github.com/miekg/dns"
 
@@ -52,10 +51,13 @@ func compareNames(a, b string) int {
 
 // isStrictSubdomain reports whether child is below parent and not parent.
 func isStrictSubdomain(parent, child string) bool {
-	return dnsname.IsSubDomain(parent, child) && !strings.EqualFold(dns.Fqdn(parent), dns.Fqdn(child))
+	return dnsname.IsSubDomain(parent, child) && !equalNames(parent, child)
 }
 
-func equalNames(a, b string) bool { return strings.EqualFold(dns.Fqdn(a), dns.Fqdn(b)) }
+// equalNames reports whether a and b are the same name: ASCII case
+// ignored and no other octet folded (RFC 4343 section 3; strings.EqualFold
+// would also fold Unicode, as the Kelvin sign to "k").
+func equalNames(a, b string) bool { return dnsname.EqualFold(dns.Fqdn(a), dns.Fqdn(b)) }
 
 // parentName is name without its first label; "." for a top-level name
 // and for the root.

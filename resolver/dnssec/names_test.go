@@ -25,3 +25,30 @@ func TestAncestorWithLabels(t *testing.T) {
 		}
 	}
 }
+
+// TestEqualNames: names are equal with ASCII case ignored (RFC 4343
+// section 3), not folded beyond ASCII, and with or without the final dot;
+// isStrictSubdomain excludes the name itself by the same rule.
+func TestEqualNames(t *testing.T) {
+	tests := []struct {
+		a, b   string
+		equal  bool
+		strict bool // isStrictSubdomain(a, b)
+	}{
+		{"example.", "EXAMPLE.", true, false},
+		{"example", "Example.", true, false},
+		{"k.example.", "\u212a.example.", false, false}, // the Kelvin sign is not "k"
+		{"example.", "\u212a.example.", false, true},
+		{"example.", "www.example.", false, true},
+		{"www.example.", "example.", false, false},
+		{"ß.example.", "ss.example.", false, false},
+	}
+	for _, tc := range tests {
+		if got := equalNames(tc.a, tc.b); got != tc.equal {
+			t.Errorf("equalNames(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.equal)
+		}
+		if got := isStrictSubdomain(tc.a, tc.b); got != tc.strict {
+			t.Errorf("isStrictSubdomain(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.strict)
+		}
+	}
+}
