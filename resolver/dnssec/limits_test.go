@@ -316,3 +316,45 @@ func TestBudgetHashRepeatsFree(t *testing.T) {
 		t.Fatalf("repeats spent computations: %d in all, want %d", spent, 3*len(names))
 	}
 }
+
+// TestVerifiedOnceKeyCoversRRSIG: the memo of verified signatures is keyed
+// by every RRSIG field that the signed data or the signature holds, so a
+// copy of a verified RRSIG with any of them changed is verified again (and
+// refused), while the same RRSIG with its signer in another case is the
+// same verification (RFC 4034 section 6.2: the signer is signed in lower
+// case).
+func TestVerifiedOnceKeyCoversRRSIG(t *testing.T) {
+	w := newWorld(t, dns.ECDSAP256SHA256)
+	v := w.validator(t, nil)
+	a := w.example.sign(t, rr(t, "www.example. 300 IN A 192.0.2.1"))
+	sig := a[1].(*dns.RRSIG)
+	validate := func(s *dns.RRSIG) (Result, int) {
+		b := v.NewBudget()
+		got := v.Validate(context.Background(), b, "www.example.", dns.TypeA, reply("www.example.", dns.TypeA, 0, []dns.RR{a[0], s}, nil), "example.")
+		spent, _ := b.Spent()
+		return got, spent
+	}
+	if got, _ := validate(sig); got.Status != Secure {
+		t.Fatal(got)
+	}
+	upper := dns.Copy(sig).(*dns.RRSIG)
+	upper.SignerName = "EXAMPLE."
+	if got, spent := validate(upper); got.Status != Secure || spent != 0 {
+		t.Errorf("signer in upper case: %v after %d verifications, want secure from the memo", got, spent)
+	}
+	for name, change := range map[string]func(s *dns.RRSIG){
+		"signature":    func(s *dns.RRSIG) { s.Signature = strings.Replace(s.Signature, s.Signature[:2], "AA", 1) },
+		"original TTL": func(s *dns.RRSIG) { s.OrigTtl++ },
+		"inception":    func(s *dns.RRSIG) { s.Inception-- },
+		"expiration":   func(s *dns.RRSIG) { s.Expiration++ },
+	} {
+		s := dns.Copy(sig).(*dns.RRSIG)
+		change(s)
+		if s.Signature == sig.Signature && name == "signature" {
+			t.Fatal("the signature did not change")
+		}
+		if got, spent := validate(s); got.Status != Bogus || spent != 1 {
+			t.Errorf("%s changed: %v after %d verifications, want bogus after 1", name, got, spent)
+		}
+	}
+}

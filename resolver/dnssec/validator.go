@@ -63,9 +63,9 @@ type Validator struct {
 
 // keyEntry is what is known about one zone's keys.
 type keyEntry struct {
-	res     Result        // Secure, Insecure, Indeterminate or Bogus
-	signer  string        // the zone the keys belong to (a name without a cut maps to its zone)
-	keys    []*dns.DNSKEY // usable keys when Secure
+	res     Result    // Secure, Insecure, Indeterminate or Bogus
+	signer  string    // the zone the keys belong to (a name without a cut maps to its zone)
+	keys    []zoneKey // usable keys when Secure
 	expires time.Time
 }
 

@@ -200,9 +200,9 @@ type verified struct {
 // MaxSigsPerRRset signatures and MaxKeysPerTag keys per signature, each
 // verification taken from b. rrset must be one RRset (same owner, type,
 // class), non-empty.
-func verifyRRset(b *Budget, now time.Time, rrset []dns.RR, sigs []*dns.RRSIG, signer string, keys []*dns.DNSKEY) (verified, Result) {
+func verifyRRset(b *Budget, now time.Time, rrset []dns.RR, sigs []*dns.RRSIG, signer string, keys []zoneKey) (verified, Result) {
 	h := rrset[0].Header()
-	what := h.Name + " " + dns.TypeToString[h.Rrtype]
+	what := rrsetName{h.Name, h.Rrtype} // formatted only into an error
 	if len(sigs) == 0 {
 		return verified{}, bogus(EDERRSIGsMissing, "no RRSIG for %s", what)
 	}
@@ -234,19 +234,19 @@ func verifyRRset(b *Budget, now time.Time, rrset []dns.RR, sigs []*dns.RRSIG, si
 			if n >= b.limits.MaxKeysPerTag {
 				break
 			}
-			if k.Algorithm != sig.Algorithm || k.KeyTag() != sig.KeyTag || !usableKey(k) {
+			if k.Algorithm != sig.Algorithm || k.tag != sig.KeyTag || !usableKey(k.DNSKEY) {
 				continue
 			}
 			n++
 			if n == 1 {
 				tried++
 			}
-			key, keyed := verifiedKey(k, sig, rrset)
+			key, keyed := verifiedKey(&k, sig, rrset)
 			if !keyed || b.seen == nil || !b.seen.Contains(key) {
 				if !b.takeValidation() {
 					return verified{}, limited("%s: %v (%d signature verifications)", what, errBudget, b.limits.MaxValidations)
 				}
-				if err := sig.Verify(k, rrset); err != nil {
+				if err := sig.Verify(k.DNSKEY, rrset); err != nil {
 					failed++
 					lastErr = err
 					continue
@@ -288,22 +288,36 @@ func verifyRRset(b *Budget, now time.Time, rrset []dns.RR, sigs []*dns.RRSIG, si
 // labels against the owner's, the signer above it, the validity window,
 // the wildcard's no-closer-match proof) is still checked each time, before
 // this.
-func verifiedKey(k *dns.DNSKEY, sig *dns.RRSIG, rrset []dns.RR) ([32]byte, bool) {
+func verifiedKey(k *zoneKey, sig *dns.RRSIG, rrset []dns.RR) ([32]byte, bool) {
 	sp := keyBufs.Get().(*keyBuf)
 	defer keyBufs.Put(sp)
 	owner := canonical(rrset[0].Header().Name)
 	if int(sig.Labels) < dns.CountLabel(owner) {
 		owner = "*." + ancestorWithLabels(owner, int(sig.Labels))
 	}
-	in, ok := sp.appendRR(sp.in[:0], k, canonical(k.Hdr.Name))
-	if ok {
-		in, ok = sp.appendRR(in, sig, owner)
+	if len(sig.Signature) > 0xffff || len(sig.SignerName) > 0xffff {
+		return [32]byte{}, false
 	}
+	// The key by its digest (zoneKey.id), then the RRSIG's RDATA field by
+	// field, its signature as the text it was unpacked to (the same
+	// signature is the same text): packing the RRSIG would decode that
+	// text again, at each verification.
+	in := append(sp.in[:0], k.id[:]...)
+	in = binary.BigEndian.AppendUint16(in, sig.TypeCovered)
+	in = append(in, sig.Algorithm, sig.Labels)
+	in = binary.BigEndian.AppendUint32(in, sig.OrigTtl)
+	in = binary.BigEndian.AppendUint32(in, sig.Expiration)
+	in = binary.BigEndian.AppendUint32(in, sig.Inception)
+	in = binary.BigEndian.AppendUint16(in, sig.KeyTag)
+	in = binary.BigEndian.AppendUint16(in, uint16(len(sig.SignerName)))
+	in = appendLower(in, sig.SignerName)
+	in = binary.BigEndian.AppendUint16(in, uint16(len(sig.Signature)))
+	in = append(in, sig.Signature...)
+	ok := true
 	for _, rr := range rrset {
-		if !ok {
+		if in, ok = sp.appendRR(in, rr, owner); !ok {
 			break
 		}
-		in, ok = sp.appendRR(in, rr, owner)
 	}
 	sp.in = in[:0] // keep what grew
 	if !ok {
@@ -311,6 +325,57 @@ func verifiedKey(k *dns.DNSKEY, sig *dns.RRSIG, rrset []dns.RR) ([32]byte, bool)
 	}
 	return sha256.Sum256(in), true
 }
+
+// appendLower appends s with ASCII letters lowered (RFC 4343).
+func appendLower(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// zoneKey is a validated DNSKEY with what verifyRRset asks of it for every
+// RRset it checks, computed once when its zone's keys are validated: its
+// tag (dns.DNSKEY.KeyTag packs the key again at each call) and the digest
+// of its owner and RDATA that stands for it in verifiedKey.
+type zoneKey struct {
+	*dns.DNSKEY
+	tag uint16
+	id  [32]byte
+}
+
+// newZoneKeys makes the zoneKeys of keys.
+func newZoneKeys(keys ...*dns.DNSKEY) []zoneKey {
+	out := make([]zoneKey, len(keys))
+	sp := keyBufs.Get().(*keyBuf)
+	defer keyBufs.Put(sp)
+	for i, k := range keys {
+		out[i] = zoneKey{DNSKEY: k, tag: k.KeyTag()}
+		in, ok := sp.appendRR(sp.in[:0], k, canonical(k.Hdr.Name))
+		sp.in = in[:0]
+		if !ok {
+			// A key that does not pack cannot verify (sig.Verify packs
+			// it too): an id no packed key has keeps it apart.
+			out[i].id = [32]byte{0: 0xff}
+			continue
+		}
+		out[i].id = sha256.Sum256(in)
+	}
+	return out
+}
+
+// rrsetName names an RRset in an error: its owner and type, formatted
+// only when an error is made.
+type rrsetName struct {
+	owner string
+	rtype uint16
+}
+
+func (n rrsetName) String() string { return n.owner + " " + dns.TypeToString[n.rtype] }
 
 // keyBuf is verifiedKey's scratch: the hash input, and room to pack one
 // record (its wire form is at most 64 KiB; DNSSEC records fit in far less).
@@ -349,7 +414,7 @@ func (sp *keyBuf) appendRR(in []byte, rr dns.RR, owner string) ([]byte, bool) {
 // dnskeyResult is the outcome of checking a zone's DNSKEY RRset against
 // the DS records that vouch for it.
 type dnskeyResult struct {
-	keys []*dns.DNSKEY // usable keys of a Secure zone
+	keys []zoneKey // usable keys of a Secure zone
 	res  Result
 }
 
@@ -417,7 +482,8 @@ func verifyDNSKEY(b *Budget, now time.Time, zone string, dnskeys []dns.RR, sigs 
 			matched++
 			// The key the parent vouches for must sign the DNSKEY RRset
 			// (a revoked one cannot: RFC 5011 section 2.1).
-			v, res := verifyRRset(b, now, dnskeys, sigsByTag(sigs, k.KeyTag()), zone, []*dns.DNSKEY{k})
+			zk := newZoneKeys(k)
+			v, res := verifyRRset(b, now, dnskeys, sigsByTag(sigs, zk[0].tag), zone, zk)
 			if res.Status == Secure {
 				var usable []*dns.DNSKEY
 				for _, k := range keys {
@@ -425,7 +491,7 @@ func verifyDNSKEY(b *Budget, now time.Time, zone string, dnskeys []dns.RR, sigs 
 						usable = append(usable, k)
 					}
 				}
-				return dnskeyResult{keys: usable, res: secure(v.until)}
+				return dnskeyResult{keys: newZoneKeys(usable...), res: secure(v.until)}
 			}
 			last = res
 			if res.limited {
