@@ -166,11 +166,11 @@ var errDone = errors.New("context done")
 // already in the socket counts, even if the wake-up that announced it has
 // not reached this goroutine yet (on a busy machine the deadline and the
 // reply can be a scheduling delay apart). Nothing r holds points into buf:
-// leanUnpack copies what it decodes, and a reply it cannot decode (every
-// reply with DNSSEC records, when validating) is unpacked by Msg.Unpack
-// from a copy of its own size, as in udpPool not relying on every
-// unpacker of miekg/dns to copy, without leaving a whole read buffer to
-// the GC for each.
+// leanUnpack copies what it decodes (a signed answer and its proof
+// included), and a reply it cannot decode (referrals, negative answers) is
+// unpacked by Msg.Unpack from a copy of its own size, as in udpPool not
+// relying on every unpacker of miekg/dns to copy, without leaving a whole
+// read buffer to the GC for each.
 func awaitReply(fd int, buf []byte, m *dns.Msg, ready <-chan struct{}, expire <-chan time.Time, done <-chan struct{}) (*dns.Msg, error) {
 	for strays := 0; strays < maxStrayReplies; {
 		// Wait first: the reply cannot be there yet, and a read that

@@ -339,43 +339,61 @@ func TestFreshUDPReplyAtDeadline(t *testing.T) {
 	}
 }
 
-// TestAwaitReplyOwnsWhatItUnpacks: a reply leanUnpack leaves to
-// Msg.Unpack (here one with DNSSEC records, as every reply is when
-// validating) holds nothing of the read buffer, which goes back to its
-// pool: overwriting the buffer leaves the reply as it was.
+// TestAwaitReplyOwnsWhatItUnpacks: a reply holds nothing of the read
+// buffer, which goes back to its pool, whether leanUnpack decodes it (a
+// signed answer with its NSEC3 proof, RRSIGs decoded by leanRRSIG) or
+// leaves it to Msg.Unpack (a signed NODATA): overwriting the buffer leaves
+// the reply as it was.
 func TestAwaitReplyOwnsWhatItUnpacks(t *testing.T) {
-	signed := func(q *dns.Msg) *dns.Msg {
-		r := goodReply(q)
-		r.Answer = append(r.Answer, mustRRs(t, "example.", q.Question[0].Name+" 60 IN RRSIG TXT 13 2 60 20270101000000 20261201000000 12345 example. "+
-			"BwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4/QEFCQ0RFRg==")...)
-		r.Ns = mustRRs(t, "example.", "8sd6eh1qb0fu02t0jpavu4bhoto2l4st.example. 300 IN NSEC3 1 0 0 - 9JU2CBE8Q0ME3LSPV2BQ2OSLDNOIPOA1 A RRSIG")
-		return r
-	}
-	rs := startResponder(t, false, func(rs *responder, q *dns.Msg, from net.Addr) { rs.send(signed(q), from) })
-	fd, m := askAndWaitForReply(t, rs)
-	expired := make(chan time.Time, 1)
-	expired <- time.Now()
-	buf := make([]byte, poolReadBuf)
-	r, err := awaitReply(fd, buf, m, nil, expired, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	replyWire, err := signed(m).Pack()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, lean := leanUnpack(replyWire, m); lean {
-		t.Fatal("test reply is lean; it must take the Msg.Unpack path")
-	}
-	want := r.String()
-	for i := range buf {
-		buf[i] = 0xff
-	}
-	if got := r.String(); got != want {
-		t.Fatalf("reply changed with the read buffer:\n%s\nwant\n%s", got, want)
-	}
-	if want != signed(m).String() {
-		t.Fatalf("reply read as\n%s\nwant\n%s", want, signed(m).String())
+	const sig = " 13 2 60 20270101000000 20261201000000 12345 example. BwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4/QEFCQ0RFRg=="
+	proof := "8sd6eh1qb0fu02t0jpavu4bhoto2l4st.example. 300 IN NSEC3 1 0 0 - 9JU2CBE8Q0ME3LSPV2BQ2OSLDNOIPOA1 A RRSIG"
+	proofSig := "8sd6eh1qb0fu02t0jpavu4bhoto2l4st.example. 300 IN RRSIG NSEC3" + sig
+	for _, tc := range []struct {
+		name  string
+		reply func(q *dns.Msg) *dns.Msg
+		lean  bool
+	}{
+		{"signed answer", func(q *dns.Msg) *dns.Msg {
+			r := goodReply(q)
+			r.Answer = append(r.Answer, mustRRs(t, "example.", q.Question[0].Name+" 60 IN RRSIG TXT"+sig)...)
+			r.Ns = mustRRs(t, "example.", proof+"\n"+proofSig)
+			return r
+		}, true},
+		{"signed NODATA", func(q *dns.Msg) *dns.Msg {
+			r := goodReply(q)
+			r.Answer = nil
+			r.Ns = mustRRs(t, "example.", "example. 300 IN SOA ns.example. h.example. 1 2 3 4 5\nexample. 300 IN RRSIG SOA"+sig+"\n"+proof+"\n"+proofSig)
+			return r
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rs := startResponder(t, false, func(rs *responder, q *dns.Msg, from net.Addr) { rs.send(tc.reply(q), from) })
+			fd, m := askAndWaitForReply(t, rs)
+			expired := make(chan time.Time, 1)
+			expired <- time.Now()
+			buf := make([]byte, poolReadBuf)
+			r, err := awaitReply(fd, buf, m, nil, expired, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			replyWire, err := tc.reply(m).Pack()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, lean := leanUnpack(replyWire, m); lean != tc.lean {
+				t.Fatalf("lean decoding %v, want %v", lean, tc.lean)
+			}
+			want := r.String()
+			for i := range buf {
+				buf[i] = 0xff
+			}
+			if got := r.String(); got != want {
+				t.Fatalf("reply changed with the read buffer:\n%s\nwant\n%s", got, want)
+			}
+			if len(r.Answer) != len(tc.reply(m).Answer) || r.Answer != nil && r.Answer[len(r.Answer)-1].String() != tc.reply(m).Answer[len(r.Answer)-1].String() {
+				t.Fatalf("reply read as\n%s\nwant the answer of\n%s", want, tc.reply(m).String())
+			}
+		})
 	}
 }
 

@@ -1,7 +1,9 @@
 package resolver
 
 import (
+	"encoding/base64"
 	"encoding/binary"
+	"unsafe"
 
 	"github.com/gitops-dns/resolverd/internal/dnsname"
 	"github.com/gitops-dns/resolverd/internal/wire"
@@ -27,7 +29,20 @@ import (
 // record types it does not know how to check, counts that end early)
 // makes it report !ok and the caller unpacks the whole message with
 // Msg.Unpack, as before. What it returns is what Msg.Unpack returns
-// (FuzzLeanUnpack compares them) except that Ns and Extra are nil.
+// (FuzzLeanUnpack compares them) except that Extra is nil and Ns is nil
+// too unless the authority section holds DNSSEC records (RRSIG, NSEC,
+// NSEC3: a signed answer's wildcard proof), when Ns holds what the
+// validator reads of it (validate): the SOA, NSEC and NSEC3 records and
+// the RRSIGs that cover them. Its other records (the zone's NS set and
+// its RRSIG, glue and its RRSIGs in additional) are checked, not decoded.
+// A signed reply then costs what an unsigned one does plus its proof,
+// instead of Msg.Unpack of a copy of the whole reply: four RRSIGs, each
+// signature in base64, for the one wildcard answer W3 asks.
+//
+// Records are decoded as Msg.Unpack decodes them: miekg/dns's own
+// UnpackRRWithHeader on the whole message, except A records (newA) and
+// RRSIGs (leanRRSIG: one allocation for the record and its signature's
+// base64, the same text).
 
 // leanReply holds a decoded reply and room for its question and a short
 // answer section in one allocation.
@@ -89,39 +104,15 @@ func leanUnpack(msg []byte, q *dns.Msg) (*dns.Msg, bool) {
 	// Answer: decoded.
 	qtype := q.Question[0].Qtype
 	answers := false
-	prev := ""
+	names := recentNames{qname: qname}
 	lr.m.Answer = lr.ans[:0]
 	for i := 0; i < ancount; i++ {
-		if off == len(msg) {
-			return nil, false // the count lies: Msg.Unpack's business
-		}
-		if name, off, ok = readName(msg, off, nbuf[:0], true); !ok || off+10 > len(msg) {
-			return nil, false
-		}
-		h := dns.RR_Header{
-			Name:     reuse(name, qname, prev),
-			Rrtype:   binary.BigEndian.Uint16(msg[off:]),
-			Class:    binary.BigEndian.Uint16(msg[off+2:]),
-			Ttl:      binary.BigEndian.Uint32(msg[off+4:]),
-			Rdlength: binary.BigEndian.Uint16(msg[off+8:]),
-		}
-		prev = h.Name
-		off += 10
-		end := off + int(h.Rdlength)
-		if end > len(msg) {
-			return nil, false
-		}
 		var rr dns.RR
-		if h.Rrtype == dns.TypeA && h.Rdlength == 4 {
-			rr = newA(h, msg[off:end])
-		} else {
-			var err error
-			if rr, _, err = dns.UnpackRRWithHeader(h, msg[:end], off); err != nil {
-				return nil, false
-			}
+		if rr, off, ok = names.record(msg, off, &nbuf); !ok {
+			return nil, false
 		}
-		off = end
 		lr.m.Answer = append(lr.m.Answer, rr)
+		h := rr.Header()
 		if h.Rrtype == qtype && h.Class == dns.ClassINET && dnsname.EqualFold(h.Name, qname) {
 			answers = true
 		}
@@ -130,10 +121,19 @@ func leanUnpack(msg []byte, q *dns.Msg) (*dns.Msg, bool) {
 		return nil, false
 	}
 
-	// Authority and additional: checked, not decoded. Msg.Unpack ORs the
-	// extended rcode of the last OPT into Rcode.
+	// Authority and additional: checked, not decoded, except the denial
+	// records of a signed reply's authority. Msg.Unpack ORs the extended
+	// rcode of the last OPT into Rcode.
+	nsStart, signed := off, false
 	for i := 0; i < nscount; i++ {
-		if off, _, _, ok = checkRR(msg, off); !ok {
+		var isSigned bool
+		if off, isSigned, ok = checkAuthorityRR(msg, off); !ok {
+			return nil, false
+		}
+		signed = signed || isSigned
+	}
+	if signed {
+		if lr.m.Ns, ok = names.denial(msg, nsStart, nscount, &nbuf); !ok {
 			return nil, false
 		}
 	}
@@ -156,6 +156,186 @@ func leanUnpack(msg []byte, q *dns.Msg) (*dns.Msg, bool) {
 	m.MsgHdr = wire.MsgHdr(binary.BigEndian.Uint16(msg), bits) // rcode NOERROR: checked above
 	m.Question = lr.q[:]
 	return m, true
+}
+
+// recentNames are names a reply repeats, each a string already: the
+// question's, the last owner's and the last RRSIG signer's. A record
+// whose name is one of them reuses its string.
+type recentNames struct {
+	qname, owner, signer string
+}
+
+func (n *recentNames) name(b []byte) string {
+	switch string(b) {
+	case n.qname:
+		return n.qname
+	case n.owner:
+		return n.owner
+	case n.signer:
+		return n.signer
+	}
+	return string(b)
+}
+
+// record decodes the record at off as Msg.Unpack would and returns the
+// offset after it; ok is false when it is malformed or has a name that
+// presentation form escapes.
+func (n *recentNames) record(msg []byte, off int, nbuf *[256]byte) (rr dns.RR, next int, ok bool) {
+	if off == len(msg) {
+		return nil, 0, false // the count lies: Msg.Unpack's business
+	}
+	var name []byte
+	if name, off, ok = readName(msg, off, nbuf[:0], true); !ok || off+10 > len(msg) {
+		return nil, 0, false
+	}
+	h := dns.RR_Header{
+		Name:     n.name(name),
+		Rrtype:   binary.BigEndian.Uint16(msg[off:]),
+		Class:    binary.BigEndian.Uint16(msg[off+2:]),
+		Ttl:      binary.BigEndian.Uint32(msg[off+4:]),
+		Rdlength: binary.BigEndian.Uint16(msg[off+8:]),
+	}
+	n.owner = h.Name
+	off += 10
+	end := off + int(h.Rdlength)
+	if end > len(msg) {
+		return nil, 0, false
+	}
+	switch {
+	case h.Rrtype == dns.TypeA && h.Rdlength == 4:
+		return newA(h, msg[off:end]), end, true
+	case h.Rrtype == dns.TypeRRSIG:
+		if sig, ok := n.rrsig(h, msg, off, nbuf); ok {
+			return sig, end, true
+		}
+	}
+	// The message cut at the record's end, as Msg.Unpack cuts it.
+	rr, _, err := dns.UnpackRRWithHeader(h, msg[:end], off)
+	if err != nil {
+		return nil, 0, false
+	}
+	return rr, end, true
+}
+
+// rrsigFixed is the length of an RRSIG's RDATA before its signer's name
+// (RFC 4034 section 3.1).
+const rrsigFixed = 18
+
+// leanRRSIG is an RRSIG and the base64 text of a signature of up to 64
+// octets (ECDSA P-256, Ed25519) in one allocation; Msg.Unpack makes three.
+type leanRRSIG struct {
+	rr  dns.RRSIG
+	b64 [88]byte
+}
+
+// rrsig decodes the RRSIG RDATA at off (header h) as miekg/dns does: the
+// fixed fields, the signer's name (compression allowed, as it allows,
+// inside the message cut at the record's end, as it cuts it) and the rest
+// of the RDATA as the signature, in standard base64. ok is false for a
+// shape it leaves to miekg/dns: RDATA that ends before the signer's name
+// does, or a signer that presentation form escapes.
+func (n *recentNames) rrsig(h dns.RR_Header, msg []byte, off int, nbuf *[256]byte) (*dns.RRSIG, bool) {
+	end := off + int(h.Rdlength)
+	if int(h.Rdlength) < rrsigFixed {
+		return nil, false
+	}
+	signer, sigAt, ok := readName(msg[:end], off+rrsigFixed, nbuf[:0], true)
+	if !ok {
+		return nil, false
+	}
+	f := msg[off : off+rrsigFixed]
+	sig := msg[sigAt:end]
+	l := &leanRRSIG{}
+	l.rr = dns.RRSIG{
+		Hdr:         h,
+		TypeCovered: binary.BigEndian.Uint16(f),
+		Algorithm:   f[2],
+		Labels:      f[3],
+		OrigTtl:     binary.BigEndian.Uint32(f[4:]),
+		Expiration:  binary.BigEndian.Uint32(f[8:]),
+		Inception:   binary.BigEndian.Uint32(f[12:]),
+		KeyTag:      binary.BigEndian.Uint16(f[16:]),
+		SignerName:  n.name(signer),
+	}
+	n.signer = l.rr.SignerName
+	var b []byte
+	if k := base64.StdEncoding.EncodedLen(len(sig)); k <= len(l.b64) {
+		b = l.b64[:k]
+	} else {
+		b = make([]byte, k)
+	}
+	base64.StdEncoding.Encode(b, sig)
+	if len(b) > 0 {
+		// b is written once, here, and never again: the string may
+		// share its bytes (as strings.Builder's String does).
+		l.rr.Signature = unsafe.String(&b[0], len(b))
+	}
+	return &l.rr, true
+}
+
+// denialType reports whether the validator reads records of type t from
+// a signed reply's authority section (validate): the SOA and the denial
+// records, and the RRSIGs over them.
+func denialType(t uint16) bool {
+	return t == dns.TypeSOA || t == dns.TypeNSEC || t == dns.TypeNSEC3
+}
+
+// denial decodes the count records at off of an authority section that
+// checkAuthorityRR passed: those of a denialType, and RRSIGs covering one.
+func (n *recentNames) denial(msg []byte, off, count int, nbuf *[256]byte) ([]dns.RR, bool) {
+	var out []dns.RR
+	for i := 0; i < count; i++ {
+		typ, covered, next, ok := peekRR(msg, off)
+		if !ok {
+			return nil, false
+		}
+		if denialType(typ) || typ == dns.TypeRRSIG && denialType(covered) {
+			var rr dns.RR
+			if rr, next, ok = n.record(msg, off, nbuf); !ok {
+				return nil, false
+			}
+			out = append(out, rr)
+		}
+		off = next
+	}
+	return out, true
+}
+
+// peekRR returns the type of the record at off, the type an RRSIG covers
+// (0 for another type or an RRSIG too short to say) and the offset after
+// it.
+func peekRR(msg []byte, off int) (typ, covered uint16, next int, ok bool) {
+	if _, off, ok = readName(msg, off, nil, false); !ok || off+10 > len(msg) {
+		return 0, 0, 0, false
+	}
+	typ = binary.BigEndian.Uint16(msg[off:])
+	rdlen := int(binary.BigEndian.Uint16(msg[off+8:]))
+	off += 10
+	if off+rdlen > len(msg) {
+		return 0, 0, 0, false
+	}
+	if typ == dns.TypeRRSIG && rdlen >= 2 {
+		covered = binary.BigEndian.Uint16(msg[off:])
+	}
+	return typ, covered, off + rdlen, true
+}
+
+// checkAuthorityRR is checkRR for the authority section, where a signed
+// reply also holds NSEC and NSEC3 records (left unchecked here: denial
+// decodes every one, with miekg/dns's checks); signed reports a DNSSEC
+// record.
+func checkAuthorityRR(msg []byte, off int) (next int, signed, ok bool) {
+	typ, _, next, ok := peekRR(msg, off)
+	if !ok {
+		return 0, false, false
+	}
+	if typ == dns.TypeNSEC || typ == dns.TypeNSEC3 {
+		return next, true, true
+	}
+	if next, _, _, ok = checkRR(msg, off); !ok {
+		return 0, false, false
+	}
+	return next, typ == dns.TypeRRSIG, true
 }
 
 // checkRR checks the record at off the way Msg.Unpack would decode it,
@@ -196,6 +376,14 @@ func checkRR(msg []byte, off int) (next int, isOPT bool, ttl uint32, ok bool) {
 			_, n, ok = readName(msg[:end], n, nil, false)
 		}
 		return end, false, ttl, ok && n+20 == end
+	case typ == dns.TypeRRSIG:
+		// The fixed fields, the signer's name inside the RDATA, the
+		// signature (any octets: base64 takes them all).
+		if rdlen < rrsigFixed {
+			return 0, false, 0, false
+		}
+		_, _, ok := readName(msg[:end], off+rrsigFixed, nil, false)
+		return end, false, ttl, ok
 	}
 	return 0, false, 0, false
 }

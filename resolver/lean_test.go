@@ -2,7 +2,11 @@ package resolver
 
 import (
 	"context"
+	"encoding/binary"
+	"fmt"
 	"net"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -10,14 +14,18 @@ import (
 	"github.com/gitops-dns/resolverd/internal/dnsname"
 )
 
-// leanCases are replies to "www.example.com. A" (or AAAA) and whether the
-// lean decoder must take them (else Msg.Unpack does).
-func leanCases(t testing.TB) []struct {
+// leanCase is a reply to "www.example.com." and whether the lean decoder
+// must take it.
+type leanCase struct {
 	name  string
 	qtype uint16
 	wire  []byte
 	lean  bool
-} {
+}
+
+// leanCases are replies to "www.example.com. A" (or AAAA) and whether the
+// lean decoder must take them (else Msg.Unpack does).
+func leanCases(t testing.TB) []leanCase {
 	rr := func(s string) dns.RR {
 		r, err := dns.NewRR(s)
 		if err != nil {
@@ -52,15 +60,44 @@ func leanCases(t testing.TB) []struct {
 	authNS := []string{"example.com. 3600 NS ns1.example.com.", "example.com. 3600 NS ns2.example.com."}
 	glue := []string{"ns1.example.com. 3600 A 192.0.2.53", "ns2.example.com. 3600 AAAA 2001:db8::53"}
 	answerA := []string{"www.example.com. 300 A 192.0.2.1"}
-	type tc = struct {
-		name  string
-		qtype uint16
-		wire  []byte
-		lean  bool
-	}
+	type tc = leanCase
 	full := msg(dns.TypeA, dns.RcodeSuccess, answerA, authNS, glue, withOPT)
+	// A signed wildcard answer as NSD gives it with DO: the answer and
+	// its RRSIG, the NSEC3 that proves no closer match and its RRSIG, the
+	// zone's NS set and its RRSIG, glue and its RRSIG, the OPT.
+	sig := func(owner, covered string, labels int, signature string) string {
+		return owner + " 300 RRSIG " + covered + " 13 " + fmt.Sprint(labels) + " 300 20270106210917 20261028210917 59197 example.com. " + signature
+	}
+	p256 := "efGR1/hpSKQGiGRVeNUah+kg4NHdMLpB98OYd01rJ1XH3I9VGEFm/wpdnZRWXbloa9yDi+PvsqKt2e21uYx0XA=="
+	rsa := strings.Repeat("AwEAAc", 56) + "AA=="
+	nsec3 := "mm0fn5h2v003eerq50hno3lthgtvo745.example.com. 300 NSEC3 1 0 0 - RK68O5CR2SNAMIEAV02HO8QC8MMSBR3K CNAME RRSIG"
+	signedAns := []string{"www.example.com. 300 A 192.0.2.1", sig("www.example.com.", "A", 2, p256)}
+	signedNs := []string{nsec3, sig("mm0fn5h2v003eerq50hno3lthgtvo745.example.com.", "NSEC3", 3, p256), "example.com. 300 NS ns1.example.com.", sig("example.com.", "NS", 2, p256)}
+	signedGlue := []string{"ns1.example.com. 300 A 192.0.2.53", sig("ns1.example.com.", "A", 3, p256)}
+	withDO := func(m *dns.Msg) { m.SetEdns0(1232, true) }
 	return []tc{
 		{"answer with NS, glue and OPT (NSD's shape)", dns.TypeA, full, true},
+		{"signed wildcard answer with its NSEC3 proof (NSD's shape with DO)", dns.TypeA, msg(dns.TypeA, 0, signedAns, signedNs, signedGlue, withDO), true},
+		{"signed answer, NSEC proof, RSA signatures (longer than 64 octets)", dns.TypeA, msg(dns.TypeA, 0, []string{"www.example.com. 300 A 192.0.2.1", sig("www.example.com.", "A", 2, rsa)},
+			[]string{"example.com. 300 NSEC zzz.example.com. A NS SOA RRSIG NSEC DNSKEY", sig("example.com.", "NSEC", 2, rsa), "example.com. 300 SOA ns1.example.com. h.example.com. 1 2 3 4 5", sig("EXAMPLE.com.", "SOA", 2, rsa)}, nil, withDO), true},
+		{"signed answer, NS set and its RRSIG only", dns.TypeA, msg(dns.TypeA, 0, signedAns, signedNs[2:], nil, withDO), true},
+		{"RRSIG without a signature", dns.TypeA, msg(dns.TypeA, 0, []string{"www.example.com. 300 A 192.0.2.1", sig("www.example.com.", "A", 2, "")}, signedNs[:2], nil, nil), true},
+		{"RRSIG whose signer is compressed", dns.TypeA, msg(dns.TypeA, 0, signedAns, signedNs, nil, func(m *dns.Msg) { m.Compress = true }), true},
+		{"RRSIG cut before its signer ends", dns.TypeA, func() []byte {
+			b := msg(dns.TypeA, 0, []string{"www.example.com. 300 A 192.0.2.1"}, nil, []string{sig("x.example.com.", "A", 3, "")}, nil)
+			// The last record's RDATA: 18 octets of fields and the
+			// signer (13 octets). Cut the RDATA, and the message, 8
+			// octets into the signer.
+			rd := len(b) - 31
+			binary.BigEndian.PutUint16(b[rd-2:], 18+8)
+			return b[:rd+18+8]
+		}(), false},
+		{"DNSKEY in authority (not checked)", dns.TypeA, msg(dns.TypeA, 0, signedAns, []string{"example.com. 300 DNSKEY 257 3 13 " + p256}, nil, nil), false},
+		{"NSEC3 cut short in authority", dns.TypeA, func() []byte {
+			b := msg(dns.TypeA, 0, signedAns, signedNs[:1], nil, nil)
+			return b[:len(b)-2]
+		}(), false},
+
 		{"two A records", dns.TypeA, msg(dns.TypeA, 0, []string{"www.example.com. 300 A 192.0.2.1", "www.example.com. 300 A 192.0.2.2"}, nil, nil, nil), true},
 		{"owner in other case (0x20)", dns.TypeA, msg(dns.TypeA, 0, []string{"WwW.Example.COM. 300 A 192.0.2.1"}, nil, nil, nil), true},
 		{"AAAA answer", dns.TypeAAAA, msg(dns.TypeAAAA, 0, []string{"www.example.com. 300 AAAA 2001:db8::1"}, authNS, nil, withOPT), true},
@@ -143,8 +180,40 @@ func sameAsUnpack(t testing.TB, wire []byte, q, got *dns.Msg) {
 	if !answered {
 		t.Fatal("taken without an answer to the question")
 	}
-	if got.Ns != nil || got.Extra != nil {
-		t.Fatalf("authority %v and additional %v decoded", got.Ns, got.Extra)
+	if got.Extra != nil {
+		t.Fatalf("additional %v decoded", got.Extra)
+	}
+	// The authority: nil, or with DNSSEC records in it what the validator
+	// reads of it, as Msg.Unpack decodes it.
+	var denial []dns.RR
+	signed := false
+	for _, rr := range want.Ns {
+		switch x := rr.(type) {
+		case *dns.RRSIG:
+			signed = true
+			if denialType(x.TypeCovered) {
+				denial = append(denial, rr)
+			}
+		case *dns.NSEC, *dns.NSEC3:
+			signed = true
+			denial = append(denial, rr)
+		case *dns.SOA:
+			denial = append(denial, rr)
+		}
+	}
+	if !signed {
+		if got.Ns != nil {
+			t.Fatalf("authority %v decoded", got.Ns)
+		}
+		return
+	}
+	if len(got.Ns) != len(denial) {
+		t.Fatalf("authority %v, want %v of Msg.Unpack's", got.Ns, denial)
+	}
+	for i := range denial {
+		if *got.Ns[i].Header() != *denial[i].Header() || got.Ns[i].String() != denial[i].String() {
+			t.Fatalf("authority record %d: %v, Msg.Unpack %v", i, got.Ns[i], denial[i])
+		}
 	}
 }
 
@@ -168,26 +237,37 @@ func FuzzLeanUnpack(f *testing.F) {
 }
 
 // BenchmarkUnpackReply compares the lean decoder with Msg.Unpack on NSD's
-// reply shape (A answer, two NS, glue, OPT).
+// reply shapes: an A answer with two NS, glue and an OPT; and a signed
+// wildcard answer with its NSEC3 proof (W3's, when validating).
 func BenchmarkUnpackReply(b *testing.B) {
-	wire := leanCases(b)[0].wire
-	q := newQuery("www.example.com.", dns.TypeA, false)
-	b.Run("lean", func(b *testing.B) {
-		b.ReportAllocs()
-		for i := 0; i < b.N; i++ {
-			if _, ok := leanUnpack(wire, q); !ok {
-				b.Fatal("not taken")
-			}
+	cases := leanCases(b)
+	for _, shape := range []struct{ name, reply string }{
+		{"unsigned", "answer with NS, glue and OPT (NSD's shape)"},
+		{"signed", "signed wildcard answer with its NSEC3 proof (NSD's shape with DO)"},
+	} {
+		i := slices.IndexFunc(cases, func(c leanCase) bool { return c.name == shape.reply })
+		if i < 0 {
+			b.Fatalf("no case %q", shape.reply)
 		}
-	})
-	b.Run("Msg.Unpack", func(b *testing.B) {
-		b.ReportAllocs()
-		for i := 0; i < b.N; i++ {
-			if err := new(dns.Msg).Unpack(wire); err != nil {
-				b.Fatal(err)
+		wire := cases[i].wire
+		q := newQuery("www.example.com.", dns.TypeA, false)
+		b.Run(shape.name+"/lean", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, ok := leanUnpack(wire, q); !ok {
+					b.Fatal("not taken")
+				}
 			}
-		}
-	})
+		})
+		b.Run(shape.name+"/Msg.Unpack", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := new(dns.Msg).Unpack(wire); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
 
 // TestLeanRepliesOwnedByCaller: through the default transport (real UDP

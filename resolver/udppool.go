@@ -251,9 +251,9 @@ func (p *udpPool) exchangeUntil(ctx context.Context, deadline time.Time, network
 		}
 		r, ok := leanUnpack(d.b, m)
 		if ok {
-			// Nothing decoded points into d.b: names and A addresses are
-			// copied by leanUnpack, other answer records by miekg/dns's
-			// unpackers (cloneSlice, string conversions).
+			// Nothing decoded points into d.b: names, A addresses and
+			// RRSIGs are copied by leanUnpack, other records by
+			// miekg/dns's unpackers (cloneSlice, string conversions).
 			putDgram(d)
 		} else {
 			// The same holds for Msg.Unpack, but on this rarer path the
