@@ -245,11 +245,7 @@ func TestLookupByTopLabel(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var q Query
-			if !q.Parse(pack(t, query(tt.qname, dns.TypeA, false, false))) {
-				t.Fatal("parse")
-			}
-			p := tt.a.Lookup(&q)
+			_, p := lookup(t, tt.a, tt.qname, dns.TypeA)
 			switch {
 			case tt.rcode < 0 && p != nil:
 				t.Errorf("precomputed rcode %d, want the slow path", p.Rcode())
@@ -282,6 +278,16 @@ func BenchmarkLookupRecursive(b *testing.B) {
 			b.Fatal("answered a recursive name")
 		}
 	}
+}
+
+// lookup parses a query for qname and qtype (no EDNS) and looks it up in a.
+func lookup(t *testing.T, a *Answers, qname string, qtype uint16) (*Query, *Prebuilt) {
+	t.Helper()
+	q := new(Query)
+	if !q.Parse(pack(t, query(qname, qtype, false, false))) {
+		t.Fatal("parse")
+	}
+	return q, a.Lookup(q)
 }
 
 // buildZone precomputes the answers of one zone given as zone-file text.
@@ -744,11 +750,7 @@ func TestLookupClosestZoneByDepth(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.qname, func(t *testing.T) {
-			var q Query
-			if !q.Parse(pack(t, query(tt.qname, tt.qtype, false, false))) {
-				t.Fatal("parse")
-			}
-			p := tt.a.Lookup(&q)
+			q, p := lookup(t, tt.a, tt.qname, tt.qtype)
 			if tt.rcode < 0 {
 				if p != nil {
 					t.Fatalf("precomputed rcode %d, want the slow path", p.Rcode())
@@ -762,7 +764,7 @@ func TestLookupClosestZoneByDepth(t *testing.T) {
 				return
 			}
 			buf := make([]byte, 4096)
-			n, ok := p.Write(buf, pack(t, query(tt.qname, tt.qtype, false, false)), &q)
+			n, ok := p.Write(buf, pack(t, query(tt.qname, tt.qtype, false, false)), q)
 			if !ok {
 				t.Fatal("write")
 			}

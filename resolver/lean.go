@@ -94,8 +94,9 @@ func leanUnpack(msg []byte, q *dns.Msg) (*dns.Msg, bool) {
 		return nil, false
 	}
 	lr := &leanReply{}
+	names := recentNames{qname: qname}
 	lr.q[0] = dns.Question{
-		Name:   reuse(name, qname, ""),
+		Name:   names.name(name),
 		Qtype:  binary.BigEndian.Uint16(msg[off:]),
 		Qclass: binary.BigEndian.Uint16(msg[off+2:]),
 	}
@@ -104,7 +105,6 @@ func leanUnpack(msg []byte, q *dns.Msg) (*dns.Msg, bool) {
 	// Answer: decoded.
 	qtype := q.Question[0].Qtype
 	answers := false
-	names := recentNames{qname: qname}
 	lr.m.Answer = lr.ans[:0]
 	for i := 0; i < ancount; i++ {
 		var rr dns.RR
@@ -457,16 +457,4 @@ func special(b byte) bool {
 		return true
 	}
 	return false
-}
-
-// reuse returns name as a string: a or b when it equals one (no
-// allocation), else a new string.
-func reuse(name []byte, a, b string) string {
-	if string(name) == a {
-		return a
-	}
-	if string(name) == b {
-		return b
-	}
-	return string(name)
 }
