@@ -1,6 +1,7 @@
 package dnssec
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -143,6 +144,73 @@ func TestCanonicalOrder(t *testing.T) {
 	if compareNames("A.example.", "a.EXAMPLE.") != 0 {
 		t.Error("case must not matter")
 	}
+	// Octets past US-ASCII are compared as they are, never folded or
+	// decoded (RFC 4034 section 6.2 lowers only US-ASCII letters): É
+	// (\195\137 in UTF-8) sorts before à (\195\160), and distinct octets
+	// that are not UTF-8 stay distinct.
+	for _, tc := range []struct{ a, b string }{
+		{`\195\137.example.`, `\195\160.example.`},
+		{`\200.example.`, `\255.example.`},
+		{`\193.example.`, `\225.example.`},
+		{`Z.example.`, `\200.example.`},
+	} {
+		if c := compareNames(tc.a, tc.b); c >= 0 {
+			t.Errorf("compareNames(%q, %q) = %d, want < 0", tc.a, tc.b, c)
+		}
+		if c := compareNames(tc.b, tc.a); c <= 0 {
+			t.Errorf("compareNames(%q, %q) = %d, want > 0", tc.b, tc.a, c)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { compareNames("yljkjljk.a.example.", "Z.a.EXAMPLE.") }); n != 0 {
+		t.Errorf("compareNames allocates %v times, want 0", n)
+	}
+}
+
+// FuzzCompareNames: compareNames orders any two names as a plain reading
+// of RFC 4034 section 6.1 does: their labels from the root, each with
+// ASCII letters lowered, compared as octets.
+func FuzzCompareNames(f *testing.F) {
+	for _, s := range [][2]string{{"example.", "a.example."}, {`\195\137.x.`, `\195\160.x.`}, {"A.b.", "a.B."}, {".", "com."}} {
+		f.Add(s[0], s[1])
+	}
+	labels := func(name string) ([][]byte, bool) {
+		buf := make([]byte, 256)
+		n, err := dns.PackDomainName(dns.Fqdn(name), buf, 0, nil, false)
+		if err != nil {
+			return nil, false
+		}
+		var out [][]byte
+		for i := 0; buf[i] != 0; i += int(buf[i]) + 1 {
+			var l []byte
+			for _, c := range buf[i+1 : i+1+int(buf[i])] {
+				if c >= 'A' && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				l = append(l, c)
+			}
+			out = append([][]byte{l}, out...)
+		}
+		_ = n
+		return out, true
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		la, oka := labels(a)
+		lb, okb := labels(b)
+		if !oka || !okb {
+			return
+		}
+		want := len(la) - len(lb)
+		for i := 0; i < len(la) && i < len(lb); i++ {
+			if c := bytes.Compare(la[i], lb[i]); c != 0 {
+				want = c
+				break
+			}
+		}
+		got := compareNames(a, b)
+		if (got < 0) != (want < 0) || (got > 0) != (want > 0) {
+			t.Fatalf("compareNames(%q, %q) = %d, want the sign of %d", a, b, got, want)
+		}
+	})
 }
 
 func TestAnchors(t *testing.T) {
@@ -355,6 +423,26 @@ func TestVerifiedOnceKeyCoversRRSIG(t *testing.T) {
 		}
 		if got, spent := validate(s); got.Status != Bogus || spent != 1 {
 			t.Errorf("%s changed: %v after %d verifications, want bogus after 1", name, got, spent)
+		}
+	}
+}
+
+// TestNSECCoversOctetsAsTheyAre: an NSEC between two names with octets
+// past US-ASCII covers what lies between them in canonical order and
+// nothing else. Lowering those octets as Unicode (É to é) put the owner
+// after its next name, so the NSEC read as the zone's last and "covered"
+// an existing name after both: a signed NSEC replayed as proof that it
+// does not exist.
+func TestNSECCoversOctetsAsTheyAre(t *testing.T) {
+	n := &dns.NSEC{Hdr: dns.RR_Header{Name: `\195\137.example.`, Rrtype: dns.TypeNSEC, Class: dns.ClassINET}, NextDomain: `\195\160.example.`}
+	for name, want := range map[string]bool{
+		`\195\144.example.`: true,  // between É (0x89) and à (0xa0)
+		`\195\176.example.`: false, // ð (0xb0): after both
+		`\195\137.example.`: false, // the owner itself
+		`b.example.`:        false, // before both
+	} {
+		if got := nsecCovers(n, name); got != want {
+			t.Errorf("NSEC %s -> %s covers %s: %v, want %v", n.Hdr.Name, n.NextDomain, name, got, want)
 		}
 	}
 }

@@ -12,37 +12,42 @@ import (
 // 6.2 for the case; the resolver already uses absolute names).
 func canonical(name string) string { return dns.CanonicalName(name) }
 
-// wireLabels returns name's labels as lower-cased wire octets, rightmost
-// (closest to the root) first; nil for a name that does not pack.
-func wireLabels(name string) [][]byte {
-	buf := make([]byte, 256)
-	n, err := dns.PackDomainName(dns.Fqdn(name), buf, 0, nil, false)
+// canonicalWire is name in uncompressed wire form with ASCII letters
+// lowered (RFC 4034 section 6.2: only US-ASCII; other octets are left as
+// they are), packed into buf (256 octets), and the offsets of its labels,
+// leftmost first, into offs; ok is false for a name that does not pack.
+func canonicalWire(name string, buf *[256]byte, offs *[128]uint8) (wire []byte, labels []uint8, ok bool) {
+	n, err := dns.PackDomainName(dns.Fqdn(name), buf[:], 0, nil, false)
 	if err != nil {
-		return nil
+		return nil, nil, false
 	}
-	buf = buf[:n]
-	var labels [][]byte
-	for i := 0; i < len(buf) && buf[i] != 0; {
-		l := int(buf[i])
-		if i+1+l > len(buf) {
-			return nil
+	wire, labels = buf[:n], offs[:0]
+	for i := 0; i < n && wire[i] != 0; i += int(wire[i]) + 1 {
+		if i+1+int(wire[i]) > n || len(labels) == len(offs) {
+			return nil, nil, false
 		}
-		labels = append(labels, bytes.ToLower(buf[i+1:i+1+l]))
-		i += 1 + l
+		labels = append(labels, uint8(i))
+		for k := i + 1; k <= i+int(wire[i]); k++ {
+			if c := wire[k]; c >= 'A' && c <= 'Z' {
+				wire[k] = c + 'a' - 'A'
+			}
+		}
 	}
-	for i, j := 0, len(labels)-1; i < j; i, j = i+1, j-1 {
-		labels[i], labels[j] = labels[j], labels[i]
-	}
-	return labels
+	return wire, labels, true
 }
 
 // compareNames orders two names canonically (RFC 4034 section 6.1): label
-// by label from the root, each label as lower-cased octets, a name sorting
-// before its descendants.
+// by label from the root, each label as octets with ASCII letters
+// lowered, a name sorting before its descendants. A name that does not
+// pack counts as having no labels. It does not allocate.
 func compareNames(a, b string) int {
-	la, lb := wireLabels(a), wireLabels(b)
-	for i := 0; i < len(la) && i < len(lb); i++ {
-		if c := bytes.Compare(la[i], lb[i]); c != 0 {
+	var ba, bb [256]byte
+	var oa, ob [128]uint8
+	wa, la, _ := canonicalWire(a, &ba, &oa)
+	wb, lb, _ := canonicalWire(b, &bb, &ob)
+	for i := 1; i <= len(la) && i <= len(lb); i++ {
+		x, y := la[len(la)-i], lb[len(lb)-i]
+		if c := bytes.Compare(wa[x+1:int(x)+1+int(wa[x])], wb[y+1:int(y)+1+int(wb[y])]); c != 0 {
 			return c
 		}
 	}
