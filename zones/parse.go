@@ -41,6 +41,7 @@ const (
 	RuleOutOfZone      = "out-of-zone"
 	RuleTooManyRecords = "too-many-records"
 	RuleClassNotIN     = "class-not-in"
+	RuleNameNotASCII   = "name-not-ascii"
 )
 
 // Parse reads an RFC 1035 master file. file is the path the operator sees
@@ -553,6 +554,15 @@ func (p *parser) addRecord(rr dns.RR, pos Position, key entryKey, lastTTL int64,
 			p.add(pos, SeverityError, RuleOutOfZone, fmt.Sprintf("%s is not in zone %s", h.Name, p.origin))
 			return
 		}
+		// A query's name arrives with such octets written \DDD (miekg's
+		// presentation form), so an owner written with them raw is
+		// never matched; and the case folding of names would treat
+		// them as Unicode (the Kelvin sign as "k"), not as octets (RFC
+		// 4343 section 3).
+		if notASCII(h.Name) {
+			p.add(pos, SeverityError, RuleNameNotASCII, fmt.Sprintf("%q has octets outside US-ASCII (UTF-8 text?): no query can match it as written; write the name's IDNA A-label (xn--...), or \\DDD escapes if you mean those octets", h.Name))
+			return
+		}
 	}
 	p.records = append(p.records, rr)
 	p.pos = append(p.pos, pos)
@@ -668,4 +678,14 @@ func sortFindings(fs []Finding) {
 func ParseAgainst(file, origin string, data []byte, prev *Zone) (*Zone, []Finding) {
 	z, fs, _ := parse(file, origin, data, prev)
 	return z, fs
+}
+
+// notASCII reports whether name has an octet past US-ASCII.
+func notASCII(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if name[i] >= 0x80 {
+			return true
+		}
+	}
+	return false
 }
