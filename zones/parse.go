@@ -554,13 +554,14 @@ func (p *parser) addRecord(rr dns.RR, pos Position, key entryKey, lastTTL int64,
 			p.add(pos, SeverityError, RuleOutOfZone, fmt.Sprintf("%s is not in zone %s", h.Name, p.origin))
 			return
 		}
-		// A query's name arrives with such octets written \DDD (miekg's
-		// presentation form), so an owner written with them raw is
-		// never matched; and the case folding of names would treat
-		// them as Unicode (the Kelvin sign as "k"), not as octets (RFC
-		// 4343 section 3).
+		// Names are matched as octets, and these are not written as
+		// octets: a query carries them \DDD-escaped (miekg's
+		// presentation form), which the zone's lookup does not match to
+		// the raw text, while lowering the name as Unicode (the Kelvin
+		// sign to "k", É to é) changes the octets the fast path keys.
+		// RFC 4343 section 3 folds ASCII only.
 		if notASCII(h.Name) {
-			p.add(pos, SeverityError, RuleNameNotASCII, fmt.Sprintf("%q has octets outside US-ASCII (UTF-8 text?): no query can match it as written; write the name's IDNA A-label (xn--...), or \\DDD escapes if you mean those octets", h.Name))
+			p.add(pos, SeverityError, RuleNameNotASCII, fmt.Sprintf("%q has octets outside US-ASCII (UTF-8 text?), and names are matched as octets: write its IDNA A-label (xn--...), or \\DDD escapes if you mean those octets", h.Name))
 			return
 		}
 	}

@@ -95,7 +95,7 @@ func TestParseErrors(t *testing.T) {
 			records: 1},
 		{name: "owner name in raw UTF-8",
 			src:     head + "\u00c9cole IN A 192.0.2.1\n\u212a IN A 192.0.2.2\n\\195\\137cole IN A 192.0.2.3\nxn--cole-9oa IN A 192.0.2.4\n",
-			want:    []string{`t.zone:3:1: error: name-not-ascii: "École.example.com." has octets outside US-ASCII (UTF-8 text?): no query can match it as written; write the name's IDNA A-label (xn--...), or \DDD escapes if you mean those octets`, `t.zone:4:1: error: name-not-ascii: "K.example.com." has octets outside US-ASCII (UTF-8 text?): no query can match it as written; write the name's IDNA A-label (xn--...), or \DDD escapes if you mean those octets`},
+			want:    []string{`t.zone:3:1: error: name-not-ascii: "École.example.com." has octets outside US-ASCII (UTF-8 text?), and names are matched as octets: write its IDNA A-label (xn--...), or \DDD escapes if you mean those octets`, `t.zone:4:1: error: name-not-ascii: "K.example.com." has octets outside US-ASCII (UTF-8 text?), and names are matched as octets: write its IDNA A-label (xn--...), or \DDD escapes if you mean those octets`},
 			records: 3},
 		{name: "relative $ORIGIN and blank owners", src: head + "$ORIGIN sub\nwww IN A 192.0.2.1\n  IN AAAA 2001:db8::1\n", records: 3},
 		{name: "$GENERATE", src: head + "$GENERATE 1-3 host$ A 192.0.2.$\nafter IN A 192.0.2.9\n", records: 5},
