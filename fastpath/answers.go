@@ -340,7 +340,8 @@ func BuildFrom(prev *Answers, snap *node.Snapshot, o BuildOptions) (*Answers, er
 			return nil, err
 		}
 		a.zones[wo] = t
-		a.depths[labelCount(wo)/64] |= 1 << (labelCount(wo) % 64)
+		d := labelCount(wo)
+		a.depths[d/64] |= 1 << (d % 64)
 		if top := lastLabel([]byte(wo)); top == nil {
 			a.rootZone = true
 		} else {

@@ -126,11 +126,11 @@ func leanUnpack(msg []byte, q *dns.Msg) (*dns.Msg, bool) {
 	// rcode of the last OPT into Rcode.
 	nsStart, signed := off, false
 	for i := 0; i < nscount; i++ {
-		var isSigned bool
-		if off, isSigned, ok = checkAuthorityRR(msg, off); !ok {
+		var typ uint16
+		if off, typ, _, ok = checkRR(msg, off, true); !ok {
 			return nil, false
 		}
-		signed = signed || isSigned
+		signed = signed || typ == dns.TypeRRSIG || typ == dns.TypeNSEC || typ == dns.TypeNSEC3
 	}
 	if signed {
 		if lr.m.Ns, ok = names.denial(msg, nsStart, nscount, &nbuf); !ok {
@@ -139,12 +139,12 @@ func leanUnpack(msg []byte, q *dns.Msg) (*dns.Msg, bool) {
 	}
 	var ext uint32
 	for i := 0; i < arcount; i++ {
-		var isOPT bool
+		var typ uint16
 		var ttl uint32
-		if off, isOPT, ttl, ok = checkRR(msg, off); !ok {
+		if off, typ, ttl, ok = checkRR(msg, off, false); !ok {
 			return nil, false
 		}
-		if isOPT {
+		if typ == dns.TypeOPT {
 			ext = ttl >> 24
 		}
 	}
@@ -281,7 +281,7 @@ func denialType(t uint16) bool {
 }
 
 // denial decodes the count records at off of an authority section that
-// checkAuthorityRR passed: those of a denialType, and RRSIGs covering one.
+// checkRR passed: those of a denialType, and RRSIGs covering one.
 func (n *recentNames) denial(msg []byte, off, count int, nbuf *[256]byte) ([]dns.RR, bool) {
 	var out []dns.RR
 	for i := 0; i < count; i++ {
@@ -320,72 +320,58 @@ func peekRR(msg []byte, off int) (typ, covered uint16, next int, ok bool) {
 	return typ, covered, off + rdlen, true
 }
 
-// checkAuthorityRR is checkRR for the authority section, where a signed
-// reply also holds NSEC and NSEC3 records (left unchecked here: denial
-// decodes every one, with miekg/dns's checks); signed reports a DNSSEC
-// record.
-func checkAuthorityRR(msg []byte, off int) (next int, signed, ok bool) {
-	typ, _, next, ok := peekRR(msg, off)
-	if !ok {
-		return 0, false, false
-	}
-	if typ == dns.TypeNSEC || typ == dns.TypeNSEC3 {
-		return next, true, true
-	}
-	if next, _, _, ok = checkRR(msg, off); !ok {
-		return 0, false, false
-	}
-	return next, typ == dns.TypeRRSIG, true
-}
-
 // checkRR checks the record at off the way Msg.Unpack would decode it,
-// without decoding it, and returns the offset after it, whether it is an
-// OPT and its TTL. ok is false when it is malformed or of a type whose data
-// checkRR does not check.
-func checkRR(msg []byte, off int) (next int, isOPT bool, ttl uint32, ok bool) {
+// without decoding it, and returns the offset after it, its type and its
+// TTL. ok is false when it is malformed or of a type whose data checkRR
+// does not check. In an authority section (authority) NSEC and NSEC3
+// records pass unchecked: a signed reply's are all decoded (denial), with
+// miekg/dns's checks.
+func checkRR(msg []byte, off int, authority bool) (next int, typ uint16, ttl uint32, ok bool) {
 	if off == len(msg) {
-		return 0, false, 0, false
+		return 0, 0, 0, false
 	}
 	if _, off, ok = readName(msg, off, nil, false); !ok || off+10 > len(msg) {
-		return 0, false, 0, false
+		return 0, 0, 0, false
 	}
-	typ := binary.BigEndian.Uint16(msg[off:])
+	typ = binary.BigEndian.Uint16(msg[off:])
 	ttl = binary.BigEndian.Uint32(msg[off+4:])
 	rdlen := int(binary.BigEndian.Uint16(msg[off+8:]))
 	off += 10
 	end := off + rdlen
 	if end > len(msg) {
-		return 0, false, 0, false
+		return 0, 0, 0, false
 	}
 	switch {
+	case authority && (typ == dns.TypeNSEC || typ == dns.TypeNSEC3):
+		return end, typ, ttl, true
 	case typ == dns.TypeOPT:
 		// Options: Msg.Unpack checks each one; not done here.
-		return end, true, ttl, rdlen == 0
+		return end, typ, ttl, rdlen == 0
 	case rdlen == 0:
-		return end, false, ttl, true // no data: Msg.Unpack accepts it for every type
+		return end, typ, ttl, true // no data: Msg.Unpack accepts it for every type
 	case typ == dns.TypeA:
-		return end, false, ttl, rdlen == 4
+		return end, typ, ttl, rdlen == 4
 	case typ == dns.TypeAAAA:
-		return end, false, ttl, rdlen == 16
+		return end, typ, ttl, rdlen == 16
 	case typ == dns.TypeNS || typ == dns.TypeCNAME || typ == dns.TypePTR:
 		_, n, ok := readName(msg[:end], off, nil, false)
-		return end, false, ttl, ok && n == end
+		return end, typ, ttl, ok && n == end
 	case typ == dns.TypeSOA:
 		_, n, ok := readName(msg[:end], off, nil, false)
 		if ok {
 			_, n, ok = readName(msg[:end], n, nil, false)
 		}
-		return end, false, ttl, ok && n+20 == end
+		return end, typ, ttl, ok && n+20 == end
 	case typ == dns.TypeRRSIG:
 		// The fixed fields, the signer's name inside the RDATA, the
 		// signature (any octets: base64 takes them all).
 		if rdlen < rrsigFixed {
-			return 0, false, 0, false
+			return 0, 0, 0, false
 		}
 		_, _, ok := readName(msg[:end], off+rrsigFixed, nil, false)
-		return end, false, ttl, ok
+		return end, typ, ttl, ok
 	}
-	return 0, false, 0, false
+	return 0, 0, 0, false
 }
 
 // readName reads the domain name at off as dns.UnpackDomainName does, with

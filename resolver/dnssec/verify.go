@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -456,6 +457,9 @@ func verifyDNSKEY(b *Budget, now time.Time, zone string, dnskeys []dns.RR, sigs 
 	if len(keys) == 0 {
 		return dnskeyResult{res: bogus(EDEDNSKEYMissing, "%s has DS records but no DNSKEY records", zone)}
 	}
+	// Each key's tag and id, once: every DS asks for the tags, and the
+	// zone's entry keeps them for every RRset it verifies.
+	zks := newZoneKeys(keys...)
 	considered, matched := 0, 0
 	var last Result
 	for _, d := range ds {
@@ -467,8 +471,8 @@ func verifyDNSKEY(b *Budget, now time.Time, zone string, dnskeys []dns.RR, sigs 
 		}
 		considered++
 		n := 0
-		for _, k := range keys {
-			if k.Algorithm != d.Algorithm || k.KeyTag() != d.KeyTag || k.Protocol != 3 || k.Flags&dns.ZONE == 0 {
+		for i, k := range zks {
+			if k.Algorithm != d.Algorithm || k.tag != d.KeyTag || k.Protocol != 3 || k.Flags&dns.ZONE == 0 {
 				continue
 			}
 			if n >= b.limits.MaxKeysPerTag {
@@ -482,16 +486,10 @@ func verifyDNSKEY(b *Budget, now time.Time, zone string, dnskeys []dns.RR, sigs 
 			matched++
 			// The key the parent vouches for must sign the DNSKEY RRset
 			// (a revoked one cannot: RFC 5011 section 2.1).
-			zk := newZoneKeys(k)
-			v, res := verifyRRset(b, now, dnskeys, sigsByTag(sigs, zk[0].tag), zone, zk)
+			v, res := verifyRRset(b, now, dnskeys, sigsByTag(sigs, k.tag), zone, zks[i:i+1])
 			if res.Status == Secure {
-				var usable []*dns.DNSKEY
-				for _, k := range keys {
-					if usableKey(k) {
-						usable = append(usable, k)
-					}
-				}
-				return dnskeyResult{keys: newZoneKeys(usable...), res: secure(v.until)}
+				usable := slices.DeleteFunc(zks, func(k zoneKey) bool { return !usableKey(k.DNSKEY) })
+				return dnskeyResult{keys: usable, res: secure(v.until)}
 			}
 			last = res
 			if res.limited {
