@@ -420,3 +420,89 @@ func askAndWaitForReply(t *testing.T, rs *responder) (int, *dns.Msg) {
 	}
 	return fd, m
 }
+
+// TestSettleWakesWithoutTheWatcher: settle hands a query the reply that
+// arrived on its socket by itself, with no watcher goroutine running (the
+// poller is built by hand, not started), and counts what it woke; with no
+// socket added it has nothing to poll. The pending count follows add and
+// remove, a second remove of one descriptor included.
+func TestSettleWakesWithoutTheWatcher(t *testing.T) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(epfd)
+	p := &upstreamPoller{epfd: epfd}
+	if n := p.settle(); n != 0 {
+		t.Fatalf("settle with nothing added woke %d", n)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	server := netip.MustParseAddrPort(pc.LocalAddr().String())
+	const queries = 3
+	fds := make([]int, queries)
+	waiters := make([]*fdWaiter, queries)
+	for i := range fds {
+		fd, err := dialUDP(server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		fds[i], waiters[i] = fd, &fdWaiter{ready: make(chan struct{}, 1)}
+		if err := p.add(fd, waiters[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := p.pending.Load(); got != queries {
+		t.Fatalf("pending %d after %d adds", got, queries)
+	}
+	// Only the first two get a reply.
+	for _, fd := range fds[:2] {
+		if _, err := unix.Write(fd, []byte("q")); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 8)
+		_ = pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pc.WriteTo(buf[:n], from); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 5000); err != nil || n != 1 {
+			t.Fatalf("reply not there: %d %v", n, err)
+		}
+	}
+	if n := p.settle(); n != 2 {
+		t.Errorf("settle took %d events, want the 2 replies", n)
+	}
+	for i, w := range waiters {
+		woken := false
+		select {
+		case <-w.ready:
+			woken = true
+		default:
+		}
+		if want := i < 2; woken != want {
+			t.Errorf("query %d woken: %v, want %v", i, woken, want)
+		}
+	}
+	if n := p.settle(); n != 0 {
+		t.Errorf("a second settle took %d events (edge-triggered: none left)", n)
+	}
+	p.remove(fds[0])
+	p.remove(fds[0])
+	if got := p.pending.Load(); got != queries-1 {
+		t.Errorf("pending %d after one descriptor removed twice, want %d", got, queries-1)
+	}
+	for _, fd := range fds[1:] {
+		p.remove(fd)
+	}
+	if got := p.pending.Load(); got != 0 {
+		t.Errorf("pending %d after every remove", got)
+	}
+}
