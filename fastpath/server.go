@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,12 +99,6 @@ type Server struct {
 	// BuildFailed, if set, hears why a revision's answers could not be
 	// precomputed (its queries then all take the slow path).
 	BuildFailed func(snap *node.Snapshot, err error)
-	// Settle, if set, is called before each slow-path query of a read
-	// batch but its first: it hands over the work in flight that can
-	// finish now (the resolver's SettleUpstream: upstream replies that
-	// have arrived), which then runs before that query starts. See
-	// yieldBetween.
-	Settle func() int
 
 	answers  atomic.Pointer[Answers]
 	building atomic.Bool
@@ -222,26 +215,18 @@ func (s *Server) Serve(c *udpio.Conn) error {
 		n := len(in)
 		start := time.Now()
 		answers := s.Answers()
-		k, slowed := 0, false
+		k := 0
 		for i := 0; i < n; i++ {
 			m := &in[i]
 			pkt := m.Buf[:m.N]
 			if !q.Parse(pkt) {
-				if slowed {
-					k = s.yieldBetween(c, out, done, k, start)
-				}
 				s.slow(c, pkt, m.Addr, nil)
-				slowed = true
 				continue
 			}
 			o := &out[k]
 			size, rcode, path, ok := s.answer(o.Buf, pkt, &q, answers, m.Addr)
 			if !ok {
-				if slowed {
-					k = s.yieldBetween(c, out, done, k, start)
-				}
 				s.slow(c, pkt, m.Addr, &q)
-				slowed = true
 				continue
 			}
 			o.N, o.Addr = size, m.Addr
@@ -251,9 +236,13 @@ func (s *Server) Serve(c *udpio.Conn) error {
 			done[k] = Response{Path: path, QType: q.QType, DO: q.DO, Rcode: rcode, ReqSize: m.N, RespSize: size, Family: family(m.Addr)}
 			k++
 		}
-		if k > 0 {
-			s.write(c, out[:k], done[:k], start)
+		if k == 0 {
+			return true
 		}
+		if s.Metrics != nil {
+			s.Metrics.Answered(done[:k], time.Since(start))
+		}
+		c.WriteBatch(out[:k])
 		return true
 	}
 	for {
@@ -263,38 +252,6 @@ func (s *Server) Serve(c *udpio.Conn) error {
 		}
 		time.Sleep(time.Millisecond) // a transient error: do not spin
 	}
-}
-
-// write sends the fast answers of a batch read at start.
-func (s *Server) write(c *udpio.Conn, out []udpio.Message, done []Response, start time.Time) {
-	if s.Metrics != nil {
-		s.Metrics.Answered(done, time.Since(start))
-	}
-	c.WriteBatch(out)
-}
-
-// yieldBetween runs between two slow-path queries of one read batch, and
-// returns how many fast answers are left to write (none).
-//
-// Without it a burst read in one batch starts every query's slow path
-// before any finishes: the workers run in turn, each up to its upstream
-// send, and Go's scheduler polls the network, where the replies to the
-// first ones wait, only when nothing else is runnable; with GOMAXPROCS=1
-// that is after the last query's start, so the whole burst finished
-// together, as late as its last query. Here the worker of the query before
-// runs now (Gosched) up to its upstream send, and Settle hands over the
-// replies already in, whose queries finish before the next one starts.
-// The batch's fast answers so far are written first: they do not wait
-// behind slow-path work.
-func (s *Server) yieldBetween(c *udpio.Conn, out []udpio.Message, done []Response, k int, start time.Time) int {
-	if k > 0 {
-		s.write(c, out[:k], done[:k], start)
-	}
-	if s.Settle != nil {
-		s.Settle()
-	}
-	runtime.Gosched()
-	return 0
 }
 
 // answer writes the response to q into dst from the precomputed answers

@@ -3,14 +3,12 @@ package fastpath
 import (
 	"fmt"
 	"net"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
-	"golang.org/x/sys/unix"
 
 	"github.com/gitops-dns/resolverd/cluster/model"
 	"github.com/gitops-dns/resolverd/fastpath/udpio"
@@ -121,82 +119,5 @@ func TestRevisionNotPrecomputable(t *testing.T) {
 	}
 	if s.Cache.Generation() == gen {
 		t.Error("the packet cache kept its generation across the revision swap")
-	}
-}
-
-// TestSlowQueriesOfABatchTakeTurns: the slow-path queries of one read
-// batch start one after another, with Settle before each but the first,
-// and the batch's fast answers are on the wire before that: with one P
-// (as the node runs on one core), the first query's chain has run by the
-// second Settle, and the second's before the third query is handed over.
-func TestSlowQueriesOfABatchTakeTurns(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	snap := testSnapshot(t)
-	g := listenLoopback(t)
-	server := g.Conns()[0].LocalAddr().String()
-	client, err := net.Dial("udp", server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-
-	var (
-		mu  sync.Mutex
-		log []string
-	)
-	note := func(s string) { mu.Lock(); log = append(log, s); mu.Unlock() }
-	s := &Server{Source: func() *node.Snapshot { return snap }}
-	s.Slow = func(_ *udpio.Conn, pkt []byte, _ *net.UDPAddr, _ *Query, _ uint64) {
-		var m dns.Msg
-		if m.Unpack(pkt) == nil && len(m.Question) == 1 {
-			note("slow " + m.Question[0].Name)
-		}
-	}
-	raw, err := client.(*net.UDPConn).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Settle = func() int {
-		// The fast answer read before this query is already sent. The
-		// look is non-blocking: a wait here would let other goroutines
-		// run.
-		buf := make([]byte, 512)
-		n := -1
-		_ = raw.Read(func(fd uintptr) bool {
-			n, _, _ = unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
-			return true
-		})
-		var m dns.Msg
-		if n > 0 && m.Unpack(buf[:n]) == nil && len(m.Answer) == 1 {
-			note("settle after the fast answer to " + m.Question[0].Name)
-		} else {
-			note("settle")
-		}
-		return 0
-	}
-	s.rebuild()
-	// All four are queued before the server reads: one batch.
-	for _, name := range []string{"a.elsewhere.test.", "www.example.internal.", "b.elsewhere.test.", "c.elsewhere.test."} {
-		if _, err := client.Write(pack(t, query(name, dns.TypeA, true, false))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	go s.Serve(g.Conns()[0])
-	waitFor(t, "three slow queries", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(log) == 5
-	})
-	want := []string{
-		"settle after the fast answer to www.example.internal.",
-		"slow a.elsewhere.test.",
-		"settle",
-		"slow b.elsewhere.test.",
-		"slow c.elsewhere.test.",
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if strings.Join(log, "\n") != strings.Join(want, "\n") {
-		t.Errorf("order:\n%s\nwant:\n%s", strings.Join(log, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -40,12 +39,8 @@ type upstreamPoller struct {
 	ep   *os.File // epfd in the runtime's poller
 
 	mu      sync.Mutex
-	waiting []*fdWaiter  // by descriptor number
-	gen     uint32       // tells a descriptor number's users apart
-	pending atomic.Int32 // entries of waiting in use (written under mu)
-
-	settling sync.Mutex // one settle at a time, with its scratch
-	settled  [16]unix.EpollEvent
+	waiting []*fdWaiter // by descriptor number
+	gen     uint32      // tells a descriptor number's users apart
 }
 
 // fdWaiter is one query waiting on its socket. It is reused (fdWaiters):
@@ -62,7 +57,6 @@ var (
 	upstreamPollerOnce sync.Once
 	upstreamPollerP    *upstreamPoller
 	upstreamPollerErr  error
-	upstreamPollerUp   atomic.Pointer[upstreamPoller] // once started
 )
 
 // theUpstreamPoller is the process's poller, started on first use: one
@@ -71,9 +65,6 @@ var (
 func theUpstreamPoller() (*upstreamPoller, error) {
 	upstreamPollerOnce.Do(func() {
 		upstreamPollerP, upstreamPollerErr = newUpstreamPoller()
-		if upstreamPollerErr == nil {
-			upstreamPollerUp.Store(upstreamPollerP)
-		}
 	})
 	return upstreamPollerP, upstreamPollerErr
 }
@@ -156,9 +147,6 @@ func (p *upstreamPoller) add(fd int, w *fdWaiter) error {
 	p.waiting = p.waiting[:cap(p.waiting)]
 	p.gen++
 	w.gen = p.gen
-	if p.waiting[fd] == nil {
-		p.pending.Add(1)
-	}
 	p.waiting[fd] = w
 	p.mu.Unlock()
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(fd), Pad: int32(w.gen)}
@@ -173,55 +161,6 @@ func (p *upstreamPoller) add(fd int, w *fdWaiter) error {
 // socket then takes it out of the epoll set.
 func (p *upstreamPoller) remove(fd int) {
 	p.mu.Lock()
-	if p.waiting[fd] != nil {
-		p.pending.Add(-1)
-	}
 	p.waiting[fd] = nil
 	p.mu.Unlock()
-}
-
-// SettleUpstream wakes at once the queries of this process whose upstream
-// socket has a reply (or an error) to read, and says how many events it
-// took. The watcher wakes them too, but only once the Go scheduler polls
-// the network, which it does when nothing else is runnable: work that is
-// about to start new queries (the fast path, between the queries of one
-// read batch) calls this first, so that the replies already in are
-// handled before, and a burst's queries finish one after another instead
-// of all behind its last one's start. Without a query waiting it makes no
-// system call; while another caller settles it returns 0 at once (that one
-// wakes them).
-func SettleUpstream() int {
-	p := upstreamPollerUp.Load()
-	if p == nil || p.pending.Load() == 0 {
-		return 0
-	}
-	return p.settle()
-}
-
-// settleRounds bounds one settle: each round takes up to len(settled)
-// events; edge-triggered, each ready socket is one event, and queries
-// waiting are at most the slow path's bound, so this is a backstop.
-const settleRounds = 64
-
-func (p *upstreamPoller) settle() int {
-	if !p.settling.TryLock() {
-		return 0
-	}
-	defer p.settling.Unlock()
-	total := 0
-	for range settleRounds {
-		n, err := rawsys.EpollPoll(p.epfd, p.settled[:])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil || n <= 0 {
-			break
-		}
-		p.wake(p.settled[:n])
-		total += n
-		if n < len(p.settled) {
-			break
-		}
-	}
-	return total
 }

@@ -33,7 +33,6 @@ import (
 	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/plugins/internal/reqmetrics"
 	"github.com/gitops-dns/resolverd/plugins/internal/vars"
-	"github.com/gitops-dns/resolverd/resolver"
 )
 
 // Plugin is one server block's fast path.
@@ -122,9 +121,6 @@ func (p *Plugin) start(dc *dnsserver.Config) error {
 			Slow:    l.slow,
 			Metrics: m,
 			MaxSlow: p.cfg.MaxSlow,
-			// Upstream replies that have arrived finish before the next
-			// query of a burst starts (fastpath.Server.yieldBetween).
-			Settle: resolver.SettleUpstream,
 			BuildFailed: func(snap *node.Snapshot, err error) {
 				rev := "(none)"
 				if snap != nil && snap.Revision != nil {
