@@ -40,6 +40,11 @@
 # of the rate: see summary):
 #   round server cpu_us_per_q perf_us_per_q qps syscalls_per_q ctxsw_per_q idle_ctxsw_per_s avg_ms p50_ms p99_ms load1
 # (latencies from `dnsperf -v`, as the kit's probe takes them)
+# -b BURST sends the probe's queries in bursts of BURST back to back, at
+# the same average rate (bench/burst, built into $BENCH_WORK on first use;
+# it prints what dnsperf -v prints): how a server copes with the bursts a
+# client or network that stalled delivers. W3's names are each asked once
+# either way.
 # PERF=1 also records `perf record -e cpu-clock -g` of the server during
 # the run (to $OUT/perf-<server>-r<round>.data). GOTRACE=HOST:PORT takes a
 # Go execution trace and a CPU profile of each resolverd over the run (to
@@ -56,11 +61,11 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
-rounds=3 qps=10000 secs=10 idle=0 workload=W1 resummarize=
-while getopts w:r:Q:l:i:S: o; do
+rounds=3 qps=10000 secs=10 idle=0 workload=W1 resummarize= burst=0
+while getopts w:r:Q:l:i:S:b: o; do
   case $o in
   w) workload=$OPTARG ;; r) rounds=$OPTARG ;; Q) qps=$OPTARG ;; l) secs=$OPTARG ;; i) idle=$OPTARG ;;
-  S) resummarize=$OPTARG ;;
+  S) resummarize=$OPTARG ;; b) burst=$OPTARG ;;
   *) exit 2 ;;
   esac
 done
@@ -71,8 +76,14 @@ if [ -n "$resummarize" ]; then
   summary "$resummarize"
   exit
 fi
-usage="usage: $0 [-w W1|W2|W3] [-r ROUNDS] [-Q QPS] [-l SECS] [-i IDLESECS] SERVER..."
+usage="usage: $0 [-w W1|W2|W3] [-r ROUNDS] [-Q QPS] [-l SECS] [-i IDLESECS] [-b BURST] SERVER..."
 [ $# -gt 0 ] || { echo "$usage" >&2; exit 2; }
+# -b: the probe is bench/burst instead of dnsperf (see the header).
+probe=()
+if ((burst > 0)); then
+  probe=("${BENCH_WORK:-/var/tmp/dnsbench}/burst" -B "$burst")
+  (cd "$here/.." && go build -o "${probe[0]}" ./bench/burst) || { echo "fixedrate: cannot build bench/burst" >&2; exit 2; }
+fi
 export BENCH_WORK=${BENCH_WORK:-/var/tmp/dnsbench}
 case $workload in
 W1)
@@ -249,7 +260,11 @@ run() { # round server
     statpid=$!
   fi
   c0=$(ctxsw "$pid"); t0=$(ticks "$pid")
-  timeout $((secs + 30)) taskset -c 1 dnsperf -s "$BENCH_ADDR" -p "$BENCH_PORT" -d "$qfile" "${once[@]}" -c 10 -q 100 -Q "$qps" -l "$secs" -v >"$OUT/dnsperf-$name-r$round.out" 2>&1
+  if ((burst > 0)); then
+    timeout $((secs + 30)) taskset -c 1 "${probe[@]}" -s "$BENCH_ADDR" -p "$BENCH_PORT" -d "$qfile" -Q "$qps" -l "$secs" >"$OUT/dnsperf-$name-r$round.out" 2>&1
+  else
+    timeout $((secs + 30)) taskset -c 1 dnsperf -s "$BENCH_ADDR" -p "$BENCH_PORT" -d "$qfile" "${once[@]}" -c 10 -q 100 -Q "$qps" -l "$secs" -v >"$OUT/dnsperf-$name-r$round.out" 2>&1
+  fi
   t1=$(ticks "$pid"); c1=$(ctxsw "$pid")
   [ -z "$perfpid" ] || wait $perfpid || true
   [ -z "$statpid" ] || wait "$statpid" || true
