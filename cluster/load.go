@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/gitops-dns/resolverd/cluster/model"
+	"github.com/gitops-dns/resolverd/internal/dnsname"
 	"github.com/gitops-dns/resolverd/zones"
 	"github.com/miekg/dns"
 	"go.yaml.in/yaml/v3"
@@ -784,7 +785,7 @@ func checkRootHints(file string, recs []model.Record) []zones.Finding {
 			}
 			ns = append(ns, r)
 		case *dns.A, *dns.AAAA:
-			addrs[strings.ToLower(rr.Header().Name)] = true
+			addrs[dnsname.Lower(rr.Header().Name)] = true
 		default:
 			out = append(out, zones.Finding{Pos: r.Pos, Rule: RuleRootHints, Msg: fmt.Sprintf("%s record: root hints hold NS, A and AAAA records only", dns.TypeToString[r.RR.Header().Rrtype])})
 		}
@@ -793,7 +794,7 @@ func checkRootHints(file string, recs []model.Record) []zones.Finding {
 		out = append(out, zones.Finding{Pos: zones.Position{File: file}, Rule: RuleRootHints, Msg: "no NS record for the root (.)"})
 	}
 	for _, r := range ns {
-		t := strings.ToLower(r.RR.(*dns.NS).Ns)
+		t := dnsname.Lower(r.RR.(*dns.NS).Ns)
 		if !addrs[t] {
 			out = append(out, zones.Finding{Pos: r.Pos, Rule: RuleRootHints, Msg: fmt.Sprintf("root server %s has no A or AAAA record in the hints", t)})
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/gitops-dns/resolverd/internal/dnsname"
 	"github.com/gitops-dns/resolverd/internal/wire"
 	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/zones"
@@ -904,7 +905,7 @@ func (b *builder) buildOwner(on zones.OwnerName, w string, marked map[string]*ow
 // against the question differently from other names of its length.
 func ownNodata(owner, origin string, soa *dns.SOA) bool {
 	for _, n := range [2]string{soa.Ns, soa.Mbox} {
-		n = strings.ToLower(n)
+		n = dnsname.Lower(n)
 		for off, end := 0, false; !end; off, end = dns.NextLabel(n, off) {
 			s := n[off:]
 			if len(s) <= len(origin) {
@@ -926,8 +927,8 @@ func ownNodata(owner, origin string, soa *dns.SOA) bool {
 // (ownerReuse).
 func appendReads(dst []read, owner string, ans zones.Answer) []read {
 	add := func(name string) {
-		if !strings.EqualFold(name, owner) {
-			dst = append(dst, read{name: strings.ToLower(name)})
+		if !dnsname.EqualFold(name, owner) {
+			dst = append(dst, read{name: dnsname.Lower(name)})
 		}
 	}
 	for _, sec := range [3][]dns.RR{ans.Answer, ans.Ns, ans.Extra} {
@@ -1156,7 +1157,7 @@ func wireName(name string) (string, error) {
 
 // packName is wireName packed in buf (maxNameWire+1 bytes).
 func packName(buf []byte, name string) (string, error) {
-	n, err := dns.PackDomainName(dns.Fqdn(strings.ToLower(name)), buf, 0, nil, false)
+	n, err := dns.PackDomainName(dns.Fqdn(dnsname.Lower(name)), buf, 0, nil, false)
 	if err != nil {
 		return "", fmt.Errorf("name %q: %w", name, err)
 	}

@@ -1,9 +1,9 @@
 package zones
 
 import (
-	"strings"
-
 	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/internal/dnsname"
 )
 
 // Changes are the records that differ between two versions of a zone, as
@@ -72,7 +72,7 @@ func ChangedOwners(old, cur *Zone) (c Changes, ok bool) {
 	for _, rs := range [][]dns.RR{restOld, restCur} {
 		for _, rr := range rs {
 			h := rr.Header()
-			c.Owners[strings.ToLower(h.Name)] = true
+			c.Owners[dnsname.Lower(h.Name)] = true
 			c.Types[h.Rrtype] = true
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/internal/dnsname"
 )
 
 // LintPolicy carries the repo-wide bounds lint checks against.
@@ -278,7 +280,7 @@ func (l *linter) cnameGraph() {
 		if c == nil {
 			return nil
 		}
-		t := z.nodes[strings.ToLower(c.rrs[0].(*dns.CNAME).Target)]
+		t := z.nodes[dnsname.Lower(c.rrs[0].(*dns.CNAME).Target)]
 		if t == nil || t.get(dns.TypeCNAME) == nil {
 			return nil
 		}
@@ -289,7 +291,7 @@ func (l *linter) cnameGraph() {
 		if rr.Header().Rrtype != dns.TypeCNAME {
 			continue
 		}
-		start := z.nodes[strings.ToLower(rr.Header().Name)]
+		start := z.nodes[dnsname.Lower(rr.Header().Name)]
 		if state[start] != unvisited {
 			continue
 		}
@@ -376,7 +378,7 @@ func (l *linter) record(i int, rr dns.RR, p LintPolicy) {
 		l.add(i, SeverityError, RuleTargetIsAddress, "%s target %s is an IP address; it must be a host name with A/AAAA records", tname, addr)
 		return
 	}
-	lt := strings.ToLower(target)
+	lt := dnsname.Lower(target)
 	if !inZone(lt, z.origin) {
 		return // out of zone: nothing to check without a lookup
 	}
@@ -393,7 +395,7 @@ func (l *linter) record(i int, rr dns.RR, p LintPolicy) {
 // addressLiteral reports whether a target name is an IP literal, written
 // absolute ("192.0.2.1.") or relative (parsed as "192.0.2.1.<origin>").
 func addressLiteral(target, origin string) (string, bool) {
-	t := strings.ToLower(target)
+	t := dnsname.Lower(target)
 	cands := []string{strings.TrimSuffix(t, ".")}
 	if origin != "." && strings.HasSuffix(t, "."+origin) {
 		cands = append(cands, strings.TrimSuffix(t, "."+origin))
@@ -426,7 +428,7 @@ func LintDelegation(parent, child *Zone) []Finding {
 		fs = append(fs, Finding{Pos: parent.pos[ix.of(rr)], Severity: SeverityError, Rule: RuleGlueConflict, Msg: fmt.Sprintf(format, args...)})
 	}
 	for _, rr := range ns.rrs {
-		target := strings.ToLower(rr.(*dns.NS).Ns)
+		target := dnsname.Lower(rr.(*dns.NS).Ns)
 		if !inZone(target, child.origin) {
 			continue
 		}
@@ -463,7 +465,7 @@ func rdataSet(s *rrset) string {
 	}
 	vals := make([]string, 0, len(s.rrs))
 	for _, rr := range s.rrs {
-		vals = append(vals, strings.ToLower(rdataText(rr)))
+		vals = append(vals, dnsname.Lower(rdataText(rr)))
 	}
 	sort.Strings(vals)
 	return "[" + strings.Join(vals, " ") + "]"

@@ -1,9 +1,9 @@
 package zones
 
 import (
-	"strings"
-
 	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/internal/dnsname"
 )
 
 // Answer is the result of a lookup in one zone: an rcode, whether the answer
@@ -211,10 +211,10 @@ func DanglingCNAME(answer []dns.RR) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	target := strings.ToLower(last.Target)
+	target := dnsname.Lower(last.Target)
 	// Answered already, or a looping chain that names its target as an owner.
 	for _, rr := range answer {
-		if strings.EqualFold(rr.Header().Name, target) {
+		if dnsname.EqualFold(rr.Header().Name, target) {
 			return "", false
 		}
 	}

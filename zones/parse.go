@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/internal/dnsname"
 )
 
 // Limits on untrusted input.
@@ -64,7 +66,7 @@ func Parse(file, origin string, data []byte) (*Zone, []Finding) {
 // it also says how many record entries went through dns.ZoneParser.
 func parse(file, origin string, data []byte, prev *Zone) (*Zone, []Finding, int) {
 	p := &parser{file: file}
-	origin = strings.ToLower(dns.Fqdn(origin))
+	origin = dnsname.Lower(dns.Fqdn(origin))
 	if _, ok := dns.IsDomainName(origin); !ok {
 		p.add(Position{File: file}, SeverityError, RuleSyntax, fmt.Sprintf("bad zone origin %q", origin))
 		origin = "."
@@ -550,7 +552,7 @@ func (p *parser) addRecord(rr dns.RR, pos Position, key entryKey, lastTTL int64,
 				fmt.Sprintf("%s record of class %s: only class IN is served", h.Name, dns.ClassToString[h.Class]))
 			return
 		}
-		if !inZone(strings.ToLower(h.Name), p.origin) {
+		if !inZone(dnsname.Lower(h.Name), p.origin) {
 			p.add(pos, SeverityError, RuleOutOfZone, fmt.Sprintf("%s is not in zone %s", h.Name, p.origin))
 			return
 		}

@@ -3,9 +3,10 @@ package zones
 import (
 	"encoding/binary"
 	"hash/maphash"
-	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/internal/dnsname"
 )
 
 // Parsing against the previous version of a file (issue 21): a revision
@@ -118,7 +119,7 @@ func (m *memo) added(rr dns.RR, i, from int) {
 		m.lastOld = from
 		return
 	}
-	m.changed[strings.ToLower(rr.Header().Name)] = struct{}{}
+	m.changed[dnsname.Lower(rr.Header().Name)] = struct{}{}
 	m.moved = append(m.moved, int32(i))
 }
 
@@ -127,7 +128,7 @@ func (m *memo) added(rr dns.RR, i, from int) {
 func (m *memo) changedNames() map[string]struct{} {
 	for i, u := range m.used {
 		if !u {
-			m.changed[strings.ToLower(m.records[i].Header().Name)] = struct{}{}
+			m.changed[dnsname.Lower(m.records[i].Header().Name)] = struct{}{}
 		}
 	}
 	return m.changed

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/gitops-dns/resolverd/internal/dnsname"
 )
 
 // Zone is one parsed zone: its records in file order with their positions,
@@ -128,11 +130,11 @@ func (z *Zone) Len() int { return len(z.records) }
 // New builds a zone from records already parsed (for example generated in
 // tests or benchmarks). Records outside origin are dropped. pos may be nil.
 func New(file, origin string, records []dns.RR, pos []Position) *Zone {
-	origin = strings.ToLower(dns.Fqdn(origin))
+	origin = dnsname.Lower(dns.Fqdn(origin))
 	rs := make([]dns.RR, 0, len(records))
 	ps := make([]Position, 0, len(records))
 	for i, rr := range records {
-		if !inZone(strings.ToLower(rr.Header().Name), origin) {
+		if !inZone(dnsname.Lower(rr.Header().Name), origin) {
 			continue
 		}
 		rs = append(rs, rr)
@@ -165,7 +167,7 @@ func build(file, origin string, records []dns.RR, pos []Position) *Zone {
 
 	// Names and RRsets.
 	for _, rr := range records {
-		name := strings.ToLower(rr.Header().Name)
+		name := dnsname.Lower(rr.Header().Name)
 		n := z.nodes[name]
 		if n == nil {
 			n = &node{name: name}
@@ -318,7 +320,7 @@ func buildAgainst(prev *Zone, file, origin string, records []dns.RR, pos []Posit
 		} else if !kept.has(rr) {
 			continue
 		}
-		name := strings.ToLower(rr.Header().Name)
+		name := dnsname.Lower(rr.Header().Name)
 		if _, ok := changed[name]; ok {
 			if rr.Header().Rrtype == dns.TypeNS && name != origin {
 				return build(file, origin, records, pos) // a new cut
@@ -334,8 +336,8 @@ func buildAgainst(prev *Zone, file, origin string, records []dns.RR, pos []Posit
 		if t == "" {
 			continue
 		}
-		if _, ok := changed[strings.ToLower(t)]; ok {
-			name := strings.ToLower(rr.Header().Name)
+		if _, ok := changed[dnsname.Lower(t)]; ok {
+			name := dnsname.Lower(rr.Header().Name)
 			if prev.cutOf(name) != nil {
 				return build(file, origin, records, pos) // a cut's glue, or data below one
 			}
@@ -498,7 +500,7 @@ func (z *Zone) Addrs(name string) []dns.RR {
 // appendAddrs appends the A and AAAA records of an in-zone name. Data below
 // a zone cut (glue) is only used for NS targets.
 func (z *Zone) appendAddrs(dst []dns.RR, name string, glue bool) []dns.RR {
-	name = strings.ToLower(name)
+	name = dnsname.Lower(name)
 	t := z.nodes[name]
 	if t == nil || (t.cut != nil && !glue) {
 		return dst

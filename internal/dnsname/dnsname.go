@@ -44,6 +44,27 @@ func IsSubDomain(parent, child string) bool {
 	return slashes%2 == 0
 }
 
+// Lower returns s with ASCII letters lowered and every other octet as it
+// is (RFC 4343 section 3; strings.ToLower folds Unicode: the Kelvin sign
+// becomes "k"). s itself is returned, without allocating, when it has no
+// upper-case ASCII letter.
+func Lower(s string) string {
+	i := 0
+	for i < len(s) && (s[i] < 'A' || s[i] > 'Z') {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	b := []byte(s)
+	for ; i < len(b); i++ {
+		if c := b[i]; c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
 // EqualFold reports whether a and b are equal with ASCII letters folded,
 // and no other octet (RFC 4343 section 3; strings.EqualFold folds Unicode).
 func EqualFold(a, b string) bool {

@@ -83,3 +83,45 @@ func TestEqualFold(t *testing.T) {
 		}
 	}
 }
+
+func TestLower(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"Example.COM.", "example.com."},
+		{"example.com.", "example.com."},
+		{"@[`{AZ", "@[`{az"},                   // only the letters move
+		{"\u212a.example.", "\u212a.example."}, // the Kelvin sign stays (strings.ToLower: "k.example.")
+		{"\xc3\x89COLE.", "\xc3\x89cole."},     // É stays É
+		{"\xff\xfeA", "\xff\xfea"},             // not UTF-8: octets as they are
+		{"", ""},
+	} {
+		if got := Lower(tc.in); got != tc.want {
+			t.Errorf("Lower(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = Lower("already.lower.") }); n != 0 {
+		t.Errorf("Lower of a lower-case name allocates %v times", n)
+	}
+}
+
+// FuzzLower: Lower agrees with EqualFold (the result folds equal to the
+// input), keeps the length and every octet that is not an upper-case ASCII
+// letter, and leaves none of those.
+func FuzzLower(f *testing.F) {
+	f.Add("Example.COM.")
+	f.Add("\u212a.example.")
+	f.Fuzz(func(t *testing.T, s string) {
+		l := Lower(s)
+		if len(l) != len(s) || !EqualFold(l, s) {
+			t.Fatalf("Lower(%q) = %q", s, l)
+		}
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if l[i] != c {
+				t.Fatalf("Lower(%q)[%d] = %q, want %q", s, i, l[i], c)
+			}
+		}
+	})
+}
