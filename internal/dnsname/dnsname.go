@@ -1,8 +1,10 @@
 // Package dnsname owns the comparisons of domain names in presentation
 // form that the query path makes for every answer, without allocating:
 // whether a name is at or below another (bailiwick, zone cuts, the
-// validator's signer and denial checks) and label equality without ASCII
-// case (RFC 4343). The resolver and its validator both ask here, so that
+// validator's signer and denial checks), label equality without ASCII
+// case (RFC 4343) and the lower-case form of a name, with only ASCII
+// letters lowered (zones, the fast path and the checks of a revision key
+// names that way). The resolver and its validator both ask here, so that
 // they decide alike; miekg/dns's own versions split both names into new
 // slices each time.
 //
