@@ -8,9 +8,10 @@ import (
 	"github.com/gitops-dns/resolverd/internal/dnsname"
 )
 
-// canonical is a name in lower case with its final dot (RFC 4034 section
-// 6.2 for the case; the resolver already uses absolute names).
-func canonical(name string) string { return dns.CanonicalName(name) }
+// canonical is a name with its final dot and ASCII letters lowered, every
+// other octet as it is (RFC 4034 section 6.2; dns.CanonicalName goes
+// through strings.Map, which turns octets that are not UTF-8 into U+FFFD).
+func canonical(name string) string { return dnsname.Lower(dns.Fqdn(name)) }
 
 // canonicalWire is name in uncompressed wire form with ASCII letters
 // lowered (RFC 4034 section 6.2: only US-ASCII; other octets are left as

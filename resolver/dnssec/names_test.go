@@ -52,3 +52,17 @@ func TestEqualNames(t *testing.T) {
 		}
 	}
 }
+
+// TestCanonicalKeepsOctets: canonical lowers ASCII letters only and keeps
+// every other octet, UTF-8 or not (RFC 4034 section 6.2).
+func TestCanonicalKeepsOctets(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"WWW.Example.COM", "www.example.com."},
+		{"\xff\xfe.Example.", "\xff\xfe.example."},
+		{"\u212a.example.", "\u212a.example."},
+	} {
+		if got := canonical(tc.in); got != tc.want {
+			t.Errorf("canonical(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -311,7 +311,7 @@ func verifiedKey(k *zoneKey, sig *dns.RRSIG, rrset []dns.RR) ([32]byte, bool) {
 	in = binary.BigEndian.AppendUint32(in, sig.Inception)
 	in = binary.BigEndian.AppendUint16(in, sig.KeyTag)
 	in = binary.BigEndian.AppendUint16(in, uint16(len(sig.SignerName)))
-	in = appendLower(in, sig.SignerName)
+	in = append(in, dnsname.Lower(sig.SignerName)...)
 	in = binary.BigEndian.AppendUint16(in, uint16(len(sig.Signature)))
 	in = append(in, sig.Signature...)
 	ok := true
@@ -325,18 +325,6 @@ func verifiedKey(k *zoneKey, sig *dns.RRSIG, rrset []dns.RR) ([32]byte, bool) {
 		return [32]byte{}, false
 	}
 	return sha256.Sum256(in), true
-}
-
-// appendLower appends s with ASCII letters lowered (RFC 4343).
-func appendLower(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		dst = append(dst, c)
-	}
-	return dst
 }
 
 // zoneKey is a validated DNSKEY with what verifyRRset asks of it for every
