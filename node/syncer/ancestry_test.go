@@ -193,3 +193,46 @@ func TestTrailerJudgedPerCommit(t *testing.T) {
 		t.Fatalf("findings do not name the deletion: %q", a.Findings)
 	}
 }
+
+// A sync runs while an operator accepts a rewrite (the loop's poll and
+// `dnsctl accept` race): whether that sync refused the rewrite afresh or
+// repeated an earlier refusal, its verdict lands after the accept and must
+// not undo it; the next sync applies the accepted commit.
+func TestAcceptOvertakesSyncInFlight(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		refusedBefore bool // the in-flight sync repeats an earlier refusal
+	}{
+		{"refused in flight", false},
+		{"repeat in flight", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			repo := newTestRepo(t)
+			old := repo.commit("old")
+			repo.write("zones/corp.internal.zone", zone(2026112102, "198.18.5.81"))
+			good := repo.commit("good")
+			g, _ := newTestGitOps(t, remotes(t, repo)["git-daemon"], filepath.Join(t.TempDir(), "state"))
+			g.Boot()
+			if a := g.SyncOnce(bg); a.Result != ResultApplied || served(g) != good {
+				t.Fatalf("first sync: %+v", a)
+			}
+			repo.moveBranch(t, old)
+			if tc.refusedBefore {
+				if a := g.SyncOnce(bg); a.Reason != ReasonNotFastForward {
+					t.Fatalf("rewrite: %+v", a)
+				}
+			}
+			inFlight := g.syncOnce(bg, g.store, newPhases())
+			if inFlight.Reason != ReasonNotFastForward || inFlight.repeat != tc.refusedBefore {
+				t.Fatalf("in-flight sync: %+v", inFlight)
+			}
+			if err := g.Accept(old); err != nil {
+				t.Fatal(err)
+			}
+			g.finish(inFlight)
+			if a := g.SyncOnce(bg); a.Result != ResultApplied || served(g) != old || g.Status().LastGood.ID != old {
+				t.Fatalf("sync after the accept: %+v, serving %s", a, served(g))
+			}
+		})
+	}
+}

@@ -120,7 +120,12 @@ func (g *Syncer) finish(a Attempt) {
 			g.metrics.FetchSucceeded(a.Time)
 		}
 	}
-	if (a.Result == ResultRejected || a.Result == ResultRolledBack) && a.Revision != "" && a.Reason != ReasonStateCorrupted {
+	// A sync runs unlocked, so an operator's Accept or Retry may land while
+	// it is in flight. Its verdict must not undo theirs: a repeat only read
+	// the rejected set (which they have cleared since), and a rewrite
+	// refused before the accept arrived is the one the operator accepted.
+	overtaken := a.repeat || (a.Reason == ReasonNotFastForward && a.Revision == st.accept)
+	if (a.Result == ResultRejected || a.Result == ResultRolledBack) && a.Revision != "" && a.Reason != ReasonStateCorrupted && !overtaken {
 		if _, ok := st.rejected[a.Revision]; !ok {
 			st.rejected[a.Revision] = refusal{reason: a.Reason, message: a.Message}
 			st.rejectedOrder = append(st.rejectedOrder, a.Revision)

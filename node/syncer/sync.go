@@ -92,7 +92,8 @@ type Attempt struct {
 	// (history keeps one entry per run of equal outcomes); Time is the last.
 	Count int `json:"count,omitempty"`
 
-	quiet bool // already reported: do not log again
+	quiet  bool // already reported: do not log again
+	repeat bool // "refused before": decided from the rejected set, not by a check
 }
 
 func classReason(c gitrepo.Class) string {
@@ -270,7 +271,7 @@ func (g *Syncer) syncOnce(ctx context.Context, store *gitrepo.Store, pt *phases)
 	why, refused := g.st.rejected[id]
 	g.mu.Unlock()
 	if refused {
-		return Attempt{Result: ResultRejected, Revision: id, Reason: why.reason, Message: "head was refused before (" + why.message + "); waiting for a new commit", quiet: true}
+		return Attempt{Result: ResultRejected, Revision: id, Reason: why.reason, Message: "head was refused before (" + why.message + "); waiting for a new commit", quiet: true, repeat: true}
 	}
 	lineage, a, ok := g.descends(ctx, store, h)
 	pt.mark("lineage")
