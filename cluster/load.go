@@ -872,7 +872,17 @@ func parseRecordFile(file string, data []byte) ([]model.Record, []zones.Finding)
 			errf(e.line, e.col, "more than one record on one entry")
 			continue
 		}
-		rr.Header().Name = strings.ToLower(rr.Header().Name)
+		if rr.Header().Name == "" {
+			// "( A )": the parenthesis opens the entry, so the parser
+			// takes the owner as blank, and there is none before it.
+			errf(e.line, e.col, "record without an owner name")
+			continue
+		}
+		if msg := zones.NameNotASCII(rr.Header().Name); msg != "" {
+			out = append(out, zones.Finding{Pos: zones.Position{File: file, Line: e.line, Col: e.col}, Severity: zones.SeverityError, Rule: zones.RuleNameNotASCII, Msg: msg})
+			continue
+		}
+		rr.Header().Name = dnsname.Lower(rr.Header().Name)
 		prevOwner = rr.Header().Name
 		recs = append(recs, model.Record{RR: rr, Pos: zones.Position{File: file, Line: e.line, Col: 1}})
 	}

@@ -230,11 +230,12 @@ var ruleCases = []ruleCase{
 			"dns/policy.yaml:5:12: error: policy-value: limits.min_ttl (600) is larger than limits.max_ttl (300)",
 		}},
 	{name: "record syntax", rule: "record-syntax",
-		changes: map[string]string{"fallback.zone": "db 300 IN A 198.18.5.10\nct.log.example. 300 IN A 198.18.9.300\n$ORIGIN corp.example.\n"},
+		changes: map[string]string{"fallback.zone": "db 300 IN A 198.18.5.10\nct.log.example. 300 IN A 198.18.9.300\n$ORIGIN corp.example.\n( 300 IN A 198.18.9.31 )\n"},
 		want: []string{
 			"dns/fallback.zone:1:3: error: record-syntax: bad owner name: \"db\" (names must be absolute: end them with a dot)",
 			"dns/fallback.zone:2:37: error: record-syntax: bad A A: \"198.18.9.300\"",
 			"dns/fallback.zone:3:1: error: record-syntax: $ORIGIN is not allowed here: write every record with its absolute owner name",
+			"dns/fallback.zone:4:1: error: record-syntax: record without an owner name",
 		}},
 	{name: "probe syntax", rule: "probe-syntax",
 		changes: map[string]string{"probes.yaml": "probes:\n  - name: a\n    query: db.corp.example\n    type: BOGUS\n  - name: b\n    query: db.corp.example.\n    expect: {rcode: NOERROR, answers: [2001:db8::1]}\n  - name: b\n    query: db.corp.example.\n    expect: {rcode: NXDOMAIN, answers: [198.18.5.10]}\n"},
@@ -345,6 +346,13 @@ var ruleCases = []ruleCase{
 		want:    []string{"dns/zones/18.198.in-addr.arpa.zone"}},
 
 	// --- Check: fallback and probes ---
+	// The Kelvin sign (U+212A) in raw UTF-8: lowered as Unicode it was
+	// "k.log.example.", a name the operator did not write.
+	{name: "fallback name not ascii", rule: "name-not-ascii",
+		changes: map[string]string{"fallback.zone": fbZ + "\u212a.log.example. 300 IN A 198.18.9.31\n"},
+		want: []string{
+			"dns/fallback.zone:4:1: error: name-not-ascii: \"\u212a.log.example.\" has octets outside US-ASCII (UTF-8 text?), and names are matched as octets: write its IDNA A-label (xn--...), or \\DDD escapes if you mean those octets",
+		}},
 	{name: "fallback type", rule: "fallback-type",
 		changes: map[string]string{"fallback.zone": fbZ + "corp.example. 300 IN NS ns1.corp.example.\n"},
 		want: []string{

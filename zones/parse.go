@@ -562,8 +562,8 @@ func (p *parser) addRecord(rr dns.RR, pos Position, key entryKey, lastTTL int64,
 		// the raw text, while lowering the name as Unicode (the Kelvin
 		// sign to "k", É to é) changes the octets the fast path keys.
 		// RFC 4343 section 3 folds ASCII only.
-		if notASCII(h.Name) {
-			p.add(pos, SeverityError, RuleNameNotASCII, fmt.Sprintf("%q has octets outside US-ASCII (UTF-8 text?), and names are matched as octets: write its IDNA A-label (xn--...), or \\DDD escapes if you mean those octets", h.Name))
+		if msg := NameNotASCII(h.Name); msg != "" {
+			p.add(pos, SeverityError, RuleNameNotASCII, msg)
 			return
 		}
 	}
@@ -683,12 +683,14 @@ func ParseAgainst(file, origin string, data []byte, prev *Zone) (*Zone, []Findin
 	return z, fs
 }
 
-// notASCII reports whether name has an octet past US-ASCII.
-func notASCII(name string) bool {
+// NameNotASCII is the finding of rule name-not-ascii for an owner name
+// with an octet past US-ASCII, or "" for a name without one. The fallback
+// file's owners are held to it too.
+func NameNotASCII(name string) string {
 	for i := 0; i < len(name); i++ {
 		if name[i] >= 0x80 {
-			return true
+			return fmt.Sprintf("%q has octets outside US-ASCII (UTF-8 text?), and names are matched as octets: write its IDNA A-label (xn--...), or \\DDD escapes if you mean those octets", name)
 		}
 	}
-	return false
+	return ""
 }

@@ -15,7 +15,6 @@ package fallback
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +23,7 @@ import (
 	"github.com/coredns/coredns/plugin/metrics"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/coredns/coredns/request"
+	"github.com/gitops-dns/resolverd/internal/dnsname"
 	"github.com/gitops-dns/resolverd/node"
 	"github.com/gitops-dns/resolverd/plugins/internal/dropped"
 	"github.com/gitops-dns/resolverd/plugins/internal/explain"
@@ -84,7 +84,7 @@ func (f *Fallback) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	if !f.filterOf(snap).mayHave(qname) {
 		return f.Next.ServeDNS(ctx, w, r)
 	}
-	name := strings.ToLower(qname) // no allocation when already lower case
+	name := dnsname.Lower(qname) // no allocation when already lower case
 	rrs, ok := snap.Fallback[name]
 	if !ok {
 		return f.Next.ServeDNS(ctx, w, r)
@@ -284,7 +284,9 @@ func chase(fb map[string][]dns.RR, name string, qtype uint16) []dns.RR {
 			return out
 		}
 		out = append(out, cname)
-		name = strings.ToLower(cname.Target)
+		// RDATA names fold ASCII only (RFC 4343 section 3): a target
+		// written with raw octets is not the ASCII name Unicode folds it to.
+		name = dnsname.Lower(cname.Target)
 	}
 	return out
 }

@@ -501,3 +501,18 @@ func FuzzServeDNS(f *testing.F) {
 		}
 	})
 }
+
+// A fallback CNAME whose target is written with raw octets (the Kelvin
+// sign, U+212A) ends the chase there: Unicode folds that target to "k.",
+// whose fallback address is another name's (RFC 4343 section 3: ASCII
+// case only).
+func TestChaseFoldsASCIIOnly(t *testing.T) {
+	fb := map[string][]dns.RR{
+		"alias.corp.internal.": {&dns.CNAME{Hdr: dns.RR_Header{Name: "alias.corp.internal.", Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: 30}, Target: "\u212a.corp.internal."}},
+		"k.corp.internal.":     {mustRR(t, "k.corp.internal. 30 IN A 198.18.5.99")},
+	}
+	got := chase(fb, "alias.corp.internal.", dns.TypeA)
+	if len(got) != 1 || got[0].Header().Rrtype != dns.TypeCNAME {
+		t.Fatalf("chase = %v, want the CNAME alone", got)
+	}
+}
