@@ -11,9 +11,12 @@ import (
 )
 
 // applyDelta applies what go-git's PatchDelta applies, to the same
-// bytes, and refuses what it refuses, with git's two differences: a delta
+// bytes, and refuses what it refuses, with three differences: a delta
 // shorter than 4 bytes is refused (patch-delta.c's DELTA_SIZE_MIN; go-git
-// takes 2), and an empty base is allowed (go-git refuses it; not compared).
+// takes 2); a size in the header cut short by the delta's end, or longer
+// than 10 bytes, is refused (git and go-git take the bytes there are: a
+// cut destination size reads as an empty object; no git writes either);
+// and an empty base is allowed (go-git refuses it; not compared).
 func FuzzApplyDelta(f *testing.F) {
 	base := []byte("h0000000 IN A 10.0.0.0\nh0000001 IN A 10.0.0.1\n")
 	f.Add(base, []byte{byte(len(base)), 5, 0x90, 5, 'x'})                            // copy 5 from 0... short
@@ -33,6 +36,12 @@ func FuzzApplyDelta(f *testing.F) {
 			}
 			return
 		}
+		if headerCut(delta) {
+			if err == nil {
+				t.Fatalf("a delta whose header is cut short or overlong applied: %q", got)
+			}
+			return
+		}
 		want, wantErr := packfile.PatchDelta(base, delta)
 		if (err == nil) != (wantErr == nil) {
 			t.Fatalf("applyDelta: %v, go-git: %v", err, wantErr)
@@ -41,6 +50,25 @@ func FuzzApplyDelta(f *testing.F) {
 			t.Fatalf("applyDelta: %q, go-git: %q", got, want)
 		}
 	})
+}
+
+// headerCut reports whether one of a delta's two header sizes (base 128,
+// little-endian, high bit set on every byte but the last) runs past the
+// delta's end or over 10 bytes.
+func headerCut(delta []byte) bool {
+	i := 0
+	for range 2 {
+		for n := 0; ; n++ {
+			if i >= len(delta) || n == 10 {
+				return true
+			}
+			i++
+			if delta[i-1]&0x80 == 0 {
+				break
+			}
+		}
+	}
+	return false
 }
 
 // A received pack, however damaged, is refused or stored so that every
