@@ -223,7 +223,7 @@ func TestAcceptOvertakesSyncInFlight(t *testing.T) {
 				}
 			}
 			inFlight := g.syncOnce(bg, g.store, newPhases())
-			if inFlight.Reason != ReasonNotFastForward || inFlight.repeat != tc.refusedBefore {
+			if inFlight.Reason != ReasonNotFastForward || strings.HasPrefix(inFlight.Message, refusedBefore) != tc.refusedBefore {
 				t.Fatalf("in-flight sync: %+v", inFlight)
 			}
 			if err := g.Accept(old); err != nil {
@@ -234,5 +234,34 @@ func TestAcceptOvertakesSyncInFlight(t *testing.T) {
 				t.Fatalf("sync after the accept: %+v, serving %s", a, served(g))
 			}
 		})
+	}
+}
+
+// refusedBefore begins the message of a sync that did not check the head
+// again: it was refused before.
+const refusedBefore = "head was refused before"
+
+// A sync refuses a broken head while an operator asks for a retry (after
+// fixing what made its probes fail, say): the refusal lands after the
+// retry cleared the refused heads and must not stand for it; the next sync
+// checks the head again instead of answering "refused before".
+func TestRetryOvertakesSyncInFlight(t *testing.T) {
+	repo := newTestRepo(t)
+	good := repo.commit("good")
+	g, _ := newTestGitOps(t, remotes(t, repo)["git-daemon"], filepath.Join(t.TempDir(), "state"))
+	g.Boot()
+	if a := g.SyncOnce(bg); a.Result != ResultApplied || served(g) != good {
+		t.Fatalf("first sync: %+v", a)
+	}
+	repo.write("zones/corp.internal.zone", zone(2026112102, "198.18.5.81")+"bad IN A 300.1.1.1\n")
+	broken := repo.commit("broken")
+	inFlight := g.syncOnce(bg, g.store, newPhases())
+	if inFlight.Reason != ReasonValidationFailed || inFlight.Revision != broken || strings.HasPrefix(inFlight.Message, refusedBefore) {
+		t.Fatalf("in-flight sync: %+v", inFlight)
+	}
+	g.Retry()
+	g.finish(inFlight)
+	if a := g.SyncOnce(bg); a.Reason != ReasonValidationFailed || strings.HasPrefix(a.Message, refusedBefore) || served(g) != good {
+		t.Fatalf("sync after the retry: %+v, serving %s", a, served(g))
 	}
 }

@@ -84,6 +84,10 @@ type state struct {
 
 	rejected      map[string]refusal // commit id -> why
 	rejectedOrder []string
+	// clears counts an operator's Accept and Retry calls, from 1: a sync
+	// carries the count it saw (Attempt.clears), and its refusal is not
+	// added to rejected when one came while it ran (finish).
+	clears uint64
 
 	verified *Condition // SourceVerified as last decided
 	conds    map[string]*Condition
@@ -121,10 +125,8 @@ func (g *Syncer) finish(a Attempt) {
 		}
 	}
 	// A sync runs unlocked, so an operator's Accept or Retry may land while
-	// it is in flight. Its verdict must not undo theirs: a repeat only read
-	// the rejected set (which they have cleared since), and a rewrite
-	// refused before the accept arrived is the one the operator accepted.
-	overtaken := a.repeat || (a.Reason == ReasonNotFastForward && a.Revision == st.accept)
+	// it is in flight: its verdict must not put back what they cleared.
+	overtaken := a.clears != 0 && a.clears != st.clears
 	if (a.Result == ResultRejected || a.Result == ResultRolledBack) && a.Revision != "" && a.Reason != ReasonStateCorrupted && !overtaken {
 		if _, ok := st.rejected[a.Revision]; !ok {
 			st.rejected[a.Revision] = refusal{reason: a.Reason, message: a.Message}

@@ -92,8 +92,8 @@ type Attempt struct {
 	// (history keeps one entry per run of equal outcomes); Time is the last.
 	Count int `json:"count,omitempty"`
 
-	quiet  bool // already reported: do not log again
-	repeat bool // "refused before": decided from the rejected set, not by a check
+	quiet  bool   // already reported: do not log again
+	clears uint64 // syncState.clears when its sync judged the head; 0: not a sync's
 }
 
 func classReason(c gitrepo.Class) string {
@@ -269,19 +269,20 @@ func (g *Syncer) syncOnce(ctx context.Context, store *gitrepo.Store, pt *phases)
 	}
 	g.mu.Lock()
 	why, refused := g.st.rejected[id]
+	clears := g.st.clears
 	g.mu.Unlock()
 	if refused {
-		return Attempt{Result: ResultRejected, Revision: id, Reason: why.reason, Message: "head was refused before (" + why.message + "); waiting for a new commit", quiet: true, repeat: true}
+		return Attempt{Result: ResultRejected, Revision: id, Reason: why.reason, Message: "head was refused before (" + why.message + "); waiting for a new commit", quiet: true, clears: clears}
 	}
 	lineage, a, ok := g.descends(ctx, store, h)
 	pt.mark("lineage")
-	if !ok {
-		return a
+	if ok {
+		a = g.apply(ctx, store, h, prev, lineage, pt)
+		if a.Result == ResultRejected && prev == nil && a.Reason != ReasonNotFastForward {
+			a = g.walkBack(ctx, store, h, a)
+		}
 	}
-	a = g.apply(ctx, store, h, prev, lineage, pt)
-	if a.Result == ResultRejected && prev == nil && a.Reason != ReasonNotFastForward {
-		return g.walkBack(ctx, store, h, a)
-	}
+	a.clears = clears
 	return a
 }
 
@@ -325,6 +326,7 @@ func (g *Syncer) Accept(id string) error {
 	}
 	g.mu.Lock()
 	g.st.accept = id
+	g.st.clears++
 	if _, ok := g.st.rejected[id]; ok {
 		delete(g.st.rejected, id)
 		g.st.rejectedOrder = slices.DeleteFunc(g.st.rejectedOrder, func(s string) bool { return s == id })

@@ -89,6 +89,7 @@ func New(cfg Config, opt Options) (*Syncer, error) {
 	}
 	g.metrics.Node(cfg.Cluster, cfg.Node, RejectReasons, FetchClasses)
 	g.st.rejected = map[string]refusal{}
+	g.st.clears = 1
 	if cfg.Probes && cfg.ProbeInterval > 0 {
 		g.selfProbe = probe.NewRecorder(cfg.ProbeInterval, g.maxProbeGap(), time.Now())
 	}
@@ -262,6 +263,7 @@ func (g *Syncer) Retry() <-chan Attempt {
 	g.mu.Lock()
 	clear(g.st.rejected)
 	g.st.rejectedOrder = nil
+	g.st.clears++
 	g.mu.Unlock()
 	return g.Trigger()
 }
