@@ -810,8 +810,11 @@ var lineInErrRE = regexp.MustCompile(` at line: (\d+):(\d+)$`)
 func parseRecordFile(file string, data []byte) ([]model.Record, []zones.Finding) {
 	var recs []model.Record
 	var out []zones.Finding
+	add := func(line, col int, rule, msg string) {
+		out = append(out, zones.Finding{Pos: zones.Position{File: file, Line: line, Col: col}, Rule: rule, Msg: msg})
+	}
 	errf := func(line, col int, format string, args ...any) {
-		out = append(out, zones.Finding{Pos: zones.Position{File: file, Line: line, Col: col}, Rule: RuleRecordSyntax, Msg: fmt.Sprintf(format, args...)})
+		add(line, col, RuleRecordSyntax, fmt.Sprintf(format, args...))
 	}
 	var defTTL uint32 = 3600
 	prevOwner := ""
@@ -879,7 +882,7 @@ func parseRecordFile(file string, data []byte) ([]model.Record, []zones.Finding)
 			continue
 		}
 		if msg := zones.NameNotASCII(rr.Header().Name); msg != "" {
-			out = append(out, zones.Finding{Pos: zones.Position{File: file, Line: e.line, Col: e.col}, Severity: zones.SeverityError, Rule: zones.RuleNameNotASCII, Msg: msg})
+			add(e.line, e.col, zones.RuleNameNotASCII, msg)
 			continue
 		}
 		rr.Header().Name = dnsname.Lower(rr.Header().Name)
