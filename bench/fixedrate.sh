@@ -78,13 +78,13 @@ if [ -n "$resummarize" ]; then
 fi
 usage="usage: $0 [-w W1|W2|W3] [-r ROUNDS] [-Q QPS] [-l SECS] [-i IDLESECS] [-b BURST] SERVER..."
 [ $# -gt 0 ] || { echo "$usage" >&2; exit 2; }
+export BENCH_WORK=${BENCH_WORK:-/var/tmp/dnsbench}
 # -b: the probe is bench/burst instead of dnsperf (see the header).
 probe=()
 if ((burst > 0)); then
-  probe=("${BENCH_WORK:-/var/tmp/dnsbench}/burst" -B "$burst")
+  probe=("$BENCH_WORK/burst" -B "$burst")
   (cd "$here/.." && go build -o "${probe[0]}" ./bench/burst) || { echo "fixedrate: cannot build bench/burst" >&2; exit 2; }
 fi
-export BENCH_WORK=${BENCH_WORK:-/var/tmp/dnsbench}
 case $workload in
 W1)
   export BENCH_DATA=${BENCH_DATA:-$BENCH_WORK/data}
